@@ -1,0 +1,103 @@
+package core
+
+import "errors"
+
+// Errors that FS and File implementations return (wrapped, so match them with
+// errors.Is). A missing or already existing file is reported with io/fs's
+// fs.ErrNotExist and fs.ErrExist.
+var (
+	// ErrNoSpace means the disk is full. The operation may have written a
+	// prefix of its data (File.Write reports how much); the file is otherwise
+	// unchanged and stays usable.
+	ErrNoSpace = errors.New("no space left on device")
+
+	// ErrIO means the device failed the operation. After a failed Sync the
+	// durable contents of the unsynced range are unknown: Linux forgets the
+	// error once reported, so a retried Sync that succeeds proves nothing.
+	// Callers must treat the file as damaged, stop writing to it, and recover
+	// from what a restart finds on disk.
+	ErrIO = errors.New("input/output error")
+)
+
+// FS is the file system a node persists to. Names are slash-separated paths
+// relative to the node's data directory; "." is that directory. Names must be
+// clean (path.Clean) and must not escape the root (no leading "/" or "..");
+// implementations reject such names with an error.
+//
+// Durability contract, the same in production and in the simulator:
+//   - A file's data and size are durable only after File.Sync returns nil.
+//   - A directory entry (a created, renamed or removed name) is durable only
+//     after SyncDir of the directory holding it returns nil. A file that was
+//     created and synced, but whose directory was never synced, may vanish in
+//     a crash.
+//   - Rename atomically replaces newName; after a crash either the old or the
+//     new entry exists, never neither, and never a mix of contents.
+//
+// The usual durable replace is therefore: Create temp, Write, Sync, Close,
+// Rename(temp, final), SyncDir(dir).
+type FS interface {
+	// Create creates the named file, or truncates it if it exists, and opens
+	// it for reading and appending. The parent directory must exist.
+	Create(name string) (File, error)
+
+	// Open opens an existing file for reading and appending. Writes go to the
+	// end of the file. Missing files give an error matching fs.ErrNotExist.
+	Open(name string) (File, error)
+
+	// Remove removes a file or an empty directory.
+	Remove(name string) error
+
+	// RemoveAll removes name and everything below it. A missing name is not an
+	// error.
+	RemoveAll(name string) error
+
+	// Rename renames oldName to newName, replacing newName if it is a file.
+	Rename(oldName, newName string) error
+
+	// MkdirAll creates dir and any missing parents. Existing directories are
+	// not an error.
+	MkdirAll(dir string) error
+
+	// ReadDir returns the names of the entries of dir, sorted.
+	ReadDir(dir string) ([]DirEntry, error)
+
+	// SyncDir makes the entries of dir durable.
+	SyncDir(dir string) error
+}
+
+// DirEntry is one entry of a directory listing.
+type DirEntry struct {
+	Name  string // base name
+	IsDir bool
+}
+
+// File is an open file. A File is used by one node at a time; it is not safe
+// for concurrent use.
+type File interface {
+	// Write appends p to the end of the file. It returns len(p) and nil, or the
+	// number of leading bytes of p that were written and an error (ErrNoSpace
+	// when the disk is full). Write does not retain p.
+	Write(p []byte) (n int, err error)
+
+	// ReadAt reads len(p) bytes at offset off, like io.ReaderAt: when it
+	// returns n < len(p) it also returns an error, io.EOF at the end of the
+	// file. ReadAt sees every completed Write, synced or not. It does not
+	// retain p.
+	ReadAt(p []byte, off int64) (n int, err error)
+
+	// Sync makes the file's current contents and size durable. See ErrIO for
+	// what a failed Sync means.
+	Sync() error
+
+	// Truncate changes the file's size to size bytes; later writes append at
+	// the new end. Growing a file fills the gap with zeros. The new size is
+	// durable only after Sync.
+	Truncate(size int64) error
+
+	// Size returns the file's current size in bytes, including unsynced
+	// writes.
+	Size() (int64, error)
+
+	// Close releases the file. It does not sync.
+	Close() error
+}
