@@ -11,8 +11,8 @@
 //
 // Deterministic packages (core, broker, client, checker, and the simulator's
 // scheduler) must not read the wall clock, sleep, start goroutines, use select,
-// use math/rand or crypto/rand, or import os or net. lint_test.go at the
-// repository root enforces this.
+// use math/rand or crypto/rand, or import os or net;
+// core/lint_test.go enforces this.
 //
 // # Execution model
 //
