@@ -685,6 +685,9 @@ func (d *Disk) diskAppend(inode *diskInode, p []byte, name string, failure error
 	// Appending never overwrites durable bytes: current is either longer
 	// than durable, or its capacity was capped when it was shrunk, so append
 	// copies into a new array.
+	if inode.isDir {
+		panic("sim: disk append to a directory")
+	}
 	inode.current = append(inode.current, p...)
 	if inode.linked {
 		d.usedBytes += int64(len(p))
@@ -756,6 +759,9 @@ func diskSyncFile(inode *diskInode) {
 	}
 	durable := slices.Clone(inode.current)
 	for _, lost := range inode.lost {
+		if lost.from < 0 || lost.from >= lost.to || lost.from >= int64(size) {
+			panic("sim: disk lost range outside the file")
+		}
 		clear(durable[lost.from:min(lost.to, int64(size))])
 	}
 	inode.durable = durable
@@ -856,6 +862,9 @@ func (d *Disk) Crash() {
 	d.usedBytes = 0
 	visited := make(map[*diskInode]bool)
 	d.diskRecover(d.root, visited)
+	if !d.root.isDir || d.usedBytes < 0 {
+		panic("sim: disk crash recovery broke the root or the used bytes")
+	}
 }
 
 // diskRecover rebuilds inode and, for a directory, everything its durable
@@ -896,6 +905,9 @@ func (d *Disk) diskRecoverFile(inode *diskInode) {
 	inode.current = inode.durable[:len(inode.durable):len(inode.durable)]
 	inode.extendsDurable = true
 	inode.lost = nil
+	if int64(len(inode.current)) < durableSize {
+		panic("sim: disk crash recovery lost durable bytes")
+	}
 }
 
 // Describe returns a deterministic, sorted listing of the disk for traces:
