@@ -94,124 +94,127 @@ func diskMust(t *testing.T, err error) {
 	}
 }
 
+// diskCrashCases are the crash semantics cases: operations on a fresh disk,
+// and the content each named file must have after a crash.
+var diskCrashCases = []struct {
+	name  string
+	setup func(t *testing.T, d *Disk)
+	want  map[string]string
+}{
+	{"synced file and dir survive", func(t *testing.T, d *Disk) {
+		diskWriteFile(t, d, "a", "data", true)
+		diskMust(t, d.SyncDir("."))
+	}, map[string]string{"a": "data"}},
+	{"synced file in unsynced dir vanishes", func(t *testing.T, d *Disk) {
+		diskWriteFile(t, d, "a", "data", true)
+	}, map[string]string{"a": "<missing>"}},
+	{"unsynced file in synced dir is empty", func(t *testing.T, d *Disk) {
+		diskWriteFile(t, d, "a", "data", false)
+		diskMust(t, d.SyncDir("."))
+	}, map[string]string{"a": ""}},
+	{"unsynced appended data is lost", func(t *testing.T, d *Disk) {
+		diskWriteFile(t, d, "a", "abc", true)
+		diskMust(t, d.SyncDir("."))
+		diskAppendFile(t, d, "a", "def", false)
+	}, map[string]string{"a": "abc"}},
+	{"synced appended data survives", func(t *testing.T, d *Disk) {
+		diskWriteFile(t, d, "a", "abc", true)
+		diskMust(t, d.SyncDir("."))
+		diskAppendFile(t, d, "a", "def", true)
+	}, map[string]string{"a": "abcdef"}},
+	{"unsynced truncate reverts", func(t *testing.T, d *Disk) {
+		diskWriteFile(t, d, "a", "abcdef", true)
+		diskMust(t, d.SyncDir("."))
+		f, err := d.Open("a")
+		diskMust(t, err)
+		diskMust(t, f.Truncate(2))
+		_, err = f.Write([]byte("XY"))
+		diskMust(t, err)
+	}, map[string]string{"a": "abcdef"}},
+	{"synced truncate then append", func(t *testing.T, d *Disk) {
+		diskWriteFile(t, d, "a", "abcdef", true)
+		diskMust(t, d.SyncDir("."))
+		f, err := d.Open("a")
+		diskMust(t, err)
+		diskMust(t, f.Truncate(2))
+		_, err = f.Write([]byte("XY"))
+		diskMust(t, err)
+		diskMust(t, f.Sync())
+	}, map[string]string{"a": "abXY"}},
+	{"unsynced create over a file reverts", func(t *testing.T, d *Disk) {
+		diskWriteFile(t, d, "a", "old", true)
+		diskMust(t, d.SyncDir("."))
+		diskWriteFile(t, d, "a", "new", false)
+	}, map[string]string{"a": "old"}},
+	{"unsynced rename reverts", func(t *testing.T, d *Disk) {
+		diskWriteFile(t, d, "a", "from a", true)
+		diskWriteFile(t, d, "b", "from b", true)
+		diskMust(t, d.SyncDir("."))
+		diskMust(t, d.Rename("a", "b"))
+	}, map[string]string{"a": "from a", "b": "from b"}},
+	{"synced rename replaces", func(t *testing.T, d *Disk) {
+		diskWriteFile(t, d, "a", "from a", true)
+		diskWriteFile(t, d, "b", "from b", true)
+		diskMust(t, d.SyncDir("."))
+		diskMust(t, d.Rename("a", "b"))
+		diskMust(t, d.SyncDir("."))
+	}, map[string]string{"a": "<missing>", "b": "from a"}},
+	{"durable replace idiom", func(t *testing.T, d *Disk) {
+		diskWriteFile(t, d, "checkpoint", "v1", true)
+		diskMust(t, d.SyncDir("."))
+		diskWriteFile(t, d, "checkpoint.tmp", "v2", true)
+		diskMust(t, d.Rename("checkpoint.tmp", "checkpoint"))
+		diskMust(t, d.SyncDir("."))
+	}, map[string]string{"checkpoint": "v2", "checkpoint.tmp": "<missing>"}},
+	{"unsynced remove reappears", func(t *testing.T, d *Disk) {
+		diskWriteFile(t, d, "a", "durable", true)
+		diskMust(t, d.SyncDir("."))
+		diskAppendFile(t, d, "a", "+volatile", false)
+		diskMust(t, d.Remove("a"))
+	}, map[string]string{"a": "durable"}},
+	{"synced remove is gone", func(t *testing.T, d *Disk) {
+		diskWriteFile(t, d, "a", "durable", true)
+		diskMust(t, d.SyncDir("."))
+		diskMust(t, d.Remove("a"))
+		diskMust(t, d.SyncDir("."))
+	}, map[string]string{"a": "<missing>"}},
+	{"new directory needs its parent synced", func(t *testing.T, d *Disk) {
+		diskMust(t, d.MkdirAll("topic-0"))
+		diskWriteFile(t, d, "topic-0/seg", "data", true)
+		diskMust(t, d.SyncDir("topic-0"))
+	}, map[string]string{"topic-0/seg": "<missing>"}},
+	{"new directory with parent synced", func(t *testing.T, d *Disk) {
+		diskMust(t, d.MkdirAll("topic-0"))
+		diskWriteFile(t, d, "topic-0/seg", "data", true)
+		diskMust(t, d.SyncDir("topic-0"))
+		diskMust(t, d.SyncDir("."))
+	}, map[string]string{"topic-0/seg": "data"}},
+	{"cross-directory rename synced through the target", func(t *testing.T, d *Disk) {
+		diskMust(t, d.MkdirAll("x"))
+		diskMust(t, d.MkdirAll("y"))
+		diskMust(t, d.SyncDir("."))
+		diskWriteFile(t, d, "x/f", "data", true)
+		diskMust(t, d.SyncDir("x"))
+		diskMust(t, d.Rename("x/f", "y/f"))
+		diskMust(t, d.SyncDir("y"))
+	}, map[string]string{"x/f": "<missing>", "y/f": "data"}},
+	{"cross-directory rename synced through the source", func(t *testing.T, d *Disk) {
+		diskMust(t, d.MkdirAll("x"))
+		diskMust(t, d.MkdirAll("y"))
+		diskMust(t, d.SyncDir("."))
+		diskWriteFile(t, d, "x/f", "data", true)
+		diskMust(t, d.SyncDir("x"))
+		diskMust(t, d.Rename("x/f", "y/f"))
+		diskMust(t, d.SyncDir("x"))
+	}, map[string]string{"x/f": "<missing>", "y/f": "data"}},
+}
+
 // TestDiskCrashSemantics checks the crash model case by case: each case runs
 // operations on a fresh disk, crashes it with torn writes off, and compares
 // the contents of the named files (or "<missing>") with what the durability
 // contract of core.FS says survives.
 func TestDiskCrashSemantics(t *testing.T) {
-	tests := []struct {
-		name  string
-		setup func(t *testing.T, d *Disk)
-		want  map[string]string
-	}{
-		{"synced file and dir survive", func(t *testing.T, d *Disk) {
-			diskWriteFile(t, d, "a", "data", true)
-			diskMust(t, d.SyncDir("."))
-		}, map[string]string{"a": "data"}},
-		{"synced file in unsynced dir vanishes", func(t *testing.T, d *Disk) {
-			diskWriteFile(t, d, "a", "data", true)
-		}, map[string]string{"a": "<missing>"}},
-		{"unsynced file in synced dir is empty", func(t *testing.T, d *Disk) {
-			diskWriteFile(t, d, "a", "data", false)
-			diskMust(t, d.SyncDir("."))
-		}, map[string]string{"a": ""}},
-		{"unsynced appended data is lost", func(t *testing.T, d *Disk) {
-			diskWriteFile(t, d, "a", "abc", true)
-			diskMust(t, d.SyncDir("."))
-			diskAppendFile(t, d, "a", "def", false)
-		}, map[string]string{"a": "abc"}},
-		{"synced appended data survives", func(t *testing.T, d *Disk) {
-			diskWriteFile(t, d, "a", "abc", true)
-			diskMust(t, d.SyncDir("."))
-			diskAppendFile(t, d, "a", "def", true)
-		}, map[string]string{"a": "abcdef"}},
-		{"unsynced truncate reverts", func(t *testing.T, d *Disk) {
-			diskWriteFile(t, d, "a", "abcdef", true)
-			diskMust(t, d.SyncDir("."))
-			f, err := d.Open("a")
-			diskMust(t, err)
-			diskMust(t, f.Truncate(2))
-			_, err = f.Write([]byte("XY"))
-			diskMust(t, err)
-		}, map[string]string{"a": "abcdef"}},
-		{"synced truncate then append", func(t *testing.T, d *Disk) {
-			diskWriteFile(t, d, "a", "abcdef", true)
-			diskMust(t, d.SyncDir("."))
-			f, err := d.Open("a")
-			diskMust(t, err)
-			diskMust(t, f.Truncate(2))
-			_, err = f.Write([]byte("XY"))
-			diskMust(t, err)
-			diskMust(t, f.Sync())
-		}, map[string]string{"a": "abXY"}},
-		{"unsynced create over a file reverts", func(t *testing.T, d *Disk) {
-			diskWriteFile(t, d, "a", "old", true)
-			diskMust(t, d.SyncDir("."))
-			diskWriteFile(t, d, "a", "new", false)
-		}, map[string]string{"a": "old"}},
-		{"unsynced rename reverts", func(t *testing.T, d *Disk) {
-			diskWriteFile(t, d, "a", "from a", true)
-			diskWriteFile(t, d, "b", "from b", true)
-			diskMust(t, d.SyncDir("."))
-			diskMust(t, d.Rename("a", "b"))
-		}, map[string]string{"a": "from a", "b": "from b"}},
-		{"synced rename replaces", func(t *testing.T, d *Disk) {
-			diskWriteFile(t, d, "a", "from a", true)
-			diskWriteFile(t, d, "b", "from b", true)
-			diskMust(t, d.SyncDir("."))
-			diskMust(t, d.Rename("a", "b"))
-			diskMust(t, d.SyncDir("."))
-		}, map[string]string{"a": "<missing>", "b": "from a"}},
-		{"durable replace idiom", func(t *testing.T, d *Disk) {
-			diskWriteFile(t, d, "checkpoint", "v1", true)
-			diskMust(t, d.SyncDir("."))
-			diskWriteFile(t, d, "checkpoint.tmp", "v2", true)
-			diskMust(t, d.Rename("checkpoint.tmp", "checkpoint"))
-			diskMust(t, d.SyncDir("."))
-		}, map[string]string{"checkpoint": "v2", "checkpoint.tmp": "<missing>"}},
-		{"unsynced remove reappears", func(t *testing.T, d *Disk) {
-			diskWriteFile(t, d, "a", "durable", true)
-			diskMust(t, d.SyncDir("."))
-			diskAppendFile(t, d, "a", "+volatile", false)
-			diskMust(t, d.Remove("a"))
-		}, map[string]string{"a": "durable"}},
-		{"synced remove is gone", func(t *testing.T, d *Disk) {
-			diskWriteFile(t, d, "a", "durable", true)
-			diskMust(t, d.SyncDir("."))
-			diskMust(t, d.Remove("a"))
-			diskMust(t, d.SyncDir("."))
-		}, map[string]string{"a": "<missing>"}},
-		{"new directory needs its parent synced", func(t *testing.T, d *Disk) {
-			diskMust(t, d.MkdirAll("topic-0"))
-			diskWriteFile(t, d, "topic-0/seg", "data", true)
-			diskMust(t, d.SyncDir("topic-0"))
-		}, map[string]string{"topic-0/seg": "<missing>"}},
-		{"new directory with parent synced", func(t *testing.T, d *Disk) {
-			diskMust(t, d.MkdirAll("topic-0"))
-			diskWriteFile(t, d, "topic-0/seg", "data", true)
-			diskMust(t, d.SyncDir("topic-0"))
-			diskMust(t, d.SyncDir("."))
-		}, map[string]string{"topic-0/seg": "data"}},
-		{"cross-directory rename synced through the target", func(t *testing.T, d *Disk) {
-			diskMust(t, d.MkdirAll("x"))
-			diskMust(t, d.MkdirAll("y"))
-			diskMust(t, d.SyncDir("."))
-			diskWriteFile(t, d, "x/f", "data", true)
-			diskMust(t, d.SyncDir("x"))
-			diskMust(t, d.Rename("x/f", "y/f"))
-			diskMust(t, d.SyncDir("y"))
-		}, map[string]string{"x/f": "<missing>", "y/f": "data"}},
-		{"cross-directory rename synced through the source", func(t *testing.T, d *Disk) {
-			diskMust(t, d.MkdirAll("x"))
-			diskMust(t, d.MkdirAll("y"))
-			diskMust(t, d.SyncDir("."))
-			diskWriteFile(t, d, "x/f", "data", true)
-			diskMust(t, d.SyncDir("x"))
-			diskMust(t, d.Rename("x/f", "y/f"))
-			diskMust(t, d.SyncDir("x"))
-		}, map[string]string{"x/f": "<missing>", "y/f": "data"}},
-	}
-	for _, test := range tests {
+	for _, test := range diskCrashCases {
 		t.Run(test.name, func(t *testing.T) {
 			d := NewDisk(core.NewRand(7), DiskOptions{})
 			test.setup(t, d)
@@ -834,4 +837,26 @@ func diskReadModel(t *rapid.T, d *Disk, name string) string {
 		t.Fatalf("ReadAt = %d, %v", n, err)
 	}
 	return string(buffer)
+}
+
+// TestDiskDescribe checks Describe's exact output for a small tree with a
+// durable file, a volatile directory holding an unsynced file, and a removed
+// name that would reappear on a crash.
+func TestDiskDescribe(t *testing.T) {
+	d := NewDisk(core.NewRand(1), DiskOptions{CapacityBytes: 100})
+	diskWriteFile(t, d, "a", "12345", true)
+	diskWriteFile(t, d, "gone", "x", true)
+	diskMust(t, d.SyncDir("."))
+	diskAppendFile(t, d, "a", "678", false)
+	diskMust(t, d.Remove("gone"))
+	diskMust(t, d.MkdirAll("dir"))
+	diskWriteFile(t, d, "dir/f", "xy", false)
+	want := "disk generation=0 used=10 capacity=100\n" +
+		"file a size=8 durable=5 entry=durable\n" +
+		"dir  dir/ entry=volatile\n" +
+		"file dir/f size=2 durable=0 entry=volatile\n" +
+		"gone gone entry=durable (reappears on crash)\n"
+	if got := d.Describe(); got != want {
+		t.Fatalf("Describe:\n%s\nwant:\n%s", got, want)
+	}
 }
