@@ -28,7 +28,7 @@ func nullableBytes() *rapid.Generator[[]byte] {
 func timestamps() *rapid.Generator[int64] {
 	return rapid.OneOf(
 		rapid.Int64Range(1_700_000_000_000-5000, 1_700_000_000_000+5000),
-		rapid.Int64Range(-(1 << 61), 1<<61),
+		rapid.Int64Range(-(1<<61), 1<<61),
 		rapid.Just(int64(-1)),
 	)
 }
