@@ -1,0 +1,109 @@
+package storage
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io/fs"
+)
+
+// finishRecovery makes the recovered state whole and durable: a log start
+// offset inside the log, at least one segment, index files for the
+// immutable segments, every recovered byte synced, checkpoints rewritten.
+func (l *Log) finishRecovery(scanFrom int, epochsBefore []byte, nowMs int64) error {
+	if len(l.segments) > 0 {
+		l.logStartOffset = max(l.logStartOffset, l.segments[0].baseOffset)
+	}
+	if len(l.segments) == 0 || l.LogEndOffset() < l.logStartOffset {
+		// Nothing at or after the log start survived (an interrupted
+		// TruncateFullyAndStartAt): start empty there.
+		if err := l.replaceAllSegments(l.logStartOffset, nowMs); err != nil {
+			return err
+		}
+		scanFrom = 0
+	}
+	for _, s := range l.segments[:len(l.segments)-1] {
+		if err := l.writeIndexFiles(s); err != nil {
+			return err
+		}
+	}
+	if err := l.fsys.SyncDir(l.dir); err != nil {
+		return err
+	}
+	for _, s := range l.segments[min(scanFrom, len(l.segments)-1):] {
+		if err := s.sync(); err != nil {
+			return err
+		}
+	}
+	// Every byte in the log is now durable.
+	l.recoveryPoint = l.LogEndOffset()
+	if l.recoveryPointCheckpointed != l.recoveryPoint {
+		if err := l.writeRecoveryPoint(l.recoveryPoint); err != nil {
+			return err
+		}
+	}
+	if err := l.writeLogStart(); err != nil {
+		return err
+	}
+	l.epochs.truncateFromEnd(l.LogEndOffset())
+	l.epochs.truncateFromStart(l.logStartOffset)
+	if !bytes.Equal(l.epochs.encode(), epochsBefore) {
+		return l.saveEpochs()
+	}
+	return nil
+}
+
+// writeLogStart writes the log start offset checkpoint.
+func (l *Log) writeLogStart() error {
+	if err := writeCheckpoint(l.fsys, l.dir, logStartFile, encodeOffsetCheckpoint(l.logStartOffset)); err != nil {
+		return l.checkpointError(err)
+	}
+	return nil
+}
+
+// replaceAllSegments deletes every segment, newest first, and starts an
+// empty one at base. Both changes are durable when it returns.
+func (l *Log) replaceAllSegments(base, nowMs int64) error {
+	for i := len(l.segments) - 1; i >= 0; i-- {
+		if err := l.removeSegmentFiles(l.segments[i]); err != nil {
+			return err
+		}
+	}
+	l.segments = l.segments[:0]
+	file, err := l.fsys.Create(segmentFileName(l.dir, base, logSuffix))
+	if err != nil {
+		// The log keeps an empty placeholder segment so that it stays
+		// readable (as empty) until it is reopened.
+		l.segments = append(l.segments, newSegment(failedFile{}, base, nowMs))
+		return l.fail(fmt.Errorf("creating segment %d: %w", base, err))
+	}
+	l.segments = append(l.segments, newSegment(file, base, nowMs))
+	if err := l.fsys.SyncDir(l.dir); err != nil {
+		return l.fail(fmt.Errorf("syncing directory: %w", err))
+	}
+	return nil
+}
+
+// removeSegmentFiles closes a segment and removes its files, .log first. The
+// caller syncs the directory. A missing index file is not an error.
+func (l *Log) removeSegmentFiles(s *segment) error {
+	s.file.Close()
+	for _, suffix := range [...]string{logSuffix, indexSuffix, timeIndexSuffix} {
+		err := l.fsys.Remove(segmentFileName(l.dir, s.baseOffset, suffix))
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return l.fail(fmt.Errorf("removing segment %d: %w", s.baseOffset, err))
+		}
+	}
+	return nil
+}
+
+// failedFile stands in for a segment file that could not be created. The
+// log is failed, so only Close is ever called on it.
+type failedFile struct{}
+
+func (failedFile) Write([]byte) (int, error)         { return 0, ErrLogFailed }
+func (failedFile) ReadAt([]byte, int64) (int, error) { return 0, ErrLogFailed }
+func (failedFile) Sync() error                       { return ErrLogFailed }
+func (failedFile) Truncate(int64) error              { return ErrLogFailed }
+func (failedFile) Size() (int64, error)              { return 0, ErrLogFailed }
+func (failedFile) Close() error                      { return nil }

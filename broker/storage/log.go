@@ -1,0 +1,354 @@
+package storage
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/kafkasim/kafkasim/core"
+	"github.com/kafkasim/kafkasim/core/record"
+)
+
+// Log is one partition's segment log. Open it with Open; it is not safe for
+// concurrent use.
+type Log struct {
+	fsys     core.FS
+	dir      string
+	config   Config
+	segments []*segment // sorted by base offset; never empty while open
+
+	logStartOffset int64
+	// recoveryPoint is the offset below which every batch is durable.
+	recoveryPoint int64
+	// recoveryPointCheckpointed is the value in the checkpoint file; recovery
+	// trusts the segments before the one holding it.
+	recoveryPointCheckpointed int64
+	// unflushedRecords counts records appended since the last sync.
+	unflushedRecords int64
+	epochs           epochCache
+
+	failed error // set after a disk error left the files in an unknown state
+	closed bool
+
+	header    [record.HeaderBytes]byte // scratch for reading batch headers
+	indexBuf  []byte                   // scratch for encoding index files
+	verifyBuf []byte                   // scratch for validating batches in recovery
+}
+
+// LogEndOffset returns the offset the next appended batch gets.
+func (l *Log) LogEndOffset() int64 { return l.active().nextOffset }
+
+// LogStartOffset returns the first offset that may still be read.
+func (l *Log) LogStartOffset() int64 { return l.logStartOffset }
+
+// RecoveryPoint returns the offset below which all data is durable.
+func (l *Log) RecoveryPoint() int64 { return l.recoveryPoint }
+
+// Size returns the total size of the segment files in bytes.
+func (l *Log) Size() int64 {
+	var total int64
+	for _, s := range l.segments {
+		total += s.sizeBytes
+	}
+	return total
+}
+
+// Segments describes the segments, oldest first.
+func (l *Log) Segments() []SegmentInfo {
+	infos := make([]SegmentInfo, len(l.segments))
+	for i, s := range l.segments {
+		infos[i] = s.info()
+	}
+	return infos
+}
+
+// LatestEpoch returns the newest leader epoch in the log, or UndefinedEpoch.
+func (l *Log) LatestEpoch() int32 { return l.epochs.latestEpoch() }
+
+// EpochEntries returns a copy of the leader epoch cache, oldest first.
+func (l *Log) EpochEntries() []EpochEntry {
+	return append([]EpochEntry(nil), l.epochs.entries...)
+}
+
+// EndOffsetForEpoch answers OffsetForLeaderEpoch like Kafka's
+// LeaderEpochFileCache.endOffsetFor: the largest epoch at most epoch that the
+// log holds, and the offset where the epoch after it starts (the log end
+// offset for the latest epoch). An unknown epoch gives (UndefinedEpoch,
+// UndefinedOffset); an epoch older than all known ones gives (epoch, start
+// offset of the oldest known epoch).
+func (l *Log) EndOffsetForEpoch(epoch int32) (int32, int64) {
+	return l.epochs.endOffsetFor(epoch, l.LogEndOffset())
+}
+
+func (l *Log) active() *segment { return l.segments[len(l.segments)-1] }
+
+// writable returns an error if the log may not be written.
+func (l *Log) writable() error {
+	if l.closed {
+		return ErrClosed
+	}
+	if l.failed != nil {
+		return fmt.Errorf("%w: %w", ErrLogFailed, l.failed)
+	}
+	return nil
+}
+
+// fail marks the log failed because of err and returns err wrapped.
+func (l *Log) fail(err error) error {
+	assert(err != nil, "fail without an error")
+	if l.failed == nil {
+		l.failed = err
+	}
+	return fmt.Errorf("%w: %w", ErrLogFailed, err)
+}
+
+// Append stores batch as a leader does: it validates the batch, assigns it
+// the log end offset as base offset and stamps leaderEpoch as its partition
+// leader epoch, writing both into batch itself (the caller's slice is
+// modified in place; neither field is covered by the CRC). It returns the
+// batch's first and last offsets. now is used to roll segments by age.
+//
+// A bad batch returns ErrCorruptBatch or ErrBatchTooLarge and writes nothing.
+// Append allocates nothing in the steady state.
+func (l *Log) Append(batch []byte, leaderEpoch int32, now time.Time) (baseOffset, lastOffset int64, err error) {
+	if err := l.writable(); err != nil {
+		return 0, 0, err
+	}
+	h, err := l.checkBatch(batch)
+	if err != nil {
+		return 0, 0, err
+	}
+	if leaderEpoch < 0 {
+		return 0, 0, fmt.Errorf("%w: leader epoch %d is negative", ErrStaleEpoch, leaderEpoch)
+	}
+	if latest := l.epochs.latestEpoch(); leaderEpoch < latest {
+		return 0, 0, fmt.Errorf("%w: epoch %d, log is at epoch %d", ErrStaleEpoch, leaderEpoch, latest)
+	}
+	base := l.LogEndOffset()
+	if int64(h.LastOffsetDelta) > math.MaxInt64-1-base {
+		return 0, 0, fmt.Errorf("%w: offsets would overflow", ErrCorruptBatch)
+	}
+	if err := l.assignEpoch(leaderEpoch, base); err != nil {
+		return 0, 0, err
+	}
+	record.SetBaseOffset(batch, base)
+	record.SetPartitionLeaderEpoch(batch, leaderEpoch)
+	h.BaseOffset = base
+	h.PartitionLeaderEpoch = leaderEpoch
+	if err := l.appendBatch(batch, &h, now.UnixMilli()); err != nil {
+		return 0, 0, err
+	}
+	return base, h.LastOffset(), nil
+}
+
+// checkBatch validates one batch from outside.
+func (l *Log) checkBatch(batch []byte) (record.Header, error) {
+	h, err := record.Validate(batch)
+	if err != nil {
+		return h, fmt.Errorf("%w: %w", ErrCorruptBatch, err)
+	}
+	if int64(len(batch)) > l.config.SegmentBytesMax {
+		return h, fmt.Errorf("%w: %d bytes, segments hold %d", ErrBatchTooLarge, len(batch), l.config.SegmentBytesMax)
+	}
+	return h, nil
+}
+
+// assignEpoch records a new leader epoch starting at offset, durably, before
+// any batch of that epoch is written: after a crash the cache may name an
+// epoch without data (recovery truncates it), never data without its epoch.
+func (l *Log) assignEpoch(epoch int32, offset int64) error {
+	if epoch < 0 || epoch <= l.epochs.latestEpoch() {
+		return nil
+	}
+	saved := l.EpochEntries()
+	l.epochs.assign(epoch, offset)
+	if err := l.saveEpochs(); err != nil {
+		l.epochs.entries = saved
+		return err
+	}
+	return nil
+}
+
+// saveEpochs writes the leader epoch checkpoint.
+func (l *Log) saveEpochs() error {
+	if err := writeCheckpoint(l.fsys, l.dir, epochFile, l.epochs.encode()); err != nil {
+		return l.checkpointError(err)
+	}
+	return nil
+}
+
+// checkpointError turns a failed checkpoint write into the caller's error. A
+// failed checkpoint never damages the log (the old file stays in place), but
+// an I/O error means the device misbehaves, so the log stops writing.
+func (l *Log) checkpointError(err error) error {
+	if errors.Is(err, core.ErrNoSpace) {
+		return fmt.Errorf("storage: writing a checkpoint: %w", err)
+	}
+	return l.fail(fmt.Errorf("writing a checkpoint: %w", err))
+}
+
+// appendBatch writes a validated batch whose offsets are final, rolling
+// first if needed, and syncs when FlushIntervalMessages is reached.
+func (l *Log) appendBatch(batch []byte, h *record.Header, nowMs int64) error {
+	assert(h.BaseOffset >= l.LogEndOffset(), "append below the log end")
+	if l.shouldRoll(h, nowMs) {
+		if err := l.roll(h.BaseOffset, nowMs); err != nil {
+			return err
+		}
+	}
+	s := l.active()
+	rolledBack, err := s.write(batch)
+	if err != nil {
+		if !rolledBack || !errors.Is(err, core.ErrNoSpace) {
+			return l.fail(fmt.Errorf("appending to segment %d: %w", s.baseOffset, err))
+		}
+		return fmt.Errorf("storage: appending to segment %d: %w", s.baseOffset, err)
+	}
+	s.observe(h, l.config.IndexIntervalBytes)
+	l.unflushedRecords += int64(h.LastOffsetDelta) + 1
+	if l.unflushedRecords >= l.config.FlushIntervalMessages {
+		return l.Sync()
+	}
+	return nil
+}
+
+// shouldRoll reports whether the batch must go to a new segment: the active
+// one would grow past SegmentBytesMax, is too old, has a full index, or
+// cannot express the batch's offsets relative to its base.
+func (l *Log) shouldRoll(h *record.Header, nowMs int64) bool {
+	s := l.active()
+	if !s.fits(h.LastOffset()) {
+		return true
+	}
+	if s.sizeBytes == 0 {
+		return false
+	}
+	return s.sizeBytes+int64(h.TotalBytes()) > l.config.SegmentBytesMax ||
+		nowMs-s.createdMs > l.config.SegmentAgeMsMax ||
+		len(s.index.offsets) >= l.config.offsetEntriesMax() ||
+		len(s.index.times) >= l.config.timeEntriesMax()
+}
+
+// roll starts a new active segment at base. The old active segment is made
+// durable first, data and index files, so that after a crash only the last
+// segment can have lost data; recovery relies on it.
+func (l *Log) roll(base int64, nowMs int64) error {
+	old := l.active()
+	assert(base >= old.nextOffset, "rolled segment overlaps")
+	if err := old.sync(); err != nil {
+		return l.fail(fmt.Errorf("syncing segment %d: %w", old.baseOffset, err))
+	}
+	if err := l.writeIndexFiles(old); err != nil {
+		return err
+	}
+	file, err := l.fsys.Create(segmentFileName(l.dir, base, logSuffix))
+	if err != nil {
+		return fmt.Errorf("storage: creating segment %d: %w", base, err)
+	}
+	if err := l.fsys.SyncDir(l.dir); err != nil {
+		file.Close()
+		return l.fail(fmt.Errorf("syncing directory: %w", err))
+	}
+	l.segments = append(l.segments, newSegment(file, base, nowMs))
+	l.recoveryPoint = base
+	return l.checkpointRecoveryPoint()
+}
+
+// writeIndexFiles replaces the index files of s with its in-memory indexes
+// and syncs them. Their directory entries become durable with the next
+// SyncDir; until then recovery rebuilds them.
+func (l *Log) writeIndexFiles(s *segment) error {
+	if !s.indexStale {
+		return nil
+	}
+	l.indexBuf = s.index.appendOffsets(l.indexBuf[:0])
+	if err := l.writeIndexFile(segmentFileName(l.dir, s.baseOffset, indexSuffix)); err != nil {
+		return err
+	}
+	l.indexBuf = s.index.appendTimes(l.indexBuf[:0])
+	if err := l.writeIndexFile(segmentFileName(l.dir, s.baseOffset, timeIndexSuffix)); err != nil {
+		return err
+	}
+	s.indexStale = false
+	return nil
+}
+
+func (l *Log) writeIndexFile(name string) error {
+	file, err := l.fsys.Create(name)
+	if err != nil {
+		return fmt.Errorf("storage: creating %s: %w", name, err)
+	}
+	_, err = file.Write(l.indexBuf)
+	if err == nil {
+		err = file.Sync()
+	}
+	closeErr := file.Close()
+	if err == nil {
+		err = closeErr
+	}
+	if err != nil {
+		if errors.Is(err, core.ErrNoSpace) {
+			return fmt.Errorf("storage: writing %s: %w", name, err)
+		}
+		return l.fail(fmt.Errorf("writing %s: %w", name, err))
+	}
+	return nil
+}
+
+// checkpointRecoveryPoint writes the recovery point checkpoint if the
+// segment holding the recovery point changed. Recovery scans the whole
+// segment that holds the checkpointed offset, so a checkpoint inside the same
+// segment would save no work.
+func (l *Log) checkpointRecoveryPoint() error {
+	assert(l.recoveryPoint <= l.LogEndOffset(), "recovery point beyond the log end")
+	if l.recoveryPointCheckpointed >= l.active().baseOffset && l.recoveryPointCheckpointed <= l.recoveryPoint {
+		return nil
+	}
+	return l.writeRecoveryPoint(l.recoveryPoint)
+}
+
+func (l *Log) writeRecoveryPoint(offset int64) error {
+	if err := writeCheckpoint(l.fsys, l.dir, recoveryPointFile, encodeOffsetCheckpoint(offset)); err != nil {
+		return l.checkpointError(err)
+	}
+	l.recoveryPointCheckpointed = offset
+	return nil
+}
+
+// Sync makes every appended batch durable and advances the recovery point to
+// the log end offset. After an error the log is failed (see ErrLogFailed).
+func (l *Log) Sync() error {
+	if err := l.writable(); err != nil {
+		return err
+	}
+	s := l.active()
+	if err := s.sync(); err != nil {
+		return l.fail(fmt.Errorf("syncing segment %d: %w", s.baseOffset, err))
+	}
+	l.unflushedRecords = 0
+	l.recoveryPoint = s.nextOffset
+	return l.checkpointRecoveryPoint()
+}
+
+// Close syncs the log (unless it failed), records the recovery point and
+// releases the files. The log cannot be used afterwards.
+func (l *Log) Close() error {
+	if l.closed {
+		return ErrClosed
+	}
+	var err error
+	if l.failed == nil {
+		err = l.Sync()
+		if err == nil && l.recoveryPointCheckpointed != l.recoveryPoint {
+			err = l.writeRecoveryPoint(l.recoveryPoint)
+		}
+	}
+	for _, s := range l.segments {
+		if closeErr := s.file.Close(); err == nil && closeErr != nil {
+			err = fmt.Errorf("storage: closing segment %d: %w", s.baseOffset, closeErr)
+		}
+	}
+	l.closed = true
+	return err
+}

@@ -1,0 +1,356 @@
+package storage
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"path"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/kafkasim/kafkasim/core"
+	"github.com/kafkasim/kafkasim/core/record"
+)
+
+// segmentCountMax bounds the segments of one partition, so that a directory
+// full of junk cannot exhaust file handles.
+const segmentCountMax = 1 << 16
+
+// Open opens the log in dir, creating the directory if needed, and recovers
+// it after a crash:
+//
+//  1. Stray temporary files and index files without a .log are removed.
+//  2. The checkpoints are read. A garbled checkpoint is not trusted: a bad
+//     recovery point or leader epoch file makes recovery validate the whole
+//     log (and rebuild the epochs from it), a bad log start offset is
+//     replaced by the first segment's base offset.
+//  3. Segments wholly below the log start offset are deleted (a retention
+//     run that a crash interrupted).
+//  4. Segments before the one holding the recovery point are trusted: their
+//     index files are loaded if plausible (else rebuilt from the batch
+//     headers) and only the batches after the last index entry are read.
+//  5. From the segment holding the recovery point on, every batch is
+//     validated (header, CRC, offsets increasing), indexes and leader epochs
+//     are rebuilt, and the log is truncated at the first invalid byte; later
+//     segments are deleted. A failed check is repeated once before anything
+//     is truncated, so a transient read error cannot destroy good data.
+//  6. Everything recovered is synced, then the checkpoints are rewritten.
+//
+// now is the creation time of the active segment for age-based rolling.
+func Open(fsys core.FS, dir string, config Config, now time.Time) (*Log, error) {
+	if err := config.Validate(); err != nil {
+		return nil, err
+	}
+	if fsys == nil {
+		return nil, errors.New("storage: Open with a nil FS")
+	}
+	l := &Log{fsys: fsys, dir: path.Clean(dir), config: config}
+	if err := l.open(now.UnixMilli()); err != nil {
+		for _, s := range l.segments {
+			s.file.Close()
+		}
+		return nil, fmt.Errorf("storage: opening %s: %w", l.dir, err)
+	}
+	return l, nil
+}
+
+func (l *Log) open(nowMs int64) error {
+	if err := l.makeDir(); err != nil {
+		return err
+	}
+	bases, err := l.listSegments()
+	if err != nil {
+		return err
+	}
+	fullScan, epochsBefore, err := l.readCheckpoints()
+	if err != nil {
+		return err
+	}
+	for _, base := range bases {
+		file, err := l.fsys.Open(segmentFileName(l.dir, base, logSuffix))
+		if err != nil {
+			return err
+		}
+		l.segments = append(l.segments, newSegment(file, base, nowMs))
+	}
+	if err := l.dropBelowLogStart(); err != nil {
+		return err
+	}
+	scanFrom, err := l.recoverSegments(fullScan)
+	if err != nil {
+		return err
+	}
+	return l.finishRecovery(scanFrom, epochsBefore, nowMs)
+}
+
+// makeDir creates the partition directory and makes its entry durable in
+// every ancestor, since a new directory vanishes in a crash until its parent
+// is synced.
+func (l *Log) makeDir() error {
+	if err := l.fsys.MkdirAll(l.dir); err != nil {
+		return err
+	}
+	for d := l.dir; d != "." && d != "/"; d = path.Dir(d) {
+		if err := l.fsys.SyncDir(path.Dir(d)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// listSegments returns the sorted base offsets of the .log files, removing
+// temporary files and index files that have no .log beside them.
+func (l *Log) listSegments() ([]int64, error) {
+	entries, err := l.fsys.ReadDir(l.dir)
+	if err != nil {
+		return nil, err
+	}
+	var bases, indexBases []int64
+	var indexNames []string
+	for _, e := range entries {
+		if e.IsDir {
+			continue
+		}
+		if strings.HasSuffix(e.Name, tempSuffix) {
+			if err := l.fsys.Remove(path.Join(l.dir, e.Name)); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		base, suffix, ok := parseSegmentFileName(e.Name)
+		switch {
+		case !ok:
+		case suffix == logSuffix:
+			bases = append(bases, base)
+		default:
+			indexBases = append(indexBases, base)
+			indexNames = append(indexNames, e.Name)
+		}
+	}
+	slices.Sort(bases)
+	if len(bases) > segmentCountMax {
+		return nil, fmt.Errorf("%d segments, at most %d are supported", len(bases), segmentCountMax)
+	}
+	for i, base := range indexBases {
+		if _, found := slices.BinarySearch(bases, base); !found {
+			if err := l.fsys.Remove(path.Join(l.dir, indexNames[i])); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return bases, nil
+}
+
+// readCheckpoints loads the three checkpoint files. fullScan is true if the
+// recovery point cannot be trusted; epochsBefore is the epoch file as read
+// (nil if missing or garbled), to tell whether it must be rewritten.
+func (l *Log) readCheckpoints() (fullScan bool, epochsBefore []byte, err error) {
+	logStart, _, err := readOffsetCheckpoint(l.fsys, l.dir, logStartFile)
+	if err != nil && !errors.Is(err, errBadCheckpoint) {
+		return false, nil, err
+	}
+	l.logStartOffset = logStart // 0 when missing or garbled
+	recoveryPoint, _, err := readOffsetCheckpoint(l.fsys, l.dir, recoveryPointFile)
+	if errors.Is(err, errBadCheckpoint) {
+		fullScan = true
+	} else if err != nil {
+		return false, nil, err
+	}
+	l.recoveryPoint = recoveryPoint
+	l.recoveryPointCheckpointed = recoveryPoint
+	epochs, err := readEpochCheckpoint(l.fsys, l.dir)
+	switch {
+	case errors.Is(err, errBadCheckpoint):
+		return true, nil, nil
+	case err != nil:
+		return false, nil, err
+	}
+	l.epochs = epochs
+	return fullScan, epochs.encode(), nil
+}
+
+// dropBelowLogStart deletes segments that end before the log start offset:
+// those followed by a segment starting at or before it.
+func (l *Log) dropBelowLogStart() error {
+	n := 0
+	for n+1 < len(l.segments) && l.segments[n+1].baseOffset <= l.logStartOffset {
+		n++
+	}
+	for _, s := range l.segments[:n] {
+		if err := l.removeSegmentFiles(s); err != nil {
+			return err
+		}
+	}
+	l.segments = slices.Delete(l.segments, 0, n)
+	return nil
+}
+
+// recoverSegments loads trusted segments, validates the rest, and cuts the
+// log at the first invalid byte. It returns the index of the first validated
+// segment.
+func (l *Log) recoverSegments(fullScan bool) (int, error) {
+	scanFrom := 0
+	for i, s := range l.segments {
+		if !fullScan && s.baseOffset <= l.recoveryPoint {
+			scanFrom = i
+		}
+	}
+	if len(l.segments) > 0 {
+		// Epochs that start in the validated range are rebuilt from its batches.
+		l.epochs.truncateFromEnd(l.segments[scanFrom].baseOffset)
+	}
+	nextOffset := int64(0)
+	for i, s := range l.segments {
+		if s.baseOffset < nextOffset {
+			return min(scanFrom, i-1), l.cutAfter(i-1, l.segments[i-1].sizeBytes)
+		}
+		fileBytes, err := s.file.Size()
+		if err != nil {
+			return scanFrom, err
+		}
+		var clean bool
+		if i < scanFrom {
+			clean, err = l.loadSegment(s, fileBytes)
+		} else {
+			clean, err = l.scanSegment(s, fileBytes, true)
+		}
+		if err != nil {
+			return scanFrom, err
+		}
+		if !clean || s.sizeBytes < fileBytes {
+			return min(scanFrom, i), l.cutAfter(i, s.sizeBytes)
+		}
+		nextOffset = s.nextOffset
+	}
+	return scanFrom, nil
+}
+
+// cutAfter truncates segment i to sizeBytes and deletes every later segment.
+// The later segments go first, durably, so that no crash can bring them back
+// behind a shortened segment i.
+func (l *Log) cutAfter(i int, sizeBytes int64) error {
+	for j := len(l.segments) - 1; j > i; j-- {
+		if err := l.removeSegmentFiles(l.segments[j]); err != nil {
+			return err
+		}
+	}
+	l.segments = l.segments[:i+1]
+	if err := l.fsys.SyncDir(l.dir); err != nil {
+		return err
+	}
+	s := l.segments[i]
+	assert(s.sizeBytes == sizeBytes, "cut inside the known data")
+	if err := s.file.Truncate(sizeBytes); err != nil {
+		return err
+	}
+	s.indexStale = true
+	return nil
+}
+
+// loadSegment sets up a trusted segment from its index files, reading only
+// the batch headers after the last index entry. A missing or implausible
+// index is rebuilt from all the batch headers.
+func (l *Log) loadSegment(s *segment, fileBytes int64) (clean bool, err error) {
+	x, ok, err := l.readIndexFiles(s.baseOffset, fileBytes)
+	if err != nil {
+		return false, err
+	}
+	if ok && len(x.offsets) > 0 {
+		last := x.offsets[len(x.offsets)-1]
+		h, err := s.readHeader(int64(last.position), fileBytes, &l.header)
+		ok = err == nil && h.BaseOffset == s.baseOffset+int64(last.relativeOffset)
+	}
+	if ok {
+		s.index = x
+		s.sizeBytes = x.lastPosition()
+		s.nextOffset = s.baseOffset
+		if n := len(x.offsets); n > 0 {
+			s.nextOffset += int64(x.offsets[n-1].relativeOffset)
+		}
+		s.maxTimestamp = x.lastTimestamp()
+		s.indexStale = false
+	}
+	clean, err = l.scanSegment(s, fileBytes, false)
+	s.syncedBytes = s.sizeBytes
+	return clean, err
+}
+
+// readIndexFiles reads and checks a segment's index files; ok is false if
+// they are missing or implausible.
+func (l *Log) readIndexFiles(base, logBytes int64) (segmentIndex, bool, error) {
+	offsetData, err := readWholeFile(l.fsys, segmentFileName(l.dir, base, indexSuffix), l.config.IndexBytesMax)
+	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, errBadCheckpoint) {
+		return segmentIndex{}, false, nil
+	}
+	if err != nil {
+		return segmentIndex{}, false, err
+	}
+	timeData, err := readWholeFile(l.fsys, segmentFileName(l.dir, base, timeIndexSuffix), l.config.IndexBytesMax)
+	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, errBadCheckpoint) {
+		return segmentIndex{}, false, nil
+	}
+	if err != nil {
+		return segmentIndex{}, false, err
+	}
+	x, ok := decodeIndexes(offsetData, timeData, logBytes)
+	return x, ok, nil
+}
+
+// scanSegment reads the batches of s from s.sizeBytes to fileBytes, updating
+// the segment as it goes. With verify it checks CRCs and rebuilds leader
+// epochs. clean is false if it stopped at an invalid batch (at s.sizeBytes).
+func (l *Log) scanSegment(s *segment, fileBytes int64, verify bool) (clean bool, err error) {
+	for s.sizeBytes < fileBytes {
+		h, valid, err := l.checkStoredBatch(s, fileBytes, verify)
+		if err == nil && !valid {
+			// Read again before truncating: a transient read error must not
+			// destroy good data.
+			h, valid, err = l.checkStoredBatch(s, fileBytes, verify)
+		}
+		if err != nil || !valid {
+			return false, err
+		}
+		if verify && h.PartitionLeaderEpoch >= 0 {
+			l.epochs.assign(h.PartitionLeaderEpoch, h.BaseOffset)
+		}
+		s.observe(&h, l.config.IndexIntervalBytes)
+	}
+	return true, nil
+}
+
+// checkStoredBatch checks the batch at s.sizeBytes: a plausible header that
+// fits in the file, offsets that follow the segment's, and with verify a
+// correct CRC. err is only for failed reads.
+func (l *Log) checkStoredBatch(s *segment, fileBytes int64, verify bool) (record.Header, bool, error) {
+	position := s.sizeBytes
+	h, err := s.readHeader(position, fileBytes, &l.header)
+	if err != nil {
+		return h, false, dataError(err)
+	}
+	if h.BaseOffset < s.nextOffset || !s.fits(h.LastOffset()) {
+		return h, false, nil
+	}
+	if !verify {
+		return h, true, nil
+	}
+	size := h.TotalBytes()
+	l.verifyBuf = slices.Grow(l.verifyBuf[:0], size)[:size]
+	if _, err := s.file.ReadAt(l.verifyBuf, position); err != nil {
+		return h, false, dataError(err)
+	}
+	stored, err := record.Validate(l.verifyBuf)
+	if err != nil || stored != h {
+		return h, false, nil
+	}
+	return h, true, nil
+}
+
+// dataError returns nil for errors that mean bad data (the caller treats the
+// batch as invalid) and err itself for failed reads.
+func dataError(err error) error {
+	if errors.Is(err, record.ErrTruncated) || errors.Is(err, record.ErrCorrupt) {
+		return nil
+	}
+	return err
+}

@@ -1,0 +1,146 @@
+package storage
+
+import (
+	"fmt"
+	"math"
+	"time"
+)
+
+// TruncateTo removes every batch that holds an offset at or after offset, as
+// a follower does when its log diverged from the leader's. Kafka's rule
+// applies: the batch that holds offset goes entirely, so the log end offset
+// may end up below offset. An offset at or after the log end changes
+// nothing; one below the log start empties the log and restarts it at offset
+// (TruncateFullyAndStartAt). The truncation is durable when TruncateTo
+// returns.
+//
+// Ordering: the recovery point checkpoint is lowered first, so recovery
+// re-validates the affected range whatever a crash interrupts; later segments
+// are removed newest first and the directory synced; then the segment holding
+// offset is truncated and synced; then the leader epochs are truncated.
+func (l *Log) TruncateTo(offset int64, now time.Time) error {
+	if err := l.writable(); err != nil {
+		return err
+	}
+	if offset < 0 {
+		return fmt.Errorf("%w: truncate to negative offset %d", ErrOffsetOutOfRange, offset)
+	}
+	if offset >= l.LogEndOffset() {
+		return nil
+	}
+	if offset < l.logStartOffset {
+		return l.TruncateFullyAndStartAt(offset, now)
+	}
+	l.recoveryPoint = min(l.recoveryPoint, offset)
+	if l.recoveryPointCheckpointed > offset {
+		if err := l.writeRecoveryPoint(offset); err != nil {
+			return err
+		}
+	}
+	keep := len(l.segments)
+	for keep > 1 && l.segments[keep-1].baseOffset > offset {
+		keep--
+	}
+	for i := len(l.segments) - 1; i >= keep; i-- {
+		if err := l.removeSegmentFiles(l.segments[i]); err != nil {
+			return err
+		}
+	}
+	clear(l.segments[keep:])
+	l.segments = l.segments[:keep]
+	if err := l.fsys.SyncDir(l.dir); err != nil {
+		return l.fail(fmt.Errorf("syncing directory: %w", err))
+	}
+	if err := l.truncateActive(offset); err != nil {
+		return err
+	}
+	l.unflushedRecords = 0
+	l.recoveryPoint = l.LogEndOffset()
+	if l.epochs.truncateFromEnd(l.LogEndOffset()) {
+		return l.saveEpochs()
+	}
+	return nil
+}
+
+// truncateActive cuts the active segment before the batch holding offset
+// and syncs it.
+func (l *Log) truncateActive(offset int64) error {
+	s := l.active()
+	if offset >= s.nextOffset {
+		// offset fell in a gap before a removed segment.
+		return l.syncActive()
+	}
+	position, h, err := s.findBatch(offset, &l.header)
+	if err != nil {
+		return err
+	}
+	if err := s.file.Truncate(position); err != nil {
+		return l.fail(fmt.Errorf("truncating segment %d: %w", s.baseOffset, err))
+	}
+	s.index.truncate(s.relative(h.BaseOffset))
+	if err := l.recomputeTail(s, position); err != nil {
+		return err
+	}
+	s.syncedBytes = -1 // the size changed: force a sync
+	return l.syncActive()
+}
+
+// recomputeTail sets the end offset, size and max timestamp of s for a new
+// size endBytes, from the index and the headers after its last entry.
+func (l *Log) recomputeTail(s *segment, endBytes int64) error {
+	s.sizeBytes = s.index.lastPosition()
+	s.nextOffset = s.baseOffset
+	if n := len(s.index.offsets); n > 0 {
+		s.nextOffset += int64(s.index.offsets[n-1].relativeOffset)
+	}
+	s.maxTimestamp = s.index.lastTimestamp()
+	s.indexStale = true
+	for s.sizeBytes < endBytes {
+		h, err := s.readHeader(s.sizeBytes, endBytes, &l.header)
+		if err != nil {
+			return l.fail(corruptLog(s, s.sizeBytes, err))
+		}
+		s.observe(&h, l.config.IndexIntervalBytes)
+	}
+	assert(s.sizeBytes == endBytes, "recomputed tail overshoots")
+	return nil
+}
+
+func (l *Log) syncActive() error {
+	s := l.active()
+	if err := s.sync(); err != nil {
+		return l.fail(fmt.Errorf("syncing segment %d: %w", s.baseOffset, err))
+	}
+	return nil
+}
+
+// TruncateFullyAndStartAt deletes the whole log and restarts it, empty, at
+// offset, which becomes both the log start and the log end offset. A
+// follower uses it when the leader no longer has the offsets it needs. The
+// leader epoch cache is cleared. The change is durable when it returns.
+func (l *Log) TruncateFullyAndStartAt(offset int64, now time.Time) error {
+	if err := l.writable(); err != nil {
+		return err
+	}
+	if offset < 0 || offset == math.MaxInt64 {
+		return fmt.Errorf("%w: cannot start at offset %d", ErrOffsetOutOfRange, offset)
+	}
+	// The new log start goes first: a crash before the segments are replaced
+	// then makes recovery drop the segments below it.
+	previousStart := l.logStartOffset
+	l.logStartOffset = offset
+	if err := l.writeLogStart(); err != nil {
+		l.logStartOffset = previousStart
+		return err
+	}
+	if err := l.replaceAllSegments(offset, now.UnixMilli()); err != nil {
+		return err
+	}
+	l.unflushedRecords = 0
+	l.recoveryPoint = offset
+	if err := l.writeRecoveryPoint(offset); err != nil {
+		return err
+	}
+	l.epochs.entries = l.epochs.entries[:0]
+	return l.saveEpochs()
+}
