@@ -45,8 +45,8 @@ func (l *Log) finishRecovery(scanFrom int, epochsBefore []byte, nowMs int64) err
 	if err := l.writeLogStart(); err != nil {
 		return err
 	}
-	l.epochs.truncateFromEnd(l.LogEndOffset())
 	l.epochs.truncateFromStart(l.logStartOffset)
+	l.epochs.truncateFromEnd(l.LogEndOffset())
 	if !bytes.Equal(l.epochs.encode(), epochsBefore) {
 		return l.saveEpochs()
 	}
