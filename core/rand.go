@@ -112,3 +112,15 @@ func (r *Rand) Shuffle(n int, swap func(i, j int)) {
 func (r *Rand) Fork() *Rand {
 	return NewRand(r.Uint64())
 }
+
+// Fill fills p with random bytes.
+func (r *Rand) Fill(p []byte) {
+	for len(p) > 0 {
+		v := r.Uint64()
+		for i := 0; i < 8 && len(p) > 0; i++ {
+			p[0] = byte(v)
+			v >>= 8
+			p = p[1:]
+		}
+	}
+}

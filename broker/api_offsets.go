@@ -1,0 +1,121 @@
+package broker
+
+import (
+	"fmt"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// Special timestamps of ListOffsets.
+const (
+	listOffsetsLatest   = -1
+	listOffsetsEarliest = -2
+)
+
+// handleListOffsets answers ListOffsets (key 2), versions 0-6: the latest
+// offset (the high watermark), the earliest (the log start offset), or the
+// first offset whose batch has a timestamp at or after the given one (batch
+// granularity, as the time index stores batches). v0 answers in its old
+// array form with the one offset found.
+func handleListOffsets(n *Node, r *request, req kmsg.Request) {
+	lr := req.(*kmsg.ListOffsetsRequest)
+	resp := lr.ResponseKind().(*kmsg.ListOffsetsResponse)
+	for _, rt := range lr.Topics {
+		st := kmsg.NewListOffsetsResponseTopic()
+		st.Topic = rt.Topic
+		for _, rp := range rt.Partitions {
+			sp := kmsg.NewListOffsetsResponseTopicPartition()
+			sp.Partition = rp.Partition
+			err := n.listOffset(n.catalog.partition(rt.Topic, rp.Partition), rp, &sp)
+			sp.ErrorCode = errorCode(err)
+			if err == nil && lr.Version == 0 && sp.Offset >= 0 {
+				sp.OldStyleOffsets = []int64{sp.Offset}
+			}
+			st.Partitions = append(st.Partitions, sp)
+		}
+		resp.Topics = append(resp.Topics, st)
+	}
+	r.respond(resp)
+}
+
+func (n *Node) listOffset(p *partition, rp kmsg.ListOffsetsRequestTopicPartition, sp *kmsg.ListOffsetsResponseTopicPartition) error {
+	sp.Timestamp, sp.Offset = -1, -1
+	if p == nil {
+		return kerr.UnknownTopicOrPartition
+	}
+	if err := checkLeaderEpoch(p, rp.CurrentLeaderEpoch); err != nil {
+		return err
+	}
+	sp.LeaderEpoch = p.leaderEpoch
+	switch {
+	case rp.Timestamp == listOffsetsLatest:
+		sp.Offset = p.highWatermark()
+	case rp.Timestamp == listOffsetsEarliest:
+		sp.Offset = p.log.LogStartOffset()
+	case rp.Timestamp < 0:
+		return fmt.Errorf("%w: timestamp %d", kerr.UnsupportedVersion, rp.Timestamp)
+	default:
+		offset, timestamp, ok, err := p.log.OffsetForTimestamp(rp.Timestamp)
+		if err != nil {
+			return p.storageFailure("list offsets", err)
+		}
+		if ok && offset < p.highWatermark() {
+			sp.Offset, sp.Timestamp = offset, timestamp
+		}
+	}
+	return nil
+}
+
+// handleOffsetForLeaderEpoch answers OffsetForLeaderEpoch (key 23), versions
+// 0-4: for a leader epoch, the largest epoch at most it that the log holds
+// and the offset where the next epoch starts (KIP-101/279). Followers and
+// consumers use it to detect divergent logs after a leader change.
+func handleOffsetForLeaderEpoch(n *Node, r *request, req kmsg.Request) {
+	or := req.(*kmsg.OffsetForLeaderEpochRequest)
+	resp := or.ResponseKind().(*kmsg.OffsetForLeaderEpochResponse)
+	for _, rt := range or.Topics {
+		st := kmsg.NewOffsetForLeaderEpochResponseTopic()
+		st.Topic = rt.Topic
+		for _, rp := range rt.Partitions {
+			sp := kmsg.NewOffsetForLeaderEpochResponseTopicPartition()
+			sp.Partition = rp.Partition
+			sp.LeaderEpoch, sp.EndOffset = -1, -1
+			p := n.catalog.partition(rt.Topic, rp.Partition)
+			var err error
+			if p == nil {
+				err = kerr.UnknownTopicOrPartition
+			} else if err = checkLeaderEpoch(p, rp.CurrentLeaderEpoch); err == nil {
+				sp.LeaderEpoch, sp.EndOffset = p.log.EndOffsetForEpoch(rp.LeaderEpoch)
+			}
+			sp.ErrorCode = errorCode(err)
+			st.Partitions = append(st.Partitions, sp)
+		}
+		resp.Topics = append(resp.Topics, st)
+	}
+	r.respond(resp)
+}
+
+// handleInitProducerID answers InitProducerId (key 22), versions 0-4, for
+// idempotent producers: a producer id never handed out before (the id block
+// is made durable first) with epoch 0. Transactional ids are not supported
+// yet and are refused.
+func handleInitProducerID(n *Node, r *request, req kmsg.Request) {
+	ir := req.(*kmsg.InitProducerIDRequest)
+	resp := ir.ResponseKind().(*kmsg.InitProducerIDResponse)
+	resp.ProducerID, resp.ProducerEpoch = -1, -1
+	if ir.TransactionalID != nil {
+		resp.ErrorCode = kerr.TransactionalIDAuthorizationFailed.Code
+		r.respond(resp)
+		return
+	}
+	id, err := n.producerIDs.allocate()
+	if err != nil {
+		n.log.Error("cannot allocate a producer id", "err", err)
+		resp.ErrorCode = kerr.CoordinatorNotAvailable.Code
+		r.respond(resp)
+		return
+	}
+	resp.ProducerID, resp.ProducerEpoch = id, 0
+	r.respond(resp)
+}

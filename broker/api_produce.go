@@ -1,0 +1,104 @@
+package broker
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/kafkasim/kafkasim/core/record"
+)
+
+// handleProduce answers Produce (key 0), versions 0-11.
+//
+// Each partition's records must be exactly one v2 record batch (versions 0-2
+// nominally carry the legacy message-set format, which is not accepted: such
+// batches fail with CORRUPT_MESSAGE). The batch is validated (header, CRC,
+// size against max.message.bytes), checked against the producer's idempotence
+// state, stamped with its offset and leader epoch, and appended as received:
+// compressed batches stay compressed. acks=0 gets no response; acks=1 and
+// acks=all are answered after the append (and the sync that
+// log.flush.interval.messages asks for). With one broker the ISR is the
+// leader alone, so acks=all also needs min.insync.replicas <= 1.
+// Transactional batches are rejected until transactions exist.
+func handleProduce(n *Node, r *request, req kmsg.Request) {
+	pr := req.(*kmsg.ProduceRequest)
+	resp := pr.ResponseKind().(*kmsg.ProduceResponse)
+	now := n.now()
+	for _, rt := range pr.Topics {
+		st := kmsg.NewProduceResponseTopic()
+		st.Topic = rt.Topic
+		for _, rp := range rt.Partitions {
+			sp := kmsg.NewProduceResponseTopicPartition()
+			sp.Partition = rp.Partition
+			result, err := n.producePartition(pr, rt.Topic, rp, now)
+			sp.BaseOffset = result.baseOffset
+			sp.LogAppendTime = result.logAppendTime
+			if p := n.catalog.partition(rt.Topic, rp.Partition); p != nil {
+				sp.LogStartOffset = p.log.LogStartOffset()
+			}
+			setError(&sp.ErrorCode, &sp.ErrorMessage, err)
+			if err != nil {
+				sp.BaseOffset = -1
+			}
+			st.Partitions = append(st.Partitions, sp)
+		}
+		resp.Topics = append(resp.Topics, st)
+	}
+	if pr.Acks == 0 {
+		r.respond(nil)
+		return
+	}
+	r.respond(resp)
+}
+
+func (n *Node) producePartition(pr *kmsg.ProduceRequest, topicName string, rp kmsg.ProduceRequestTopicPartition, now time.Time) (appendResult, error) {
+	failed := appendResult{baseOffset: -1, logAppendTime: -1}
+	if pr.Acks != 0 && pr.Acks != 1 && pr.Acks != -1 {
+		return failed, fmt.Errorf("%w: acks=%d", kerr.InvalidRequiredAcks, pr.Acks)
+	}
+	if pr.TransactionID != nil {
+		return failed, fmt.Errorf("%w: transactions are not supported yet", kerr.TransactionalIDAuthorizationFailed)
+	}
+	p := n.catalog.partition(topicName, rp.Partition)
+	if p == nil {
+		return failed, fmt.Errorf("%w: %s-%d", kerr.UnknownTopicOrPartition, topicName, rp.Partition)
+	}
+	if p.topic.internal {
+		return failed, fmt.Errorf("%w: %s is internal", kerr.InvalidTopicException, topicName)
+	}
+	if pr.Acks == -1 && p.topic.config.minInsyncReplicas > 1 {
+		return failed, fmt.Errorf("%w: ISR has 1 replica, min.insync.replicas is %d",
+			kerr.NotEnoughReplicas, p.topic.config.minInsyncReplicas)
+	}
+	size, err := record.BatchSize(rp.Records)
+	if err != nil {
+		return failed, fmt.Errorf("%w: %v", kerr.CorruptMessage, err)
+	}
+	if size != len(rp.Records) {
+		return failed, fmt.Errorf("%w: a partition's records must be exactly one batch (%d of %d bytes)",
+			kerr.InvalidRecord, size, len(rp.Records))
+	}
+	return p.append(rp.Records, now)
+}
+
+// setError fills a response's error code and, where the version has one,
+// its error message.
+func setError(code *int16, message **string, err error) {
+	*code = errorCode(err)
+	if err != nil && message != nil {
+		text := err.Error()
+		*message = &text
+	}
+}
+
+// asKafkaError finds the Kafka error code an error wraps.
+func asKafkaError(err error) (*kerr.Error, bool) {
+	var ke *kerr.Error
+	if errors.As(err, &ke) {
+		return ke, true
+	}
+	return nil, false
+}

@@ -1,0 +1,396 @@
+package broker
+
+import (
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"path"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+
+	"github.com/kafkasim/kafkasim/broker/storage"
+	"github.com/kafkasim/kafkasim/core"
+)
+
+const (
+	// catalogFileName holds the durable list of topics in the log dir.
+	catalogFileName = "topics.json"
+	catalogBytesMax = 64 << 20
+	catalogVersion  = 1
+	// topicsMax bounds how many topics one broker holds.
+	topicsMax = 10_000
+	// topicNameBytesMax is Kafka's limit on topic names.
+	topicNameBytesMax = 249
+	// offsetsTopic is the internal topic holding committed offsets.
+	offsetsTopic = "__consumer_offsets"
+)
+
+// topic is one topic and its partitions.
+type topic struct {
+	name       string
+	id         [16]byte
+	overrides  map[string]string
+	config     topicConfig
+	partitions []*partition
+	internal   bool
+}
+
+// catalog owns the topics. Its durable form is catalogFileName, replaced
+// atomically on every change; partition directories on disk that it does not
+// name are leftovers of an interrupted create or delete and are removed at
+// startup.
+//
+// Ordering rules that keep a crash harmless: a topic's partition logs are
+// created before the catalog names it, and the catalog forgets a topic
+// before its files are removed.
+type catalog struct {
+	node   *Node
+	topics map[string]*topic
+	byID   map[[16]byte]*topic
+}
+
+type catalogFile struct {
+	Version int            `json:"version"`
+	Topics  []catalogTopic `json:"topics"`
+}
+
+type catalogTopic struct {
+	Name       string            `json:"name"`
+	ID         string            `json:"id"`
+	Partitions int32             `json:"partitions"`
+	Configs    map[string]string `json:"configs,omitempty"`
+}
+
+func openCatalog(n *Node) (*catalog, error) {
+	c := &catalog{node: n, topics: make(map[string]*topic), byID: make(map[[16]byte]*topic)}
+	entries, err := c.readFile()
+	if err != nil {
+		return nil, err
+	}
+	for _, entry := range entries {
+		if err := c.load(entry); err != nil {
+			c.close()
+			return nil, err
+		}
+	}
+	if err := c.removeLeftovers(); err != nil {
+		c.close()
+		return nil, err
+	}
+	if _, ok := c.topics[offsetsTopic]; !ok {
+		if _, err := c.create(offsetsTopic, n.cfg.OffsetsTopicPartitions, nil); err != nil {
+			c.close()
+			return nil, fmt.Errorf("broker: create %s: %w", offsetsTopic, err)
+		}
+	}
+	return c, nil
+}
+
+func (c *catalog) readFile() ([]catalogTopic, error) {
+	fsys, dir := c.node.env.FS, c.node.cfg.LogDir
+	data, err := core.ReadFile(fsys, path.Join(dir, catalogFileName), catalogBytesMax)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("broker: read topic catalog: %w", err)
+	}
+	var file catalogFile
+	if err := json.Unmarshal(data, &file); err != nil {
+		return nil, fmt.Errorf("broker: topic catalog %s is corrupt: %w", catalogFileName, err)
+	}
+	if file.Version != catalogVersion {
+		return nil, fmt.Errorf("broker: topic catalog version %d, want %d", file.Version, catalogVersion)
+	}
+	return file.Topics, nil
+}
+
+func (c *catalog) load(entry catalogTopic) error {
+	id, err := hex.DecodeString(entry.ID)
+	if err != nil || len(id) != 16 {
+		return fmt.Errorf("broker: topic %q has a corrupt id %q", entry.Name, entry.ID)
+	}
+	config, err := resolveTopicConfig(c.node.cfg, entry.Configs)
+	if err != nil {
+		return fmt.Errorf("broker: topic %q: %w", entry.Name, err)
+	}
+	t := &topic{name: entry.Name, overrides: entry.Configs, config: config, internal: isInternalTopic(entry.Name)}
+	copy(t.id[:], id)
+	for i := range entry.Partitions {
+		p, err := openPartition(c.node, t, i)
+		if err != nil {
+			closePartitions(t.partitions)
+			return err
+		}
+		t.partitions = append(t.partitions, p)
+	}
+	c.topics[t.name] = t
+	c.byID[t.id] = t
+	return nil
+}
+
+// removeLeftovers deletes partition directories the catalog does not name.
+func (c *catalog) removeLeftovers() error {
+	fsys, dir := c.node.env.FS, c.node.cfg.LogDir
+	entries, err := fsys.ReadDir(dir)
+	if err != nil {
+		return fmt.Errorf("broker: list %s: %w", dir, err)
+	}
+	removed := false
+	for _, entry := range entries {
+		if !entry.IsDir || c.namesPartitionDir(entry.Name) {
+			continue
+		}
+		c.node.log.Warn("removing partition directory of an unknown topic", slog.String("dir", entry.Name))
+		if err := fsys.RemoveAll(path.Join(dir, entry.Name)); err != nil {
+			return err
+		}
+		removed = true
+	}
+	if removed {
+		return fsys.SyncDir(dir)
+	}
+	return nil
+}
+
+func (c *catalog) namesPartitionDir(name string) bool {
+	cut := strings.LastIndexByte(name, '-')
+	if cut < 0 {
+		return false
+	}
+	index, err := strconv.ParseInt(name[cut+1:], 10, 32)
+	t, ok := c.topics[name[:cut]]
+	return err == nil && ok && index >= 0 && index < int64(len(t.partitions))
+}
+
+// save makes the current topic set durable.
+func (c *catalog) save() error {
+	file := catalogFile{Version: catalogVersion}
+	for _, t := range c.sorted() {
+		file.Topics = append(file.Topics, catalogTopic{
+			Name: t.name, ID: hex.EncodeToString(t.id[:]),
+			Partitions: int32(len(t.partitions)), Configs: t.overrides,
+		})
+	}
+	data, err := json.MarshalIndent(file, "", "  ")
+	if err != nil {
+		return err
+	}
+	return core.WriteFileAtomic(c.node.env.FS, c.node.cfg.LogDir, catalogFileName, data)
+}
+
+// sorted returns the topics ordered by name.
+func (c *catalog) sorted() []*topic {
+	topics := make([]*topic, 0, len(c.topics))
+	for _, t := range c.topics { // order-independent: sorted below
+		topics = append(topics, t)
+	}
+	sort.Slice(topics, func(i, j int) bool { return topics[i].name < topics[j].name })
+	return topics
+}
+
+// validateTopicName applies Kafka's rules for topic names.
+func validateTopicName(name string) error {
+	switch {
+	case name == "" || name == "." || name == "..":
+		return fmt.Errorf("%w: topic name %q is not allowed", kerr.InvalidTopicException, name)
+	case len(name) > topicNameBytesMax:
+		return fmt.Errorf("%w: topic name is %d bytes, limit %d", kerr.InvalidTopicException, len(name), topicNameBytesMax)
+	}
+	for _, r := range name {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '_' || r == '-') {
+			return fmt.Errorf("%w: topic name %q may contain only ASCII letters, digits, '.', '_' and '-'", kerr.InvalidTopicException, name)
+		}
+	}
+	return nil
+}
+
+func isInternalTopic(name string) bool { return name == offsetsTopic }
+
+// create makes a new topic durable and returns it. Errors wrap Kafka error
+// codes (kerr) for the response.
+func (c *catalog) create(name string, partitions int32, overrides map[string]string) (*topic, error) {
+	if err := c.validateCreate(name, partitions, overrides); err != nil {
+		return nil, err
+	}
+	config, err := resolveTopicConfig(c.node.cfg, overrides)
+	if err != nil {
+		panic("broker: validated topic config does not resolve: " + err.Error())
+	}
+	t := &topic{name: name, overrides: overrides, config: config, internal: isInternalTopic(name)}
+	c.node.env.Rand.Fill(t.id[:])
+	for c.byID[t.id] != nil || t.id == ([16]byte{}) {
+		c.node.env.Rand.Fill(t.id[:])
+	}
+	if err := c.grow(t, partitions); err != nil {
+		return nil, err
+	}
+	c.topics[name] = t
+	c.byID[t.id] = t
+	if err := c.save(); err != nil {
+		delete(c.topics, name)
+		delete(c.byID, t.id)
+		c.discardPartitions(t, 0)
+		return nil, fmt.Errorf("%w: saving the topic catalog: %v", kerr.KafkaStorageError, err)
+	}
+	c.node.log.Info("created topic", slog.String("topic", name), slog.Int("partitions", int(partitions)))
+	return t, nil
+}
+
+// validateCreate checks everything create checks, without creating.
+func (c *catalog) validateCreate(name string, partitions int32, overrides map[string]string) error {
+	if err := validateTopicName(name); err != nil {
+		return err
+	}
+	if _, ok := c.topics[name]; ok {
+		return fmt.Errorf("%w: topic %q already exists", kerr.TopicAlreadyExists, name)
+	}
+	if len(c.topics) >= topicsMax {
+		return fmt.Errorf("%w: the broker already holds %d topics", kerr.PolicyViolation, topicsMax)
+	}
+	if partitions < 1 || partitions > partitionsPerTopicMax {
+		return fmt.Errorf("%w: %d partitions, must be in [1, %d]", kerr.InvalidPartitions, partitions, partitionsPerTopicMax)
+	}
+	if _, err := resolveTopicConfig(c.node.cfg, overrides); err != nil {
+		return fmt.Errorf("%w: %v", kerr.InvalidConfig, err)
+	}
+	return nil
+}
+
+// grow opens partitions [len(t.partitions), count) of t.
+func (c *catalog) grow(t *topic, count int32) error {
+	from := int32(len(t.partitions))
+	for i := from; i < count; i++ {
+		p, err := openPartition(c.node, t, i)
+		if err != nil {
+			c.discardPartitions(t, from)
+			return fmt.Errorf("%w: creating partition %d: %v", kerr.KafkaStorageError, i, err)
+		}
+		t.partitions = append(t.partitions, p)
+	}
+	// The partition directories must be durable before the catalog names
+	// them; otherwise a crash could leave a named partition without files.
+	if err := c.node.env.FS.SyncDir(c.node.cfg.LogDir); err != nil {
+		c.discardPartitions(t, from)
+		return fmt.Errorf("%w: %v", kerr.KafkaStorageError, err)
+	}
+	return nil
+}
+
+// discardPartitions closes and removes partitions from index from on.
+func (c *catalog) discardPartitions(t *topic, from int32) {
+	for _, p := range t.partitions[from:] {
+		p.close()
+		if err := c.node.env.FS.RemoveAll(p.dir); err != nil {
+			c.node.log.Warn("cannot remove partition directory", slog.String("dir", p.dir), slog.Any("err", err))
+		}
+	}
+	t.partitions = t.partitions[:from]
+}
+
+// addPartitions grows a topic to count partitions (CreatePartitions).
+func (c *catalog) addPartitions(t *topic, count int32) error {
+	have := int32(len(t.partitions))
+	if count <= have {
+		return fmt.Errorf("%w: topic %q has %d partitions, cannot go to %d", kerr.InvalidPartitions, t.name, have, count)
+	}
+	if count > partitionsPerTopicMax {
+		return fmt.Errorf("%w: %d partitions exceeds %d", kerr.InvalidPartitions, count, partitionsPerTopicMax)
+	}
+	if err := c.grow(t, count); err != nil {
+		return err
+	}
+	if err := c.save(); err != nil {
+		c.discardPartitions(t, have)
+		return fmt.Errorf("%w: saving the topic catalog: %v", kerr.KafkaStorageError, err)
+	}
+	return nil
+}
+
+// remove deletes a topic: first from the durable catalog, then its files.
+func (c *catalog) remove(t *topic) error {
+	if t.internal {
+		return fmt.Errorf("%w: %s is internal", kerr.TopicAuthorizationFailed, t.name)
+	}
+	delete(c.topics, t.name)
+	delete(c.byID, t.id)
+	if err := c.save(); err != nil {
+		c.topics[t.name] = t
+		c.byID[t.id] = t
+		return fmt.Errorf("%w: saving the topic catalog: %v", kerr.KafkaStorageError, err)
+	}
+	c.discardPartitions(t, 0)
+	if err := c.node.env.FS.SyncDir(c.node.cfg.LogDir); err != nil {
+		// The catalog no longer names the topic; leftovers are removed at
+		// the next start.
+		c.node.log.Warn("cannot sync log dir after deleting a topic", slog.Any("err", err))
+	}
+	c.node.log.Info("deleted topic", slog.String("topic", t.name))
+	return nil
+}
+
+// partition returns a partition, or nil.
+func (c *catalog) partition(name string, index int32) *partition {
+	t := c.topics[name]
+	if t == nil || index < 0 || int(index) >= len(t.partitions) {
+		return nil
+	}
+	return t.partitions[index]
+}
+
+func (c *catalog) enforceRetention(now time.Time) {
+	for _, t := range c.sorted() {
+		for _, p := range t.partitions {
+			p.enforceRetention(now)
+		}
+	}
+}
+
+func (c *catalog) syncAll() {
+	for _, t := range c.sorted() {
+		for _, p := range t.partitions {
+			p.sync()
+		}
+	}
+}
+
+// close syncs and closes every partition; it returns the first error.
+func (c *catalog) close() error {
+	var first error
+	for _, t := range c.sorted() {
+		if err := closePartitions(t.partitions); err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
+}
+
+func closePartitions(partitions []*partition) error {
+	var first error
+	for _, p := range partitions {
+		if err := p.close(); err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
+}
+
+// storageErrorCode maps a storage failure to the Kafka error a client sees.
+func storageErrorCode(err error) error {
+	switch {
+	case errors.Is(err, storage.ErrOffsetOutOfRange):
+		return kerr.OffsetOutOfRange
+	case errors.Is(err, storage.ErrCorruptBatch):
+		return kerr.CorruptMessage
+	case errors.Is(err, storage.ErrBatchTooLarge):
+		return kerr.RecordListTooLarge
+	}
+	return kerr.KafkaStorageError
+}

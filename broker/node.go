@@ -1,0 +1,244 @@
+package broker
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/kafkasim/kafkasim/core"
+)
+
+// Node is one broker: a single-threaded state machine driven by connection
+// events and timers, reaching disk, network, time and randomness only through
+// its core.Env. All methods run on the node's event loop.
+type Node struct {
+	env core.Env
+	cfg Config
+	log *slog.Logger
+
+	listeners  []core.Listener
+	conns      map[uint64]*conn
+	nextConnID uint64
+
+	catalog     *catalog
+	producerIDs *producerIDAllocator
+
+	retentionTimer core.Timer
+	flushTimer     core.Timer
+	stopped        bool
+	// halted is the fatal error that stopped the node, if any.
+	halted error
+
+	// OnHalt, if set, is called once when a fatal storage error halts the
+	// node. The runtime should exit (production) or crash and later restart
+	// the node (simulator), so that recovery runs on what the disk holds.
+	OnHalt func(error)
+}
+
+// New opens (or creates) the broker's data directory and recovers its state:
+// the topic catalog, every partition log (validating what a crash may have
+// torn), and idempotent producer state rebuilt from the logs. It does not
+// listen yet; call Start.
+func New(env core.Env, cfg Config) (*Node, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if env.Clock == nil || env.Rand == nil || env.FS == nil || env.Net == nil {
+		return nil, errors.New("broker: incomplete environment")
+	}
+	log := env.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	n := &Node{
+		env:   env,
+		cfg:   cfg,
+		log:   log.With(slog.Int("node", int(cfg.NodeID))),
+		conns: make(map[uint64]*conn),
+	}
+	if err := env.FS.MkdirAll(cfg.LogDir); err != nil {
+		return nil, fmt.Errorf("broker: create log dir %s: %w", cfg.LogDir, err)
+	}
+	ids, err := openProducerIDAllocator(env.FS, cfg.LogDir)
+	if err != nil {
+		return nil, err
+	}
+	n.producerIDs = ids
+	catalog, err := openCatalog(n)
+	if err != nil {
+		return nil, err
+	}
+	n.catalog = catalog
+	return n, nil
+}
+
+// Start listens on every configured listener and starts the periodic
+// retention and flush timers.
+func (n *Node) Start() error {
+	for _, addr := range n.cfg.Listeners {
+		l, err := n.env.Net.Listen(addr, n.accept)
+		if err != nil {
+			n.closeListeners()
+			return fmt.Errorf("broker: listen on %s: %w", addr, err)
+		}
+		n.listeners = append(n.listeners, l)
+		n.log.Info("listening", slog.String("addr", l.Addr()), slog.String("log.dirs", n.cfg.LogDir))
+	}
+	n.scheduleRetention()
+	n.scheduleFlush()
+	return nil
+}
+
+// Addrs returns the addresses the node listens on (useful with port 0).
+func (n *Node) Addrs() []string {
+	addrs := make([]string, len(n.listeners))
+	for i, l := range n.listeners {
+		addrs[i] = l.Addr()
+	}
+	return addrs
+}
+
+// Stop shuts the node down cleanly: it stops accepting, closes connections
+// (answers to parked requests are dropped), syncs every partition and writes
+// its checkpoints. Stop is what SIGTERM runs; a crash skips it, and New
+// recovers either way.
+func (n *Node) Stop() error {
+	if n.stopped {
+		return nil
+	}
+	n.stopped = true
+	n.closeListeners()
+	for _, id := range n.sortedConnIDs() {
+		n.conns[id].close()
+	}
+	if n.retentionTimer != nil {
+		n.retentionTimer.Stop()
+	}
+	if n.flushTimer != nil {
+		n.flushTimer.Stop()
+	}
+	return n.catalog.close()
+}
+
+// halt stops the node after a storage error that leaves files in an unknown
+// state (a failed fsync): continuing could acknowledge writes that a crash
+// later loses, so the node stops serving without syncing anything, and only
+// a restart's recovery touches the disk again. This is Kafka's behaviour for
+// a failed log directory, and PostgreSQL's for a failed fsync.
+func (n *Node) halt(err error) {
+	if n.halted != nil {
+		return
+	}
+	n.halted = err
+	n.log.Error("halting after a fatal storage error", slog.Any("err", err))
+	n.stopped = true
+	n.closeListeners()
+	for _, id := range n.sortedConnIDs() {
+		n.conns[id].close()
+	}
+	if n.OnHalt != nil {
+		n.OnHalt(err)
+	}
+}
+
+// Halted returns the error that halted the node, or nil.
+func (n *Node) Halted() error { return n.halted }
+
+func (n *Node) closeListeners() {
+	for _, l := range n.listeners {
+		l.Close()
+	}
+	n.listeners = nil
+}
+
+func (n *Node) sortedConnIDs() []uint64 {
+	ids := make([]uint64, 0, len(n.conns))
+	for id := range n.conns { // order-independent: sorted below
+		ids = append(ids, id)
+	}
+	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
+	return ids
+}
+
+func (n *Node) accept(nc core.Conn) core.ConnHandler {
+	n.nextConnID++
+	c := &conn{node: n, id: n.nextConnID, net: nc}
+	if n.stopped {
+		c.closed = true
+		nc.Close()
+		return c
+	}
+	n.conns[c.id] = c
+	return c
+}
+
+func (n *Node) forgetConn(c *conn) {
+	delete(n.conns, c.id)
+}
+
+// now returns the node's current time.
+func (n *Node) now() time.Time { return n.env.Clock.Now() }
+
+// handleFrame decodes one request and dispatches it. Every path ends in
+// exactly one c.respond (possibly later) or closes the connection.
+func (n *Node) handleFrame(c *conn, frame []byte) {
+	header, req, err := decodeRequest(frame, supportedVersions)
+	switch {
+	case errors.Is(err, errUnsupportedVersion) && header.apiKey == apiKeyAPIVersions:
+		// KIP-511: answer a too-new ApiVersions with a v0 response that
+		// carries our range, so the client retries with a version we speak.
+		c.respond(header.correlationID, apiVersionsDowngrade())
+		return
+	case err != nil:
+		n.log.Info("closing connection after a bad request",
+			slog.Uint64("conn", c.id), slog.String("client", header.clientID), slog.Any("err", err))
+		c.close()
+		return
+	}
+	r := &request{conn: c, header: header}
+	apis[header.apiKey].handle(n, r, req)
+}
+
+// request is one request in progress.
+type request struct {
+	conn     *conn
+	header   requestHeader
+	answered bool
+}
+
+// respond answers the request. Exactly one call per request; nil sends
+// nothing (acks=0 produce) but still lets the connection move on.
+func (r *request) respond(resp kmsg.Response) {
+	if r.answered {
+		panic(fmt.Sprintf("broker: %s answered twice", kmsg.NameForKey(r.header.apiKey)))
+	}
+	r.answered = true
+	r.conn.respond(r.header.correlationID, resp)
+}
+
+func (n *Node) scheduleRetention() {
+	n.retentionTimer = n.env.Clock.AfterFunc(n.cfg.retentionCheckInterval(), func() {
+		if n.stopped {
+			return
+		}
+		n.catalog.enforceRetention(n.now())
+		n.scheduleRetention()
+	})
+}
+
+func (n *Node) scheduleFlush() {
+	if n.cfg.FlushIntervalMs < 0 {
+		return
+	}
+	n.flushTimer = n.env.Clock.AfterFunc(time.Duration(n.cfg.FlushIntervalMs)*time.Millisecond, func() {
+		if n.stopped {
+			return
+		}
+		n.catalog.syncAll()
+		n.scheduleFlush()
+	})
+}

@@ -1,0 +1,224 @@
+package broker
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"path"
+	"strconv"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+
+	"github.com/kafkasim/kafkasim/broker/storage"
+	"github.com/kafkasim/kafkasim/core/record"
+)
+
+// producerScanBytes is the read size used to replay batch headers into the
+// producer table at startup.
+const producerScanBytes = 1 << 20
+
+// partition is one topic partition on this broker.
+//
+// Invariants: logStartOffset <= highWatermark <= logEndOffset; every batch
+// with a producer id that is in the log is reflected in producers (the table
+// is rebuilt from the log on open and updated on every append).
+type partition struct {
+	node        *Node
+	topic       *topic
+	index       int32
+	dir         string
+	log         *storage.Log
+	producers   *producerTable
+	leaderEpoch int32
+	// waiters are fetches parked on this partition until it grows.
+	waiters []*fetchWaiter
+	// scratch is reused for reads that stay inside the broker.
+	scratch []byte
+}
+
+func partitionDir(logDir, topicName string, index int32) string {
+	return path.Join(logDir, topicName+"-"+strconv.Itoa(int(index)))
+}
+
+func openPartition(n *Node, t *topic, index int32) (*partition, error) {
+	dir := partitionDir(n.cfg.LogDir, t.name, index)
+	log, err := storage.Open(n.env.FS, dir, t.config.storageConfig(), n.now())
+	if err != nil {
+		return nil, err
+	}
+	p := &partition{node: n, topic: t, index: index, dir: dir, log: log, producers: newProducerTable()}
+	p.leaderEpoch = max(0, log.LatestEpoch())
+	if err := p.replayProducers(); err != nil {
+		log.Close()
+		return nil, err
+	}
+	return p, nil
+}
+
+// replayProducers rebuilds the idempotent producer table from the batch
+// headers in the log, so that a batch written just before a crash and
+// retried after it is recognized as a duplicate.
+func (p *partition) replayProducers() error {
+	end := p.log.LogEndOffset()
+	for offset := p.log.LogStartOffset(); offset < end; {
+		data, err := p.log.Read(offset, producerScanBytes, end, p.scratch[:0])
+		if err != nil {
+			return fmt.Errorf("broker: replaying producers of %s: %w", p.dir, err)
+		}
+		p.scratch = data
+		if len(data) == 0 {
+			return fmt.Errorf("broker: replaying producers of %s: no batch at offset %d", p.dir, offset)
+		}
+		for len(data) > 0 {
+			h, err := record.ParseHeader(data)
+			if err != nil {
+				return fmt.Errorf("broker: replaying producers of %s: %w", p.dir, err)
+			}
+			p.producers.record(&h)
+			offset = h.NextOffset()
+			data = data[h.TotalBytes():]
+		}
+	}
+	p.scratch = p.scratch[:0]
+	return nil
+}
+
+func (p *partition) String() string { return p.topic.name + "-" + strconv.Itoa(int(p.index)) }
+
+// highWatermark is the offset below which records are committed, and so
+// visible to consumers. A single broker is its partitions' whole ISR, so
+// everything appended is committed.
+func (p *partition) highWatermark() int64 { return p.log.LogEndOffset() }
+
+// appendResult is the outcome of appending one produced batch.
+type appendResult struct {
+	baseOffset    int64
+	logAppendTime int64 // -1 unless the topic uses LogAppendTime
+}
+
+// append stores one batch from a producer. It returns the batch's original
+// result for a retried duplicate of an idempotent producer. Errors wrap
+// Kafka error codes.
+func (p *partition) append(batch []byte, now time.Time) (appendResult, error) {
+	result := appendResult{logAppendTime: -1}
+	h, err := record.Validate(batch)
+	if err != nil {
+		return result, fmt.Errorf("%w: %v", kerr.CorruptMessage, err)
+	}
+	if len(batch) > int(p.topic.config.maxMessageBytes) {
+		return result, fmt.Errorf("%w: batch of %d bytes exceeds max.message.bytes %d",
+			kerr.MessageTooLarge, len(batch), p.topic.config.maxMessageBytes)
+	}
+	if h.Attributes.IsTransactional() || h.Attributes.IsControl() {
+		return result, fmt.Errorf("%w: transactions are not supported yet", kerr.InvalidRecord)
+	}
+	original, err := p.producers.check(&h)
+	if errors.Is(err, errDuplicateSequence) {
+		result.baseOffset = original.firstOffset
+		return result, nil
+	}
+	if err != nil {
+		return result, err
+	}
+	if p.topic.config.logAppendTime {
+		result.logAppendTime = now.UnixMilli()
+		record.SetMaxTimestampLogAppend(batch, result.logAppendTime)
+	}
+	base, last, err := p.log.Append(batch, p.leaderEpoch, now)
+	if err != nil {
+		return result, p.storageFailure("append", err)
+	}
+	h.BaseOffset = base
+	if h.LastOffset() != last {
+		panic(fmt.Sprintf("broker: %s: append returned last offset %d, header says %d", p, last, h.LastOffset()))
+	}
+	p.producers.record(&h)
+	result.baseOffset = base
+	p.wakeWaiters()
+	return result, nil
+}
+
+// read appends to buf whole batches from offset, up to maxBytes (but at least
+// one batch when minOneBatch), not beyond the high watermark. Unlike
+// storage.Log.Read it continues across segment boundaries.
+func (p *partition) read(offset int64, maxBytes int, minOneBatch bool, buf []byte) ([]byte, error) {
+	end := p.highWatermark()
+	start := len(buf)
+	for offset < end {
+		budget := maxBytes - (len(buf) - start)
+		if budget <= 0 && !(minOneBatch && len(buf) == start) {
+			break
+		}
+		before := len(buf)
+		data, err := p.log.Read(offset, max(budget, 0), end, buf)
+		if err != nil {
+			return buf, err
+		}
+		if len(data) == before {
+			break
+		}
+		if budget < len(data)-before && len(buf) > start {
+			// The storage returned one oversize batch to make progress;
+			// only the first batch of a response may exceed the budget.
+			break
+		}
+		buf = data
+		offset = lastNextOffset(buf[before:])
+	}
+	return buf, nil
+}
+
+// lastNextOffset returns the offset after the last batch in data, which
+// holds whole, already parsed batches.
+func lastNextOffset(data []byte) int64 {
+	var next int64
+	for len(data) > 0 {
+		h, err := record.ParseHeader(data)
+		if err != nil {
+			panic(fmt.Sprintf("broker: storage returned an unparsable batch: %v", err))
+		}
+		next = h.NextOffset()
+		data = data[h.TotalBytes():]
+	}
+	return next
+}
+
+// storageFailure logs a disk error and maps it for the client. After
+// storage.ErrLogFailed the node halts: the files' contents are unknown, and
+// only a restart's recovery may touch them again.
+func (p *partition) storageFailure(op string, err error) error {
+	if errors.Is(err, storage.ErrLogFailed) {
+		p.node.halt(fmt.Errorf("%s %s: %w", op, p, err))
+	}
+	code := storageErrorCode(err)
+	if code == kerr.KafkaStorageError {
+		p.node.log.Error("storage error", slog.String("partition", p.String()), slog.String("op", op), slog.Any("err", err))
+	}
+	return fmt.Errorf("%w: %v", code, err)
+}
+
+func (p *partition) enforceRetention(now time.Time) {
+	deleted, err := p.log.DeleteOldSegments(now)
+	if err != nil {
+		p.storageFailure("retention", err)
+		return
+	}
+	if deleted > 0 {
+		p.node.log.Info("retention deleted segments", slog.String("partition", p.String()), slog.Int("segments", deleted))
+	}
+}
+
+func (p *partition) sync() {
+	if err := p.log.Sync(); err != nil {
+		p.storageFailure("sync", err)
+	}
+}
+
+func (p *partition) close() error {
+	for _, w := range p.waiters {
+		w.partitionGone()
+	}
+	p.waiters = nil
+	return p.log.Close()
+}

@@ -1,0 +1,182 @@
+package broker
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"path"
+	"strconv"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+
+	"github.com/kafkasim/kafkasim/core"
+	"github.com/kafkasim/kafkasim/core/record"
+)
+
+// producerBatchesRemembered is how many recent batches per producer and
+// partition the broker keeps to recognize retried duplicates. Kafka keeps 5,
+// which is why idempotent producers allow at most 5 requests in flight.
+const producerBatchesRemembered = 5
+
+// batchMeta identifies one appended batch of an idempotent producer.
+type batchMeta struct {
+	firstSequence, lastSequence int32
+	firstOffset, lastOffset     int64
+}
+
+// producerEntry is the state of one producer id on one partition.
+//
+// Invariant: batches[0..count) are the most recent batches of epoch, in
+// append order (the newest at (head+count-1) % len), with consecutive
+// sequence numbers.
+type producerEntry struct {
+	epoch   int16
+	batches [producerBatchesRemembered]batchMeta
+	head    int
+	count   int
+}
+
+func (e *producerEntry) newest() *batchMeta {
+	return &e.batches[(e.head+e.count-1)%producerBatchesRemembered]
+}
+
+func (e *producerEntry) push(b batchMeta) {
+	if e.count == producerBatchesRemembered {
+		e.head = (e.head + 1) % producerBatchesRemembered
+		e.count--
+	}
+	e.batches[(e.head+e.count)%producerBatchesRemembered] = b
+	e.count++
+}
+
+// producerTable holds the idempotence state of every producer that wrote to
+// one partition. It is rebuilt from the log on startup (replaying batch
+// headers), so it survives crashes without a snapshot of its own.
+type producerTable struct {
+	entries map[int64]*producerEntry
+}
+
+func newProducerTable() *producerTable {
+	return &producerTable{entries: make(map[int64]*producerEntry)}
+}
+
+// errDuplicateSequence reports a retried batch that is already in the log.
+var errDuplicateSequence = errors.New("duplicate sequence")
+
+// check decides whether a batch from a producer may be appended (KIP-98).
+// It returns the original batch for a retried duplicate (with
+// errDuplicateSequence), or a Kafka error for a fenced epoch or a sequence
+// gap. Batches without a producer id are never checked.
+func (t *producerTable) check(h *record.Header) (batchMeta, error) {
+	if h.ProducerID < 0 {
+		return batchMeta{}, nil
+	}
+	if h.BaseSequence < 0 {
+		return batchMeta{}, fmt.Errorf("%w: producer %d sent sequence %d", kerr.InvalidRecord, h.ProducerID, h.BaseSequence)
+	}
+	entry, ok := t.entries[h.ProducerID]
+	if !ok || entry.count == 0 {
+		// Like Kafka, accept any first sequence from a producer we hold no
+		// state for: its earlier batches may have aged out of the log.
+		return batchMeta{}, nil
+	}
+	switch {
+	case h.ProducerEpoch < entry.epoch:
+		return batchMeta{}, fmt.Errorf("%w: producer %d epoch %d is older than %d",
+			kerr.InvalidProducerEpoch, h.ProducerID, h.ProducerEpoch, entry.epoch)
+	case h.ProducerEpoch > entry.epoch:
+		if h.BaseSequence != 0 {
+			return batchMeta{}, fmt.Errorf("%w: producer %d new epoch %d must start at sequence 0, not %d",
+				kerr.OutOfOrderSequenceNumber, h.ProducerID, h.ProducerEpoch, h.BaseSequence)
+		}
+		return batchMeta{}, nil
+	}
+	lastSequence := h.LastSequence()
+	for i := range entry.count {
+		b := entry.batches[(entry.head+i)%producerBatchesRemembered]
+		if b.firstSequence == h.BaseSequence && b.lastSequence == lastSequence {
+			return b, errDuplicateSequence
+		}
+	}
+	if want := nextSequence(entry.newest().lastSequence); h.BaseSequence != want {
+		return batchMeta{}, fmt.Errorf("%w: producer %d epoch %d sent sequence %d, expected %d",
+			kerr.OutOfOrderSequenceNumber, h.ProducerID, h.ProducerEpoch, h.BaseSequence, want)
+	}
+	return batchMeta{}, nil
+}
+
+// nextSequence follows Kafka's wrap-around of sequence numbers at MaxInt32.
+func nextSequence(sequence int32) int32 {
+	if sequence == 1<<31-1 {
+		return 0
+	}
+	return sequence + 1
+}
+
+// record remembers an appended batch (h carries its assigned offsets).
+func (t *producerTable) record(h *record.Header) {
+	if h.ProducerID < 0 || h.Attributes.IsControl() {
+		return
+	}
+	entry, ok := t.entries[h.ProducerID]
+	if !ok {
+		entry = &producerEntry{epoch: h.ProducerEpoch}
+		t.entries[h.ProducerID] = entry
+	}
+	if h.ProducerEpoch != entry.epoch {
+		*entry = producerEntry{epoch: h.ProducerEpoch}
+	}
+	entry.push(batchMeta{
+		firstSequence: h.BaseSequence,
+		lastSequence:  h.LastSequence(),
+		firstOffset:   h.BaseOffset,
+		lastOffset:    h.LastOffset(),
+	})
+}
+
+// Producer ids are handed out in blocks. The end of the current block is
+// made durable before any id from it is used, so that a restarted broker
+// never hands out an id twice.
+const (
+	producerIDBlockSize    = 1000
+	producerIDFileName     = "producer-id-block"
+	producerIDFileBytesMax = 64
+)
+
+type producerIDAllocator struct {
+	fsys     core.FS
+	dir      string
+	next     int64
+	blockEnd int64
+}
+
+func openProducerIDAllocator(fsys core.FS, dir string) (*producerIDAllocator, error) {
+	a := &producerIDAllocator{fsys: fsys, dir: dir}
+	data, err := core.ReadFile(fsys, path.Join(dir, producerIDFileName), producerIDFileBytesMax)
+	switch {
+	case err == nil:
+		end, perr := strconv.ParseInt(string(data), 10, 64)
+		if perr != nil || end < 0 {
+			return nil, fmt.Errorf("broker: corrupt %s: %q", producerIDFileName, data)
+		}
+		a.next, a.blockEnd = end, end
+	case !errors.Is(err, fs.ErrNotExist):
+		return nil, fmt.Errorf("broker: read %s: %w", producerIDFileName, err)
+	}
+	return a, nil
+}
+
+// allocate returns a producer id never handed out before, by this broker or
+// an earlier incarnation of it.
+func (a *producerIDAllocator) allocate() (int64, error) {
+	if a.next >= a.blockEnd {
+		end := a.next + producerIDBlockSize
+		if err := core.WriteFileAtomic(a.fsys, a.dir, producerIDFileName, strconv.AppendInt(nil, end, 10)); err != nil {
+			return 0, fmt.Errorf("broker: reserve producer ids: %w", err)
+		}
+		a.blockEnd = end
+	}
+	id := a.next
+	a.next++
+	return id, nil
+}
