@@ -13,6 +13,9 @@ type Reader struct {
 	records       []byte
 	headers       []RecordHeader
 	decompressors decompressors
+	// record is handed to callbacks; keeping it here rather than on the
+	// stack stops it from escaping to the heap on every call.
+	record Record
 }
 
 // Records validates batch (exactly one batch: header, length and CRC, as
@@ -65,7 +68,8 @@ func (r *Reader) walk(section []byte, h *Header, fn func(*Record) error) error {
 	}
 	rest := section
 	previousDelta := int32(-1)
-	var rec Record
+	rec := &r.record
+	*rec = Record{}
 	for i := 0; i < int(h.RecordCount); i++ {
 		if len(rest) == 0 {
 			return fmt.Errorf("%w: recordCount is %d, but the records end after %d", ErrCorrupt, h.RecordCount, i)
@@ -80,7 +84,7 @@ func (r *Reader) walk(section []byte, h *Header, fn func(*Record) error) error {
 		}
 		body := rest[:length:length]
 		rest = rest[length:]
-		timestampDelta, offsetDelta, headers, err := decodeRecordBody(body, i, &rec, r.headers)
+		timestampDelta, offsetDelta, headers, err := decodeRecordBody(body, i, rec, r.headers)
 		r.headers = headers
 		if err != nil {
 			return err
@@ -95,7 +99,7 @@ func (r *Reader) walk(section []byte, h *Header, fn func(*Record) error) error {
 			return err
 		}
 		if fn != nil {
-			if err := fn(&rec); err != nil {
+			if err := fn(rec); err != nil {
 				return err
 			}
 		}
