@@ -9,6 +9,7 @@ import (
 
 	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/snappy"
+	"github.com/klauspost/compress/snappy/xerial"
 	"github.com/klauspost/compress/zstd"
 	"github.com/pierrec/lz4/v4"
 )
@@ -55,6 +56,11 @@ func TestXerialSnappyHandBuilt(t *testing.T) {
 	half := len(section) / 2
 	payload := xerialFrame(snappy.Encode(nil, section[:half]), snappy.Encode(nil, section[half:]))
 	expectRecords(t, withPayload(t, records, CodecSnappy, payload), 0, records)
+
+	// klauspost's xerial encoder writes the Java framing independently of
+	// our hand-built one; a large section spans several of its chunks.
+	big := sampleRecords(400, 1000)
+	expectRecords(t, withPayload(t, big, CodecSnappy, xerial.Encode(nil, recordsSection(t, big))), 0, big)
 
 	// A literal xerial stream: header plus one chunk holding the raw snappy
 	// block "\x03\x08abc" (length 3, literal of 3 bytes).
