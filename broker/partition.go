@@ -110,6 +110,11 @@ func (p *partition) append(batch []byte, now time.Time) (appendResult, error) {
 		return result, fmt.Errorf("%w: batch of %d bytes exceeds max.message.bytes %d",
 			kerr.MessageTooLarge, len(batch), p.topic.config.maxMessageBytes)
 	}
+	if h.RecordCount < 1 || int64(h.LastOffsetDelta) != int64(h.RecordCount)-1 {
+		// Producers number a batch's records 0..n-1; anything else would
+		// give its records offsets that the header does not account for.
+		return result, fmt.Errorf("%w: %d records but lastOffsetDelta %d", kerr.InvalidRecord, h.RecordCount, h.LastOffsetDelta)
+	}
 	if h.Attributes.IsTransactional() || h.Attributes.IsControl() {
 		return result, fmt.Errorf("%w: transactions are not supported yet", kerr.InvalidRecord)
 	}
