@@ -1,0 +1,430 @@
+package checker
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Limits on a history. They keep a malformed or runaway history from making
+// the checker allocate without bound; a real simulation stays far below them.
+const (
+	// historyOpsMax bounds the number of operations in one history.
+	historyOpsMax = 10_000_000
+	// pollRecordsMax bounds the records returned by one poll.
+	pollRecordsMax = 1 << 20
+	// valueBytesMax bounds one produced or read value. Workload values are
+	// short identifiers such as "p3-17".
+	valueBytesMax = 1 << 16
+	// topicBytesMax bounds a topic or group name, as Kafka does (249).
+	topicBytesMax = 249
+	// clientsMax bounds client ids: porcupine's visualization draws one lane
+	// per client id, so ids must be small and dense.
+	clientsMax = 1 << 16
+)
+
+// Kind says what an operation did.
+type Kind string
+
+// The operation kinds.
+const (
+	// KindProduce appends one value to a partition (Op.Produce).
+	KindProduce Kind = "produce"
+	// KindPoll reads records of one partition from a fetch offset (Op.Poll).
+	// The final drain after healing is recorded as polls with Final set.
+	KindPoll Kind = "poll"
+	// KindCommit commits a consumer group's offset for a partition (Op.Group).
+	KindCommit Kind = "commit"
+	// KindFetchCommitted reads a group's committed offset (Op.Group).
+	KindFetchCommitted Kind = "fetch-committed"
+	// KindSeek moves a consumer's position in a partition to Op.Group.Offset
+	// by the user's choice (seek, reset, or a new assignment after a
+	// rebalance). It excuses the next poll from the poll-order checks and the
+	// group's next commit from the no-backward-commit check.
+	KindSeek Kind = "seek"
+)
+
+// Outcome is what the client learned about an operation's effect.
+type Outcome string
+
+// The outcomes.
+const (
+	// OutcomeOK means the operation took effect, with the recorded result.
+	OutcomeOK Outcome = "ok"
+	// OutcomeFail means the operation definitely did not take effect.
+	OutcomeFail Outcome = "fail"
+	// OutcomeIndefinite means the operation may or may not have taken effect,
+	// at any time after its call: timeouts, broken connections,
+	// NOT_LEADER_OR_FOLLOWER, NOT_ENOUGH_REPLICAS_AFTER_APPEND.
+	OutcomeIndefinite Outcome = "indefinite"
+)
+
+// Acks values of a producer, with Kafka's numbering.
+const (
+	// AcksNone (acks=0): the producer waits for nothing and learns no offset,
+	// so every acks=0 produce counts as indefinite whatever its outcome says.
+	AcksNone int8 = 0
+	// AcksLeader (acks=1): the leader appended the record.
+	AcksLeader int8 = 1
+	// AcksAll (acks=all, -1): every in-sync replica has the record.
+	AcksAll int8 = -1
+)
+
+// Isolation is a consumer's isolation.level.
+type Isolation string
+
+// The isolation levels. The empty string means IsolationReadUncommitted.
+const (
+	IsolationReadUncommitted Isolation = "read_uncommitted"
+	IsolationReadCommitted   Isolation = "read_committed"
+)
+
+// History is everything a simulation recorded about its clients: the
+// operations in the order they were recorded (an operation's index in Ops is
+// its name in every report, "op #12") and the end offsets observed after
+// healing.
+type History struct {
+	Ops []Op `json:"ops"`
+	// Ends are the high-water marks the simulator observed for each
+	// partition after healing and before the final drain. The drain must
+	// reach them (see AnomalyIncompleteDrain).
+	Ends []End `json:"ends,omitempty"`
+}
+
+// End is the high-water mark of one partition observed after healing.
+type End struct {
+	Topic     string `json:"topic"`
+	Partition int32  `json:"partition"`
+	// Offset is the partition's high-water mark: the offset the next
+	// produced record would get.
+	Offset int64 `json:"offset"`
+}
+
+// Op is one client operation. Exactly one of Produce, Poll and Group is set,
+// according to Kind (Group for commit, fetch-committed and seek).
+type Op struct {
+	// Client identifies the logical client (a producer or a consumer). It is
+	// porcupine's ClientId: small, dense and zero-based.
+	Client int `json:"client"`
+	// Process identifies the client's session: it changes when the client
+	// restarts or is rebuilt (new producer id, new consumer without its
+	// in-memory position). A consumer's new session counts as a reset.
+	Process int  `json:"process"`
+	Kind    Kind `json:"kind"`
+	// Call and Return are virtual nanoseconds. Return == Call for an
+	// instantaneous operation. For an indefinite outcome Return is when the
+	// client gave up; the checker lets the effect happen any time after Call.
+	Call    int64   `json:"call"`
+	Return  int64   `json:"return"`
+	Outcome Outcome `json:"outcome"`
+	// Topic and Partition name the partition the operation touched.
+	Topic     string `json:"topic"`
+	Partition int32  `json:"partition"`
+
+	Produce *Produce `json:"produce,omitempty"`
+	Poll    *Poll    `json:"poll,omitempty"`
+	Group   *Group   `json:"group,omitempty"`
+}
+
+// Produce is the payload of a KindProduce operation.
+//
+// Values are unique per send: the workload never produces the same value
+// twice, except that a non-idempotent producer's retries of one send are
+// recorded as separate Indefinite operations with the same value (and the
+// last, if acknowledged, as OK). Such a value may legitimately appear at
+// several offsets (at-least-once delivery).
+type Produce struct {
+	Value      string `json:"value"`
+	ProducerID int64  `json:"producer_id"`
+	Idempotent bool   `json:"idempotent"`
+	// Acks is AcksNone, AcksLeader or AcksAll.
+	Acks int8 `json:"acks"`
+	// Seq is the send order of this record within its producer: a later
+	// send has a larger Seq. The per-producer order check compares acked
+	// offsets with it.
+	Seq int64 `json:"seq"`
+	// Durable is set when the configuration promises that this write, once
+	// acknowledged, survives every fault of the run (for example acks=all
+	// with a flush before the ack). The simulator decides it per operation.
+	Durable bool `json:"durable"`
+	// Offset is the offset the broker assigned, when Outcome is OK and Acks
+	// is not AcksNone.
+	Offset int64 `json:"offset"`
+}
+
+// Poll is the payload of a KindPoll operation: one fetch of one partition.
+type Poll struct {
+	// Group is the consumer group, empty for a consumer without one.
+	Group string `json:"group,omitempty"`
+	// FetchOffset is the consumer's position when it fetched.
+	FetchOffset int64 `json:"fetch_offset"`
+	// Records are the returned records in the order returned. Only an OK
+	// poll returns records.
+	Records []Record `json:"records,omitempty"`
+	// Reset is set when the consumer lost or changed its position since its
+	// previous poll of this partition (seek, offset reset, rebalance) in a
+	// way not recorded as a KindSeek operation.
+	Reset     bool      `json:"reset,omitempty"`
+	Isolation Isolation `json:"isolation,omitempty"`
+	// Final marks the drain after healing: together, the final polls of a
+	// partition read it from its start to its end.
+	Final bool `json:"final,omitempty"`
+}
+
+// Record is one record returned by a poll.
+type Record struct {
+	Offset int64  `json:"offset"`
+	Value  string `json:"value"`
+}
+
+// Group is the payload of KindCommit, KindFetchCommitted and KindSeek.
+type Group struct {
+	// Group is the consumer group; required for commits and fetches, and
+	// optional for a seek (a seek names the group whose commits it excuses).
+	Group string `json:"group,omitempty"`
+	// Offset is the committed offset (commit), the offset read back
+	// (fetch-committed, -1 when nothing is committed) or the new position
+	// (seek).
+	Offset int64 `json:"offset"`
+}
+
+// TopicPartition names one partition.
+type TopicPartition struct {
+	Topic     string `json:"topic"`
+	Partition int32  `json:"partition"`
+}
+
+// String renders tp as Kafka does, "topic-3".
+func (tp TopicPartition) String() string {
+	return fmt.Sprintf("%s-%d", tp.Topic, tp.Partition)
+}
+
+// less orders partitions by topic, then partition number.
+func (tp TopicPartition) less(other TopicPartition) bool {
+	if tp.Topic != other.Topic {
+		return tp.Topic < other.Topic
+	}
+	return tp.Partition < other.Partition
+}
+
+// TopicPartition returns the partition op touched.
+func (op *Op) TopicPartition() TopicPartition {
+	return TopicPartition{Topic: op.Topic, Partition: op.Partition}
+}
+
+// ErrInvalidHistory is wrapped by every error Validate returns.
+var ErrInvalidHistory = errors.New("invalid history")
+
+// Validate reports the first way h breaks the history format, or nil. The
+// checks assume a valid history; Check validates before checking.
+func (h *History) Validate() error {
+	if len(h.Ops) > historyOpsMax {
+		return fmt.Errorf("%w: %d ops, at most %d", ErrInvalidHistory, len(h.Ops), historyOpsMax)
+	}
+	for i := range h.Ops {
+		if err := validateOp(&h.Ops[i]); err != nil {
+			return fmt.Errorf("%w: op #%d: %w", ErrInvalidHistory, i, err)
+		}
+	}
+	if err := validateEnds(h.Ends); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalidHistory, err)
+	}
+	if err := validateProducers(h.Ops); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalidHistory, err)
+	}
+	return nil
+}
+
+func validateOp(op *Op) error {
+	if op.Client < 0 || op.Client >= clientsMax {
+		return fmt.Errorf("client %d outside [0, %d)", op.Client, clientsMax)
+	}
+	if op.Call < 0 || op.Return < op.Call {
+		return fmt.Errorf("call %d and return %d: want 0 <= call <= return", op.Call, op.Return)
+	}
+	switch op.Outcome {
+	case OutcomeOK, OutcomeFail, OutcomeIndefinite:
+	default:
+		return fmt.Errorf("unknown outcome %q", op.Outcome)
+	}
+	if err := validateName("topic", op.Topic); err != nil {
+		return err
+	}
+	if op.Partition < 0 {
+		return fmt.Errorf("negative partition %d", op.Partition)
+	}
+	set := 0
+	for _, present := range []bool{op.Produce != nil, op.Poll != nil, op.Group != nil} {
+		if present {
+			set++
+		}
+	}
+	if set != 1 {
+		return fmt.Errorf("%s op must carry exactly one payload, has %d", op.Kind, set)
+	}
+	switch op.Kind {
+	case KindProduce:
+		return validateProduce(op)
+	case KindPoll:
+		return validatePoll(op)
+	case KindCommit, KindFetchCommitted, KindSeek:
+		return validateGroup(op)
+	default:
+		return fmt.Errorf("unknown kind %q", op.Kind)
+	}
+}
+
+func validateName(what, name string) error {
+	if name == "" || len(name) > topicBytesMax {
+		return fmt.Errorf("%s name %q: want 1 to %d bytes", what, name, topicBytesMax)
+	}
+	return nil
+}
+
+func validateValue(value string) error {
+	if value == "" || len(value) > valueBytesMax {
+		return fmt.Errorf("value of %d bytes: want 1 to %d", len(value), valueBytesMax)
+	}
+	return nil
+}
+
+func validateProduce(op *Op) error {
+	p := op.Produce
+	if p == nil {
+		return errors.New("produce op without a produce payload")
+	}
+	if err := validateValue(p.Value); err != nil {
+		return err
+	}
+	if p.Acks != AcksNone && p.Acks != AcksLeader && p.Acks != AcksAll {
+		return fmt.Errorf("acks %d: want 0, 1 or -1", p.Acks)
+	}
+	if p.Acks == AcksNone && p.Durable {
+		return errors.New("an acks=0 produce cannot promise durability")
+	}
+	if p.ProducerID < 0 || p.Seq < 0 {
+		return fmt.Errorf("producer id %d and seq %d must not be negative", p.ProducerID, p.Seq)
+	}
+	if op.Outcome == OutcomeOK && p.Acks != AcksNone && p.Offset < 0 {
+		return fmt.Errorf("acknowledged produce with offset %d", p.Offset)
+	}
+	return nil
+}
+
+func validatePoll(op *Op) error {
+	p := op.Poll
+	if p == nil {
+		return errors.New("poll op without a poll payload")
+	}
+	if p.Group != "" {
+		if err := validateName("group", p.Group); err != nil {
+			return err
+		}
+	}
+	if p.FetchOffset < 0 {
+		return fmt.Errorf("negative fetch offset %d", p.FetchOffset)
+	}
+	switch p.Isolation {
+	case "", IsolationReadUncommitted, IsolationReadCommitted:
+	default:
+		return fmt.Errorf("unknown isolation %q", p.Isolation)
+	}
+	if op.Outcome != OutcomeOK && len(p.Records) > 0 {
+		return fmt.Errorf("%s poll returned %d records; only an ok poll returns records", op.Outcome, len(p.Records))
+	}
+	if len(p.Records) > pollRecordsMax {
+		return fmt.Errorf("%d records in one poll, at most %d", len(p.Records), pollRecordsMax)
+	}
+	for j, r := range p.Records {
+		if r.Offset < 0 {
+			return fmt.Errorf("record %d: negative offset %d", j, r.Offset)
+		}
+		if err := validateValue(r.Value); err != nil {
+			return fmt.Errorf("record %d: %w", j, err)
+		}
+	}
+	return nil
+}
+
+func validateGroup(op *Op) error {
+	g := op.Group
+	if g == nil {
+		return fmt.Errorf("%s op without a group payload", op.Kind)
+	}
+	if g.Group != "" || op.Kind != KindSeek {
+		if err := validateName("group", g.Group); err != nil {
+			return err
+		}
+	}
+	offsetMin := int64(0)
+	if op.Kind == KindFetchCommitted {
+		offsetMin = -1 // Nothing committed yet.
+	}
+	if g.Offset < offsetMin {
+		return fmt.Errorf("%s offset %d below %d", op.Kind, g.Offset, offsetMin)
+	}
+	return nil
+}
+
+func validateEnds(ends []End) error {
+	seen := make(map[TopicPartition]bool, len(ends))
+	for i, e := range ends {
+		if err := validateName("topic", e.Topic); err != nil {
+			return fmt.Errorf("end #%d: %w", i, err)
+		}
+		tp := TopicPartition{Topic: e.Topic, Partition: e.Partition}
+		if e.Partition < 0 || e.Offset < 0 {
+			return fmt.Errorf("end #%d: %s at offset %d: want non-negative", i, tp, e.Offset)
+		}
+		if seen[tp] {
+			return fmt.Errorf("end #%d: %s listed twice", i, tp)
+		}
+		seen[tp] = true
+	}
+	return nil
+}
+
+// producerKey names one producer's sends of one value in one partition.
+type producerKey struct {
+	tp    TopicPartition
+	value string
+}
+
+// validateProducers enforces the value contract that the delivery checks
+// rely on: within a partition a value belongs to one producer, an idempotent
+// producer sends it once, and a producer is idempotent or not throughout.
+func validateProducers(ops []Op) error {
+	owner := make(map[producerKey]int)
+	idempotent := make(map[int64]int)
+	sends := make(map[[2]int64]int) // (producer id, seq) of idempotent sends
+	for i := range ops {
+		op := &ops[i]
+		if op.Kind != KindProduce {
+			continue
+		}
+		p := op.Produce
+		if first, ok := idempotent[p.ProducerID]; ok && ops[first].Produce.Idempotent != p.Idempotent {
+			return fmt.Errorf("op #%d: producer %d is idempotent in op #%d but not here, or the reverse", i, p.ProducerID, first)
+		}
+		idempotent[p.ProducerID] = i
+		if p.Idempotent {
+			send := [2]int64{p.ProducerID, p.Seq}
+			if first, ok := sends[send]; ok {
+				return fmt.Errorf("op #%d: idempotent producer %d reuses seq %d of op #%d", i, p.ProducerID, p.Seq, first)
+			}
+			sends[send] = i
+		}
+		key := producerKey{tp: op.TopicPartition(), value: p.Value}
+		first, seen := owner[key]
+		if !seen {
+			owner[key] = i
+			continue
+		}
+		if ops[first].Produce.ProducerID != p.ProducerID {
+			return fmt.Errorf("op #%d: value %q in %s was already produced by producer %d in op #%d", i, p.Value, key.tp, ops[first].Produce.ProducerID, first)
+		}
+		if p.Idempotent {
+			return fmt.Errorf("op #%d: idempotent producer %d sends value %q in %s twice (first in op #%d)", i, p.ProducerID, p.Value, key.tp, first)
+		}
+	}
+	return nil
+}
