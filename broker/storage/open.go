@@ -197,8 +197,11 @@ func (l *Log) recoverSegments(fullScan bool) (int, error) {
 		}
 	}
 	if len(l.segments) > 0 {
-		// Epochs that start in the validated range are rebuilt from its batches.
-		l.epochs.truncateFromEnd(l.segments[scanFrom].baseOffset)
+		// Epochs that start inside the validated range are rebuilt from its
+		// batches. One that starts exactly at its first offset is kept: it
+		// may cover a gap (retention moved it there), and a batch of a newer
+		// epoch at that offset replaces it anyway.
+		l.epochs.truncateFromEnd(l.segments[scanFrom].baseOffset + 1)
 	}
 	nextOffset := int64(0)
 	for i, s := range l.segments {

@@ -73,8 +73,8 @@ func (l *Log) segmentFor(offset int64) (*segment, int64) {
 	}
 	for i := max(low-1, 0); i < len(l.segments); i++ {
 		s := l.segments[i]
-		if s.nextOffset > offset {
-			return s, max(offset, s.baseOffset)
+		if target := max(offset, s.baseOffset); s.nextOffset > target {
+			return s, target
 		}
 	}
 	return nil, offset

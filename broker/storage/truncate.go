@@ -9,7 +9,10 @@ import (
 // TruncateTo removes every batch that holds an offset at or after offset, as
 // a follower does when its log diverged from the leader's. Kafka's rule
 // applies: the batch that holds offset goes entirely, so the log end offset
-// may end up below offset. An offset at or after the log end changes
+// may end up below offset. The new log end offset is the end of the last
+// remaining batch, or the base offset of the last remaining segment if that
+// is higher (when the truncation empties a segment that follows a gap);
+// segments starting after offset are deleted. An offset at or after the log end changes
 // nothing; one below the log start empties the log and restarts it at offset
 // (TruncateFullyAndStartAt). The truncation is durable when TruncateTo
 // returns.
