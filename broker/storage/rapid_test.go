@@ -150,7 +150,9 @@ func (m *logMachine) read(t *rapid.T) {
 	}
 }
 
-func beUint32(b []byte) uint32 { return uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3]) }
+func beUint32(b []byte) uint32 {
+	return uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
+}
 
 // expectedRead computes Read's answer from the model and the segment
 // boundaries: consecutive batches from the one holding offset (or the next
