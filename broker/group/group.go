@@ -173,8 +173,8 @@ type group struct {
 
 	// writesPending counts Store appends not yet completed; appendSeq and
 	// doneSeq check that they complete in order.
-	writesPending       int
-	appendSeq, doneSeq  uint64
+	writesPending      int
+	appendSeq, doneSeq uint64
 	// unloaded is set when the group left the coordinator (Close, or
 	// removal after deletion) so late Store completions change nothing.
 	unloaded bool
