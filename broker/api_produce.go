@@ -77,7 +77,10 @@ func (n *Node) producePartition(pr *kmsg.ProduceRequest, topicName string, rp km
 	if err != nil {
 		return failed, fmt.Errorf("%w: %v", kerr.CorruptMessage, err)
 	}
-	if size != len(rp.Records) {
+	if size > len(rp.Records) {
+		return failed, fmt.Errorf("%w: batch of %d bytes is truncated to %d", kerr.CorruptMessage, size, len(rp.Records))
+	}
+	if size < len(rp.Records) {
 		return failed, fmt.Errorf("%w: a partition's records must be exactly one batch (%d of %d bytes)",
 			kerr.InvalidRecord, size, len(rp.Records))
 	}
