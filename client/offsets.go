@@ -1,0 +1,281 @@
+package client
+
+import (
+	"fmt"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// needMetadata asks for a metadata refresh, at most one at a time and one
+// per retry.backoff.ms.
+func (c *Consumer) needMetadata() {
+	if c.metaPending || c.closed {
+		return
+	}
+	c.metaPending = true
+	c.cluster.RefreshMetadata(func(error) {
+		c.clock.AfterFunc(c.cfg.RetryBackoff, func() {
+			c.metaPending = false
+			c.scheduleFetch()
+		})
+	})
+}
+
+// resolve turns a partition's special start offset into a real one: the
+// committed offset (OffsetFetch), else the log start or end (ListOffsets).
+func (c *Consumer) resolve(cp *consumePart) {
+	cp.resolving = true
+	version := cp.version
+	settle := func(offset int64, err error) {
+		if c.closed || c.parts[cp.tp] != cp || cp.version != version {
+			return
+		}
+		cp.resolving = false
+		if err != nil {
+			c.partitionFailed(cp, err)
+			c.scheduleFetch()
+			return
+		}
+		cp.position, cp.fetchOffset = offset, offset
+		c.scheduleFetch()
+	}
+	switch cp.fetchOffset {
+	case OffsetCommitted:
+		c.fetchCommitted(cp.tp, func(offset int64, err error) {
+			if err == nil && offset < 0 {
+				c.resetToPolicy(cp, version)
+				return
+			}
+			settle(offset, err)
+		})
+	case OffsetEarliest, OffsetLatest:
+		c.listOffset(cp.tp, cp.fetchOffset, settle)
+	default:
+		panic(fmt.Sprintf("client: resolving offset %d", cp.fetchOffset))
+	}
+}
+
+// resetToPolicy starts a partition without a committed offset where
+// auto.offset.reset says.
+func (c *Consumer) resetToPolicy(cp *consumePart, version uint64) {
+	if c.closed || c.parts[cp.tp] != cp || cp.version != version {
+		return
+	}
+	cp.resolving = false
+	switch c.cfg.AutoOffsetReset {
+	case ResetEarliest:
+		cp.position, cp.fetchOffset = OffsetEarliest, OffsetEarliest
+	case ResetLatest:
+		cp.position, cp.fetchOffset = OffsetLatest, OffsetLatest
+	default:
+		cp.stopped = true
+		c.reportError(fmt.Errorf("%v: no committed offset and auto.offset.reset=none", cp.tp))
+	}
+	c.scheduleFetch()
+}
+
+// listOffset asks the partition's leader for its earliest or latest offset.
+func (c *Consumer) listOffset(tp TopicPartition, which int64, done func(int64, error)) {
+	node, epoch, ok := c.cluster.leader(tp.Topic, tp.Partition)
+	if !ok {
+		c.needMetadata()
+		c.clock.AfterFunc(0, func() { done(-1, errNotSent(fmt.Errorf("%w: no leader for %v", ErrNoBroker, tp))) })
+		return
+	}
+	req := listOffsetsRequest([]TopicPartition{tp}, which, epoch, c.cfg.ReadCommitted)
+	c.cluster.requestNode(node, req, 0, func(r kmsg.Response, err error) {
+		if err != nil {
+			done(-1, err)
+			return
+		}
+		offsets, err := listOffsetsResult(r.(*kmsg.ListOffsetsResponse))
+		if err != nil {
+			done(-1, err)
+			return
+		}
+		res, ok := offsets[tp]
+		if !ok {
+			done(-1, fmt.Errorf("%w: ListOffsets omitted %v", ErrProtocol, tp))
+			return
+		}
+		done(res.Offset, res.Err)
+	})
+}
+
+// listOffsetsRequest asks for the offset at timestamp (-1 latest, -2
+// earliest) of each partition.
+func listOffsetsRequest(tps []TopicPartition, timestamp int64, leaderEpoch int32, readCommitted bool) *kmsg.ListOffsetsRequest {
+	req := kmsg.NewPtrListOffsetsRequest()
+	req.ReplicaID = -1
+	if readCommitted {
+		req.IsolationLevel = 1
+	}
+	for _, tp := range tps {
+		if n := len(req.Topics); n == 0 || req.Topics[n-1].Topic != tp.Topic {
+			t := kmsg.NewListOffsetsRequestTopic()
+			t.Topic = tp.Topic
+			req.Topics = append(req.Topics, t)
+		}
+		p := kmsg.NewListOffsetsRequestTopicPartition()
+		p.Partition = tp.Partition
+		p.CurrentLeaderEpoch = leaderEpoch
+		p.Timestamp = timestamp
+		p.MaxNumOffsets = 1
+		t := &req.Topics[len(req.Topics)-1]
+		t.Partitions = append(t.Partitions, p)
+	}
+	return req
+}
+
+// OffsetResult is one partition's answer to ListOffsets.
+type OffsetResult struct {
+	Offset int64
+	Err    error
+}
+
+func listOffsetsResult(resp *kmsg.ListOffsetsResponse) (map[TopicPartition]OffsetResult, error) {
+	out := make(map[TopicPartition]OffsetResult)
+	for _, t := range resp.Topics {
+		for _, p := range t.Partitions {
+			res := OffsetResult{Offset: p.Offset, Err: kafkaError(p.ErrorCode)}
+			if res.Err == nil && p.Offset < 0 {
+				return nil, fmt.Errorf("%w: ListOffsets gave offset %d", ErrProtocol, p.Offset)
+			}
+			out[TopicPartition{t.Topic, p.Partition}] = res
+		}
+	}
+	return out, nil
+}
+
+// fetchCommitted asks the group coordinator for tp's committed offset (-1
+// when none).
+func (c *Consumer) fetchCommitted(tp TopicPartition, done func(int64, error)) {
+	c.cluster.findCoordinator(c.cfg.Group, func(node int32, err error) {
+		if err != nil {
+			done(-1, err)
+			return
+		}
+		req := kmsg.NewPtrOffsetFetchRequest()
+		req.Group = c.cfg.Group
+		t := kmsg.NewOffsetFetchRequestTopic()
+		t.Topic = tp.Topic
+		t.Partitions = []int32{tp.Partition}
+		req.Topics = append(req.Topics, t)
+		c.cluster.requestNode(node, req, 0, func(r kmsg.Response, err error) {
+			if err != nil {
+				c.cluster.forgetCoordinator(c.cfg.Group)
+				done(-1, err)
+				return
+			}
+			resp := r.(*kmsg.OffsetFetchResponse)
+			if err := kafkaError(resp.ErrorCode); err != nil {
+				c.coordinatorError(err)
+				done(-1, err)
+				return
+			}
+			for _, rt := range resp.Topics {
+				for _, rp := range rt.Partitions {
+					if rt.Topic == tp.Topic && rp.Partition == tp.Partition {
+						done(rp.Offset, kafkaError(rp.ErrorCode))
+						return
+					}
+				}
+			}
+			done(-1, nil)
+		})
+	})
+}
+
+// coordinatorError forgets the coordinator after errors that say it moved.
+func (c *Consumer) coordinatorError(err error) {
+	if staleMetadata(err) {
+		c.cluster.forgetCoordinator(c.cfg.Group)
+	}
+}
+
+// Commit stores offsets as the group's committed offsets (OffsetCommit).
+// Each offset is the next record to consume, as in Kafka. With a
+// subscription the commit carries the member id and generation, so a commit
+// from a member that lost its partitions is refused. done runs later with
+// the first error.
+func (c *Consumer) Commit(offsets []PartitionOffset, done func(error)) {
+	if c.cfg.Group == "" || c.closed {
+		err := fmt.Errorf("%w: Commit needs a group and an open consumer", ErrInvalidConfig)
+		c.clock.AfterFunc(0, func() { done(err) })
+		return
+	}
+	for _, po := range offsets {
+		if po.Offset < 0 || po.Topic == "" || po.Partition < 0 {
+			err := fmt.Errorf("%w: commit %+v", ErrInvalidRecord, po)
+			c.clock.AfterFunc(0, func() { done(err) })
+			return
+		}
+	}
+	req := kmsg.NewPtrOffsetCommitRequest()
+	req.Group = c.cfg.Group
+	req.Generation, req.MemberID = -1, ""
+	if c.group != nil {
+		req.Generation, req.MemberID = c.group.generation, c.group.memberID
+	}
+	req.RetentionTimeMillis = -1
+	for _, po := range offsets {
+		if n := len(req.Topics); n == 0 || req.Topics[n-1].Topic != po.Topic {
+			t := kmsg.NewOffsetCommitRequestTopic()
+			t.Topic = po.Topic
+			req.Topics = append(req.Topics, t)
+		}
+		p := kmsg.NewOffsetCommitRequestTopicPartition()
+		p.Partition, p.Offset, p.LeaderEpoch = po.Partition, po.Offset, -1
+		t := &req.Topics[len(req.Topics)-1]
+		t.Partitions = append(t.Partitions, p)
+	}
+	c.sendCommit(req, done)
+}
+
+func (c *Consumer) sendCommit(req *kmsg.OffsetCommitRequest, done func(error)) {
+	c.cluster.findCoordinator(c.cfg.Group, func(node int32, err error) {
+		if err != nil {
+			done(err)
+			return
+		}
+		c.cluster.requestNode(node, req, 0, func(r kmsg.Response, err error) {
+			if err != nil {
+				c.cluster.forgetCoordinator(c.cfg.Group)
+				done(err)
+				return
+			}
+			for _, t := range r.(*kmsg.OffsetCommitResponse).Topics {
+				for _, p := range t.Partitions {
+					if err := kafkaError(p.ErrorCode); err != nil {
+						c.coordinatorError(err)
+						done(fmt.Errorf("commit %s/%d: %w", t.Topic, p.Partition, err))
+						return
+					}
+				}
+			}
+			done(nil)
+		})
+	})
+}
+
+// Positions returns the delivered position of every assigned partition
+// whose position is known, in partition order.
+func (c *Consumer) Positions() []PartitionOffset {
+	var out []PartitionOffset
+	for _, tp := range c.partOrder {
+		if cp := c.parts[tp]; cp.position >= 0 {
+			out = append(out, PartitionOffset{Topic: tp.Topic, Partition: tp.Partition, Offset: cp.position})
+		}
+	}
+	return out
+}
+
+// CommitPositions commits Positions(): everything delivered by Poll so far.
+func (c *Consumer) CommitPositions(done func(error)) {
+	positions := c.Positions()
+	if len(positions) == 0 {
+		c.clock.AfterFunc(0, func() { done(nil) })
+		return
+	}
+	c.Commit(positions, done)
+}
