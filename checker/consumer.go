@@ -103,6 +103,9 @@ func (c *consumerCursor) poll(h *History, p *partitionIndex, i int) []Anomaly {
 		}
 		c.expected, c.highest, c.highestOp = r.Offset+1, r.Offset, i
 	}
+	if c.highest >= c.expected {
+		panic(fmt.Sprintf("checker: consumer position %d at or below its highest read offset %d", c.expected, c.highest))
+	}
 	return anomalies
 }
 

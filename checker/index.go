@@ -2,6 +2,7 @@ package checker
 
 import (
 	"cmp"
+	"fmt"
 	"slices"
 	"strings"
 )
@@ -27,10 +28,7 @@ func compareObservations(a, b observation) int {
 	if c := cmp.Compare(a.offset, b.offset); c != 0 {
 		return c
 	}
-	if c := strings.Compare(a.value, b.value); c != 0 {
-		return c
-	}
-	return cmp.Compare(a.op, b.op)
+	return strings.Compare(a.value, b.value)
 }
 
 // partitionIndex gathers what the checks need about one partition.
@@ -99,6 +97,11 @@ func buildIndex(h *History) *historyIndex {
 	})
 	for _, p := range partitions {
 		slices.SortFunc(p.observations, compareObservations)
+		for j := 1; j < len(p.observations); j++ {
+			if compareObservations(p.observations[j-1], p.observations[j]) >= 0 {
+				panic(fmt.Sprintf("checker: observations of %s repeat or are unsorted at %d", p.tp, j))
+			}
+		}
 		p.byValue = sortedByValue(p.observations)
 		p.observed = nil // positions are stale after sorting
 		p.drain.finish()

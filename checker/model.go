@@ -160,6 +160,9 @@ func (m *logModel) produce(s *logState, in produceInput) (*logState, bool) {
 
 // fillAt returns s extended to fill observed offset index i with value.
 func (m *logModel) fillAt(s *logState, i int, value string) *logState {
+	if m.offsets[i] < s.next {
+		panic(fmt.Sprintf("checker: filling offset %d behind the log's length %d", m.offsets[i], s.next))
+	}
 	next := &logState{next: m.offsets[i] + 1, fills: s.fills}
 	if m.conflicting(i) {
 		next.fills = &fill{offset: m.offsets[i], value: value, prev: s.fills,

@@ -62,15 +62,16 @@ func checkDrains(ix *historyIndex) ([]Anomaly, int) {
 	var anomalies []Anomaly
 	for _, p := range ix.partitions {
 		d := &p.drain
+		drained := len(d.polls) > 0
 		switch {
-		case p.end >= 0 && d.reached < p.end && len(d.polls) == 0:
-			anomalies = append(anomalies, drainAnomaly(p, nil, fmt.Sprintf(
-				"the partition's end offset after healing is %d, but no final poll read it", p.end)))
-		case p.end >= 0 && d.reached < p.end:
+		case drained && d.reached < p.end:
 			anomalies = append(anomalies, drainAnomaly(p, d.polls, fmt.Sprintf(
 				"the final drain (%d polls, first op #%d) reached offset %d, short of the end offset %d observed after healing",
 				len(d.polls), d.polls[0], d.reached, p.end)))
-		case p.end < 0 && len(d.polls) == 0:
+		case !drained && p.end > 0:
+			anomalies = append(anomalies, drainAnomaly(p, nil, fmt.Sprintf(
+				"the partition's end offset after healing is %d, but no final poll read it", p.end)))
+		case !drained && p.end < 0:
 			if durable := durableAcks(ix.h, p); durable > 0 {
 				anomalies = append(anomalies, drainAnomaly(p, nil, fmt.Sprintf(
 					"the partition holds %d durable acknowledged writes but was never drained, so none of them can be confirmed", durable)))
