@@ -2,9 +2,14 @@ package broker
 
 import (
 	"fmt"
+	"strings"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/kafkasim/kafkasim/broker/group"
+	"github.com/kafkasim/kafkasim/core/record"
 )
 
 // Coordinator types of FindCoordinator.
@@ -13,8 +18,65 @@ const (
 	coordinatorTransaction = 1
 )
 
+// registerGroupAPIs adds FindCoordinator and the group coordinator's APIs,
+// with the versions package group implements and tests.
 func registerGroupAPIs(table map[int16]api) {
 	table[10] = api{versionRange{0, 4}, handleFindCoordinator}
+	handlers := map[int16]func(n *Node, r *request, req kmsg.Request){
+		8: func(n *Node, r *request, req kmsg.Request) {
+			n.groups.OffsetCommit(req.(*kmsg.OffsetCommitRequest), respondWith[*kmsg.OffsetCommitResponse](r))
+		},
+		9: func(n *Node, r *request, req kmsg.Request) {
+			n.groups.OffsetFetch(req.(*kmsg.OffsetFetchRequest), respondWith[*kmsg.OffsetFetchResponse](r))
+		},
+		11: func(n *Node, r *request, req kmsg.Request) {
+			client := group.Client{ID: r.header.clientID, Host: "/" + hostOf(r.conn.net.RemoteAddr())}
+			n.groups.JoinGroup(client, req.(*kmsg.JoinGroupRequest), respondWith[*kmsg.JoinGroupResponse](r))
+		},
+		12: func(n *Node, r *request, req kmsg.Request) {
+			n.groups.Heartbeat(req.(*kmsg.HeartbeatRequest), respondWith[*kmsg.HeartbeatResponse](r))
+		},
+		13: func(n *Node, r *request, req kmsg.Request) {
+			n.groups.LeaveGroup(req.(*kmsg.LeaveGroupRequest), respondWith[*kmsg.LeaveGroupResponse](r))
+		},
+		14: func(n *Node, r *request, req kmsg.Request) {
+			n.groups.SyncGroup(req.(*kmsg.SyncGroupRequest), respondWith[*kmsg.SyncGroupResponse](r))
+		},
+		15: func(n *Node, r *request, req kmsg.Request) {
+			n.groups.DescribeGroups(req.(*kmsg.DescribeGroupsRequest), respondWith[*kmsg.DescribeGroupsResponse](r))
+		},
+		16: func(n *Node, r *request, req kmsg.Request) {
+			n.groups.ListGroups(req.(*kmsg.ListGroupsRequest), respondWith[*kmsg.ListGroupsResponse](r))
+		},
+		42: func(n *Node, r *request, req kmsg.Request) {
+			n.groups.DeleteGroups(req.(*kmsg.DeleteGroupsRequest), respondWith[*kmsg.DeleteGroupsResponse](r))
+		},
+		47: func(n *Node, r *request, req kmsg.Request) {
+			n.groups.OffsetDelete(req.(*kmsg.OffsetDeleteRequest), respondWith[*kmsg.OffsetDeleteResponse](r))
+		},
+	}
+	for _, v := range group.SupportedVersions() {
+		handle, ok := handlers[v.Key]
+		if !ok {
+			panic(fmt.Sprintf("broker: group API %d has no handler", v.Key))
+		}
+		table[v.Key] = api{versionRange{v.Min, v.Max}, handle}
+	}
+}
+
+// respondWith adapts a request's respond to a coordinator's typed callback.
+// A parked group request (a join waiting for the rebalance) may be answered
+// after its connection closed; conn.respond drops such answers.
+func respondWith[T kmsg.Response](r *request) func(T) {
+	return func(resp T) { r.respond(resp) }
+}
+
+// hostOf returns the host part of "host:port".
+func hostOf(addr string) string {
+	if cut := strings.LastIndexByte(addr, ':'); cut >= 0 {
+		return addr[:cut]
+	}
+	return addr
 }
 
 // handleFindCoordinator answers FindCoordinator (key 10), versions 0-4. This
@@ -51,4 +113,67 @@ func handleFindCoordinator(n *Node, r *request, req kmsg.Request) {
 		resp.Coordinators = append(resp.Coordinators, c)
 	}
 	r.respond(resp)
+}
+
+// offsetsStore keeps group records in __consumer_offsets: one batch per
+// Append, in the partition Kafka's hash assigns the group, synced before the
+// coordinator is told it is durable (a committed offset is promised to
+// survive a crash).
+type offsetsStore struct {
+	node *Node
+	buf  []byte
+	recs []record.Record
+}
+
+// Append implements group.Store.
+func (s *offsetsStore) Append(groupID string, records []group.StoreRecord, done func(error)) {
+	done(s.append(groupID, records))
+}
+
+func (s *offsetsStore) append(groupID string, records []group.StoreRecord) error {
+	t := s.node.catalog.topics[offsetsTopic]
+	p := t.partitions[group.OffsetsPartition(groupID, int32(len(t.partitions)))]
+	now := s.node.now().UnixMilli()
+	s.recs = s.recs[:0]
+	for _, rec := range records {
+		s.recs = append(s.recs, record.Record{Timestamp: now, Key: rec.Key, Value: rec.Value})
+	}
+	batch, err := record.AppendBatch(s.buf[:0], record.NewBatchSpec(record.CodecNone), s.recs)
+	if err != nil {
+		return fmt.Errorf("encode offsets batch: %w", err)
+	}
+	s.buf = batch
+	if _, _, err := p.log.Append(batch, p.leaderEpoch, s.node.now()); err != nil {
+		return p.storageFailure("commit offsets", err)
+	}
+	if err := p.log.Sync(); err != nil {
+		return p.storageFailure("sync offsets", err)
+	}
+	p.wakeWaiters()
+	return nil
+}
+
+// openGroups builds the group coordinator and replays __consumer_offsets
+// into it, so committed offsets survive restarts.
+func (n *Node) openGroups() error {
+	cfg := group.DefaultConfig()
+	cfg.SessionTimeoutMin = time.Duration(n.cfg.GroupMinSessionTimeoutMs) * time.Millisecond
+	cfg.SessionTimeoutMax = time.Duration(n.cfg.GroupMaxSessionTimeoutMs) * time.Millisecond
+	cfg.InitialRebalanceDelay = time.Duration(n.cfg.GroupInitialRebalanceDelayMs) * time.Millisecond
+	coordinator, err := group.NewCoordinator(n.env.Clock, n.env.Rand.Fork(), n.log, cfg, &offsetsStore{node: n}, n.catalog)
+	if err != nil {
+		return err
+	}
+	for _, p := range n.catalog.topics[offsetsTopic].partitions {
+		if err := p.replayRecords(coordinator.Replay); err != nil {
+			return err
+		}
+	}
+	n.groups = coordinator
+	return nil
+}
+
+// PartitionExists implements group.TopicChecker.
+func (c *catalog) PartitionExists(topic string, partition int32) bool {
+	return c.partition(topic, partition) != nil
 }

@@ -330,3 +330,82 @@ func TestRestartKeepsDataTopicIDsAndProducerState(t *testing.T) {
 		t.Fatalf("records after restart: %v", values)
 	}
 }
+
+// TestKgoConsumerGroupRebalancesAndCommits runs a kgo consumer group of
+// three members over six partitions. Every record produced is consumed by
+// exactly one member per generation; when one member leaves, the other two
+// take over its partitions; committed offsets survive a broker restart, so
+// a new member of the group resumes where the group left off.
+func TestKgoConsumerGroupRebalancesAndCommits(t *testing.T) {
+	dir := t.TempDir()
+	r := startNode(t, dir, func(c *Config) { c.NumPartitions = 6 })
+	producer := newClient(t, r.addr, kgo.DefaultProduceTopic("grouped"))
+	produce := func(from, to int) {
+		for j := from; j < to; j++ {
+			rec := &kgo.Record{Key: fmt.Appendf(nil, "k%d", j), Value: fmt.Appendf(nil, "v%d", j)}
+			if err := producer.ProduceSync(testContext(t), rec).FirstErr(); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	produce(0, 300)
+	newMember := func() *kgo.Client {
+		return newClient(t, r.addr,
+			kgo.ConsumerGroup("g1"), kgo.ConsumeTopics("grouped"),
+			kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+			kgo.SessionTimeout(6*time.Second), kgo.HeartbeatInterval(200*time.Millisecond),
+			kgo.DisableAutoCommit())
+	}
+	members := []*kgo.Client{newMember(), newMember(), newMember()}
+	seen := map[string]int{}
+	pollUntil := func(want int) {
+		ctx := testContext(t)
+		for len(seen) < want {
+			for _, m := range members {
+				pctx, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
+				fetches := m.PollFetches(pctx)
+				cancel()
+				for _, rec := range fetches.Records() {
+					seen[string(rec.Value)]++
+				}
+				if err := m.CommitUncommittedOffsets(ctx); err != nil {
+					t.Fatalf("commit: %v", err)
+				}
+			}
+			if ctx.Err() != nil {
+				t.Fatalf("saw %d of %d values before the hang guard", len(seen), want)
+			}
+		}
+	}
+	pollUntil(300)
+	members[2].LeaveGroup()
+	members[2].Close()
+	members = members[:2]
+	produce(300, 600)
+	pollUntil(600)
+
+	admin := kadm.NewClient(newClient(t, r.addr))
+	described, err := admin.DescribeGroups(testContext(t), "g1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g := described["g1"]; g.State != "Stable" || len(g.Members) != 2 {
+		t.Fatalf("group after leave: state %s, %d members", g.State, len(g.Members))
+	}
+	for _, m := range members {
+		m.Close()
+	}
+	r.stop()
+
+	r2 := startNode(t, dir, func(c *Config) { c.NumPartitions = 6 })
+	admin2 := kadm.NewClient(newClient(t, r2.addr))
+	committed, err := admin2.FetchOffsets(testContext(t), "g1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var total int64
+	committed.Each(func(o kadm.OffsetResponse) { total += o.At })
+	if total != 600 {
+		t.Fatalf("committed offsets after restart sum to %d, want 600", total)
+	}
+}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/kafkasim/kafkasim/broker/group"
 	"github.com/kafkasim/kafkasim/core"
 )
 
@@ -26,6 +27,7 @@ type Node struct {
 
 	catalog     *catalog
 	producerIDs *producerIDAllocator
+	groups      *group.Coordinator
 
 	retentionTimer core.Timer
 	flushTimer     core.Timer
@@ -73,6 +75,10 @@ func New(env core.Env, cfg Config) (*Node, error) {
 		return nil, err
 	}
 	n.catalog = catalog
+	if err := n.openGroups(); err != nil {
+		catalog.close()
+		return nil, fmt.Errorf("broker: restore consumer groups: %w", err)
+	}
 	return n, nil
 }
 
@@ -121,6 +127,7 @@ func (n *Node) Stop() error {
 	if n.flushTimer != nil {
 		n.flushTimer.Stop()
 	}
+	n.groups.Close()
 	return n.catalog.close()
 }
 

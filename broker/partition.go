@@ -60,22 +60,42 @@ func openPartition(n *Node, t *topic, index int32) (*partition, error) {
 // headers in the log, so that a batch written just before a crash and
 // retried after it is recognized as a duplicate.
 func (p *partition) replayProducers() error {
+	return p.scanBatches(func(batch []byte, h *record.Header) error {
+		p.producers.record(h)
+		return nil
+	})
+}
+
+// replayRecords calls fn with the key and value of every record in the log,
+// in order (used to rebuild the group coordinator from __consumer_offsets).
+func (p *partition) replayRecords(fn func(key, value []byte) error) error {
+	var reader record.Reader
+	return p.scanBatches(func(batch []byte, _ *record.Header) error {
+		_, err := reader.Records(batch, func(r *record.Record) error { return fn(r.Key, r.Value) })
+		return err
+	})
+}
+
+// scanBatches calls fn with every batch in the log, in order.
+func (p *partition) scanBatches(fn func(batch []byte, h *record.Header) error) error {
 	end := p.log.LogEndOffset()
 	for offset := p.log.LogStartOffset(); offset < end; {
 		data, err := p.log.Read(offset, producerScanBytes, end, p.scratch[:0])
 		if err != nil {
-			return fmt.Errorf("broker: replaying producers of %s: %w", p.dir, err)
+			return fmt.Errorf("broker: scanning %s: %w", p.dir, err)
 		}
 		p.scratch = data
 		if len(data) == 0 {
-			return fmt.Errorf("broker: replaying producers of %s: no batch at offset %d", p.dir, offset)
+			return fmt.Errorf("broker: scanning %s: no batch at offset %d", p.dir, offset)
 		}
 		for len(data) > 0 {
 			h, err := record.ParseHeader(data)
 			if err != nil {
-				return fmt.Errorf("broker: replaying producers of %s: %w", p.dir, err)
+				return fmt.Errorf("broker: scanning %s: %w", p.dir, err)
 			}
-			p.producers.record(&h)
+			if err := fn(data[:h.TotalBytes()], &h); err != nil {
+				return fmt.Errorf("broker: scanning %s at offset %d: %w", p.dir, h.BaseOffset, err)
+			}
 			offset = h.NextOffset()
 			data = data[h.TotalBytes():]
 		}
