@@ -184,10 +184,12 @@ func (c *Coordinator) removeIfUnused(g *group) {
 
 // newMemberID draws a member id unique in g: the client id (or the group
 // instance id of a static member) and 16 hex digits, as Kafka's
-// clientId-UUID, but drawn from the node's seeded randomness.
+// clientId-UUID, but drawn from the node's seeded randomness. The current
+// time is mixed in so that a coordinator restarted with an identically
+// seeded Rand does not hand out the ids of the previous incarnation again.
 func (c *Coordinator) newMemberID(g *group, prefix string) string {
 	for range memberIDAttemptsMax {
-		id := fmt.Sprintf("%s-%016x", prefix, c.rand.Uint64())
+		id := fmt.Sprintf("%s-%016x", prefix, c.rand.Uint64()^uint64(c.clock.Now().UnixNano()))
 		if g.byID[id] == nil && g.pending[id] == nil {
 			return id
 		}

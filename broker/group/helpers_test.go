@@ -5,7 +5,6 @@ import (
 	"io"
 	"log/slog"
 	"slices"
-	"testing"
 	"time"
 
 	"github.com/kafkasim/kafkasim/core"
@@ -117,14 +116,14 @@ type queuedAppend struct {
 
 func (s *fakeStore) Append(group string, records []StoreRecord, done func(error)) {
 	s.appends++
+	// Appends complete in order, as in a log: an immediate or failing
+	// store first completes what an earlier delayed mode queued.
+	s.queued = append(s.queued, queuedAppend{records, done})
 	switch s.mode {
 	case storeImmediate:
-		s.log = append(s.log, records...)
-		done(nil)
+		s.flush()
 	case storeFailing:
-		done(errStoreDown)
-	case storeDelayed:
-		s.queued = append(s.queued, queuedAppend{records, done})
+		s.fail(errStoreDown)
 	}
 }
 
@@ -147,9 +146,16 @@ func (s *fakeStore) fail(err error) {
 	}
 }
 
+// tb is what the harness needs from *testing.T and *rapid.T.
+type tb interface {
+	Helper()
+	Fatal(args ...any)
+	Fatalf(format string, args ...any)
+}
+
 // harness wires a coordinator to a manual clock and a fake store.
 type harness struct {
-	t     *testing.T
+	t     tb
 	clock *manualClock
 	store *fakeStore
 	c     *Coordinator
@@ -165,7 +171,7 @@ func testConfig() Config {
 	return cfg
 }
 
-func newHarness(t *testing.T, cfg Config) *harness {
+func newHarness(t tb, cfg Config) *harness {
 	t.Helper()
 	h := &harness{t: t, clock: newManualClock(), store: &fakeStore{}, cfg: cfg}
 	h.c = h.newCoordinator()
@@ -195,7 +201,7 @@ func (h *harness) restart() {
 // reply captures one asynchronous answer and fails the test if a second
 // one arrives.
 type reply[T any] struct {
-	t     *testing.T
+	t     tb
 	got   T
 	count int
 }
