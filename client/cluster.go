@@ -87,7 +87,7 @@ type Cluster struct {
 	env       core.Env
 	cfg       ClusterConfig
 	formatter *kmsg.RequestFormatter
-	conns     map[string]*brokerConn
+	conns     map[connKey]*brokerConn
 	brokers   map[int32]string
 	// controller is the node id of the controller, -1 when unknown.
 	controller int32
@@ -99,6 +99,7 @@ type Cluster struct {
 	meta         metadataState
 	// listeners run after every metadata update, in registration order.
 	listeners []func()
+	owners    uint64
 	closed    bool
 }
 
@@ -126,7 +127,7 @@ func NewCluster(env core.Env, cfg ClusterConfig) (*Cluster, error) {
 		env:          env,
 		cfg:          cfg,
 		formatter:    kmsg.NewRequestFormatter(kmsg.FormatterClientID(cfg.ClientID)),
-		conns:        make(map[string]*brokerConn),
+		conns:        make(map[connKey]*brokerConn),
 		brokers:      make(map[int32]string),
 		controller:   -1,
 		topics:       make(map[string]*TopicMetadata),
@@ -169,12 +170,44 @@ func (c *Cluster) onConnFailed(addr string) {
 	}
 }
 
-// conn returns the connection to addr, creating it.
-func (c *Cluster) conn(addr string) *brokerConn {
-	bc, ok := c.conns[addr]
+// connClass separates requests that may wait long at the broker onto their
+// own connections: a broker handles one request per connection at a time, so
+// a JoinGroup waiting for a rebalance, or a Fetch long poll, would otherwise
+// hold back heartbeats, commits and produce requests queued behind it.
+type connClass uint8
+
+const (
+	classNormal connClass = iota
+	classFetch
+	classGroup
+)
+
+// connKey names one connection: a broker address and a class.
+type connKey struct {
+	addr  string
+	class connClass
+	// owner separates the group connections of consumers sharing a Cluster:
+	// one member's JoinGroup must not wait behind another's.
+	owner uint64
+}
+
+func classOf(req kmsg.Request) connClass {
+	switch req.Key() {
+	case keyFetch:
+		return classFetch
+	case keyJoinGroup, keySyncGroup:
+		return classGroup
+	}
+	return classNormal
+}
+
+// conn returns the connection of a class to addr, creating it.
+func (c *Cluster) conn(addr string, class connClass, owner uint64) *brokerConn {
+	key := connKey{addr, class, owner}
+	bc, ok := c.conns[key]
 	if !ok {
 		bc = newBrokerConn(c, addr)
-		c.conns[addr] = bc
+		c.conns[key] = bc
 	}
 	return bc
 }
@@ -188,7 +221,23 @@ func (c *Cluster) requestAddr(addr string, req kmsg.Request, timeout time.Durati
 		c.env.Clock.AfterFunc(0, func() { done(nil, errNotSent(ErrClosed)) })
 		return
 	}
-	c.conn(addr).enqueue(req, timeout, done)
+	c.requestAddrOwned(addr, 0, req, timeout, done)
+}
+
+// requestAddrOwned is requestAddr with the owner of group-class requests.
+func (c *Cluster) requestAddrOwned(addr string, owner uint64, req kmsg.Request, timeout time.Duration, done func(kmsg.Response, error)) {
+	if timeout <= 0 {
+		timeout = c.cfg.RequestTimeout
+	}
+	if c.closed {
+		c.env.Clock.AfterFunc(0, func() { done(nil, errNotSent(ErrClosed)) })
+		return
+	}
+	class := classOf(req)
+	if class != classGroup {
+		owner = 0
+	}
+	c.conn(addr, class, owner).enqueue(req, timeout, done)
 }
 
 // requestNode sends req to the broker with id node.
@@ -201,12 +250,28 @@ func (c *Cluster) requestNode(node int32, req kmsg.Request, timeout time.Duratio
 	c.requestAddr(addr, req, timeout, done)
 }
 
+// requestNodeOwned sends req to node on owner's group connection.
+func (c *Cluster) requestNodeOwned(node int32, owner uint64, req kmsg.Request, timeout time.Duration, done func(kmsg.Response, error)) {
+	addr, ok := c.brokers[node]
+	if !ok {
+		c.env.Clock.AfterFunc(0, func() { done(nil, errNotSent(fmt.Errorf("%w: node %d", ErrNoBroker, node))) })
+		return
+	}
+	c.requestAddrOwned(addr, owner, req, timeout, done)
+}
+
+// newOwner returns a fresh owner id for a consumer's group connections.
+func (c *Cluster) newOwner() uint64 {
+	c.owners++
+	return c.owners
+}
+
 // requestAny sends req to some broker: one with a ready connection if there
 // is one, else the next candidate in turn.
 func (c *Cluster) requestAny(req kmsg.Request, timeout time.Duration, done func(kmsg.Response, error)) {
 	candidates := c.candidates()
 	for _, addr := range candidates {
-		if bc, ok := c.conns[addr]; ok && bc.state == connReady {
+		if bc, ok := c.conns[connKey{addr, classNormal, 0}]; ok && bc.state == connReady {
 			c.requestAddr(addr, req, timeout, done)
 			return
 		}
@@ -245,13 +310,21 @@ func (c *Cluster) Close() {
 	if c.meta.ageTimer != nil {
 		c.meta.ageTimer.Stop()
 	}
-	addrs := make([]string, 0, len(c.conns))
-	for addr := range c.conns { // order-independent: sorted below
-		addrs = append(addrs, addr)
+	keys := make([]connKey, 0, len(c.conns))
+	for key := range c.conns { // order-independent: sorted below
+		keys = append(keys, key)
 	}
-	slices.Sort(addrs)
-	for _, addr := range addrs {
-		c.conns[addr].close()
+	slices.SortFunc(keys, func(a, b connKey) int {
+		if a.addr != b.addr {
+			return compareStrings(a.addr, b.addr)
+		}
+		if a.class != b.class {
+			return int(a.class) - int(b.class)
+		}
+		return int(a.owner) - int(b.owner)
+	})
+	for _, key := range keys {
+		c.conns[key].close()
 	}
 }
 

@@ -173,7 +173,9 @@ type Consumer struct {
 	metaPending   bool
 	group         *groupState
 	interest      []string
-	closed        bool
+	// owner keys this consumer's own group connections in the cluster.
+	owner  uint64
+	closed bool
 }
 
 // NewConsumer returns a consumer reading through cluster. Closing the
@@ -188,6 +190,7 @@ func NewConsumer(cluster *Cluster, cfg ConsumerConfig) (*Consumer, error) {
 		clock:        cluster.env.Clock,
 		parts:        make(map[TopicPartition]*consumePart),
 		nodeFetching: make(map[int32]bool),
+		owner:        cluster.newOwner(),
 	}
 	cluster.onMetadata(c.scheduleFetch)
 	return c, nil

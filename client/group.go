@@ -124,7 +124,7 @@ func (c *Consumer) join() {
 		req.ProtocolType = "consumer"
 		req.Protocols = []kmsg.JoinGroupRequestProtocol{proto}
 		timeout := c.cfg.RebalanceTimeout + c.cfg.RequestTimeout
-		c.cluster.requestNode(node, req, timeout, func(r kmsg.Response, err error) {
+		c.cluster.requestNodeOwned(node, c.owner, req, timeout, func(r kmsg.Response, err error) {
 			if c.live(round) {
 				c.onJoin(round, r, err)
 			}
@@ -253,7 +253,7 @@ func (c *Consumer) sync(round uint64, assignments []kmsg.SyncGroupRequestGroupAs
 		req.Protocol = kmsg.StringPtr(c.cfg.Assignor)
 		req.GroupAssignment = assignments
 		timeout := c.cfg.RebalanceTimeout + c.cfg.RequestTimeout
-		c.cluster.requestNode(node, req, timeout, func(r kmsg.Response, err error) {
+		c.cluster.requestNodeOwned(node, c.owner, req, timeout, func(r kmsg.Response, err error) {
 			if c.live(round) {
 				c.onSync(round, r, err)
 			}
