@@ -118,6 +118,15 @@ func (c *conn) dialed(nc stdnet.Conn, err error) {
 		return
 	}
 	c.attach(nc)
+	c.mu.Lock()
+	aborted := c.aborted
+	c.mu.Unlock()
+	if aborted {
+		// TCP.Close dropped the connection while it was dialing; it promised
+		// no more callbacks.
+		c.state = connDone
+		return
+	}
 	c.state = connOpen
 	c.start()
 	c.handler.OnOpen(c)
