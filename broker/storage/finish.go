@@ -5,12 +5,18 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"slices"
+
+	"github.com/kafkasim/kafkasim/core"
 )
+
+// rewriteChunkBytes bounds the buffer that copies a segment in recovery.
+const rewriteChunkBytes = 1 << 20
 
 // finishRecovery makes the recovered state whole and durable: a log start
 // offset inside the log, at least one segment, index files for the
 // immutable segments, every recovered byte synced, checkpoints rewritten.
-func (l *Log) finishRecovery(scanFrom int, epochsBefore []byte, nowMs int64) error {
+func (l *Log) finishRecovery(scanFrom int, fullScan bool, epochsBefore []byte, nowMs int64) error {
 	if len(l.segments) > 0 {
 		l.logStartOffset = max(l.logStartOffset, l.segments[0].baseOffset)
 	}
@@ -31,16 +37,17 @@ func (l *Log) finishRecovery(scanFrom int, epochsBefore []byte, nowMs int64) err
 		return err
 	}
 	for _, s := range l.segments[min(scanFrom, len(l.segments)-1):] {
-		if err := s.sync(); err != nil {
+		if err := l.makeDurable(s, fullScan); err != nil {
 			return err
 		}
 	}
+	if err := l.fsys.SyncDir(l.dir); err != nil {
+		return err
+	}
 	// Every byte in the log is now durable.
 	l.recoveryPoint = l.LogEndOffset()
-	if l.recoveryPointCheckpointed != l.recoveryPoint {
-		if err := l.writeRecoveryPoint(l.recoveryPoint); err != nil {
-			return err
-		}
+	if err := l.checkpointRecoveryPoint(); err != nil {
+		return err
 	}
 	if err := l.writeLogStart(); err != nil {
 		return err
@@ -51,6 +58,58 @@ func (l *Log) finishRecovery(scanFrom int, epochsBefore []byte, nowMs int64) err
 		return l.saveEpochs()
 	}
 	return nil
+}
+
+// makeDurable makes a recovered segment durable. A segment holding data
+// after the checkpointed recovery point is rewritten into a new file rather
+// than synced: that data may have been written by a process whose fsync
+// failed, and Linux then marks the pages clean although the device never got
+// them ("fsyncgate"), so reads return the data and a later fsync succeeds
+// without writing it. Only a fresh write is sure to reach the device.
+func (l *Log) makeDurable(s *segment, fullScan bool) error {
+	if s.sizeBytes == 0 || (!fullScan && s.nextOffset <= l.recoveryPointCheckpointed) {
+		return s.sync()
+	}
+	name := segmentFileName(l.dir, s.baseOffset, logSuffix)
+	temp := name + tempSuffix
+	copied, err := l.fsys.Create(temp)
+	if err != nil {
+		return err
+	}
+	if err := l.copySegment(s, copied); err != nil {
+		copied.Close()
+		return err
+	}
+	if err := copied.Close(); err != nil {
+		return err
+	}
+	if err := l.fsys.Rename(temp, name); err != nil {
+		return err
+	}
+	s.file.Close()
+	if s.file, err = l.fsys.Open(name); err != nil {
+		s.file = failedFile{}
+		return err
+	}
+	s.syncedBytes = s.sizeBytes
+	return nil
+}
+
+// copySegment copies the first sizeBytes of s into target and syncs it,
+// through a buffer of at most rewriteChunkBytes.
+func (l *Log) copySegment(s *segment, target core.File) error {
+	chunk := min(s.sizeBytes, rewriteChunkBytes)
+	l.verifyBuf = slices.Grow(l.verifyBuf[:0], int(chunk))[:chunk]
+	for position := int64(0); position < s.sizeBytes; position += chunk {
+		part := l.verifyBuf[:min(chunk, s.sizeBytes-position)]
+		if _, err := s.file.ReadAt(part, position); err != nil {
+			return err
+		}
+		if _, err := target.Write(part); err != nil {
+			return err
+		}
+	}
+	return target.Sync()
 }
 
 // writeLogStart writes the log start offset checkpoint.

@@ -178,14 +178,21 @@ func (l *Log) saveEpochs() error {
 	return nil
 }
 
-// checkpointError turns a failed checkpoint write into the caller's error. A
-// failed checkpoint never damages the log (the old file stays in place), but
-// an I/O error means the device misbehaves, so the log stops writing.
+// checkpointError turns a failed checkpoint write into the caller's error.
+// A failed checkpoint never damages the log (the old file stays in place).
 func (l *Log) checkpointError(err error) error {
+	return l.diskError("writing a checkpoint", err)
+}
+
+// diskError turns a failed disk operation that left the log's files
+// consistent into the caller's error. A full disk is reported and the log
+// stays writable; any other error means the device misbehaves (and its
+// durable state may be unknown), so the log stops writing.
+func (l *Log) diskError(what string, err error) error {
 	if errors.Is(err, core.ErrNoSpace) {
-		return fmt.Errorf("storage: writing a checkpoint: %w", err)
+		return fmt.Errorf("storage: %s: %w", what, err)
 	}
-	return l.fail(fmt.Errorf("writing a checkpoint: %w", err))
+	return l.fail(fmt.Errorf("%s: %w", what, err))
 }
 
 // appendBatch writes a validated batch whose offsets are final, rolling
@@ -244,7 +251,7 @@ func (l *Log) roll(base int64, nowMs int64) error {
 	}
 	file, err := l.fsys.Create(segmentFileName(l.dir, base, logSuffix))
 	if err != nil {
-		return fmt.Errorf("storage: creating segment %d: %w", base, err)
+		return l.diskError(fmt.Sprintf("creating segment %d", base), err)
 	}
 	if err := l.fsys.SyncDir(l.dir); err != nil {
 		file.Close()
@@ -277,7 +284,7 @@ func (l *Log) writeIndexFiles(s *segment) error {
 func (l *Log) writeIndexFile(name string) error {
 	file, err := l.fsys.Create(name)
 	if err != nil {
-		return fmt.Errorf("storage: creating %s: %w", name, err)
+		return l.diskError("creating "+name, err)
 	}
 	_, err = file.Write(l.indexBuf)
 	if err == nil {
@@ -288,10 +295,7 @@ func (l *Log) writeIndexFile(name string) error {
 		err = closeErr
 	}
 	if err != nil {
-		if errors.Is(err, core.ErrNoSpace) {
-			return fmt.Errorf("storage: writing %s: %w", name, err)
-		}
-		return l.fail(fmt.Errorf("writing %s: %w", name, err))
+		return l.diskError("writing "+name, err)
 	}
 	return nil
 }
@@ -300,12 +304,18 @@ func (l *Log) writeIndexFile(name string) error {
 // segment holding the recovery point changed. Recovery scans the whole
 // segment that holds the checkpointed offset, so a checkpoint inside the same
 // segment would save no work.
+//
+// A full disk leaves the old checkpoint in place, which is safe (it is lower,
+// so recovery validates more), and is not reported: the data is durable.
 func (l *Log) checkpointRecoveryPoint() error {
 	assert(l.recoveryPoint <= l.LogEndOffset(), "recovery point beyond the log end")
 	if l.recoveryPointCheckpointed >= l.active().baseOffset && l.recoveryPointCheckpointed <= l.recoveryPoint {
 		return nil
 	}
-	return l.writeRecoveryPoint(l.recoveryPoint)
+	if err := l.writeRecoveryPoint(l.recoveryPoint); err != nil && l.failed != nil {
+		return err
+	}
+	return nil
 }
 
 func (l *Log) writeRecoveryPoint(offset int64) error {

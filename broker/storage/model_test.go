@@ -30,14 +30,20 @@ type model struct {
 func (m *model) append(b modelBatch) {
 	m.batches = append(m.batches, b)
 	m.end = b.last + 1
+	m.assignEpoch(b.epoch, b.base)
+}
+
+// assignEpoch records that epoch starts at offset if it is newer than the
+// latest; an older entry at the same offset is superseded.
+func (m *model) assignEpoch(epoch int32, offset int64) {
 	n := len(m.epochList)
-	if b.epoch < 0 || (n > 0 && b.epoch <= m.epochList[n-1].Epoch) {
+	if epoch < 0 || (n > 0 && epoch <= m.epochList[n-1].Epoch) {
 		return
 	}
-	if n > 0 && m.epochList[n-1].StartOffset == b.base {
+	if n > 0 && m.epochList[n-1].StartOffset == offset {
 		m.epochList = m.epochList[:n-1]
 	}
-	m.epochList = append(m.epochList, EpochEntry{Epoch: b.epoch, StartOffset: b.base})
+	m.epochList = append(m.epochList, EpochEntry{Epoch: epoch, StartOffset: offset})
 }
 
 // dropEpochsFrom removes the epochs that start at or after end.

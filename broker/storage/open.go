@@ -13,6 +13,10 @@ import (
 	"github.com/kafkasim/kafkasim/core/record"
 )
 
+// verifyAttemptsMax is how often recovery reads a batch that looks invalid
+// before it truncates the log there.
+const verifyAttemptsMax = 3
+
 // segmentCountMax bounds the segments of one partition, so that a directory
 // full of junk cannot exhaust file handles.
 const segmentCountMax = 1 << 16
@@ -81,7 +85,7 @@ func (l *Log) open(nowMs int64) error {
 	if err != nil {
 		return err
 	}
-	return l.finishRecovery(scanFrom, epochsBefore, nowMs)
+	return l.finishRecovery(scanFrom, fullScan, epochsBefore, nowMs)
 }
 
 // makeDir creates the partition directory and makes its entry durable in
@@ -306,9 +310,9 @@ func (l *Log) readIndexFiles(base, logBytes int64) (segmentIndex, bool, error) {
 func (l *Log) scanSegment(s *segment, fileBytes int64, verify bool) (clean bool, err error) {
 	for s.sizeBytes < fileBytes {
 		h, valid, err := l.checkStoredBatch(s, fileBytes, verify)
-		if err == nil && !valid {
-			// Read again before truncating: a transient read error must not
-			// destroy good data.
+		for attempt := 1; err == nil && !valid && attempt < verifyAttemptsMax; attempt++ {
+			// Read again before truncating: a transient read error (a flipped
+			// bit) must not destroy good data.
 			h, valid, err = l.checkStoredBatch(s, fileBytes, verify)
 		}
 		if err != nil || !valid {

@@ -31,9 +31,12 @@ func (l *Log) DeleteOldSegments(now time.Time) (deleted int, err error) {
 		l.logStartOffset = previousStart
 		return 0, err
 	}
+	// A full disk may fail the epoch checkpoint; the deletion goes on, since
+	// recovery drops the stale entries below the durable log start anyway.
+	var epochErr error
 	if l.epochs.truncateFromStart(l.logStartOffset) {
-		if err := l.saveEpochs(); err != nil {
-			return 0, err
+		if epochErr = l.saveEpochs(); l.failed != nil {
+			return 0, epochErr
 		}
 	}
 	for _, s := range l.segments[:count] {
@@ -46,7 +49,7 @@ func (l *Log) DeleteOldSegments(now time.Time) (deleted int, err error) {
 		return count, l.fail(fmt.Errorf("syncing directory: %w", err))
 	}
 	l.recoveryPoint = max(l.recoveryPoint, l.logStartOffset)
-	return count, nil
+	return count, epochErr
 }
 
 // deletableSegments counts the leading segments that retention removes.

@@ -17,7 +17,7 @@ type segment struct {
 	baseOffset   int64
 	nextOffset   int64 // offset after the last batch; baseOffset when empty
 	sizeBytes    int64
-	syncedBytes  int64 // the file was last synced at this size
+	syncedBytes  int64 // the file was last synced at this size; -1: unknown
 	maxTimestamp int64 // largest batch max timestamp, or noTimestamp
 	createdMs    int64 // when this process created or opened the segment
 	file         core.File
@@ -39,6 +39,7 @@ func newSegment(file core.File, base, nowMs int64) *segment {
 	return &segment{
 		baseOffset:   base,
 		nextOffset:   base,
+		syncedBytes:  -1, // a file found on disk may differ from its durable state
 		maxTimestamp: noTimestamp,
 		createdMs:    nowMs,
 		file:         file,

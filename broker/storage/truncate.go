@@ -17,7 +17,8 @@ import (
 // (TruncateFullyAndStartAt). The truncation is durable when TruncateTo
 // returns.
 //
-// Ordering: the recovery point checkpoint is lowered first, so recovery
+// Ordering: the recovery point checkpoint is lowered first (to the base of
+// the segment that is cut), so recovery
 // re-validates the affected range whatever a crash interrupts; later segments
 // are removed newest first and the directory synced; then the segment holding
 // offset is truncated and synced; then the leader epochs are truncated.
@@ -34,16 +35,19 @@ func (l *Log) TruncateTo(offset int64, now time.Time) error {
 	if offset < l.logStartOffset {
 		return l.TruncateFullyAndStartAt(offset, now)
 	}
-	l.recoveryPoint = min(l.recoveryPoint, offset)
-	if l.recoveryPointCheckpointed > offset {
-		if err := l.writeRecoveryPoint(offset); err != nil {
-			return err
-		}
-	}
 	keep := len(l.segments)
 	for keep > 1 && l.segments[keep-1].baseOffset > offset {
 		keep--
 	}
+	// The log may end below offset afterwards (the batch holding offset goes
+	// whole, and gaps), but never below the base of the segment it cuts.
+	lowered := l.segments[keep-1].baseOffset
+	if l.recoveryPointCheckpointed > lowered {
+		if err := l.writeRecoveryPoint(lowered); err != nil {
+			return err
+		}
+	}
+	l.recoveryPoint = min(l.recoveryPoint, lowered)
 	for i := len(l.segments) - 1; i >= keep; i-- {
 		if err := l.removeSegmentFiles(l.segments[i]); err != nil {
 			return err
