@@ -109,8 +109,12 @@ func (l *Log) fail(err error) error {
 // modified in place; neither field is covered by the CRC). It returns the
 // batch's first and last offsets. now is used to roll segments by age.
 //
-// A bad batch returns ErrCorruptBatch or ErrBatchTooLarge and writes nothing.
-// Append allocates nothing in the steady state.
+// A bad batch returns ErrCorruptBatch, ErrBatchTooLarge or ErrStaleEpoch and
+// writes nothing; a full disk returns an error wrapping core.ErrNoSpace and
+// writes nothing. An error wrapping ErrLogFailed leaves the batch's fate
+// unknown (for example the write succeeded but the sync that
+// FlushIntervalMessages asked for failed): after the reopen it may or may not
+// be in the log. Append allocates nothing in the steady state.
 func (l *Log) Append(batch []byte, leaderEpoch int32, now time.Time) (baseOffset, lastOffset int64, err error) {
 	if err := l.writable(); err != nil {
 		return 0, 0, err

@@ -335,7 +335,7 @@ func (l *Log) checkStoredBatch(s *segment, fileBytes int64, verify bool) (record
 	if err != nil {
 		return h, false, dataError(err)
 	}
-	if h.BaseOffset < s.nextOffset || !s.fits(h.LastOffset()) {
+	if h.BaseOffset < s.nextOffset || !s.fits(h.LastOffset()) || position+int64(h.TotalBytes()) > segmentBytesLimit {
 		return h, false, nil
 	}
 	if !verify {
