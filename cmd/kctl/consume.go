@@ -1,0 +1,290 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// fetchWaitMax bounds how long the broker holds an idle fetch.
+const fetchWaitMax = 500 * time.Millisecond
+
+// consumeCommand is "kctl consume".
+var consumeCommand = command{
+	name:     "consume",
+	synopsis: "TOPIC [-g group] [-o start|end|OFFSET|-N] [-n count] [-e] [-f format]",
+	summary: "Print the topic's records, one per line, until interrupted, -n records, or (with -e) the end of\n" +
+		"every partition. -o -N starts N records before the end of each partition. Without -g nothing is\n" +
+		"committed; with -g the group's committed offsets win over -o and the printed records are committed.\n" +
+		"Format directives: %t topic, %p partition, %o offset, %k key, %v value, %T timestamp (ms), %%.",
+	flags: consumeFlags,
+}
+
+// consumeOptions are the parsed flags of "kctl consume".
+type consumeOptions struct {
+	topic       string
+	group       string
+	start       startSpec
+	count       int // 0: no limit
+	exitAtEnd   bool
+	format      recordFormat
+	commitGroup bool
+}
+
+// startSpec is a parsed -o: where to start in each partition.
+type startSpec struct {
+	text     string
+	atStart  bool
+	atEnd    bool
+	exact    int64 // when neither atStart nor atEnd and fromEnd is 0
+	fromEnd  int64 // N of "-o -N"
+	relative bool
+}
+
+func consumeFlags(fs *flagSet) func(*invocation, []string) error {
+	group := fs.fs.String("g", "", "consumer group to join (offsets are committed to it)")
+	start := fs.fs.String("o", "start", "where to start: start, end, an OFFSET, or -N (N before the end)")
+	count := fs.fs.Int("n", 0, "exit after this many records (0: no limit)")
+	exitAtEnd := fs.fs.Bool("e", false, "exit once every partition has been read to its end offset at startup")
+	format := fs.fs.String("f", "%v", "output format per record (a newline is added unless it ends with \\n)")
+	return func(inv *invocation, args []string) error {
+		if len(args) != 1 {
+			return fs.usageErrorf("consume takes exactly one topic (got %d arguments)", len(args))
+		}
+		opts := consumeOptions{topic: args[0], group: *group, count: *count, exitAtEnd: *exitAtEnd}
+		opts.commitGroup = *group != ""
+		var err error
+		if opts.start, err = parseStart(*start); err != nil {
+			return fs.usageErrorf("-o: %v", err)
+		}
+		if *count < 0 {
+			return fs.usageErrorf("-n %d: give a count of records, or 0 for no limit", *count)
+		}
+		if opts.format, err = parseFormat(*format); err != nil {
+			return fs.usageErrorf("-f: %v", err)
+		}
+		return consume(inv, opts)
+	}
+}
+
+func parseStart(text string) (startSpec, error) {
+	s := startSpec{text: text}
+	switch strings.ToLower(text) {
+	case "start", "beginning", "earliest", "oldest":
+		s.atStart = true
+		return s, nil
+	case "end", "latest", "newest":
+		s.atEnd = true
+		return s, nil
+	}
+	n, err := strconv.ParseInt(text, 10, 64)
+	if err != nil {
+		return s, fmt.Errorf("%q is not start, end, an offset or -N", text)
+	}
+	if n < 0 {
+		s.relative, s.fromEnd = true, -n
+		return s, nil
+	}
+	s.exact = n
+	return s, nil
+}
+
+// offset is the spec as kgo's start offset.
+func (s startSpec) offset() kgo.Offset {
+	switch {
+	case s.atStart:
+		return kgo.NewOffset().AtStart()
+	case s.atEnd:
+		return kgo.NewOffset().AtEnd()
+	case s.relative:
+		return kgo.NewOffset().AtEnd().Relative(-s.fromEnd)
+	}
+	return kgo.NewOffset().At(s.exact)
+}
+
+// position is where the spec starts in a partition spanning [low, high),
+// bounded to the log as kgo bounds it.
+func (s startSpec) position(low, high int64) int64 {
+	var p int64
+	switch {
+	case s.atStart:
+		p = low
+	case s.atEnd:
+		p = high
+	case s.relative:
+		p = high - s.fromEnd
+	default:
+		p = s.exact
+	}
+	return min(max(p, low), high)
+}
+
+func consume(inv *invocation, opts consumeOptions) error {
+	admin, closeAdmin, err := inv.connectAdmin()
+	if err != nil {
+		return err
+	}
+	defer closeAdmin()
+	remaining, err := consumeTargets(inv, admin, opts)
+	if err != nil {
+		return err
+	}
+	if opts.exitAtEnd && len(remaining) == 0 {
+		return nil // every partition is already read to its end
+	}
+	kopts := []kgo.Opt{
+		kgo.ConsumeTopics(opts.topic),
+		kgo.ConsumeStartOffset(opts.start.offset()),
+		// Data lost below the log start resumes at the log start: never
+		// silently skip records that still exist.
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		// A long poll that waits on an idle partition delays a partition
+		// added after it was sent (kgo cannot amend a fetch in flight), so
+		// wait no longer than librdkafka's fetch.wait.max.ms default.
+		kgo.FetchMaxWait(fetchWaitMax),
+	}
+	if opts.group != "" {
+		kopts = append(kopts, kgo.ConsumerGroup(opts.group), kgo.DisableAutoCommit())
+	}
+	client, err := inv.connect(kopts...)
+	if err != nil {
+		return err
+	}
+	defer client.Close()
+	return consumeLoop(inv, client, opts, remaining)
+}
+
+// consumeLoop prints records until -n, the end targets of -e, or an
+// interruption; with a group it commits exactly what it printed.
+func consumeLoop(inv *invocation, client *kgo.Client, opts consumeOptions, remaining map[int32]int64) error {
+	out := bufio.NewWriter(inv.stdout)
+	var line []byte
+	printed := 0
+	for {
+		want := -1
+		if opts.count > 0 {
+			want = opts.count - printed
+		}
+		fetches := client.PollRecords(inv.ctx, want)
+		if inv.ctx.Err() != nil || fetches.IsClientClosed() {
+			return errors.Join(out.Flush(), commitPrinted(inv, client, opts))
+		}
+		if err := fetchError(fetches); err != nil {
+			return errors.Join(err, out.Flush())
+		}
+		for _, r := range fetches.Records() {
+			line = opts.format.append(line[:0], r)
+			if _, err := out.Write(line); err != nil {
+				return fmt.Errorf("writing stdout: %w", err)
+			}
+			printed++
+			if end, ok := remaining[r.Partition]; ok && r.Offset+1 >= end {
+				delete(remaining, r.Partition)
+			}
+		}
+		if err := out.Flush(); err != nil {
+			return fmt.Errorf("writing stdout: %w", err)
+		}
+		if (opts.count > 0 && printed >= opts.count) || (opts.exitAtEnd && len(remaining) == 0) {
+			return commitPrinted(inv, client, opts)
+		}
+	}
+}
+
+// fetchError is the first fatal fetch error. Retriable errors are kgo's to
+// retry; they are not returned to the poller.
+func fetchError(fetches kgo.Fetches) error {
+	var first error
+	fetches.EachError(func(topic string, partition int32, err error) {
+		if first == nil && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
+			first = fmt.Errorf("consume %s partition %d: %s", topic, partition, kafkaError(err, ""))
+		}
+	})
+	return first
+}
+
+// commitPrinted commits the offsets of the records handed to the loop (all
+// printed, since PollRecords is bounded by -n) when consuming in a group.
+func commitPrinted(inv *invocation, client *kgo.Client, opts consumeOptions) error {
+	if !opts.commitGroup {
+		return nil
+	}
+	// An interrupted consume still commits what it printed, so the commit
+	// gets its own deadline rather than the (cancelled) command context.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(inv.ctx), inv.global.timeout)
+	defer cancel()
+	if err := client.CommitUncommittedOffsets(ctx); err != nil {
+		return fmt.Errorf("commit offsets of group %s: %s", opts.group, kafkaError(err, ""))
+	}
+	return nil
+}
+
+// consumeTargets checks that the topic exists and, for -e, returns the end
+// offset still to reach in each partition that has something to read.
+func consumeTargets(inv *invocation, admin *kadm.Client, opts consumeOptions) (map[int32]int64, error) {
+	ctx, cancel := inv.requestContext()
+	defer cancel()
+	topics, err := admin.ListTopics(ctx, opts.topic)
+	if err != nil {
+		return nil, requestError("describe topic "+opts.topic, err)
+	}
+	if d := topics[opts.topic]; d.Err != nil || !topics.Has(opts.topic) {
+		if d.Err == nil {
+			d.Err = kerr.UnknownTopicOrPartition
+		}
+		return nil, fmt.Errorf("consume %s: %s", opts.topic, kafkaError(d.Err, ""))
+	}
+	if !opts.exitAtEnd {
+		return nil, nil
+	}
+	starts, err := admin.ListStartOffsets(ctx, opts.topic)
+	if err != nil {
+		return nil, requestError("list start offsets of "+opts.topic, err)
+	}
+	ends, err := admin.ListEndOffsets(ctx, opts.topic)
+	if err != nil {
+		return nil, requestError("list end offsets of "+opts.topic, err)
+	}
+	var committed kadm.OffsetResponses
+	if opts.group != "" {
+		if committed, err = admin.FetchOffsets(ctx, opts.group); err != nil {
+			return nil, requestError("fetch offsets of group "+opts.group, err)
+		}
+	}
+	return remainingTargets(opts, starts, ends, committed)
+}
+
+// remainingTargets pairs each partition's starting position with its end.
+func remainingTargets(opts consumeOptions, starts, ends kadm.ListedOffsets, committed kadm.OffsetResponses) (map[int32]int64, error) {
+	remaining := make(map[int32]int64)
+	for partition, end := range ends[opts.topic] { // order-independent: fills a map
+		start, ok := starts.Lookup(opts.topic, partition)
+		if end.Err != nil || !ok || start.Err != nil {
+			return nil, fmt.Errorf("list offsets of %s partition %d: %s", opts.topic, partition,
+				kafkaError(errors.Join(end.Err, start.Err, missingIf(!ok)), ""))
+		}
+		position := opts.start.position(start.Offset, end.Offset)
+		if c, ok := committed.Lookup(opts.topic, partition); ok && c.Err == nil && c.At >= 0 {
+			position = c.At
+		}
+		if position < end.Offset {
+			remaining[partition] = end.Offset
+		}
+	}
+	return remaining, nil
+}
+
+func missingIf(missing bool) error {
+	if missing {
+		return errors.New("no start offset listed")
+	}
+	return nil
+}

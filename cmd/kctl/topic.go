@@ -1,0 +1,440 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"sort"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// Bounds on what one command line may ask for, so that a typo cannot send
+// an absurd request; the broker enforces its own, tighter limits.
+const (
+	topicsPerCommandMax  = 1000
+	configsPerCommandMax = 100
+)
+
+// topicCommands are the subcommands of "kctl topic".
+var topicCommands = []command{
+	{
+		name:     "create",
+		synopsis: "NAME... [-p partitions] [-r replication-factor] [-c key=value ...]",
+		summary:  "Create topics; -1 (the default) leaves partitions and replication factor to the broker.",
+		flags:    topicCreateFlags,
+	},
+	{
+		name:     "list",
+		synopsis: "[--internal]",
+		summary:  "List topics with their partition counts and replication factors.",
+		flags:    topicListFlags,
+	},
+	{
+		name:     "describe",
+		synopsis: "NAME...",
+		summary:  "Show a topic's non-default configs and, per partition, leader, replicas, ISR and offsets.",
+		flags:    topicDescribeFlags,
+	},
+	{
+		name:     "delete",
+		synopsis: "NAME...",
+		summary:  "Delete topics and their data.",
+		flags:    topicDeleteFlags,
+	},
+	{
+		name:     "add-partitions",
+		synopsis: "NAME... -n COUNT",
+		summary:  "Add COUNT partitions to each topic.",
+		flags:    topicAddPartitionsFlags,
+	},
+}
+
+// checkNames validates a list of topic or group names from the command line.
+func checkNames(fs *flagSet, kind string, names []string) error {
+	if len(names) == 0 {
+		return fs.usageErrorf("no %s name given", kind)
+	}
+	if len(names) > topicsPerCommandMax {
+		return fs.usageErrorf("%d %s names; at most %d per command", len(names), kind, topicsPerCommandMax)
+	}
+	for _, name := range names {
+		if name == "" {
+			return fs.usageErrorf("empty %s name", kind)
+		}
+	}
+	return nil
+}
+
+// configFlag collects repeated -c key=value flags.
+type configFlag map[string]*string
+
+func (c configFlag) String() string { return "" }
+
+func (c configFlag) Set(value string) error {
+	key, v, ok := strings.Cut(value, "=")
+	if !ok || strings.TrimSpace(key) == "" {
+		return fmt.Errorf("%q is not key=value", value)
+	}
+	if len(c) >= configsPerCommandMax {
+		return fmt.Errorf("more than %d configs", configsPerCommandMax)
+	}
+	c[strings.TrimSpace(key)] = &v
+	return nil
+}
+
+func topicCreateFlags(fs *flagSet) func(*invocation, []string) error {
+	partitions := fs.fs.Int("p", -1, "partitions per topic (-1: the broker's num.partitions)")
+	factor := fs.fs.Int("r", -1, "replication factor (-1: the broker's default.replication.factor)")
+	configs := configFlag{}
+	fs.fs.Var(configs, "c", "topic config key=value (repeatable), e.g. -c retention.ms=60000")
+	return func(inv *invocation, names []string) error {
+		if err := checkNames(fs, "topic", names); err != nil {
+			return err
+		}
+		if *partitions == 0 || *partitions < -1 || *partitions > 1<<31-1 {
+			return fs.usageErrorf("-p %d: give a positive partition count or -1", *partitions)
+		}
+		if *factor == 0 || *factor < -1 || *factor > 1<<15-1 {
+			return fs.usageErrorf("-r %d: give a positive replication factor or -1", *factor)
+		}
+		return topicCreate(inv, names, int32(*partitions), int16(*factor), configs)
+	}
+}
+
+func topicCreate(inv *invocation, names []string, partitions int32, factor int16, configs configFlag) error {
+	admin, closeAdmin, err := inv.connectAdmin()
+	if err != nil {
+		return err
+	}
+	defer closeAdmin()
+	ctx, cancel := inv.requestContext()
+	defer cancel()
+	created, err := admin.CreateTopics(ctx, partitions, factor, configs, names...)
+	if err != nil {
+		return requestError("create topics", err)
+	}
+	failed := false
+	for _, name := range names {
+		r, ok := created[name]
+		switch {
+		case !ok:
+			inv.reportf("topic create %s: the broker did not answer for this topic", name)
+			failed = true
+		case r.Err != nil:
+			inv.reportf("topic create %s: %s", name, kafkaError(r.Err, r.ErrMessage))
+			failed = true
+		default:
+			fmt.Fprintf(inv.stdout, "created topic %s: %d partitions, replication factor %d, id %s\n",
+				name, r.NumPartitions, r.ReplicationFactor, topicIDText(r.ID))
+		}
+	}
+	if failed {
+		return errReported
+	}
+	return nil
+}
+
+func topicListFlags(fs *flagSet) func(*invocation, []string) error {
+	internal := fs.fs.Bool("internal", false, "include internal topics such as __consumer_offsets")
+	return func(inv *invocation, args []string) error {
+		if len(args) > 0 {
+			return fs.usageErrorf("topic list takes no arguments (got %q)", args[0])
+		}
+		return topicList(inv, *internal)
+	}
+}
+
+func topicList(inv *invocation, internal bool) error {
+	admin, closeAdmin, err := inv.connectAdmin()
+	if err != nil {
+		return err
+	}
+	defer closeAdmin()
+	ctx, cancel := inv.requestContext()
+	defer cancel()
+	list := admin.ListTopics
+	if internal {
+		list = admin.ListTopicsWithInternal
+	}
+	topics, err := list(ctx)
+	if err != nil {
+		return requestError("list topics", err)
+	}
+	table := newTable(inv.stdout, "NAME", "PARTITIONS", "REPLICAS")
+	for _, d := range topics.Sorted() {
+		if d.Err != nil {
+			inv.reportf("topic list %s: %s", d.Topic, kafkaError(d.Err, ""))
+			continue
+		}
+		table.row(d.Topic, len(d.Partitions), d.Partitions.NumReplicas())
+	}
+	return table.flush()
+}
+
+func topicDescribeFlags(fs *flagSet) func(*invocation, []string) error {
+	return func(inv *invocation, names []string) error {
+		if err := checkNames(fs, "topic", names); err != nil {
+			return err
+		}
+		return topicDescribe(inv, names)
+	}
+}
+
+// topicState is everything "topic describe" shows about one topic.
+type topicState struct {
+	detail  kadm.TopicDetail
+	configs kadm.ResourceConfig
+	starts  kadm.ListedOffsets
+	ends    kadm.ListedOffsets
+}
+
+func topicDescribe(inv *invocation, names []string) error {
+	admin, closeAdmin, err := inv.connectAdmin()
+	if err != nil {
+		return err
+	}
+	defer closeAdmin()
+	ctx, cancel := inv.requestContext()
+	defer cancel()
+	details, err := admin.ListTopicsWithInternal(ctx, names...)
+	if err != nil {
+		return requestError("describe topics", err)
+	}
+	failed := false
+	for i, name := range names {
+		d, ok := details[name]
+		if !ok || d.Err != nil {
+			cause := "the broker did not describe it"
+			if ok {
+				cause = kafkaError(d.Err, "")
+			}
+			inv.reportf("topic describe %s: %s", name, cause)
+			failed = true
+			continue
+		}
+		state := topicState{detail: d}
+		if err := loadTopicState(inv, admin, &state); err != nil {
+			return err
+		}
+		if i > 0 {
+			fmt.Fprintln(inv.stdout)
+		}
+		if err := printTopic(inv.stdout, state); err != nil {
+			return err
+		}
+	}
+	if failed {
+		return errReported
+	}
+	return nil
+}
+
+// loadTopicState fetches a topic's configs and its start and end offsets.
+func loadTopicState(inv *invocation, admin *kadm.Client, state *topicState) error {
+	ctx, cancel := inv.requestContext()
+	defer cancel()
+	name := state.detail.Topic
+	configs, err := admin.DescribeTopicConfigs(ctx, name)
+	if err != nil {
+		return requestError("describe configs of "+name, err)
+	}
+	if state.configs, err = configs.On(name, nil); err != nil {
+		return requestError("describe configs of "+name, err)
+	}
+	if state.configs.Err != nil {
+		return fmt.Errorf("describe configs of %s: %s", name, kafkaError(state.configs.Err, state.configs.ErrMessage))
+	}
+	if state.starts, err = admin.ListStartOffsets(ctx, name); err != nil {
+		return requestError("list start offsets of "+name, err)
+	}
+	if state.ends, err = admin.ListEndOffsets(ctx, name); err != nil {
+		return requestError("list end offsets of "+name, err)
+	}
+	return nil
+}
+
+func printTopic(w io.Writer, s topicState) error {
+	d := s.detail
+	header := newTable(w)
+	header.row("NAME", d.Topic)
+	header.row("ID", topicIDText(d.ID))
+	header.row("INTERNAL", d.IsInternal)
+	header.row("PARTITIONS", len(d.Partitions))
+	header.row("REPLICAS", d.Partitions.NumReplicas())
+	configs := nonDefaultConfigs(s.configs.Configs)
+	if len(configs) == 0 {
+		configs = []string{"(all defaults)"}
+	}
+	for i, c := range configs {
+		label := ""
+		if i == 0 {
+			label = "CONFIGS"
+		}
+		header.row(label, c)
+	}
+	if err := header.flush(); err != nil {
+		return err
+	}
+	fmt.Fprintln(w)
+	table := newTable(w, "PARTITION", "LEADER", "EPOCH", "REPLICAS", "ISR", "LOG-START-OFFSET", "HIGH-WATERMARK")
+	for _, p := range d.Partitions.Sorted() {
+		table.row(p.Partition, p.Leader, p.LeaderEpoch, joinInt32s(p.Replicas), joinInt32s(p.ISR),
+			offsetText(s.starts, d.Topic, p.Partition), offsetText(s.ends, d.Topic, p.Partition))
+	}
+	return table.flush()
+}
+
+// nonDefaultConfigs lists "key=value" for every config not at its default,
+// naming the source when it is not a topic override.
+func nonDefaultConfigs(configs []kadm.Config) []string {
+	var out []string
+	for _, c := range configs {
+		if c.Source == kmsg.ConfigSourceDefaultConfig {
+			continue
+		}
+		value := c.MaybeValue()
+		if c.Sensitive {
+			value = "(sensitive)"
+		}
+		text := c.Key + "=" + value
+		if c.Source != kmsg.ConfigSourceDynamicTopicConfig {
+			text += "  (" + c.Source.String() + ")"
+		}
+		out = append(out, text)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// offsetText is a listed offset, or its error's name.
+func offsetText(offsets kadm.ListedOffsets, topic string, partition int32) string {
+	o, ok := offsets.Lookup(topic, partition)
+	switch {
+	case !ok:
+		return "-"
+	case o.Err != nil:
+		return kafkaErrorName(o.Err)
+	}
+	return strconv.FormatInt(o.Offset, 10)
+}
+
+func joinInt32s(values []int32) string {
+	text := make([]string, len(values))
+	for i, v := range values {
+		text[i] = strconv.Itoa(int(v))
+	}
+	return strings.Join(text, ",")
+}
+
+func topicDeleteFlags(fs *flagSet) func(*invocation, []string) error {
+	return func(inv *invocation, names []string) error {
+		if err := checkNames(fs, "topic", names); err != nil {
+			return err
+		}
+		return topicDelete(inv, names)
+	}
+}
+
+func topicDelete(inv *invocation, names []string) error {
+	admin, closeAdmin, err := inv.connectAdmin()
+	if err != nil {
+		return err
+	}
+	defer closeAdmin()
+	ctx, cancel := inv.requestContext()
+	defer cancel()
+	deleted, err := admin.DeleteTopics(ctx, names...)
+	if err != nil {
+		return requestError("delete topics", err)
+	}
+	failed := false
+	for _, name := range names {
+		r, ok := deleted[name]
+		switch {
+		case !ok:
+			inv.reportf("topic delete %s: the broker did not answer for this topic", name)
+			failed = true
+		case r.Err != nil:
+			inv.reportf("topic delete %s: %s", name, kafkaError(r.Err, r.ErrMessage))
+			failed = true
+		default:
+			fmt.Fprintf(inv.stdout, "deleted topic %s\n", name)
+		}
+	}
+	if failed {
+		return errReported
+	}
+	return nil
+}
+
+func topicAddPartitionsFlags(fs *flagSet) func(*invocation, []string) error {
+	count := fs.fs.Int("n", 0, "number of partitions to add (required, positive)")
+	return func(inv *invocation, names []string) error {
+		if err := checkNames(fs, "topic", names); err != nil {
+			return err
+		}
+		if *count <= 0 || *count > 1<<31-1 {
+			return fs.usageErrorf("-n %d: give the number of partitions to add, a positive count", *count)
+		}
+		return topicAddPartitions(inv, names, *count)
+	}
+}
+
+func topicAddPartitions(inv *invocation, names []string, count int) error {
+	admin, closeAdmin, err := inv.connectAdmin()
+	if err != nil {
+		return err
+	}
+	defer closeAdmin()
+	ctx, cancel := inv.requestContext()
+	defer cancel()
+	added, err := admin.CreatePartitions(ctx, count, names...)
+	if err != nil {
+		return requestError("add partitions", err)
+	}
+	failed := false
+	for _, name := range names {
+		r, ok := added[name]
+		switch {
+		case !ok:
+			inv.reportf("topic add-partitions %s: the broker did not answer for this topic", name)
+			failed = true
+		case r.Err != nil:
+			inv.reportf("topic add-partitions %s: %s", name, kafkaError(r.Err, r.ErrMessage))
+			failed = true
+		default:
+			fmt.Fprintf(inv.stdout, "added %d partitions to topic %s\n", count, name)
+		}
+	}
+	if failed {
+		return errReported
+	}
+	return nil
+}
+
+// table writes aligned columns.
+type table struct {
+	w *tabwriter.Writer
+}
+
+func newTable(w io.Writer, header ...any) *table {
+	t := &table{w: tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)}
+	if len(header) > 0 {
+		t.row(header...)
+	}
+	return t
+}
+
+func (t *table) row(cells ...any) {
+	text := make([]string, len(cells))
+	for i, c := range cells {
+		text[i] = fmt.Sprint(c)
+	}
+	fmt.Fprintln(t.w, strings.Join(text, "\t"))
+}
+
+func (t *table) flush() error { return t.w.Flush() }
