@@ -5,9 +5,11 @@ import (
 	"flag"
 	"fmt"
 	"math"
+	"runtime/debug"
 	"testing"
 
 	"github.com/kafkasim/kafkasim/core"
+	"github.com/kafkasim/kafkasim/core/record"
 	"github.com/kafkasim/kafkasim/sim"
 )
 
@@ -83,6 +85,12 @@ type crashRun struct {
 	// startMayMove is set when a retention run failed midway, so the
 	// recovered log start may be past the model's.
 	startMayMove bool
+	// follower seeds append with AppendReplicated (with offset gaps) and
+	// also use TruncateFullyAndStartAt.
+	follower bool
+	// fullyStartAt is the offset of a TruncateFullyAndStartAt that failed
+	// midway (-1 if none): the recovered log may be empty there instead.
+	fullyStartAt int64
 	nowMs        int64
 	nextID       uint64
 	epoch        int32
@@ -90,9 +98,10 @@ type crashRun struct {
 }
 
 func runCrashSeed(seed uint64) (err error) {
-	r := &crashRun{rand: core.NewRand(seed), nowMs: epoch0.UnixMilli()}
+	r := &crashRun{rand: core.NewRand(seed), nowMs: epoch0.UnixMilli(), fullyStartAt: -1}
 	r.disk = sim.NewDisk(r.rand.Fork(), sim.DiskOptions{TornWriteProbability: r.rand.Float64()})
 	r.config = r.drawConfig()
+	r.follower = r.rand.Chance(0.3)
 	faults := r.rand.IntN(3)
 	if faults == 1 {
 		for _, op := range []sim.DiskOp{sim.DiskOpWrite, sim.DiskOpSync, sim.DiskOpSyncDir, sim.DiskOpCreate, sim.DiskOpRename, sim.DiskOpTruncate, sim.DiskOpRemove} {
@@ -101,7 +110,7 @@ func runCrashSeed(seed uint64) (err error) {
 	}
 	defer func() {
 		if recovered := recover(); recovered != nil {
-			err = fmt.Errorf("panic: %v", recovered)
+			err = fmt.Errorf("panic: %v\n%s", recovered, debug.Stack())
 		}
 		if err != nil {
 			err = fmt.Errorf("%w\nconfig %+v\nlast steps: %v", err, r.config, r.trace[max(0, len(r.trace)-12):])
@@ -146,8 +155,12 @@ func (r *crashRun) toggleCapacity() {
 
 func (r *crashRun) step() error {
 	switch p := r.rand.Float64(); {
+	case p < 0.55 && r.follower:
+		return r.appendReplicated()
 	case p < 0.55:
 		return r.append()
+	case p < 0.56 && r.follower:
+		return r.truncateFully()
 	case p < 0.65:
 		return r.sync()
 	case p < 0.70:
@@ -199,14 +212,95 @@ func (r *crashRun) append() error {
 		if r.log.LogEndOffset() != end {
 			return fmt.Errorf("a full disk moved the log end from %d to %d", end, r.log.LogEndOffset())
 		}
-		// The new epoch may have been recorded before the write failed, as
-		// Kafka records it when a replica becomes leader.
-		if e := r.log.EpochEntries(); len(e) > 0 && e[len(e)-1] == (EpochEntry{Epoch: r.epoch, StartOffset: end}) {
-			r.model.assignEpoch(r.epoch, end)
-		}
 		return nil
 	}
 	return fmt.Errorf("append: unexpected error %w", err)
+}
+
+// appendReplicated appends one to three batches as a follower, with small
+// offset gaps and now and then one too large for a segment's relative
+// offsets.
+func (r *crashRun) appendReplicated() error {
+	var fetched []byte
+	var batches []modelBatch
+	next := r.model.end
+	for range 1 + r.rand.IntN(3) {
+		r.nextID++
+		records := 1 + r.rand.IntN(5)
+		ts := r.nowMs - int64(r.rand.IntN(60_000))
+		batch := makeBatch(r.nextID, records, 8+r.rand.IntN(300), ts)
+		if int64(len(batch)) > r.config.SegmentBytesMax {
+			continue
+		}
+		switch {
+		case r.rand.Chance(0.02):
+			next += 1 << 33
+		case r.rand.Chance(0.2):
+			next += int64(1 + r.rand.IntN(3))
+		}
+		if r.rand.Chance(0.1) {
+			r.epoch++
+		}
+		record.SetBaseOffset(batch, next)
+		record.SetPartitionLeaderEpoch(batch, r.epoch)
+		b := modelBatch{id: r.nextID, base: next, last: next + int64(records) - 1, epoch: r.epoch, maxTimestamp: ts, sizeBytes: int64(len(batch))}
+		batches = append(batches, b)
+		fetched = append(fetched, batch...)
+		next = b.last + 1
+	}
+	_, err := r.log.AppendReplicated(fetched, at(r.nowMs-epoch0.UnixMilli()))
+	r.trace = append(r.trace, fmt.Sprintf("replicate %d batches from %d: %v", len(batches), r.model.end, err))
+	switch {
+	case err == nil:
+		for _, b := range batches {
+			r.model.append(b)
+		}
+		r.durable = max(r.durable, r.log.RecoveryPoint())
+		return nil
+	case errors.Is(err, ErrLogFailed):
+		r.pending = append(r.pending, batches...)
+		return r.failedRestart()
+	case errors.Is(err, core.ErrNoSpace):
+		// A prefix of the batches may have been appended; a roll for the
+		// first batch that was not may have moved the log end to its base.
+		end := r.log.LogEndOffset()
+		for _, b := range batches {
+			if b.last < end {
+				r.model.append(b)
+				continue
+			}
+			if end > r.model.end && end == b.base {
+				r.model.end = end
+			}
+			break
+		}
+		if end != r.model.end {
+			return fmt.Errorf("after a full disk the log ends at %d, its batches at %d", end, r.model.end)
+		}
+		return nil
+	}
+	return fmt.Errorf("replicate: unexpected error %w", err)
+}
+
+// truncateFully restarts the log empty at or after its end, as a follower
+// does when the leader's log start passed it.
+func (r *crashRun) truncateFully() error {
+	offset := r.model.end + int64(r.rand.IntN(100))
+	err := r.log.TruncateFullyAndStartAt(offset, at(r.nowMs-epoch0.UnixMilli()))
+	r.trace = append(r.trace, fmt.Sprintf("truncate fully at %d: %v", offset, err))
+	if err == nil {
+		r.model = model{start: offset, end: offset}
+		r.durable = offset
+		return nil
+	}
+	if errors.Is(err, ErrLogFailed) {
+		r.fullyStartAt = offset
+		return r.failedRestart()
+	}
+	if errors.Is(err, core.ErrNoSpace) && r.log.LogStartOffset() == r.model.start {
+		return nil // the first step, the log start checkpoint, failed
+	}
+	return fmt.Errorf("truncate fully: unexpected error %w", err)
 }
 
 func (r *crashRun) sync() error {
@@ -225,6 +319,15 @@ func (r *crashRun) sync() error {
 
 func (r *crashRun) truncate() error {
 	offset := r.model.start + r.rand.Int64Range(0, r.model.end-r.model.start)
+	// The log end becomes the end of the last remaining batch, or the base
+	// of the last remaining segment if that is higher (after a gap).
+	segments := r.log.Segments()
+	keptBase := segments[0].BaseOffset
+	for _, s := range segments {
+		if s.BaseOffset <= offset {
+			keptBase = s.BaseOffset
+		}
+	}
 	err := r.log.TruncateTo(offset, at(r.nowMs-epoch0.UnixMilli()))
 	r.trace = append(r.trace, fmt.Sprintf("truncate to %d: %v", offset, err))
 	if err != nil && !errors.Is(err, core.ErrNoSpace) {
@@ -239,6 +342,7 @@ func (r *crashRun) truncate() error {
 		if !r.model.truncate(offset) {
 			r.model.end = r.model.start
 		}
+		r.model.end = max(r.model.end, keptBase)
 		r.model.dropEpochsFrom(r.model.end)
 		r.durable = r.model.end
 	}
@@ -301,6 +405,13 @@ func (r *crashRun) restart(crashed bool) error {
 // durable batch, then makes the model match it.
 func (r *crashRun) checkRecovered() error {
 	start := r.log.LogStartOffset()
+	if r.fullyStartAt >= 0 && start == r.fullyStartAt {
+		// The interrupted TruncateFullyAndStartAt took effect.
+		r.model = model{start: start, end: start}
+		r.pending = nil
+		r.durable = start
+	}
+	r.fullyStartAt = -1
 	if start < r.model.start || (start > r.model.start && !r.startMayMove) {
 		return fmt.Errorf("recovered log start %d, model %d", start, r.model.start)
 	}
@@ -311,6 +422,7 @@ func (r *crashRun) checkRecovered() error {
 		return fmt.Errorf("reading the recovered log: %w", err)
 	}
 	appended := len(r.model.batches)
+	endBefore := r.model.end
 	candidates := append(r.model.batches, r.pending...)
 	r.model.batches, r.pending = nil, nil
 	for i, c := range candidates {
@@ -336,6 +448,20 @@ func (r *crashRun) checkRecovered() error {
 	r.model.end = start
 	if n := len(r.model.batches); n > 0 {
 		r.model.end = r.model.batches[n-1].last + 1
+	}
+	// A segment rolled for a batch after a gap may have survived empty (the
+	// batch was lost, or its write failed): the log then ends at its base,
+	// which lies in the gap before the next batch that was appended.
+	if end := r.log.LogEndOffset(); end > r.model.end {
+		limit := endBefore
+		if len(got) < len(candidates) {
+			limit = candidates[len(got)].base
+		}
+		segments := r.log.Segments()
+		last := segments[len(segments)-1]
+		if end <= limit && last.SizeBytes == 0 && last.BaseOffset == end {
+			r.model.end = end
+		}
 	}
 	// Recovery drops epochs that start at or after the log end.
 	r.model.dropEpochsFrom(r.model.end)

@@ -44,20 +44,21 @@ func (l *Log) finishRecovery(scanFrom int, fullScan bool, epochsBefore []byte, n
 	if err := l.fsys.SyncDir(l.dir); err != nil {
 		return err
 	}
-	// Every byte in the log is now durable.
-	l.recoveryPoint = l.LogEndOffset()
-	if err := l.checkpointRecoveryPoint(); err != nil {
-		return err
+	// The epochs rebuilt from the validated batches go to disk before the
+	// recovery point moves past those batches.
+	l.epochs.truncateFromStart(l.logStartOffset)
+	l.epochs.truncateFromEnd(l.LogEndOffset())
+	if !bytes.Equal(l.epochs.encode(), epochsBefore) {
+		if err := l.saveEpochs(); err != nil {
+			return err
+		}
 	}
 	if err := l.writeLogStart(); err != nil {
 		return err
 	}
-	l.epochs.truncateFromStart(l.logStartOffset)
-	l.epochs.truncateFromEnd(l.LogEndOffset())
-	if !bytes.Equal(l.epochs.encode(), epochsBefore) {
-		return l.saveEpochs()
-	}
-	return nil
+	// Every byte in the log is now durable.
+	l.recoveryPoint = l.LogEndOffset()
+	return l.checkpointRecoveryPoint()
 }
 
 // makeDurable makes a recovered segment durable. A segment holding data

@@ -27,6 +27,8 @@ type Log struct {
 	// unflushedRecords counts records appended since the last sync.
 	unflushedRecords int64
 	epochs           epochCache
+	// epochsDirty is true when the epoch checkpoint lags the cache.
+	epochsDirty bool
 
 	failed error // set after a disk error left the files in an unknown state
 	closed bool
@@ -133,9 +135,6 @@ func (l *Log) Append(batch []byte, leaderEpoch int32, now time.Time) (baseOffset
 	if int64(h.LastOffsetDelta) > math.MaxInt64-1-base {
 		return 0, 0, fmt.Errorf("%w: offsets would overflow", ErrCorruptBatch)
 	}
-	if err := l.assignEpoch(leaderEpoch, base); err != nil {
-		return 0, 0, err
-	}
 	record.SetBaseOffset(batch, base)
 	record.SetPartitionLeaderEpoch(batch, leaderEpoch)
 	h.BaseOffset = base
@@ -158,20 +157,17 @@ func (l *Log) checkBatch(batch []byte) (record.Header, error) {
 	return h, nil
 }
 
-// assignEpoch records a new leader epoch starting at offset, durably, before
-// any batch of that epoch is written: after a crash the cache may name an
-// epoch without data (recovery truncates it), never data without its epoch.
-func (l *Log) assignEpoch(epoch int32, offset int64) error {
-	if epoch < 0 || epoch <= l.epochs.latestEpoch() {
-		return nil
+// noteEpoch records that the batch just stored at offset carries epoch. The
+// cache is checkpointed lazily, before the recovery point checkpoint moves
+// past the batch (checkpointRecoveryPoint): recovery rebuilds the epochs of
+// every batch after the checkpointed recovery point from the batches
+// themselves, so a crash cannot lose an epoch, and a failed write cannot
+// leave an epoch without data.
+func (l *Log) noteEpoch(epoch int32, offset int64) {
+	if epoch >= 0 && epoch > l.epochs.latestEpoch() {
+		l.epochs.assign(epoch, offset)
+		l.epochsDirty = true
 	}
-	saved := l.EpochEntries()
-	l.epochs.assign(epoch, offset)
-	if err := l.saveEpochs(); err != nil {
-		l.epochs.entries = saved
-		return err
-	}
-	return nil
 }
 
 // saveEpochs writes the leader epoch checkpoint.
@@ -179,6 +175,7 @@ func (l *Log) saveEpochs() error {
 	if err := writeCheckpoint(l.fsys, l.dir, epochFile, l.epochs.encode()); err != nil {
 		return l.checkpointError(err)
 	}
+	l.epochsDirty = false
 	return nil
 }
 
@@ -217,6 +214,7 @@ func (l *Log) appendBatch(batch []byte, h *record.Header, nowMs int64) error {
 		return fmt.Errorf("storage: appending to segment %d: %w", s.baseOffset, err)
 	}
 	s.observe(h, l.config.IndexIntervalBytes)
+	l.noteEpoch(h.PartitionLeaderEpoch, h.BaseOffset)
 	l.unflushedRecords += int64(h.LastOffsetDelta) + 1
 	if l.unflushedRecords >= l.config.FlushIntervalMessages {
 		return l.Sync()
@@ -316,7 +314,20 @@ func (l *Log) checkpointRecoveryPoint() error {
 	if l.recoveryPointCheckpointed >= l.active().baseOffset && l.recoveryPointCheckpointed <= l.recoveryPoint {
 		return nil
 	}
-	if err := l.writeRecoveryPoint(l.recoveryPoint); err != nil && l.failed != nil {
+	// The epochs of the batches below the new recovery point must be on disk
+	// first: recovery will not rebuild them from those batches.
+	if l.epochsDirty {
+		if err := l.saveEpochs(); err != nil {
+			return l.ignoreNoSpace(err)
+		}
+	}
+	return l.ignoreNoSpace(l.writeRecoveryPoint(l.recoveryPoint))
+}
+
+// ignoreNoSpace drops an error from a failed checkpoint that a full disk
+// caused and that left the log writable.
+func (l *Log) ignoreNoSpace(err error) error {
+	if err != nil && l.failed != nil {
 		return err
 	}
 	return nil
@@ -354,6 +365,9 @@ func (l *Log) Close() error {
 	var err error
 	if l.failed == nil {
 		err = l.Sync()
+		if err == nil && l.epochsDirty {
+			err = l.saveEpochs()
+		}
 		if err == nil && l.recoveryPointCheckpointed != l.recoveryPoint {
 			err = l.writeRecoveryPoint(l.recoveryPoint)
 		}

@@ -17,7 +17,10 @@ import (
 //
 // Bad input is rejected whole with ErrCorruptBatch, ErrBatchTooLarge or
 // ErrStaleEpoch before anything is written. On a disk error a prefix of the
-// batches may have been appended; LogEndOffset tells how far. It returns the
+// batches may have been appended; LogEndOffset tells how far. (When a batch
+// after an offset gap starts a new segment, the log end offset moves to that
+// batch's base offset with the roll, even if the write then fails: the
+// offsets in the gap do not exist.) It returns the
 // last offset of the last batch, or LogEndOffset()-1 for empty input.
 func (l *Log) AppendReplicated(batches []byte, now time.Time) (lastOffset int64, err error) {
 	if err := l.writable(); err != nil {
@@ -33,9 +36,6 @@ func (l *Log) AppendReplicated(batches []byte, now time.Time) (lastOffset int64,
 		batch := batches[position : position+size]
 		h, err := record.ParseHeader(batch)
 		assert(err == nil, "checked batch became invalid")
-		if err := l.assignEpoch(h.PartitionLeaderEpoch, h.BaseOffset); err != nil {
-			return 0, err
-		}
 		if err := l.appendBatch(batch, &h, nowMs); err != nil {
 			return 0, err
 		}

@@ -125,6 +125,12 @@ func (l *Log) syncActive() error {
 // offset, which becomes both the log start and the log end offset. A
 // follower uses it when the leader no longer has the offsets it needs. The
 // leader epoch cache is cleared. The change is durable when it returns.
+//
+// Ordering: the new log start and the empty epoch cache are checkpointed
+// first, then the segments are replaced. A crash in between leaves the old
+// segments, which recovery deletes when they lie below the new start (the
+// follower's case, offset >= the old log end); for an offset inside the old
+// log the part at or after it may survive such a crash.
 func (l *Log) TruncateFullyAndStartAt(offset int64, now time.Time) error {
 	if err := l.writable(); err != nil {
 		return err
@@ -140,14 +146,16 @@ func (l *Log) TruncateFullyAndStartAt(offset int64, now time.Time) error {
 		l.logStartOffset = previousStart
 		return err
 	}
+	// The epochs go next, so that no crash leaves the new empty log with
+	// the old log's epochs.
+	l.epochs.entries = l.epochs.entries[:0]
+	if err := l.saveEpochs(); err != nil {
+		return err
+	}
 	if err := l.replaceAllSegments(offset, now.UnixMilli()); err != nil {
 		return err
 	}
 	l.unflushedRecords = 0
 	l.recoveryPoint = offset
-	if err := l.writeRecoveryPoint(offset); err != nil {
-		return err
-	}
-	l.epochs.entries = l.epochs.entries[:0]
-	return l.saveEpochs()
+	return l.writeRecoveryPoint(offset)
 }
