@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"runtime/debug"
+	"strings"
 	"testing"
 
 	"github.com/kafkasim/kafkasim/core"
@@ -33,7 +34,9 @@ var (
 // the log end after a truncation inside a batch, so a reopen after a failed
 // fsync trusted lost data. 7426: a full disk failing the recovery point
 // checkpoint made Append report an error for a batch it had stored.
-var crashRegressionSeeds = []uint64{2842, 6975, 7426}
+// 5701: an interrupted TruncateFullyAndStartAt at the log end left the old
+// last segment, unreachable below the new log start.
+var crashRegressionSeeds = []uint64{2842, 6975, 7426, 5701}
 
 // TestCrashRecovery checks durability and crash consistency on the
 // simulated disk. For each seed it draws a small configuration and a fault
@@ -97,7 +100,14 @@ type crashRun struct {
 	trace        []string
 }
 
-func runCrashSeed(seed uint64) (err error) {
+func runCrashSeed(seed uint64) error {
+	_, err := runCrashSeedTrace(seed)
+	return err
+}
+
+// runCrashSeedTrace runs one seed and returns its trace: every step's
+// result and the final disk listing.
+func runCrashSeedTrace(seed uint64) (trace string, err error) {
 	r := &crashRun{rand: core.NewRand(seed), nowMs: epoch0.UnixMilli(), fullyStartAt: -1}
 	r.disk = sim.NewDisk(r.rand.Fork(), sim.DiskOptions{TornWriteProbability: r.rand.Float64()})
 	r.config = r.drawConfig()
@@ -109,6 +119,7 @@ func runCrashSeed(seed uint64) (err error) {
 		}
 	}
 	defer func() {
+		trace = strings.Join(r.trace, "\n") + "\n" + r.disk.Describe()
 		if recovered := recover(); recovered != nil {
 			err = fmt.Errorf("panic: %v\n%s", recovered, debug.Stack())
 		}
@@ -117,17 +128,33 @@ func runCrashSeed(seed uint64) (err error) {
 		}
 	}()
 	if err := r.restart(false); err != nil {
-		return err
+		return "", err
 	}
 	for step := 0; step < crashStepsMax; step++ {
 		if faults == 2 && r.rand.Chance(0.05) {
 			r.toggleCapacity()
 		}
 		if err := r.step(); err != nil {
-			return fmt.Errorf("step %d: %w", step, err)
+			return "", fmt.Errorf("step %d: %w", step, err)
 		}
 	}
-	return nil
+	return "", nil
+}
+
+// TestCrashRunDeterministic checks that the log and the simulated disk
+// together are a pure function of the seed, as the simulator requires: the
+// same seeds run twice give byte-identical traces and disk listings.
+func TestCrashRunDeterministic(t *testing.T) {
+	for _, seed := range []uint64{3, 41, 7426} {
+		first, err1 := runCrashSeedTrace(seed)
+		second, err2 := runCrashSeedTrace(seed)
+		if err1 != nil || err2 != nil {
+			t.Fatalf("seed %d failed: %v / %v", seed, err1, err2)
+		}
+		if first != second || len(first) < 1000 {
+			t.Fatalf("seed %d: runs differ (%d and %d bytes of trace)", seed, len(first), len(second))
+		}
+	}
 }
 
 func (r *crashRun) drawConfig() Config {

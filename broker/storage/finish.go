@@ -20,9 +20,10 @@ func (l *Log) finishRecovery(scanFrom int, fullScan bool, epochsBefore []byte, n
 	if len(l.segments) > 0 {
 		l.logStartOffset = max(l.logStartOffset, l.segments[0].baseOffset)
 	}
-	if len(l.segments) == 0 || l.LogEndOffset() < l.logStartOffset {
+	if len(l.segments) == 0 || l.LogEndOffset() < l.logStartOffset || (l.LogEndOffset() == l.logStartOffset && l.Size() > 0) {
 		// Nothing at or after the log start survived (an interrupted
-		// TruncateFullyAndStartAt): start empty there.
+		// TruncateFullyAndStartAt): start empty there, without the
+		// unreachable data below it.
 		if err := l.replaceAllSegments(l.logStartOffset, nowMs); err != nil {
 			return err
 		}
