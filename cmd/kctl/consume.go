@@ -152,7 +152,9 @@ func consume(inv *invocation, opts consumeOptions) error {
 		kgo.FetchMaxWait(fetchWaitMax),
 	}
 	if opts.group != "" {
-		kopts = append(kopts, kgo.ConsumerGroup(opts.group), kgo.DisableAutoCommit())
+		// Commit only what was printed: records are marked after they
+		// reach stdout, and kgo commits marks periodically and on revoke.
+		kopts = append(kopts, kgo.ConsumerGroup(opts.group), kgo.AutoCommitMarks())
 	}
 	client, err := inv.connect(kopts...)
 	if err != nil {
@@ -193,6 +195,9 @@ func consumeLoop(inv *invocation, client *kgo.Client, opts consumeOptions, remai
 		if err := out.Flush(); err != nil {
 			return fmt.Errorf("writing stdout: %w", err)
 		}
+		if opts.commitGroup {
+			client.MarkCommitRecords(fetches.Records()...)
+		}
 		if (opts.count > 0 && printed >= opts.count) || (opts.exitAtEnd && len(remaining) == 0) {
 			return commitPrinted(inv, client, opts)
 		}
@@ -211,8 +216,9 @@ func fetchError(fetches kgo.Fetches) error {
 	return first
 }
 
-// commitPrinted commits the offsets of the records handed to the loop (all
-// printed, since PollRecords is bounded by -n) when consuming in a group.
+// commitPrinted commits the offsets of the printed records (marked in the
+// loop; PollRecords is bounded by -n, so nothing unprinted is marked) when
+// consuming in a group.
 func commitPrinted(inv *invocation, client *kgo.Client, opts consumeOptions) error {
 	if !opts.commitGroup {
 		return nil
@@ -221,7 +227,7 @@ func commitPrinted(inv *invocation, client *kgo.Client, opts consumeOptions) err
 	// gets its own deadline rather than the (cancelled) command context.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(inv.ctx), inv.global.timeout)
 	defer cancel()
-	if err := client.CommitUncommittedOffsets(ctx); err != nil {
+	if err := client.CommitMarkedOffsets(ctx); err != nil {
 		return fmt.Errorf("commit offsets of group %s: %s", opts.group, kafkaError(err, ""))
 	}
 	return nil

@@ -407,7 +407,7 @@ func topicAddPartitions(inv *invocation, names []string, count int) error {
 			inv.reportf("topic add-partitions %s: %s", name, kafkaError(r.Err, r.ErrMessage))
 			failed = true
 		default:
-			fmt.Fprintf(inv.stdout, "added %d partitions to topic %s\n", count, name)
+			fmt.Fprintf(inv.stdout, "added %d %s to topic %s\n", count, plural(count, "partition"), name)
 		}
 	}
 	if failed {
@@ -438,3 +438,11 @@ func (t *table) row(cells ...any) {
 }
 
 func (t *table) flush() error { return t.w.Flush() }
+
+// plural is noun, with an "s" unless count is 1.
+func plural(count int, noun string) string {
+	if count == 1 {
+		return noun
+	}
+	return noun + "s"
+}
