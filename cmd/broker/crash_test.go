@@ -67,7 +67,6 @@ func TestKill9KeepsAcknowledgedRecords(t *testing.T) {
 	dataDir := t.TempDir()
 	config := []string{"log.flush.interval.messages=1", "num.partitions=3"}
 	b := startBroker(t, dataDir, config...)
-	groups := len(missingGroupAPIs(t, b.addr)) == 0
 	producer := newClient(t, b.addr, kgo.DefaultProduceTopic("durable"), kgo.AllowAutoTopicCreation(),
 		kgo.RequiredAcks(kgo.AllISRAcks()), kgo.MaxBufferedRecords(500),
 		kgo.RecordDeliveryTimeout(2*time.Second), kgo.RetryTimeout(2*time.Second))
@@ -81,10 +80,7 @@ func TestKill9KeepsAcknowledgedRecords(t *testing.T) {
 	}()
 
 	waitFor(t, "200 acknowledged records", func() bool { return acks.count() >= 200 })
-	var committed kadm.Offsets
-	if groups {
-		committed = commitSomeOffsets(t, b.addr, acks)
-	}
+	committed := commitSomeOffsets(t, b.addr, acks)
 	waitFor(t, "400 acknowledged records", func() bool { return acks.count() >= 400 })
 	if status := b.signal(t, syscall.SIGKILL); status != -1 {
 		t.Fatalf("exit status %d after SIGKILL, want death by signal", status)
@@ -99,11 +95,7 @@ func TestKill9KeepsAcknowledgedRecords(t *testing.T) {
 
 	restarted := startBroker(t, dataDir, config...)
 	checkAcknowledged(t, readAll(t, restarted.addr, "durable"), acks)
-	if groups {
-		checkCommitted(t, restarted.addr, committed)
-	} else {
-		t.Log("group APIs missing: committed offsets not checked")
-	}
+	checkCommitted(t, restarted.addr, committed)
 }
 
 // commitSomeOffsets commits, for group "readers", one past an acknowledged
