@@ -391,6 +391,10 @@ func storageErrorCode(err error) error {
 		return kerr.CorruptMessage
 	case errors.Is(err, storage.ErrBatchTooLarge):
 		return kerr.RecordListTooLarge
+	case errors.Is(err, storage.ErrCorruptLog):
+		// A read that came back inconsistent; the client retries, and the
+		// next read usually succeeds (a transient flip on read).
+		return kerr.KafkaStorageError
 	}
 	return kerr.KafkaStorageError
 }

@@ -14,6 +14,10 @@ import (
 	"github.com/kafkasim/kafkasim/core/record"
 )
 
+// scanReadAttemptsMax bounds the re-reads of a chunk whose headers come
+// back inconsistent (a transient flip on read) during a startup scan.
+const scanReadAttemptsMax = 4
+
 // producerScanBytes is the read size used to replay batch headers into the
 // producer table at startup.
 const producerScanBytes = 1 << 20
@@ -80,13 +84,9 @@ func (p *partition) replayRecords(fn func(key, value []byte) error) error {
 func (p *partition) scanBatches(fn func(batch []byte, h *record.Header) error) error {
 	end := p.log.LogEndOffset()
 	for offset := p.log.LogStartOffset(); offset < end; {
-		data, err := p.log.Read(offset, producerScanBytes, end, p.scratch[:0])
+		data, err := p.readVerified(offset, end)
 		if err != nil {
 			return fmt.Errorf("broker: scanning %s: %w", p.dir, err)
-		}
-		p.scratch = data
-		if len(data) == 0 {
-			return fmt.Errorf("broker: scanning %s: no batch at offset %d", p.dir, offset)
 		}
 		for len(data) > 0 {
 			h, err := record.ParseHeader(data)
@@ -101,6 +101,47 @@ func (p *partition) scanBatches(fn func(batch []byte, h *record.Header) error) e
 		}
 	}
 	p.scratch = p.scratch[:0]
+	return nil
+}
+
+// readVerified reads the batches at offset for a startup scan, checking
+// their headers like a fetch does and re-reading a chunk that comes back
+// inconsistent, so that one flipped bit on read does not fail a boot.
+func (p *partition) readVerified(offset, end int64) ([]byte, error) {
+	var err error
+	for range scanReadAttemptsMax {
+		var data []byte
+		data, err = p.log.Read(offset, producerScanBytes, end, p.scratch[:0])
+		p.scratch = data
+		if err == nil && len(data) == 0 {
+			err = fmt.Errorf("%w: no batch at offset %d", storage.ErrCorruptLog, offset)
+		}
+		if err == nil {
+			_, err = p.checkBatches(data, offset, offset)
+		}
+		if err == nil {
+			err = validateAll(data)
+		}
+		if err == nil || !errors.Is(err, storage.ErrCorruptLog) {
+			return data, err
+		}
+	}
+	return nil, err
+}
+
+// validateAll checks the CRC of every batch in data (whole batches), since
+// replay trusts producer ids, sequences and records inside them.
+func validateAll(data []byte) error {
+	for len(data) > 0 {
+		size, err := record.BatchSize(data)
+		if err == nil {
+			_, err = record.Validate(data[:min(size, len(data))])
+		}
+		if err != nil {
+			return fmt.Errorf("%w: %v", storage.ErrCorruptLog, err)
+		}
+		data = data[size:]
+	}
 	return nil
 }
 
@@ -167,18 +208,26 @@ func (p *partition) append(batch []byte, now time.Time) (appendResult, error) {
 // read appends to buf whole batches from offset, up to maxBytes (but at least
 // one batch when minOneBatch), not beyond the high watermark. Unlike
 // storage.Log.Read it continues across segment boundaries.
+//
+// The base offset and leader epoch of a batch are not covered by its CRC,
+// so a consumer cannot detect a bit flipped in them. This log is dense (no
+// compaction), so read checks what it hands out: the first batch holds
+// offset, every next batch starts where the previous one ended, and no
+// epoch is newer than the partition's. A violation is reported as a
+// corrupt read (storage.ErrCorruptLog), which the client retries.
 func (p *partition) read(offset int64, maxBytes int, minOneBatch bool, buf []byte) ([]byte, error) {
 	end := p.highWatermark()
 	start := len(buf)
-	for offset < end {
+	next := offset
+	for next < end {
 		budget := maxBytes - (len(buf) - start)
 		if budget <= 0 && !(minOneBatch && len(buf) == start) {
 			break
 		}
 		before := len(buf)
-		data, err := p.log.Read(offset, max(budget, 0), end, buf)
+		data, err := p.log.Read(next, max(budget, 0), end, buf)
 		if err != nil {
-			return buf, err
+			return buf[:start], err
 		}
 		if len(data) == before {
 			break
@@ -188,25 +237,33 @@ func (p *partition) read(offset int64, maxBytes int, minOneBatch bool, buf []byt
 			// only the first batch of a response may exceed the budget.
 			break
 		}
+		next, err = p.checkBatches(data[before:], offset, next)
+		if err != nil {
+			return buf[:start], err
+		}
 		buf = data
-		offset = lastNextOffset(buf[before:])
 	}
 	return buf, nil
 }
 
-// lastNextOffset returns the offset after the last batch in data, which
-// holds whole, already parsed batches.
-func lastNextOffset(data []byte) int64 {
-	var next int64
+// checkBatches verifies the headers of batches read at expected (the first
+// may start before fetched, the offset the caller asked for) and returns
+// the offset after the last one.
+func (p *partition) checkBatches(data []byte, fetched, expected int64) (int64, error) {
 	for len(data) > 0 {
 		h, err := record.ParseHeader(data)
 		if err != nil {
-			panic(fmt.Sprintf("broker: storage returned an unparsable batch: %v", err))
+			return 0, fmt.Errorf("%w: %s: %v", storage.ErrCorruptLog, p, err)
 		}
-		next = h.NextOffset()
+		contiguous := h.BaseOffset == expected || (expected == fetched && h.BaseOffset <= fetched && fetched <= h.LastOffset())
+		if !contiguous || h.PartitionLeaderEpoch > p.leaderEpoch || h.TotalBytes() > len(data) {
+			return 0, fmt.Errorf("%w: %s: batch [%d, %d] epoch %d read where offset %d (epoch <= %d) was expected",
+				storage.ErrCorruptLog, p, h.BaseOffset, h.LastOffset(), h.PartitionLeaderEpoch, expected, p.leaderEpoch)
+		}
+		expected = h.NextOffset()
 		data = data[h.TotalBytes():]
 	}
-	return next
+	return expected, nil
 }
 
 // storageFailure logs a disk error and maps it for the client. After
