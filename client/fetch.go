@@ -203,7 +203,10 @@ func (c *Consumer) corrupt(cp *consumePart, err error) {
 
 // applyBatch adds the wanted records of one batch.
 func (c *Consumer) applyBatch(cp *consumePart, b []byte, aborted *abortTracker) error {
-	h, err := record.ParseHeader(b)
+	// Validate checks the CRC before any covered field (the control and
+	// transactional flags, the offset delta) decides what to skip: a flipped
+	// bit must fail the batch, not make it look like a control batch.
+	h, err := record.Validate(b)
 	if err != nil {
 		return err
 	}
