@@ -1,0 +1,239 @@
+package scenario
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/kafkasim/kafkasim/core"
+	"github.com/kafkasim/kafkasim/core/record"
+)
+
+// Fault names, as --faults takes them.
+const (
+	FaultCrash      = "crash"       // the broker process is killed; the page cache survives
+	FaultPowerLoss  = "powerloss"   // the machine loses power: unsynced data is lost, writes tear
+	FaultDiskErrors = "disk-errors" // I/O errors on writes and syncs (a failed sync halts the broker)
+	FaultDiskFull   = "disk-full"   // the disk fills up for a while
+	FaultBitFlips   = "bitflips"    // reads return a flipped bit now and then
+	FaultNetwork    = "network"     // delay, loss (connection breaks), resets, isolated clients
+	FaultClients    = "clients"     // client processes crash and restart
+	FaultClock      = "clock"       // clocks drift and jump
+	FaultPause      = "pause"       // the broker pauses (a long GC or a stopped VM)
+)
+
+// AllFaults lists every fault, sorted.
+var AllFaults = []string{
+	FaultBitFlips, FaultClients, FaultClock, FaultCrash, FaultDiskErrors,
+	FaultDiskFull, FaultNetwork, FaultPause, FaultPowerLoss,
+}
+
+// Faults is a set of enabled faults.
+type Faults map[string]bool
+
+// ParseFaults reads "none", "all" or a comma-separated list of fault names.
+func ParseFaults(s string) (Faults, error) {
+	f := Faults{}
+	switch s {
+	case "none", "":
+		return f, nil
+	case "all":
+		for _, name := range AllFaults {
+			f[name] = true
+		}
+		return f, nil
+	}
+	for _, name := range strings.Split(s, ",") {
+		name = strings.TrimSpace(name)
+		if !isFault(name) {
+			return nil, fmt.Errorf("unknown fault %q (known: none, all, %s)", name, strings.Join(AllFaults, ", "))
+		}
+		f[name] = true
+	}
+	return f, nil
+}
+
+func isFault(name string) bool {
+	for _, known := range AllFaults {
+		if known == name {
+			return true
+		}
+	}
+	return false
+}
+
+// String renders the set as ParseFaults reads it.
+func (f Faults) String() string {
+	var names []string
+	for _, name := range AllFaults {
+		if f[name] {
+			names = append(names, name)
+		}
+	}
+	switch len(names) {
+	case 0:
+		return "none"
+	case len(AllFaults):
+		return "all"
+	}
+	return strings.Join(names, ",")
+}
+
+// ProducerSpec is one producer of the workload.
+type ProducerSpec struct {
+	Acks       int16
+	Idempotent bool
+	Codec      record.Codec
+	Linger     time.Duration
+	// Interval is the mean time between two produced records.
+	Interval time.Duration
+}
+
+// ConsumerSpec is one consumer of the workload.
+type ConsumerSpec struct {
+	// Group subscribes through the consumer group; otherwise the consumer
+	// assigns itself every partition from the start.
+	Group bool
+	// AtMostOnce commits a delivery's positions before processing it;
+	// otherwise (at-least-once) it processes, then commits. Group only.
+	AtMostOnce bool
+}
+
+// Config is everything a run does, derived from its seed and faults.
+type Config struct {
+	Seed   uint64
+	Faults Faults
+
+	Partitions      int32
+	FlushPerMessage bool
+	SegmentBytes    int64
+	Producers       []ProducerSpec
+	Consumers       []ConsumerSpec
+
+	SafetyDuration time.Duration
+	// Fault rates: mean time between events of each kind, and
+	// probabilities. Zero when the fault is disabled.
+	CrashEvery        time.Duration
+	DowntimeMax       time.Duration
+	DiskErrorEvery    time.Duration
+	DiskFullEvery     time.Duration
+	ClientCrashEvery  time.Duration
+	NetworkFaultEvery time.Duration
+	PauseEvery        time.Duration
+	TornWriteChance   float64
+	BitFlipChance     float64
+	LossChance        float64
+	DelayMax          time.Duration
+	ClockDriftPPMMax  int64
+}
+
+// Derive draws a run's configuration from its seed, swarm style: each
+// enabled fault gets its own rate, and the workload its own shape.
+func Derive(seed uint64, faults Faults) Config {
+	r := core.NewRand(seed)
+	c := Config{Seed: seed, Faults: faults}
+	c.Partitions = int32(1 + r.IntN(4))
+	c.FlushPerMessage = faults[FaultPowerLoss] || r.Chance(0.5)
+	c.SegmentBytes = int64(4096 << r.IntN(6))
+	c.SafetyDuration = time.Duration(10+r.IntN(21)) * time.Second
+	codecs := []record.Codec{record.CodecNone, record.CodecGzip, record.CodecSnappy, record.CodecLZ4, record.CodecZstd}
+	for range 1 + r.IntN(3) {
+		p := ProducerSpec{
+			Idempotent: r.Chance(0.5),
+			Codec:      codecs[r.IntN(len(codecs))],
+			Linger:     time.Duration(r.IntN(10)) * time.Millisecond,
+			Interval:   time.Duration(2+r.IntN(40)) * time.Millisecond,
+		}
+		p.Acks = []int16{-1, 1, 0}[r.IntN(3)]
+		if p.Idempotent {
+			p.Acks = -1
+		}
+		c.Producers = append(c.Producers, p)
+	}
+	for range r.IntN(3) {
+		group := r.Chance(0.6)
+		c.Consumers = append(c.Consumers, ConsumerSpec{Group: group, AtMostOnce: group && r.Chance(0.3)})
+	}
+	every := func(name string, low, high int) time.Duration {
+		if !faults[name] {
+			return 0
+		}
+		return time.Duration(low+r.IntN(high-low+1)) * time.Second
+	}
+	c.CrashEvery = every(FaultCrash, 2, 10)
+	if faults[FaultPowerLoss] {
+		// Power loss rides on the same crash schedule.
+		c.CrashEvery = time.Duration(2+r.IntN(9)) * time.Second
+		c.TornWriteChance = r.Float64()
+	}
+	c.DowntimeMax = time.Duration(100+r.IntN(3000)) * time.Millisecond
+	c.DiskErrorEvery = every(FaultDiskErrors, 3, 15)
+	c.DiskFullEvery = every(FaultDiskFull, 3, 15)
+	c.ClientCrashEvery = every(FaultClients, 3, 15)
+	c.NetworkFaultEvery = every(FaultNetwork, 1, 8)
+	c.PauseEvery = every(FaultPause, 3, 15)
+	if faults[FaultBitFlips] {
+		c.BitFlipChance = r.Float64() * 0.01
+	}
+	if faults[FaultNetwork] {
+		c.LossChance = r.Float64() * 0.002
+		c.DelayMax = time.Duration(r.IntN(20)) * time.Millisecond
+	}
+	if faults[FaultClock] {
+		c.ClockDriftPPMMax = int64(r.IntN(20_000))
+	}
+	return c
+}
+
+// Lines describes every option, one "name=value" per line, sorted: what a
+// user needs to see what the seed chose.
+func (c Config) Lines() []string {
+	lines := []string{
+		fmt.Sprintf("seed=%d", c.Seed),
+		fmt.Sprintf("faults=%s", c.Faults),
+		fmt.Sprintf("partitions=%d", c.Partitions),
+		fmt.Sprintf("log.flush.interval.messages=%s", map[bool]string{true: "1", false: "never"}[c.FlushPerMessage]),
+		fmt.Sprintf("log.segment.bytes=%d", c.SegmentBytes),
+		fmt.Sprintf("safety.duration=%v", c.SafetyDuration),
+	}
+	for i, p := range c.Producers {
+		lines = append(lines, fmt.Sprintf("producer.%d=acks:%d idempotent:%v codec:%s linger:%v interval:%v",
+			i, p.Acks, p.Idempotent, p.Codec, p.Linger, p.Interval))
+	}
+	for i, cs := range c.Consumers {
+		mode := "assign"
+		if cs.Group {
+			mode = "group/at-least-once"
+			if cs.AtMostOnce {
+				mode = "group/at-most-once"
+			}
+		}
+		lines = append(lines, fmt.Sprintf("consumer.%d=%s", i, mode))
+	}
+	rates := []struct {
+		name  string
+		value any
+		on    bool
+	}{
+		{"fault.crash.every", c.CrashEvery, c.CrashEvery > 0},
+		{"fault.downtime.max", c.DowntimeMax, c.CrashEvery > 0},
+		{"fault.torn-write.chance", c.TornWriteChance, c.Faults[FaultPowerLoss]},
+		{"fault.disk-error.every", c.DiskErrorEvery, c.DiskErrorEvery > 0},
+		{"fault.disk-full.every", c.DiskFullEvery, c.DiskFullEvery > 0},
+		{"fault.bitflip.chance", c.BitFlipChance, c.Faults[FaultBitFlips]},
+		{"fault.client-crash.every", c.ClientCrashEvery, c.ClientCrashEvery > 0},
+		{"fault.network.every", c.NetworkFaultEvery, c.NetworkFaultEvery > 0},
+		{"fault.network.loss", c.LossChance, c.Faults[FaultNetwork]},
+		{"fault.network.delay.max", c.DelayMax, c.Faults[FaultNetwork]},
+		{"fault.pause.every", c.PauseEvery, c.PauseEvery > 0},
+		{"fault.clock.drift.ppm.max", c.ClockDriftPPMMax, c.Faults[FaultClock]},
+	}
+	for _, rate := range rates {
+		if rate.on {
+			lines = append(lines, fmt.Sprintf("%s=%v", rate.name, rate.value))
+		}
+	}
+	sort.Strings(lines[6:])
+	return lines
+}

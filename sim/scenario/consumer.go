@@ -1,0 +1,248 @@
+package scenario
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/kafkasim/kafkasim/checker"
+	"github.com/kafkasim/kafkasim/client"
+	"github.com/kafkasim/kafkasim/sim"
+)
+
+// consumerActor is one consumer client on its own simulated host: it polls
+// in a loop and records every delivery as poll operations (one per
+// partition), and with a group commits after (at-least-once) or before
+// (at-most-once) processing.
+type consumerActor struct {
+	r        *run
+	index    int
+	clientID int
+	spec     ConsumerSpec
+	host     *sim.Node
+	cluster  *client.Cluster
+	consumer *client.Consumer
+	session  int
+	// positions are the positions snapshotted when Poll was called; a
+	// partition missing here, or marked in reset, starts over.
+	positions map[client.TopicPartition]int64
+	reset     map[client.TopicPartition]bool
+	// final marks the drain consumer, whose polls are recorded as Final.
+	final bool
+	// read counts records per partition (used by the drain).
+	next map[client.TopicPartition]int64
+}
+
+func (c *consumerActor) name() string {
+	if c.final {
+		return "drain"
+	}
+	return fmt.Sprintf("consumer-%d", c.index)
+}
+
+func (c *consumerActor) start() {
+	c.session++
+	c.positions = make(map[client.TopicPartition]int64)
+	c.reset = make(map[client.TopicPartition]bool)
+	if c.next == nil {
+		c.next = make(map[client.TopicPartition]int64)
+	}
+	cluster, err := client.NewCluster(c.host.Env(), client.ClusterConfig{Bootstrap: []string{brokerAddress}, ClientID: c.name()})
+	if err != nil {
+		c.r.fail(fmt.Errorf("%s: %w", c.name(), err))
+		return
+	}
+	group := ""
+	if c.spec.Group {
+		group = groupName
+	}
+	cfg := client.DefaultConsumerConfig(group)
+	cfg.AutoOffsetReset = client.ResetEarliest
+	cfg.AutoCommit = false
+	cfg.CommitOnRevoke = false
+	cfg.SessionTimeout = 6 * time.Second
+	cfg.HeartbeatInterval = time.Second
+	cfg.RebalanceTimeout = 10 * time.Second
+	cfg.RequestTimeout = 10 * time.Second
+	session := c.session
+	cfg.OnAssigned = func(tps []client.TopicPartition) {
+		if c.session == session {
+			for _, tp := range tps {
+				c.reset[tp] = true
+			}
+		}
+	}
+	consumer, err := client.NewConsumer(cluster, cfg)
+	if err != nil {
+		c.r.fail(fmt.Errorf("%s: %w", c.name(), err))
+		return
+	}
+	c.cluster, c.consumer = cluster, consumer
+	if c.spec.Group {
+		err = consumer.Subscribe([]string{topicName})
+	} else {
+		var all []client.PartitionOffset
+		for p := range c.r.cfg.Partitions {
+			all = append(all, client.PartitionOffset{Topic: topicName, Partition: p, Offset: client.OffsetEarliest})
+		}
+		err = consumer.Assign(all)
+	}
+	if err != nil {
+		c.r.fail(fmt.Errorf("%s: %w", c.name(), err))
+		return
+	}
+	c.poll()
+}
+
+// poll snapshots the positions and asks for the next delivery.
+func (c *consumerActor) poll() {
+	clear(c.positions)
+	for _, tp := range c.consumer.Assigned() {
+		if pos, ok := c.consumer.Position(tp); ok && pos >= 0 {
+			c.positions[tp] = pos
+		}
+	}
+	session := c.session
+	err := c.consumer.Poll(func(records []client.Record) {
+		if c.session == session {
+			c.deliver(records)
+		}
+	})
+	if err != nil {
+		c.r.fail(fmt.Errorf("%s: poll: %w", c.name(), err))
+	}
+}
+
+// deliver handles one delivery according to the consumer's commit mode.
+func (c *consumerActor) deliver(records []client.Record) {
+	byPartition := splitByPartition(records)
+	if c.spec.Group && c.spec.AtMostOnce {
+		// At-most-once: commit where this delivery ends, and process only
+		// once the commit is durable; on a failed commit the records are
+		// dropped unprocessed.
+		session := c.session
+		c.commit(byPartition, func(ok bool) {
+			if c.session != session {
+				return
+			}
+			if ok {
+				c.process(byPartition)
+			} else {
+				c.markAllReset()
+			}
+			c.poll()
+		})
+		return
+	}
+	c.process(byPartition)
+	if c.spec.Group {
+		session := c.session
+		c.commit(byPartition, func(bool) {
+			if c.session == session {
+				c.poll()
+			}
+		})
+		return
+	}
+	c.poll()
+}
+
+// process records each partition's records as one poll operation.
+func (c *consumerActor) process(byPartition []partitionRecords) {
+	now := int64(c.r.sched.Now())
+	for _, pr := range byPartition {
+		from, known := c.positions[pr.tp]
+		reset := !known || c.reset[pr.tp]
+		if !known {
+			from = pr.records[0].Offset
+		}
+		delete(c.reset, pr.tp)
+		poll := &checker.Poll{FetchOffset: from, Reset: reset, Final: c.final}
+		if c.spec.Group {
+			poll.Group = groupName
+		}
+		for _, rec := range pr.records {
+			poll.Records = append(poll.Records, checker.Record{Offset: rec.Offset, Value: string(rec.Value)})
+		}
+		c.r.recorder.instant(checker.Op{
+			Client: c.clientID, Process: c.session, Kind: checker.KindPoll, Call: now, Return: now,
+			Outcome: checker.OutcomeOK, Topic: pr.tp.Topic, Partition: pr.tp.Partition, Poll: poll,
+		})
+		c.next[pr.tp] = pr.records[len(pr.records)-1].Offset + 1
+	}
+}
+
+// commit commits, for every partition of the delivery, the offset after its
+// last record, recording one commit operation per partition.
+func (c *consumerActor) commit(byPartition []partitionRecords, done func(ok bool)) {
+	if len(byPartition) == 0 {
+		c.host.AfterFunc(0, func() { done(true) })
+		return
+	}
+	var offsets []client.PartitionOffset
+	var ops []int
+	for _, pr := range byPartition {
+		offset := pr.records[len(pr.records)-1].Offset + 1
+		offsets = append(offsets, client.PartitionOffset{Topic: pr.tp.Topic, Partition: pr.tp.Partition, Offset: offset})
+		ops = append(ops, c.r.recorder.begin(checker.Op{
+			Client: c.clientID, Process: c.session, Kind: checker.KindCommit, Call: int64(c.r.sched.Now()),
+			Topic: pr.tp.Topic, Partition: pr.tp.Partition, Group: &checker.Group{Group: groupName, Offset: offset},
+		}))
+	}
+	c.consumer.Commit(offsets, func(err error) {
+		outcome := checker.OutcomeOK
+		if err != nil {
+			outcome = checker.OutcomeIndefinite
+		}
+		for _, op := range ops {
+			c.r.recorder.end(op, c.r.sched.Now(), outcome)
+		}
+		done(err == nil)
+	})
+}
+
+func (c *consumerActor) markAllReset() {
+	for _, tp := range c.consumer.Assigned() {
+		c.reset[tp] = true
+	}
+}
+
+// crash kills the consumer's host; a new session starts over from the
+// committed offsets (or the start).
+func (c *consumerActor) crash() {
+	c.host.Crash()
+	c.session++
+	c.r.sched.After(time.Duration(c.r.rand.Int64Range(int64(10*time.Millisecond), int64(time.Second))), c.name()+"-restart", c.restart)
+}
+
+// restart brings a crashed consumer back; heal may have done so already.
+func (c *consumerActor) restart() {
+	if c.host.Alive() {
+		return
+	}
+	c.host.Restart()
+	c.start()
+}
+
+// partitionRecords are the records of one partition in one delivery.
+type partitionRecords struct {
+	tp      client.TopicPartition
+	records []client.Record
+}
+
+// splitByPartition groups records by partition, keeping first-seen order.
+func splitByPartition(records []client.Record) []partitionRecords {
+	var out []partitionRecords
+	for _, rec := range records {
+		tp := client.TopicPartition{Topic: rec.Topic, Partition: rec.Partition}
+		i := len(out) - 1
+		for i >= 0 && out[i].tp != tp {
+			i--
+		}
+		if i < 0 {
+			out = append(out, partitionRecords{tp: tp})
+			i = len(out) - 1
+		}
+		out[i].records = append(out[i].records, rec)
+	}
+	return out
+}

@@ -1,0 +1,116 @@
+package scenario
+
+import (
+	"time"
+
+	"github.com/kafkasim/kafkasim/core"
+	"github.com/kafkasim/kafkasim/sim"
+)
+
+// scheduleFaults arms a recurring event for every enabled fault. Each fires
+// at exponential-ish random intervals (uniform in [0.5, 1.5] of the mean)
+// while the safety phase lasts.
+func (r *run) scheduleFaults() {
+	r.every(r.cfg.CrashEvery, "fault-crash", func() {
+		r.crashBroker(r.cfg.Faults[FaultPowerLoss] && (!r.cfg.Faults[FaultCrash] || r.rand.Chance(0.5)))
+	})
+	r.every(r.cfg.DiskErrorEvery, "fault-disk-error", r.injectDiskErrors)
+	r.every(r.cfg.DiskFullEvery, "fault-disk-full", r.fillDisk)
+	r.every(r.cfg.ClientCrashEvery, "fault-client-crash", r.crashClient)
+	r.every(r.cfg.NetworkFaultEvery, "fault-network", r.networkFault)
+	r.every(r.cfg.PauseEvery, "fault-pause", r.pauseBroker)
+	if r.cfg.Faults[FaultNetwork] {
+		link := sim.LinkConfig{DelayMin: 50 * time.Microsecond, DelayMax: 50*time.Microsecond + r.cfg.DelayMax, LossProbability: r.cfg.LossChance}
+		if err := r.sched.Network().SetDefaultLink(link); err != nil {
+			r.fail(err)
+		}
+	}
+	if r.cfg.Faults[FaultClock] {
+		r.every(5*time.Second, "fault-clock-jump", func() {
+			nodes := r.sched.Nodes()
+			n := nodes[r.rand.IntN(len(nodes))]
+			if err := n.Clock().Jump(time.Duration(r.rand.Int64Range(-int64(2*time.Second), int64(2*time.Second)))); err != nil {
+				r.fail(err)
+			}
+		})
+	}
+}
+
+// every runs f at random intervals around mean during the safety phase.
+func (r *run) every(mean time.Duration, label string, f func()) {
+	if mean <= 0 {
+		return
+	}
+	wait := time.Duration(r.rand.Int64Range(int64(mean/2), int64(mean*3/2)))
+	r.sched.After(wait, label, func() {
+		if r.phase != phaseSafety {
+			return
+		}
+		f()
+		r.every(mean, label, f)
+	})
+}
+
+// injectDiskErrors makes a burst of writes or syncs fail.
+func (r *run) injectDiskErrors() {
+	op := sim.DiskOpWrite
+	if r.rand.Chance(0.5) {
+		op = sim.DiskOpSync
+	}
+	r.disk.InjectFault(sim.DiskFault{Op: op, Probability: 0.5, Count: 1 + r.rand.IntN(3), Err: core.ErrIO})
+	r.sched.After(time.Duration(r.rand.Int64Range(int64(100*time.Millisecond), int64(2*time.Second))), "disk-errors-clear", r.disk.ClearFaults)
+}
+
+// fillDisk caps the disk just above what it holds for a while.
+func (r *run) fillDisk() {
+	r.disk.SetCapacity(r.disk.UsedBytes() + r.rand.Int64Range(0, 64<<10))
+	r.sched.After(time.Duration(r.rand.Int64Range(int64(200*time.Millisecond), int64(3*time.Second))), "disk-full-clear", func() {
+		r.disk.SetCapacity(0)
+	})
+}
+
+func (r *run) crashClient() {
+	actors := len(r.producers) + len(r.consumers)
+	if actors == 0 {
+		return
+	}
+	i := r.rand.IntN(actors)
+	if i < len(r.producers) {
+		if r.producers[i].host.Alive() {
+			r.producers[i].crash()
+		}
+		return
+	}
+	if c := r.consumers[i-len(r.producers)]; c.host.Alive() {
+		c.crash()
+	}
+}
+
+// networkFault either resets connections or isolates a client for a while.
+func (r *run) networkFault() {
+	nw := r.sched.Network()
+	if r.rand.Chance(0.5) {
+		nw.ResetRandom()
+		return
+	}
+	nodes := r.sched.Nodes()
+	victim := nodes[r.rand.IntN(len(nodes))]
+	nw.Isolate(victim)
+	r.sched.After(time.Duration(r.rand.Int64Range(int64(100*time.Millisecond), int64(5*time.Second))), "network-heal", func() {
+		if r.phase == phaseSafety {
+			nw.HealAll()
+		}
+	})
+}
+
+func (r *run) pauseBroker() {
+	if r.host.Paused() || !r.host.Alive() {
+		return
+	}
+	r.host.Pause()
+	r.sched.After(time.Duration(r.rand.Int64Range(int64(10*time.Millisecond), int64(3*time.Second))), "broker-resume", func() {
+		if r.host.Paused() {
+			r.host.Resume()
+		}
+	})
+}

@@ -1,0 +1,159 @@
+package scenario
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/kafkasim/kafkasim/checker"
+	"github.com/kafkasim/kafkasim/client"
+	"github.com/kafkasim/kafkasim/sim"
+)
+
+// durable reports whether an acknowledged write with these acks is promised
+// to survive every fault of the run.
+func (r *run) durable(acks int16) bool {
+	return acks != 0 && (r.cfg.FlushPerMessage || !r.cfg.Faults[FaultPowerLoss])
+}
+
+// setup creates the topic through an admin client, before any fault.
+func (r *run) setup() error {
+	host := r.sched.AddNode("admin", sim.NodeOptions{})
+	cluster, err := client.NewCluster(host.Env(), client.ClusterConfig{Bootstrap: []string{brokerAddress}, ClientID: "admin"})
+	if err != nil {
+		return err
+	}
+	defer cluster.Close()
+	admin := client.NewAdmin(cluster)
+	created := false
+	var attempt func()
+	attempt = func() {
+		spec := client.TopicSpec{Topic: topicName, Partitions: r.cfg.Partitions, ReplicationFactor: 1}
+		admin.CreateTopics([]client.TopicSpec{spec}, func(errs []client.TopicError, err error) {
+			if err == nil && len(errs) == 1 && errs[0].Err == nil {
+				created = true
+				return
+			}
+			host.AfterFunc(100*time.Millisecond, attempt)
+		})
+	}
+	attempt()
+	if err := r.runUntil(setupTimeMax, "creating the topic", func() bool { return created }); err != nil {
+		return err
+	}
+	return nil
+}
+
+// startClients adds a host per producer and consumer and starts them.
+func (r *run) startClients() {
+	clientID := 0
+	for i, spec := range r.cfg.Producers {
+		p := &producerActor{r: r, index: i, clientID: clientID, spec: spec}
+		clientID++
+		p.host = r.sched.AddNode(p.name(), sim.NodeOptions{ClockDriftPPM: r.drift()})
+		r.producers = append(r.producers, p)
+		p.start()
+	}
+	for i, spec := range r.cfg.Consumers {
+		c := &consumerActor{r: r, index: i, clientID: clientID, spec: spec}
+		clientID++
+		c.host = r.sched.AddNode(c.name(), sim.NodeOptions{ClockDriftPPM: r.drift()})
+		r.consumers = append(r.consumers, c)
+		c.start()
+	}
+}
+
+func (r *run) drift() int64 {
+	if r.cfg.ClockDriftPPMMax == 0 {
+		return 0
+	}
+	return r.rand.Int64Range(-r.cfg.ClockDriftPPMMax, r.cfg.ClockDriftPPMMax)
+}
+
+// heal stops every fault, restarts the broker if it is down, stops the
+// producers and waits until every produce has an outcome.
+func (r *run) heal() error {
+	r.sched.Network().HealAll()
+	if err := r.sched.Network().SetDefaultLink(sim.LinkConfig{DelayMin: 50 * time.Microsecond, DelayMax: 500 * time.Microsecond}); err != nil {
+		return err
+	}
+	r.disk.ClearFaults()
+	r.disk.SetCapacity(0)
+	if r.host.Paused() {
+		r.host.Resume()
+	}
+	for _, p := range r.producers {
+		p.restart()
+	}
+	for _, c := range r.consumers {
+		c.restart()
+	}
+	if r.down {
+		r.rebootBroker()
+	}
+	settled := func() bool {
+		if r.down {
+			return false
+		}
+		for _, p := range r.producers {
+			if p.producer != nil && p.inflight > 0 {
+				return false
+			}
+		}
+		return true
+	}
+	return r.runUntil(healTimeMax, "healing (every produce answered)", settled)
+}
+
+// drain reads the end offsets, then reads every partition from its start
+// to its end with a fresh consumer, recording Final polls.
+func (r *run) drain() error {
+	for _, p := range r.producers {
+		if p.producer != nil {
+			p.producer.Close()
+		}
+	}
+	host := r.sched.AddNode("drain", sim.NodeOptions{})
+	cluster, err := client.NewCluster(host.Env(), client.ClusterConfig{Bootstrap: []string{brokerAddress}, ClientID: "drain"})
+	if err != nil {
+		return err
+	}
+	admin := client.NewAdmin(cluster)
+	var tps []client.TopicPartition
+	for p := range r.cfg.Partitions {
+		tps = append(tps, client.TopicPartition{Topic: topicName, Partition: p})
+	}
+	var ends map[client.TopicPartition]client.OffsetResult
+	var list func()
+	list = func() {
+		admin.ListOffsets(tps, client.OffsetLatest, func(res map[client.TopicPartition]client.OffsetResult) {
+			for _, tp := range tps {
+				if res[tp].Err != nil {
+					host.AfterFunc(100*time.Millisecond, list)
+					return
+				}
+			}
+			ends = res
+		})
+	}
+	list()
+	if err := r.runUntil(drainTimeMax, "reading end offsets", func() bool { return ends != nil }); err != nil {
+		return err
+	}
+	for _, tp := range tps {
+		r.recorder.ends = append(r.recorder.ends, checker.End{Topic: tp.Topic, Partition: tp.Partition, Offset: ends[tp].Offset})
+	}
+	d := &consumerActor{r: r, clientID: len(r.producers) + len(r.consumers), host: host, final: true}
+	d.start()
+	caughtUp := func() bool {
+		for _, tp := range tps {
+			if d.next[tp] < ends[tp].Offset {
+				return false
+			}
+		}
+		return true
+	}
+	if err := r.runUntil(drainTimeMax, fmt.Sprintf("draining %d partitions", len(tps)), caughtUp); err != nil {
+		return err
+	}
+	return nil
+}

@@ -1,0 +1,128 @@
+package scenario
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/kafkasim/kafkasim/checker"
+	"github.com/kafkasim/kafkasim/client"
+	"github.com/kafkasim/kafkasim/sim"
+)
+
+// producerActor is one producer client on its own simulated host. Each
+// session (the host's incarnation) has its own producer id in the history.
+type producerActor struct {
+	r        *run
+	index    int
+	clientID int
+	spec     ProducerSpec
+	host     *sim.Node
+	cluster  *client.Cluster
+	producer *client.Producer
+	session  int
+	seq      int64
+	inflight int
+}
+
+func (p *producerActor) name() string { return fmt.Sprintf("producer-%d", p.index) }
+
+// start begins a session: a new client and producer on the host's current
+// incarnation.
+func (p *producerActor) start() {
+	p.session++
+	env := p.host.Env()
+	cluster, err := client.NewCluster(env, client.ClusterConfig{Bootstrap: []string{brokerAddress}, ClientID: p.name()})
+	if err != nil {
+		p.r.fail(fmt.Errorf("%s: %w", p.name(), err))
+		return
+	}
+	cfg := client.DefaultProducerConfig()
+	cfg.Acks = p.spec.Acks
+	cfg.Idempotent = p.spec.Idempotent
+	cfg.Compression = p.spec.Codec
+	cfg.Linger = p.spec.Linger
+	cfg.Partitioner = client.PartitionerManual
+	cfg.DeliveryTimeout = 30 * time.Second
+	cfg.RequestTimeout = 5 * time.Second
+	if !p.spec.Idempotent {
+		// The checker's contract: a non-idempotent send is one attempt, so
+		// a value appears at most once unless it was retried as a new op.
+		cfg.Retries = 0
+	}
+	producer, err := client.NewProducer(cluster, cfg)
+	if err != nil {
+		p.r.fail(fmt.Errorf("%s: %w", p.name(), err))
+		return
+	}
+	p.cluster, p.producer, p.inflight = cluster, producer, 0
+	p.tick()
+}
+
+// tick produces one record and schedules the next while the safety phase
+// lasts.
+func (p *producerActor) tick() {
+	if p.r.phase != phaseSafety {
+		return
+	}
+	p.produce()
+	wait := time.Duration(p.r.rand.Int64Range(int64(p.spec.Interval/2), int64(p.spec.Interval*3/2)))
+	session := p.session
+	p.host.AfterFunc(wait, func() {
+		if p.session == session {
+			p.tick()
+		}
+	})
+}
+
+func (p *producerActor) produce() {
+	partition := int32(p.r.rand.IntN(int(p.r.cfg.Partitions)))
+	value := fmt.Sprintf("p%d.%d-%d", p.index, p.session, p.seq)
+	producerID := int64(p.index)<<20 | int64(p.session)
+	op := p.r.recorder.begin(checker.Op{
+		Client: p.clientID, Process: p.session, Kind: checker.KindProduce,
+		Call: int64(p.r.sched.Now()), Topic: topicName, Partition: partition,
+		Produce: &checker.Produce{
+			Value: value, ProducerID: producerID, Idempotent: p.spec.Idempotent,
+			Acks: int8(p.spec.Acks), Seq: p.seq, Durable: p.r.durable(p.spec.Acks), Offset: -1,
+		},
+	})
+	p.seq++
+	p.inflight++
+	session := p.session
+	p.producer.Produce(client.Record{Topic: topicName, Partition: partition, Value: []byte(value)}, func(res client.Result) {
+		if p.session != session {
+			return // the session crashed; the op stays open and closes as indefinite
+		}
+		p.inflight--
+		done := p.r.recorder.end(op, p.r.sched.Now(), outcomeOf(res.Outcome))
+		if res.Outcome == client.OutcomeOK {
+			done.Produce.Offset = res.Offset
+		}
+	})
+}
+
+func outcomeOf(o client.Outcome) checker.Outcome {
+	switch o {
+	case client.OutcomeOK:
+		return checker.OutcomeOK
+	case client.OutcomeDefiniteFailure:
+		return checker.OutcomeFail
+	}
+	return checker.OutcomeIndefinite
+}
+
+// crash kills the producer's host; its open operations stay indefinite.
+func (p *producerActor) crash() {
+	p.host.Crash()
+	p.session++ // invalidates callbacks of the dead session
+	p.r.sched.After(time.Duration(p.r.rand.Int64Range(int64(10*time.Millisecond), int64(time.Second))), p.name()+"-restart", p.restart)
+}
+
+// restart brings a crashed producer back; heal may have done so already.
+func (p *producerActor) restart() {
+	if p.host.Alive() {
+		return
+	}
+	p.host.Restart()
+	p.start()
+}

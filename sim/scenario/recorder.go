@@ -1,0 +1,53 @@
+package scenario
+
+import (
+	"time"
+
+	"github.com/kafkasim/kafkasim/checker"
+)
+
+// recorder collects the history. An operation is recorded when it is
+// called and completed when its outcome is known; one still open at the
+// end of the run (its client crashed, or it never returned) is closed as
+// indefinite.
+type recorder struct {
+	ops  []checker.Op
+	open []bool
+	ends []checker.End
+}
+
+// begin records the call of an operation and returns its index.
+func (rec *recorder) begin(op checker.Op) int {
+	rec.ops = append(rec.ops, op)
+	rec.open = append(rec.open, true)
+	return len(rec.ops) - 1
+}
+
+// end records an operation's outcome.
+func (rec *recorder) end(index int, at time.Duration, outcome checker.Outcome) *checker.Op {
+	if !rec.open[index] {
+		panic("scenario: operation completed twice")
+	}
+	rec.open[index] = false
+	op := &rec.ops[index]
+	op.Return = int64(at)
+	op.Outcome = outcome
+	return op
+}
+
+// instant records an operation that happened at one instant.
+func (rec *recorder) instant(op checker.Op) {
+	rec.ops = append(rec.ops, op)
+	rec.open = append(rec.open, false)
+}
+
+// history closes every open operation as indefinite and returns the
+// history.
+func (rec *recorder) history(now time.Duration) checker.History {
+	for i, open := range rec.open {
+		if open {
+			rec.end(i, now, checker.OutcomeIndefinite)
+		}
+	}
+	return checker.History{Ops: rec.ops, Ends: rec.ends}
+}

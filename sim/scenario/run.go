@@ -1,0 +1,238 @@
+package scenario
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"time"
+
+	"github.com/kafkasim/kafkasim/broker"
+	"github.com/kafkasim/kafkasim/checker"
+	"github.com/kafkasim/kafkasim/core"
+	"github.com/kafkasim/kafkasim/sim"
+)
+
+// Bounds of a run, in virtual time and events.
+const (
+	setupTimeMax  = 30 * time.Second
+	healTimeMax   = 3 * time.Minute
+	drainTimeMax  = 2 * time.Minute
+	runEventsMax  = 50_000_000
+	topicName     = "sim"
+	groupName     = "sim-group"
+	brokerName    = "broker"
+	brokerAddress = brokerName + ":9092"
+)
+
+// Result is the outcome of one run.
+type Result struct {
+	Config  Config
+	History checker.History
+	Check   checker.Result
+	// Err is set when the run itself failed to make progress (setup never
+	// finished, the cluster did not heal or the drain did not complete in
+	// its bound): a liveness failure, reported as a failed verdict.
+	Err         error
+	TraceHash   string
+	Events      uint64
+	VirtualTime time.Duration
+}
+
+// Passed reports whether every property held.
+func (r *Result) Passed() bool { return r.Err == nil && r.Check.Status == checker.StatusOK }
+
+// Verdict is the one-line summary.
+func (r *Result) Verdict() string {
+	if r.Err != nil {
+		return "FAIL: " + r.Err.Error()
+	}
+	return r.Check.Verdict
+}
+
+// Options are knobs that do not change what a run does.
+type Options struct {
+	// Trace, if set, receives the human-readable event trace.
+	Trace io.Writer
+	// Log, if set, receives the nodes' structured logs.
+	Log io.Writer
+}
+
+// run is the state of one simulation.
+type run struct {
+	cfg   Config
+	opts  Options
+	sched *sim.Scheduler
+	rand  *core.Rand
+	phase phase
+
+	host      *sim.Node
+	disk      *sim.Disk
+	node      *broker.Node
+	brokerCfg broker.Config
+	down      bool
+
+	producers []*producerActor
+	consumers []*consumerActor
+	recorder  recorder
+	err       error
+}
+
+type phase int
+
+const (
+	phaseSetup phase = iota
+	phaseSafety
+	phaseHeal
+	phaseDrain
+	phaseDone
+)
+
+// Run executes one simulation and checks its history.
+func Run(cfg Config, opts Options) Result {
+	r := &run{cfg: cfg, opts: opts, sched: sim.NewScheduler(cfg.Seed)}
+	r.rand = r.sched.ForkRand()
+	r.sched.SetEventsMax(runEventsMax)
+	if opts.Trace != nil {
+		r.sched.SetTraceWriter(opts.Trace)
+	}
+	r.err = r.execute()
+	result := Result{
+		Config: cfg, Err: r.err, TraceHash: r.sched.TraceHash(),
+		Events: r.sched.EventsExecuted(), VirtualTime: r.sched.Now(),
+	}
+	result.History = r.recorder.history(r.sched.Now())
+	result.Check = checker.Check(&result.History, checker.Options{})
+	return result
+}
+
+func (r *run) execute() error {
+	if err := r.sched.Network().SetDefaultLink(sim.LinkConfig{DelayMin: 50 * time.Microsecond, DelayMax: 500 * time.Microsecond}); err != nil {
+		return err
+	}
+	if err := r.startBroker(); err != nil {
+		return err
+	}
+	if err := r.setup(); err != nil {
+		return err
+	}
+	r.phase = phaseSafety
+	r.startClients()
+	r.scheduleFaults()
+	if err := r.sched.RunFor(r.cfg.SafetyDuration); err != nil {
+		return err
+	}
+	r.phase = phaseHeal
+	if err := r.heal(); err != nil {
+		return err
+	}
+	r.phase = phaseDrain
+	if err := r.drain(); err != nil {
+		return err
+	}
+	r.phase = phaseDone
+	return nil
+}
+
+// startBroker adds the broker's host with its disk and boots the node.
+func (r *run) startBroker() error {
+	r.host = r.sched.AddNode(brokerName, sim.NodeOptions{})
+	r.disk = sim.NewDisk(r.sched.ForkRand(), sim.DiskOptions{
+		TornWriteProbability:   r.cfg.TornWriteChance,
+		ReadBitFlipProbability: r.cfg.BitFlipChance,
+	})
+	// The disk is installed as a plain FS so that a process crash keeps
+	// the page cache; power loss calls disk.Crash explicitly.
+	r.host.SetFS(r.disk)
+	r.disk.Stall = r.host.Stall
+	cfg := broker.DefaultConfig()
+	cfg.Listeners = []string{brokerAddress}
+	cfg.LogDir = "data"
+	cfg.NumPartitions = r.cfg.Partitions
+	cfg.AutoCreateTopics = false
+	cfg.SegmentBytes = r.cfg.SegmentBytes
+	cfg.GroupInitialRebalanceDelayMs = 0
+	if r.cfg.FlushPerMessage {
+		cfg.FlushIntervalMessages = 1
+	}
+	r.brokerCfg = cfg
+	return r.bootBroker()
+}
+
+// bootBroker builds the node from what the disk holds, as a process start
+// does. A boot that fails (a disk error during recovery) is retried later.
+func (r *run) bootBroker() error {
+	env := r.host.Env()
+	if r.opts.Log != nil {
+		env.Log = slog.New(slog.NewTextHandler(r.opts.Log, nil))
+	}
+	node, err := broker.New(env, r.brokerCfg)
+	if err == nil {
+		err = node.Start()
+	}
+	if err != nil {
+		r.sched.Trace("broker boot failed: %v", err)
+		r.down = true
+		r.host.Crash()
+		r.host.Restart()
+		r.sched.After(time.Second, "broker-reboot", func() { r.rebootBroker() })
+		return nil
+	}
+	r.node, r.down = node, false
+	node.OnHalt = func(err error) {
+		r.sched.Trace("broker halted: %v", err)
+		r.sched.After(0, "broker-halt-crash", func() { r.crashBroker(false) })
+	}
+	return nil
+}
+
+// crashBroker kills the broker process (and with power loss, the machine)
+// and schedules its restart.
+func (r *run) crashBroker(powerLoss bool) {
+	if r.down {
+		return
+	}
+	r.down = true
+	r.node = nil
+	r.host.Crash()
+	if powerLoss {
+		r.disk.Crash()
+	}
+	r.host.Restart()
+	downtime := time.Duration(r.rand.Int64Range(int64(10*time.Millisecond), int64(max(r.cfg.DowntimeMax, 20*time.Millisecond))))
+	r.sched.After(downtime, "broker-restart", func() { r.rebootBroker() })
+}
+
+func (r *run) rebootBroker() {
+	if !r.down {
+		return
+	}
+	if err := r.bootBroker(); err != nil {
+		r.fail(fmt.Errorf("broker reboot: %w", err))
+	}
+}
+
+func (r *run) fail(err error) {
+	if r.err == nil {
+		r.err = err
+	}
+}
+
+// runUntil runs the scheduler until done() or until limit passes.
+func (r *run) runUntil(limit time.Duration, what string, done func() bool) error {
+	deadline := r.sched.Now() + limit
+	err := r.sched.RunWhile(func() bool { return !done() && r.sched.Now() < deadline && r.err == nil })
+	if err != nil {
+		return err
+	}
+	if r.err != nil {
+		return r.err
+	}
+	if !done() {
+		return fmt.Errorf("no progress: %s did not finish within %v of virtual time", what, limit)
+	}
+	return nil
+}
+
+// errNotDone marks an operation still waiting.
+var errNotDone = errors.New("not done")
