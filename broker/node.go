@@ -92,7 +92,7 @@ func (n *Node) Start() error {
 			return fmt.Errorf("broker: listen on %s: %w", addr, err)
 		}
 		n.listeners = append(n.listeners, l)
-		n.log.Info("listening", slog.String("addr", l.Addr()), slog.String("log.dirs", n.cfg.LogDir))
+		n.log.Info("listening", slog.String("addr", l.Addr()))
 	}
 	n.scheduleRetention()
 	n.scheduleFlush()
