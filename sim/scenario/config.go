@@ -126,6 +126,11 @@ type Config struct {
 	LossChance        float64
 	DelayMax          time.Duration
 	ClockDriftPPMMax  int64
+
+	// promiseDurable marks every acknowledged write durable whatever the
+	// flush policy: tests use it to break the promise on purpose and prove
+	// the checker notices.
+	promiseDurable bool
 }
 
 // Derive draws a run's configuration from its seed, swarm style: each
@@ -161,18 +166,18 @@ func Derive(seed uint64, faults Faults) Config {
 		}
 		return time.Duration(low+r.IntN(high-low+1)) * time.Second
 	}
-	c.CrashEvery = every(FaultCrash, 2, 10)
+	c.CrashEvery = every(FaultCrash, 1, 6)
 	if faults[FaultPowerLoss] {
 		// Power loss rides on the same crash schedule.
-		c.CrashEvery = time.Duration(2+r.IntN(9)) * time.Second
+		c.CrashEvery = time.Duration(1+r.IntN(6)) * time.Second
 		c.TornWriteChance = r.Float64()
 	}
 	c.DowntimeMax = time.Duration(100+r.IntN(3000)) * time.Millisecond
-	c.DiskErrorEvery = every(FaultDiskErrors, 3, 15)
-	c.DiskFullEvery = every(FaultDiskFull, 3, 15)
-	c.ClientCrashEvery = every(FaultClients, 3, 15)
-	c.NetworkFaultEvery = every(FaultNetwork, 1, 8)
-	c.PauseEvery = every(FaultPause, 3, 15)
+	c.DiskErrorEvery = every(FaultDiskErrors, 1, 6)
+	c.DiskFullEvery = every(FaultDiskFull, 1, 8)
+	c.ClientCrashEvery = every(FaultClients, 1, 8)
+	c.NetworkFaultEvery = every(FaultNetwork, 1, 5)
+	c.PauseEvery = every(FaultPause, 1, 8)
 	if faults[FaultBitFlips] {
 		c.BitFlipChance = r.Float64() * 0.01
 	}

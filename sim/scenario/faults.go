@@ -57,12 +57,14 @@ func (r *run) injectDiskErrors() {
 	if r.rand.Chance(0.5) {
 		op = sim.DiskOpSync
 	}
+	r.stats.DiskErrorBursts++
 	r.disk.InjectFault(sim.DiskFault{Op: op, Probability: 0.5, Count: 1 + r.rand.IntN(3), Err: core.ErrIO})
 	r.sched.After(time.Duration(r.rand.Int64Range(int64(100*time.Millisecond), int64(2*time.Second))), "disk-errors-clear", r.disk.ClearFaults)
 }
 
 // fillDisk caps the disk just above what it holds for a while.
 func (r *run) fillDisk() {
+	r.stats.DiskFullSpells++
 	r.disk.SetCapacity(r.disk.UsedBytes() + r.rand.Int64Range(0, 64<<10))
 	r.sched.After(time.Duration(r.rand.Int64Range(int64(200*time.Millisecond), int64(3*time.Second))), "disk-full-clear", func() {
 		r.disk.SetCapacity(0)
@@ -75,6 +77,7 @@ func (r *run) crashClient() {
 		return
 	}
 	i := r.rand.IntN(actors)
+	r.stats.ClientCrashes++
 	if i < len(r.producers) {
 		if r.producers[i].host.Alive() {
 			r.producers[i].crash()
@@ -89,6 +92,7 @@ func (r *run) crashClient() {
 // networkFault either resets connections or isolates a client for a while.
 func (r *run) networkFault() {
 	nw := r.sched.Network()
+	r.stats.NetworkFaults++
 	if r.rand.Chance(0.5) {
 		nw.ResetRandom()
 		return
@@ -108,6 +112,7 @@ func (r *run) pauseBroker() {
 		return
 	}
 	r.host.Pause()
+	r.stats.Pauses++
 	r.sched.After(time.Duration(r.rand.Int64Range(int64(10*time.Millisecond), int64(3*time.Second))), "broker-resume", func() {
 		if r.host.Paused() {
 			r.host.Resume()

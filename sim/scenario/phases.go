@@ -12,7 +12,7 @@ import (
 // durable reports whether an acknowledged write with these acks is promised
 // to survive every fault of the run.
 func (r *run) durable(acks int16) bool {
-	return acks != 0 && (r.cfg.FlushPerMessage || !r.cfg.Faults[FaultPowerLoss])
+	return acks != 0 && (r.cfg.FlushPerMessage || !r.cfg.Faults[FaultPowerLoss] || r.cfg.promiseDurable)
 }
 
 // setup creates the topic through an admin client, before any fault.

@@ -34,6 +34,7 @@ type Result struct {
 	// finished, the cluster did not heal or the drain did not complete in
 	// its bound): a liveness failure, reported as a failed verdict.
 	Err         error
+	Stats       Stats
 	TraceHash   string
 	Events      uint64
 	VirtualTime time.Duration
@@ -48,6 +49,14 @@ func (r *Result) Verdict() string {
 		return "FAIL: " + r.Err.Error()
 	}
 	return r.Check.Verdict
+}
+
+// Stats count what happened in a run, so that a sweep can show its faults
+// really struck.
+type Stats struct {
+	BrokerCrashes, PowerLosses, BrokerHalts, BootFailures                 int
+	ClientCrashes, NetworkFaults, DiskErrorBursts, DiskFullSpells, Pauses int
+	Acknowledged, Indefinite, Failed, Polled                              int
 }
 
 // Options are knobs that do not change what a run does.
@@ -75,6 +84,7 @@ type run struct {
 	producers []*producerActor
 	consumers []*consumerActor
 	recorder  recorder
+	stats     Stats
 	err       error
 }
 
@@ -98,10 +108,23 @@ func Run(cfg Config, opts Options) Result {
 	}
 	r.err = r.execute()
 	result := Result{
-		Config: cfg, Err: r.err, TraceHash: r.sched.TraceHash(),
+		Config: cfg, Err: r.err, Stats: r.stats, TraceHash: r.sched.TraceHash(),
 		Events: r.sched.EventsExecuted(), VirtualTime: r.sched.Now(),
 	}
 	result.History = r.recorder.history(r.sched.Now())
+	for _, op := range result.History.Ops {
+		switch {
+		case op.Kind == checker.KindPoll:
+			result.Stats.Polled += len(op.Poll.Records)
+		case op.Kind != checker.KindProduce:
+		case op.Outcome == checker.OutcomeOK:
+			result.Stats.Acknowledged++
+		case op.Outcome == checker.OutcomeFail:
+			result.Stats.Failed++
+		default:
+			result.Stats.Indefinite++
+		}
+	}
 	result.Check = checker.Check(&result.History, checker.Options{})
 	return result
 }
@@ -172,6 +195,7 @@ func (r *run) bootBroker() error {
 	}
 	if err != nil {
 		r.sched.Trace("broker boot failed: %v", err)
+		r.stats.BootFailures++
 		r.down = true
 		r.host.Crash()
 		r.host.Restart()
@@ -181,6 +205,7 @@ func (r *run) bootBroker() error {
 	r.node, r.down = node, false
 	node.OnHalt = func(err error) {
 		r.sched.Trace("broker halted: %v", err)
+		r.stats.BrokerHalts++
 		r.sched.After(0, "broker-halt-crash", func() { r.crashBroker(false) })
 	}
 	return nil
@@ -195,8 +220,10 @@ func (r *run) crashBroker(powerLoss bool) {
 	r.down = true
 	r.node = nil
 	r.host.Crash()
+	r.stats.BrokerCrashes++
 	if powerLoss {
 		r.disk.Crash()
+		r.stats.PowerLosses++
 	}
 	r.host.Restart()
 	downtime := time.Duration(r.rand.Int64Range(int64(10*time.Millisecond), int64(max(r.cfg.DowntimeMax, 20*time.Millisecond))))

@@ -58,7 +58,7 @@ func TestSeedsWithoutFaults(t *testing.T) { sweep(t, "none", 1, 10) }
 // TestSeedsWithFaults sweeps seeds with every fault class except read bit
 // flips combined with restarts (see TestBitFlipRegressions).
 func TestSeedsWithFaults(t *testing.T) {
-	sweep(t, "clients,clock,crash,disk-errors,disk-full,network,pause,powerloss", 1, 40)
+	sweep(t, "clients,clock,crash,disk-errors,disk-full,network,pause,powerloss", 1, 150)
 }
 
 // TestBitFlipRegressions replays seeds that once failed with read bit
@@ -102,4 +102,59 @@ func TestParseFaults(t *testing.T) {
 	if _, err := ParseFaults("crash,meteor"); err == nil || !strings.Contains(err.Error(), `"meteor"`) {
 		t.Fatalf("unknown fault: %v", err)
 	}
+}
+
+// TestBrokenPromiseIsCaught proves the pipeline can fail: with power loss
+// but no flush before acknowledgements, acknowledged writes do vanish; the
+// run is told they were promised durable, and the checker must report
+// lost writes for some seed.
+func TestBrokenPromiseIsCaught(t *testing.T) {
+	faults, _ := ParseFaults("powerloss")
+	caught := 0
+	for seed := uint64(1); seed <= 10; seed++ {
+		cfg := Derive(seed, faults)
+		cfg.FlushPerMessage = false
+		cfg.promiseDurable = true
+		result := Run(cfg, Options{})
+		if strings.Contains(result.Verdict(), "lost-write") {
+			caught++
+			break
+		}
+	}
+	if caught == 0 {
+		t.Fatal("no seed reported a lost write although acknowledged writes were never synced before power losses")
+	}
+}
+
+// TestFaultsStrike sums the statistics of a faulty sweep: every enabled
+// fault class must have struck, or a passing sweep would prove nothing.
+func TestFaultsStrike(t *testing.T) {
+	faults, _ := ParseFaults("clients,crash,disk-errors,disk-full,network,pause,powerloss")
+	var total Stats
+	for seed := uint64(1); seed <= 8; seed++ {
+		s := Run(Derive(seed, faults), Options{}).Stats
+		total.BrokerCrashes += s.BrokerCrashes
+		total.PowerLosses += s.PowerLosses
+		total.ClientCrashes += s.ClientCrashes
+		total.NetworkFaults += s.NetworkFaults
+		total.DiskErrorBursts += s.DiskErrorBursts
+		total.DiskFullSpells += s.DiskFullSpells
+		total.Pauses += s.Pauses
+		total.BrokerHalts += s.BrokerHalts
+		total.Indefinite += s.Indefinite
+		total.Acknowledged += s.Acknowledged
+		total.Polled += s.Polled
+	}
+	counts := map[string]int{
+		"broker crashes": total.BrokerCrashes, "power losses": total.PowerLosses, "client crashes": total.ClientCrashes,
+		"network faults": total.NetworkFaults, "disk error bursts": total.DiskErrorBursts, "disk full spells": total.DiskFullSpells,
+		"pauses": total.Pauses, "indefinite produces": total.Indefinite, "acknowledged produces": total.Acknowledged,
+		"halts after a failed sync": total.BrokerHalts, "polled records": total.Polled,
+	}
+	for name, n := range counts {
+		if n == 0 {
+			t.Errorf("no %s in 8 faulty runs", name)
+		}
+	}
+	t.Logf("%+v", total)
 }
