@@ -11,6 +11,10 @@ import (
 	"github.com/kafkasim/kafkasim/core/record"
 )
 
+// legacyMagicOffset is where both the v2 batch header and the legacy (v0,
+// v1) message format keep their magic byte.
+const legacyMagicOffset = 16
+
 // handleProduce answers Produce (key 0), versions 0-11.
 //
 // Each partition's records must be exactly one v2 record batch (versions 0-2
@@ -72,6 +76,11 @@ func (n *Node) producePartition(pr *kmsg.ProduceRequest, topicName string, rp km
 	if pr.Acks == -1 && p.topic.config.minInsyncReplicas > 1 {
 		return failed, fmt.Errorf("%w: ISR has 1 replica, min.insync.replicas is %d",
 			kerr.NotEnoughReplicas, p.topic.config.minInsyncReplicas)
+	}
+	if len(rp.Records) > legacyMagicOffset && rp.Records[legacyMagicOffset] < record.Magic {
+		// Message format v0/v1 puts its magic byte at the same place.
+		return failed, fmt.Errorf("%w: message format v%d; this broker stores only v2 record batches (Produce v3+ clients)",
+			kerr.UnsupportedForMessageFormat, rp.Records[legacyMagicOffset])
 	}
 	size, err := record.BatchSize(rp.Records)
 	if err != nil {

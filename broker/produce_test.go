@@ -133,7 +133,8 @@ func TestBadProduceInputGetsErrorsAndLeavesLogIntact(t *testing.T) {
 			p := &r.Topics[0].Partitions[0]
 			p.Records = append(append([]byte(nil), p.Records...), p.Records...)
 		}, kerr.InvalidRecord.Code},
-		{"magic 1", func(r *kmsg.ProduceRequest) { r.Topics[0].Partitions[0].Records[16] = 1 }, kerr.CorruptMessage.Code},
+		{"magic 1", func(r *kmsg.ProduceRequest) { r.Topics[0].Partitions[0].Records[16] = 1 }, kerr.UnsupportedForMessageFormat.Code},
+		{"magic 3", func(r *kmsg.ProduceRequest) { r.Topics[0].Partitions[0].Records[16] = 3 }, kerr.CorruptMessage.Code},
 		{"length lies", func(r *kmsg.ProduceRequest) {
 			binary.BigEndian.PutUint32(r.Topics[0].Partitions[0].Records[8:], 1<<30)
 		}, kerr.CorruptMessage.Code},
