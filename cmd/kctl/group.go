@@ -206,23 +206,9 @@ func groupDeleteFlags(fs *flagSet) func(*invocation, []string) error {
 		if err != nil {
 			return requestError("delete groups", err)
 		}
-		failed := false
-		for _, name := range names {
+		return reportPerName(inv, "group", names, func(name string) (bool, error, string) {
 			r, ok := deleted[name]
-			switch {
-			case !ok:
-				inv.reportf("group delete %s: the broker did not answer for this group", name)
-				failed = true
-			case r.Err != nil:
-				inv.reportf("group delete %s: %s", name, kafkaError(r.Err, r.ErrMessage))
-				failed = true
-			default:
-				fmt.Fprintf(inv.stdout, "deleted group %s\n", name)
-			}
-		}
-		if failed {
-			return errReported
-		}
-		return nil
+			return ok, r.Err, r.ErrMessage
+		})
 	}
 }

@@ -351,18 +351,28 @@ func topicDelete(inv *invocation, names []string) error {
 	if err != nil {
 		return requestError("delete topics", err)
 	}
+	return reportPerName(inv, "topic", names, func(name string) (bool, error, string) {
+		r, ok := deleted[name]
+		return ok, r.Err, r.ErrMessage
+	})
+}
+
+// reportPerName prints "deleted KIND NAME" for each name that succeeded and
+// an error line for each that failed or got no answer, and returns
+// errReported if any failed.
+func reportPerName(inv *invocation, kind string, names []string, result func(name string) (answered bool, err error, message string)) error {
 	failed := false
 	for _, name := range names {
-		r, ok := deleted[name]
+		answered, err, message := result(name)
 		switch {
-		case !ok:
-			inv.reportf("topic delete %s: the broker did not answer for this topic", name)
+		case !answered:
+			inv.reportf("%s delete %s: the broker did not answer for this %s", kind, name, kind)
 			failed = true
-		case r.Err != nil:
-			inv.reportf("topic delete %s: %s", name, kafkaError(r.Err, r.ErrMessage))
+		case err != nil:
+			inv.reportf("%s delete %s: %s", kind, name, kafkaError(err, message))
 			failed = true
 		default:
-			fmt.Fprintf(inv.stdout, "deleted topic %s\n", name)
+			fmt.Fprintf(inv.stdout, "deleted %s %s\n", kind, name)
 		}
 	}
 	if failed {
