@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"path"
 	"strconv"
@@ -51,15 +50,12 @@ func writeCheckpoint(fsys core.FS, dir, name string, data []byte) error {
 	return fsys.SyncDir(dir)
 }
 
-// stableReadsMax bounds how often readWholeFile reads a file while looking
-// for two consecutive reads that agree.
-const stableReadsMax = 4
-
 // readWholeFile reads a file of at most limitBytes bytes. A missing file
 // returns an error matching fs.ErrNotExist; a larger one errBadCheckpoint.
-// The file is read until two consecutive reads agree, so that a transient
-// read error (a flipped bit) cannot make recovery trust a wrong checkpoint
-// or index; files that never read the same are reported as bad.
+// The file is read until two consecutive reads agree (stableRead), so that a
+// transient read error (a flipped bit) cannot make recovery trust a wrong
+// checkpoint or index; a file that never reads the same twice fails with
+// errUnstableRead, which fails Open rather than discard the file.
 func readWholeFile(fsys core.FS, name string, limitBytes int64) ([]byte, error) {
 	file, err := fsys.Open(name)
 	if err != nil {
@@ -73,28 +69,11 @@ func readWholeFile(fsys core.FS, name string, limitBytes int64) ([]byte, error) 
 	if size > limitBytes {
 		return nil, fmt.Errorf("%w: %s is %d bytes, limit %d", errBadCheckpoint, name, size, limitBytes)
 	}
-	previous := make([]byte, size)
-	current := make([]byte, size)
-	if err := readFull(file, previous); err != nil {
-		return nil, err
+	data := make([]byte, size)
+	if err := stableRead(file, data, make([]byte, size), 0); err != nil {
+		return nil, fmt.Errorf("reading %s: %w", name, err)
 	}
-	for range stableReadsMax - 1 {
-		if err := readFull(file, current); err != nil {
-			return nil, err
-		}
-		if bytes.Equal(previous, current) {
-			return current, nil
-		}
-		previous, current = current, previous
-	}
-	return nil, fmt.Errorf("%w: %s reads differently every time", errBadCheckpoint, name)
-}
-
-func readFull(file core.File, p []byte) error {
-	if _, err := file.ReadAt(p, 0); err != nil && !errors.Is(err, io.EOF) {
-		return err
-	}
-	return nil
+	return data, nil
 }
 
 // encodeOffsetCheckpoint formats a single-offset checkpoint.

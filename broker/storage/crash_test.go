@@ -22,6 +22,14 @@ const (
 	// crashOpenAttemptsMax bounds how often a restart retries Open while
 	// injected faults make it fail, before the faults are cleared.
 	crashOpenAttemptsMax = 8
+	// crashFlipSeedsShare of the seeds run on a disk that flips one bit in
+	// a share of the reads between crashFlipProbabilityMin and
+	// crashFlipProbabilityMax, during the run and during every recovery.
+	crashFlipSeedsShare     = 0.4
+	crashFlipProbabilityMin = 0.01
+	crashFlipProbabilityMax = 0.05
+	// crashFlipSeedMask derives the bit-flip stream from the seed.
+	crashFlipSeedMask = 0x5eed_f11b
 )
 
 var (
@@ -94,10 +102,22 @@ type crashRun struct {
 	// fullyStartAt is the offset of a TruncateFullyAndStartAt that failed
 	// midway (-1 if none): the recovered log may be empty there instead.
 	fullyStartAt int64
-	nowMs        int64
-	nextID       uint64
-	epoch        int32
-	trace        []string
+	// flipRand draws the bit-flip fault and the choice between a clean
+	// close and a kill, from its own stream so that seeds without flips
+	// replay exactly as they did before those faults existed.
+	flipRand *core.Rand
+	// flips is true when the disk flips bits on read.
+	flips bool
+	// crashedSinceOpen is true when the disk crashed since the log was last
+	// opened successfully; without a crash recovery must keep everything.
+	crashedSinceOpen bool
+	// expectAll is set before a restart of a healthy log (a clean close or
+	// a kill): unless the disk crashes too, recovery must keep everything.
+	expectAll bool
+	nowMs     int64
+	nextID    uint64
+	epoch     int32
+	trace     []string
 }
 
 func runCrashSeed(seed uint64) error {
@@ -109,7 +129,13 @@ func runCrashSeed(seed uint64) error {
 // result and the final disk listing.
 func runCrashSeedTrace(seed uint64) (trace string, err error) {
 	r := &crashRun{rand: core.NewRand(seed), nowMs: epoch0.UnixMilli(), fullyStartAt: -1}
-	r.disk = sim.NewDisk(r.rand.Fork(), sim.DiskOptions{TornWriteProbability: r.rand.Float64()})
+	r.flipRand = core.NewRand(seed ^ crashFlipSeedMask)
+	var flipProbability float64
+	if r.flipRand.Chance(crashFlipSeedsShare) {
+		r.flips = true
+		flipProbability = crashFlipProbabilityMin + r.flipRand.Float64()*(crashFlipProbabilityMax-crashFlipProbabilityMin)
+	}
+	r.disk = sim.NewDisk(r.rand.Fork(), sim.DiskOptions{TornWriteProbability: r.rand.Float64(), ReadBitFlipProbability: flipProbability})
 	r.config = r.drawConfig()
 	r.follower = r.rand.Chance(0.3)
 	faults := r.rand.IntN(3)
@@ -198,9 +224,16 @@ func (r *crashRun) step() error {
 		r.trace = append(r.trace, "crash")
 		r.disk.Crash()
 		return r.restart(true)
+	case p < 0.85 && r.flipRand.Chance(0.5):
+		// The process dies (kill -9) with the page cache intact: no Close,
+		// no sync, and recovery must keep every batch that was appended.
+		r.trace = append(r.trace, "kill+reopen")
+		r.expectAll = true
+		return r.restart(false)
 	case p < 0.85:
 		r.trace = append(r.trace, "close+reopen")
 		r.log.Close()
+		r.expectAll = true
 		return r.restart(false)
 	default:
 		if err := checkLog(r.log, &r.model, 1+r.rand.IntN(3000)); err != nil {
@@ -406,6 +439,7 @@ func (r *crashRun) failedRestart() error {
 
 // restart opens the log and checks what recovery kept against the model.
 func (r *crashRun) restart(crashed bool) error {
+	r.crashedSinceOpen = r.crashedSinceOpen || crashed
 	var err error
 	for attempt := 0; ; attempt++ {
 		r.log, err = Open(r.disk, testDir, r.config, at(r.nowMs-epoch0.UnixMilli()))
@@ -422,9 +456,18 @@ func (r *crashRun) restart(crashed bool) error {
 		}
 		if r.rand.Chance(0.5) {
 			r.disk.Crash()
+			r.crashedSinceOpen = true
 		}
 	}
-	return r.checkRecovered()
+	exact := r.expectAll && !r.crashedSinceOpen
+	endBefore, batchesBefore := r.model.end, len(r.model.batches)
+	err = r.checkRecovered()
+	r.crashedSinceOpen, r.expectAll = false, false
+	if err == nil && exact && (r.log.LogEndOffset() != endBefore || len(r.model.batches) != batchesBefore) {
+		return fmt.Errorf("reopen without a disk crash: log end %d with %d batches, appended up to %d in %d batches",
+			r.log.LogEndOffset(), len(r.model.batches), endBefore, batchesBefore)
+	}
+	return err
 }
 
 // checkRecovered compares the recovered log with the model: a valid prefix

@@ -128,6 +128,23 @@ func (c *epochCache) endOffsetFor(requested int32, logEndOffset int64) (int32, i
 	return c.entries[higher-1].Epoch, c.entries[higher].StartOffset
 }
 
+// agrees reports whether a batch at baseOffset carrying epoch agrees with the
+// cache: it must carry the epoch of the entry covering baseOffset, if any.
+// Every batch at or after the first entry's start does, since the cache is
+// built from the batches' epochs; Read uses it to catch a flipped epoch.
+func (c *epochCache) agrees(epoch int32, baseOffset int64) bool {
+	low, high := 0, len(c.entries) // invariant: entries[:low] start <= baseOffset
+	for low < high {
+		middle := int(uint(low+high) >> 1)
+		if c.entries[middle].StartOffset <= baseOffset {
+			low = middle + 1
+		} else {
+			high = middle
+		}
+	}
+	return low == 0 || c.entries[low-1].Epoch == epoch
+}
+
 // encode formats the cache as Kafka's leader-epoch-checkpoint file.
 func (c *epochCache) encode() []byte {
 	out := fmt.Appendf(nil, "%s\n%d\n", checkpointVersion, len(c.entries))

@@ -98,13 +98,14 @@ func (l *Log) makeDurable(s *segment, fullScan bool) error {
 }
 
 // copySegment copies the first sizeBytes of s into target and syncs it,
-// through a buffer of at most rewriteChunkBytes.
+// through a buffer of at most rewriteChunkBytes. Each chunk is read until two
+// reads agree: a flipped bit read here would be written to the device.
 func (l *Log) copySegment(s *segment, target core.File) error {
 	chunk := min(s.sizeBytes, rewriteChunkBytes)
 	l.verifyBuf = slices.Grow(l.verifyBuf[:0], int(chunk))[:chunk]
 	for position := int64(0); position < s.sizeBytes; position += chunk {
 		part := l.verifyBuf[:min(chunk, s.sizeBytes-position)]
-		if _, err := s.file.ReadAt(part, position); err != nil {
+		if err := l.readAt(s.file, part, position, true); err != nil {
 			return err
 		}
 		if _, err := target.Write(part); err != nil {

@@ -80,6 +80,14 @@ func (x *segmentIndex) lastPosition() int64 {
 // at most relativeOffset, or 0: a batch boundary at or before the batch that
 // holds relativeOffset.
 func (x *segmentIndex) lookup(relativeOffset uint32) int64 {
+	_, position := x.lookupEntry(relativeOffset)
+	return position
+}
+
+// lookupEntry returns the last offset entry whose relative offset is at
+// most relativeOffset, or (0, 0) if there is none. The batch at position has
+// base offset entryOffset (relative to the segment).
+func (x *segmentIndex) lookupEntry(relativeOffset uint32) (entryOffset uint32, position int64) {
 	low, high := 0, len(x.offsets) // invariant: entries[:low] are <= target
 	for low < high {
 		middle := int(uint(low+high) >> 1)
@@ -90,9 +98,10 @@ func (x *segmentIndex) lookup(relativeOffset uint32) int64 {
 		}
 	}
 	if low == 0 {
-		return 0
+		return 0, 0
 	}
-	return int64(x.offsets[low-1].position)
+	e := x.offsets[low-1]
+	return e.relativeOffset, int64(e.position)
 }
 
 // lookupTime returns the relative offset from which a scan for the first

@@ -33,9 +33,12 @@ type Log struct {
 	failed error // set after a disk error left the files in an unknown state
 	closed bool
 
-	header    [record.HeaderBytes]byte // scratch for reading batch headers
-	indexBuf  []byte                   // scratch for encoding index files
-	verifyBuf []byte                   // scratch for validating batches in recovery
+	header [record.HeaderBytes]byte // scratch for reading batch headers
+	// headerAgain holds a second read of header, to confirm it in recovery.
+	headerAgain [record.HeaderBytes]byte
+	indexBuf    []byte // scratch for encoding index files
+	verifyBuf   []byte // scratch for validating batches in recovery
+	spareBuf    []byte // scratch for the second read of stableRead
 }
 
 // LogEndOffset returns the offset the next appended batch gets.

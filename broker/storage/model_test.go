@@ -167,38 +167,64 @@ func checkEpochs(got []EpochEntry, m *model) error {
 	return nil
 }
 
-// scanLog reads the whole log through Read and validates every batch.
+// scanReadAttemptsMax bounds how often scanLog repeats a Read that failed
+// with ErrCorruptLog or returned a batch whose CRC does not match: on a disk
+// that flips bits on read, either may happen, and a consumer retries.
+const scanReadAttemptsMax = 16
+
+// scanLog reads the whole log through Read and validates every batch. A
+// read that reports ErrCorruptLog or returns an invalid batch is retried;
+// a batch that is valid but wrong (offsets, epoch, contents) is returned as
+// read, for the caller to compare with the model.
 func scanLog(l *Log, maxBytes int) ([]storedBatch, error) {
 	var out []storedBatch
 	var buf []byte
 	offset := l.LogStartOffset()
 	for offset < l.LogEndOffset() {
+		var batches []storedBatch
 		var err error
-		buf, err = l.Read(offset, maxBytes, math.MaxInt64, buf[:0])
-		if err != nil {
-			return out, fmt.Errorf("Read(%d): %w", offset, err)
+		for range scanReadAttemptsMax {
+			buf, batches, err = readBatches(l, offset, maxBytes, buf[:0])
+			if err == nil {
+				break
+			}
 		}
-		if len(buf) == 0 {
+		if err != nil {
+			return out, err
+		}
+		if len(batches) == 0 {
 			// Only a gap (after a truncation to a segment that follows one)
 			// remains; the caller compares the batches with the model.
 			break
 		}
-		for rest := buf; len(rest) > 0; {
-			size, err := record.BatchSize(rest)
-			if err != nil || size > len(rest) {
-				return out, fmt.Errorf("Read(%d) returned a partial batch", offset)
-			}
-			h, err := record.Validate(rest[:size])
-			if err != nil {
-				return out, fmt.Errorf("Read(%d) returned an invalid batch: %w", offset, err)
-			}
-			if h.LastOffset() < offset {
-				return out, fmt.Errorf("Read(%d) returned batch [%d, %d]", offset, h.BaseOffset, h.LastOffset())
-			}
-			out = append(out, storedBatch{header: h, id: batchID(rest[:size])})
-			offset = h.NextOffset()
-			rest = rest[size:]
-		}
+		out = append(out, batches...)
+		offset = batches[len(batches)-1].header.NextOffset()
 	}
 	return out, nil
+}
+
+// readBatches does one Read at offset and splits and validates the result.
+func readBatches(l *Log, offset int64, maxBytes int, buf []byte) ([]byte, []storedBatch, error) {
+	buf, err := l.Read(offset, maxBytes, math.MaxInt64, buf)
+	if err != nil {
+		return buf, nil, fmt.Errorf("Read(%d): %w", offset, err)
+	}
+	var out []storedBatch
+	for rest := buf; len(rest) > 0; {
+		size, err := record.BatchSize(rest)
+		if err != nil || size > len(rest) {
+			return buf, nil, fmt.Errorf("Read(%d) returned a partial batch", offset)
+		}
+		h, err := record.Validate(rest[:size])
+		if err != nil {
+			return buf, nil, fmt.Errorf("Read(%d) returned an invalid batch: %w", offset, err)
+		}
+		if h.LastOffset() < offset {
+			return buf, nil, fmt.Errorf("Read(%d) returned batch [%d, %d]", offset, h.BaseOffset, h.LastOffset())
+		}
+		out = append(out, storedBatch{header: h, id: batchID(rest[:size])})
+		offset = h.NextOffset()
+		rest = rest[size:]
+	}
+	return buf, out, nil
 }

@@ -13,10 +13,6 @@ import (
 	"github.com/kafkasim/kafkasim/core/record"
 )
 
-// verifyAttemptsMax is how often recovery reads a batch that looks invalid
-// before it truncates the log there.
-const verifyAttemptsMax = 3
-
 // segmentCountMax bounds the segments of one partition, so that a directory
 // full of junk cannot exhaust file handles.
 const segmentCountMax = 1 << 16
@@ -32,14 +28,20 @@ const segmentCountMax = 1 << 16
 //  3. Segments wholly below the log start offset are deleted (a retention
 //     run that a crash interrupted).
 //  4. Segments before the one holding the recovery point are trusted: their
-//     index files are loaded if plausible (else rebuilt from the batch
-//     headers) and only the batches after the last index entry are read.
-//  5. From the segment holding the recovery point on, every batch is
-//     validated (header, CRC, offsets increasing), indexes and leader epochs
-//     are rebuilt, and the log is truncated at the first invalid byte; later
-//     segments are deleted. A failed check is repeated once before anything
-//     is truncated, so a transient read error cannot destroy good data.
+//     index files are loaded if plausible (else rebuilt from the batches)
+//     and only the batches after the last index entry are read.
+//  5. From the segment holding the recovery point on, every batch is read,
+//     and indexes and leader epochs are rebuilt. The log is truncated at the
+//     first invalid byte; later segments are deleted.
 //  6. Everything recovered is synced, then the checkpoints are rewritten.
+//
+// Every batch read in steps 4 and 5 is validated (header, CRC, offsets
+// increasing) and its header read twice (see checkStoredBatch); a batch is
+// judged invalid, and the log cut there, only on bytes that read the same
+// twice, and the checkpoints and index files are read until two reads agree.
+// So a transient bit flip on read cannot move the log end or destroy good
+// data: reads that keep disagreeing fail Open with ErrCorruptLog, having
+// changed nothing that a later Open needs.
 //
 // now is the creation time of the active segment for age-based rolling.
 func Open(fsys core.FS, dir string, config Config, now time.Time) (*Log, error) {
@@ -256,17 +258,23 @@ func (l *Log) cutAfter(i int, sizeBytes int64) error {
 }
 
 // loadSegment sets up a trusted segment from its index files, reading only
-// the batch headers after the last index entry. A missing or implausible
-// index is rebuilt from all the batch headers.
+// the batches after the last index entry. A missing or implausible index, or
+// one whose last entry does not point at a batch with its offset, is rebuilt
+// from all the batches. Either way every batch read is validated.
 func (l *Log) loadSegment(s *segment, fileBytes int64) (clean bool, err error) {
 	x, ok, err := l.readIndexFiles(s.baseOffset, fileBytes)
 	if err != nil {
 		return false, err
 	}
 	if ok && len(x.offsets) > 0 {
+		// The scan resumes at the last entry and trusts its offset, so the
+		// header there is read until two reads agree.
 		last := x.offsets[len(x.offsets)-1]
-		h, err := s.readHeader(int64(last.position), fileBytes, &l.header)
-		ok = err == nil && h.BaseOffset == s.baseOffset+int64(last.relativeOffset)
+		h, readErr := l.readHeaderAt(s, int64(last.position), fileBytes, true)
+		if err := dataError(readErr); err != nil {
+			return false, err
+		}
+		ok = readErr == nil && h.BaseOffset == s.baseOffset+int64(last.relativeOffset)
 	}
 	if ok {
 		s.index = x
@@ -304,53 +312,22 @@ func (l *Log) readIndexFiles(base, logBytes int64) (segmentIndex, bool, error) {
 	return x, ok, nil
 }
 
-// scanSegment reads the batches of s from s.sizeBytes to fileBytes, updating
-// the segment as it goes. With verify it checks CRCs and rebuilds leader
-// epochs. clean is false if it stopped at an invalid batch (at s.sizeBytes).
-func (l *Log) scanSegment(s *segment, fileBytes int64, verify bool) (clean bool, err error) {
+// scanSegment reads the batches of s from s.sizeBytes to fileBytes,
+// validating each (confirmBatch) and updating the segment as it goes; with
+// rebuildEpochs it also rebuilds the leader epochs. clean is false if it
+// stopped at a stably invalid batch (at s.sizeBytes).
+func (l *Log) scanSegment(s *segment, fileBytes int64, rebuildEpochs bool) (clean bool, err error) {
 	for s.sizeBytes < fileBytes {
-		h, valid, err := l.checkStoredBatch(s, fileBytes, verify)
-		for attempt := 1; err == nil && !valid && attempt < verifyAttemptsMax; attempt++ {
-			// Read again before truncating: a transient read error (a flipped
-			// bit) must not destroy good data.
-			h, valid, err = l.checkStoredBatch(s, fileBytes, verify)
-		}
+		h, valid, err := l.confirmBatch(s, fileBytes)
 		if err != nil || !valid {
 			return false, err
 		}
-		if verify && h.PartitionLeaderEpoch >= 0 {
+		if rebuildEpochs && h.PartitionLeaderEpoch >= 0 {
 			l.epochs.assign(h.PartitionLeaderEpoch, h.BaseOffset)
 		}
 		s.observe(&h, l.config.IndexIntervalBytes)
 	}
 	return true, nil
-}
-
-// checkStoredBatch checks the batch at s.sizeBytes: a plausible header that
-// fits in the file, offsets that follow the segment's, and with verify a
-// correct CRC. err is only for failed reads.
-func (l *Log) checkStoredBatch(s *segment, fileBytes int64, verify bool) (record.Header, bool, error) {
-	position := s.sizeBytes
-	h, err := s.readHeader(position, fileBytes, &l.header)
-	if err != nil {
-		return h, false, dataError(err)
-	}
-	if h.BaseOffset < s.nextOffset || !s.fits(h.LastOffset()) || position+int64(h.TotalBytes()) > segmentBytesLimit {
-		return h, false, nil
-	}
-	if !verify {
-		return h, true, nil
-	}
-	size := h.TotalBytes()
-	l.verifyBuf = slices.Grow(l.verifyBuf[:0], size)[:size]
-	if _, err := s.file.ReadAt(l.verifyBuf, position); err != nil {
-		return h, false, dataError(err)
-	}
-	stored, err := record.Validate(l.verifyBuf)
-	if err != nil || stored != h {
-		return h, false, nil
-	}
-	return h, true, nil
 }
 
 // dataError returns nil for errors that mean bad data (the caller treats the

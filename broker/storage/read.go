@@ -1,7 +1,7 @@
 package storage
 
 import (
-	"errors"
+	"encoding/binary"
 	"fmt"
 	"slices"
 
@@ -36,21 +36,24 @@ func (l *Log) Read(offset int64, maxBytes int, maxOffset int64, buf []byte) ([]b
 	if s == nil || offset >= maxOffset {
 		return buf, nil
 	}
-	position, h, err := s.findBatch(offset, &l.header)
+	position, h, err := l.findBatch(s, offset, false)
 	if err != nil {
 		return buf, err
 	}
 	if h.LastOffset() >= maxOffset {
 		return buf, nil
 	}
-	readBytes := min(int64(maxBytes), s.sizeBytes-position)
-	readBytes = max(readBytes, int64(h.TotalBytes()))
+	keepBytes := min(int64(maxBytes), s.sizeBytes-position)
+	keepBytes = max(keepBytes, int64(h.TotalBytes()))
+	// The start of the batch after the returned ones comes with the same
+	// read, so that the last returned batch is checked against it.
+	readBytes := min(keepBytes+prefixCheckBytes, s.sizeBytes-position)
 	start := len(buf)
 	buf = slices.Grow(buf, int(readBytes))[:start+int(readBytes)]
 	if _, err := s.file.ReadAt(buf[start:], position); err != nil {
 		return buf[:start], corruptLog(s, position, err)
 	}
-	keep, err := wholeBatches(buf[start:], maxOffset)
+	keep, err := l.wholeBatches(s, position, buf[start:], int(keepBytes), &h, maxOffset)
 	if err != nil {
 		return buf[:start], corruptLog(s, position, err)
 	}
@@ -80,34 +83,64 @@ func (l *Log) segmentFor(offset int64) (*segment, int64) {
 	return nil, offset
 }
 
-// wholeBatches returns how many leading bytes of data are whole batches
-// whose last offset is below maxOffset: always the first batch (the caller
-// checked it), then every following batch that fits.
-func wholeBatches(data []byte, maxOffset int64) (int, error) {
-	position := 0
-	nextOffset := int64(-1)
-	for position < len(data) {
-		rest := data[position:]
-		if len(rest) < record.HeaderBytes {
-			break
+// prefixCheckBytes is how much of a batch's start holds the fields that the
+// CRC does not cover and that Read checks: base offset, batch length and
+// partition leader epoch.
+const prefixCheckBytes = 16
+
+// wholeBatches returns how many leading bytes of data, read at position of
+// s, are whole batches within keepBytes whose last offset is below
+// maxOffset: always the first batch, which the caller found as first, then
+// every following batch that fits. Read checks no CRC (consumers do), but it
+// returns no batch whose uncovered header fields contradict the log: the
+// first batch must read as the walk to it did, offsets must strictly
+// increase and stay inside the segment, each batch must carry the leader
+// epoch the epoch cache gives its base offset, and the last batch returned
+// must end where the segment ends or before the next batch's base offset,
+// which data holds past keepBytes.
+func (l *Log) wholeBatches(s *segment, position int64, data []byte, keepBytes int, first *record.Header, maxOffset int64) (int, error) {
+	kept := 0
+	previousLast := first.BaseOffset - 1
+	for position+int64(kept) < s.sizeBytes {
+		rest := data[kept:]
+		if len(rest) < prefixCheckBytes {
+			return 0, fmt.Errorf("%w: %d bytes before the segment's end", record.ErrTruncated, len(rest))
 		}
-		h, err := record.ParseHeader(rest)
+		base := int64(binary.BigEndian.Uint64(rest))
+		epoch := int32(binary.BigEndian.Uint32(rest[record.LengthPrefixBytes:]))
+		if base <= previousLast || !l.epochs.agrees(epoch, base) {
+			return 0, fmt.Errorf("%w: batch at %d epoch %d after offset %d", record.ErrCorrupt, base, epoch, previousLast)
+		}
+		size, err := record.BatchSize(rest)
 		if err != nil {
 			return 0, err
 		}
-		if h.TotalBytes() > len(rest) || (position > 0 && h.LastOffset() >= maxOffset) {
+		if kept+size > keepBytes {
 			break
 		}
-		if h.BaseOffset < nextOffset {
-			return 0, fmt.Errorf("%w: offsets go back to %d", record.ErrCorrupt, h.BaseOffset)
+		h, err := record.ParseHeader(rest[:size])
+		if err != nil {
+			return 0, err
 		}
-		nextOffset = h.NextOffset()
-		position += h.TotalBytes()
+		if kept == 0 && h != *first {
+			return 0, fmt.Errorf("%w: the first batch read differently twice", record.ErrCorrupt)
+		}
+		if h.LastOffset() >= s.nextOffset {
+			return 0, fmt.Errorf("%w: batch ends at %d past the segment's end %d", record.ErrCorrupt, h.LastOffset(), s.nextOffset)
+		}
+		if kept > 0 && h.LastOffset() >= maxOffset {
+			break
+		}
+		kept += size
+		previousLast = h.LastOffset()
 	}
-	if position == 0 {
-		return 0, errors.New("first batch changed while reading")
+	if kept == 0 {
+		return 0, fmt.Errorf("%w: the first batch changed while reading", record.ErrCorrupt)
 	}
-	return position, nil
+	if position+int64(kept) == s.sizeBytes && previousLast+1 != s.nextOffset {
+		return 0, fmt.Errorf("%w: batches end at %d, the segment at %d", record.ErrCorrupt, previousLast+1, s.nextOffset)
+	}
+	return kept, nil
 }
 
 // OffsetForTimestamp finds the first batch whose max timestamp is at least
@@ -137,18 +170,14 @@ func (l *Log) OffsetForTimestamp(timestamp int64) (offset, batchTimestamp int64,
 }
 
 // searchTimestamp scans s for the first batch with a max timestamp at least
-// timestamp, starting where the time index allows.
+// timestamp, starting where the time index allows. The scan is repeated
+// until two scans agree: no later check confirms its answer, and the max
+// timestamp is read without its CRC.
 func (l *Log) searchTimestamp(s *segment, timestamp int64) (int64, int64, bool, error) {
-	position := s.index.lookup(s.index.lookupTime(timestamp))
-	for position < s.sizeBytes {
-		h, err := s.readHeader(position, s.sizeBytes, &l.header)
-		if err != nil {
-			return 0, 0, false, corruptLog(s, position, err)
-		}
-		if h.MaxTimestamp >= timestamp && h.LastOffset() >= l.logStartOffset {
-			return max(h.BaseOffset, l.logStartOffset), h.MaxTimestamp, true, nil
-		}
-		position += int64(h.TotalBytes())
+	goal := walkGoal{offset: l.logStartOffset, timestamp: timestamp, byTimestamp: true}
+	w, err := l.walkHeadersStable(s, s.index.lookupTime(timestamp), &goal)
+	if err != nil || !w.found {
+		return 0, 0, false, err
 	}
-	return 0, 0, false, nil
+	return max(w.header.BaseOffset, l.logStartOffset), w.header.MaxTimestamp, true, nil
 }

@@ -114,6 +114,12 @@ func (s *segment) readHeader(position, endBytes int64, scratch *[record.HeaderBy
 		}
 		return record.Header{}, err
 	}
+	return s.parseHeader(position, endBytes, scratch)
+}
+
+// parseHeader parses the header read into scratch from position and checks
+// that its batch ends by endBytes.
+func (s *segment) parseHeader(position, endBytes int64, scratch *[record.HeaderBytes]byte) (record.Header, error) {
 	h, err := record.ParseHeader(scratch[:])
 	if err != nil {
 		return h, err
@@ -122,25 +128,6 @@ func (s *segment) readHeader(position, endBytes int64, scratch *[record.HeaderBy
 		return h, fmt.Errorf("%w: batch of %d bytes at position %d, %d left", record.ErrTruncated, h.TotalBytes(), position, endBytes-position)
 	}
 	return h, nil
-}
-
-// findBatch returns the position and header of the batch that holds offset,
-// or of the first batch after it when offset falls in a gap. The caller
-// guarantees baseOffset <= offset < nextOffset.
-func (s *segment) findBatch(offset int64, scratch *[record.HeaderBytes]byte) (int64, record.Header, error) {
-	assert(offset >= s.baseOffset && offset < s.nextOffset, "findBatch outside the segment")
-	position := s.index.lookup(s.relative(offset))
-	for position < s.sizeBytes {
-		h, err := s.readHeader(position, s.sizeBytes, scratch)
-		if err != nil {
-			return 0, h, corruptLog(s, position, err)
-		}
-		if h.LastOffset() >= offset {
-			return position, h, nil
-		}
-		position += int64(h.TotalBytes())
-	}
-	return 0, record.Header{}, corruptLog(s, position, errors.New("offset not found before the end"))
 }
 
 func corruptLog(s *segment, position int64, err error) error {

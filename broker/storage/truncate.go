@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"math"
 	"time"
+
+	"github.com/kafkasim/kafkasim/core/record"
 )
 
 // TruncateTo removes every batch that holds an offset at or after offset, as
@@ -70,30 +72,33 @@ func (l *Log) TruncateTo(offset int64, now time.Time) error {
 }
 
 // truncateActive cuts the active segment before the batch holding offset
-// and syncs it.
+// and syncs it. The cut position and the new tail are read stably and
+// validated before the file is touched, so a flipped bit on read cannot
+// choose where the log is cut.
 func (l *Log) truncateActive(offset int64) error {
 	s := l.active()
 	if offset >= s.nextOffset {
 		// offset fell in a gap before a removed segment.
 		return l.syncActive()
 	}
-	position, h, err := s.findBatch(offset, &l.header)
+	position, h, err := l.findBatch(s, offset, true)
 	if err != nil {
-		return err
-	}
-	if err := s.file.Truncate(position); err != nil {
-		return l.fail(fmt.Errorf("truncating segment %d: %w", s.baseOffset, err))
+		return l.fail(fmt.Errorf("finding offset %d: %w", offset, err))
 	}
 	s.index.truncate(s.relative(h.BaseOffset))
 	if err := l.recomputeTail(s, position); err != nil {
-		return err
+		return l.fail(err)
+	}
+	if err := s.file.Truncate(position); err != nil {
+		return l.fail(fmt.Errorf("truncating segment %d: %w", s.baseOffset, err))
 	}
 	s.syncedBytes = -1 // the size changed: force a sync
 	return l.syncActive()
 }
 
 // recomputeTail sets the end offset, size and max timestamp of s for a new
-// size endBytes, from the index and the headers after its last entry.
+// size endBytes, from the index and the batches after its last entry, each
+// validated as recovery does.
 func (l *Log) recomputeTail(s *segment, endBytes int64) error {
 	s.sizeBytes = s.index.lastPosition()
 	s.nextOffset = s.baseOffset
@@ -102,12 +107,12 @@ func (l *Log) recomputeTail(s *segment, endBytes int64) error {
 	}
 	s.maxTimestamp = s.index.lastTimestamp()
 	s.indexStale = true
-	for s.sizeBytes < endBytes {
-		h, err := s.readHeader(s.sizeBytes, endBytes, &l.header)
-		if err != nil {
-			return l.fail(corruptLog(s, s.sizeBytes, err))
-		}
-		s.observe(&h, l.config.IndexIntervalBytes)
+	clean, err := l.scanSegment(s, endBytes, false)
+	if err == nil && !clean {
+		err = corruptLog(s, s.sizeBytes, fmt.Errorf("%w: invalid batch before the cut", record.ErrCorrupt))
+	}
+	if err != nil {
+		return fmt.Errorf("recomputing segment %d: %w", s.baseOffset, err)
 	}
 	assert(s.sizeBytes == endBytes, "recomputed tail overshoots")
 	return nil
