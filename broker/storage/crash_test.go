@@ -43,15 +43,21 @@ var (
 // fsync trusted lost data. 7426: a full disk failing the recovery point
 // checkpoint made Append report an error for a batch it had stored.
 // 5701: an interrupted TruncateFullyAndStartAt at the log end left the old
-// last segment, unreachable below the new log start.
-var crashRegressionSeeds = []uint64{2842, 6975, 7426, 5701}
+// last segment, unreachable below the new log start. 4350 (read bit flips):
+// two reads of a batch header flipped the same bit, recovery accepted a
+// base offset 65536 too high and cut the synced batches after it; a header
+// is now read three times.
+var crashRegressionSeeds = []uint64{2842, 6975, 7426, 5701, 4350}
 
 // TestCrashRecovery checks durability and crash consistency on the
 // simulated disk. For each seed it draws a small configuration and a fault
 // mix (torn writes, I/O errors on writes, syncs and directory operations, a
-// full disk), then runs random appends, syncs, truncations, rolls, retention
-// runs, crashes (the disk keeps only synced data plus torn prefixes) and
-// clean restarts. After every restart it checks that everything acknowledged
+// full disk, and for 40% of the seeds a bit flipped in 1-5% of all reads,
+// during the run and every recovery), then runs random appends, syncs,
+// truncations, rolls, retention runs, crashes (the disk keeps only synced
+// data plus torn prefixes), clean restarts and kills (a restart without
+// Close that keeps the page cache, after which, as after a clean restart,
+// the log must end exactly where the appends did). After every restart it checks that everything acknowledged
 // as durable (the recovery point the log reported, or a returned Sync) is
 // intact, that every batch read back is valid and that the log is a prefix
 // of what was appended, modulo truncations and retention. A failing seed is

@@ -2,10 +2,12 @@ package storage
 
 import (
 	"errors"
+	"math"
 	"reflect"
 	"testing"
 
 	"github.com/kafkasim/kafkasim/core"
+	"github.com/kafkasim/kafkasim/core/record"
 	"github.com/kafkasim/kafkasim/sim"
 )
 
@@ -154,4 +156,59 @@ func TestFsyncgateAfterTruncation(t *testing.T) {
 			t.Fatalf("disk seed %d: recovered %v, after a crash %v", seed, recovered, got)
 		}
 	}
+}
+
+// TestReadRejectsFlippedHeaders checks that Read on a disk that flips a bit
+// in 5% of reads returns either ErrCorruptLog or batches whose fields
+// outside the CRC (base offset, leader epoch) are those that were appended:
+// it appends batches of several epochs across many segments, then reads
+// every offset many times and compares each CRC-valid batch it gets with
+// what was appended. Batches with a bad CRC are the consumer's to reject.
+func TestReadRejectsFlippedHeaders(t *testing.T) {
+	disk := sim.NewDisk(core.NewRand(5), sim.DiskOptions{ReadBitFlipProbability: 0.05})
+	l := mustOpen(t, disk, smallConfig())
+	type appended struct {
+		base  int64
+		epoch int32
+	}
+	byID := map[uint64]appended{}
+	for i := range 120 {
+		batch := makeBatch(uint64(i), 1+i%4, 60+i%150, int64(i))
+		base, _ := mustAppend(t, l, batch, int32(i/25), epoch0)
+		byID[uint64(i)] = appended{base: base, epoch: int32(i / 25)}
+	}
+	rand := core.NewRand(9)
+	var corrupt, checked int
+	var buf []byte
+	for range 20_000 {
+		offset := rand.Int64Range(0, l.LogEndOffset()-1)
+		var err error
+		buf, err = l.Read(offset, 1+rand.IntN(1500), math.MaxInt64, buf[:0])
+		if errors.Is(err, ErrCorruptLog) {
+			corrupt++
+			continue
+		}
+		if err != nil || len(buf) == 0 {
+			t.Fatalf("Read(%d): %v, %d bytes", offset, err, len(buf))
+		}
+		for rest := buf; len(rest) > 0; {
+			size, err := record.BatchSize(rest)
+			if err != nil || size > len(rest) {
+				t.Fatalf("Read(%d) returned a partial batch", offset)
+			}
+			if h, err := record.Validate(rest[:size]); err == nil {
+				want := byID[batchID(rest[:size])]
+				if h.BaseOffset != want.base || h.PartitionLeaderEpoch != want.epoch {
+					t.Fatalf("Read(%d) returned batch at %d epoch %d, appended at %d epoch %d",
+						offset, h.BaseOffset, h.PartitionLeaderEpoch, want.base, want.epoch)
+				}
+				checked++
+			}
+			rest = rest[size:]
+		}
+	}
+	if corrupt == 0 || checked == 0 {
+		t.Fatalf("%d corrupt reads, %d batches checked: the test exercised nothing", corrupt, checked)
+	}
+	t.Logf("%d reads reported ErrCorruptLog, %d batches checked", corrupt, checked)
 }
