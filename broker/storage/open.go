@@ -38,7 +38,8 @@ const segmentCountMax = 1 << 16
 // Every batch read in steps 4 and 5 is validated (header, CRC, offsets
 // increasing) and its header read twice (see checkStoredBatch); a batch is
 // judged invalid, and the log cut there, only on bytes that read the same
-// twice, and the checkpoints and index files are read until two reads agree.
+// three times, and the checkpoints and index files are read until three
+// reads agree.
 // So a transient bit flip on read cannot move the log end or destroy good
 // data: reads that keep disagreeing fail Open with ErrCorruptLog, having
 // changed nothing that a later Open needs.
@@ -268,7 +269,7 @@ func (l *Log) loadSegment(s *segment, fileBytes int64) (clean bool, err error) {
 	}
 	if ok && len(x.offsets) > 0 {
 		// The scan resumes at the last entry and trusts its offset, so the
-		// header there is read until two reads agree.
+		// header there is read until three reads agree.
 		last := x.offsets[len(x.offsets)-1]
 		h, readErr := l.readHeaderAt(s, int64(last.position), fileBytes, true)
 		if err := dataError(readErr); err != nil {
