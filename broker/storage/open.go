@@ -36,7 +36,7 @@ const segmentCountMax = 1 << 16
 //  6. Everything recovered is synced, then the checkpoints are rewritten.
 //
 // Every batch read in steps 4 and 5 is validated (header, CRC, offsets
-// increasing) and its header read twice (see checkStoredBatch); a batch is
+// increasing) and its header read three times (checkStoredBatch); a batch is
 // judged invalid, and the log cut there, only on bytes that read the same
 // three times, and the checkpoints and index files are read until three
 // reads agree.
