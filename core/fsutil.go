@@ -3,6 +3,7 @@ package core
 import (
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"io"
 	"path"
 )
@@ -62,6 +63,67 @@ func ReadFile(fsys FS, name string, limitBytes int64) ([]byte, error) {
 	data := make([]byte, size)
 	if _, err := file.ReadAt(data, 0); err != nil && !errors.Is(err, io.EOF) {
 		return nil, err
+	}
+	return data, nil
+}
+
+// ErrChecksum is returned by ReadFileChecked for a file whose checksum does
+// not match its contents on any of several reads.
+var ErrChecksum = errors.New("file checksum mismatch")
+
+// checkedReadsMax bounds the reads of a checksummed file whose checksum
+// does not match: a transient flip on read goes away on a re-read, a
+// corrupt file does not.
+const checkedReadsMax = 16
+
+// checksumTrailerBytes is the size of the trailer WriteFileChecked appends:
+// "crc32c:" and eight hex digits and a newline.
+const checksumTrailerBytes = len("crc32c:") + 8 + 1
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// WriteFileChecked is WriteFileAtomic for metadata files that decide what
+// happens to data (which topics exist, which ids are used): it appends a
+// trailer line "crc32c:XXXXXXXX" so that a reader can tell a flipped bit
+// from the truth instead of acting on it.
+func WriteFileChecked(fsys FS, dir, name string, data []byte) error {
+	out := make([]byte, 0, len(data)+checksumTrailerBytes)
+	out = append(out, data...)
+	out = fmt.Appendf(out, "crc32c:%08x\n", crc32.Checksum(data, castagnoli))
+	return WriteFileAtomic(fsys, dir, name, out)
+}
+
+// ReadFileChecked reads a file written by WriteFileChecked and returns its
+// contents without the trailer. A checksum mismatch is re-read a few times;
+// if it persists the error wraps ErrChecksum, and the caller must refuse to
+// act on the file rather than guess.
+func ReadFileChecked(fsys FS, name string, limitBytes int64) ([]byte, error) {
+	var last error
+	for range checkedReadsMax {
+		raw, err := ReadFile(fsys, name, limitBytes)
+		if err != nil {
+			return nil, err
+		}
+		data, err := splitChecksum(raw)
+		if err == nil {
+			return data, nil
+		}
+		last = err
+	}
+	return nil, fmt.Errorf("%s: %w", name, last)
+}
+
+func splitChecksum(raw []byte) ([]byte, error) {
+	if len(raw) < checksumTrailerBytes {
+		return nil, fmt.Errorf("%w: %d bytes is too short for a checksum trailer", ErrChecksum, len(raw))
+	}
+	data, trailer := raw[:len(raw)-checksumTrailerBytes], raw[len(raw)-checksumTrailerBytes:]
+	var stored uint32
+	if _, err := fmt.Sscanf(string(trailer), "crc32c:%08x\n", &stored); err != nil {
+		return nil, fmt.Errorf("%w: no checksum trailer", ErrChecksum)
+	}
+	if computed := crc32.Checksum(data, castagnoli); computed != stored {
+		return nil, fmt.Errorf("%w: stored %08x, computed %08x", ErrChecksum, stored, computed)
 	}
 	return data, nil
 }

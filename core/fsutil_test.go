@@ -85,3 +85,30 @@ func assertContents(t *testing.T, disk core.FS, want string) {
 		t.Fatalf("file holds %q, want %q", got, want)
 	}
 }
+
+// TestReadFileCheckedSurvivesFlipsAndRefusesCorruption writes a checksummed
+// file on a disk that flips bits on reads: reads must return the exact
+// contents every time (a flipped read is retried), and a file corrupted on
+// disk must give ErrChecksum, never wrong contents.
+func TestReadFileCheckedSurvivesFlipsAndRefusesCorruption(t *testing.T) {
+	disk := sim.NewDisk(core.NewRand(1), sim.DiskOptions{ReadBitFlipProbability: 0.3})
+	want := []byte(`{"topics":["orders","payments"]}` + "\n")
+	if err := core.WriteFileChecked(disk, ".", "catalog", want); err != nil {
+		t.Fatal(err)
+	}
+	for range 200 {
+		got, err := core.ReadFileChecked(disk, "catalog", 1024)
+		if err != nil {
+			t.Fatalf("read with 30%% flips: %v", err)
+		}
+		if string(got) != string(want) {
+			t.Fatalf("read %q, want %q", got, want)
+		}
+	}
+	if err := core.WriteFileAtomic(disk, ".", "catalog", append([]byte(`{"topics":["orderz","payments"]}`+"\n"), []byte("crc32c:00000000\n")...)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := core.ReadFileChecked(disk, "catalog", 1024); !errors.Is(err, core.ErrChecksum) {
+		t.Fatalf("corrupt file: got %v, want ErrChecksum", err)
+	}
+}
