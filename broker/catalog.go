@@ -54,6 +54,9 @@ type catalog struct {
 	node   *Node
 	topics map[string]*topic
 	byID   map[[16]byte]*topic
+	// deleting are topics being deleted: gone for clients, but still
+	// written to the catalog file (flagged) until their files are removed.
+	deleting []catalogTopic
 }
 
 type catalogFile struct {
@@ -66,6 +69,9 @@ type catalogTopic struct {
 	ID         string            `json:"id"`
 	Partitions int32             `json:"partitions"`
 	Configs    map[string]string `json:"configs,omitempty"`
+	// Deleting marks a topic whose deletion was decided but whose files may
+	// not all be gone yet; startup finishes the deletion.
+	Deleting bool `json:"deleting,omitempty"`
 }
 
 func openCatalog(n *Node) (*catalog, error) {
@@ -75,10 +81,18 @@ func openCatalog(n *Node) (*catalog, error) {
 		return nil, err
 	}
 	for _, entry := range entries {
+		if entry.Deleting {
+			c.deleting = append(c.deleting, entry)
+			continue
+		}
 		if err := c.load(entry); err != nil {
 			c.close()
 			return nil, err
 		}
+	}
+	if err := c.finishDeletions(); err != nil {
+		c.close()
+		return nil, err
 	}
 	if err := c.removeLeftovers(); err != nil {
 		c.close()
@@ -95,7 +109,7 @@ func openCatalog(n *Node) (*catalog, error) {
 
 func (c *catalog) readFile() ([]catalogTopic, error) {
 	fsys, dir := c.node.env.FS, c.node.cfg.LogDir
-	data, err := core.ReadFile(fsys, path.Join(dir, catalogFileName), catalogBytesMax)
+	data, err := core.ReadFileChecked(fsys, path.Join(dir, catalogFileName), catalogBytesMax)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
@@ -136,28 +150,63 @@ func (c *catalog) load(entry catalogTopic) error {
 	return nil
 }
 
-// removeLeftovers deletes partition directories the catalog does not name.
+// Suffixes of partition directories that no topic owns. A deleted topic's
+// directories are renamed with deletedSuffix before they are removed, so a
+// removal a crash interrupted is finished at startup. A directory the
+// catalog does not name (a topic creation a crash interrupted) is renamed
+// with orphanedSuffix and kept: the broker never destroys data that its
+// metadata cannot explain.
+const (
+	deletedSuffix  = ".deleted"
+	orphanedSuffix = ".orphaned"
+)
+
+// removeLeftovers finishes interrupted deletions and sets aside partition
+// directories the catalog does not name.
 func (c *catalog) removeLeftovers() error {
 	fsys, dir := c.node.env.FS, c.node.cfg.LogDir
 	entries, err := fsys.ReadDir(dir)
 	if err != nil {
 		return fmt.Errorf("broker: list %s: %w", dir, err)
 	}
-	removed := false
+	changed := false
 	for _, entry := range entries {
-		if !entry.IsDir || c.namesPartitionDir(entry.Name) {
+		switch {
+		case !entry.IsDir || c.namesPartitionDir(entry.Name) || strings.Contains(entry.Name, orphanedSuffix):
 			continue
+		case strings.HasSuffix(entry.Name, deletedSuffix):
+			err = fsys.RemoveAll(path.Join(dir, entry.Name))
+		default:
+			c.node.log.Warn("setting aside a partition directory that no topic names", slog.String("dir", entry.Name))
+			err = c.setAside(entry.Name, entries)
 		}
-		c.node.log.Warn("removing partition directory of an unknown topic", slog.String("dir", entry.Name))
-		if err := fsys.RemoveAll(path.Join(dir, entry.Name)); err != nil {
+		if err != nil {
 			return err
 		}
-		removed = true
+		changed = true
 	}
-	if removed {
+	if changed {
 		return fsys.SyncDir(dir)
 	}
 	return nil
+}
+
+// setAside renames an unexplained directory to a free name+orphanedSuffix.
+func (c *catalog) setAside(name string, entries []core.DirEntry) error {
+	taken := func(candidate string) bool {
+		for _, e := range entries {
+			if e.Name == candidate {
+				return true
+			}
+		}
+		return false
+	}
+	target := name + orphanedSuffix
+	for i := 2; taken(target); i++ {
+		target = name + orphanedSuffix + "-" + strconv.Itoa(i)
+	}
+	dir := c.node.cfg.LogDir
+	return c.node.env.FS.Rename(path.Join(dir, name), path.Join(dir, target))
 }
 
 func (c *catalog) namesPartitionDir(name string) bool {
@@ -170,20 +219,50 @@ func (c *catalog) namesPartitionDir(name string) bool {
 	return err == nil && ok && index >= 0 && index < int64(len(t.partitions))
 }
 
+// finishDeletions removes the files of topics whose deletion a crash
+// interrupted, then forgets them.
+func (c *catalog) finishDeletions() error {
+	if len(c.deleting) == 0 {
+		return nil
+	}
+	fsys, dir := c.node.env.FS, c.node.cfg.LogDir
+	for _, entry := range c.deleting {
+		for i := range entry.Partitions {
+			partition := partitionDir(dir, entry.Name, i)
+			for _, name := range []string{partition, partition + deletedSuffix} {
+				if err := fsys.RemoveAll(name); err != nil {
+					return fmt.Errorf("broker: finish deleting topic %q: %w", entry.Name, err)
+				}
+			}
+		}
+	}
+	if err := fsys.SyncDir(dir); err != nil {
+		return err
+	}
+	c.deleting = nil
+	return c.save()
+}
+
 // save makes the current topic set durable.
 func (c *catalog) save() error {
 	file := catalogFile{Version: catalogVersion}
 	for _, t := range c.sorted() {
-		file.Topics = append(file.Topics, catalogTopic{
-			Name: t.name, ID: hex.EncodeToString(t.id[:]),
-			Partitions: int32(len(t.partitions)), Configs: t.overrides,
-		})
+		file.Topics = append(file.Topics, t.entry())
 	}
+	file.Topics = append(file.Topics, c.deleting...)
 	data, err := json.MarshalIndent(file, "", "  ")
 	if err != nil {
 		return err
 	}
-	return core.WriteFileAtomic(c.node.env.FS, c.node.cfg.LogDir, catalogFileName, data)
+	return core.WriteFileChecked(c.node.env.FS, c.node.cfg.LogDir, catalogFileName, data)
+}
+
+// entry is the catalog file's record of t.
+func (t *topic) entry() catalogTopic {
+	return catalogTopic{
+		Name: t.name, ID: hex.EncodeToString(t.id[:]),
+		Partitions: int32(len(t.partitions)), Configs: t.overrides,
+	}
 }
 
 // sorted returns the topics ordered by name.
@@ -252,6 +331,11 @@ func (c *catalog) validateCreate(name string, partitions int32, overrides map[st
 	if _, ok := c.topics[name]; ok {
 		return fmt.Errorf("%w: topic %q already exists", kerr.TopicAlreadyExists, name)
 	}
+	for _, entry := range c.deleting {
+		if entry.Name == name {
+			return fmt.Errorf("%w: topic %q is marked for deletion", kerr.TopicAlreadyExists, name)
+		}
+	}
 	if len(c.topics) >= topicsMax {
 		return fmt.Errorf("%w: the broker already holds %d topics", kerr.PolicyViolation, topicsMax)
 	}
@@ -284,12 +368,20 @@ func (c *catalog) grow(t *topic, count int32) error {
 	return nil
 }
 
-// discardPartitions closes and removes partitions from index from on.
+// discardPartitions closes and removes partitions from index from on: each
+// directory is first renamed with deletedSuffix, so that a removal a crash
+// interrupts is finished at the next start rather than mistaken for data.
 func (c *catalog) discardPartitions(t *topic, from int32) {
+	fsys := c.node.env.FS
 	for _, p := range t.partitions[from:] {
 		p.close()
-		if err := c.node.env.FS.RemoveAll(p.dir); err != nil {
-			c.node.log.Warn("cannot remove partition directory", slog.String("dir", p.dir), slog.Any("err", err))
+		doomed := p.dir + deletedSuffix
+		if err := fsys.Rename(p.dir, doomed); err != nil {
+			c.node.log.Warn("cannot mark partition directory deleted", slog.String("dir", p.dir), slog.Any("err", err))
+			continue
+		}
+		if err := fsys.RemoveAll(doomed); err != nil {
+			c.node.log.Warn("cannot remove partition directory", slog.String("dir", doomed), slog.Any("err", err))
 		}
 	}
 	t.partitions = t.partitions[:from]
@@ -319,18 +411,24 @@ func (c *catalog) remove(t *topic) error {
 	if t.internal {
 		return fmt.Errorf("%w: %s is internal", kerr.TopicAuthorizationFailed, t.name)
 	}
+	// The deletion is first made durable as an intent, so that a crash at
+	// any later point finishes it at startup instead of leaving files that
+	// no topic explains.
+	entry := t.entry()
+	entry.Deleting = true
 	delete(c.topics, t.name)
 	delete(c.byID, t.id)
+	c.deleting = append(c.deleting, entry)
 	if err := c.save(); err != nil {
 		c.topics[t.name] = t
 		c.byID[t.id] = t
+		c.deleting = c.deleting[:len(c.deleting)-1]
 		return fmt.Errorf("%w: saving the topic catalog: %v", kerr.KafkaStorageError, err)
 	}
 	c.discardPartitions(t, 0)
-	if err := c.node.env.FS.SyncDir(c.node.cfg.LogDir); err != nil {
-		// The catalog no longer names the topic; leftovers are removed at
-		// the next start.
-		c.node.log.Warn("cannot sync log dir after deleting a topic", slog.Any("err", err))
+	if err := c.finishDeletions(); err != nil {
+		// The intent is durable; the next start completes the deletion.
+		c.node.log.Warn("cannot finish deleting a topic", slog.String("topic", t.name), slog.Any("err", err))
 	}
 	c.node.log.Info("deleted topic", slog.String("topic", t.name))
 	return nil

@@ -152,7 +152,7 @@ type producerIDAllocator struct {
 
 func openProducerIDAllocator(fsys core.FS, dir string) (*producerIDAllocator, error) {
 	a := &producerIDAllocator{fsys: fsys, dir: dir}
-	data, err := core.ReadFile(fsys, path.Join(dir, producerIDFileName), producerIDFileBytesMax)
+	data, err := core.ReadFileChecked(fsys, path.Join(dir, producerIDFileName), producerIDFileBytesMax)
 	switch {
 	case err == nil:
 		end, perr := strconv.ParseInt(string(data), 10, 64)
@@ -171,7 +171,7 @@ func openProducerIDAllocator(fsys core.FS, dir string) (*producerIDAllocator, er
 func (a *producerIDAllocator) allocate() (int64, error) {
 	if a.next >= a.blockEnd {
 		end := a.next + producerIDBlockSize
-		if err := core.WriteFileAtomic(a.fsys, a.dir, producerIDFileName, strconv.AppendInt(nil, end, 10)); err != nil {
+		if err := core.WriteFileChecked(a.fsys, a.dir, producerIDFileName, strconv.AppendInt(nil, end, 10)); err != nil {
 			return 0, fmt.Errorf("broker: reserve producer ids: %w", err)
 		}
 		a.blockEnd = end

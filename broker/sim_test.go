@@ -1,11 +1,13 @@
 package broker
 
 import (
+	"errors"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/kafkasim/kafkasim/broker/storage"
 	"github.com/kafkasim/kafkasim/core"
 	"github.com/kafkasim/kafkasim/core/record"
 	"github.com/kafkasim/kafkasim/sim"
@@ -36,11 +38,18 @@ func (c *captureConn) RemoteAddr() string {
 }
 
 func newSimBroker(t testing.TB, seed uint64, configure func(*Config)) *simBroker {
+	return newSimBrokerOnDisk(t, seed, sim.DiskOptions{}, configure)
+}
+
+func newSimBrokerOnDisk(t testing.TB, seed uint64, diskOptions sim.DiskOptions, configure func(*Config)) *simBroker {
 	t.Helper()
 	s := sim.NewScheduler(seed)
 	host := s.AddNode("broker", sim.NodeOptions{})
-	disk := sim.NewDisk(s.ForkRand(), sim.DiskOptions{})
-	host.SetDisk(disk)
+	disk := sim.NewDisk(s.ForkRand(), diskOptions)
+	// A plain FS, so that kill (a process crash) keeps the page cache and
+	// only crash (power loss) forgets unsynced data.
+	host.SetFS(disk)
+	disk.Stall = host.Stall
 	cfg := DefaultConfig()
 	cfg.Listeners = []string{"broker:9092"}
 	cfg.GroupInitialRebalanceDelayMs = 0
@@ -53,10 +62,17 @@ func newSimBroker(t testing.TB, seed uint64, configure func(*Config)) *simBroker
 	return b
 }
 
+// bootAttemptsMax bounds the boots retried after a transiently corrupt
+// read (reads that never agreed): a supervisor restarts such a broker.
+const bootAttemptsMax = 5
+
 // boot builds the node from what the disk holds, as a restart does.
 func (b *simBroker) boot(t testing.TB) {
 	t.Helper()
 	node, err := New(b.host.Env(), b.cfg)
+	for attempt := 1; err != nil && errors.Is(err, storage.ErrCorruptLog) && attempt < bootAttemptsMax; attempt++ {
+		node, err = New(b.host.Env(), b.cfg)
+	}
 	if err != nil {
 		t.Fatalf("boot: %v", err)
 	}
@@ -68,6 +84,15 @@ func (b *simBroker) boot(t testing.TB) {
 
 // crash drops everything unsynced and boots again.
 func (b *simBroker) crash(t testing.TB) {
+	b.host.Crash()
+	b.disk.Crash()
+	b.host.Restart()
+	b.boot(t)
+}
+
+// kill stops the process without losing the page cache (the disk is not
+// crashed) and boots again.
+func (b *simBroker) kill(t testing.TB) {
 	b.host.Crash()
 	b.host.Restart()
 	b.boot(t)
@@ -181,3 +206,5 @@ func produceCode(t testing.TB, b *simBroker, req *kmsg.ProduceRequest) (int16, i
 }
 
 var _ core.Conn = (*captureConn)(nil)
+
+var errInjected = core.ErrIO
