@@ -55,10 +55,18 @@ func sweep(t *testing.T, faultList string, first uint64, count int) {
 // clients, or the harness itself.
 func TestSeedsWithoutFaults(t *testing.T) { sweep(t, "none", 1, 10) }
 
-// TestSeedsWithFaults sweeps seeds with every fault class except read bit
-// flips combined with restarts (see TestBitFlipRegressions).
-func TestSeedsWithFaults(t *testing.T) {
-	sweep(t, "clients,clock,crash,disk-errors,disk-full,network,pause,powerloss", 1, 150)
+// TestSeedsWithFaults sweeps seeds with every fault class.
+func TestSeedsWithFaults(t *testing.T) { sweep(t, "all", 1, 150) }
+
+// TestAllFaultRegressions replays seeds that once failed with every fault
+// on: seed 350 lost every acknowledged record when a bit flipped on reading
+// the topic catalog made startup delete the topic's directories (the
+// catalog is now checksummed, and unexplained directories are set aside,
+// never deleted); seed 292 never finished its drain for the same reason.
+func TestAllFaultRegressions(t *testing.T) {
+	for _, seed := range []uint64{292, 350} {
+		sweep(t, "all", seed, 1)
+	}
 }
 
 // TestBitFlipRegressions replays seeds that once failed with read bit
