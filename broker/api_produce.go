@@ -24,13 +24,15 @@ const legacyMagicOffset = 16
 // state, stamped with its offset and leader epoch, and appended as received:
 // compressed batches stay compressed. acks=0 gets no response; acks=1 and
 // acks=all are answered after the append (and the sync that
-// log.flush.interval.messages asks for). With one broker the ISR is the
+// log.flush.interval.messages asks for). An acks=0 request with an error
+// closes the connection, as in Kafka, since the producer sees no answer. With one broker the ISR is the
 // leader alone, so acks=all also needs min.insync.replicas <= 1.
 // Transactional batches are rejected until transactions exist.
 func handleProduce(n *Node, r *request, req kmsg.Request) {
 	pr := req.(*kmsg.ProduceRequest)
 	resp := pr.ResponseKind().(*kmsg.ProduceResponse)
 	now := n.now()
+	failed := false
 	for _, rt := range pr.Topics {
 		st := kmsg.NewProduceResponseTopic()
 		st.Topic = rt.Topic
@@ -46,6 +48,7 @@ func handleProduce(n *Node, r *request, req kmsg.Request) {
 			setError(&sp.ErrorCode, &sp.ErrorMessage, err)
 			if err != nil {
 				sp.BaseOffset = -1
+				failed = true
 			}
 			st.Partitions = append(st.Partitions, sp)
 		}
@@ -53,6 +56,12 @@ func handleProduce(n *Node, r *request, req kmsg.Request) {
 	}
 	if pr.Acks == 0 {
 		r.respond(nil)
+		if failed {
+			// Kafka's way to tell an acks=0 producer that something went
+			// wrong (say, a stale leader): it cannot see an error code, but
+			// it sees the connection close and refreshes its metadata.
+			r.conn.close()
+		}
 		return
 	}
 	r.respond(resp)

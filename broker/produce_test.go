@@ -198,3 +198,20 @@ func TestGarbageFramesCloseTheConnection(t *testing.T) {
 		t.Fatalf("downgrade answer: %v %+v", err, resp)
 	}
 }
+
+// TestAcksZeroErrorClosesConnection checks Kafka's signal to producers
+// that cannot see error codes: an acks=0 produce that fails closes the
+// connection, while one that succeeds gets no answer and keeps it open.
+func TestAcksZeroErrorClosesConnection(t *testing.T) {
+	b := newSimBroker(t, 6, func(c *Config) { c.AutoCreateTopics = false })
+	createTopic(t, b, "quiet", 1)
+	before := len(b.wire.sent)
+	b.send(encodeRequest(produceRequest(t, "quiet", 0, 0, record.NewBatchSpec(record.CodecNone), "ok"), 8), time.Second)
+	if len(b.wire.sent) != before || b.wire.closed {
+		t.Fatalf("successful acks=0 produce: %d answers, closed=%v", len(b.wire.sent)-before, b.wire.closed)
+	}
+	b.send(encodeRequest(produceRequest(t, "missing", 0, 0, record.NewBatchSpec(record.CodecNone), "x"), 9), time.Second)
+	if len(b.wire.sent) != before || !b.wire.closed {
+		t.Fatalf("failed acks=0 produce: %d answers, closed=%v", len(b.wire.sent)-before, b.wire.closed)
+	}
+}
