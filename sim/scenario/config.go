@@ -156,9 +156,12 @@ func Derive(seed uint64, faults Faults) Config {
 		}
 		c.Producers = append(c.Producers, p)
 	}
+	// The group's delivery promise is one for all its members: at-most-once
+	// (commit, then process) or at-least-once (process, then commit).
+	atMostOnce := r.Chance(0.3)
 	for range r.IntN(3) {
 		group := r.Chance(0.6)
-		c.Consumers = append(c.Consumers, ConsumerSpec{Group: group, AtMostOnce: group && r.Chance(0.3)})
+		c.Consumers = append(c.Consumers, ConsumerSpec{Group: group, AtMostOnce: group && atMostOnce})
 	}
 	every := func(name string, low, high int) time.Duration {
 		if !faults[name] {
