@@ -1,19 +1,48 @@
 package checker
 
 import (
+	"cmp"
+	"errors"
 	"fmt"
 	"strings"
 )
 
 // Options tune Check. The zero value is the default.
 type Options struct {
-	// LinearizabilityStepsMax bounds porcupine's search in each partition,
-	// in model steps; 0 means 20,000,000. A partition whose search runs out
-	// is reported as LinearizableUnknown, and the whole result as
-	// StatusUnknown unless an anomaly makes it StatusFail. Being a count of
-	// steps rather than a timeout, the bound gives the same verdict on every
-	// machine.
+	// Method decides linearizability; the empty string means MethodOffsets,
+	// which always decides. MethodPorcupine is the slower, bounded
+	// cross-check.
+	Method Method
+	// LinearizabilityStepsMax bounds porcupine's search in each partition
+	// (MethodPorcupine, and Visualize), in model steps; 0 means 20,000,000.
+	// A partition whose search runs out is reported as LinearizableUnknown,
+	// and the whole result as StatusUnknown unless an anomaly makes it
+	// StatusFail. Being a count of steps rather than a timeout, the bound
+	// gives the same verdict on every machine.
 	LinearizabilityStepsMax int64
+}
+
+// ErrInvalidOptions is wrapped by the error that Options.validate returns.
+var ErrInvalidOptions = errors.New("invalid options")
+
+// validate reports options that name no method or a negative budget.
+func (o Options) validate() error {
+	switch o.Method {
+	case "", MethodOffsets, MethodPorcupine:
+	default:
+		return fmt.Errorf("%w: unknown linearizability method %q, want %q or %q", ErrInvalidOptions, o.Method, MethodOffsets, MethodPorcupine)
+	}
+	if o.LinearizabilityStepsMax < 0 {
+		return fmt.Errorf("%w: negative step budget %d", ErrInvalidOptions, o.LinearizabilityStepsMax)
+	}
+	return nil
+}
+
+func (o Options) method() Method {
+	if o.Method == "" {
+		return MethodOffsets
+	}
+	return o.Method
 }
 
 func (o Options) stepsMax() int64 {
@@ -35,7 +64,8 @@ const (
 	// StatusUnknown: no anomaly, but some partition's linearizability was
 	// not decided within the step budget. This is not a pass.
 	StatusUnknown Status = "unknown"
-	// StatusInvalid: the history is malformed (Result.Err says how).
+	// StatusInvalid: the history or the options are malformed (Result.Err
+	// says how).
 	StatusInvalid Status = "invalid"
 )
 
@@ -55,7 +85,8 @@ type Result struct {
 	// "OK: 4 partitions, 1234 ops, linearizable, 0 anomalies" or
 	// "FAIL: lost-write x2, nonmonotonic-poll x1".
 	Verdict string `json:"verdict"`
-	// Err is set, and nothing else is, when the history is invalid.
+	// Err is set, and nothing else is, when the history or the options are
+	// invalid.
 	Err error `json:"-"`
 	// Anomalies are sorted by kind (in AnomalyKind order), partition,
 	// offset and witnesses.
@@ -91,12 +122,12 @@ var deliveryChecks = []deliveryCheck{
 // Check validates h and runs every check on it. Its result, including the
 // order of every list and the verdict string, depends only on h and opts.
 func Check(h *History, opts Options) Result {
-	if err := h.Validate(); err != nil {
+	if err := cmp.Or(opts.validate(), h.Validate()); err != nil {
 		return Result{Status: StatusInvalid, Verdict: "INVALID: " + err.Error(), Err: err}
 	}
 	ix := buildIndex(h)
 	var result Result
-	linearizability, partitions := checkLinearizable(ix, opts.stepsMax())
+	linearizability, partitions := checkLinearizable(ix, opts)
 	result.Partitions = partitions
 	result.Anomalies = append(result.Anomalies, linearizability...)
 	result.Checks = append(result.Checks, CheckStat{Name: "linearizable", Checked: len(partitions), Anomalies: len(linearizability)})
@@ -158,7 +189,11 @@ func (r *Result) Report() string {
 		fmt.Fprintf(&b, "  %s\n", a)
 	}
 	for _, p := range r.Partitions {
-		fmt.Fprintf(&b, "  partition %s: %d ops, %d linearized, %s in %d steps\n", p.Partition, p.Ops, p.Linearized, p.Verdict, p.Steps)
+		fmt.Fprintf(&b, "  partition %s: %d ops, %d linearized, %s by %s", p.Partition, p.Ops, p.Linearized, p.Verdict, p.Method)
+		if p.Method == MethodPorcupine {
+			fmt.Fprintf(&b, " in %d steps", p.Steps)
+		}
+		b.WriteByte('\n')
 	}
 	return b.String()
 }
@@ -176,10 +211,10 @@ func runOne(h *History, run func(*historyIndex) ([]Anomaly, int)) ([]Anomaly, er
 // with respect to one append-only log, and returns the anomalies (at most
 // one per partition) and the verdict of each partition.
 func Linearizable(h *History, opts Options) ([]Anomaly, []PartitionResult, error) {
-	if err := h.Validate(); err != nil {
+	if err := cmp.Or(opts.validate(), h.Validate()); err != nil {
 		return nil, nil, err
 	}
-	anomalies, partitions := checkLinearizable(buildIndex(h), opts.stepsMax())
+	anomalies, partitions := checkLinearizable(buildIndex(h), opts)
 	return sortAnomalies(anomalies), partitions, nil
 }
 

@@ -27,9 +27,11 @@
 // # Checks
 //
 // Check runs them all; each also has its own function.
-//   - Linearizable: per partition, with porcupine, against a log model
-//     indexed by what the history observed (see logModel and
-//     docs/checker.md).
+//   - Linearizable: per partition, against a log model indexed by what the
+//     history observed (see logModel and docs/checker.md). By default it is
+//     decided directly from the observed offsets in O(n log n)
+//     (MethodOffsets, offsets.go); porcupine's generic search over the same
+//     model (MethodPorcupine) is kept as a cross-check and for Visualize.
 //   - LostWrites, InconsistentOffsets, Duplicates, UnexpectedReads,
 //     ProducerOrder: the delivery properties of produced values.
 //   - PollOrder, CommitOrder: the consumer-side properties.
@@ -43,9 +45,9 @@
 //
 // # Determinism
 //
-// Porcupine starts goroutines internally. The checker calls it one
-// partition at a time without a timeout, and bounds the search by a count
-// of model steps instead (Options.LinearizabilityStepsMax), so the verdict,
-// including an Unknown verdict, never depends on timing. Unknown is never a
-// pass.
+// The offset method is a plain scan. Porcupine starts goroutines
+// internally; when it is used, the checker calls it one partition at a
+// time without a timeout, and bounds the search by a count of model steps
+// instead (Options.LinearizabilityStepsMax), so the verdict, including an
+// Unknown verdict, never depends on timing. Unknown is never a pass.
 package checker

@@ -11,10 +11,30 @@ import (
 )
 
 // linearizabilityStepsMaxDefault bounds porcupine's search in one partition,
-// counted in model steps. Valid histories need about one step per
-// operation plus a few per pending indefinite produce; the bound only bites
-// on pathological invalid histories, whose search is exponential.
+// counted in model steps. Porcupine rescans the operations still pending
+// after every step it takes, so a correct history costs about its length
+// times the number of operations pending at once: sim seed 340 (16,299
+// ops, about 2,000 acks=0 produces pending at any time) needs 26 million.
+// MethodOffsets needs no budget.
 const linearizabilityStepsMaxDefault = 20_000_000
+
+// Method is how the linearizability of a partition is decided.
+type Method string
+
+// The methods.
+const (
+	// MethodOffsets decides directly from the observed offsets, in
+	// O(n log n) time for n operations, with no search and no budget
+	// (offsets.go). It is the default.
+	MethodOffsets Method = "offsets"
+	// MethodPorcupine searches with porcupine against logModel. It decides
+	// the same question, but its search is quadratic for correct histories
+	// with many concurrent operations and can be exponential for incorrect
+	// ones, so Options.LinearizabilityStepsMax bounds it. It serves as an
+	// independent cross-check, and its partial linearizations drive
+	// Visualize.
+	MethodPorcupine Method = "porcupine"
+)
 
 // Linearizability is the linearizability verdict for one partition.
 type Linearizability string
@@ -34,12 +54,16 @@ const (
 // PartitionResult is what the linearizability check found in one partition.
 type PartitionResult struct {
 	Partition TopicPartition `json:"partition"`
-	// Ops counts the partition's operations; Linearized counts those handed
-	// to porcupine (failed produces and empty or failed polls are left out).
+	// Ops counts the partition's operations; Linearized counts those that
+	// take part in the linearization (failed produces and empty or failed
+	// polls are left out), whatever the method.
 	Ops        int             `json:"ops"`
 	Linearized int             `json:"linearized"`
 	Verdict    Linearizability `json:"verdict"`
-	// Steps is the number of model steps the search took.
+	// Method is how the verdict was reached.
+	Method Method `json:"method"`
+	// Steps is the number of model steps porcupine's search took; it is 0
+	// for MethodOffsets, which does not search.
 	Steps int64 `json:"steps"`
 }
 
@@ -86,13 +110,23 @@ func (m *logModel) pollInput(i int, records []Record) pollInput {
 	return in
 }
 
-// checkLinearizable runs porcupine on every partition, one at a time and
-// without a timeout, so that the verdict does not depend on the machine.
-func checkLinearizable(ix *historyIndex, stepsMax int64) ([]Anomaly, []PartitionResult) {
+// checkLinearizable decides every partition, one at a time, by opts'
+// method. Porcupine runs without a timeout, bounded by a count of steps, so
+// that the verdict does not depend on the machine.
+func checkLinearizable(ix *historyIndex, opts Options) ([]Anomaly, []PartitionResult) {
 	var anomalies []Anomaly
 	results := make([]PartitionResult, 0, len(ix.partitions))
 	for _, p := range ix.partitions {
-		result, anomaly := linearizePartition(ix.h, p, stepsMax)
+		var result PartitionResult
+		var anomaly *Anomaly
+		switch opts.method() {
+		case MethodOffsets:
+			result, anomaly = linearizeByOffsets(ix.h, p)
+		case MethodPorcupine:
+			result, anomaly = linearizeByPorcupine(ix.h, p, opts.stepsMax())
+		default:
+			panic(fmt.Sprintf("checker: unknown method %q", opts.Method))
+		}
 		results = append(results, result)
 		if anomaly != nil {
 			anomalies = append(anomalies, *anomaly)
@@ -101,11 +135,13 @@ func checkLinearizable(ix *historyIndex, stepsMax int64) ([]Anomaly, []Partition
 	return anomalies, results
 }
 
-func linearizePartition(h *History, p *partitionIndex, stepsMax int64) (PartitionResult, *Anomaly) {
+// linearizeByPorcupine decides partition p of h with porcupine, within
+// stepsMax model steps.
+func linearizeByPorcupine(h *History, p *partitionIndex, stepsMax int64) (PartitionResult, *Anomaly) {
 	m := newLogModel(p, stepsMax)
 	ops := porcupineOps(h, p, m)
 	verdict, info := porcupine.CheckOperationsVerbose(m.porcupineModel(), ops, 0)
-	result := PartitionResult{Partition: p.tp, Ops: len(p.ops), Linearized: len(ops), Steps: m.steps}
+	result := PartitionResult{Partition: p.tp, Ops: len(p.ops), Linearized: len(ops), Method: MethodPorcupine, Steps: m.steps}
 	switch {
 	case m.exhausted:
 		result.Verdict = LinearizableUnknown
@@ -210,11 +246,14 @@ func (m *logModel) whyIllegal(s *logState, input any) (string, int64) {
 
 // Visualize writes porcupine's HTML visualization of partition tp of h to
 // w: the history on a timeline and the longest linearizations found. It
-// uses opts' step budget for the search. The HTML lists porcupine's partial
+// always searches with porcupine, whatever opts.Method, within opts' step
+// budget: on a large partition with many concurrent operations the search
+// may run out and show only its longest partial linearizations. Check's
+// report names the violation directly. The HTML lists porcupine's partial
 // linearizations in an order that porcupine does not fix, so two renderings
 // of one history may differ byte for byte while showing the same thing.
 func Visualize(w io.Writer, h *History, tp TopicPartition, opts Options) error {
-	if err := h.Validate(); err != nil {
+	if err := cmp.Or(opts.validate(), h.Validate()); err != nil {
 		return err
 	}
 	ix := buildIndex(h)
