@@ -153,6 +153,15 @@ func assignWriters(h *History, p *partitionIndex, slots []slot) *Anomaly {
 // indefinite produces in call order. Offsets beyond the produces stay
 // without a writer; produces beyond the offsets are no-ops.
 func assignIndefinite(h *History, p *partitionIndex, slots []slot, obs []observation) {
+	var open []int // the slots without a writer, ascending
+	for _, o := range obs {
+		if j := slotAt(slots, o.offset); slots[j].writer < 0 {
+			open = append(open, j)
+		}
+	}
+	if len(open) == 0 {
+		return // Most values: acknowledged, and observed only where acknowledged.
+	}
 	var attempts []int
 	for _, i := range p.producers[obs[0].value] {
 		if effectiveOutcome(&h.Ops[i]) == OutcomeIndefinite {
@@ -160,14 +169,8 @@ func assignIndefinite(h *History, p *partitionIndex, slots []slot, obs []observa
 		}
 	}
 	byCall(h, attempts)
-	next := 0
-	for _, o := range obs {
-		s := &slots[slotAt(slots, o.offset)]
-		if s.writer >= 0 || next == len(attempts) {
-			continue
-		}
-		s.writer = attempts[next]
-		next++
+	for k, j := range open[:min(len(open), len(attempts))] {
+		slots[j].writer = attempts[k]
 	}
 }
 
