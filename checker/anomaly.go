@@ -43,6 +43,12 @@ const (
 	// AnomalyBackwardCommit: a group's committed offset moved backwards
 	// without a seek.
 	AnomalyBackwardCommit AnomalyKind = "backward-commit"
+	// AnomalyReprocessed: a group that promised at-most-once processed one
+	// offset twice.
+	AnomalyReprocessed AnomalyKind = "reprocessed"
+	// AnomalyUnprocessed: a group that promised at-least-once committed past
+	// an offset of the log that none of its members processed.
+	AnomalyUnprocessed AnomalyKind = "unprocessed"
 	// AnomalyIncompleteDrain: the final drain of a partition did not reach
 	// the end offset observed after healing, or never happened although the
 	// partition holds durable acknowledged writes.
@@ -54,7 +60,7 @@ var anomalyKinds = []AnomalyKind{
 	AnomalyNonlinearizable, AnomalyLostWrite, AnomalyInconsistentOffset,
 	AnomalyDuplicate, AnomalyPhantomRead, AnomalyFailedWriteRead,
 	AnomalyNonmonotonicSend, AnomalyNonmonotonicPoll, AnomalyPollSkip,
-	AnomalyBackwardCommit, AnomalyIncompleteDrain,
+	AnomalyBackwardCommit, AnomalyReprocessed, AnomalyUnprocessed, AnomalyIncompleteDrain,
 }
 
 // rank is a kind's position in report order.

@@ -116,6 +116,7 @@ var deliveryChecks = []deliveryCheck{
 	{name: "producer-order", run: checkProducerOrder},
 	{name: "poll-order", run: checkPollOrder},
 	{name: "commit-order", run: checkCommits},
+	{name: "delivery", run: checkDelivery},
 	{name: "drain", run: checkDrains},
 }
 

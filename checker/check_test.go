@@ -13,13 +13,14 @@ func baseline() *builder {
 	b.produce(0, 10, 20, OutcomeOK, "a", 0)
 	b.produce(1, 15, 30, OutcomeOK, "b", 1)
 	b.produce(0, 25, 40, OutcomeOK, "c", 2)
-	b.poll(2, 35, 45, 0, rec(0, "a"), rec(1, "b"))
+	b.poll(2, 35, 45, 0, rec(0, "a"), rec(1, "b")).Group = "g"
 	b.group(2, KindCommit, 46, 50, "g", 2)
-	b.poll(2, 51, 60, 2, rec(2, "c"))
+	b.poll(2, 51, 60, 2, rec(2, "c")).Group = "g"
 	b.group(2, KindCommit, 61, 70, "g", 3)
 	b.group(3, KindFetchCommitted, 75, 80, "g", 3)
 	b.drain(100, 0, rec(0, "a"), rec(1, "b"), rec(2, "c"))
 	b.end(3)
+	b.h.Groups = []GroupPromise{{Group: "g", Delivery: DeliveryAtLeastOnce}}
 	return b
 }
 

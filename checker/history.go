@@ -88,6 +88,10 @@ type History struct {
 	// partition after healing and before the final drain. The drain must
 	// reach them (see AnomalyIncompleteDrain).
 	Ends []End `json:"ends,omitempty"`
+	// Groups are the delivery promises of the consumer groups whose polls
+	// the history records (see checkDelivery). A group without a promise is
+	// not checked for delivery.
+	Groups []GroupPromise `json:"groups,omitempty"`
 }
 
 // End is the high-water mark of one partition observed after healing.
@@ -228,6 +232,9 @@ func (h *History) Validate() error {
 	if err := validateEnds(h.Ends); err != nil {
 		return fmt.Errorf("%w: %w", ErrInvalidHistory, err)
 	}
+	if err := validateGroups(h.Groups); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalidHistory, err)
+	}
 	if err := validateProducers(h.Ops); err != nil {
 		return fmt.Errorf("%w: %w", ErrInvalidHistory, err)
 	}
@@ -361,6 +368,23 @@ func validateGroup(op *Op) error {
 	}
 	if g.Offset < offsetMin {
 		return fmt.Errorf("%s offset %d below %d", op.Kind, g.Offset, offsetMin)
+	}
+	return nil
+}
+
+func validateGroups(groups []GroupPromise) error {
+	seen := make(map[string]bool, len(groups))
+	for i, g := range groups {
+		if err := validateName("group", g.Group); err != nil {
+			return fmt.Errorf("group #%d: %w", i, err)
+		}
+		if g.Delivery != DeliveryAtMostOnce && g.Delivery != DeliveryAtLeastOnce {
+			return fmt.Errorf("group %q: unknown delivery promise %q", g.Group, g.Delivery)
+		}
+		if seen[g.Group] {
+			return fmt.Errorf("group %q listed twice", g.Group)
+		}
+		seen[g.Group] = true
 	}
 	return nil
 }

@@ -54,6 +54,13 @@ func (r *run) startClients() {
 		p.start()
 	}
 	for i, spec := range r.cfg.Consumers {
+		if spec.Group && len(r.recorder.groups) == 0 {
+			delivery := checker.DeliveryAtLeastOnce
+			if spec.AtMostOnce {
+				delivery = checker.DeliveryAtMostOnce
+			}
+			r.recorder.groups = append(r.recorder.groups, checker.GroupPromise{Group: groupName, Delivery: delivery})
+		}
 		c := &consumerActor{r: r, index: i, clientID: clientID, spec: spec}
 		clientID++
 		c.host = r.sched.AddNode(c.name(), sim.NodeOptions{ClockDriftPPM: r.drift()})

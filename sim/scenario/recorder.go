@@ -11,9 +11,10 @@ import (
 // end of the run (its client crashed, or it never returned) is closed as
 // indefinite.
 type recorder struct {
-	ops  []checker.Op
-	open []bool
-	ends []checker.End
+	ops    []checker.Op
+	open   []bool
+	ends   []checker.End
+	groups []checker.GroupPromise
 }
 
 // begin records the call of an operation and returns its index.
@@ -49,5 +50,5 @@ func (rec *recorder) history(now time.Duration) checker.History {
 			rec.end(i, now, checker.OutcomeIndefinite)
 		}
 	}
-	return checker.History{Ops: rec.ops, Ends: rec.ends}
+	return checker.History{Ops: rec.ops, Ends: rec.ends, Groups: rec.groups}
 }

@@ -32,15 +32,20 @@ func TestSameSeedReplaysByteForByte(t *testing.T) {
 }
 
 // sweep runs seeds first..first+count-1 with faults and fails on every seed
-// whose verdict is not OK, naming the command that reproduces it.
-func sweep(t *testing.T, faultList string, first uint64, count int) {
+// whose verdict is not OK, naming the command that reproduces it. It
+// returns how many runs checked each group delivery promise.
+func sweep(t *testing.T, faultList string, first uint64, count int) map[string]int {
 	t.Helper()
 	faults, err := ParseFaults(faultList)
 	if err != nil {
 		t.Fatal(err)
 	}
+	promises := map[string]int{}
 	for seed := first; seed < first+uint64(count); seed++ {
 		result := Run(Derive(seed, faults), Options{})
+		for _, g := range result.History.Groups {
+			promises[g.Delivery]++
+		}
 		if !result.Passed() {
 			t.Errorf("seed %d: %s\nreproduce: go run ./cmd/sim --seed %d --faults %s", seed, result.Verdict(), seed, faults)
 		}
@@ -48,6 +53,7 @@ func sweep(t *testing.T, faultList string, first uint64, count int) {
 			t.Errorf("seed %d: the run recorded no operations", seed)
 		}
 	}
+	return promises
 }
 
 // TestSeedsWithoutFaults checks the workload and the checker agree on
@@ -55,8 +61,14 @@ func sweep(t *testing.T, faultList string, first uint64, count int) {
 // clients, or the harness itself.
 func TestSeedsWithoutFaults(t *testing.T) { sweep(t, "none", 1, 10) }
 
-// TestSeedsWithFaults sweeps seeds with every fault class.
-func TestSeedsWithFaults(t *testing.T) { sweep(t, "all", 1, 150) }
+// TestSeedsWithFaults sweeps seeds with every fault class, and requires
+// both group delivery promises to have been checked in the sweep.
+func TestSeedsWithFaults(t *testing.T) {
+	promises := sweep(t, "all", 1, 150)
+	if promises["at-most-once"] == 0 || promises["at-least-once"] == 0 {
+		t.Errorf("delivery promises checked: %v; want both", promises)
+	}
+}
 
 // TestAllFaultRegressions replays seeds that once failed with every fault
 // on: seed 350 lost every acknowledged record when a bit flipped on reading
