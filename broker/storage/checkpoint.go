@@ -27,27 +27,7 @@ var errBadCheckpoint = errors.New("storage: bad checkpoint file")
 // After a crash the file holds either its old or its new contents.
 func writeCheckpoint(fsys core.FS, dir, name string, data []byte) error {
 	assert(len(data) <= checkpointBytesMax, "checkpoint too large")
-	final := path.Join(dir, name)
-	temp := final + tempSuffix
-	file, err := fsys.Create(temp)
-	if err != nil {
-		return err
-	}
-	if _, err := file.Write(data); err != nil {
-		file.Close()
-		return err
-	}
-	if err := file.Sync(); err != nil {
-		file.Close()
-		return err
-	}
-	if err := file.Close(); err != nil {
-		return err
-	}
-	if err := fsys.Rename(temp, final); err != nil {
-		return err
-	}
-	return fsys.SyncDir(dir)
+	return core.WriteFileAtomic(fsys, dir, name, data)
 }
 
 // readWholeFile reads a file of at most limitBytes bytes. A missing file

@@ -5,6 +5,8 @@ import (
 	"path"
 	"strconv"
 	"strings"
+
+	"github.com/kafkasim/kafkasim/core"
 )
 
 // File names inside a partition directory.
@@ -12,7 +14,7 @@ const (
 	logSuffix       = ".log"
 	indexSuffix     = ".index"
 	timeIndexSuffix = ".timeindex"
-	tempSuffix      = ".tmp"
+	tempSuffix      = core.TempSuffix
 
 	recoveryPointFile = "recovery-point-offset-checkpoint"
 	logStartFile      = "log-start-offset-checkpoint"
