@@ -36,6 +36,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	historyPath := flags.String("history", "", "write the recorded history (JSON) to this file")
 	htmlPath := flags.String("html", "", "on failure, write porcupine's visualization of the first failing partition here")
 	quiet := flags.Bool("quiet", false, "print only the verdict line")
+	shrink := flags.Bool("shrink", true, "on failure, look for the smallest fault set that still fails with this seed")
 	if err := flags.Parse(args); err != nil {
 		return 2
 	}
@@ -51,7 +52,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if *seeds > 0 {
 		return sweep(*seed, *seeds, faults, stdout)
 	}
-	return single(*seed, faults, *tracePath, *historyPath, *htmlPath, *quiet, stdout, stderr)
+	code := single(*seed, faults, *tracePath, *historyPath, *htmlPath, *quiet, stdout, stderr)
+	if code == 1 && *shrink && faults.String() != "none" {
+		shrinkFaults(*seed, faults, stdout)
+	}
+	return code
 }
 
 func single(seed uint64, faults scenario.Faults, tracePath, historyPath, htmlPath string, quiet bool, stdout, stderr io.Writer) int {
@@ -96,6 +101,20 @@ func single(seed uint64, faults scenario.Faults, tracePath, historyPath, htmlPat
 		return 0
 	}
 	return 1
+}
+
+// shrinkFaults prints the smallest fault set with which the seed still
+// fails, as a command to run.
+func shrinkFaults(seed uint64, faults scenario.Faults, stdout io.Writer) {
+	fmt.Fprintf(stdout, "shrinking the fault set (each try is a full run)...\n")
+	fails := func(seed uint64, f scenario.Faults) bool {
+		result := scenario.Run(scenario.Derive(seed, f), scenario.Options{})
+		return !result.Passed()
+	}
+	smallest := scenario.ShrinkFaults(seed, faults, fails)
+	result := scenario.Run(scenario.Derive(seed, smallest), scenario.Options{})
+	fmt.Fprintf(stdout, "smallest failing fault set: %s: %s\n", smallest, result.Verdict())
+	fmt.Fprintf(stdout, "reproduce: go run ./cmd/sim --seed %d --faults %s\n", seed, smallest)
 }
 
 func sweep(first uint64, count int, faults scenario.Faults, stdout io.Writer) int {
