@@ -64,10 +64,17 @@ func TestSeedsWithoutFaults(t *testing.T) { sweep(t, "none", 1, 10) }
 // TestSeedsWithFaults sweeps seeds with every fault class, and requires
 // both group delivery promises to have been checked in the sweep.
 func TestSeedsWithFaults(t *testing.T) {
-	promises := sweep(t, "all", 1, 150)
+	promises := sweep(t, "all", 1, 300)
 	if promises["at-most-once"] == 0 || promises["at-least-once"] == 0 {
 		t.Errorf("delivery promises checked: %v; want both", promises)
 	}
+}
+
+// TestSeedsWithDiskFaults sweeps seeds with only the disk and process
+// faults, which derives different runs than "all" and lets storage faults
+// strike without network noise around them.
+func TestSeedsWithDiskFaults(t *testing.T) {
+	sweep(t, "crash,powerloss,disk-errors,disk-full,bitflips", 1, 100)
 }
 
 // TestAllFaultRegressions replays seeds that once failed with every fault
