@@ -338,9 +338,9 @@ func TestDiskFull(t *testing.T) {
 	d := NewDisk(core.NewRand(1), DiskOptions{CapacityBytes: 10})
 	f, err := d.Create("a")
 	diskMust(t, err)
-	n, err := f.Write([]byte("123456"))
+	_, err = f.Write([]byte("123456"))
 	diskMust(t, err)
-	n, err = f.Write([]byte("abcdef"))
+	n, err := f.Write([]byte("abcdef"))
 	if n != 4 || !errors.Is(err, core.ErrNoSpace) {
 		t.Fatalf("Write beyond capacity = %d, %v; want 4, ErrNoSpace", n, err)
 	}

@@ -136,12 +136,6 @@ func (x *segmentIndex) truncate(relativeOffset uint32) {
 	x.times = x.times[:m]
 }
 
-// reset empties the index, keeping its memory.
-func (x *segmentIndex) reset() {
-	x.offsets = x.offsets[:0]
-	x.times = x.times[:0]
-}
-
 // appendOffsets encodes the offset index file into buf.
 func (x *segmentIndex) appendOffsets(buf []byte) []byte {
 	for _, e := range x.offsets {

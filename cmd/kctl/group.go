@@ -206,9 +206,9 @@ func groupDeleteFlags(fs *flagSet) func(*invocation, []string) error {
 		if err != nil {
 			return requestError("delete groups", err)
 		}
-		return reportPerName(inv, "group", names, func(name string) (bool, error, string) {
+		return reportPerName(inv, "group", names, func(name string) (bool, string, error) {
 			r, ok := deleted[name]
-			return ok, r.Err, r.ErrMessage
+			return ok, r.ErrMessage, r.Err
 		})
 	}
 }

@@ -351,19 +351,19 @@ func topicDelete(inv *invocation, names []string) error {
 	if err != nil {
 		return requestError("delete topics", err)
 	}
-	return reportPerName(inv, "topic", names, func(name string) (bool, error, string) {
+	return reportPerName(inv, "topic", names, func(name string) (bool, string, error) {
 		r, ok := deleted[name]
-		return ok, r.Err, r.ErrMessage
+		return ok, r.ErrMessage, r.Err
 	})
 }
 
 // reportPerName prints "deleted KIND NAME" for each name that succeeded and
 // an error line for each that failed or got no answer, and returns
 // errReported if any failed.
-func reportPerName(inv *invocation, kind string, names []string, result func(name string) (answered bool, err error, message string)) error {
+func reportPerName(inv *invocation, kind string, names []string, result func(name string) (answered bool, message string, err error)) error {
 	failed := false
 	for _, name := range names {
-		answered, err, message := result(name)
+		answered, message, err := result(name)
 		switch {
 		case !answered:
 			inv.reportf("%s delete %s: the broker did not answer for this %s", kind, name, kind)

@@ -1,7 +1,6 @@
 package scenario
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -260,6 +259,3 @@ func (r *run) runUntil(limit time.Duration, what string, done func() bool) error
 	}
 	return nil
 }
-
-// errNotDone marks an operation still waiting.
-var errNotDone = errors.New("not done")
