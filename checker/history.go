@@ -101,6 +101,10 @@ type End struct {
 	// Offset is the partition's high-water mark: the offset the next
 	// produced record would get.
 	Offset int64 `json:"offset"`
+	// Start is the partition's log start offset observed at the same time:
+	// retention deleted everything below it, so acknowledged writes below
+	// it are not lost and consumers may have skipped them.
+	Start int64 `json:"start,omitempty"`
 }
 
 // Op is one client operation. Exactly one of Produce, Poll and Group is set,
@@ -396,8 +400,8 @@ func validateEnds(ends []End) error {
 			return fmt.Errorf("end #%d: %w", i, err)
 		}
 		tp := TopicPartition{Topic: e.Topic, Partition: e.Partition}
-		if e.Partition < 0 || e.Offset < 0 {
-			return fmt.Errorf("end #%d: %s at offset %d: want non-negative", i, tp, e.Offset)
+		if e.Partition < 0 || e.Offset < 0 || e.Start < 0 || e.Start > e.Offset {
+			return fmt.Errorf("end #%d: %s from %d to %d: want 0 <= start <= offset", i, tp, e.Start, e.Offset)
 		}
 		if seen[tp] {
 			return fmt.Errorf("end #%d: %s listed twice", i, tp)

@@ -49,8 +49,10 @@ type partitionIndex struct {
 	byValue      []observation
 	observed     map[observationKey]int
 	drain        drainView
-	// end is the high-water mark observed after healing, or -1.
-	end int64
+	// end is the high-water mark observed after healing, or -1; start is
+	// the log start offset observed then (0 when unknown).
+	end   int64
+	start int64
 }
 
 // historyIndex is a history split into partitions, in partition order.
@@ -84,7 +86,8 @@ func buildIndex(h *History) *historyIndex {
 		p.index(h, i)
 	}
 	for _, e := range h.Ends {
-		lookup(TopicPartition{Topic: e.Topic, Partition: e.Partition}).end = e.Offset
+		p := lookup(TopicPartition{Topic: e.Topic, Partition: e.Partition})
+		p.end, p.start = e.Offset, e.Start
 	}
 	slices.SortFunc(partitions, func(a, b *partitionIndex) int {
 		if a.tp == b.tp {

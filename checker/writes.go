@@ -29,8 +29,8 @@ func checkLostWrites(ix *historyIndex) ([]Anomaly, int) {
 		}
 		for _, i := range p.ops {
 			op := &ix.h.Ops[i]
-			if !acknowledged(op) || !op.Produce.Durable {
-				continue
+			if !acknowledged(op) || !op.Produce.Durable || op.Produce.Offset < p.start {
+				continue // below the log start, retention deleted it
 			}
 			checked++
 			if p.drain.holds(op.Produce.Offset, op.Produce.Value) {

@@ -21,12 +21,13 @@ const (
 	FaultClients    = "clients"     // client processes crash and restart
 	FaultClock      = "clock"       // clocks drift and jump
 	FaultPause      = "pause"       // the broker pauses (a long GC or a stopped VM)
+	FaultRetention  = "retention"   // aggressive size retention deletes segments under the clients
 )
 
 // AllFaults lists every fault, sorted.
 var AllFaults = []string{
 	FaultBitFlips, FaultClients, FaultClock, FaultCrash, FaultDiskErrors,
-	FaultDiskFull, FaultNetwork, FaultPause, FaultPowerLoss,
+	FaultDiskFull, FaultNetwork, FaultPause, FaultPowerLoss, FaultRetention,
 }
 
 // Faults is a set of enabled faults.
@@ -126,6 +127,10 @@ type Config struct {
 	LossChance        float64
 	DelayMax          time.Duration
 	ClockDriftPPMMax  int64
+	// RetentionBytes and RetentionCheck are log.retention.bytes and
+	// log.retention.check.interval.ms; 0 when retention is off.
+	RetentionBytes int64
+	RetentionCheck time.Duration
 
 	// promiseDurable marks every acknowledged write durable whatever the
 	// flush policy: tests use it to break the promise on purpose and prove
@@ -191,6 +196,12 @@ func Derive(seed uint64, faults Faults) Config {
 	if faults[FaultClock] {
 		c.ClockDriftPPMMax = int64(r.IntN(20_000))
 	}
+	// Drawn last, so that enabling it leaves every earlier choice of a
+	// seed unchanged.
+	if faults[FaultRetention] {
+		c.RetentionBytes = 16 << 10 << r.IntN(4)
+		c.RetentionCheck = time.Duration(200+r.IntN(1800)) * time.Millisecond
+	}
 	return c
 }
 
@@ -236,6 +247,8 @@ func (c Config) Lines() []string {
 		{"fault.network.delay.max", c.DelayMax, c.Faults[FaultNetwork]},
 		{"fault.pause.every", c.PauseEvery, c.PauseEvery > 0},
 		{"fault.clock.drift.ppm.max", c.ClockDriftPPMMax, c.Faults[FaultClock]},
+		{"log.retention.bytes", c.RetentionBytes, c.RetentionBytes > 0},
+		{"log.retention.check.interval", c.RetentionCheck, c.RetentionBytes > 0},
 	}
 	for _, rate := range rates {
 		if rate.on {

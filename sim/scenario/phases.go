@@ -129,26 +129,11 @@ func (r *run) drain() error {
 	for p := range r.cfg.Partitions {
 		tps = append(tps, client.TopicPartition{Topic: topicName, Partition: p})
 	}
-	var ends map[client.TopicPartition]client.OffsetResult
-	var list func()
-	list = func() {
-		admin.ListOffsets(tps, client.OffsetLatest, func(res map[client.TopicPartition]client.OffsetResult) {
-			for _, tp := range tps {
-				if res[tp].Err != nil {
-					host.AfterFunc(100*time.Millisecond, list)
-					return
-				}
-			}
-			ends = res
-		})
-	}
-	list()
-	if err := r.runUntil(drainTimeMax, "reading end offsets", func() bool { return ends != nil }); err != nil {
+	ends, err := r.listOffsets(host, admin, tps, client.OffsetLatest)
+	if err != nil {
 		return err
 	}
-	for _, tp := range tps {
-		r.recorder.ends = append(r.recorder.ends, checker.End{Topic: tp.Topic, Partition: tp.Partition, Offset: ends[tp].Offset})
-	}
+
 	d := &consumerActor{r: r, clientID: len(r.producers) + len(r.consumers), host: host, final: true}
 	d.start()
 	caughtUp := func() bool {
@@ -162,5 +147,37 @@ func (r *run) drain() error {
 	if err := r.runUntil(drainTimeMax, fmt.Sprintf("draining %d partitions", len(tps)), caughtUp); err != nil {
 		return err
 	}
+	// The log start is read after the drain: retention keeps running, so
+	// anything the drain could not read lies below this start.
+	starts, err := r.listOffsets(host, admin, tps, client.OffsetEarliest)
+	if err != nil {
+		return err
+	}
+	for _, tp := range tps {
+		r.recorder.ends = append(r.recorder.ends, checker.End{
+			Topic: tp.Topic, Partition: tp.Partition, Offset: ends[tp].Offset, Start: starts[tp].Offset,
+		})
+	}
 	return nil
+}
+
+// listOffsets asks for the latest or earliest offsets until every
+// partition answers, within the drain's bound.
+func (r *run) listOffsets(host *sim.Node, admin *client.Admin, tps []client.TopicPartition, which int64) (map[client.TopicPartition]client.OffsetResult, error) {
+	var offsets map[client.TopicPartition]client.OffsetResult
+	var list func()
+	list = func() {
+		admin.ListOffsets(tps, which, func(res map[client.TopicPartition]client.OffsetResult) {
+			for _, tp := range tps {
+				if res[tp].Err != nil {
+					host.AfterFunc(100*time.Millisecond, list)
+					return
+				}
+			}
+			offsets = res
+		})
+	}
+	list()
+	err := r.runUntil(drainTimeMax, "reading offsets", func() bool { return offsets != nil })
+	return offsets, err
 }

@@ -56,6 +56,9 @@ type Stats struct {
 	BrokerCrashes, PowerLosses, BrokerHalts, BootFailures                 int
 	ClientCrashes, NetworkFaults, DiskErrorBursts, DiskFullSpells, Pauses int
 	Acknowledged, Indefinite, Failed, Polled                              int
+	// RetainedFrom sums the partitions' final log start offsets: how many
+	// offsets retention deleted.
+	RetainedFrom int64
 }
 
 // Options are knobs that do not change what a run does.
@@ -111,6 +114,9 @@ func Run(cfg Config, opts Options) Result {
 		Events: r.sched.EventsExecuted(), VirtualTime: r.sched.Now(),
 	}
 	result.History = r.recorder.history(r.sched.Now())
+	for _, e := range result.History.Ends {
+		result.Stats.RetainedFrom += e.Start
+	}
 	for _, op := range result.History.Ops {
 		switch {
 		case op.Kind == checker.KindPoll:
@@ -176,6 +182,10 @@ func (r *run) startBroker() error {
 	cfg.GroupInitialRebalanceDelayMs = 0
 	if r.cfg.FlushPerMessage {
 		cfg.FlushIntervalMessages = 1
+	}
+	if r.cfg.RetentionBytes > 0 {
+		cfg.RetentionBytes = r.cfg.RetentionBytes
+		cfg.RetentionCheckIntervalMs = r.cfg.RetentionCheck.Milliseconds()
 	}
 	r.brokerCfg = cfg
 	return r.bootBroker()

@@ -3,6 +3,8 @@ package scenario
 import (
 	"bytes"
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -77,25 +79,36 @@ func TestSeedsWithDiskFaults(t *testing.T) {
 	sweep(t, "crash,powerloss,disk-errors,disk-full,bitflips", 1, 100)
 }
 
-// TestAllFaultRegressions replays seeds that once failed with every fault
-// on: seed 350 lost every acknowledged record when a bit flipped on reading
-// the topic catalog made startup delete the topic's directories (the
-// catalog is now checksummed, and unexplained directories are set aside,
-// never deleted); seed 292 never finished its drain for the same reason.
-func TestAllFaultRegressions(t *testing.T) {
-	for _, seed := range []uint64{292, 350} {
-		sweep(t, "all", seed, 1)
+// TestRegressions replays the exact configurations of runs that once
+// failed (testdata/regressions, saved as Derive produced them then, so that
+// later changes to Derive cannot quietly turn them into other runs):
+//
+//   - seed4-bitflips: a flipped base offset reached a consumer (the broker
+//     now checks the headers it serves);
+//   - seed23-bitflips: a flipped control flag made a consumer skip a batch
+//     (the client now checks the CRC before trusting any header field);
+//   - seed350-all: a bit flipped on reading the topic catalog made startup
+//     delete the topic's directories, losing every acknowledged record (the
+//     catalog is checksummed; unexplained directories are set aside);
+//   - seed292-all: the drain never finished, for the same reason.
+func TestRegressions(t *testing.T) {
+	paths, err := filepath.Glob("testdata/regressions/*.json")
+	if err != nil || len(paths) == 0 {
+		t.Fatalf("no regression configurations: %v", err)
 	}
-}
-
-// TestBitFlipRegressions replays seeds that once failed with read bit
-// flips: seed 4 had a flipped base offset reach a consumer (the broker now
-// checks the headers it serves), seed 23 had a flipped control flag make a
-// consumer skip a batch (the client now checks the CRC before trusting any
-// header field).
-func TestBitFlipRegressions(t *testing.T) {
-	for _, seed := range []uint64{4, 23} {
-		sweep(t, "bitflips", seed, 1)
+	for _, path := range paths {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var cfg Config
+		if err := json.Unmarshal(data, &cfg); err != nil {
+			t.Fatalf("%s: %v", path, err)
+		}
+		result := Run(cfg, Options{})
+		if !result.Passed() {
+			t.Errorf("%s: %s", path, result.Verdict())
+		}
 	}
 }
 
@@ -156,7 +169,7 @@ func TestBrokenPromiseIsCaught(t *testing.T) {
 // TestFaultsStrike sums the statistics of a faulty sweep: every enabled
 // fault class must have struck, or a passing sweep would prove nothing.
 func TestFaultsStrike(t *testing.T) {
-	faults, _ := ParseFaults("clients,crash,disk-errors,disk-full,network,pause,powerloss")
+	faults, _ := ParseFaults("clients,crash,disk-errors,disk-full,network,pause,powerloss,retention")
 	var total Stats
 	for seed := uint64(1); seed <= 8; seed++ {
 		s := Run(Derive(seed, faults), Options{}).Stats
@@ -171,12 +184,14 @@ func TestFaultsStrike(t *testing.T) {
 		total.Indefinite += s.Indefinite
 		total.Acknowledged += s.Acknowledged
 		total.Polled += s.Polled
+		total.RetainedFrom += s.RetainedFrom
 	}
 	counts := map[string]int{
 		"broker crashes": total.BrokerCrashes, "power losses": total.PowerLosses, "client crashes": total.ClientCrashes,
 		"network faults": total.NetworkFaults, "disk error bursts": total.DiskErrorBursts, "disk full spells": total.DiskFullSpells,
 		"pauses": total.Pauses, "indefinite produces": total.Indefinite, "acknowledged produces": total.Acknowledged,
 		"halts after a failed sync": total.BrokerHalts, "polled records": total.Polled,
+		"offsets deleted by retention": int(total.RetainedFrom),
 	}
 	for name, n := range counts {
 		if n == 0 {
