@@ -2,6 +2,7 @@ package scenario
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -33,7 +34,16 @@ var AllFaults = []string{
 // Faults is a set of enabled faults.
 type Faults map[string]bool
 
-// ParseFaults reads "none", "all" or a comma-separated list of fault names.
+// ExperimentalFaults are fault classes that "all" leaves out because the
+// broker does not survive them yet. retention: some seeds still fail (the
+// idempotent producer's state for batches that retention deleted is lost at
+// a restart, so a late retry is stored again; KIP-360 keeps that state
+// until the producer id expires; and consumers whose position retention
+// deleted can skip records). Name them explicitly to run them.
+var ExperimentalFaults = []string{FaultRetention}
+
+// ParseFaults reads "none", "all" (every fault but the experimental ones)
+// or a comma-separated list of fault names.
 func ParseFaults(s string) (Faults, error) {
 	f := Faults{}
 	switch s {
@@ -41,7 +51,7 @@ func ParseFaults(s string) (Faults, error) {
 		return f, nil
 	case "all":
 		for _, name := range AllFaults {
-			f[name] = true
+			f[name] = !slices.Contains(ExperimentalFaults, name)
 		}
 		return f, nil
 	}
@@ -66,19 +76,25 @@ func isFault(name string) bool {
 
 // String renders the set as ParseFaults reads it.
 func (f Faults) String() string {
+	names := f.names()
+	if len(names) == 0 {
+		return "none"
+	}
+	if all, _ := ParseFaults("all"); slices.Equal(names, all.names()) {
+		return "all"
+	}
+	return strings.Join(names, ",")
+}
+
+// names returns the enabled fault names in AllFaults order.
+func (f Faults) names() []string {
 	var names []string
 	for _, name := range AllFaults {
 		if f[name] {
 			names = append(names, name)
 		}
 	}
-	switch len(names) {
-	case 0:
-		return "none"
-	case len(AllFaults):
-		return "all"
-	}
-	return strings.Join(names, ",")
+	return names
 }
 
 // ProducerSpec is one producer of the workload.

@@ -139,6 +139,12 @@ func TestParseFaults(t *testing.T) {
 	if f, err := ParseFaults("crash,network"); err != nil || f.String() != "crash,network" {
 		t.Fatalf("list: %v %v", f, err)
 	}
+	if f, _ := ParseFaults("all"); f[FaultRetention] {
+		t.Fatal("all includes the experimental retention fault")
+	}
+	if f, err := ParseFaults("retention"); err != nil || f.String() != "retention" {
+		t.Fatalf("retention: %v %v", f, err)
+	}
 	if _, err := ParseFaults("crash,meteor"); err == nil || !strings.Contains(err.Error(), `"meteor"`) {
 		t.Fatalf("unknown fault: %v", err)
 	}
