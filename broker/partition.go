@@ -11,6 +11,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 
 	"github.com/kafkasim/kafkasim/broker/storage"
+	"github.com/kafkasim/kafkasim/core"
 	"github.com/kafkasim/kafkasim/core/record"
 )
 
@@ -51,9 +52,14 @@ func openPartition(n *Node, t *topic, index int32) (*partition, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &partition{node: n, topic: t, index: index, dir: dir, log: log, producers: newProducerTable()}
+	producers, from, err := loadProducerSnapshot(n.env.FS, dir)
+	if err != nil {
+		log.Close()
+		return nil, err
+	}
+	p := &partition{node: n, topic: t, index: index, dir: dir, log: log, producers: producers}
 	p.leaderEpoch = max(0, log.LatestEpoch())
-	if err := p.replayProducers(); err != nil {
+	if err := p.replayProducers(from); err != nil {
 		log.Close()
 		return nil, err
 	}
@@ -63,9 +69,11 @@ func openPartition(n *Node, t *topic, index int32) (*partition, error) {
 // replayProducers rebuilds the idempotent producer table from the batch
 // headers in the log, so that a batch written just before a crash and
 // retried after it is recognized as a duplicate.
-func (p *partition) replayProducers() error {
+func (p *partition) replayProducers(from int64) error {
 	return p.scanBatches(func(batch []byte, h *record.Header) error {
-		p.producers.record(h)
+		if h.BaseOffset >= from {
+			p.producers.record(h)
+		}
 		return nil
 	})
 }
@@ -281,6 +289,18 @@ func (p *partition) storageFailure(op string, err error) error {
 }
 
 func (p *partition) enforceRetention(now time.Time) {
+	// The producer state must outlive the batches retention may delete
+	// now; only synced batches go into the snapshot.
+	if len(p.producers.entries) > 0 {
+		data, err := p.producers.snapshot(p.log.RecoveryPoint())
+		if err == nil {
+			err = core.WriteFileChecked(p.node.env.FS, p.dir, producerSnapshotFileName, data)
+		}
+		if err != nil {
+			p.node.log.Warn("cannot save producer state; retention waits", slog.String("partition", p.String()), slog.Any("err", err))
+			return
+		}
+	}
 	deleted, err := p.log.DeleteOldSegments(now)
 	if err != nil {
 		p.storageFailure("retention", err)

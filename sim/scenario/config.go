@@ -35,11 +35,10 @@ var AllFaults = []string{
 type Faults map[string]bool
 
 // ExperimentalFaults are fault classes that "all" leaves out because the
-// broker does not survive them yet. retention: some seeds still fail (the
-// idempotent producer's state for batches that retention deleted is lost at
-// a restart, so a late retry is stored again; KIP-360 keeps that state
-// until the producer id expires; and consumers whose position retention
-// deleted can skip records). Name them explicitly to run them.
+// broker does not survive them yet. retention: some seeds still fail (an
+// at-least-once group can commit past records no member processed after
+// retention moved the log start; see testdata/known-failures). Name them
+// explicitly to run them.
 var ExperimentalFaults = []string{FaultRetention}
 
 // ParseFaults reads "none", "all" (every fault but the experimental ones)
