@@ -135,6 +135,7 @@ func (c *catalog) load(entry catalogTopic) error {
 	if err != nil {
 		return fmt.Errorf("broker: topic %q: %w", entry.Name, err)
 	}
+	config = internalTopicConfig(entry.Name, config)
 	t := &topic{name: entry.Name, overrides: entry.Configs, config: config, internal: isInternalTopic(entry.Name)}
 	copy(t.id[:], id)
 	for i := range entry.Partitions {
@@ -293,6 +294,18 @@ func validateTopicName(name string) error {
 
 func isInternalTopic(name string) bool { return name == offsetsTopic }
 
+// internalTopicConfig keeps retention away from internal topics: deleting
+// old __consumer_offsets segments would forget committed offsets. Kafka
+// compacts the topic instead; until compaction exists it keeps everything.
+// Found by the simulator ('retention' fault): after a restart, groups
+// resumed from offsets older than their last commits.
+func internalTopicConfig(name string, c topicConfig) topicConfig {
+	if isInternalTopic(name) {
+		c.retentionBytes, c.retentionMs = -1, -1
+	}
+	return c
+}
+
 // create makes a new topic durable and returns it. Errors wrap Kafka error
 // codes (kerr) for the response.
 func (c *catalog) create(name string, partitions int32, overrides map[string]string) (*topic, error) {
@@ -303,6 +316,7 @@ func (c *catalog) create(name string, partitions int32, overrides map[string]str
 	if err != nil {
 		panic("broker: validated topic config does not resolve: " + err.Error())
 	}
+	config = internalTopicConfig(name, config)
 	t := &topic{name: name, overrides: overrides, config: config, internal: isInternalTopic(name)}
 	c.node.env.Rand.Fill(t.id[:])
 	for c.byID[t.id] != nil || t.id == ([16]byte{}) {

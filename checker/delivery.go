@@ -40,8 +40,8 @@ type groupDelivery struct {
 // checkDelivery checks each group's promise on each partition:
 // reprocessed (at-most-once: one offset processed twice by the group) and
 // unprocessed (at-least-once: an offset the final drain shows in the log,
-// between the first offset the group processed and its highest
-// acknowledged commit, that no member processed).
+// at or above the final log start, between the first offset the group
+// processed and its highest acknowledged commit, that no member processed).
 func checkDelivery(x *historyIndex) ([]Anomaly, int) {
 	var out []Anomaly
 	checked := 0
@@ -107,7 +107,9 @@ func reprocessed(h *History, tp TopicPartition, group string, d groupDelivery) [
 func unprocessed(p *partitionIndex, group string, d groupDelivery) []Anomaly {
 	var out []Anomaly
 	for _, r := range p.drain.records {
-		if r.Offset < d.first || r.Offset >= d.committed {
+		// Below the final log start, retention may have deleted the record
+		// before any member reached it: Kafka never promised it.
+		if r.Offset < d.first || r.Offset < p.start || r.Offset >= d.committed {
 			continue
 		}
 		if len(d.processed[r.Offset]) == 0 {

@@ -69,3 +69,14 @@ func TestGroupPromiseValidation(t *testing.T) {
 		t.Fatal("repeated group accepted")
 	}
 }
+
+// TestAtLeastOnceExcusesRetention: the drain read offset 2 before
+// retention deleted it (final log start 3), and the group never reached
+// it: retention, not the group, broke the promise.
+func TestAtLeastOnceExcusesRetention(t *testing.T) {
+	b := deliveryHistory(DeliveryAtLeastOnce)
+	b.h.Ops[6].Poll.FetchOffset = 3
+	b.h.Ops[6].Poll.Records = []Record{rec(3, "d")}
+	b.h.Ends[0].Start = 3
+	mustCheck(t, &b.h)
+}
