@@ -34,14 +34,7 @@ var AllFaults = []string{
 // Faults is a set of enabled faults.
 type Faults map[string]bool
 
-// ExperimentalFaults are fault classes that "all" leaves out because the
-// broker does not survive them yet. retention: about 1 seed in 600 still
-// fails (a consumer skip not yet analysed; see testdata/known-failures).
-// Name them explicitly to run them.
-var ExperimentalFaults = []string{FaultRetention}
-
-// ParseFaults reads "none", "all" (every fault but the experimental ones)
-// or a comma-separated list of fault names.
+// ParseFaults reads "none", "all" or a comma-separated list of fault names.
 func ParseFaults(s string) (Faults, error) {
 	f := Faults{}
 	switch s {
@@ -49,7 +42,7 @@ func ParseFaults(s string) (Faults, error) {
 		return f, nil
 	case "all":
 		for _, name := range AllFaults {
-			f[name] = !slices.Contains(ExperimentalFaults, name)
+			f[name] = true
 		}
 		return f, nil
 	}
@@ -78,7 +71,7 @@ func (f Faults) String() string {
 	if len(names) == 0 {
 		return "none"
 	}
-	if all, _ := ParseFaults("all"); slices.Equal(names, all.names()) {
+	if slices.Equal(names, AllFaults) {
 		return "all"
 	}
 	return strings.Join(names, ",")

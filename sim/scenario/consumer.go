@@ -152,7 +152,11 @@ func (c *consumerActor) process(byPartition []partitionRecords) {
 	for _, pr := range byPartition {
 		from, known := c.positions[pr.tp]
 		reset := !known || c.reset[pr.tp]
-		if !known {
+		if reset {
+			// The partition was (re)assigned while the poll was pending:
+			// the snapshot is stale, and the consumer restarted from the
+			// group's committed offset, where this delivery begins. The
+			// group's delivery check judges where that was.
 			from = pr.records[0].Offset
 		}
 		delete(c.reset, pr.tp)
