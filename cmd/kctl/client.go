@@ -50,6 +50,19 @@ func (inv *invocation) connectAdmin() (*kadm.Client, func(), error) {
 	return kadm.NewClient(client), client.Close, nil
 }
 
+// withAdmin connects, runs f with an admin client and a context bounded by
+// --timeout, and closes the connection: the frame of every admin command.
+func (inv *invocation) withAdmin(f func(ctx context.Context, admin *kadm.Client) error) error {
+	admin, closeAdmin, err := inv.connectAdmin()
+	if err != nil {
+		return err
+	}
+	defer closeAdmin()
+	ctx, cancel := inv.requestContext()
+	defer cancel()
+	return f(ctx, admin)
+}
+
 // requestContext bounds one admin command's requests by --timeout.
 func (inv *invocation) requestContext() (context.Context, context.CancelFunc) {
 	return context.WithTimeout(inv.ctx, inv.global.timeout)

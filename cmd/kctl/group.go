@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"sort"
@@ -65,46 +66,41 @@ func groupDescribeFlags(fs *flagSet) func(*invocation, []string) error {
 }
 
 func groupDescribe(inv *invocation, names []string) error {
-	admin, closeAdmin, err := inv.connectAdmin()
-	if err != nil {
-		return err
-	}
-	defer closeAdmin()
-	ctx, cancel := inv.requestContext()
-	defer cancel()
-	lags, err := admin.Lag(ctx, names...)
-	if err != nil {
-		return requestError("describe groups", err)
-	}
-	failed, shown := false, 0
-	for _, name := range names {
-		l, ok := lags[name]
-		switch {
-		case !ok:
-			inv.reportf("group describe %s: the broker did not describe it", name)
-			failed = true
-			continue
-		case l.Error() != nil:
-			inv.reportf("group describe %s: %s", name, kafkaError(l.Error(), ""))
-			failed = true
-			continue
-		case l.State == "Dead" && len(l.Members) == 0 && len(l.Lag) == 0:
-			inv.reportf("group describe %s: the group does not exist", name)
-			failed = true
-			continue
+	return inv.withAdmin(func(ctx context.Context, admin *kadm.Client) error {
+		lags, err := admin.Lag(ctx, names...)
+		if err != nil {
+			return requestError("describe groups", err)
 		}
-		if shown > 0 {
-			fmt.Fprintln(inv.stdout)
+		failed, shown := false, 0
+		for _, name := range names {
+			l, ok := lags[name]
+			switch {
+			case !ok:
+				inv.reportf("group describe %s: the broker did not describe it", name)
+				failed = true
+				continue
+			case l.Error() != nil:
+				inv.reportf("group describe %s: %s", name, kafkaError(l.Error(), ""))
+				failed = true
+				continue
+			case l.State == "Dead" && len(l.Members) == 0 && len(l.Lag) == 0:
+				inv.reportf("group describe %s: the group does not exist", name)
+				failed = true
+				continue
+			}
+			if shown > 0 {
+				fmt.Fprintln(inv.stdout)
+			}
+			shown++
+			if err := printGroup(inv.stdout, l); err != nil {
+				return err
+			}
 		}
-		shown++
-		if err := printGroup(inv.stdout, l); err != nil {
-			return err
+		if failed {
+			return errReported
 		}
-	}
-	if failed {
-		return errReported
-	}
-	return nil
+		return nil
+	})
 }
 
 func printGroup(w io.Writer, l kadm.DescribedGroupLag) error {

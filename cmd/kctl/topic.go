@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"sort"
@@ -106,36 +107,31 @@ func topicCreateFlags(fs *flagSet) func(*invocation, []string) error {
 }
 
 func topicCreate(inv *invocation, names []string, partitions int32, factor int16, configs configFlag) error {
-	admin, closeAdmin, err := inv.connectAdmin()
-	if err != nil {
-		return err
-	}
-	defer closeAdmin()
-	ctx, cancel := inv.requestContext()
-	defer cancel()
-	created, err := admin.CreateTopics(ctx, partitions, factor, configs, names...)
-	if err != nil {
-		return requestError("create topics", err)
-	}
-	failed := false
-	for _, name := range names {
-		r, ok := created[name]
-		switch {
-		case !ok:
-			inv.reportf("topic create %s: the broker did not answer for this topic", name)
-			failed = true
-		case r.Err != nil:
-			inv.reportf("topic create %s: %s", name, kafkaError(r.Err, r.ErrMessage))
-			failed = true
-		default:
-			fmt.Fprintf(inv.stdout, "created topic %s: %d partitions, replication factor %d, id %s\n",
-				name, r.NumPartitions, r.ReplicationFactor, topicIDText(r.ID))
+	return inv.withAdmin(func(ctx context.Context, admin *kadm.Client) error {
+		created, err := admin.CreateTopics(ctx, partitions, factor, configs, names...)
+		if err != nil {
+			return requestError("create topics", err)
 		}
-	}
-	if failed {
-		return errReported
-	}
-	return nil
+		failed := false
+		for _, name := range names {
+			r, ok := created[name]
+			switch {
+			case !ok:
+				inv.reportf("topic create %s: the broker did not answer for this topic", name)
+				failed = true
+			case r.Err != nil:
+				inv.reportf("topic create %s: %s", name, kafkaError(r.Err, r.ErrMessage))
+				failed = true
+			default:
+				fmt.Fprintf(inv.stdout, "created topic %s: %d partitions, replication factor %d, id %s\n",
+					name, r.NumPartitions, r.ReplicationFactor, topicIDText(r.ID))
+			}
+		}
+		if failed {
+			return errReported
+		}
+		return nil
+	})
 }
 
 func topicListFlags(fs *flagSet) func(*invocation, []string) error {
@@ -149,30 +145,25 @@ func topicListFlags(fs *flagSet) func(*invocation, []string) error {
 }
 
 func topicList(inv *invocation, internal bool) error {
-	admin, closeAdmin, err := inv.connectAdmin()
-	if err != nil {
-		return err
-	}
-	defer closeAdmin()
-	ctx, cancel := inv.requestContext()
-	defer cancel()
-	list := admin.ListTopics
-	if internal {
-		list = admin.ListTopicsWithInternal
-	}
-	topics, err := list(ctx)
-	if err != nil {
-		return requestError("list topics", err)
-	}
-	table := newTable(inv.stdout, "NAME", "PARTITIONS", "REPLICAS")
-	for _, d := range topics.Sorted() {
-		if d.Err != nil {
-			inv.reportf("topic list %s: %s", d.Topic, kafkaError(d.Err, ""))
-			continue
+	return inv.withAdmin(func(ctx context.Context, admin *kadm.Client) error {
+		list := admin.ListTopics
+		if internal {
+			list = admin.ListTopicsWithInternal
 		}
-		table.row(d.Topic, len(d.Partitions), d.Partitions.NumReplicas())
-	}
-	return table.flush()
+		topics, err := list(ctx)
+		if err != nil {
+			return requestError("list topics", err)
+		}
+		table := newTable(inv.stdout, "NAME", "PARTITIONS", "REPLICAS")
+		for _, d := range topics.Sorted() {
+			if d.Err != nil {
+				inv.reportf("topic list %s: %s", d.Topic, kafkaError(d.Err, ""))
+				continue
+			}
+			table.row(d.Topic, len(d.Partitions), d.Partitions.NumReplicas())
+		}
+		return table.flush()
+	})
 }
 
 func topicDescribeFlags(fs *flagSet) func(*invocation, []string) error {
@@ -193,44 +184,39 @@ type topicState struct {
 }
 
 func topicDescribe(inv *invocation, names []string) error {
-	admin, closeAdmin, err := inv.connectAdmin()
-	if err != nil {
-		return err
-	}
-	defer closeAdmin()
-	ctx, cancel := inv.requestContext()
-	defer cancel()
-	details, err := admin.ListTopicsWithInternal(ctx, names...)
-	if err != nil {
-		return requestError("describe topics", err)
-	}
-	failed := false
-	for i, name := range names {
-		d, ok := details[name]
-		if !ok || d.Err != nil {
-			cause := "the broker did not describe it"
-			if ok {
-				cause = kafkaError(d.Err, "")
+	return inv.withAdmin(func(ctx context.Context, admin *kadm.Client) error {
+		details, err := admin.ListTopicsWithInternal(ctx, names...)
+		if err != nil {
+			return requestError("describe topics", err)
+		}
+		failed := false
+		for i, name := range names {
+			d, ok := details[name]
+			if !ok || d.Err != nil {
+				cause := "the broker did not describe it"
+				if ok {
+					cause = kafkaError(d.Err, "")
+				}
+				inv.reportf("topic describe %s: %s", name, cause)
+				failed = true
+				continue
 			}
-			inv.reportf("topic describe %s: %s", name, cause)
-			failed = true
-			continue
+			state := topicState{detail: d}
+			if err := loadTopicState(inv, admin, &state); err != nil {
+				return err
+			}
+			if i > 0 {
+				fmt.Fprintln(inv.stdout)
+			}
+			if err := printTopic(inv.stdout, state); err != nil {
+				return err
+			}
 		}
-		state := topicState{detail: d}
-		if err := loadTopicState(inv, admin, &state); err != nil {
-			return err
+		if failed {
+			return errReported
 		}
-		if i > 0 {
-			fmt.Fprintln(inv.stdout)
-		}
-		if err := printTopic(inv.stdout, state); err != nil {
-			return err
-		}
-	}
-	if failed {
-		return errReported
-	}
-	return nil
+		return nil
+	})
 }
 
 // loadTopicState fetches a topic's configs and its start and end offsets.
@@ -340,20 +326,15 @@ func topicDeleteFlags(fs *flagSet) func(*invocation, []string) error {
 }
 
 func topicDelete(inv *invocation, names []string) error {
-	admin, closeAdmin, err := inv.connectAdmin()
-	if err != nil {
-		return err
-	}
-	defer closeAdmin()
-	ctx, cancel := inv.requestContext()
-	defer cancel()
-	deleted, err := admin.DeleteTopics(ctx, names...)
-	if err != nil {
-		return requestError("delete topics", err)
-	}
-	return reportPerName(inv, "topic", names, func(name string) (bool, string, error) {
-		r, ok := deleted[name]
-		return ok, r.ErrMessage, r.Err
+	return inv.withAdmin(func(ctx context.Context, admin *kadm.Client) error {
+		deleted, err := admin.DeleteTopics(ctx, names...)
+		if err != nil {
+			return requestError("delete topics", err)
+		}
+		return reportPerName(inv, "topic", names, func(name string) (bool, string, error) {
+			r, ok := deleted[name]
+			return ok, r.ErrMessage, r.Err
+		})
 	})
 }
 
@@ -395,35 +376,30 @@ func topicAddPartitionsFlags(fs *flagSet) func(*invocation, []string) error {
 }
 
 func topicAddPartitions(inv *invocation, names []string, count int) error {
-	admin, closeAdmin, err := inv.connectAdmin()
-	if err != nil {
-		return err
-	}
-	defer closeAdmin()
-	ctx, cancel := inv.requestContext()
-	defer cancel()
-	added, err := admin.CreatePartitions(ctx, count, names...)
-	if err != nil {
-		return requestError("add partitions", err)
-	}
-	failed := false
-	for _, name := range names {
-		r, ok := added[name]
-		switch {
-		case !ok:
-			inv.reportf("topic add-partitions %s: the broker did not answer for this topic", name)
-			failed = true
-		case r.Err != nil:
-			inv.reportf("topic add-partitions %s: %s", name, kafkaError(r.Err, r.ErrMessage))
-			failed = true
-		default:
-			fmt.Fprintf(inv.stdout, "added %d %s to topic %s\n", count, plural(count, "partition"), name)
+	return inv.withAdmin(func(ctx context.Context, admin *kadm.Client) error {
+		added, err := admin.CreatePartitions(ctx, count, names...)
+		if err != nil {
+			return requestError("add partitions", err)
 		}
-	}
-	if failed {
-		return errReported
-	}
-	return nil
+		failed := false
+		for _, name := range names {
+			r, ok := added[name]
+			switch {
+			case !ok:
+				inv.reportf("topic add-partitions %s: the broker did not answer for this topic", name)
+				failed = true
+			case r.Err != nil:
+				inv.reportf("topic add-partitions %s: %s", name, kafkaError(r.Err, r.ErrMessage))
+				failed = true
+			default:
+				fmt.Fprintf(inv.stdout, "added %d %s to topic %s\n", count, plural(count, "partition"), name)
+			}
+		}
+		if failed {
+			return errReported
+		}
+		return nil
+	})
 }
 
 // table writes aligned columns.
