@@ -86,7 +86,9 @@ func (n *Node) createTopic(cr *kmsg.CreateTopicsRequest, rt kmsg.CreateTopicsReq
 }
 
 // handleDeleteTopics answers DeleteTopics (key 20), versions 0-6. Topics are
-// named, or from v6 identified by id. Internal topics cannot be deleted.
+// named, or from v6 identified by id. Internal topics cannot be deleted. A
+// deleted topic's committed offsets are deleted from every group (tombstones
+// in __consumer_offsets).
 func handleDeleteTopics(n *Node, r *request, req kmsg.Request) {
 	dr := req.(*kmsg.DeleteTopicsRequest)
 	resp := dr.ResponseKind().(*kmsg.DeleteTopicsResponse)
@@ -114,7 +116,13 @@ func handleDeleteTopics(n *Node, r *request, req kmsg.Request) {
 		default:
 			name := t.name
 			st.Topic, st.TopicID = &name, t.id
-			err = n.catalog.remove(t)
+			if err = n.catalog.remove(t); err == nil {
+				// Kafka's GroupMetadataManager forgets a deleted topic's
+				// committed offsets in every group, so that a group reading
+				// a topic created again under the same name applies its
+				// reset policy instead of resuming at the old offsets.
+				n.groups.DeleteTopicOffsets(name)
+			}
 		}
 		setError(&st.ErrorCode, &st.ErrorMessage, err)
 		resp.Topics = append(resp.Topics, st)
