@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	stdnet "net"
+	"os"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -129,6 +130,9 @@ type TCP struct {
 	closed    bool
 	listeners map[*listener]struct{}
 	conns     map[*conn]struct{}
+	// bound holds the sockets Bind bound that no Listen has adopted yet,
+	// by the address they were asked for.
+	bound map[string]stdnet.Listener
 }
 
 var _ core.Network = (*TCP)(nil)
@@ -146,6 +150,7 @@ func NewTCP(loop *Loop, opts TCPOptions) (*TCP, error) {
 		opts:      opts,
 		listeners: make(map[*listener]struct{}),
 		conns:     make(map[*conn]struct{}),
+		bound:     make(map[string]stdnet.Listener),
 	}, nil
 }
 
@@ -157,11 +162,16 @@ func (t *TCP) Close() {
 	t.closed = true
 	listeners := t.listeners
 	conns := t.conns
+	bound := t.bound
 	t.listeners = make(map[*listener]struct{})
 	t.conns = make(map[*conn]struct{})
+	t.bound = make(map[string]stdnet.Listener)
 	t.mu.Unlock()
 	for l := range listeners {
 		_ = l.Close()
+	}
+	for _, ln := range bound {
+		_ = ln.Close()
 	}
 	for c := range conns {
 		c.abort()
@@ -204,15 +214,87 @@ type listener struct {
 	closed atomic.Bool
 }
 
-// Listen binds addr ("host:port"; port 0 picks a free port, see Addr) and
-// accepts connections on a goroutine, calling accept on the loop for each.
+// BindError is a failure to bind a listening address. Its message is short
+// enough for one command-line line ("listen on 127.0.0.1:9092: address
+// already in use"), and errors.Is matches the system error
+// (syscall.EADDRINUSE, syscall.EACCES).
+type BindError struct {
+	// Addr is the address that was asked for.
+	Addr string
+	// Err is the cause: the system error when there is one.
+	Err error
+}
+
+func (e *BindError) Error() string { return "listen on " + e.Addr + ": " + e.Err.Error() }
+
+// Unwrap returns the cause.
+func (e *BindError) Unwrap() error { return e.Err }
+
+// Bind binds addr now but accepts nothing until a later Listen with the same
+// addr string adopts the socket. A process binds every listener first, so
+// that "address already in use" stops it before it touches its data, and
+// serves only once its recovery has finished; connections that arrive in
+// between wait in the kernel's accept backlog. It returns the bound address,
+// with the real port when port 0 was asked. Close releases a socket that was
+// never adopted.
+func (t *TCP) Bind(addr string) (string, error) {
+	ln, err := stdnet.Listen("tcp", addr)
+	if err != nil {
+		return "", &BindError{Addr: addr, Err: bindCause(err)}
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	switch {
+	case t.closed:
+		_ = ln.Close()
+		return "", &BindError{Addr: addr, Err: errors.New("network closed")}
+	case t.bound[addr] != nil:
+		_ = ln.Close()
+		return "", &BindError{Addr: addr, Err: errors.New("bound twice")}
+	}
+	t.bound[addr] = ln
+	return ln.Addr().String(), nil
+}
+
+// bindCause strips the "listen tcp ADDR: bind:" layers from a listen error,
+// keeping the system error (or the resolver's error) that says what is
+// wrong.
+func bindCause(err error) error {
+	var syscallErr *os.SyscallError
+	if errors.As(err, &syscallErr) {
+		return syscallErr.Err
+	}
+	var opErr *stdnet.OpError
+	if errors.As(err, &opErr) && opErr.Err != nil {
+		return opErr.Err
+	}
+	return err
+}
+
+// takeBound returns and forgets the socket Bind bound for addr, or nil.
+func (t *TCP) takeBound(addr string) stdnet.Listener {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	ln := t.bound[addr]
+	delete(t.bound, addr)
+	return ln
+}
+
+// Listen accepts connections on addr ("host:port"; port 0 picks a free port,
+// see Addr) on a goroutine, calling accept on the loop for each. When Bind
+// already bound addr, Listen adopts that socket (and the connections waiting
+// in its backlog); otherwise it binds addr now.
 func (t *TCP) Listen(addr string, accept func(core.Conn) core.ConnHandler) (core.Listener, error) {
 	if accept == nil {
 		return nil, fmt.Errorf("net: listen %q: nil accept function", addr)
 	}
-	ln, err := stdnet.Listen("tcp", addr)
-	if err != nil {
-		return nil, fmt.Errorf("net: listen %q: %w", addr, err)
+	ln := t.takeBound(addr)
+	if ln == nil {
+		var err error
+		ln, err = stdnet.Listen("tcp", addr)
+		if err != nil {
+			return nil, fmt.Errorf("net: listen %q: %w", addr, err)
+		}
 	}
 	l := &listener{t: t, ln: ln, accept: accept}
 	t.mu.Lock()
