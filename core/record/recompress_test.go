@@ -11,7 +11,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-
 // TestRecompressKeepsEverythingButTheCodec recompresses an idempotent,
 // transactional batch from every codec to every codec and checks that the
 // result validates, keeps every header field except length, codec and CRC,
