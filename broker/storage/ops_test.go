@@ -4,6 +4,8 @@ import (
 	"math"
 	"testing"
 	"time"
+
+	"github.com/kafkasim/kafkasim/core/record"
 )
 
 // TestRollBySize checks that a segment is rolled when the next batch would
@@ -156,6 +158,74 @@ func TestOffsetForTimestamp(t *testing.T) {
 		}
 	}
 	if _, _, _, err := l.OffsetForTimestamp(-1); err == nil {
+		t.Fatal("negative timestamp accepted")
+	}
+}
+
+// storedRecord is one record of the model TestRecordForTimestamp keeps.
+type storedRecord struct {
+	offset, timestamp int64
+	epoch             int32
+}
+
+// TestRecordForTimestamp checks ListOffsets' exact lookup (KIP-79: the
+// first record whose timestamp is at or after the target, with that
+// record's timestamp) against a brute-force search over every record
+// appended: batches of every codec, timestamps out of order inside a batch
+// and across batches, several segments and leader epochs, before and after
+// retention moves the log start offset. OffsetForTimestamp, which answers
+// the batch, gets the same targets wrong whenever the record is not the
+// batch's first or its timestamp is not the batch's max.
+func TestRecordForTimestamp(t *testing.T) {
+	config := smallConfig()
+	config.SegmentBytesMax = 1024
+	config.RetentionBytes = 2048
+	l := mustOpen(t, newDisk(1), config)
+	codecs := []record.Codec{record.CodecNone, record.CodecGzip, record.CodecSnappy, record.CodecLZ4, record.CodecZstd}
+	var model []storedRecord
+	for i := range 60 {
+		// Three records per batch whose timestamps go up, down and up.
+		base := epoch0.UnixMilli() + int64((i*37)%50)*10
+		recs := []record.Record{{Timestamp: base + 5}, {Timestamp: base}, {Timestamp: base + 9}}
+		for j := range recs {
+			recs[j].Value = []byte{byte(i), byte(j)}
+		}
+		batch, err := record.AppendBatch(nil, record.NewBatchSpec(codecs[i%len(codecs)]), recs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		epoch := int32(i / 20)
+		first, _ := mustAppend(t, l, batch, epoch, epoch0)
+		for j, r := range recs {
+			model = append(model, storedRecord{first + int64(j), r.Timestamp, epoch})
+		}
+	}
+	check := func(when string) {
+		t.Helper()
+		for target := epoch0.UnixMilli() - 5; target <= epoch0.UnixMilli()+510; target++ {
+			got, ok, err := l.RecordForTimestamp(target)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var want storedRecord
+			wantOK := false
+			for _, r := range model {
+				if r.offset >= l.LogStartOffset() && r.timestamp >= target {
+					want, wantOK = r, true
+					break
+				}
+			}
+			if ok != wantOK || (ok && (got.Offset != want.offset || got.Timestamp != want.timestamp || got.LeaderEpoch != want.epoch)) {
+				t.Fatalf("%s: RecordForTimestamp(%d) = %+v, %v; want %+v, %v", when, target, got, ok, want, wantOK)
+			}
+		}
+	}
+	check("full log")
+	if n, err := l.DeleteOldSegments(epoch0); err != nil || n == 0 {
+		t.Fatalf("retention deleted %d segments: %v", n, err)
+	}
+	check("after retention")
+	if _, _, err := l.RecordForTimestamp(-1); err == nil {
 		t.Fatal("negative timestamp accepted")
 	}
 }

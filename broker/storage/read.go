@@ -2,6 +2,7 @@ package storage
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"slices"
 
@@ -144,12 +145,13 @@ func (l *Log) wholeBatches(s *segment, position int64, data []byte, keepBytes in
 }
 
 // OffsetForTimestamp finds the first batch whose max timestamp is at least
-// timestamp, as ListOffsets does, using the time index and then a header
-// scan. It works at batch granularity: it returns the batch's base offset
-// (or LogStartOffset if that is higher) and max timestamp, so a consumer
-// seeking there may see some earlier records of that batch. ok is false if
-// no batch qualifies. The special ListOffsets timestamps (-1 latest, -2
-// earliest) are the caller's business; negative timestamps are an error.
+// timestamp, using the time index and then a header scan. It works at batch
+// granularity: it returns the batch's base offset (or LogStartOffset if that
+// is higher) and max timestamp, so a consumer seeking there may see some
+// earlier records of that batch; ListOffsets uses RecordForTimestamp, which
+// answers the record. ok is false if no batch qualifies. The special
+// ListOffsets timestamps (-1 latest, -2 earliest) are the caller's business;
+// negative timestamps are an error.
 func (l *Log) OffsetForTimestamp(timestamp int64) (offset, batchTimestamp int64, ok bool, err error) {
 	if l.closed {
 		return 0, 0, false, ErrClosed
@@ -157,27 +159,112 @@ func (l *Log) OffsetForTimestamp(timestamp int64) (offset, batchTimestamp int64,
 	if timestamp < 0 {
 		return 0, 0, false, fmt.Errorf("storage: negative timestamp %d", timestamp)
 	}
-	for _, s := range l.segments {
-		if s.maxTimestamp < timestamp || s.nextOffset <= l.logStartOffset {
-			continue
-		}
-		offset, batchTimestamp, ok, err := l.searchTimestamp(s, timestamp)
-		if err != nil || ok {
-			return offset, batchTimestamp, ok, err
-		}
-	}
-	return 0, 0, false, nil
-}
-
-// searchTimestamp scans s for the first batch with a max timestamp at least
-// timestamp, starting where the time index allows. The scan is repeated
-// until two scans agree: no later check confirms its answer, and the max
-// timestamp is read without its CRC.
-func (l *Log) searchTimestamp(s *segment, timestamp int64) (int64, int64, bool, error) {
-	goal := walkGoal{offset: l.logStartOffset, timestamp: timestamp, byTimestamp: true}
-	w, err := l.walkHeadersStable(s, s.index.lookupTime(timestamp), &goal)
-	if err != nil || !w.found {
+	_, w, ok, err := l.batchForTimestamp(timestamp, l.logStartOffset)
+	if err != nil || !ok {
 		return 0, 0, false, err
 	}
 	return max(w.header.BaseOffset, l.logStartOffset), w.header.MaxTimestamp, true, nil
+}
+
+// TimestampMatch is the record RecordForTimestamp found.
+type TimestampMatch struct {
+	// Offset and Timestamp are the record's.
+	Offset, Timestamp int64
+	// LeaderEpoch is the partition leader epoch of the record's batch.
+	LeaderEpoch int32
+}
+
+// RecordForTimestamp finds the first record, at or after LogStartOffset,
+// whose timestamp is at least timestamp, as KIP-79 defines ListOffsets by
+// time and Kafka's LogSegment.findOffsetByTimestamp answers it: the time
+// index and a header scan find the first batch whose max timestamp
+// qualifies, then that batch's records (decompressed if needed) are decoded
+// to find the record. Timestamps need not increase within a batch or across
+// batches; a batch whose max timestamp qualifies but whose qualifying
+// records all lie before LogStartOffset is skipped. ok is false if no record
+// qualifies. Negative timestamps are an error, as in OffsetForTimestamp.
+func (l *Log) RecordForTimestamp(timestamp int64) (match TimestampMatch, ok bool, err error) {
+	if l.closed {
+		return TimestampMatch{}, false, ErrClosed
+	}
+	if timestamp < 0 {
+		return TimestampMatch{}, false, fmt.Errorf("storage: negative timestamp %d", timestamp)
+	}
+	from := l.logStartOffset
+	for {
+		s, w, found, err := l.batchForTimestamp(timestamp, from)
+		if err != nil || !found {
+			return TimestampMatch{}, false, err
+		}
+		assert(w.header.LastOffset() >= from, "timestamp search went backwards")
+		match, found, err := l.recordInBatch(s, &w, timestamp, from)
+		if err != nil || found {
+			return match, found, err
+		}
+		from = w.header.NextOffset()
+	}
+}
+
+// batchForTimestamp returns the segment and walk of the first batch whose
+// max timestamp is at least timestamp and whose last offset is at least
+// from. ok is false if no batch qualifies.
+func (l *Log) batchForTimestamp(timestamp, from int64) (*segment, headerWalk, bool, error) {
+	for _, s := range l.segments {
+		if s.maxTimestamp < timestamp || s.nextOffset <= from {
+			continue
+		}
+		w, err := l.searchTimestamp(s, timestamp, from)
+		if err != nil || w.found {
+			return s, w, w.found, err
+		}
+	}
+	return nil, headerWalk{}, false, nil
+}
+
+// searchTimestamp scans s for the first batch with a max timestamp at least
+// timestamp and a last offset at least from, starting where the time index
+// (and the offset index, for from) allows. The scan is repeated until two
+// scans agree: no later check confirms its answer, and the max timestamp is
+// read without its CRC.
+func (l *Log) searchTimestamp(s *segment, timestamp, from int64) (headerWalk, error) {
+	goal := walkGoal{offset: from, timestamp: timestamp, byTimestamp: true}
+	start := s.index.lookupTime(timestamp)
+	if from > s.baseOffset {
+		start = max(start, s.relative(from))
+	}
+	return l.walkHeadersStable(s, start, &goal)
+}
+
+// errRecordFound stops the record walk of recordInBatch at its answer.
+var errRecordFound = errors.New("storage: record found")
+
+// recordInBatch decodes the batch w found in s and returns its first record
+// at or after from whose timestamp is at least timestamp. The batch is read
+// stably and its CRC checked: nothing later confirms the answer.
+func (l *Log) recordInBatch(s *segment, w *headerWalk, timestamp, from int64) (TimestampMatch, bool, error) {
+	batch := make([]byte, w.header.TotalBytes())
+	if err := l.readAt(s.file, batch, w.position, true); err != nil {
+		return TimestampMatch{}, false, corruptLog(s, w.position, err)
+	}
+	var match TimestampMatch
+	var reader record.Reader
+	h, err := reader.Records(batch, func(r *record.Record) error {
+		if r.Offset >= from && r.Timestamp >= timestamp {
+			match = TimestampMatch{Offset: r.Offset, Timestamp: r.Timestamp}
+			return errRecordFound
+		}
+		return nil
+	})
+	switch {
+	case errors.Is(err, errRecordFound):
+	case err != nil:
+		return TimestampMatch{}, false, corruptLog(s, w.position, err)
+	default:
+		return TimestampMatch{}, false, nil
+	}
+	if h != w.header {
+		return TimestampMatch{}, false, corruptLog(s, w.position, fmt.Errorf("%w: the batch header read differently twice", record.ErrCorrupt))
+	}
+	match.LeaderEpoch = h.PartitionLeaderEpoch
+	return match, true, nil
 }
