@@ -97,7 +97,11 @@ type conn struct {
 	// reset, lost a frame or lost a node. Ends still receive what was
 	// already in flight toward them, then OnClose.
 	broken bool
-	dead   bool // every end is done; the network forgets it
+	// halfOpen means one end's node lost power (Node.PowerOff): the other
+	// end stays open and its frames vanish, until its node closes it or
+	// the powered-off host, restarted, answers a frame with a reset.
+	halfOpen bool
+	dead     bool // every end is done; the network forgets it
 }
 
 // endpoint is one end of a connection: the core.Conn handed to a node.
@@ -179,6 +183,9 @@ func (v *nodeNetwork) Dial(addr string, h core.ConnHandler) core.Conn {
 		nw.failDial(e, 0, fmt.Errorf("sim: dial %q: %w: unknown host", addr, core.ErrConnRefused))
 	case nw.IsCut(n, target):
 		nw.failDial(e, nw.opts.DialTimeout, fmt.Errorf("sim: dial %q: %w", addr, core.ErrTimeout))
+	case !target.alive && target.poweredOff:
+		nw.stats.DialsToPoweredOff++
+		nw.failDial(e, nw.opts.DialTimeout, fmt.Errorf("sim: dial %q: %w: host powered off", addr, core.ErrTimeout))
 	case !target.alive:
 		rtt := nw.delay(n, target) + nw.delay(target, n)
 		nw.failDial(e, rtt, fmt.Errorf("sim: dial %q: %w: host is down", addr, core.ErrConnRefused))
@@ -286,8 +293,23 @@ func (nw *Network) transmit(e *endpoint, frame []byte) {
 		panic(fmt.Sprintf("sim: transmit on conn %d without an accepting end", e.c.id))
 	}
 	size := len(frame)
+	if e.c.halfOpen {
+		nw.transmitHalfOpen(e, p, size)
+		return
+	}
+	if nw.IsBlackholed(e.node, p.node) {
+		nw.stats.FramesBlackholed++
+		nw.s.Trace("blackholed conn=%d bytes=%d", e.c.id, size)
+		return
+	}
 	cfg := nw.link(e.node, p.node)
-	if nw.IsCut(e.node, p.node) || (cfg.LossProbability > 0 && nw.rand.Chance(cfg.LossProbability)) {
+	cut := nw.IsCut(e.node, p.node)
+	if cut || (cfg.LossProbability > 0 && nw.rand.Chance(cfg.LossProbability)) {
+		if cut {
+			nw.stats.FramesLostCut++
+		} else {
+			nw.stats.FramesLostRandom++
+		}
 		nw.s.Trace("lost conn=%d bytes=%d", e.c.id, size)
 		nw.breakConn(e.c, nw.opts.BreakTimeout)
 		return
@@ -311,6 +333,19 @@ func (nw *Network) transmit(e *endpoint, frame []byte) {
 		nw.s.Trace("frame conn=%d bytes=%d", p.c.id, size)
 		p.handler.OnFrame(p, frame)
 	})
+}
+
+// transmitHalfOpen sends a frame toward the end of a host that lost power:
+// it vanishes. If the host is up again (a later incarnation) and reachable,
+// its kernel answers the unknown connection with a reset, as TCP does.
+func (nw *Network) transmitHalfOpen(e, p *endpoint, size int) {
+	nw.stats.FramesToPoweredOff++
+	nw.s.Trace("void conn=%d bytes=%d", e.c.id, size)
+	host := p.node
+	if host.alive && !nw.IsCut(e.node, host) && !nw.IsCut(host, e.node) {
+		wait := nw.delay(e.node, host) + nw.delay(host, e.node)
+		nw.breakConn(e.c, wait)
+	}
 }
 
 // Close closes this end: OnClose(nil) follows as an event, and the peer sees

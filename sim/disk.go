@@ -66,6 +66,41 @@ type DiskOptions struct {
 	// SyncLatency is charged through Disk.Stall on every Sync and SyncDir, to
 	// model a slow fsync.
 	SyncLatency time.Duration
+
+	// TornZeroTailProbability and TornGarbageTailProbability are, per torn
+	// write, the chances that the surviving prefix is followed by a tail of
+	// zeros or of random bytes (the new size reached the device but the data
+	// did not, as with ext4's data=writeback after a power loss) instead of
+	// ending cleanly. Their sum must not exceed 1.
+	TornZeroTailProbability    float64
+	TornGarbageTailProbability float64
+	// SyncFailureDropPagesProbability is, per failed Sync whose unsynced data
+	// did not reach the device, the chance that the kernel also drops that
+	// data from its page cache, as Linux does after a writeback error: later
+	// reads return the durable content, and zeros past it.
+	SyncFailureDropPagesProbability float64
+	// SyncNoSpaceProbability is, per Sync of a file with unsynced data while
+	// the disk is full (CapacityBytes reached), the chance that the Sync fails
+	// with core.ErrNoSpace, as fsync can with delayed allocation. Such a Sync
+	// is a failed Sync in every other respect.
+	SyncNoSpaceProbability float64
+}
+
+// validate checks the options' ranges.
+func (opts DiskOptions) validate() error {
+	if opts.CapacityBytes < 0 || opts.SyncLatency < 0 {
+		return errors.New("sim: disk options with a negative capacity or sync latency")
+	}
+	probabilities := []float64{opts.TornWriteProbability, opts.ReadBitFlipProbability,
+		opts.TornZeroTailProbability, opts.TornGarbageTailProbability,
+		opts.SyncFailureDropPagesProbability, opts.SyncNoSpaceProbability,
+		opts.TornZeroTailProbability + opts.TornGarbageTailProbability}
+	for _, p := range probabilities {
+		if !(p >= 0 && p <= 1) {
+			return fmt.Errorf("sim: disk option probability %v outside [0, 1]", p)
+		}
+	}
+	return nil
 }
 
 // DiskOp names a kind of disk operation, for fault injection.
@@ -86,13 +121,21 @@ const (
 	DiskOpMkdir
 	DiskOpReadDir
 	DiskOpSyncDir
+	DiskOpRemoveAll
+	DiskOpSize
+	DiskOpClose
+
+	// DiskOpCount is the number of operation kinds, DiskOpAny included: the
+	// length of per-kind counters such as DiskStats.CallsFailed.
+	DiskOpCount
 )
 
-var diskOpNames = [...]string{
+var diskOpNames = [DiskOpCount]string{
 	DiskOpAny: "any", DiskOpCreate: "create", DiskOpOpen: "open",
 	DiskOpWrite: "write", DiskOpRead: "read", DiskOpSync: "sync",
 	DiskOpTruncate: "truncate", DiskOpRemove: "remove", DiskOpRename: "rename",
 	DiskOpMkdir: "mkdir", DiskOpReadDir: "readdir", DiskOpSyncDir: "syncdir",
+	DiskOpRemoveAll: "removeall", DiskOpSize: "size", DiskOpClose: "close",
 }
 
 // String returns the operation's lower-case name.
@@ -107,12 +150,20 @@ func (op DiskOp) String() string {
 // name starting with PathPrefix fail with Err. The first After matching
 // operations pass; after that each match fails with chance Probability (0
 // means always) until Count failures have been injected (0 means no limit).
+// A rule for DiskOpRemove also matches RemoveAll (as it did before RemoveAll
+// had a kind of its own); DiskOpRemoveAll matches RemoveAll only.
 //
 // What a failure does depends on the operation. A failed Write writes a random
 // prefix of its data (possibly none) and reports how much. A failed Sync or
 // SyncDir leaves durability unknown: whether the unsynced state reached the
 // device is drawn, and data that did not stays lost even if a later Sync
-// succeeds (Linux "fsyncgate"). Every other failed operation has no effect.
+// succeeds (Linux "fsyncgate"). A failed Close still releases the handle, as
+// close(2) does. Create, Remove, RemoveAll, Rename, MkdirAll and Truncate
+// have no effect when they fail, unless Ambiguous is set: then whether the
+// operation took effect anyway is drawn (one half each), which core.FS allows
+// (a failed Rename leaves the old or the new name, a failed Truncate the old
+// or the new size, a failed Create maybe an empty file). Every other failed
+// operation (Open, ReadAt, ReadDir, Size) has no effect.
 type DiskFault struct {
 	Op          DiskOp
 	PathPrefix  string
@@ -120,6 +171,7 @@ type DiskFault struct {
 	Probability float64
 	Count       int
 	Err         error // core.ErrIO, core.ErrNoSpace, or any error
+	Ambiguous   bool
 }
 
 // diskFaultRule is an installed DiskFault with its counters.
@@ -145,6 +197,18 @@ type Disk struct {
 	inodeNext  uint64 // id of the next inode, for Describe
 	renames    []diskRename
 	faults     []*diskFaultRule
+
+	// owner is the node whose crash points this disk raises (see Bind).
+	owner *Node
+	// crashPoint is the armed crash point, nil if none; crashHit is the hit
+	// being unwound, which every further call re-raises until the scheduler
+	// has crashed the node.
+	crashPoint *diskCrashPoint
+	crashHit   *crashPointHit
+	// stats counts the effects of faults; damage records the corruption at
+	// rest and latent sector errors this disk made.
+	stats  DiskStats
+	damage []DiskDamage
 }
 
 var _ core.FS = (*Disk)(nil)
@@ -166,6 +230,11 @@ type diskInode struct {
 	// prefix of it.
 	extendsDurable bool
 	lost           []diskRange // ranges a failed Sync lost; zero on the device
+	// corrupt are the ranges corrupted at rest, latent the ranges whose reads
+	// fail (latent sector errors); both in file offsets, both on the device,
+	// so they survive crashes.
+	corrupt []diskRange
+	latent  []diskRange
 
 	// Directories.
 	entries        map[string]*diskInode
@@ -188,8 +257,8 @@ func NewDisk(rand *core.Rand, opts DiskOptions) *Disk {
 	if rand == nil {
 		panic("sim: NewDisk with a nil rand")
 	}
-	if opts.CapacityBytes < 0 || opts.SyncLatency < 0 {
-		panic("sim: NewDisk with a negative capacity or sync latency")
+	if err := opts.validate(); err != nil {
+		panic(err)
 	}
 	d := &Disk{rand: rand, options: opts}
 	d.root = d.newInode(true)
@@ -239,11 +308,21 @@ func (d *Disk) UsedBytes() int64 {
 	return d.usedBytes
 }
 
-// diskFault returns the injected error for op on name, or nil.
+// diskFault returns the injected error for op on name, or nil. The failure
+// is counted in the stats.
 func (d *Disk) diskFault(op DiskOp, name string) error {
+	_, err := d.diskFaultAmbiguous(op, name)
+	return err
+}
+
+// diskFaultAmbiguous is diskFault for the operations that may take effect
+// although they fail (DiskFault.Ambiguous): tookEffect says whether this one
+// did, and is drawn only for ambiguous rules.
+func (d *Disk) diskFaultAmbiguous(op DiskOp, name string) (tookEffect bool, err error) {
 	for _, rule := range d.faults {
 		f := rule.fault
-		if (f.Op != DiskOpAny && f.Op != op) || !strings.HasPrefix(name, f.PathPrefix) {
+		matches := f.Op == DiskOpAny || f.Op == op || (f.Op == DiskOpRemove && op == DiskOpRemoveAll)
+		if !matches || !strings.HasPrefix(name, f.PathPrefix) {
 			continue
 		}
 		rule.matched++
@@ -254,9 +333,14 @@ func (d *Disk) diskFault(op DiskOp, name string) error {
 			continue
 		}
 		rule.injected++
-		return fmt.Errorf("sim disk: injected fault on %s %q: %w", op, name, f.Err)
+		d.stats.CallsFailed[op]++
+		if f.Ambiguous && d.rand.Chance(0.5) {
+			d.stats.CallsFailedTookEffect++
+			tookEffect = true
+		}
+		return tookEffect, fmt.Errorf("sim disk: injected fault on %s %q: %w", op, name, f.Err)
 	}
-	return nil
+	return false, nil
 }
 
 // diskStall charges the sync latency.
@@ -359,6 +443,7 @@ func (d *Disk) diskUnlinkTree(inode *diskInode) {
 // Create implements core.FS. Creating an existing file truncates that same
 // file (as O_TRUNC does); the truncation is durable only after Sync.
 func (d *Disk) Create(name string) (core.File, error) {
+	d.diskCall(DiskOpCreate, name)
 	if err := diskCheckName("create", name, false); err != nil {
 		return nil, err
 	}
@@ -366,24 +451,29 @@ func (d *Disk) Create(name string) (core.File, error) {
 	if err != nil {
 		return nil, diskError("create", name, err)
 	}
-	if err := d.diskFault(DiskOpCreate, name); err != nil {
-		return nil, err
-	}
 	inode, exists := dir.entries[base]
-	switch {
-	case exists && inode.isDir:
+	if exists && inode.isDir {
 		return nil, diskError("create", name, errDiskIsDir)
-	case exists:
+	}
+	tookEffect, failure := d.diskFaultAmbiguous(DiskOpCreate, name)
+	if failure != nil && !tookEffect {
+		return nil, failure
+	}
+	if exists {
 		d.diskResize(inode, 0)
-	default:
+	} else {
 		inode = d.newInode(false)
 		d.diskLink(dir, base, inode)
+	}
+	if failure != nil {
+		return nil, failure
 	}
 	return d.diskOpenHandle(inode, name), nil
 }
 
 // Open implements core.FS.
 func (d *Disk) Open(name string) (core.File, error) {
+	d.diskCall(DiskOpOpen, name)
 	if err := diskCheckName("open", name, false); err != nil {
 		return nil, err
 	}
@@ -402,6 +492,7 @@ func (d *Disk) Open(name string) (core.File, error) {
 
 // Remove implements core.FS.
 func (d *Disk) Remove(name string) error {
+	d.diskCall(DiskOpRemove, name)
 	if err := diskCheckName("remove", name, false); err != nil {
 		return err
 	}
@@ -416,16 +507,17 @@ func (d *Disk) Remove(name string) error {
 	if inode.isDir && len(inode.entries) > 0 {
 		return diskError("remove", name, errDiskNotEmpty)
 	}
-	if err := d.diskFault(DiskOpRemove, name); err != nil {
-		return err
+	tookEffect, failure := d.diskFaultAmbiguous(DiskOpRemove, name)
+	if failure == nil || tookEffect {
+		d.diskUnlink(dir, base)
 	}
-	d.diskUnlink(dir, base)
-	return nil
+	return failure
 }
 
 // RemoveAll implements core.FS. Like os.RemoveAll, a missing name or a
 // missing parent is success.
 func (d *Disk) RemoveAll(name string) error {
+	d.diskCall(DiskOpRemoveAll, name)
 	if err := diskCheckName("remove all", name, false); err != nil {
 		return err
 	}
@@ -439,11 +531,11 @@ func (d *Disk) RemoveAll(name string) error {
 	if _, ok := dir.entries[base]; !ok {
 		return nil
 	}
-	if err := d.diskFault(DiskOpRemove, name); err != nil {
-		return err
+	tookEffect, failure := d.diskFaultAmbiguous(DiskOpRemoveAll, name)
+	if failure == nil || tookEffect {
+		d.diskUnlink(dir, base)
 	}
-	d.diskUnlink(dir, base)
-	return nil
+	return failure
 }
 
 // Rename implements core.FS with rename(2) semantics: a file replaces a file,
@@ -451,6 +543,7 @@ func (d *Disk) RemoveAll(name string) error {
 // itself.
 func (d *Disk) Rename(oldName, newName string) error {
 	what := oldName + " -> " + newName
+	d.diskCall(DiskOpRename, what)
 	if err := diskCheckName("rename", oldName, false); err != nil {
 		return err
 	}
@@ -479,11 +572,12 @@ func (d *Disk) Rename(oldName, newName string) error {
 		return diskError("rename", what, fmt.Errorf(
 			"more than %d cross-directory renames pending a SyncDir", diskRenamesPendingMax))
 	}
-	if err := d.diskFault(DiskOpRename, oldName); err != nil {
-		return err
+	tookEffect, failure := d.diskFaultAmbiguous(DiskOpRename, oldName)
+	if failure == nil {
+		tookEffect, failure = d.diskFaultAmbiguous(DiskOpRename, newName)
 	}
-	if err := d.diskFault(DiskOpRename, newName); err != nil {
-		return err
+	if failure != nil && !tookEffect {
+		return failure
 	}
 	if _, exists := target.entries[newBase]; exists {
 		d.diskUnlink(target, newBase)
@@ -493,7 +587,7 @@ func (d *Disk) Rename(oldName, newName string) error {
 	if source != target {
 		d.renames = append(d.renames, diskRename{source, target, oldBase, newBase})
 	}
-	return nil
+	return failure
 }
 
 // diskCheckRenameTarget applies rename(2)'s rules on what may be replaced.
@@ -517,14 +611,16 @@ func diskCheckRenameTarget(inode, existing *diskInode, oldName, newName string) 
 // MkdirAll implements core.FS. New directories are volatile entries of their
 // parents until the parents are synced.
 func (d *Disk) MkdirAll(dir string) error {
+	d.diskCall(DiskOpMkdir, dir)
 	if err := diskCheckName("mkdir", dir, true); err != nil {
 		return err
 	}
-	if err := d.diskFault(DiskOpMkdir, dir); err != nil {
-		return err
+	tookEffect, failure := d.diskFaultAmbiguous(DiskOpMkdir, dir)
+	if failure != nil && !tookEffect {
+		return failure
 	}
 	if dir == "." {
-		return nil
+		return failure
 	}
 	inode := d.root
 	for component := range strings.SplitSeq(dir, "/") {
@@ -538,11 +634,12 @@ func (d *Disk) MkdirAll(dir string) error {
 		}
 		inode = next
 	}
-	return nil
+	return failure
 }
 
 // ReadDir implements core.FS.
 func (d *Disk) ReadDir(dir string) ([]core.DirEntry, error) {
+	d.diskCall(DiskOpReadDir, dir)
 	if err := diskCheckName("readdir", dir, true); err != nil {
 		return nil, err
 	}
@@ -576,6 +673,7 @@ func diskSortedNames(entries map[string]*diskInode) []string {
 // SyncDir implements core.FS. An injected failure leaves it unknown whether
 // the entries became durable; the outcome is drawn.
 func (d *Disk) SyncDir(dir string) error {
+	d.diskCall(DiskOpSyncDir, dir)
 	if err := diskCheckName("syncdir", dir, true); err != nil {
 		return err
 	}
@@ -659,6 +757,7 @@ func (f *diskFile) diskCheck(op string) error {
 // Write implements core.File. An injected fault writes a random prefix of p;
 // a full disk writes the prefix that fits.
 func (f *diskFile) Write(p []byte) (int, error) {
+	f.disk.diskCall(DiskOpWrite, f.name)
 	if err := f.diskCheck("write"); err != nil {
 		return 0, err
 	}
@@ -676,10 +775,15 @@ func (f *diskFile) Write(p []byte) (int, error) {
 // diskAppend appends p, or the prefix of it that fits within the capacity,
 // and returns the bytes written with failure (nil if none).
 func (d *Disk) diskAppend(inode *diskInode, p []byte, name string, failure error) (int, error) {
+	requested := len(p)
 	capacity := d.options.CapacityBytes
 	if inode.linked && capacity > 0 && d.usedBytes+int64(len(p)) > capacity {
 		room := max(capacity-d.usedBytes, 0)
 		p = p[:room]
+		if failure == nil {
+			d.stats.CallsFailed[DiskOpWrite]++
+		}
+		d.stats.WritesNoSpace++
 		failure = diskError("write", name, core.ErrNoSpace)
 	}
 	// Appending never overwrites durable bytes: current is either longer
@@ -692,12 +796,16 @@ func (d *Disk) diskAppend(inode *diskInode, p []byte, name string, failure error
 	if inode.linked {
 		d.usedBytes += int64(len(p))
 	}
+	if failure != nil && len(p) < requested {
+		d.stats.WriteBytesRefused += int64(requested - len(p))
+	}
 	return len(p), failure
 }
 
 // ReadAt implements core.File. With ReadBitFlipProbability one bit of the
 // returned bytes is flipped; the stored data stays intact.
 func (f *diskFile) ReadAt(p []byte, off int64) (int, error) {
+	f.disk.diskCall(DiskOpRead, f.name)
 	if err := f.diskCheck("read"); err != nil {
 		return 0, err
 	}
@@ -715,10 +823,21 @@ func (f *diskFile) ReadAt(p []byte, off int64) (int, error) {
 	if off >= int64(len(content)) {
 		return 0, io.EOF
 	}
+	read := diskRange{off, off + int64(min(len(p), len(content)-int(off)))}
+	if diskOverlap(f.inode.latent, read) > 0 {
+		d.stats.CallsFailed[DiskOpRead]++
+		d.stats.LatentReadsFailed++
+		return 0, diskError("read", f.name, fmt.Errorf("latent sector error: %w", core.ErrIO))
+	}
 	n := copy(p, content[off:])
+	if corrupted := diskOverlap(f.inode.corrupt, read); corrupted > 0 {
+		d.stats.ReadsCorrupted++
+		d.stats.BytesReadCorrupted += corrupted
+	}
 	if d.options.ReadBitFlipProbability > 0 && d.rand.Chance(d.options.ReadBitFlipProbability) {
 		bit := d.rand.IntN(n * 8)
 		p[bit/8] ^= 1 << (bit % 8)
+		d.stats.ReadBitFlips++
 	}
 	if n < len(p) {
 		return n, io.EOF
@@ -730,21 +849,57 @@ func (f *diskFile) ReadAt(p []byte, off int64) (int, error) {
 // whether the unsynced data reached the device is drawn, and if it did not,
 // it stays lost even if a later Sync succeeds.
 func (f *diskFile) Sync() error {
+	f.disk.diskCall(DiskOpSync, f.name)
 	if err := f.diskCheck("sync"); err != nil {
 		return err
 	}
 	d := f.disk
 	d.diskStall()
-	if err := d.diskFault(DiskOpSync, f.name); err != nil {
-		if d.rand.Chance(diskSyncFailureDurableProbability) {
-			diskSyncFile(f.inode)
-		} else {
-			diskLoseUnsynced(f.inode)
-		}
+	err := d.diskFault(DiskOpSync, f.name)
+	if err == nil {
+		err = d.diskSyncNoSpace(f)
+	}
+	if err != nil {
+		d.diskSyncFailed(f.inode)
 		return err
 	}
 	diskSyncFile(f.inode)
 	return nil
+}
+
+// diskSyncNoSpace returns core.ErrNoSpace, with SyncNoSpaceProbability, for
+// a Sync of unsynced data on a full disk: delayed allocation finds no block.
+func (d *Disk) diskSyncNoSpace(f *diskFile) error {
+	p := d.options.SyncNoSpaceProbability
+	capacity := d.options.CapacityBytes
+	if p == 0 || capacity == 0 || d.usedBytes < capacity || diskSynced(f.inode) || !d.rand.Chance(p) {
+		return nil
+	}
+	d.stats.CallsFailed[DiskOpSync]++
+	d.stats.SyncsNoSpace++
+	return diskError("sync", f.name, fmt.Errorf("delayed allocation: %w", core.ErrNoSpace))
+}
+
+// diskSynced reports whether a file's current content is all durable.
+func diskSynced(inode *diskInode) bool {
+	return inode.extendsDurable && len(inode.current) == len(inode.durable) && len(inode.lost) == 0
+}
+
+// diskSyncFailed applies a failed Sync: whether the unsynced data reached the
+// device is drawn; if it did not, it stays lost, and with
+// SyncFailureDropPagesProbability the page cache forgets it too.
+func (d *Disk) diskSyncFailed(inode *diskInode) {
+	if d.rand.Chance(diskSyncFailureDurableProbability) {
+		diskSyncFile(inode)
+		return
+	}
+	if !diskSynced(inode) {
+		d.stats.SyncsLostData++
+	}
+	diskLoseUnsynced(inode)
+	if p := d.options.SyncFailureDropPagesProbability; p > 0 && d.rand.Chance(p) {
+		d.diskDropPages(inode)
+	}
 }
 
 // diskSyncFile makes the current content durable, except the ranges earlier
@@ -785,6 +940,7 @@ func diskLoseUnsynced(inode *diskInode) {
 
 // Truncate implements core.File.
 func (f *diskFile) Truncate(size int64) error {
+	f.disk.diskCall(DiskOpTruncate, f.name)
 	if err := f.diskCheck("truncate"); err != nil {
 		return err
 	}
@@ -792,16 +948,21 @@ func (f *diskFile) Truncate(size int64) error {
 		return diskError("truncate", f.name, fmt.Errorf("%w: negative size %d", errDiskInvalid, size))
 	}
 	d := f.disk
-	if err := d.diskFault(DiskOpTruncate, f.name); err != nil {
-		return err
+	tookEffect, failure := d.diskFaultAmbiguous(DiskOpTruncate, f.name)
+	if failure != nil && !tookEffect {
+		return failure
 	}
 	growth := size - int64(len(f.inode.current))
 	capacity := d.options.CapacityBytes
 	if f.inode.linked && capacity > 0 && growth > 0 && d.usedBytes+growth > capacity {
+		if failure == nil {
+			d.stats.CallsFailed[DiskOpTruncate]++
+		}
+		d.stats.WritesNoSpace++
 		return diskError("truncate", f.name, core.ErrNoSpace)
 	}
 	d.diskResize(f.inode, size)
-	return nil
+	return failure
 }
 
 // diskResize sets a file's current size, zero-filling growth.
@@ -815,6 +976,8 @@ func (d *Disk) diskResize(inode *diskInode, size int64) {
 			inode.extendsDurable = false
 		}
 		inode.lost = diskClipRanges(inode.lost, size)
+		inode.corrupt = diskClipRanges(inode.corrupt, size)
+		inode.latent = diskClipRanges(inode.latent, size)
 	} else {
 		inode.current = append(inode.current, make([]byte, size-old)...)
 	}
@@ -835,19 +998,25 @@ func diskClipRanges(ranges []diskRange, size int64) []diskRange {
 
 // Size implements core.File.
 func (f *diskFile) Size() (int64, error) {
+	f.disk.diskCall(DiskOpSize, f.name)
 	if err := f.diskCheck("size"); err != nil {
+		return 0, err
+	}
+	if err := f.disk.diskFault(DiskOpSize, f.name); err != nil {
 		return 0, err
 	}
 	return int64(len(f.inode.current)), nil
 }
 
-// Close implements core.File. It does not sync.
+// Close implements core.File. It does not sync. An injected failure still
+// releases the handle, as close(2) does.
 func (f *diskFile) Close() error {
+	f.disk.diskCall(DiskOpClose, f.name)
 	if err := f.diskCheck("close"); err != nil {
 		return err
 	}
 	f.closed = true
-	return nil
+	return f.disk.diskFault(DiskOpClose, f.name)
 }
 
 // Crash models a power loss: only durable state survives. Every directory's
@@ -858,6 +1027,7 @@ func (f *diskFile) Close() error {
 // File becomes invalid: its methods return errors wrapping fs.ErrClosed.
 func (d *Disk) Crash() {
 	d.generation++
+	d.stats.Crashes++
 	d.renames = nil
 	d.usedBytes = 0
 	visited := make(map[*diskInode]bool)
@@ -893,21 +1063,54 @@ func (d *Disk) diskRecover(inode *diskInode, visited map[*diskInode]bool) {
 func (d *Disk) diskRecoverFile(inode *diskInode) {
 	durableSize := int64(len(inode.durable))
 	unsyncedSize := int64(len(inode.current)) - durableSize
-	keep := durableSize
 	tearable := inode.extendsDurable && len(inode.lost) == 0 && unsyncedSize > 0
 	probability := d.options.TornWriteProbability
 	if tearable && probability > 0 && d.rand.Chance(probability) {
-		keep += d.rand.Int64Range(1, unsyncedSize)
-	}
-	if keep > durableSize {
-		inode.durable = inode.current[:keep:keep]
+		d.diskTear(inode, unsyncedSize)
 	}
 	inode.current = inode.durable[:len(inode.durable):len(inode.durable)]
 	inode.extendsDurable = true
 	inode.lost = nil
-	if int64(len(inode.current)) < durableSize {
+	size := int64(len(inode.current))
+	inode.corrupt = diskClipRanges(inode.corrupt, size)
+	inode.latent = diskClipRanges(inode.latent, size)
+	if size < durableSize {
 		panic("sim: disk crash recovery lost durable bytes")
 	}
+}
+
+// diskTear makes part of a file's unsynced appended data survive a crash: a
+// non-empty clean prefix, or (with TornZeroTailProbability and
+// TornGarbageTailProbability) a possibly empty prefix followed by a
+// non-empty tail of zeros or random bytes.
+func (d *Disk) diskTear(inode *diskInode, unsyncedSize int64) {
+	durableSize := int64(len(inode.durable))
+	kind := TornTailClean
+	zero, garbage := d.options.TornZeroTailProbability, d.options.TornGarbageTailProbability
+	if zero+garbage > 0 {
+		switch draw := d.rand.Float64(); {
+		case draw < zero:
+			kind = TornTailZero
+		case draw < zero+garbage:
+			kind = TornTailGarbage
+		}
+	}
+	d.stats.TornTails[kind]++
+	if kind == TornTailClean {
+		keep := durableSize + d.rand.Int64Range(1, unsyncedSize)
+		inode.durable = inode.current[:keep:keep]
+		return
+	}
+	prefix := d.rand.Int64Range(0, unsyncedSize-1)
+	tail := d.rand.Int64Range(1, unsyncedSize-prefix)
+	keep := durableSize + prefix
+	torn := make([]byte, keep+tail)
+	copy(torn, inode.current[:keep])
+	if kind == TornTailGarbage {
+		d.rand.Fill(torn[keep:])
+	}
+	d.stats.TornTailBytes += tail
+	inode.durable = torn
 }
 
 // Describe returns a deterministic, sorted listing of the disk for traces:

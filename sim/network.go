@@ -90,6 +90,8 @@ type Network struct {
 	linkDefault LinkConfig
 	links       map[linkKey]LinkConfig
 	cuts        map[linkKey]bool
+	blackholes  map[linkKey]bool
+	stats       NetworkStats
 
 	listeners map[string]*listener // by "host:port"
 	conns     []*conn              // in creation order, for deterministic sweeps
@@ -109,6 +111,7 @@ func newNetwork(s *Scheduler, rand *core.Rand) *Network {
 		linkDefault: LinkConfig{DelayMin: 100 * time.Microsecond, DelayMax: 2 * time.Millisecond},
 		links:       make(map[linkKey]LinkConfig),
 		cuts:        make(map[linkKey]bool),
+		blackholes:  make(map[linkKey]bool),
 		listeners:   make(map[string]*listener),
 	}
 }
@@ -176,9 +179,21 @@ func (nw *Network) Cut(from, to *Node) {
 	nw.s.Trace("cut %s->%s", from.name, to.name)
 }
 
-// Heal undoes Cut for one direction.
+// Blackhole drops everything sent from one node to the other (one
+// direction) until Heal, without breaking connections: frames from `from`
+// vanish while frames from `to` keep arriving, so each side learns only
+// through its own timeouts, as with a one-way routing failure or a firewall
+// that drops silently. Dials from `from` to `to` time out. It works on open
+// connections, not only on new ones.
+func (nw *Network) Blackhole(from, to *Node) {
+	nw.blackholes[linkKey{from.name, to.name}] = true
+	nw.s.Trace("blackhole %s->%s", from.name, to.name)
+}
+
+// Heal undoes Cut and Blackhole for one direction.
 func (nw *Network) Heal(from, to *Node) {
 	delete(nw.cuts, linkKey{from.name, to.name})
+	delete(nw.blackholes, linkKey{from.name, to.name})
 	nw.s.Trace("heal %s->%s", from.name, to.name)
 }
 
@@ -197,16 +212,52 @@ func (nw *Network) Isolate(n *Node) {
 	}
 }
 
-// HealAll removes every cut.
+// HealAll removes every cut and blackhole.
 func (nw *Network) HealAll() {
 	nw.cuts = make(map[linkKey]bool)
+	nw.blackholes = make(map[linkKey]bool)
 	nw.s.Trace("heal-all")
 }
 
-// IsCut reports whether the direction from one node to the other is cut.
+// IsCut reports whether the direction from one node to the other is cut or
+// blackholed.
 func (nw *Network) IsCut(from, to *Node) bool {
-	return nw.cuts[linkKey{from.name, to.name}]
+	key := linkKey{from.name, to.name}
+	return nw.cuts[key] || nw.blackholes[key]
 }
+
+// IsBlackholed reports whether the direction from one node to the other is
+// blackholed.
+func (nw *Network) IsBlackholed(from, to *Node) bool {
+	return nw.blackholes[linkKey{from.name, to.name}]
+}
+
+// NetworkStats counts what the network's faults did, not what was armed, so
+// that a strike test can assert that each fault class struck.
+type NetworkStats struct {
+	// FramesLostCut counts frames lost to a Cut (each breaks its connection).
+	FramesLostCut int64
+	// FramesLostRandom counts frames lost to LinkConfig.LossProbability.
+	FramesLostRandom int64
+	// FramesBlackholed counts frames that vanished in a Blackhole while
+	// their connection stayed open.
+	FramesBlackholed int64
+	// Crashes counts Node.Crash calls of live nodes; ConnsResetByCrash the
+	// connections they broke with a reset toward the peer.
+	Crashes           int64
+	ConnsResetByCrash int64
+	// PowerOffs counts Node.PowerOff calls of live nodes;
+	// ConnsLeftOpenByPowerOff the connections whose peer got no reset;
+	// FramesToPoweredOff the frames peers then sent into the void; and
+	// DialsToPoweredOff the dials that timed out at a powered-off host.
+	PowerOffs               int64
+	ConnsLeftOpenByPowerOff int64
+	FramesToPoweredOff      int64
+	DialsToPoweredOff       int64
+}
+
+// Stats returns the effect counters so far.
+func (nw *Network) Stats() NetworkStats { return nw.stats }
 
 // delay draws a one-way delay for a frame from one node to another.
 func (nw *Network) delay(from, to *Node) time.Duration {
@@ -254,13 +305,21 @@ func (n *Node) nextPort() (int, bool) {
 
 // crashNode breaks every connection of a node that just crashed and closes
 // its listeners. The node's own ends end silently (its incarnation gets no
-// more callbacks); each peer sees core.ErrConnReset once the reset reaches it.
-func (nw *Network) crashNode(n *Node) {
+// more callbacks). With silent false each peer sees core.ErrConnReset once
+// the reset reaches it; with silent true (a power-off) established
+// connections stay open at the peer, which learns only through its own
+// timeouts, and dials in progress toward the node time out.
+func (nw *Network) crashNode(n *Node, silent bool) {
 	for _, l := range n.listeners {
 		l.closed = true
 		delete(nw.listeners, l.addr)
 	}
 	n.listeners = nil
+	if silent {
+		nw.stats.PowerOffs++
+	} else {
+		nw.stats.Crashes++
+	}
 	for _, c := range nw.conns {
 		if c.dead {
 			continue
@@ -276,13 +335,47 @@ func (nw *Network) crashNode(n *Node) {
 		if !involved {
 			continue
 		}
-		c.broken = true
-		for _, e := range c.ends {
-			if e != nil && e.node != n {
-				nw.scheduleReset(e, nw.resetDelay(n, e.node))
-			}
+		if silent {
+			nw.crashConnSilently(c, n)
+		} else {
+			nw.crashConn(c, n)
 		}
 		nw.retire(c)
+	}
+}
+
+// crashConn breaks a connection of a crashed node: every peer end gets a
+// reset.
+func (nw *Network) crashConn(c *conn, n *Node) {
+	if !c.broken {
+		nw.stats.ConnsResetByCrash++
+	}
+	c.broken = true
+	for _, e := range c.ends {
+		if e != nil && e.node != n {
+			nw.scheduleReset(e, nw.resetDelay(n, e.node))
+		}
+	}
+}
+
+// crashConnSilently handles a connection of a node that lost power: no
+// reset leaves the node. An established connection stays open at the peer
+// (half-open); a dial toward the node times out; a dial from it dies with it.
+func (nw *Network) crashConnSilently(c *conn, n *Node) {
+	if c.broken {
+		return
+	}
+	dialer, acceptor := c.ends[0], c.ends[1]
+	switch {
+	case acceptor == nil && dialer.node == n:
+		c.broken = true // The SYN in flight finds the connection broken.
+	case acceptor == nil:
+		wait := max(c.dialAt+nw.opts.DialTimeout-nw.s.now, 0)
+		nw.stats.DialsToPoweredOff++
+		nw.failDial(dialer, wait, fmt.Errorf("sim: dial %q: %w: host powered off", dialer.remote, core.ErrTimeout))
+	default:
+		c.halfOpen = true
+		nw.stats.ConnsLeftOpenByPowerOff++
 	}
 }
 

@@ -35,6 +35,7 @@ type Node struct {
 
 	incarnation uint64
 	alive       bool
+	poweredOff  bool // crashed by PowerOff and not restarted yet
 	paused      bool
 	parked      []*event
 	busyUntil   time.Duration
@@ -145,12 +146,27 @@ func (n *Node) AfterFunc(d time.Duration, f func()) core.Timer { return n.clock.
 // ever run, its connections break (peers see core.ErrConnReset), its
 // listeners close, a pause or stall ends, and the crash hooks run (a disk
 // forgets what was not synced). Crashing a crashed node is a no-op.
-func (n *Node) Crash() {
+func (n *Node) Crash() { n.crash(false) }
+
+// PowerOff crashes the node as a host that loses power: like Crash, except
+// that its peers get no reset. Their established connections stay open, the
+// frames they send vanish, and they learn only through their own timeouts
+// (or from a reset once the host is restarted and they send to it); dials
+// to the host time out instead of being refused until Restart. Like Crash,
+// it runs the crash hooks (SetDisk's disk forgets what was not synced).
+func (n *Node) PowerOff() { n.crash(true) }
+
+func (n *Node) crash(silent bool) {
 	if !n.alive {
 		return
 	}
-	n.s.Trace("crash %s/%d", n.name, n.incarnation)
+	if silent {
+		n.s.Trace("power-off %s/%d", n.name, n.incarnation)
+	} else {
+		n.s.Trace("crash %s/%d", n.name, n.incarnation)
+	}
 	n.alive = false
+	n.poweredOff = silent
 	n.paused = false
 	for _, ev := range n.parked {
 		if ev.state == eventParked {
@@ -159,7 +175,7 @@ func (n *Node) Crash() {
 	}
 	n.parked = nil
 	n.busyUntil = 0
-	n.s.network.crashNode(n)
+	n.s.network.crashNode(n, silent)
 	for _, hook := range n.crashHooks {
 		hook()
 	}
@@ -174,6 +190,7 @@ func (n *Node) Restart() {
 	}
 	n.incarnation++
 	n.alive = true
+	n.poweredOff = false
 	n.envRand = n.rand.Fork()
 	n.s.Trace("restart %s/%d", n.name, n.incarnation)
 }
@@ -234,6 +251,6 @@ func (n *Node) SetDisk(d *Disk) {
 		panic(fmt.Sprintf("sim: node %s already has a file system", n.name))
 	}
 	n.fs = d
-	d.Stall = n.Stall
+	d.Bind(n)
 	n.OnCrash(d.Crash)
 }

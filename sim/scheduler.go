@@ -68,6 +68,9 @@ type Scheduler struct {
 
 	eventsExecuted uint64
 	eventsMax      uint64
+	// executing is true while an event's function runs: only then may a
+	// disk's crash point unwind a handler (see CrashPoint).
+	executing bool
 }
 
 // NewScheduler returns an empty simulation whose every random decision derives
@@ -289,7 +292,26 @@ func (s *Scheduler) execute(ev *event) {
 	ev.state = eventFired
 	s.eventsExecuted++
 	s.traceEvent(ev)
-	ev.fn()
+	s.run(ev.fn)
+}
+
+// run calls an event's function. A crash point reached inside it unwinds the
+// function by a panic, recovered here: the node crashes at that point, and
+// the rest of its handler never runs. Any other panic goes on (re-raised
+// from the deferred call, whose traceback still shows where it started).
+func (s *Scheduler) run(fn func()) {
+	s.executing = true
+	defer func() {
+		s.executing = false
+		if recovered := recover(); recovered != nil {
+			hit, ok := recovered.(crashPointHit)
+			if !ok {
+				panic(recovered)
+			}
+			s.crashAtPoint(hit)
+		}
+	}()
+	fn()
 }
 
 // requeue puts a parked event back on the queue at the current time, keeping
