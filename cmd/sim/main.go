@@ -5,160 +5,95 @@
 //	sim --seed 7 --faults all        one run
 //	sim --seeds 100 --faults all     seeds 1..100, one verdict line each
 //
-// Exit status 0 only when every property held in every run.
+// Standard output depends only on the arguments (and, for the path of the
+// full anomaly report, on the temporary directory), so that two runs of
+// one seed can be compared byte for byte; wall-clock times and the
+// progress bar go to standard error. Exit status 0 only when every
+// property held in every run; docs/cli.md describes every flag.
 package main
 
 import (
-	"bufio"
-	"encoding/json"
-	"flag"
+	"errors"
 	"fmt"
 	"io"
 	"os"
-	"strings"
+	"runtime"
 	"time"
 
-	"github.com/kafkasim/kafkasim/checker"
 	"github.com/kafkasim/kafkasim/sim/scenario"
 )
 
+// Exit statuses.
+const (
+	exitPassed = 0
+	// exitFailed: a property failed, or a run made no progress.
+	exitFailed = 1
+	// exitUsage: bad arguments, or an output file could not be written.
+	exitUsage = 2
+)
+
 func main() {
-	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr, machineEnvironment(os.Stderr)))
 }
 
-func run(args []string, stdout, stderr io.Writer) int {
-	flags := flag.NewFlagSet("sim", flag.ContinueOnError)
-	flags.SetOutput(stderr)
-	seed := flags.Uint64("seed", 1, "seed of the run; everything the run does follows from it")
-	seeds := flags.Int("seeds", 0, "run seeds --seed .. --seed+N-1 and print one verdict line each")
-	faultsFlag := flags.String("faults", "all", "none, all, or a comma-separated list of: "+strings.Join(scenario.AllFaults, ", "))
-	tracePath := flags.String("trace", "", "write the event trace of the run to this file")
-	historyPath := flags.String("history", "", "write the recorded history (JSON) to this file")
-	htmlPath := flags.String("html", "", "on failure, write porcupine's visualization of the first failing partition here")
-	quiet := flags.Bool("quiet", false, "print only the verdict line")
-	shrink := flags.Bool("shrink", true, "on failure, look for the smallest fault set that still fails with this seed")
-	if err := flags.Parse(args); err != nil {
-		return 2
+// environment is what the command takes from the machine it runs on, kept
+// apart so that tests can replace each part.
+type environment struct {
+	// simulate runs one configuration: scenario.Run, or a fake in tests
+	// that need failing runs on demand.
+	simulate func(scenario.Config, scenario.Options) scenario.Result
+	// cpus is the default of --parallel.
+	cpus int
+	// reportDirectory holds the full anomaly report when --report is not
+	// given.
+	reportDirectory string
+	// progress receives a sweep's progress bar; nil when standard error is
+	// not a terminal, so that logs and tests stay clean.
+	progress io.Writer
+	// now reads the wall clock, for times printed on standard error only.
+	now func() time.Time
+}
+
+// machineEnvironment is the environment of a real invocation.
+func machineEnvironment(stderr *os.File) environment {
+	env := environment{
+		simulate:        scenario.Run,
+		cpus:            runtime.NumCPU(),
+		reportDirectory: os.TempDir(),
+		now:             time.Now,
 	}
-	if flags.NArg() > 0 {
-		fmt.Fprintf(stderr, "sim: unexpected argument %q\n", flags.Arg(0))
-		return 2
+	if isTerminal(stderr) {
+		env.progress = stderr
 	}
-	faults, err := scenario.ParseFaults(*faultsFlag)
+	return env
+}
+
+// isTerminal reports whether f is a character device: a terminal (or
+// /dev/null, where a progress bar does no harm). Checking the file mode
+// needs no dependency.
+func isTerminal(f *os.File) bool {
+	info, err := f.Stat()
+	return err == nil && info.Mode()&os.ModeCharDevice != 0
+}
+
+// run is the whole command: it returns the exit status.
+func run(args []string, stdout, stderr io.Writer, env environment) int {
+	opts, err := parseOptions(args, env.cpus)
+	if errors.Is(err, errHelp) {
+		io.WriteString(stdout, helpText)
+		return exitPassed
+	}
 	if err != nil {
-		fmt.Fprintf(stderr, "sim: --faults: %v\n", err)
-		return 2
+		fmt.Fprintf(stderr, "sim: %v\nrun 'sim --help' for usage\n", err)
+		return exitUsage
 	}
-	if *seeds > 0 {
-		return sweep(*seed, *seeds, faults, stdout)
+	if opts.sweep() {
+		return sweep(opts, env, stdout, stderr)
 	}
-	code := single(*seed, faults, *tracePath, *historyPath, *htmlPath, *quiet, stdout, stderr)
-	if code == 1 && *shrink && faults.String() != "none" {
-		shrinkFaults(*seed, faults, stdout)
-	}
-	return code
+	return single(opts, env, stdout, stderr)
 }
 
-func single(seed uint64, faults scenario.Faults, tracePath, historyPath, htmlPath string, quiet bool, stdout, stderr io.Writer) int {
-	cfg := scenario.Derive(seed, faults)
-	if !quiet {
-		for _, line := range cfg.Lines() {
-			fmt.Fprintln(stdout, "  "+line)
-		}
-	}
-	var opts scenario.Options
-	if tracePath != "" {
-		f, err := os.Create(tracePath)
-		if err != nil {
-			fmt.Fprintf(stderr, "sim: --trace: %v\n", err)
-			return 2
-		}
-		w := bufio.NewWriter(f)
-		defer func() { w.Flush(); f.Close() }()
-		opts.Trace = w
-	}
-	start := time.Now()
-	result := scenario.Run(cfg, opts)
-	if historyPath != "" {
-		if err := writeHistory(historyPath, result.History); err != nil {
-			fmt.Fprintf(stderr, "sim: --history: %v\n", err)
-		}
-	}
-	if !quiet {
-		fmt.Fprintf(stdout, "  ops=%d events=%d virtual=%v wall=%v trace=%s\n",
-			len(result.History.Ops), result.Events, result.VirtualTime.Round(time.Millisecond),
-			time.Since(start).Round(time.Millisecond), result.TraceHash[:16])
-		if !result.Passed() && result.Err == nil {
-			fmt.Fprintln(stdout, result.Check.Report())
-		}
-	}
-	fmt.Fprintf(stdout, "seed %d: %s\n", seed, result.Verdict())
-	fmt.Fprintf(stdout, "reproduce: go run ./cmd/sim --seed %d --faults %s\n", seed, faults)
-	if !result.Passed() && htmlPath != "" {
-		writeVisualization(htmlPath, result, stderr)
-	}
-	if result.Passed() {
-		return 0
-	}
-	return 1
-}
-
-// shrinkFaults prints the smallest fault set with which the seed still
-// fails, as a command to run.
-func shrinkFaults(seed uint64, faults scenario.Faults, stdout io.Writer) {
-	fmt.Fprintf(stdout, "shrinking the fault set (each try is a full run)...\n")
-	fails := func(seed uint64, f scenario.Faults) bool {
-		result := scenario.Run(scenario.Derive(seed, f), scenario.Options{})
-		return !result.Passed()
-	}
-	smallest := scenario.ShrinkFaults(seed, faults, fails)
-	result := scenario.Run(scenario.Derive(seed, smallest), scenario.Options{})
-	fmt.Fprintf(stdout, "smallest failing fault set: %s: %s\n", smallest, result.Verdict())
-	fmt.Fprintf(stdout, "reproduce: go run ./cmd/sim --seed %d --faults %s\n", seed, smallest)
-}
-
-func sweep(first uint64, count int, faults scenario.Faults, stdout io.Writer) int {
-	failed := 0
-	start := time.Now()
-	for i := range count {
-		seed := first + uint64(i)
-		result := scenario.Run(scenario.Derive(seed, faults), scenario.Options{})
-		status := "ok  "
-		if !result.Passed() {
-			status = "FAIL"
-			failed++
-		}
-		fmt.Fprintf(stdout, "[%d/%d] %s seed %d: %s\n", i+1, count, status, seed, result.Verdict())
-	}
-	fmt.Fprintf(stdout, "%d passed, %d failed (faults %s, %v)\n", count-failed, failed, faults, time.Since(start).Round(time.Second))
-	if failed > 0 {
-		return 1
-	}
-	return 0
-}
-
-func writeHistory(path string, h checker.History) error {
-	data, err := json.MarshalIndent(h, "", " ")
-	if err != nil {
-		return err
-	}
-	return os.WriteFile(path, data, 0o644)
-}
-
-func writeVisualization(path string, result scenario.Result, stderr io.Writer) {
-	for _, p := range result.Check.Partitions {
-		if p.Verdict == checker.LinearizableOK {
-			continue
-		}
-		f, err := os.Create(path)
-		if err != nil {
-			fmt.Fprintf(stderr, "sim: --html: %v\n", err)
-			return
-		}
-		defer f.Close()
-		if err := checker.Visualize(f, &result.History, p.Partition, checker.Options{}); err != nil {
-			fmt.Fprintf(stderr, "sim: --html: %v\n", err)
-		}
-		return
-	}
+// reproduceCommand is the command that replays one seed exactly.
+func reproduceCommand(seed uint64, faults scenario.Faults) string {
+	return fmt.Sprintf("go run ./cmd/sim --seed %d --faults %s", seed, faults)
 }

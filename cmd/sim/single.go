@@ -1,0 +1,196 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/kafkasim/kafkasim/checker"
+	"github.com/kafkasim/kafkasim/sim/scenario"
+)
+
+// single runs one seed: every derived option, the run's counts, a capped
+// anomaly report on failure, the verdict and the reproduce command. An
+// output file that cannot be written costs one line on stderr and exit
+// status 2, after the verdict is printed.
+func single(o options, env environment, stdout, stderr io.Writer) int {
+	cfg := scenario.Derive(o.seed, o.faults)
+	if !o.quiet {
+		for _, line := range cfg.Lines() {
+			fmt.Fprintln(stdout, "  "+line)
+		}
+	}
+	// The trace file is opened first so that a bad path fails before the
+	// run, not after it.
+	trace, err := createTrace(o.tracePath)
+	if err != nil {
+		fmt.Fprintf(stderr, "sim: --trace: %v\n", err)
+		return exitUsage
+	}
+	start := env.now()
+	result := env.simulate(cfg, scenario.Options{Trace: trace.writer()})
+	fmt.Fprintf(stderr, "sim: seed %d took %v of wall time\n", o.seed, env.now().Sub(start).Round(time.Millisecond))
+
+	code := exitPassed
+	if !result.Passed() {
+		code = exitFailed
+	}
+	failed := func(flagName string, err error) {
+		fmt.Fprintf(stderr, "sim: --%s: %v\n", flagName, err)
+		code = exitUsage
+	}
+	if err := trace.close(); err != nil {
+		failed("trace", err)
+	}
+	if o.historyPath != "" {
+		if err := writeHistory(o.historyPath, result.History); err != nil {
+			failed("history", err)
+		}
+	}
+	if err := printOutcome(o, env, result, stdout); err != nil {
+		failed("report", err)
+	}
+	if !result.Passed() && o.htmlPath != "" {
+		if err := writeVisualization(o.htmlPath, result); errors.Is(err, errAllLinearizable) {
+			fmt.Fprintf(stderr, "sim: --html: %v\n", err)
+		} else if err != nil {
+			failed("html", err)
+		}
+	}
+	if !result.Passed() && o.shrink && len(o.faults) > 0 {
+		shrinkFaults(o.seed, o.faults, env, stdout)
+	}
+	return code
+}
+
+// printOutcome prints the run's counts, the capped report of a failed
+// check (writing the full one to a file), the verdict and the reproduce
+// command. Only the last two are printed with --quiet.
+func printOutcome(o options, env environment, result scenario.Result, stdout io.Writer) error {
+	var reportErr error
+	if !o.quiet {
+		fmt.Fprintf(stdout, "  ops=%d events=%d virtual=%v trace=%s\n",
+			len(result.History.Ops), result.Events, result.VirtualTime.Round(time.Millisecond), shortHash(result.TraceHash))
+	}
+	if result.Check.Status != checker.StatusOK && (!o.quiet || o.reportPath != "") {
+		path := o.reportPath
+		if path == "" {
+			path = defaultReportPath(env.reportDirectory, o.seed, o.faults)
+		}
+		reportErr = writeFullReport(path, o.seed, o.faults, &result.Check)
+		if reportErr != nil {
+			path = ""
+		}
+		if !o.quiet {
+			writeCappedReport(stdout, &result.Check, path)
+		}
+	}
+	fmt.Fprintf(stdout, "seed %d: %s\n", o.seed, result.Verdict())
+	fmt.Fprintf(stdout, "reproduce: %s\n", reproduceCommand(o.seed, o.faults))
+	return reportErr
+}
+
+// shortHash is the prefix of a trace hash that is enough to tell runs apart.
+func shortHash(hash string) string {
+	return hash[:min(len(hash), 16)]
+}
+
+// defaultReportPath names the full report after the seed and the faults,
+// so that reports of different runs do not overwrite each other and the
+// printed path is the same on every run of one seed.
+func defaultReportPath(directory string, seed uint64, faults scenario.Faults) string {
+	return filepath.Join(directory, fmt.Sprintf("kafkasim-sim-seed-%d-faults-%s.txt", seed, faults))
+}
+
+// traceFile is the --trace output; its zero value (no --trace) does
+// nothing.
+type traceFile struct {
+	file     *os.File
+	buffered *bufio.Writer
+}
+
+func createTrace(path string) (traceFile, error) {
+	if path == "" {
+		return traceFile{}, nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return traceFile{}, err
+	}
+	return traceFile{file: f, buffered: bufio.NewWriter(f)}, nil
+}
+
+// writer is the writer to give the run, or nil for no trace. A nil
+// *bufio.Writer must not become a non-nil io.Writer.
+func (t traceFile) writer() io.Writer {
+	if t.buffered == nil {
+		return nil
+	}
+	return t.buffered
+}
+
+// close flushes and closes the file, reporting the first write error (the
+// buffered writer remembers it).
+func (t traceFile) close() error {
+	if t.file == nil {
+		return nil
+	}
+	flushErr := t.buffered.Flush()
+	closeErr := t.file.Close()
+	if flushErr != nil {
+		return flushErr
+	}
+	return closeErr
+}
+
+// shrinkFaults prints the smallest fault set with which the seed still
+// fails, as a command to run.
+func shrinkFaults(seed uint64, faults scenario.Faults, env environment, stdout io.Writer) {
+	fmt.Fprintf(stdout, "shrinking the fault set (each try is a full run)...\n")
+	fails := func(seed uint64, f scenario.Faults) bool {
+		result := env.simulate(scenario.Derive(seed, f), scenario.Options{})
+		return !result.Passed()
+	}
+	smallest := scenario.ShrinkFaults(seed, faults, fails)
+	result := env.simulate(scenario.Derive(seed, smallest), scenario.Options{})
+	fmt.Fprintf(stdout, "smallest failing fault set: %s: %s\n", smallest, result.Verdict())
+	fmt.Fprintf(stdout, "reproduce: %s\n", reproduceCommand(seed, smallest))
+}
+
+func writeHistory(path string, h checker.History) error {
+	data, err := json.MarshalIndent(h, "", " ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, data, 0o644)
+}
+
+// writeVisualization writes porcupine's view of the first partition that
+// is not linearizable. A run that failed only other checks has none, and
+// saying so beats leaving the user to look for a file that never came.
+func writeVisualization(path string, result scenario.Result) error {
+	for _, p := range result.Check.Partitions {
+		if p.Verdict == checker.LinearizableOK {
+			continue
+		}
+		f, err := os.Create(path)
+		if err != nil {
+			return err
+		}
+		err = checker.Visualize(f, &result.History, p.Partition, checker.Options{})
+		if closeErr := f.Close(); err == nil {
+			err = closeErr
+		}
+		return err
+	}
+	return errAllLinearizable
+}
+
+// errAllLinearizable explains a missing --html file; it is a notice, not
+// a failure of the command.
+var errAllLinearizable = errors.New("nothing written: every partition is linearizable (another check failed)")
