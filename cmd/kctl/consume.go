@@ -21,10 +21,18 @@ const fetchWaitMax = 500 * time.Millisecond
 var consumeCommand = command{
 	name:     "consume",
 	synopsis: "TOPIC [-g group] [-o start|end|OFFSET|-N] [-n count] [-e] [-f format]",
-	summary: "Print the topic's records, one per line, until interrupted, -n records, or (with -e) the end of\n" +
-		"every partition. -o -N starts N records before the end of each partition. Without -g nothing is\n" +
-		"committed; with -g the group's committed offsets win over -o and the printed records are committed.\n" +
+	summary:  "Print a topic's records, one per line.",
+	description: "Prints records until interrupted, -n records, or (with -e) the end of every partition.\n" +
+		"-o -N starts N records before the end of each partition. Without -g nothing is committed;\n" +
+		"with -g the group's committed offsets win over -o, the printed records are committed, and\n" +
+		"the group session survives a broker restart. On a terminal, a progress line goes to stderr.\n" +
 		"Format directives: %t topic, %p partition, %o offset, %k key, %v value, %T timestamp (ms), %%.",
+	examples: []string{
+		"kctl consume orders -e                      # everything, then exit",
+		"kctl consume orders -o -10 -e               # the last 10 records of each partition",
+		"kctl consume orders -g billing              # resume where group billing stopped",
+		"kctl consume orders -f '%p/%o %k=%v'        # partition, offset, key and value",
+	},
 	flags: consumeFlags,
 }
 

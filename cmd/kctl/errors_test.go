@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"net"
 	"strings"
 	"testing"
@@ -66,53 +67,102 @@ func TestSilentBrokerHitsTimeout(t *testing.T) {
 }
 
 // TestUsageErrors checks that bad flags, missing or extra arguments and
-// unknown commands exit with status 2 and print a "kctl:" line followed by
-// usage text, while -h and help exit 0 with usage on stdout. None of these
-// needs a broker, so none is contacted (the address is never dialled).
+// unknown commands exit with status 2 and print exactly one stderr line:
+// "kctl: " with the problem, then the command whose --help explains it;
+// the expected lines are golden (testdata/usage-errors.golden, -update
+// rewrites it). None of these needs a broker, so none is contacted.
 func TestUsageErrors(t *testing.T) {
 	const nowhere = "127.0.0.1:1"
-	cases := []struct {
-		args []string
-		want string // in the first stderr line
-	}{
-		{[]string{}, "no command given"},
-		{[]string{"frobnicate"}, `unknown command "frobnicate"`},
-		{[]string{"topic"}, "kctl topic needs a subcommand"},
-		{[]string{"topic", "frobnicate"}, `unknown subcommand "frobnicate"`},
-		{[]string{"topic", "create"}, "no topic name given"},
-		{[]string{"topic", "create", "x", "-p", "zero"}, `invalid value "zero" for flag -p`},
-		{[]string{"topic", "create", "x", "-p", "0"}, "-p 0"},
-		{[]string{"topic", "create", "x", "-c", "novalue"}, `"novalue" is not key=value`},
-		{[]string{"topic", "list", "extra"}, "takes no arguments"},
-		{[]string{"topic", "add-partitions", "x"}, "-n 0"},
-		{[]string{"produce"}, "exactly one topic"},
-		{[]string{"produce", "x", "-z", "brotli"}, `unknown codec "brotli"`},
-		{[]string{"produce", "x", "--acks", "2"}, `unknown acks "2"`},
-		{[]string{"consume", "x", "y"}, "exactly one topic"},
-		{[]string{"consume", "x", "-o", "soon"}, `"soon" is not start, end`},
-		{[]string{"consume", "x", "-f", "%q"}, "unknown directive %q"},
-		{[]string{"consume", "x", "--no-such-flag"}, "flag provided but not defined: -no-such-flag"},
-		{[]string{"group", "describe"}, "no group name given"},
-		{[]string{"--timeout", "0s", "topic", "list"}, "--timeout 0s must be positive"},
-		{[]string{"-b", "", "topic", "list"}, "-b/--brokers is empty"},
+	cases := [][]string{
+		{},
+		{"frobnicate"},
+		{"topic"},
+		{"topic", "frobnicate"},
+		{"topic", "create"},
+		{"topic", "create", "x", "-p", "zero"},
+		{"topic", "create", "x", "-p", "0"},
+		{"topic", "create", "x", "-c", "novalue"},
+		{"topic", "list", "extra"},
+		{"topic", "add-partitions", "x"},
+		{"topic", "config"},
+		{"topic", "config", "x", "--set", "a=1", "--delete", "a"},
+		{"topic", "config", "x", "--delete", "a=1"},
+		{"produce"},
+		{"produce", "x", "-z", "brotli"},
+		{"produce", "x", "--acks", "2"},
+		{"consume", "x", "y"},
+		{"consume", "x", "-o", "soon"},
+		{"consume", "x", "-f", "%q"},
+		{"consume", "x", "--no-such-flag"},
+		{"group", "describe"},
+		{"group", "reset-offsets", "g", "--to-earliest"},
+		{"group", "reset-offsets", "g", "--topic", "t"},
+		{"group", "reset-offsets", "g", "--topic", "t", "--to-earliest", "--to-latest"},
+		{"group", "reset-offsets", "g", "--topic", "t", "--to-offset", "-3"},
+		{"group", "reset-offsets", "g", "--topic", "t", "--to-datetime", "yesterday"},
+		{"group", "reset-offsets", "g", "--topic", "t", "--shift-by", "many"},
+		{"group", "reset-offsets", "g", "--topic", "t:x", "--to-latest"},
+		{"perf"},
+		{"perf", "produce", "t", "-n", "0"},
+		{"perf", "produce", "t", "-s", "-1"},
+		{"perf", "produce", "t", "--batch-bytes", "10"},
+		{"perf", "consume"},
+		{"--timeout", "0s", "topic", "list"},
+		{"-b", "", "topic", "list"},
 	}
-	for _, c := range cases {
-		t.Run(strings.Join(c.args, " "), func(t *testing.T) {
-			r := kctl(t, nowhere, "", c.args...)
-			first, _, _ := strings.Cut(r.stderr, "\n")
-			if r.status != exitUsage || !strings.HasPrefix(first, "kctl: ") || !strings.Contains(first, c.want) {
-				t.Fatalf("status %d, first stderr line %q; want status 2 and %q", r.status, first, c.want)
-			}
-			if !strings.Contains(r.stderr, "usage: kctl") && !strings.Contains(first, "must be positive") && !strings.Contains(first, "is empty") {
-				t.Fatalf("no usage text after the error: %q", r.stderr)
-			}
-		})
-	}
-	for _, args := range [][]string{{"help"}, {"-h"}, {"topic", "create", "-h"}, {"group", "help"}, {"consume", "--help"}} {
+	var got strings.Builder
+	for _, args := range cases {
 		r := kctl(t, nowhere, "", args...)
-		if r.status != exitOK || !strings.Contains(r.stdout, "usage: kctl") || r.stderr != "" {
-			t.Errorf("kctl %s: status %d stdout %q stderr %q", strings.Join(args, " "), r.status, r.stdout, r.stderr)
+		if r.status != exitUsage || r.stdout != "" || strings.Count(r.stderr, "\n") != 1 {
+			t.Errorf("kctl %s: status %d, stdout %q, stderr %q; want status 2 and one stderr line",
+				strings.Join(args, " "), r.status, r.stdout, r.stderr)
 		}
+		fmt.Fprintf(&got, "$ kctl %s\n%s", strings.Join(args, " "), r.stderr)
+	}
+	checkGolden(t, "usage-errors.golden", got.String())
+}
+
+// TestHelp checks that --help, -h and help print a command's description,
+// flags and examples on stdout and exit 0, for kctl itself, each group of
+// subcommands and every command; the texts are golden (testdata/help/).
+func TestHelp(t *testing.T) {
+	const nowhere = "127.0.0.1:1"
+	pages := map[string][]string{"kctl": nil}
+	for _, g := range commandGroups {
+		if g.single != nil {
+			pages[g.name] = []string{g.name}
+			continue
+		}
+		pages[g.name] = []string{g.name}
+		for _, c := range g.subcommands {
+			pages[g.name+"-"+c.name] = []string{g.name, c.name}
+		}
+	}
+	for page, args := range pages { // order-independent: each page is its own golden file
+		t.Run(page, func(t *testing.T) {
+			r := kctl(t, nowhere, "", append(append([]string(nil), args...), "--help")...)
+			if r.status != exitOK || r.stderr != "" {
+				t.Fatalf("--help: status %d stderr %q", r.status, r.stderr)
+			}
+			if len(args) > 0 && !strings.Contains(r.stdout, "usage: kctl "+args[0]) {
+				t.Fatalf("--help prints no usage line:\n%s", r.stdout)
+			}
+			if len(args) != 1 || page == "produce" || page == "consume" {
+				if !strings.Contains(r.stdout, "examples:\n  ") {
+					t.Fatalf("--help has no examples:\n%s", r.stdout)
+				}
+			}
+			if strings.Count(r.stdout, "usage:") != 1 {
+				t.Fatalf("--help prints the usage %d times:\n%s", strings.Count(r.stdout, "usage:"), r.stdout)
+			}
+			for _, other := range [][]string{append([]string{"help"}, args...), append(append([]string(nil), args...), "-h")} {
+				again := kctl(t, nowhere, "", other...)
+				if again.status != exitOK || again.stdout != r.stdout {
+					t.Fatalf("kctl %s: status %d, output differs from --help:\n%s", strings.Join(other, " "), again.status, again.stdout)
+				}
+			}
+			checkGolden(t, "help/"+page+".golden", r.stdout)
+		})
 	}
 }
 

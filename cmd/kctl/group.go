@@ -13,23 +13,31 @@ import (
 // groupCommands are the subcommands of "kctl group".
 var groupCommands = []command{
 	{
-		name:     "list",
-		synopsis: "",
-		summary:  "List consumer groups with their states.",
-		flags:    groupListFlags,
+		name:        "list",
+		synopsis:    "",
+		summary:     "List consumer groups with their states.",
+		description: "Lists every consumer group with its state, protocol type and coordinator.",
+		examples:    []string{"kctl group list"},
+		flags:       groupListFlags,
 	},
 	{
 		name:     "describe",
 		synopsis: "GROUP...",
-		summary:  "Show a group's state, protocol, members with assignments, and per partition its committed offset, end offset and lag.",
+		summary:  "Show a group's members, committed offsets and lag.",
+		description: "Shows a group's state, protocol, members with their assignments, and per partition its\n" +
+			"committed offset, end offset and lag.",
+		examples: []string{"kctl group describe workers"},
 		flags:    groupDescribeFlags,
 	},
 	{
-		name:     "delete",
-		synopsis: "GROUP...",
-		summary:  "Delete empty groups and their committed offsets.",
-		flags:    groupDeleteFlags,
+		name:        "delete",
+		synopsis:    "GROUP...",
+		summary:     "Delete empty groups and their committed offsets.",
+		description: "Deletes each named group and its committed offsets; a group with members is refused.",
+		examples:    []string{"kctl group delete workers"},
+		flags:       groupDeleteFlags,
 	},
+	resetOffsetsCommand,
 }
 
 func groupListFlags(fs *flagSet) func(*invocation, []string) error {

@@ -3,7 +3,10 @@ package main
 import (
 	"bytes"
 	"context"
+	"flag"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -36,16 +39,36 @@ type runningNode struct {
 // and stops it when the test ends.
 func startNode(t *testing.T, configure func(*broker.Config)) *runningNode {
 	t.Helper()
-	fsys, err := disk.New(t.TempDir())
+	return startNodeAt(t, nodeSetup{dir: t.TempDir(), listener: "127.0.0.1:0", configure: configure})
+}
+
+// nodeSetup is where and how startNodeAt starts a node: a restart passes
+// the same directory and the address the first start bound.
+type nodeSetup struct {
+	dir       string
+	listener  string
+	configure func(*broker.Config)
+	wrapFS    func(core.FS) core.FS // fault injection; nil for none
+}
+
+// startNodeAt starts a node as setup says and stops it when the test ends.
+func startNodeAt(t *testing.T, setup nodeSetup) *runningNode {
+	t.Helper()
+	var fsys core.FS
+	real, err := disk.New(setup.dir)
 	if err != nil {
 		t.Fatal(err)
 	}
+	fsys = real
+	if setup.wrapFS != nil {
+		fsys = setup.wrapFS(fsys)
+	}
 	cfg := broker.DefaultConfig()
-	cfg.Listeners = []string{"127.0.0.1:0"}
+	cfg.Listeners = []string{setup.listener}
 	cfg.LogDir = "."
 	cfg.GroupInitialRebalanceDelayMs = 0
-	if configure != nil {
-		configure(&cfg)
+	if setup.configure != nil {
+		setup.configure(&cfg)
 	}
 	r := &runningNode{loop: knet.NewLoop(), done: make(chan struct{})}
 	r.tcp, err = knet.NewTCP(r.loop, knet.TCPOptions{})
@@ -162,4 +185,30 @@ func missingGroupAPIs(t *testing.T, addr string) []string {
 		}
 	}
 	return missing
+}
+
+// update rewrites golden files instead of comparing with them.
+var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
+
+// checkGolden compares got with testdata/name, or writes it there with
+// -update. A missing golden file fails: a first run must be reviewed.
+func checkGolden(t *testing.T, name, got string) {
+	t.Helper()
+	path := filepath.Join("testdata", name)
+	if *update {
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test -update to create it)", err)
+	}
+	if string(want) != got {
+		t.Fatalf("output differs from %s (go test -update rewrites it):\n--- got\n%s--- want\n%s", path, got, want)
+	}
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 )
 
@@ -21,7 +22,9 @@ func main() {
 	// Ctrl-C ends a long consume cleanly (the deferred client Close runs)
 	// instead of killing the process mid-write.
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	status := runContext(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
+	inv := newInvocation(ctx, os.Stdin, os.Stdout, os.Stderr)
+	inv.terminal = isTerminal(os.Stderr)
+	status := inv.run(os.Args[1:])
 	stop()
 	os.Exit(status)
 }
@@ -34,14 +37,22 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 
 // runContext is run with a context that interrupts a long-running command.
 func runContext(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	return newInvocation(ctx, stdin, stdout, stderr).run(args)
+}
+
+func newInvocation(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer) *invocation {
 	inv := &invocation{ctx: ctx, stdin: stdin, stdout: stdout, stderr: stderr}
 	inv.global = defaultGlobalOptions()
-	err := dispatch(inv, args)
-	return exitStatus(err, stderr)
+	return inv
+}
+
+// run dispatches args and maps the outcome to the exit status.
+func (inv *invocation) run(args []string) int {
+	return exitStatus(dispatch(inv, args), inv.stderr)
 }
 
 // exitStatus prints err (if it was not printed already) and maps it to the
-// exit status.
+// exit status. A usage error is one line: the problem and where help is.
 func exitStatus(err error, stderr io.Writer) int {
 	var usage *usageError
 	switch {
@@ -50,12 +61,11 @@ func exitStatus(err error, stderr io.Writer) int {
 	case errors.Is(err, errHelp):
 		return exitOK
 	case errors.As(err, &usage):
-		if usage.message != "" {
-			fmt.Fprintf(stderr, "kctl: %s\n", usage.message)
+		help := usage.command
+		if help == "" {
+			help = "kctl"
 		}
-		if usage.usage != "" {
-			fmt.Fprint(stderr, usage.usage)
-		}
+		fmt.Fprintf(stderr, "kctl: %s (run '%s --help' for usage)\n", oneLine(usage.message), help)
 		return exitUsage
 	case errors.Is(err, errReported):
 		return exitFailure
@@ -65,24 +75,30 @@ func exitStatus(err error, stderr io.Writer) int {
 	}
 }
 
-// commandGroups lists the top-level commands and, for topic and group, their
-// subcommands.
+// commandGroups lists the top-level commands and, for topic, group and perf,
+// their subcommands.
 var commandGroups = []struct {
 	name        string
+	summary     string // for groups of subcommands: one sentence for "kctl --help"
 	subcommands []command
 	single      *command
 }{
-	{name: "topic", subcommands: topicCommands},
+	{name: "topic", summary: "Create, list, describe, configure and delete topics.", subcommands: topicCommands},
 	{name: "produce", single: &produceCommand},
 	{name: "consume", single: &consumeCommand},
-	{name: "group", subcommands: groupCommands},
+	{name: "group", summary: "List, describe, delete consumer groups and reset their offsets.", subcommands: groupCommands},
+	{name: "perf", summary: "Measure produce and consume throughput and latency.", subcommands: perfCommands},
 }
 
 // command is one kctl subcommand.
 type command struct {
 	name     string
 	synopsis string // the argument syntax after the command's name
-	summary  string // one sentence for the usage text
+	summary  string // one sentence for the command lists
+	// description is the paragraph of the command's --help.
+	description string
+	// examples are command lines with a comment each, for --help.
+	examples []string
 	// flags registers the command's own flags and returns the function that
 	// runs the command with its positional arguments.
 	flags func(fs *flagSet) func(inv *invocation, args []string) error
@@ -91,18 +107,22 @@ type command struct {
 // dispatch parses the global flags, picks the command and runs it.
 func dispatch(inv *invocation, args []string) error {
 	top := newFlagSet("kctl", inv)
-	top.usage = topUsage()
+	top.help = topHelp
 	inv.global.register(top)
 	if err := top.fs.Parse(args); err != nil {
 		return top.parseError(err)
 	}
 	args = top.fs.Args()
-	if len(args) == 0 || args[0] == "help" {
-		if len(args) == 0 {
-			return &usageError{message: "no command given", usage: topUsage()}
+	if len(args) == 0 {
+		return &usageError{message: "no command given"}
+	}
+	if args[0] == "help" {
+		if len(args) == 1 {
+			fmt.Fprint(inv.stdout, topHelp())
+			return errHelp
 		}
-		fmt.Fprint(inv.stdout, topUsage())
-		return nil
+		// "kctl help topic create" is "kctl topic create --help".
+		return dispatch(inv, append(append([]string(nil), args[1:]...), "--help"))
 	}
 	for _, g := range commandGroups {
 		if g.name != args[0] {
@@ -111,35 +131,33 @@ func dispatch(inv *invocation, args []string) error {
 		if g.single != nil {
 			return runCommand(inv, "kctl "+g.name, *g.single, args[1:])
 		}
-		return dispatchSubcommand(inv, g.name, g.subcommands, args[1:])
+		return dispatchSubcommand(inv, g.name, g.summary, g.subcommands, args[1:])
 	}
-	return &usageError{message: fmt.Sprintf("unknown command %q", args[0]), usage: topUsage()}
+	return &usageError{message: fmt.Sprintf("unknown command %q", args[0])}
 }
 
-func dispatchSubcommand(inv *invocation, group string, subcommands []command, args []string) error {
+func dispatchSubcommand(inv *invocation, group, summary string, subcommands []command, args []string) error {
+	name := "kctl " + group
 	if len(args) == 0 {
-		return &usageError{message: "kctl " + group + " needs a subcommand", usage: groupUsage(group, subcommands)}
+		return &usageError{message: group + " needs a subcommand", command: name}
 	}
 	for _, c := range subcommands {
 		if c.name == args[0] {
-			return runCommand(inv, "kctl "+group+" "+c.name, c, args[1:])
+			return runCommand(inv, name+" "+c.name, c, args[1:])
 		}
 	}
-	if args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
-		fmt.Fprint(inv.stdout, groupUsage(group, subcommands))
-		return nil
+	if args[0] == "help" || args[0] == "-h" || args[0] == "--help" || args[0] == "-help" {
+		fmt.Fprint(inv.stdout, groupHelp(group, summary, subcommands))
+		return errHelp
 	}
-	return &usageError{
-		message: fmt.Sprintf("unknown subcommand %q of kctl %s", args[0], group),
-		usage:   groupUsage(group, subcommands),
-	}
+	return &usageError{message: fmt.Sprintf("unknown subcommand %q of %s", args[0], group), command: name}
 }
 
 // runCommand parses one command's flags (global flags included) and runs it.
 func runCommand(inv *invocation, name string, c command, args []string) error {
 	fs := newFlagSet(name, inv)
-	fs.usage = fmt.Sprintf("usage: %s %s\n\n%s\n\nflags:\n", name, c.synopsis, c.summary)
 	execute := c.flags(fs)
+	fs.help = func() string { return commandHelp(name, c, fs) }
 	inv.global.register(fs)
 	positional, err := fs.parseInterleaved(args)
 	if err != nil {
@@ -148,28 +166,63 @@ func runCommand(inv *invocation, name string, c command, args []string) error {
 	return execute(inv, positional)
 }
 
-func topUsage() string {
-	text := "usage: kctl [-b brokers] [--timeout duration] COMMAND ...\n\ncommands:\n"
+// topHelp is the text of "kctl --help".
+func topHelp() string {
+	var b strings.Builder
+	b.WriteString("kctl is the admin and console tool for Kafka-compatible brokers: topics, consumer groups,\n" +
+		"producing and consuming from the terminal, and throughput tests.\n\n" +
+		"usage: kctl [-b brokers] [--timeout duration] COMMAND ...\n\ncommands:\n")
 	for _, g := range commandGroups {
 		if g.single != nil {
-			text += fmt.Sprintf("  kctl %s %s\n", g.name, g.single.synopsis)
+			fmt.Fprintf(&b, "  kctl %s %s\n", g.name, g.single.synopsis)
 			continue
 		}
 		for _, c := range g.subcommands {
-			text += fmt.Sprintf("  kctl %s %s %s\n", g.name, c.name, c.synopsis)
+			fmt.Fprintf(&b, "  %s\n", strings.TrimSpace("kctl "+g.name+" "+c.name+" "+c.synopsis))
 		}
 	}
-	text += "\nglobal flags (before or after the command):\n" +
-		"  -b, --brokers host:port[,...]  seed brokers (default $KCTL_BROKERS or " + brokersDefault + ")\n" +
-		"  --timeout duration             bound on connecting and on each admin request (default 5s)\n" +
-		"\nRun kctl COMMAND -h for a command's flags.\n"
-	return text
+	b.WriteString("\nglobal flags (before or after the command):\n" +
+		"  -b, --brokers host:port[,...]  seed brokers (default $" + brokersEnv + " or " + brokersDefault + ")\n" +
+		"  --timeout duration             bound on connecting, on each admin request and on delivering\n" +
+		"                                 one produced record (default " + timeoutDefault.String() + ")\n" +
+		"\nexamples:\n" +
+		"  kctl topic create orders -p 3          # a topic with 3 partitions\n" +
+		"  seq 10 | kctl produce orders           # one record per line of stdin\n" +
+		"  kctl consume orders -e                 # print every record, then exit\n" +
+		"  kctl -b 10.0.0.5:9092 group list       # another cluster\n" +
+		"\nRun 'kctl COMMAND --help' (or 'kctl help COMMAND') for a command's description, flags and examples.\n" +
+		"Exit status: 0 success, 1 a request failed or no broker answered, 2 a bad flag or argument.\n")
+	return b.String()
 }
 
-func groupUsage(group string, subcommands []command) string {
-	text := fmt.Sprintf("usage: kctl %s SUBCOMMAND ...\n\nsubcommands:\n", group)
+// groupHelp is the text of "kctl topic --help" and its siblings.
+func groupHelp(group, summary string, subcommands []command) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s\n\nusage: kctl %s SUBCOMMAND ...\n\nsubcommands:\n", summary, group)
 	for _, c := range subcommands {
-		text += fmt.Sprintf("  %-15s %s\n", c.name, c.summary)
+		fmt.Fprintf(&b, "  %-15s %s\n", c.name, c.summary)
 	}
-	return text
+	fmt.Fprintf(&b, "\nRun 'kctl %s SUBCOMMAND --help' for a subcommand's description, flags and examples.\n", group)
+	return b.String()
+}
+
+// commandHelp is the text of "kctl COMMAND --help": summary, usage,
+// description, the command's own flags and examples.
+func commandHelp(name string, c command, fs *flagSet) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s\n\nusage: %s %s\n", c.summary, name, c.synopsis)
+	if c.description != "" {
+		fmt.Fprintf(&b, "\n%s\n", strings.TrimRight(c.description, "\n"))
+	}
+	if flags := fs.commandDefaults(); flags != "" {
+		fmt.Fprintf(&b, "\nflags:\n%s", flags)
+	}
+	b.WriteString("\nglobal flags: -b/--brokers, --timeout (see 'kctl --help')\n")
+	if len(c.examples) > 0 {
+		b.WriteString("\nexamples:\n")
+		for _, e := range c.examples {
+			fmt.Fprintf(&b, "  %s\n", e)
+		}
+	}
+	return b.String()
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"regexp"
 	"strings"
 	"time"
 )
@@ -25,10 +26,11 @@ var errHelp = errors.New("help requested")
 // line (exit status 1).
 var errReported = errors.New("failures reported")
 
-// usageError is a bad flag or argument (exit status 2).
+// usageError is a bad flag or argument (exit status 2). It prints as one
+// line: the problem, then the command whose --help explains the usage.
 type usageError struct {
-	message string // printed after "kctl: ", if not empty
-	usage   string // printed after the message, if not empty
+	message string // printed after "kctl: "
+	command string // "kctl topic create"; empty for kctl itself
 }
 
 func (e *usageError) Error() string { return e.message }
@@ -40,6 +42,9 @@ type invocation struct {
 	stdout io.Writer
 	stderr io.Writer
 	global globalOptions
+	// terminal is true when stderr is a terminal; only then do long runs
+	// print progress lines.
+	terminal bool
 }
 
 // globalOptions are the flags every command accepts.
@@ -86,37 +91,63 @@ func (g *globalOptions) seeds() ([]string, error) {
 type flagSet struct {
 	fs     *flag.FlagSet
 	inv    *invocation
-	usage  string // the text printed before the flag defaults
+	help   func() string // the text of --help
 	output strings.Builder
 }
 
 func newFlagSet(name string, inv *invocation) *flagSet {
 	f := &flagSet{fs: flag.NewFlagSet(name, flag.ContinueOnError), inv: inv}
-	// The flag package prints its own error line; collect it so that it
-	// reaches stderr once, followed by the usage.
+	// The flag package prints its own error line and usage; collect and
+	// drop them, so that an error is the one line exitStatus prints.
 	f.fs.SetOutput(&f.output)
 	f.fs.Usage = func() {}
 	return f
 }
 
-// fullUsage is the usage text followed by the flag defaults.
-func (f *flagSet) fullUsage() string {
+// globalFlagNames are the flags globalOptions.register adds; a command's
+// help lists them once, by name, rather than with every command.
+var globalFlagNames = map[string]bool{"b": true, "brokers": true, "timeout": true}
+
+// commandDefaults lists the command's own flags with their defaults:
+// "-p" for one-letter names and "--topic" for longer ones, as the help
+// texts and examples spell them.
+func (f *flagSet) commandDefaults() string {
 	var b strings.Builder
-	b.WriteString(f.usage)
-	f.fs.SetOutput(&b)
-	f.fs.PrintDefaults()
-	f.fs.SetOutput(&f.output)
+	f.fs.VisitAll(func(fl *flag.Flag) {
+		if globalFlagNames[fl.Name] {
+			return
+		}
+		dashes := "--"
+		if len(fl.Name) == 1 {
+			dashes = "-"
+		}
+		kind, usage := flag.UnquoteUsage(fl)
+		fmt.Fprintf(&b, "  %s%s", dashes, fl.Name)
+		if kind != "" {
+			fmt.Fprintf(&b, " %s", kind)
+		}
+		fmt.Fprintf(&b, "\n    \t%s", usage)
+		if fl.DefValue != "" && fl.DefValue != "false" && fl.DefValue != "0" {
+			fmt.Fprintf(&b, " (default %s)", fl.DefValue)
+		}
+		b.WriteString("\n")
+	})
 	return b.String()
 }
 
 // parseError turns a flag package error into help or a usage error.
 func (f *flagSet) parseError(err error) error {
 	if errors.Is(err, flag.ErrHelp) {
-		fmt.Fprint(f.inv.stdout, f.fullUsage())
+		fmt.Fprint(f.inv.stdout, f.help())
 		return errHelp
 	}
-	return &usageError{message: err.Error(), usage: f.fullUsage()}
+	return f.usageErrorf("%s", longFlagDashes.ReplaceAllString(err.Error(), "$1--$2"))
 }
+
+// longFlagDashes finds a long flag name in the flag package's messages,
+// which spell every flag with one dash; kctl's help spells long ones with
+// two.
+var longFlagDashes = regexp.MustCompile(`(^|\s)-([a-z][a-z-]+)`)
 
 // parseInterleaved parses flags placed before, between or after positional
 // arguments ("topic create NAME -p 3"), as users of rpk and kafka-topics.sh
@@ -140,9 +171,21 @@ func (f *flagSet) parseInterleaved(args []string) ([]string, error) {
 	}
 }
 
-// usageErrorf is a usage error for this command with its usage text.
+// usageErrorf is a usage error for this command.
 func (f *flagSet) usageErrorf(format string, args ...any) error {
-	return &usageError{message: fmt.Sprintf(format, args...), usage: f.fullUsage()}
+	command := f.fs.Name()
+	if command == "kctl" {
+		command = ""
+	}
+	return &usageError{message: fmt.Sprintf(format, args...), command: command}
+}
+
+// isTerminal reports whether f is a character device (a terminal), where a
+// progress line that rewrites itself is welcome; in a pipe or a file it
+// would be noise.
+func isTerminal(f *os.File) bool {
+	info, err := f.Stat()
+	return err == nil && info.Mode()&os.ModeCharDevice != 0
 }
 
 // oneLine folds a multi-line message so that each error is one line.

@@ -6,7 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 )
@@ -23,8 +24,16 @@ const bufferedRecordsMax = 10_000
 var produceCommand = command{
 	name:     "produce",
 	synopsis: "TOPIC [-k key-separator] [-z codec] [--acks all|1|0] [-p partition]",
-	summary: "Produce one record per line of stdin. With -k, the text before the first separator is the key.\n" +
-		"Prints the count of records produced to stderr; each failed record is reported with its line number.",
+	summary:  "Produce one record per line of stdin.",
+	description: "Each line of stdin becomes one record; with -k, the text before the first separator is the\n" +
+		"key. At the end the count of records produced goes to stderr. Failed records are summarized\n" +
+		"by cause: a count, the Kafka error and the broker's message, with the first failed line.\n" +
+		"On a terminal, a progress line is updated every second.",
+	examples: []string{
+		"seq 1000 | kctl produce orders                   # 1000 records without keys",
+		"printf 'k1=v1\\nk2=v2\\n' | kctl produce orders -k =  # keyed records",
+		"kctl produce orders -z zstd --acks 1 < events.txt",
+	},
 	flags: produceFlags,
 }
 
@@ -93,23 +102,32 @@ func parseAcks(name string) (kgo.Acks, bool, error) {
 
 // produceTally counts outcomes; kgo runs the promises on its own goroutines.
 type produceTally struct {
-	mu        sync.Mutex
-	succeeded int
-	failed    int
+	succeeded atomic.Int64
+	failures  *failureSummary
+	seen      *produceErrorSeen // the broker's last Produce error, for timeouts
 }
 
-func produce(inv *invocation, opts produceOptions) error {
+// produceClientOptions are the kgo options of a producer on the global
+// options; the dialer reads the broker's Produce errors into seen.
+func produceClientOptions(inv *invocation, topic string, codec kgo.CompressionCodec, acks kgo.Acks, idempotent bool, seen *produceErrorSeen) []kgo.Opt {
 	kopts := []kgo.Opt{
-		kgo.DefaultProduceTopic(opts.topic),
-		kgo.ProducerBatchCompression(opts.codec),
-		kgo.RequiredAcks(opts.acks),
+		kgo.DefaultProduceTopic(topic),
+		kgo.ProducerBatchCompression(codec),
+		kgo.RequiredAcks(acks),
 		kgo.AllowAutoTopicCreation(), // the broker's auto.create.topics.enable decides
 		kgo.MaxBufferedRecords(bufferedRecordsMax),
 		kgo.RecordDeliveryTimeout(inv.global.timeout),
+		kgo.Dialer(seen.dialer(inv.global.timeout)),
 	}
-	if !opts.idempotent {
+	if !idempotent {
 		kopts = append(kopts, kgo.DisableIdempotentWrite())
 	}
+	return kopts
+}
+
+func produce(inv *invocation, opts produceOptions) error {
+	tally := &produceTally{failures: newFailureSummary(), seen: &produceErrorSeen{}}
+	kopts := produceClientOptions(inv, opts.topic, opts.codec, opts.acks, opts.idempotent, tally.seen)
 	if opts.partition >= 0 {
 		kopts = append(kopts, kgo.RecordPartitioner(kgo.ManualPartitioner()))
 	}
@@ -119,14 +137,18 @@ func produce(inv *invocation, opts produceOptions) error {
 	}
 	defer client.Close()
 
-	tally := &produceTally{}
+	started := time.Now()
+	status := startProgress(inv, time.Second, func() string {
+		return fmt.Sprintf("produced %d, failed %d, %s", tally.succeeded.Load(), tally.failures.failed(), time.Since(started).Round(time.Second))
+	})
 	readErr := produceLines(inv, client, opts, tally)
 	flushErr := client.Flush(inv.ctx)
-	tally.mu.Lock()
-	defer tally.mu.Unlock()
-	fmt.Fprintf(inv.stderr, "produced %d records to %s", tally.succeeded, opts.topic)
-	if tally.failed > 0 {
-		fmt.Fprintf(inv.stderr, " (%d failed)", tally.failed)
+	status.end()
+	succeeded, failed := int(tally.succeeded.Load()), tally.failures.failed()
+	tally.failures.print(inv.stderr, "produce "+opts.topic, "line")
+	fmt.Fprintf(inv.stderr, "produced %d %s to %s", succeeded, plural(succeeded, "record"), opts.topic)
+	if failed > 0 {
+		fmt.Fprintf(inv.stderr, " (%d failed)", failed)
 	}
 	fmt.Fprintln(inv.stderr)
 	switch {
@@ -134,7 +156,7 @@ func produce(inv *invocation, opts produceOptions) error {
 		return readErr
 	case flushErr != nil:
 		return fmt.Errorf("produce interrupted: %w", flushErr)
-	case tally.failed > 0:
+	case failed > 0:
 		return errReported
 	}
 	return nil
@@ -150,14 +172,11 @@ func produceLines(inv *invocation, client *kgo.Client, opts produceOptions, tall
 		record := lineRecord(scanner.Bytes(), opts)
 		lineNumber := line
 		client.Produce(inv.ctx, record, func(_ *kgo.Record, err error) {
-			tally.mu.Lock()
-			defer tally.mu.Unlock()
 			if err != nil {
-				tally.failed++
-				inv.reportf("produce %s line %d: %s", opts.topic, lineNumber, kafkaError(err, ""))
+				tally.failures.add(lineNumber, deliveryCause(err, tally.seen, inv.global.timeout))
 				return
 			}
-			tally.succeeded++
+			tally.succeeded.Add(1)
 		})
 		if inv.ctx.Err() != nil {
 			return fmt.Errorf("produce interrupted after line %d", line)

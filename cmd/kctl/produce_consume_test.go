@@ -3,9 +3,12 @@ package main
 import (
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/kafkasim/kafkasim/broker"
+	"github.com/kafkasim/kafkasim/core"
+	"github.com/kafkasim/kafkasim/disk"
 )
 
 // TestProduceConsumeEveryCodecAndAcks produces keyed lines with each
@@ -104,9 +107,9 @@ func TestProduceEmptyLinesAndPartition(t *testing.T) {
 }
 
 // TestProduceReportsFailedRecords checks that records the broker refuses
-// are reported one line each with their line number and Kafka error, that
-// the final count says how many failed, and that the exit status is 1: the
-// topic does not exist and auto-creation is off.
+// are summarized in one line with their count, first line number and Kafka
+// error, that the final count says how many failed, and that the exit
+// status is 1: the topic does not exist and auto-creation is off.
 func TestProduceReportsFailedRecords(t *testing.T) {
 	n := startNode(t, func(c *broker.Config) { c.AutoCreateTopics = false })
 	r := kctl(t, n.addr, "a\nb\n", "produce", "missing", "--timeout", "2s")
@@ -114,12 +117,62 @@ func TestProduceReportsFailedRecords(t *testing.T) {
 		t.Fatalf("exit status %d, stderr %q", r.status, r.stderr)
 	}
 	lines := strings.Split(strings.TrimSuffix(r.stderr, "\n"), "\n")
-	if len(lines) != 3 || lines[2] != "produced 0 records to missing (2 failed)" {
+	if len(lines) != 2 || lines[1] != "produced 0 records to missing (2 failed)" ||
+		!strings.HasPrefix(lines[0], "kctl: produce missing: 2 records failed (first: line 1): ") ||
+		!strings.Contains(lines[0], "UNKNOWN_TOPIC_OR_PARTITION") {
 		t.Fatalf("stderr %q", r.stderr)
 	}
-	for i, line := range lines[:2] {
-		if !strings.HasPrefix(line, "kctl: produce missing line ") || !strings.Contains(line, "UNKNOWN_TOPIC_OR_PARTITION") {
-			t.Fatalf("stderr line %d: %q", i, line)
+}
+
+// TestProduceFloodIsOneLine produces 2,000 records that are each larger
+// than the topic's max.message.bytes and checks that stderr holds one line
+// for all of them (count, first line, MESSAGE_TOO_LARGE) and the final
+// count, not 2,000 lines.
+func TestProduceFloodIsOneLine(t *testing.T) {
+	n := startNode(t, nil)
+	mustKctl(t, n.addr, "", "topic", "create", "small", "-c", "max.message.bytes=200")
+	const records = 2000
+	input := strings.Repeat(strings.Repeat("x", 300)+"\n", records)
+	r := kctl(t, n.addr, input, "produce", "small")
+	want := fmt.Sprintf("kctl: produce small: %d records failed (first: line 1): MESSAGE_TOO_LARGE (code 10): ", records)
+	lines := strings.Split(strings.TrimSuffix(r.stderr, "\n"), "\n")
+	if r.status != exitFailure || len(lines) != 2 || !strings.HasPrefix(lines[0], want) ||
+		lines[1] != fmt.Sprintf("produced 0 records to small (%d failed)", records) {
+		t.Fatalf("status %d, stderr %q; want a line starting %q and the count", r.status, r.stderr, want)
+	}
+}
+
+// TestProduceOneRecordIsSingular checks the count line's grammar for one
+// record.
+func TestProduceOneRecordIsSingular(t *testing.T) {
+	n := startNode(t, nil)
+	if r := mustKctl(t, n.addr, "only\n", "produce", "single"); r.stderr != "produced 1 record to single\n" {
+		t.Fatalf("stderr %q", r.stderr)
+	}
+}
+
+// TestProduceFullDiskNamesTheCause fills the broker's disk (every write to
+// a segment fails with "no space left on device") after the topic exists,
+// and checks that the records that time out are summarized with the
+// broker's own error, KAFKA_STORAGE_ERROR and "no space left", rather than
+// only "timed out".
+func TestProduceFullDiskNamesTheCause(t *testing.T) {
+	var full atomic.Bool
+	noSpace := disk.InjectorFunc(func(op disk.Op, name string) error {
+		if full.Load() && op == disk.OpWrite && strings.HasSuffix(name, ".log") {
+			return core.ErrNoSpace
 		}
+		return nil
+	})
+	n := startNodeAt(t, nodeSetup{dir: t.TempDir(), listener: "127.0.0.1:0",
+		wrapFS: func(fsys core.FS) core.FS { return disk.WithFaults(fsys, noSpace) }})
+	mustKctl(t, n.addr, "", "topic", "create", "events", "-p", "1")
+	full.Store(true)
+	r := kctl(t, n.addr, "a\nb\nc\n", "produce", "events", "--timeout", "2s")
+	lines := strings.Split(strings.TrimSuffix(r.stderr, "\n"), "\n")
+	if r.status != exitFailure || len(lines) != 2 ||
+		!strings.HasPrefix(lines[0], "kctl: produce events: 3 records failed (first: line 1): not delivered within 2s (--timeout); the broker's last error: KAFKA_STORAGE_ERROR") ||
+		!strings.Contains(lines[0], "no space left on device") {
+		t.Fatalf("status %d, stderr %q", r.status, r.stderr)
 	}
 }

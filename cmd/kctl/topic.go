@@ -25,32 +25,65 @@ var topicCommands = []command{
 	{
 		name:     "create",
 		synopsis: "NAME... [-p partitions] [-r replication-factor] [-c key=value ...]",
-		summary:  "Create topics; -1 (the default) leaves partitions and replication factor to the broker.",
-		flags:    topicCreateFlags,
+		summary:  "Create topics.",
+		description: "Creates each named topic. -p and -r default to -1, which leaves the partition count and\n" +
+			"replication factor to the broker (num.partitions, default.replication.factor). -c sets a\n" +
+			"topic config and may be repeated.",
+		examples: []string{
+			"kctl topic create orders -p 3                      # 3 partitions, broker's replication factor",
+			"kctl topic create audit -c retention.ms=86400000   # keep records for one day",
+		},
+		flags: topicCreateFlags,
 	},
 	{
-		name:     "list",
-		synopsis: "[--internal]",
-		summary:  "List topics with their partition counts and replication factors.",
-		flags:    topicListFlags,
+		name:        "list",
+		synopsis:    "[--internal]",
+		summary:     "List topics with their partition counts and replication factors.",
+		description: "Lists every topic, sorted by name. --internal includes __consumer_offsets.",
+		examples:    []string{"kctl topic list", "kctl topic list --internal"},
+		flags:       topicListFlags,
 	},
 	{
 		name:     "describe",
 		synopsis: "NAME...",
 		summary:  "Show a topic's non-default configs and, per partition, leader, replicas, ISR and offsets.",
+		description: "Shows the topic's id, its settings that are not at their defaults, and one row per\n" +
+			"partition with its leader, leader epoch, replicas, in-sync replicas, log start offset and\n" +
+			"high watermark.",
+		examples: []string{"kctl topic describe orders", "kctl topic describe orders audit"},
 		flags:    topicDescribeFlags,
+	},
+	{
+		name:     "config",
+		synopsis: "NAME [--set key=value ...] [--delete key ...]",
+		summary:  "Show a topic's settings, or change them with --set and --delete.",
+		description: "Without flags, prints every setting of the topic with its value and source (DescribeConfigs).\n" +
+			"--set and --delete change settings in one IncrementalAlterConfigs request: --set overrides a\n" +
+			"setting for this topic, --delete removes the override so the broker default applies again.\n" +
+			"The settings after the change are printed.",
+		examples: []string{
+			"kctl topic config orders                               # every setting and its source",
+			"kctl topic config orders --set retention.ms=3600000    # keep records for one hour",
+			"kctl topic config orders --delete retention.ms         # back to the broker default",
+		},
+		flags: topicConfigFlags,
 	},
 	{
 		name:     "delete",
 		synopsis: "NAME...",
 		summary:  "Delete topics and their data.",
+		description: "Deletes each named topic with all its records. Each failure is its own line on stderr;\n" +
+			"the topics deleted are still reported on stdout.",
+		examples: []string{"kctl topic delete orders"},
 		flags:    topicDeleteFlags,
 	},
 	{
-		name:     "add-partitions",
-		synopsis: "NAME... -n COUNT",
-		summary:  "Add COUNT partitions to each topic.",
-		flags:    topicAddPartitionsFlags,
+		name:        "add-partitions",
+		synopsis:    "NAME... -n COUNT",
+		summary:     "Add COUNT partitions to each topic.",
+		description: "Adds -n partitions to each topic; -n is the number to add, not the new total.",
+		examples:    []string{"kctl topic add-partitions orders -n 2"},
+		flags:       topicAddPartitionsFlags,
 	},
 }
 
