@@ -15,8 +15,8 @@ const (
 
 // handleListOffsets answers ListOffsets (key 2), versions 0-6: the latest
 // offset (the high watermark), the earliest (the log start offset), or the
-// first offset whose batch has a timestamp at or after the given one (batch
-// granularity, as the time index stores batches). v0 answers in its old
+// first record whose timestamp is at or after the given one (KIP-79; the
+// time index finds the batch, its records the record). v0 answers in its old
 // array form with the one offset found.
 func handleListOffsets(n *Node, r *request, req kmsg.Request) {
 	lr := req.(*kmsg.ListOffsetsRequest)
@@ -56,13 +56,25 @@ func (n *Node) listOffset(p *partition, rp kmsg.ListOffsetsRequestTopicPartition
 	case rp.Timestamp < 0:
 		return fmt.Errorf("%w: timestamp %d", kerr.UnsupportedVersion, rp.Timestamp)
 	default:
-		offset, timestamp, ok, err := p.log.OffsetForTimestamp(rp.Timestamp)
-		if err != nil {
-			return p.storageFailure("list offsets", err)
-		}
-		if ok && offset < p.highWatermark() {
-			sp.Offset, sp.Timestamp = offset, timestamp
-		}
+		return listOffsetForTimestamp(p, rp.Timestamp, sp)
+	}
+	return nil
+}
+
+// listOffsetForTimestamp answers a lookup by time as KIP-79 defines it and
+// Kafka's LogSegment.findOffsetByTimestamp answers it: the first record
+// whose timestamp is at or after timestamp, with that record's offset,
+// timestamp and its batch's leader epoch. When no committed record
+// qualifies, offset, timestamp and leader epoch are all -1, as Kafka's
+// ListOffsets answers (an unknown TimestampAndOffset).
+func listOffsetForTimestamp(p *partition, timestamp int64, sp *kmsg.ListOffsetsResponseTopicPartition) error {
+	sp.LeaderEpoch = -1
+	match, ok, err := p.log.RecordForTimestamp(timestamp)
+	if err != nil {
+		return p.storageFailure("list offsets", err)
+	}
+	if ok && match.Offset < p.highWatermark() {
+		sp.Offset, sp.Timestamp, sp.LeaderEpoch = match.Offset, match.Timestamp, match.LeaderEpoch
 	}
 	return nil
 }
