@@ -94,13 +94,26 @@ func TestFailedRunWritesFullReport(t *testing.T) {
 }
 
 // TestQuietFailurePrintsTwoLines checks that --quiet keeps a failure to
-// its verdict and reproduce command.
+// its verdict and reproduce command, and writes a report file only when
+// --report asks for one.
 func TestQuietFailurePrintsTwoLines(t *testing.T) {
 	env := fakeEnvironment(t, func(uint64) scenario.Result { return failing(2) })
 	code, stdout, _ := invoke(env, "--seed", "4", "--faults", "none", "--quiet")
 	want := "seed 4: FAIL: nonlinearizable x1, lost-write x2, poll-skip x2\nreproduce: go run ./cmd/sim --seed 4 --faults none\n"
 	if code != 1 || stdout != want {
 		t.Errorf("exit %d, stdout\n%swant\n%s", code, stdout, want)
+	}
+	if _, err := os.Stat(defaultReportPath(env.reportDirectory, 4, scenario.Faults{})); !os.IsNotExist(err) {
+		t.Errorf("--quiet wrote the default report file (stat: %v)", err)
+	}
+	// An explicit --report is written all the same, without changing stdout.
+	chosen := filepath.Join(t.TempDir(), "chosen.txt")
+	code, stdout, _ = invoke(env, "--seed", "4", "--faults", "none", "--quiet", "--report", chosen)
+	if code != 1 || stdout != want {
+		t.Errorf("with --report: exit %d, stdout\n%swant\n%s", code, stdout, want)
+	}
+	if _, err := os.Stat(chosen); err != nil {
+		t.Errorf("--quiet --report: %v", err)
 	}
 }
 
