@@ -116,9 +116,12 @@ func handleFindCoordinator(n *Node, r *request, req kmsg.Request) {
 }
 
 // offsetsStore keeps group records in __consumer_offsets: one batch per
-// Append, in the partition Kafka's hash assigns the group, synced before the
-// coordinator is told it is durable (a committed offset is promised to
-// survive a crash).
+// Append, in the partition Kafka's hash assigns the group. The coordinator
+// is told a write is done only once it is durable (a committed offset is
+// promised to survive a crash, in every durability mode): the batch rides
+// the partition's group commit and waits in the purgatory like an acks=all
+// produce. One group's writes go to one partition and complete in append
+// order, as the coordinator requires.
 type offsetsStore struct {
 	node *Node
 	buf  []byte
@@ -127,10 +130,15 @@ type offsetsStore struct {
 
 // Append implements group.Store.
 func (s *offsetsStore) Append(groupID string, records []group.StoreRecord, done func(error)) {
-	done(s.append(groupID, records))
+	p, endOffset, err := s.append(groupID, records)
+	if err != nil {
+		done(err)
+		return
+	}
+	p.whenDurable(endOffset, done)
 }
 
-func (s *offsetsStore) append(groupID string, records []group.StoreRecord) error {
+func (s *offsetsStore) append(groupID string, records []group.StoreRecord) (*partition, int64, error) {
 	t := s.node.catalog.topics[offsetsTopic]
 	p := t.partitions[group.OffsetsPartition(groupID, int32(len(t.partitions)))]
 	now := s.node.now().UnixMilli()
@@ -140,17 +148,16 @@ func (s *offsetsStore) append(groupID string, records []group.StoreRecord) error
 	}
 	batch, err := record.AppendBatch(s.buf[:0], record.NewBatchSpec(record.CodecNone), s.recs)
 	if err != nil {
-		return fmt.Errorf("encode offsets batch: %w", err)
+		return nil, 0, fmt.Errorf("encode offsets batch: %w", err)
 	}
 	s.buf = batch
-	if _, _, err := p.log.Append(batch, p.leaderEpoch, s.node.now()); err != nil {
-		return p.storageFailure("commit offsets", err)
+	durableBefore := p.log.DurableEndOffset()
+	_, last, err := p.log.Append(batch, p.leaderEpoch, s.node.now())
+	if err != nil {
+		return nil, 0, p.storageFailure("commit offsets", err)
 	}
-	if err := p.log.Sync(); err != nil {
-		return p.storageFailure("sync offsets", err)
-	}
-	p.wakeWaiters()
-	return nil
+	p.afterAppend(durableBefore)
+	return p, last + 1, nil
 }
 
 // openGroups builds the group coordinator and replays __consumer_offsets

@@ -22,17 +22,28 @@ const legacyMagicOffset = 16
 // batches fail with CORRUPT_MESSAGE). The batch is validated (header, CRC,
 // size against max.message.bytes), checked against the producer's idempotence
 // state, stamped with its offset and leader epoch, and appended as received:
-// compressed batches stay compressed. acks=0 gets no response; acks=1 and
-// acks=all are answered after the append (and the sync that
-// log.flush.interval.messages asks for). An acks=0 request with an error
-// closes the connection, as in Kafka, since the producer sees no answer. With one broker the ISR is the
-// leader alone, so acks=all also needs min.insync.replicas <= 1.
+// compressed batches stay compressed. acks=0 gets no response; acks=1 is
+// answered after the write; acks=all waits in the purgatory until the high
+// watermark passes every batch of the request (in durable mode, until the
+// group commit made them durable; durability.go), or answers
+// REQUEST_TIMED_OUT for the partitions still waiting after the request's
+// timeout. A retried duplicate of an idempotent producer waits the same way
+// for its original. An acks=0 request with an error closes the connection,
+// as in Kafka, since the producer sees no answer. With one broker the ISR
+// is the leader alone, so acks=all also needs min.insync.replicas <= 1.
 // Transactional batches are rejected until transactions exist.
 func handleProduce(n *Node, r *request, req kmsg.Request) {
 	pr := req.(*kmsg.ProduceRequest)
 	resp := pr.ResponseKind().(*kmsg.ProduceResponse)
 	now := n.now()
 	failed := false
+	// waits are the partitions an acks=all answer must wait for, by their
+	// place in the response (filled in once the response is complete).
+	type waitAt struct {
+		topic, partition int
+		wait             produceWait
+	}
+	var waits []waitAt
 	for _, rt := range pr.Topics {
 		st := kmsg.NewProduceResponseTopic()
 		st.Topic = rt.Topic
@@ -42,17 +53,30 @@ func handleProduce(n *Node, r *request, req kmsg.Request) {
 			result, err := n.producePartition(pr, rt.Topic, rp, now)
 			sp.BaseOffset = result.baseOffset
 			sp.LogAppendTime = result.logAppendTime
-			if p := n.catalog.partition(rt.Topic, rp.Partition); p != nil {
+			p := n.catalog.partition(rt.Topic, rp.Partition)
+			if p != nil {
 				sp.LogStartOffset = p.log.LogStartOffset()
 			}
 			setError(&sp.ErrorCode, &sp.ErrorMessage, err)
 			if err != nil {
 				sp.BaseOffset = -1
 				failed = true
+			} else if pr.Acks == -1 && result.lastOffset >= p.highWatermark() {
+				waits = append(waits, waitAt{topic: len(resp.Topics), partition: len(st.Partitions),
+					wait: produceWait{partition: p, endOffset: result.lastOffset + 1}})
 			}
 			st.Partitions = append(st.Partitions, sp)
 		}
 		resp.Topics = append(resp.Topics, st)
+	}
+	if len(waits) > 0 {
+		parked := make([]produceWait, len(waits))
+		for i, w := range waits {
+			parked[i] = w.wait
+			parked[i].response = &resp.Topics[w.topic].Partitions[w.partition]
+		}
+		n.parkProduce(r, resp, pr.TimeoutMillis, parked)
+		return
 	}
 	if pr.Acks == 0 {
 		r.respond(nil)
@@ -68,7 +92,7 @@ func handleProduce(n *Node, r *request, req kmsg.Request) {
 }
 
 func (n *Node) producePartition(pr *kmsg.ProduceRequest, topicName string, rp kmsg.ProduceRequestTopicPartition, now time.Time) (appendResult, error) {
-	failed := appendResult{baseOffset: -1, logAppendTime: -1}
+	failed := appendResult{baseOffset: -1, lastOffset: -1, logAppendTime: -1}
 	if pr.Acks != 0 && pr.Acks != 1 && pr.Acks != -1 {
 		return failed, fmt.Errorf("%w: acks=%d", kerr.InvalidRequiredAcks, pr.Acks)
 	}

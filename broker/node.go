@@ -29,6 +29,11 @@ type Node struct {
 	producerIDs *producerIDAllocator
 	groups      *group.Coordinator
 
+	io      core.IO
+	metrics nodeMetrics
+	// writeCaching is the durability mode (see durability.go).
+	writeCaching bool
+
 	retentionTimer core.Timer
 	flushTimer     core.Timer
 	stopped        bool
@@ -61,6 +66,7 @@ func New(env core.Env, cfg Config) (*Node, error) {
 		cfg:   cfg,
 		log:   log.With(slog.Int("node", int(cfg.NodeID))),
 		conns: make(map[uint64]*conn),
+		io:    newIO(env),
 	}
 	if err := env.FS.MkdirAll(cfg.LogDir); err != nil {
 		return nil, fmt.Errorf("broker: create log dir %s: %w", cfg.LogDir, err)

@@ -38,6 +38,15 @@ type partition struct {
 	leaderEpoch int32
 	// waiters are fetches parked on this partition until it grows.
 	waiters []*fetchWaiter
+	// durableWaiters wait for the high watermark to reach an offset (the
+	// purgatory; see durability.go), in the order they started waiting.
+	durableWaiters []durableWaiter
+	// highWatermarkSeen is the high watermark last announced to waiters;
+	// it never moves backwards.
+	highWatermarkSeen int64
+	// closed is set when the partition is closed; completions that arrive
+	// later are ignored.
+	closed bool
 	// scratch is reused for reads that stay inside the broker.
 	scratch []byte
 }
@@ -58,6 +67,7 @@ func openPartition(n *Node, t *topic, index int32) (*partition, error) {
 		return nil, err
 	}
 	p := &partition{node: n, topic: t, index: index, dir: dir, log: log, producers: producers}
+	p.highWatermarkSeen = p.highWatermark()
 	p.leaderEpoch = max(0, log.LatestEpoch())
 	if err := p.replayProducers(from); err != nil {
 		log.Close()
@@ -155,14 +165,10 @@ func validateAll(data []byte) error {
 
 func (p *partition) String() string { return p.topic.name + "-" + strconv.Itoa(int(p.index)) }
 
-// highWatermark is the offset below which records are committed, and so
-// visible to consumers. A single broker is its partitions' whole ISR, so
-// everything appended is committed.
-func (p *partition) highWatermark() int64 { return p.log.LogEndOffset() }
-
 // appendResult is the outcome of appending one produced batch.
 type appendResult struct {
 	baseOffset    int64
+	lastOffset    int64
 	logAppendTime int64 // -1 unless the topic uses LogAppendTime
 }
 
@@ -189,7 +195,10 @@ func (p *partition) append(batch []byte, now time.Time) (appendResult, error) {
 	}
 	original, err := p.producers.check(&h)
 	if errors.Is(err, errDuplicateSequence) {
+		// The original may not be durable yet: the caller parks an acks=all
+		// retry on lastOffset exactly as it would the original.
 		result.baseOffset = original.firstOffset
+		result.lastOffset = original.lastOffset
 		return result, nil
 	}
 	if err != nil {
@@ -199,6 +208,7 @@ func (p *partition) append(batch []byte, now time.Time) (appendResult, error) {
 		result.logAppendTime = now.UnixMilli()
 		record.SetMaxTimestampLogAppend(batch, result.logAppendTime)
 	}
+	durableBefore := p.log.DurableEndOffset()
 	base, last, err := p.log.Append(batch, p.leaderEpoch, now)
 	if err != nil {
 		return result, p.storageFailure("append", err)
@@ -209,7 +219,8 @@ func (p *partition) append(batch []byte, now time.Time) (appendResult, error) {
 	}
 	p.producers.record(&h)
 	result.baseOffset = base
-	p.wakeWaiters()
+	result.lastOffset = last
+	p.afterAppend(durableBefore)
 	return result, nil
 }
 
@@ -279,6 +290,7 @@ func (p *partition) checkBatches(data []byte, fetched, expected int64) (int64, e
 // only a restart's recovery may touch them again.
 func (p *partition) storageFailure(op string, err error) error {
 	if errors.Is(err, storage.ErrLogFailed) {
+		p.failDurableWaiters(fmt.Errorf("%w: %s failed: %v", kerr.KafkaStorageError, p, err))
 		p.node.halt(fmt.Errorf("%s %s: %w", op, p, err))
 	}
 	code := storageErrorCode(err)
@@ -311,13 +323,21 @@ func (p *partition) enforceRetention(now time.Time) {
 	}
 }
 
+// sync makes everything appended durable: through the group commit in
+// durable mode, inline in caching mode (the log.flush.interval.ms timer).
 func (p *partition) sync() {
+	if !p.writeCaching() {
+		p.scheduleSync()
+		return
+	}
 	if err := p.log.Sync(); err != nil {
 		p.storageFailure("sync", err)
 	}
 }
 
 func (p *partition) close() error {
+	p.closed = true
+	p.failDurableWaiters(fmt.Errorf("%w: %s was closed", kerr.NotLeaderForPartition, p))
 	for _, w := range p.waiters {
 		w.partitionGone()
 	}

@@ -58,6 +58,24 @@ func TestLostWrite(t *testing.T) {
 	mustCheck(t, &b.h)
 }
 
+// TestLossyAckOffsetReused acknowledges "b" at offset 1 without a promise
+// of durability (acks=1 under power loss in durable mode): the power loss
+// takes it, and "c" is then written at offset 1. The checker must accept
+// that, and must still flag the same history when "b" was promised.
+func TestLossyAckOffsetReused(t *testing.T) {
+	b := newBuilder()
+	b.produce(0, 10, 20, OutcomeOK, "a", 0)
+	b.produce(1, 30, 40, OutcomeOK, "b", 1).Durable = false
+	b.h.Ops[1].Produce.Acks = AcksLeader
+	b.produce(0, 50, 60, OutcomeOK, "c", 1)
+	b.drain(100, 0, rec(0, "a"), rec(1, "c"))
+	b.end(2)
+	mustCheck(t, &b.h)
+
+	b.h.Ops[1].Produce.Durable = true
+	mustCheck(t, &b.h, AnomalyNonlinearizable, AnomalyLostWrite, AnomalyInconsistentOffset)
+}
+
 // TestLostWriteOverwritten replaces an acknowledged write in the drain by
 // another value: it is lost, the offset is inconsistent, and no log explains
 // the history.

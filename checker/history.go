@@ -152,7 +152,10 @@ type Produce struct {
 	Seq int64 `json:"seq"`
 	// Durable is set when the configuration promises that this write, once
 	// acknowledged, survives every fault of the run (for example acks=all
-	// with a flush before the ack). The simulator decides it per operation.
+	// in durable mode, or any acks without power loss). The simulator
+	// decides it per operation from its promise table, never from what the
+	// broker did. An acknowledged write without it is judged as indefinite:
+	// it may be lost and its offset reused.
 	Durable bool `json:"durable"`
 	// Offset is the offset the broker assigned, when Outcome is OK and Acks
 	// is not AcksNone.

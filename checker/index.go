@@ -61,9 +61,10 @@ type historyIndex struct {
 	partitions []*partitionIndex
 }
 
-// acknowledged reports whether op is a produce that returned its offset.
+// acknowledged reports whether op is a produce that returned its offset
+// with a promise to keep it there (see effectiveOutcome).
 func acknowledged(op *Op) bool {
-	return op.Kind == KindProduce && op.Outcome == OutcomeOK && op.Produce.Acks != AcksNone
+	return op.Kind == KindProduce && effectiveOutcome(op) == OutcomeOK
 }
 
 // buildIndex splits a valid history into partitions.

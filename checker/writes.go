@@ -7,10 +7,17 @@ import (
 	"strings"
 )
 
-// effectiveOutcome is the outcome the checks believe: an acks=0 producer
-// learns nothing, so its produces are indefinite whatever it recorded.
+// effectiveOutcome is the outcome the checks believe. An acks=0 producer
+// learns nothing, so its produces are indefinite whatever it recorded. A
+// write acknowledged without the configuration's promise of durability
+// (Produce.Durable unset: acks=1 under power loss in durable mode, say) is
+// indefinite too: it may be lost and its offset given to another record,
+// so it may or may not be in the log, and if it is, maybe elsewhere.
 func effectiveOutcome(op *Op) Outcome {
-	if op.Kind == KindProduce && op.Produce.Acks == AcksNone {
+	if op.Kind != KindProduce {
+		return op.Outcome
+	}
+	if op.Produce.Acks == AcksNone || (op.Outcome == OutcomeOK && !op.Produce.Durable) {
 		return OutcomeIndefinite
 	}
 	return op.Outcome

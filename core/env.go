@@ -9,6 +9,9 @@ type Env struct {
 	Rand  *Rand
 	FS    FS
 	Net   Network
+	// IO runs slow disk work (fsync) off the loop. Nil means run it inline
+	// (InlineIO over Clock): correct, but a sync then stalls the loop.
+	IO IO
 	// Log receives the node's structured log. The simulator installs a
 	// handler that stamps records with virtual time.
 	Log *slog.Logger

@@ -31,6 +31,8 @@ type Log struct {
 	epochsDirty bool
 
 	failed error // set after a disk error left the files in an unknown state
+	// syncing is the group-commit sync in flight, or nil (see SyncJob).
+	syncing *SyncJob
 	closed bool
 
 	header [record.HeaderBytes]byte // scratch for reading batch headers

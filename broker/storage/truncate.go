@@ -28,6 +28,9 @@ func (l *Log) TruncateTo(offset int64, now time.Time) error {
 	if err := l.writable(); err != nil {
 		return err
 	}
+	if l.syncing != nil {
+		return ErrSyncInFlight
+	}
 	if offset < 0 {
 		return fmt.Errorf("%w: truncate to negative offset %d", ErrOffsetOutOfRange, offset)
 	}
@@ -139,6 +142,9 @@ func (l *Log) syncActive() error {
 func (l *Log) TruncateFullyAndStartAt(offset int64, now time.Time) error {
 	if err := l.writable(); err != nil {
 		return err
+	}
+	if l.syncing != nil {
+		return ErrSyncInFlight
 	}
 	if offset < 0 || offset == math.MaxInt64 {
 		return fmt.Errorf("%w: cannot start at offset %d", ErrOffsetOutOfRange, offset)

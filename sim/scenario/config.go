@@ -9,6 +9,7 @@ import (
 
 	"github.com/kafkasim/kafkasim/core"
 	"github.com/kafkasim/kafkasim/core/record"
+	"github.com/kafkasim/kafkasim/sim"
 )
 
 // Fault names, as --faults takes them.
@@ -115,9 +116,14 @@ type Config struct {
 
 	Partitions      int32
 	FlushPerMessage bool
-	SegmentBytes    int64
-	Producers       []ProducerSpec
-	Consumers       []ConsumerSpec
+	// WriteCaching runs the broker in caching mode (log.write.caching):
+	// the high watermark is the written log end, not the durable one.
+	WriteCaching bool
+	// IOLatency is how long a simulated fsync takes, tails included.
+	IOLatency    sim.IOLatency
+	SegmentBytes int64
+	Producers    []ProducerSpec
+	Consumers    []ConsumerSpec
 
 	SafetyDuration time.Duration
 	// Fault rates: mean time between events of each kind, and
@@ -151,7 +157,9 @@ func Derive(seed uint64, faults Faults) Config {
 	r := core.NewRand(seed)
 	c := Config{Seed: seed, Faults: faults}
 	c.Partitions = int32(1 + r.IntN(4))
-	c.FlushPerMessage = faults[FaultPowerLoss] || r.Chance(0.5)
+	// Power loss no longer forces a flush per message: the default
+	// settings (durable mode, no flush interval) must survive it too.
+	c.FlushPerMessage = r.Chance(0.3)
 	c.SegmentBytes = int64(4096 << r.IntN(6))
 	c.SafetyDuration = time.Duration(10+r.IntN(21)) * time.Second
 	codecs := []record.Codec{record.CodecNone, record.CodecGzip, record.CodecSnappy, record.CodecLZ4, record.CodecZstd}
@@ -209,7 +217,23 @@ func Derive(seed uint64, faults Faults) Config {
 		c.RetentionBytes = 16 << 10 << r.IntN(4)
 		c.RetentionCheck = time.Duration(200+r.IntN(1800)) * time.Millisecond
 	}
+	c.WriteCaching = r.Chance(0.2)
+	c.IOLatency = deriveIOLatency(r)
 	return c
+}
+
+// deriveIOLatency draws a disk's fsync latency: a median from 20 µs (a
+// battery-backed cache) to 5 ms (a busy network volume), and in most runs a
+// heavy tail of up to two seconds (a stalled device), which acks=all
+// producers must sit out without losing or duplicating anything.
+func deriveIOLatency(r *core.Rand) sim.IOLatency {
+	l := sim.IOLatency{Median: time.Duration(r.Int64Range(int64(20*time.Microsecond), int64(5*time.Millisecond)))}
+	l.Min = l.Median / time.Duration(1+r.IntN(10))
+	if r.Chance(0.8) {
+		l.TailOneIn = r.Int64Range(20, 2000)
+		l.TailMax = l.Median + time.Duration(r.Int64Range(int64(10*time.Millisecond), int64(2*time.Second)))
+	}
+	return l
 }
 
 // Lines describes every option, one "name=value" per line, sorted: what a
@@ -255,6 +279,8 @@ func (c Config) Lines() []string {
 		{"fault.pause.every", c.PauseEvery, c.PauseEvery > 0},
 		{"fault.clock.drift.ppm.max", c.ClockDriftPPMMax, c.Faults[FaultClock]},
 		{"log.retention.bytes", c.RetentionBytes, c.RetentionBytes > 0},
+		{"log.write.caching", c.WriteCaching, true},
+		{"disk.fsync.latency", fmt.Sprintf("min:%v median:%v tail:1/%d max:%v", c.IOLatency.Min, c.IOLatency.Median, c.IOLatency.TailOneIn, c.IOLatency.TailMax), true},
 		{"log.retention.check.interval", c.RetentionCheck, c.RetentionBytes > 0},
 	}
 	for _, rate := range rates {

@@ -10,9 +10,24 @@ import (
 )
 
 // durable reports whether an acknowledged write with these acks is promised
-// to survive every fault of the run.
+// to survive every fault of the run. This is the promise table of
+// docs/durability.md, from the configuration alone:
+//
+//	                      no power loss   power loss
+//	durable, acks=all     kept            kept
+//	durable, acks=1       kept            may be lost (unless flushed per message)
+//	caching, acks=1/all   kept            may be lost (unless flushed per message)
+//
+// A process crash keeps the page cache, so only power loss can take an
+// acknowledged write that was written but not synced.
 func (r *run) durable(acks int16) bool {
-	return acks != 0 && (r.cfg.FlushPerMessage || !r.cfg.Faults[FaultPowerLoss] || r.cfg.promiseDurable)
+	switch {
+	case acks == 0:
+		return false
+	case r.cfg.promiseDurable, r.cfg.FlushPerMessage, !r.cfg.Faults[FaultPowerLoss]:
+		return true
+	}
+	return acks == -1 && !r.cfg.WriteCaching
 }
 
 // setup creates the topic through an admin client, before any fault.

@@ -59,6 +59,9 @@ type Stats struct {
 	// RetainedFrom sums the partitions' final log start offsets: how many
 	// offsets retention deleted.
 	RetainedFrom int64
+	// IO is what the broker's simulated fsyncs did: how many ran, how many
+	// drew a latency from the heavy tail, the longest one.
+	IO sim.IOStats
 }
 
 // Options are knobs that do not change what a run does.
@@ -79,6 +82,7 @@ type run struct {
 
 	host      *sim.Node
 	disk      *sim.Disk
+	io        *sim.IO
 	node      *broker.Node
 	brokerCfg broker.Config
 	down      bool
@@ -109,6 +113,9 @@ func Run(cfg Config, opts Options) Result {
 		r.sched.SetTraceWriter(opts.Trace)
 	}
 	r.err = r.execute()
+	if r.io != nil {
+		r.stats.IO = r.io.Stats()
+	}
 	result := Result{
 		Config: cfg, Err: r.err, Stats: r.stats, TraceHash: r.sched.TraceHash(),
 		Events: r.sched.EventsExecuted(), VirtualTime: r.sched.Now(),
@@ -165,6 +172,9 @@ func (r *run) execute() error {
 // startBroker adds the broker's host with its disk and boots the node.
 func (r *run) startBroker() error {
 	r.host = r.sched.AddNode(brokerName, sim.NodeOptions{})
+	// One IO for every incarnation: a crash drops the completions pending
+	// on the host's clock, so the jobs in flight never ran.
+	r.io = sim.NewIO(r.host, r.sched.ForkRand(), r.cfg.IOLatency)
 	r.disk = sim.NewDisk(r.sched.ForkRand(), sim.DiskOptions{
 		TornWriteProbability:   r.cfg.TornWriteChance,
 		ReadBitFlipProbability: r.cfg.BitFlipChance,
@@ -195,6 +205,7 @@ func (r *run) startBroker() error {
 // does. A boot that fails (a disk error during recovery) is retried later.
 func (r *run) bootBroker() error {
 	env := r.host.Env()
+	env.IO = r.io
 	if r.opts.Log != nil {
 		env.Log = slog.New(slog.NewTextHandler(r.opts.Log, nil))
 	}
