@@ -33,7 +33,7 @@ type Log struct {
 	failed error // set after a disk error left the files in an unknown state
 	// syncing is the group-commit sync in flight, or nil (see SyncJob).
 	syncing *SyncJob
-	closed bool
+	closed  bool
 
 	header [record.HeaderBytes]byte // scratch for reading batch headers
 	// headerAgain holds a second read of header, to confirm it in recovery.
