@@ -123,10 +123,13 @@ func TestOutputFileErrors(t *testing.T) {
 	missing := filepath.Join(t.TempDir(), "no-such-directory", "file")
 	env := fakeEnvironment(t, func(uint64) scenario.Result { return failing(1) })
 	for _, flagName := range []string{"trace", "history", "html", "report"} {
-		code, _, stderr := invoke(env, "--seed", "5", "--faults", "none", "--"+flagName, missing)
+		code, stdout, stderr := invoke(env, "--seed", "5", "--faults", "none", "--"+flagName, missing)
 		want := "sim: --" + flagName + ": open " + missing + ": no such file or directory\n"
 		if !strings.HasSuffix(stderr, want) || code != 2 || strings.Count(stderr, "sim: --") != 1 {
 			t.Errorf("--%s: exit %d, stderr %q, want it to end with %q", flagName, code, stderr, want)
+		}
+		if flagName == "trace" && stdout != "" {
+			t.Errorf("--trace: the bad path should stop the command before any output:\n%s", stdout)
 		}
 	}
 }

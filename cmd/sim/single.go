@@ -19,18 +19,18 @@ import (
 // output file that cannot be written costs one line on stderr and exit
 // status 2, after the verdict is printed.
 func single(o options, env environment, stdout, stderr io.Writer) int {
-	cfg := scenario.Derive(o.seed, o.faults)
-	if !o.quiet {
-		for _, line := range cfg.Lines() {
-			fmt.Fprintln(stdout, "  "+line)
-		}
-	}
 	// The trace file is opened first so that a bad path fails before the
 	// run, not after it.
 	trace, err := createTrace(o.tracePath)
 	if err != nil {
 		fmt.Fprintf(stderr, "sim: --trace: %v\n", err)
 		return exitUsage
+	}
+	cfg := scenario.Derive(o.seed, o.faults)
+	if !o.quiet {
+		for _, line := range cfg.Lines() {
+			fmt.Fprintln(stdout, "  "+line)
+		}
 	}
 	start := env.now()
 	result := env.simulate(cfg, scenario.Options{Trace: trace.writer()})
