@@ -9,6 +9,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/kafkasim/kafkasim/core"
+	"github.com/kafkasim/kafkasim/core/planted"
 )
 
 // Durability: group commit, the high watermark, and the purgatory.
@@ -61,7 +62,7 @@ func (p *partition) writeCaching() bool { return p.node.writeCaching }
 // partitions' whole ISR: the high watermark is the durable end offset in
 // durable mode and the log end offset in caching mode.
 func (p *partition) highWatermark() int64 {
-	if p.writeCaching() {
+	if p.writeCaching() || planted.Is("ack-before-sync") {
 		return p.log.LogEndOffset()
 	}
 	return p.log.DurableEndOffset()

@@ -1,0 +1,21 @@
+// Package planted holds the switch for bugs planted on purpose.
+//
+// A defence counts only when the simulator catches its absence. Each such
+// defence in the broker has a planted bug beside it, a one-line departure
+// guarded by planted.Is("name"), that removes it. Normal builds compile
+// every guard to false (planted_off.go), so the bugs cost nothing and cannot
+// be switched on. Built with the tag `planted` and a bug's name linked in,
+//
+//	go test -tags planted -ldflags "-X github.com/kafkasim/kafkasim/core/planted.Bug=ack-before-sync" \
+//	    ./sim/scenario -run TestPlantedBugIsCaught
+//
+// the named bug is live, and the test sweeps seeds with every fault until
+// the checker reports the run failed. `.ci/planted-bugs` runs that for every
+// bug in Bugs, so the simulator's power to catch each one cannot rot
+// silently. docs/simulator.md lists the bugs and what catches them.
+package planted
+
+// Bugs lists every planted bug by name, with the defence it removes.
+var Bugs = []struct{ Name, Removes string }{
+	{"ack-before-sync", "acks=all and the high watermark wait for the group commit's fsync"},
+}
