@@ -58,7 +58,7 @@ func parseOptions(args []string, cpus int) (options, error) {
 		if errors.Is(err, flag.ErrHelp) {
 			return o, errHelp
 		}
-		return o, err
+		return o, errors.New(doubleDash(err.Error()))
 	}
 	if flags.NArg() > 0 {
 		return o, fmt.Errorf("unexpected argument %q: every option is a flag, such as --seed 7", flags.Arg(0))
@@ -89,6 +89,20 @@ func newFlagSet(o *options) (*flag.FlagSet, *string) {
 	flags.Var(&numberValue{&o.parallel, 1, parallelMax}, "parallel", "")
 	flags.Var(&shardValue{&o.shardIndex, &o.shardCount}, "shard", "")
 	return flags, faultsText
+}
+
+// doubleDash writes the flag's name in the flag package's messages as
+// this command's help and docs do, "--seeds" rather than "-seeds". The
+// last match is the one to change: a quoted value that the user typed may
+// come earlier in the message.
+func doubleDash(message string) string {
+	for _, before := range []string{"for flag -", "for -", "not defined: -", "argument: -"} {
+		if i := strings.LastIndex(message, before); i >= 0 {
+			at := i + len(before)
+			return message[:at] + "-" + message[at:]
+		}
+	}
+	return message
 }
 
 // setFlags returns the names of the flags given on the command line.
