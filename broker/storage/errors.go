@@ -1,6 +1,9 @@
 package storage
 
-import "errors"
+import (
+	"errors"
+	"fmt"
+)
 
 // Errors returned by the log, wrapped with details; match them with errors.Is.
 var (
@@ -31,9 +34,41 @@ var (
 	// runs recovery.
 	ErrCorruptLog = errors.New("storage: stored log is inconsistent")
 
+	// ErrCorruption means a batch that was durably stored no longer reads
+	// back valid, and repeated reads agree (so it is not a transient bit flip
+	// on read): corruption at rest. Recovery reports it instead of cutting
+	// the log, and changes nothing: Open fails with it, keeping every byte,
+	// so that the partition can go offline (KAFKA_STORAGE_ERROR) and be
+	// repaired from a replica. Read and Scrub report it for batches that
+	// recovery did not read. The error is a *CorruptionError (errors.As)
+	// naming the file, the byte position and the offset.
+	ErrCorruption = errors.New("storage: corruption at rest")
+
 	// ErrClosed means the log was closed.
 	ErrClosed = errors.New("storage: log is closed")
 
 	// ErrConfig means a Config field is out of range.
 	ErrConfig = errors.New("storage: invalid config")
 )
+
+// CorruptionError locates corruption at rest. It matches ErrCorruption with
+// errors.Is.
+type CorruptionError struct {
+	// File is the segment file's path in the log's FS.
+	File string
+	// Position is the byte position in File of the first batch that is not
+	// valid where a valid batch must be.
+	Position int64
+	// Offset is the first offset that batch should hold: every offset below
+	// it in File read back valid.
+	Offset int64
+	// Reason says why the bytes are corruption and not a torn write.
+	Reason string
+}
+
+func (e *CorruptionError) Error() string {
+	return fmt.Sprintf("%v: %s position %d (offset %d): %s", ErrCorruption, e.File, e.Position, e.Offset, e.Reason)
+}
+
+// Unwrap makes errors.Is(err, ErrCorruption) hold.
+func (e *CorruptionError) Unwrap() error { return ErrCorruption }

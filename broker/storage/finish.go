@@ -15,8 +15,17 @@ const rewriteChunkBytes = 1 << 20
 
 // finishRecovery makes the recovered state whole and durable: a log start
 // offset inside the log, at least one segment, index files for the
-// immutable segments, every recovered byte synced, checkpoints rewritten.
-func (l *Log) finishRecovery(scanFrom int, fullScan bool, epochsBefore []byte, nowMs int64) error {
+// immutable segments, every recovered byte synced (copied after a recorded
+// failed fsync), checkpoints rewritten.
+//
+// On a full disk only the index and checkpoint writes need space; they may
+// fail with core.ErrNoSpace without failing Open, because the old files stay
+// valid: a missing or short index is rebuilt by the next recovery, an old log
+// start is raised to the first segment's base again, and an old recovery
+// point only makes the next recovery validate more. The epoch checkpoint is
+// written before the recovery point checkpoint moves past the batches whose
+// epochs it holds; if it fails, the recovery point checkpoint stays.
+func (l *Log) finishRecovery(r *recovery, nowMs int64) error {
 	if len(l.segments) > 0 {
 		l.logStartOffset = max(l.logStartOffset, l.segments[0].baseOffset)
 	}
@@ -27,74 +36,89 @@ func (l *Log) finishRecovery(scanFrom int, fullScan bool, epochsBefore []byte, n
 		if err := l.replaceAllSegments(l.logStartOffset, nowMs); err != nil {
 			return err
 		}
-		scanFrom = 0
+		r.scanFrom = 0
 	}
 	for _, s := range l.segments[:len(l.segments)-1] {
-		if err := l.writeIndexFiles(s); err != nil {
+		if err := l.ignoreNoSpace(l.writeIndexFiles(s)); err != nil {
 			return err
 		}
 	}
 	if err := l.fsys.SyncDir(l.dir); err != nil {
 		return err
 	}
-	for _, s := range l.segments[min(scanFrom, len(l.segments)-1):] {
-		if err := l.makeDurable(s, fullScan); err != nil {
+	syncFailed := r.report.SyncFailureRecorded
+	for _, s := range l.segments[min(r.scanFrom, len(l.segments)-1):] {
+		copied, err := l.makeDurable(s, r.fullScan, syncFailed)
+		if err != nil {
 			return err
+		}
+		if copied {
+			r.report.CopiedSegments++
 		}
 	}
 	if err := l.fsys.SyncDir(l.dir); err != nil {
 		return err
+	}
+	if syncFailed {
+		// The copies are durable: nothing is in doubt any more.
+		if err := clearSyncFailure(l.fsys, l.dir); err != nil {
+			return err
+		}
 	}
 	// The epochs rebuilt from the validated batches go to disk before the
-	// recovery point moves past those batches.
+	// recovery point moves past those batches (CheckpointRecoveryPoint).
 	l.epochs.truncateFromStart(l.logStartOffset)
 	l.epochs.truncateFromEnd(l.LogEndOffset())
-	if !bytes.Equal(l.epochs.encode(), epochsBefore) {
-		if err := l.saveEpochs(); err != nil {
+	if !bytes.Equal(l.epochs.encode(), r.epochsBefore) {
+		l.epochsDirty = true
+		if err := l.ignoreNoSpace(l.saveEpochs()); err != nil {
 			return err
 		}
 	}
-	if err := l.writeLogStart(); err != nil {
+	if err := l.ignoreNoSpace(l.writeLogStart()); err != nil {
 		return err
 	}
 	// Every byte in the log is now durable.
 	l.recoveryPoint = l.LogEndOffset()
-	return l.checkpointRecoveryPoint()
+	return l.ignoreNoSpace(l.CheckpointRecoveryPoint())
 }
 
-// makeDurable makes a recovered segment durable. A segment holding data
-// after the checkpointed recovery point is rewritten into a new file rather
-// than synced: that data may have been written by a process whose fsync
-// failed, and Linux then marks the pages clean although the device never got
-// them ("fsyncgate"), so reads return the data and a later fsync succeeds
-// without writing it. Only a fresh write is sure to reach the device.
-func (l *Log) makeDurable(s *segment, fullScan bool) error {
-	if s.sizeBytes == 0 || (!fullScan && s.nextOffset <= l.recoveryPointCheckpointed) {
-		return s.sync()
+// makeDurable makes a recovered segment durable and reports whether it
+// copied it. A segment holding data after the checkpointed recovery point
+// is copied into a new file rather than synced only after a recorded failed
+// fsync (see RecordSyncFailure): Linux then may have marked the pages clean
+// although the device never got them, so reads return the data and a later
+// fsync succeeds without writing it; only a fresh write is sure to reach the
+// device. Without the marker a sync is enough: the previous process either
+// synced the data or never asked to, and then the dirty pages (if this is
+// the same boot) are still there for this sync to write.
+func (l *Log) makeDurable(s *segment, fullScan, syncFailed bool) (bool, error) {
+	if !syncFailed || s.sizeBytes == 0 || (!fullScan && s.nextOffset <= l.recoveryPointCheckpointed) {
+		return false, s.sync()
 	}
 	name := segmentFileName(l.dir, s.baseOffset, logSuffix)
 	temp := name + tempSuffix
 	copied, err := l.fsys.Create(temp)
 	if err != nil {
-		return err
+		return false, err
 	}
 	if err := l.copySegment(s, copied); err != nil {
 		copied.Close()
-		return err
+		return false, err
 	}
 	if err := copied.Close(); err != nil {
-		return err
+		return false, err
 	}
 	if err := l.fsys.Rename(temp, name); err != nil {
-		return err
+		return false, err
 	}
 	s.file.Close()
 	if s.file, err = l.fsys.Open(name); err != nil {
 		s.file = failedFile{}
-		return err
+		return false, err
 	}
 	s.syncedBytes = s.sizeBytes
-	return nil
+	return true, nil
 }
 
 // copySegment copies the first sizeBytes of s into target and syncs it,

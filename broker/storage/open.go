@@ -31,9 +31,15 @@ const segmentCountMax = 1 << 16
 //     index files are loaded if plausible (else rebuilt from the batches)
 //     and only the batches after the last index entry are read.
 //  5. From the segment holding the recovery point on, every batch is read,
-//     and indexes and leader epochs are rebuilt. The log is truncated at the
-//     first invalid byte; later segments are deleted.
-//  6. Everything recovered is synced, then the checkpoints are rewritten.
+//     and indexes and leader epochs are rebuilt. At the first invalid batch
+//     recovery tells a torn tail from corruption (judgeInvalidBatch): a torn
+//     tail is truncated in place (later segments, which hold nothing valid,
+//     are deleted); corruption fails Open with a *CorruptionError
+//     (ErrCorruption) before anything is truncated or deleted.
+//  6. Everything recovered is synced (or, after a recorded failed fsync,
+//     copied into new files; see RecordSyncFailure), then the checkpoints
+//     are rewritten. A full disk may fail the checkpoint and index writes;
+//     Open still succeeds, as the old files stay valid.
 //
 // Every batch read in steps 4 and 5 is validated (header, CRC, offsets
 // increasing) and its header read three times (checkStoredBatch); a batch is
@@ -46,32 +52,57 @@ const segmentCountMax = 1 << 16
 //
 // now is the creation time of the active segment for age-based rolling.
 func Open(fsys core.FS, dir string, config Config, now time.Time) (*Log, error) {
+	l, _, err := OpenWithReport(fsys, dir, config, now)
+	return l, err
+}
+
+// OpenWithReport is Open that also says what recovery did, for the broker's
+// log: a torn tail cut, segments copied after a failed fsync. On an error
+// the report describes what happened before it.
+func OpenWithReport(fsys core.FS, dir string, config Config, now time.Time) (*Log, RecoveryReport, error) {
 	if err := config.Validate(); err != nil {
-		return nil, err
+		return nil, RecoveryReport{}, err
 	}
 	if fsys == nil {
-		return nil, errors.New("storage: Open with a nil FS")
+		return nil, RecoveryReport{}, errors.New("storage: Open with a nil FS")
 	}
-	l := &Log{fsys: fsys, dir: path.Clean(dir), config: config}
-	if err := l.open(now.UnixMilli()); err != nil {
+	l := &Log{fsys: watchedFS{fsys}, dir: path.Clean(dir), config: config}
+	var r recovery
+	if err := l.open(now.UnixMilli(), &r); err != nil {
 		for _, s := range l.segments {
 			s.file.Close()
 		}
-		return nil, fmt.Errorf("storage: opening %s: %w", l.dir, err)
+		return nil, r.report, fmt.Errorf("storage: opening %s: %w", l.dir, err)
 	}
-	return l, nil
+	return l, r.report, nil
 }
 
-func (l *Log) open(nowMs int64) error {
+// recovery is the state of one Open.
+type recovery struct {
+	report RecoveryReport
+	// fullScan is true when the recovery point or epoch checkpoint is
+	// garbled: every segment is validated and the epochs rebuilt.
+	fullScan bool
+	// epochsBefore is the epoch file as read (nil if missing or garbled).
+	epochsBefore []byte
+	// scanFrom is the index of the first segment validated whole.
+	scanFrom int
+}
+
+func (l *Log) open(nowMs int64, r *recovery) error {
 	if err := l.makeDir(); err != nil {
 		return err
 	}
+	syncFailed, err := syncFailureRecorded(l.fsys, l.dir)
+	if err != nil {
+		return err
+	}
+	r.report.SyncFailureRecorded = syncFailed
 	bases, err := l.listSegments()
 	if err != nil {
 		return err
 	}
-	fullScan, epochsBefore, err := l.readCheckpoints()
-	if err != nil {
+	if r.fullScan, r.epochsBefore, err = l.readCheckpoints(); err != nil {
 		return err
 	}
 	for _, base := range bases {
@@ -84,11 +115,10 @@ func (l *Log) open(nowMs int64) error {
 	if err := l.dropBelowLogStart(); err != nil {
 		return err
 	}
-	scanFrom, err := l.recoverSegments(fullScan)
-	if err != nil {
+	if err := l.recoverSegments(r); err != nil {
 		return err
 	}
-	return l.finishRecovery(scanFrom, fullScan, epochsBefore, nowMs)
+	return l.finishRecovery(r, nowMs)
 }
 
 // makeDir creates the partition directory and makes its entry durable in
@@ -193,14 +223,15 @@ func (l *Log) dropBelowLogStart() error {
 	return nil
 }
 
-// recoverSegments loads trusted segments, validates the rest, and cuts the
-// log at the first invalid byte. It returns the index of the first validated
-// segment.
-func (l *Log) recoverSegments(fullScan bool) (int, error) {
-	scanFrom := 0
+// recoverSegments loads trusted segments, validates the rest, and at the
+// first invalid batch either cuts a torn tail or returns a *CorruptionError,
+// having changed nothing (judgeInvalidBatch). It sets r.scanFrom, the index
+// of the first segment validated whole.
+func (l *Log) recoverSegments(r *recovery) error {
+	r.scanFrom = 0
 	for i, s := range l.segments {
-		if !fullScan && s.baseOffset <= l.recoveryPoint {
-			scanFrom = i
+		if !r.fullScan && s.baseOffset <= l.recoveryPoint {
+			r.scanFrom = i
 		}
 	}
 	if len(l.segments) > 0 {
@@ -208,50 +239,81 @@ func (l *Log) recoverSegments(fullScan bool) (int, error) {
 		// batches. One that starts exactly at its first offset is kept: it
 		// may cover a gap (retention moved it there), and a batch of a newer
 		// epoch at that offset replaces it anyway.
-		l.epochs.truncateFromEnd(l.segments[scanFrom].baseOffset + 1)
+		l.epochs.truncateFromEnd(l.segments[r.scanFrom].baseOffset + 1)
 	}
 	nextOffset := int64(0)
 	for i, s := range l.segments {
 		if s.baseOffset < nextOffset {
-			return min(scanFrom, i-1), l.cutAfter(i-1, l.segments[i-1].sizeBytes)
+			// The previous segment's batches, all valid, run past this
+			// segment's base: a base offset changed at rest.
+			return l.corruption(s, 0, s.baseOffset, fmt.Sprintf("segment starts below the end %d of the previous segment", nextOffset))
 		}
 		fileBytes, err := s.file.Size()
 		if err != nil {
-			return scanFrom, err
+			return err
 		}
 		var clean bool
-		if i < scanFrom {
+		if i < r.scanFrom {
 			clean, err = l.loadSegment(s, fileBytes)
 		} else {
 			clean, err = l.scanSegment(s, fileBytes, true)
 		}
 		if err != nil {
-			return scanFrom, err
+			return err
 		}
 		if !clean || s.sizeBytes < fileBytes {
-			return min(scanFrom, i), l.cutAfter(i, s.sizeBytes)
+			if err := l.judgeInvalidBatch(i, r.scanFrom, fileBytes, r.report.SyncFailureRecorded); err != nil {
+				return err
+			}
+			r.scanFrom = min(r.scanFrom, i)
+			return l.cutTornTail(i, fileBytes, &r.report)
 		}
 		nextOffset = s.nextOffset
 	}
-	return scanFrom, nil
+	return l.checkEndReachesRecoveryPoint()
 }
 
-// cutAfter truncates segment i to sizeBytes and deletes every later segment.
-// The later segments go first, durably, so that no crash can bring them back
-// behind a shortened segment i.
-func (l *Log) cutAfter(i int, sizeBytes int64) error {
+// checkEndReachesRecoveryPoint reports corruption when the log, every batch
+// valid, ends below the checkpointed recovery point: offsets that were
+// synced are missing (a file shortened or removed at rest). A log that
+// starts at or after its end is exempt: an interrupted
+// TruncateFullyAndStartAt leaves the old recovery point checkpoint above the
+// new empty log, and finishRecovery restarts the log at its start anyway.
+func (l *Log) checkEndReachesRecoveryPoint() error {
+	if len(l.segments) == 0 {
+		return nil
+	}
+	s := l.active()
+	if end := l.LogEndOffset(); end < l.recoveryPointCheckpointed && end > l.logStartOffset {
+		return l.corruption(s, s.sizeBytes, end, fmt.Sprintf("the log ends below the recovery point %d", l.recoveryPointCheckpointed))
+	}
+	return nil
+}
+
+// cutTornTail truncates segment i, fileBytes long, to its valid prefix and
+// deletes every later segment (judgeInvalidBatch found nothing valid in
+// them). The later segments go first, durably, so that no crash can bring
+// them back behind a shortened segment i. Truncating needs no free space.
+func (l *Log) cutTornTail(i int, fileBytes int64, report *RecoveryReport) error {
+	s := l.segments[i]
+	report.TruncatedFile = segmentFileName(l.dir, s.baseOffset, logSuffix)
+	report.TruncatedPosition = s.sizeBytes
+	report.TruncatedBytes = fileBytes - s.sizeBytes
 	for j := len(l.segments) - 1; j > i; j-- {
-		if err := l.removeSegmentFiles(l.segments[j]); err != nil {
+		later := l.segments[j]
+		if laterBytes, err := later.file.Size(); err == nil {
+			report.TruncatedBytes += laterBytes
+		}
+		if err := l.removeSegmentFiles(later); err != nil {
 			return err
 		}
+		report.RemovedSegments++
 	}
 	l.segments = l.segments[:i+1]
 	if err := l.fsys.SyncDir(l.dir); err != nil {
 		return err
 	}
-	s := l.segments[i]
-	assert(s.sizeBytes == sizeBytes, "cut inside the known data")
-	if err := s.file.Truncate(sizeBytes); err != nil {
+	if err := s.file.Truncate(s.sizeBytes); err != nil {
 		return err
 	}
 	s.indexStale = true

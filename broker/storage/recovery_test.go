@@ -2,12 +2,16 @@ package storage
 
 import (
 	"bytes"
+	"errors"
+	"fmt"
 	"math"
 	"path"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/kafkasim/kafkasim/core"
+	"github.com/kafkasim/kafkasim/sim"
 )
 
 // readFile returns a file's current contents.
@@ -133,31 +137,222 @@ func TestRecoveryTruncatesTornTail(t *testing.T) {
 	}
 }
 
-// TestRecoveryCutsAtCorruptBatch checks that a CRC error inside the
-// validated range truncates the log at that batch and drops the later
-// segments, by flipping a byte in segment 1 of 4 and forcing a full scan with
-// a recovery point of 0.
-func TestRecoveryCutsAtCorruptBatch(t *testing.T) {
+// snapshotDir returns the contents of every file in the partition
+// directory, by name.
+func snapshotDir(t testing.TB, fsys core.FS) map[string][]byte {
+	t.Helper()
+	entries, err := fsys.ReadDir(testDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	files := make(map[string][]byte, len(entries))
+	for _, e := range entries {
+		files[e.Name] = readFile(t, fsys, path.Join(testDir, e.Name))
+	}
+	return files
+}
+
+// flipByte flips the bits mask of the byte at position of a file, durably,
+// as corruption at rest does.
+func flipByte(t testing.TB, fsys core.FS, name string, position int, mask byte) {
+	t.Helper()
+	data := readFile(t, fsys, name)
+	data[position] ^= mask
+	writeFile(t, fsys, name, data)
+}
+
+// buildSmallBatches appends batches of one record (161 bytes, 6 per
+// segment under smallConfig, so offset o is batch o) and closes the log.
+func buildSmallBatches(t testing.TB, fsys core.FS, batches int) {
+	t.Helper()
+	l := mustOpen(t, fsys, smallConfig())
+	for i := range batches {
+		mustAppend(t, l, makeBatch(uint64(i), 1, 100, int64(i)*10), 0, epoch0)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// smallBatchBytes is the size of a batch of buildSmallBatches.
+const smallBatchBytes = 161
+
+// Bytes of a batch header that corruption tests flip.
+const (
+	baseOffsetByte = 4  // bit 24-31 of the base offset: the offset jumps
+	lengthByte     = 10 // the batch length: the batch runs into the next
+	crcByte        = 18 // inside the CRC field
+	payloadByte    = 100
+)
+
+// TestRecoveryKeepsSyncedDataOnCorruption is the regression test for a
+// storage-level finding of issue 6: a CRC error in an old, synced segment
+// (log end 40, seven segments) made recovery cut the log to offset 5 and
+// delete the six later segments. Now Open fails with a *CorruptionError
+// naming the file, position and offset, and changes no file; once the byte
+// is repaired (as a replica would), the log opens whole.
+func TestRecoveryKeepsSyncedDataOnCorruption(t *testing.T) {
 	disk := newDisk(1)
-	buildLog(t, disk, 20)
-	name := segmentFileName(testDir, 12, logSuffix)
-	data := readFile(t, disk, name)
-	data[2*161+100] ^= 0x40 // inside the third batch of the segment: offset 16
-	writeFile(t, disk, name, data)
-	writeFile(t, disk, path.Join(testDir, recoveryPointFile), encodeOffsetCheckpoint(0))
+	buildSmallBatches(t, disk, 40)
+	name := segmentFileName(testDir, 0, logSuffix)
+	flipByte(t, disk, name, 5*smallBatchBytes+crcByte, 0x40)
+	before := snapshotDir(t, disk)
+	_, err := Open(disk, testDir, smallConfig(), epoch0)
+	var corruption *CorruptionError
+	if !errors.Is(err, ErrCorruption) || !errors.As(err, &corruption) {
+		t.Fatalf("Open: %v, want ErrCorruption", err)
+	}
+	if corruption.File != name || corruption.Position != 5*smallBatchBytes || corruption.Offset != 5 {
+		t.Fatalf("corruption reported at %s position %d offset %d, want %s 805 offset 5", corruption.File, corruption.Position, corruption.Offset, name)
+	}
+	if after := snapshotDir(t, disk); !reflect.DeepEqual(after, before) {
+		t.Fatalf("a failed Open changed the directory: %d files, had %d", len(after), len(before))
+	}
+	flipByte(t, disk, name, 5*smallBatchBytes+crcByte, 0x40)
 	l := mustOpen(t, disk, smallConfig())
-	if l.LogEndOffset() != 16 || len(l.Segments()) != 2 {
-		t.Fatalf("end %d with %d segments, want 16 and 2", l.LogEndOffset(), len(l.Segments()))
+	if l.LogEndOffset() != 40 || len(l.Segments()) != 7 {
+		t.Fatalf("after the repair: end %d with %d segments, want 40 and 7", l.LogEndOffset(), len(l.Segments()))
 	}
-	if got := idsOf(readAll(t, l, 1<<20)); len(got) != 8 || got[7] != 7 {
-		t.Fatalf("batches %v", got)
+}
+
+// TestCorruptionInFirstOfFifteenSegments flips one byte of a batch in the
+// first of 15 synced segments (the finding of issue 6 that stopped the real
+// broker): in the batch recovery reads (the last, after the last index
+// entry) Open reports ErrCorruption; in a batch it does not read, Open
+// succeeds and Scrub reports it. Nothing is ever truncated or deleted.
+func TestCorruptionInFirstOfFifteenSegments(t *testing.T) {
+	for _, field := range []struct {
+		name string
+		byte int
+	}{{"base offset", baseOffsetByte}, {"length", lengthByte}, {"crc", crcByte}, {"payload", payloadByte}} {
+		for _, batch := range []int{1, 5} {
+			t.Run(fmt.Sprintf("%s of batch %d", field.name, batch), func(t *testing.T) {
+				disk := newDisk(1)
+				buildSmallBatches(t, disk, 90)
+				flipByte(t, disk, segmentFileName(testDir, 0, logSuffix), batch*smallBatchBytes+field.byte, 0x01)
+				before := snapshotDir(t, disk)
+				l, err := Open(disk, testDir, smallConfig(), epoch0)
+				if batch == 5 {
+					if !errors.Is(err, ErrCorruption) {
+						t.Fatalf("Open: %v, want ErrCorruption", err)
+					}
+				} else {
+					if err != nil {
+						t.Fatalf("Open: %v", err)
+					}
+					if l.LogEndOffset() != 90 || len(l.Segments()) != 15 {
+						t.Fatalf("end %d with %d segments", l.LogEndOffset(), len(l.Segments()))
+					}
+					err = scrubAll(l)
+					var corruption *CorruptionError
+					if !errors.As(err, &corruption) || corruption.Position != int64(batch)*smallBatchBytes {
+						t.Fatalf("Scrub: %v, want corruption at position %d", err, batch*smallBatchBytes)
+					}
+					l.Close()
+				}
+				after := snapshotDir(t, disk)
+				for name, data := range before {
+					if strings.HasSuffix(name, logSuffix) && !bytes.Equal(after[name], data) {
+						t.Fatalf("%s changed", name)
+					}
+				}
+			})
+		}
 	}
-	if exists(disk, segmentFileName(testDir, 24, logSuffix)) || exists(disk, segmentFileName(testDir, 36, logSuffix)) {
-		t.Fatal("the segment after the corruption was not deleted")
+}
+
+// scrubAll scrubs the whole log in small steps and returns the first error.
+func scrubAll(l *Log) error {
+	var cursor ScrubCursor
+	for range 10_000 {
+		next, wrapped, err := l.Scrub(cursor, 300)
+		if err != nil || wrapped {
+			return err
+		}
+		cursor = next
 	}
-	// Epochs that started after the cut are gone (epoch 2 started at 28).
-	if e := l.EpochEntries(); !epochsEqual(e, []EpochEntry{{0, 0}, {1, 14}}) {
-		t.Fatalf("epochs %v", e)
+	return errors.New("scrub did not finish")
+}
+
+// TestRecoveryTellsTornTailFromCorruption damages the active segment, whose
+// batches are above the checkpointed recovery point unless the case
+// checkpoints it, and checks what recovery keeps: a tail with nothing valid
+// after the first bad byte is cut in place; a bad batch followed by a valid
+// one, or below the checkpointed recovery point, is reported and nothing
+// changes; after a recorded failed fsync the range above the checkpoint is
+// unknown, so it is cut there.
+func TestRecoveryTellsTornTailFromCorruption(t *testing.T) {
+	const active = 36 // 40 batches: the last segment holds offsets 36-39
+	cases := []struct {
+		name        string
+		damage      func(t *testing.T, disk *sim.Disk, data []byte) []byte
+		checkpoint  bool // the recovery point is checkpointed at the log end
+		syncFailed  bool
+		wantEnd     int64 // -1: ErrCorruption
+		wantCutFrom int64 // position of the cut
+	}{
+		{name: "zeros after the last batch", damage: func(_ *testing.T, _ *sim.Disk, data []byte) []byte { return append(data, make([]byte, 500)...) }, wantEnd: 40, wantCutFrom: 4 * smallBatchBytes},
+		{name: "garbage after the last batch", damage: func(_ *testing.T, _ *sim.Disk, data []byte) []byte {
+			return append(data, bytes.Repeat([]byte{2, 0, 0, 0, 1, 2, 3}, 50)...)
+		}, wantEnd: 40, wantCutFrom: 4 * smallBatchBytes},
+		{name: "torn last batch", damage: func(_ *testing.T, _ *sim.Disk, data []byte) []byte { return data[:3*smallBatchBytes+70] }, wantEnd: 39, wantCutFrom: 3 * smallBatchBytes},
+		{name: "bad crc, valid batch after", damage: flipAt(1*smallBatchBytes + crcByte), wantEnd: -1},
+		{name: "zeroed batch, valid batch after", damage: func(_ *testing.T, _ *sim.Disk, data []byte) []byte {
+			clear(data[smallBatchBytes : 2*smallBatchBytes])
+			return data
+		}, wantEnd: -1},
+		{name: "bad crc in the last batch", damage: flipAt(3*smallBatchBytes + crcByte), wantEnd: 39, wantCutFrom: 3 * smallBatchBytes},
+		{name: "bad crc in the last batch, checkpointed", damage: flipAt(3*smallBatchBytes + crcByte), checkpoint: true, wantEnd: -1},
+		{name: "bad crc, valid batch after, failed fsync", damage: flipAt(1*smallBatchBytes + crcByte), syncFailed: true, wantEnd: 37, wantCutFrom: smallBatchBytes},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			disk := newDisk(1)
+			buildSmallBatches(t, disk, 40)
+			rp := int64(active)
+			if c.checkpoint {
+				rp = 40
+			}
+			writeFile(t, disk, path.Join(testDir, recoveryPointFile), encodeOffsetCheckpoint(rp))
+			name := segmentFileName(testDir, active, logSuffix)
+			writeFile(t, disk, name, c.damage(t, disk, readFile(t, disk, name)))
+			if c.syncFailed {
+				if err := RecordSyncFailure(disk, testDir); err != nil {
+					t.Fatal(err)
+				}
+			}
+			before := snapshotDir(t, disk)
+			l, report, err := OpenWithReport(disk, testDir, smallConfig(), epoch0)
+			if c.wantEnd < 0 {
+				if !errors.Is(err, ErrCorruption) {
+					t.Fatalf("Open: %v, want ErrCorruption", err)
+				}
+				if after := snapshotDir(t, disk); !reflect.DeepEqual(after, before) {
+					t.Fatal("a failed Open changed the directory")
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("Open: %v", err)
+			}
+			if l.LogEndOffset() != c.wantEnd || report.TruncatedFile != name || report.TruncatedPosition != c.wantCutFrom {
+				t.Fatalf("end %d, report %+v; want end %d cut at %d", l.LogEndOffset(), report, c.wantEnd, c.wantCutFrom)
+			}
+			if got := readFile(t, disk, name); !bytes.Equal(got, before[path.Base(name)][:c.wantCutFrom]) {
+				t.Fatalf("the segment is not its old prefix (%d bytes)", len(got))
+			}
+			if report.SyncFailureRecorded != c.syncFailed || (report.CopiedSegments > 0) != c.syncFailed || exists(disk, path.Join(testDir, syncFailedFile)) {
+				t.Fatalf("report %+v; the marker left behind: %v", report, exists(disk, path.Join(testDir, syncFailedFile)))
+			}
+		})
+	}
+}
+
+// flipAt returns a damage function that flips a bit of the byte at position.
+func flipAt(position int) func(*testing.T, *sim.Disk, []byte) []byte {
+	return func(_ *testing.T, _ *sim.Disk, data []byte) []byte {
+		data[position] ^= 0x40
+		return data
 	}
 }
 

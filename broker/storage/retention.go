@@ -14,9 +14,22 @@ import (
 // expired active segment first; here it waits for the next roll), and a
 // segment without timestamps is kept by time.
 //
-// The new log start offset, the base offset of the first kept segment, is
-// checkpointed before any file is removed, so a crash in between leaves a
-// state recovery completes.
+// It needs no free space until the segments are gone, so that it can free a
+// disk with zero bytes free: the segments are removed oldest first, the
+// directory synced after each, and only then are the log start and epoch
+// checkpoints written (they need a few bytes; a full disk failing them is
+// not an error). Why every crash leaves a state recovery handles:
+//
+//   - The log start never rises above data that is still referenced: its
+//     checkpoint moves only after the segments below the new start are
+//     durably gone.
+//   - A crash between two removals leaves a prefix of them durable (each
+//     removal is synced before the next starts), never a hole in the middle
+//     of the log; recovery raises the checkpointed log start to the first
+//     surviving segment's base (finishRecovery), which is where this run
+//     would have put it, and drops epoch entries below it.
+//   - A removal that a crash undid leaves a whole synced segment below the
+//     new start, which the next retention run deletes again.
 func (l *Log) DeleteOldSegments(now time.Time) (deleted int, err error) {
 	if err := l.writable(); err != nil {
 		return 0, err
@@ -25,31 +38,29 @@ func (l *Log) DeleteOldSegments(now time.Time) (deleted int, err error) {
 	if count == 0 {
 		return 0, nil
 	}
-	previousStart := l.logStartOffset
-	l.logStartOffset = max(l.logStartOffset, l.segments[count].baseOffset)
-	if err := l.writeLogStart(); err != nil {
-		l.logStartOffset = previousStart
-		return 0, err
-	}
-	// A full disk may fail the epoch checkpoint; the deletion goes on, since
-	// recovery drops the stale entries below the durable log start anyway.
-	var epochErr error
-	if l.epochs.truncateFromStart(l.logStartOffset) {
-		if epochErr = l.saveEpochs(); l.failed != nil {
-			return 0, epochErr
+	for deleted < count {
+		if err := l.removeSegmentFiles(l.segments[0]); err != nil {
+			return deleted, err
 		}
-	}
-	for _, s := range l.segments[:count] {
-		if err := l.removeSegmentFiles(s); err != nil {
-			return 0, err
+		l.segments = slices.Delete(l.segments, 0, 1)
+		deleted++
+		l.logStartOffset = max(l.logStartOffset, l.segments[0].baseOffset)
+		if err := l.fsys.SyncDir(l.dir); err != nil {
+			return deleted, l.fail(fmt.Errorf("syncing directory: %w", err))
 		}
-	}
-	l.segments = slices.Delete(l.segments, 0, count)
-	if err := l.fsys.SyncDir(l.dir); err != nil {
-		return count, l.fail(fmt.Errorf("syncing directory: %w", err))
 	}
 	l.recoveryPoint = max(l.recoveryPoint, l.logStartOffset)
-	return count, epochErr
+	if err := l.ignoreNoSpace(l.writeLogStart()); err != nil {
+		return deleted, err
+	}
+	// Recovery drops the stale entries below the durable log start anyway.
+	if l.epochs.truncateFromStart(l.logStartOffset) {
+		l.epochsDirty = true
+		if err := l.ignoreNoSpace(l.saveEpochs()); err != nil {
+			return deleted, err
+		}
+	}
+	return deleted, nil
 }
 
 // deletableSegments counts the leading segments that retention removes.

@@ -1,0 +1,134 @@
+package storage
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"path"
+	"strings"
+
+	"github.com/kafkasim/kafkasim/core"
+)
+
+// A failed fsync leaves the synced range of a file unknown: Linux may mark the
+// dirty pages clean although the device never got them ("fsyncgate"), so
+// reads still return the data and a later fsync succeeds without writing it.
+// Only a fresh write is then sure to reach the device, so recovery copies
+// such a segment into a new file. A restart cannot see that the previous
+// process had a failed fsync, and copying every segment with unsynced data on
+// every unclean restart costs a segment of free space per partition (a nearly
+// full disk could not restart) and rewrites up to a segment per partition per
+// crash. So the failure is written down: the first failed fsync of a segment
+// file creates syncFailedFile in the partition directory, durably, before
+// the error reaches the log (which then refuses writes until it is reopened).
+// Recovery copies segments only when the marker exists, and removes it once
+// the copies are durable.
+//
+// The window this leaves: a process that dies between the failed fsync and
+// the marker's directory sync restarts without the marker, syncs instead of
+// copying, and may believe data durable that the device lost; a later crash
+// then shows zeros followed by valid batches, which recovery reports as
+// ErrCorruption instead of serving or cutting silently.
+
+// syncFailedFile is the marker file; it is empty, so that creating it needs
+// no free data blocks on a full disk.
+const syncFailedFile = "segment-sync-failed"
+
+// RecordSyncFailure durably records in the partition directory dir that an
+// fsync of a segment file failed, so that the next Open copies the segments
+// whose contents the failure made unknown. The log calls it itself for every
+// failed Sync of a segment file it opened (see watchedFS); callers that sync
+// a segment file through any other handle must call it before they report
+// the failure. It needs no free data blocks.
+func RecordSyncFailure(fsys core.FS, dir string) error {
+	file, err := fsys.Create(path.Join(dir, syncFailedFile))
+	if err != nil {
+		return fmt.Errorf("storage: recording a failed fsync in %s: %w", dir, err)
+	}
+	if err := file.Close(); err != nil {
+		return fmt.Errorf("storage: recording a failed fsync in %s: %w", dir, err)
+	}
+	if err := fsys.SyncDir(dir); err != nil {
+		return fmt.Errorf("storage: recording a failed fsync in %s: %w", dir, err)
+	}
+	return nil
+}
+
+// syncFailureRecorded reports whether the marker exists in dir.
+func syncFailureRecorded(fsys core.FS, dir string) (bool, error) {
+	file, err := fsys.Open(path.Join(dir, syncFailedFile))
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	file.Close()
+	return true, nil
+}
+
+// clearSyncFailure removes the marker durably. The caller has made every
+// segment it covered durable by copying.
+func clearSyncFailure(fsys core.FS, dir string) error {
+	if err := fsys.Remove(path.Join(dir, syncFailedFile)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	return fsys.SyncDir(dir)
+}
+
+// watchedFS wraps the log's FS so that every failed Sync of a segment file
+// (including a group-commit SyncJob run on another goroutine, and the copies
+// recovery makes) records the failure with RecordSyncFailure before the
+// error is returned. Wrapping the files rather than the call sites means no
+// sync path can forget it.
+type watchedFS struct {
+	core.FS
+}
+
+// Create implements core.FS.
+func (w watchedFS) Create(name string) (core.File, error) {
+	file, err := w.FS.Create(name)
+	if err != nil {
+		return nil, err
+	}
+	return w.watch(file, name), nil
+}
+
+// Open implements core.FS.
+func (w watchedFS) Open(name string) (core.File, error) {
+	file, err := w.FS.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	return w.watch(file, name), nil
+}
+
+// watch wraps segment files (and their temporary copies); other files'
+// failed syncs leave no segment in doubt: a checkpoint or index file is
+// replaced or rebuilt whole.
+func (w watchedFS) watch(file core.File, name string) core.File {
+	if !strings.HasSuffix(strings.TrimSuffix(name, tempSuffix), logSuffix) {
+		return file
+	}
+	return &watchedFile{File: file, fsys: w.FS, dir: path.Dir(name)}
+}
+
+// watchedFile is a segment file whose failed Sync is recorded.
+type watchedFile struct {
+	core.File
+	fsys core.FS
+	dir  string
+}
+
+// Sync implements core.File. A Sync refused because the handle is closed
+// (or outlived a simulated crash) reached no device and is not recorded.
+func (f *watchedFile) Sync() error {
+	err := f.File.Sync()
+	if err == nil || errors.Is(err, fs.ErrClosed) {
+		return err
+	}
+	if recordErr := RecordSyncFailure(f.fsys, f.dir); recordErr != nil {
+		return fmt.Errorf("%w (and %v)", err, recordErr)
+	}
+	return err
+}
