@@ -120,7 +120,9 @@ type Config struct {
 	// the high watermark is the written log end, not the durable one.
 	WriteCaching bool
 	// IOLatency is how long a simulated fsync takes, tails included.
-	IOLatency    sim.IOLatency
+	IOLatency sim.IOLatency
+	// Workload is the rest of the workload's shape (workload.go).
+	Workload     WorkloadSpec
 	SegmentBytes int64
 	Producers    []ProducerSpec
 	Consumers    []ConsumerSpec
@@ -219,6 +221,7 @@ func Derive(seed uint64, faults Faults) Config {
 	}
 	c.WriteCaching = r.Chance(0.2)
 	c.IOLatency = deriveIOLatency(r)
+	c.Workload = deriveWorkload(r)
 	return c
 }
 
