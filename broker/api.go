@@ -31,6 +31,7 @@ func init() {
 		23: {versionRange{0, 4}, handleOffsetForLeaderEpoch},
 		32: {versionRange{0, 4}, handleDescribeConfigs},
 		37: {versionRange{0, 3}, handleCreatePartitions},
+		44: {versionRange{0, 1}, handleIncrementalAlterConfigs},
 	}
 	registerGroupAPIs(apis)
 }

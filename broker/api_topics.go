@@ -2,7 +2,7 @@ package broker
 
 import (
 	"fmt"
-	"strconv"
+	"slices"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -10,85 +10,165 @@ import (
 
 // handleCreateTopics answers CreateTopics (key 19), versions 0-7.
 //
-// NumPartitions and ReplicationFactor of -1 take the broker defaults. With
-// one broker the only valid replication factor is 1, and a manual replica
-// assignment may only name this broker. Configs are topic-level settings
-// (see topicSettings); unknown names or bad values fail with INVALID_CONFIG.
-// ValidateOnly checks everything and creates nothing.
+// Checks run in the order of Kafka's ReplicationControlManager.createTopics:
+// the name (INVALID_TOPIC_EXCEPTION), existence (TOPIC_ALREADY_EXISTS), the
+// configs (INVALID_CONFIG), then the replica assignment, replication factor
+// and partition count. NumPartitions and ReplicationFactor of -1 take the
+// broker defaults. With one broker the only valid replication factor is 1,
+// and a manual replica assignment may only name this broker. A name given
+// more than once gets one INVALID_REQUEST entry, after the others, as
+// Kafka's ControllerApis answers. ValidateOnly checks everything, creates
+// nothing, and from v5 answers the partitions, replication factor and
+// configs the topic would get (KIP-525).
 func handleCreateTopics(n *Node, r *request, req kmsg.Request) {
 	cr := req.(*kmsg.CreateTopicsRequest)
 	resp := cr.ResponseKind().(*kmsg.CreateTopicsResponse)
-	seen := make(map[string]int)
+	names := make([]string, 0, len(cr.Topics))
 	for _, rt := range cr.Topics {
-		seen[rt.Topic]++
+		names = append(names, rt.Topic)
 	}
+	duplicates := duplicatedNames(names)
 	for _, rt := range cr.Topics {
+		if slices.Contains(duplicates, rt.Topic) {
+			continue
+		}
 		st := kmsg.NewCreateTopicsResponseTopic()
 		st.Topic = rt.Topic
-		t, err := n.createTopic(cr, rt, seen[rt.Topic] > 1)
+		st.NumPartitions, st.ReplicationFactor = -1, -1
+		plan, err := n.planTopic(rt)
+		if err == nil && !cr.ValidateOnly {
+			var t *topic
+			if t, err = n.catalog.create(rt.Topic, plan.partitions, plan.overrides); err == nil {
+				st.TopicID = t.id
+			}
+		} else if err == nil {
+			err = n.catalog.validateCreate(rt.Topic, plan.partitions, plan.overrides)
+		}
 		setError(&st.ErrorCode, &st.ErrorMessage, err)
-		if t != nil {
-			st.TopicID = t.id
-			st.NumPartitions = int32(len(t.partitions))
-			st.ReplicationFactor = 1
-			for _, e := range describeTopicConfig(n.cfg, t.overrides) {
+		if err == nil {
+			st.NumPartitions, st.ReplicationFactor = plan.partitions, plan.factor
+			for _, e := range describeTopicConfig(n.cfg, plan.overrides) {
 				c := kmsg.NewCreateTopicsResponseTopicConfig()
 				c.Name, c.Value, c.Source = e.name, &e.value, int8(e.source)
 				st.Configs = append(st.Configs, c)
 			}
-		} else {
-			st.NumPartitions, st.ReplicationFactor = -1, -1
 		}
+		resp.Topics = append(resp.Topics, st)
+	}
+	for _, name := range duplicates {
+		st := kmsg.NewCreateTopicsResponseTopic()
+		st.Topic = name
+		st.NumPartitions, st.ReplicationFactor = -1, -1
+		setError(&st.ErrorCode, &st.ErrorMessage, fmt.Errorf("%w: duplicate topic name %q", kerr.InvalidRequest, name))
 		resp.Topics = append(resp.Topics, st)
 	}
 	r.respond(resp)
 }
 
-func (n *Node) createTopic(cr *kmsg.CreateTopicsRequest, rt kmsg.CreateTopicsRequestTopic, duplicate bool) (*topic, error) {
-	if duplicate {
-		return nil, fmt.Errorf("%w: topic %q appears more than once in the request", kerr.InvalidRequest, rt.Topic)
-	}
-	partitions, factor := rt.NumPartitions, rt.ReplicationFactor
-	if len(rt.ReplicaAssignment) > 0 {
-		if partitions != -1 || factor != -1 {
-			return nil, fmt.Errorf("%w: give either a replica assignment or partitions and replication factor", kerr.InvalidRequest)
-		}
-		partitions, factor = int32(len(rt.ReplicaAssignment)), 1
-		for _, a := range rt.ReplicaAssignment {
-			if len(a.Replicas) != 1 || a.Replicas[0] != n.cfg.NodeID {
-				return nil, fmt.Errorf("%w: partition %d names replicas %v; this cluster has only broker %d",
-					kerr.InvalidReplicaAssignment, a.Partition, a.Replicas, n.cfg.NodeID)
-			}
+// duplicatedNames returns, in order of first appearance, the names that
+// appear more than once.
+func duplicatedNames(names []string) []string {
+	var duplicates []string
+	for i, name := range names {
+		if !slices.Contains(duplicates, name) && slices.Contains(names[i+1:], name) {
+			duplicates = append(duplicates, name)
 		}
 	}
-	if partitions == -1 {
-		partitions = n.cfg.NumPartitions
+	return duplicates
+}
+
+// topicPlan is what a CreateTopics entry asks for, defaults applied.
+type topicPlan struct {
+	partitions int32
+	factor     int16
+	overrides  map[string]string
+}
+
+// planTopic checks a CreateTopics entry in Kafka's order (see
+// handleCreateTopics) and returns what it would create.
+func (n *Node) planTopic(rt kmsg.CreateTopicsRequestTopic) (topicPlan, error) {
+	if err := validateTopicName(rt.Topic); err != nil {
+		return topicPlan{}, err
 	}
-	if factor == -1 {
-		factor = n.cfg.DefaultReplicationFactor
+	if err := checkTopicAbsent(n.catalog, rt.Topic); err != nil {
+		return topicPlan{}, err
 	}
-	if factor != 1 {
-		return nil, fmt.Errorf("%w: replication factor %d, but the cluster has 1 broker", kerr.InvalidReplicationFactor, factor)
-	}
-	overrides := make(map[string]string)
+	plan := topicPlan{partitions: rt.NumPartitions, factor: rt.ReplicationFactor, overrides: make(map[string]string)}
 	for _, c := range rt.Configs {
 		if c.Value != nil {
-			overrides[c.Name] = *c.Value
+			plan.overrides[c.Name] = *c.Value
 		}
 	}
-	if len(overrides) == 0 {
-		overrides = nil
+	if len(plan.overrides) == 0 {
+		plan.overrides = nil
 	}
-	if cr.ValidateOnly {
-		return nil, n.catalog.validateCreate(rt.Topic, partitions, overrides)
+	if _, err := resolveTopicConfig(n.cfg, plan.overrides); err != nil {
+		return topicPlan{}, fmt.Errorf("%w: %v", kerr.InvalidConfig, err)
 	}
-	return n.catalog.create(rt.Topic, partitions, overrides)
+	if len(rt.ReplicaAssignment) > 0 {
+		return plan, n.planAssignment(rt, &plan)
+	}
+	switch {
+	case plan.factor < -1 || plan.factor == 0:
+		return topicPlan{}, fmt.Errorf("%w: replication factor must be larger than 0, or -1 for the default", kerr.InvalidReplicationFactor)
+	case plan.partitions < -1 || plan.partitions == 0:
+		return topicPlan{}, fmt.Errorf("%w: %d partitions; give a positive count, or -1 for the default", kerr.InvalidPartitions, plan.partitions)
+	}
+	if plan.partitions == -1 {
+		plan.partitions = n.cfg.NumPartitions
+	}
+	if plan.factor == -1 {
+		plan.factor = n.cfg.DefaultReplicationFactor
+	}
+	if plan.factor != 1 {
+		return topicPlan{}, fmt.Errorf("%w: replication factor %d, but the cluster has 1 broker", kerr.InvalidReplicationFactor, plan.factor)
+	}
+	return plan, nil
+}
+
+// planAssignment checks a manual replica assignment: every partition named
+// once, numbered from 0, on this broker only.
+func (n *Node) planAssignment(rt kmsg.CreateTopicsRequestTopic, plan *topicPlan) error {
+	if rt.NumPartitions != -1 || rt.ReplicationFactor != -1 {
+		return fmt.Errorf("%w: give either a replica assignment or partitions and replication factor", kerr.InvalidRequest)
+	}
+	seen := make([]bool, len(rt.ReplicaAssignment))
+	for _, a := range rt.ReplicaAssignment {
+		if a.Partition < 0 || int(a.Partition) >= len(seen) || seen[a.Partition] {
+			return fmt.Errorf("%w: partitions must be numbered once each from 0; partition %d is not",
+				kerr.InvalidReplicaAssignment, a.Partition)
+		}
+		seen[a.Partition] = true
+		if len(a.Replicas) != 1 || a.Replicas[0] != n.cfg.NodeID {
+			return fmt.Errorf("%w: partition %d names replicas %v; this cluster has only broker %d",
+				kerr.InvalidReplicaAssignment, a.Partition, a.Replicas, n.cfg.NodeID)
+		}
+	}
+	plan.partitions, plan.factor = int32(len(rt.ReplicaAssignment)), 1
+	return nil
+}
+
+// checkTopicAbsent fails with TOPIC_ALREADY_EXISTS when a topic of that
+// name exists or is still being deleted.
+func checkTopicAbsent(c *catalog, name string) error {
+	if _, ok := c.topics[name]; ok {
+		return fmt.Errorf("%w: topic %q already exists", kerr.TopicAlreadyExists, name)
+	}
+	for _, entry := range c.deleting {
+		if entry.Name == name {
+			return fmt.Errorf("%w: topic %q is marked for deletion", kerr.TopicAlreadyExists, name)
+		}
+	}
+	return nil
 }
 
 // handleDeleteTopics answers DeleteTopics (key 20), versions 0-6. Topics are
-// named, or from v6 identified by id. Internal topics cannot be deleted. A
-// deleted topic's committed offsets are deleted from every group (tombstones
-// in __consumer_offsets).
+// named, or from v6 identified by id. Internal topics cannot be deleted. As
+// Kafka's ControllerApis.deleteTopics answers, a name or id given more than
+// once gets one INVALID_REQUEST entry (listed first), and a v6 entry with
+// both a name and an id, or neither, gets INVALID_REQUEST. A deleted topic's
+// committed offsets are deleted from every group (tombstones in
+// __consumer_offsets).
 func handleDeleteTopics(n *Node, r *request, req kmsg.Request) {
 	dr := req.(*kmsg.DeleteTopicsRequest)
 	resp := dr.ResponseKind().(*kmsg.DeleteTopicsResponse)
@@ -98,36 +178,80 @@ func handleDeleteTopics(n *Node, r *request, req kmsg.Request) {
 		t.Topic = &name
 		targets = append(targets, t)
 	}
+	var names []string
+	var ids [][16]byte
 	for _, rt := range targets {
-		st := kmsg.NewDeleteTopicsResponseTopic()
-		st.Topic, st.TopicID = rt.Topic, rt.TopicID
-		var t *topic
 		if rt.Topic != nil {
-			t = n.catalog.topics[*rt.Topic]
+			names = append(names, *rt.Topic)
 		} else {
-			t = n.catalog.byID[rt.TopicID]
+			ids = append(ids, rt.TopicID)
 		}
-		var err error
-		switch {
-		case t == nil && rt.Topic == nil:
-			err = kerr.UnknownTopicID
-		case t == nil:
-			err = kerr.UnknownTopicOrPartition
-		default:
-			name := t.name
-			st.Topic, st.TopicID = &name, t.id
-			if err = n.catalog.remove(t); err == nil {
-				// Kafka's GroupMetadataManager forgets a deleted topic's
-				// committed offsets in every group, so that a group reading
-				// a topic created again under the same name applies its
-				// reset policy instead of resuming at the old offsets.
-				n.groups.DeleteTopicOffsets(name)
-			}
+	}
+	duplicateNames, duplicateIDs := duplicatedNames(names), duplicatedIDs(ids)
+	for _, name := range duplicateNames {
+		resp.Topics = append(resp.Topics, deleteError(&name, [16]byte{}, fmt.Errorf("%w: duplicate topic name %q", kerr.InvalidRequest, name)))
+	}
+	for _, id := range duplicateIDs {
+		resp.Topics = append(resp.Topics, deleteError(nil, id, fmt.Errorf("%w: duplicate topic id", kerr.InvalidRequest)))
+	}
+	for _, rt := range targets {
+		if (rt.Topic != nil && slices.Contains(duplicateNames, *rt.Topic)) || (rt.Topic == nil && slices.Contains(duplicateIDs, rt.TopicID)) {
+			continue
 		}
-		setError(&st.ErrorCode, &st.ErrorMessage, err)
-		resp.Topics = append(resp.Topics, st)
+		resp.Topics = append(resp.Topics, n.deleteTopic(rt))
 	}
 	r.respond(resp)
+}
+
+// duplicatedIDs returns, in order of first appearance, the ids that appear
+// more than once.
+func duplicatedIDs(ids [][16]byte) [][16]byte {
+	var duplicates [][16]byte
+	for i, id := range ids {
+		if !slices.Contains(duplicates, id) && slices.Contains(ids[i+1:], id) {
+			duplicates = append(duplicates, id)
+		}
+	}
+	return duplicates
+}
+
+func deleteError(name *string, id [16]byte, err error) kmsg.DeleteTopicsResponseTopic {
+	st := kmsg.NewDeleteTopicsResponseTopic()
+	st.Topic, st.TopicID = name, id
+	setError(&st.ErrorCode, &st.ErrorMessage, err)
+	return st
+}
+
+// deleteTopic deletes one topic of a DeleteTopics request.
+func (n *Node) deleteTopic(rt kmsg.DeleteTopicsRequestTopic) kmsg.DeleteTopicsResponseTopic {
+	switch {
+	case rt.Topic != nil && rt.TopicID != [16]byte{}:
+		return deleteError(rt.Topic, rt.TopicID, fmt.Errorf("%w: give a topic name or a topic id, not both", kerr.InvalidRequest))
+	case rt.Topic == nil && rt.TopicID == [16]byte{}:
+		return deleteError(nil, rt.TopicID, fmt.Errorf("%w: neither a topic name nor a topic id", kerr.InvalidRequest))
+	}
+	var t *topic
+	if rt.Topic != nil {
+		t = n.catalog.topics[*rt.Topic]
+	} else {
+		t = n.catalog.byID[rt.TopicID]
+	}
+	switch {
+	case t == nil && rt.Topic == nil:
+		return deleteError(nil, rt.TopicID, kerr.UnknownTopicID)
+	case t == nil:
+		return deleteError(rt.Topic, rt.TopicID, kerr.UnknownTopicOrPartition)
+	}
+	name := t.name
+	err := n.catalog.remove(t)
+	if err == nil {
+		// Kafka's GroupMetadataManager forgets a deleted topic's committed
+		// offsets in every group, so that a group reading a topic created
+		// again under the same name applies its reset policy instead of
+		// resuming at the old offsets.
+		n.groups.DeleteTopicOffsets(name)
+	}
+	return deleteError(&name, t.id, err)
 }
 
 // handleCreatePartitions answers CreatePartitions (key 37), versions 0-3:
@@ -155,100 +279,4 @@ func handleCreatePartitions(n *Node, r *request, req kmsg.Request) {
 		resp.Topics = append(resp.Topics, st)
 	}
 	r.respond(resp)
-}
-
-// configEntry is one described setting.
-type configEntry struct {
-	name   string
-	value  string
-	source kmsg.ConfigSource
-}
-
-// describeTopicConfig lists every topic-level setting with its effective
-// value and where it came from.
-func describeTopicConfig(broker Config, overrides map[string]string) []configEntry {
-	entries := make([]configEntry, 0, len(topicSettings))
-	for _, s := range topicSettings {
-		e := configEntry{name: s.name, value: s.brokerDefault(broker), source: kmsg.ConfigSourceDefaultConfig}
-		if v, ok := overrides[s.name]; ok {
-			e.value, e.source = v, kmsg.ConfigSourceDynamicTopicConfig
-		}
-		entries = append(entries, e)
-	}
-	return entries
-}
-
-// describeBrokerConfig lists the broker's settings.
-func describeBrokerConfig(c Config) []configEntry {
-	entries := []configEntry{
-		{"auto.create.topics.enable", strconv.FormatBool(c.AutoCreateTopics), kmsg.ConfigSourceStaticBrokerConfig},
-		{"default.replication.factor", strconv.Itoa(int(c.DefaultReplicationFactor)), kmsg.ConfigSourceStaticBrokerConfig},
-		{"log.dirs", c.LogDir, kmsg.ConfigSourceStaticBrokerConfig},
-		{"log.flush.interval.messages", strconv.FormatInt(c.FlushIntervalMessages, 10), kmsg.ConfigSourceStaticBrokerConfig},
-		{"log.retention.bytes", strconv.FormatInt(c.RetentionBytes, 10), kmsg.ConfigSourceStaticBrokerConfig},
-		{"log.retention.ms", strconv.FormatInt(c.RetentionMs, 10), kmsg.ConfigSourceStaticBrokerConfig},
-		{"log.segment.bytes", strconv.FormatInt(c.SegmentBytes, 10), kmsg.ConfigSourceStaticBrokerConfig},
-		{"message.max.bytes", strconv.Itoa(int(c.MessageBytesMax)), kmsg.ConfigSourceStaticBrokerConfig},
-		{"min.insync.replicas", strconv.Itoa(int(c.MinInsyncReplicas)), kmsg.ConfigSourceStaticBrokerConfig},
-		{"node.id", strconv.Itoa(int(c.NodeID)), kmsg.ConfigSourceStaticBrokerConfig},
-		{"num.partitions", strconv.Itoa(int(c.NumPartitions)), kmsg.ConfigSourceStaticBrokerConfig},
-		{"unclean.leader.election.enable", strconv.FormatBool(c.UncleanLeaderElection), kmsg.ConfigSourceStaticBrokerConfig},
-	}
-	return entries
-}
-
-// handleDescribeConfigs answers DescribeConfigs (key 32), versions 0-4, for
-// topics and this broker. Everything is read-only: AlterConfigs is not
-// implemented.
-func handleDescribeConfigs(n *Node, r *request, req kmsg.Request) {
-	dr := req.(*kmsg.DescribeConfigsRequest)
-	resp := dr.ResponseKind().(*kmsg.DescribeConfigsResponse)
-	for _, rr := range dr.Resources {
-		sr := kmsg.NewDescribeConfigsResponseResource()
-		sr.ResourceType, sr.ResourceName = rr.ResourceType, rr.ResourceName
-		var entries []configEntry
-		var err error
-		switch rr.ResourceType {
-		case kmsg.ConfigResourceTypeTopic:
-			if t := n.catalog.topics[rr.ResourceName]; t != nil {
-				entries = describeTopicConfig(n.cfg, t.overrides)
-			} else {
-				err = kerr.UnknownTopicOrPartition
-			}
-		case kmsg.ConfigResourceTypeBroker:
-			if rr.ResourceName == "" || rr.ResourceName == strconv.Itoa(int(n.cfg.NodeID)) {
-				entries = describeBrokerConfig(n.cfg)
-			} else {
-				err = fmt.Errorf("%w: broker %q is not this broker", kerr.InvalidRequest, rr.ResourceName)
-			}
-		default:
-			err = fmt.Errorf("%w: resource type %d", kerr.InvalidRequest, rr.ResourceType)
-		}
-		setError(&sr.ErrorCode, &sr.ErrorMessage, err)
-		for _, e := range filterConfigs(entries, rr.ConfigNames) {
-			c := kmsg.NewDescribeConfigsResponseResourceConfig()
-			c.Name, c.Value, c.ReadOnly = e.name, &e.value, true
-			c.Source = e.source
-			c.IsDefault = e.source == kmsg.ConfigSourceDefaultConfig
-			sr.Configs = append(sr.Configs, c)
-		}
-		resp.Resources = append(resp.Resources, sr)
-	}
-	r.respond(resp)
-}
-
-func filterConfigs(entries []configEntry, names []string) []configEntry {
-	if names == nil {
-		return entries
-	}
-	var out []configEntry
-	for _, e := range entries {
-		for _, name := range names {
-			if e.name == name {
-				out = append(out, e)
-				break
-			}
-		}
-	}
-	return out
 }

@@ -21,6 +21,57 @@ type topicConfig struct {
 	minInsyncReplicas int16
 	flushMessages     int64
 	logAppendTime     bool
+	// recompress says whether batches are rewritten with codec before they
+	// are stored (compression.type names a codec); otherwise they are kept
+	// as the producer sent them (compression.type=producer).
+	recompress bool
+	codec      record.Codec
+}
+
+// compressionTypes maps the values of Kafka's compression.type topic config
+// to codecs; "producer" keeps each batch's own codec.
+var compressionTypes = []struct {
+	name  string
+	codec record.Codec
+}{
+	{"producer", record.CodecNone},
+	{"uncompressed", record.CodecNone},
+	{"gzip", record.CodecGzip},
+	{"snappy", record.CodecSnappy},
+	{"lz4", record.CodecLZ4},
+	{"zstd", record.CodecZstd},
+}
+
+// targetCodec returns the codec a produced batch must be stored with, and
+// false when batches are stored as the producer compressed them. The
+// produce path calls record.Recompress when a batch's codec differs, as
+// Kafka's LogValidator rebuilds such batches.
+func (c topicConfig) targetCodec() (record.Codec, bool) {
+	return c.codec, c.recompress
+}
+
+// applyCleanupPolicy accepts Kafka's cleanup.policy values that this broker
+// implements. Compaction ("compact", alone or with "delete") is refused with
+// a message saying so, rather than accepted and silently not done.
+func applyCleanupPolicy(_ *topicConfig, value string) error {
+	switch value {
+	case "delete":
+		return nil
+	case "compact", "compact,delete", "delete,compact":
+		return fmt.Errorf("cleanup.policy=%q is not supported: log compaction is not implemented yet (only delete)", value)
+	}
+	return fmt.Errorf("cleanup.policy=%q must be delete (compact is not implemented yet)", value)
+}
+
+// applyCompressionType parses compression.type.
+func applyCompressionType(c *topicConfig, value string) error {
+	for _, t := range compressionTypes {
+		if t.name == value {
+			c.codec, c.recompress = t.codec, t.name != "producer"
+			return nil
+		}
+	}
+	return fmt.Errorf("compression.type=%q must be one of producer, uncompressed, gzip, snappy, lz4, zstd", value)
 }
 
 // topicSetting describes one topic-level setting (the names of Kafka's
@@ -50,16 +101,8 @@ func topicIntSetting(name string, low, high int64, def func(Config) int64, set f
 
 // topicSettings lists every topic-level setting, sorted by name.
 var topicSettings = []topicSetting{
-	{
-		name:          "cleanup.policy",
-		brokerDefault: func(Config) string { return "delete" },
-		apply: func(_ *topicConfig, value string) error {
-			if value != "delete" {
-				return fmt.Errorf("cleanup.policy=%q is not supported (only delete; compaction is not implemented)", value)
-			}
-			return nil
-		},
-	},
+	{name: "cleanup.policy", brokerDefault: func(Config) string { return "delete" }, apply: applyCleanupPolicy},
+	{name: "compression.type", brokerDefault: func(Config) string { return "producer" }, apply: applyCompressionType},
 	topicIntSetting("flush.messages", 1, math.MaxInt64,
 		func(c Config) int64 { return c.FlushIntervalMessages },
 		func(t *topicConfig, v int64) { t.flushMessages = v }),
