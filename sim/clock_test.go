@@ -77,3 +77,52 @@ func TestClockJumpMovesNowNotTimers(t *testing.T) {
 		t.Fatalf("clock reads %v, want 10s-1h", got)
 	}
 }
+
+// TestClockStrongFaults checks that the clock faults reach the strengths a
+// scenario needs to make wall-clock decisions (retention, segment rolls) and
+// timers (session timeouts) react: jumps of days either way, drift of 10%,
+// and that settings beyond the bounds are refused rather than clamped.
+func TestClockStrongFaults(t *testing.T) {
+	cases := []struct {
+		name     string
+		jump     time.Duration
+		driftPPM int64
+		// wantNow is the clock's reading minus the epoch after 10s of true
+		// time; wantTimer is when a 10s timer set at the start fires.
+		wantNow, wantTimer time.Duration
+	}{
+		{"forward two days", 48 * time.Hour, 0, 48*time.Hour + 10*time.Second, 10 * time.Second},
+		{"backward one day", -24 * time.Hour, 0, -24*time.Hour + 10*time.Second, 10 * time.Second},
+		{"fast by 10%", 0, clockDriftPPMMax, 11 * time.Second, 10 * time.Second * 10 / 11},
+		{"slow by 10%", 0, -clockDriftPPMMax, 9 * time.Second, 10 * time.Second * 10 / 9},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			s := NewScheduler(1)
+			n := s.AddNode("n", NodeOptions{ClockDriftPPM: tc.driftPPM})
+			if err := n.Clock().Jump(tc.jump); err != nil {
+				t.Fatal(err)
+			}
+			var firedAt, readingAt10s time.Duration
+			n.AfterFunc(10*time.Second, func() { firedAt = s.Now() })
+			s.After(10*time.Second, "read", func() { readingAt10s = n.Clock().Now().Sub(Epoch()) })
+			if err := s.RunUntil(20 * time.Second); err != nil {
+				t.Fatal(err)
+			}
+			if diff := firedAt - tc.wantTimer; diff < -time.Microsecond || diff > time.Microsecond {
+				t.Errorf("timer fired at %v, want %v", firedAt, tc.wantTimer)
+			}
+			if readingAt10s != tc.wantNow {
+				t.Errorf("clock reads %v at 10s, want %v", readingAt10s, tc.wantNow)
+			}
+		})
+	}
+	s := NewScheduler(1)
+	n := s.AddNode("n", NodeOptions{})
+	if err := n.Clock().Jump(clockOffsetMax + time.Hour); err == nil {
+		t.Error("a jump beyond the offset bound was accepted")
+	}
+	if err := n.Clock().SetDrift(clockDriftPPMMax + 1); err == nil {
+		t.Error("a drift beyond the bound was accepted")
+	}
+}
