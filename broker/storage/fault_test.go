@@ -212,3 +212,174 @@ func TestReadRejectsFlippedHeaders(t *testing.T) {
 	}
 	t.Logf("%d reads reported ErrCorruptLog, %d batches checked", corrupt, checked)
 }
+
+// TestRetentionFreesFullDisk checks that retention frees space on a disk
+// with zero bytes free (it used to write the log start checkpoint first and
+// failed with ENOSPC before deleting anything), that appends then work, and
+// that the result survives a crash.
+func TestRetentionFreesFullDisk(t *testing.T) {
+	disk := newDisk(1)
+	config := smallConfig()
+	config.RetentionBytes = 2000
+	l := mustOpen(t, disk, config)
+	for i := range 40 {
+		mustAppend(t, l, makeBatch(uint64(i), 1, 100, 1000), 0, epoch0)
+	}
+	if err := l.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	disk.SetCapacity(disk.UsedBytes())
+	if _, _, err := l.Append(makeBatch(40, 1, 100, 1000), 0, epoch0); !errors.Is(err, core.ErrNoSpace) {
+		t.Fatalf("append on a full disk: %v", err)
+	}
+	usedBefore := disk.UsedBytes()
+	deleted, err := l.DeleteOldSegments(epoch0)
+	if err != nil || deleted == 0 || disk.UsedBytes() >= usedBefore {
+		t.Fatalf("retention on a full disk: %d deleted, %v; used %d bytes, was %d", deleted, err, disk.UsedBytes(), usedBefore)
+	}
+	start := l.LogStartOffset()
+	if start != l.Segments()[0].BaseOffset || start == 0 {
+		t.Fatalf("log start %d, first segment %d", start, l.Segments()[0].BaseOffset)
+	}
+	mustAppend(t, l, makeBatch(41, 1, 100, 1000), 0, epoch0)
+	if err := l.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	want := idsOf(readAll(t, l, 1<<20))
+	disk.Crash()
+	l = mustOpen(t, disk, config)
+	if got := idsOf(readAll(t, l, 1<<20)); l.LogStartOffset() != start || !reflect.DeepEqual(got, want) {
+		t.Fatalf("after a crash: start %d batches %v, want %d %v", l.LogStartOffset(), got, start, want)
+	}
+}
+
+// TestRetentionInterrupted fails retention at each of its removals and
+// directory syncs, crashes, and checks that recovery finds a log that
+// starts at its first surviving segment, has no hole, and lost nothing at
+// or after that start.
+func TestRetentionInterrupted(t *testing.T) {
+	for _, op := range []sim.DiskOp{sim.DiskOpRemove, sim.DiskOpSyncDir} {
+		for after := range 12 {
+			disk := newDisk(uint64(after))
+			config := smallConfig()
+			config.RetentionBytes = 1000
+			l := mustOpen(t, disk, config)
+			for i := range 40 {
+				mustAppend(t, l, makeBatch(uint64(i), 1, 100, 1000), 0, epoch0)
+			}
+			if err := l.Sync(); err != nil {
+				t.Fatal(err)
+			}
+			all := readAll(t, l, 1<<20)
+			disk.InjectFault(sim.DiskFault{Op: op, After: after, Count: 1, Err: core.ErrIO})
+			_, err := l.DeleteOldSegments(epoch0)
+			disk.ClearFaults()
+			disk.Crash()
+			l = mustOpen(t, disk, config)
+			segments := l.Segments()
+			if l.LogStartOffset() != segments[0].BaseOffset {
+				t.Fatalf("%v after %d (%v): log start %d, first segment %d", op, after, err, l.LogStartOffset(), segments[0].BaseOffset)
+			}
+			for i := 1; i < len(segments); i++ {
+				if segments[i].BaseOffset != segments[i-1].NextOffset {
+					t.Fatalf("%v after %d: a hole between segments %v", op, after, segments)
+				}
+			}
+			got := readAll(t, l, 1<<20)
+			if want := all[len(all)-len(got):]; !reflect.DeepEqual(idsOf(got), idsOf(want)) || l.LogEndOffset() != 40 {
+				t.Fatalf("%v after %d: batches %v, want the suffix %v", op, after, idsOf(got), idsOf(want))
+			}
+		}
+	}
+}
+
+// TestRestartOnNearlyFullDisk checks that a broker restarts on a disk with
+// no free bytes after an unclean stop: recovery syncs unsynced segments
+// instead of copying them (which needed a segment of free space) and
+// tolerates failed index and checkpoint writes. It kills the process (page
+// cache kept) and, separately, crashes the machine with a torn tail, with
+// an index file missing so that recovery wants to write it.
+func TestRestartOnNearlyFullDisk(t *testing.T) {
+	for _, crash := range []bool{false, true} {
+		disk := sim.NewDisk(core.NewRand(4), sim.DiskOptions{TornWriteProbability: 1})
+		buildSmallBatches(t, disk, 20)
+		l := mustOpen(t, disk, smallConfig())
+		for i := range 10 {
+			mustAppend(t, l, makeBatch(uint64(100+i), 1, 100, 1000), 0, epoch0)
+		}
+		if err := disk.Remove(segmentFileName(testDir, 6, indexSuffix)); err != nil {
+			t.Fatal(err)
+		}
+		if err := disk.SyncDir(testDir); err != nil {
+			t.Fatal(err)
+		}
+		if crash {
+			disk.Crash()
+		}
+		disk.SetCapacity(disk.UsedBytes())
+		l, report, err := OpenWithReport(disk, testDir, smallConfig(), epoch0)
+		if err != nil {
+			t.Fatalf("crash=%v: Open on a full disk: %v", crash, err)
+		}
+		if report.CopiedSegments != 0 || l.LogEndOffset() < 20 || (!crash && l.LogEndOffset() != 30) {
+			t.Fatalf("crash=%v: end %d, report %+v", crash, l.LogEndOffset(), report)
+		}
+		if crash && report.TruncatedFile == "" && l.LogEndOffset() < 30 {
+			t.Fatalf("a torn tail was not reported: %+v", report)
+		}
+		recovered := idsOf(readAll(t, l, 1<<20))
+		disk.SetCapacity(0)
+		disk.Crash()
+		l = mustOpen(t, disk, smallConfig())
+		if got := idsOf(readAll(t, l, 1<<20)); !reflect.DeepEqual(got, recovered) {
+			t.Fatalf("crash=%v: what recovery kept was not durable: %v, then %v", crash, recovered, got)
+		}
+	}
+}
+
+// TestRecoveryCopiesOnlyAfterFailedSync checks that an unclean restart
+// copies no segment, and that a failed fsync is recorded durably (the
+// record survives a crash) so that the next recovery copies the segment
+// whose content it made unknown, then removes the record; what that
+// recovery kept survives a crash.
+func TestRecoveryCopiesOnlyAfterFailedSync(t *testing.T) {
+	for _, crash := range []bool{false, true} {
+		disk := newDisk(2)
+		l := mustOpen(t, disk, smallConfig())
+		for i := range 8 {
+			mustAppend(t, l, makeBatch(uint64(i), 1, 100, 1000), 0, epoch0)
+		}
+		// A kill: reopen without Close.
+		l, report, err := OpenWithReport(disk, testDir, smallConfig(), epoch0)
+		if err != nil || report.CopiedSegments != 0 || report.SyncFailureRecorded || l.LogEndOffset() != 8 {
+			t.Fatalf("unclean restart: %v, report %+v, end %d", err, report, l.LogEndOffset())
+		}
+		mustAppend(t, l, makeBatch(8, 1, 100, 1000), 0, epoch0)
+		disk.InjectFault(sim.DiskFault{Op: sim.DiskOpSync, Count: 1, Err: core.ErrIO})
+		if err := l.Sync(); !errors.Is(err, ErrLogFailed) {
+			t.Fatalf("sync: %v", err)
+		}
+		l.Close()
+		if crash {
+			disk.Crash()
+		}
+		if !exists(disk, testDir+"/"+syncFailedFile) {
+			t.Fatalf("crash=%v: the failed fsync was not recorded durably", crash)
+		}
+		l, report, err = OpenWithReport(disk, testDir, smallConfig(), epoch0)
+		// Without a crash the unsynced batch is still readable and must be
+		// copied; after one it survived only if the failed fsync wrote it.
+		if err != nil || !report.SyncFailureRecorded || (!crash && report.CopiedSegments != 1) {
+			t.Fatalf("crash=%v: restart after a failed fsync: %v, report %+v", crash, err, report)
+		}
+		if exists(disk, testDir+"/"+syncFailedFile) {
+			t.Fatal("the record of the failed fsync outlived the copy")
+		}
+		recovered := idsOf(readAll(t, l, 1<<20))
+		disk.Crash()
+		l = mustOpen(t, disk, smallConfig())
+		if got := idsOf(readAll(t, l, 1<<20)); !reflect.DeepEqual(got, recovered) || len(got) < 8 {
+			t.Fatalf("crash=%v: recovered %v, after a crash %v", crash, recovered, got)
+		}
+	}
+}
