@@ -152,17 +152,6 @@ func boolProperty(set func(*Config, bool)) func(*Config, string) error {
 	}
 }
 
-func listenersProperty(set func(*Config, []string)) func(*Config, string) error {
-	return func(c *Config, value string) error {
-		addrs, err := parseListeners(value)
-		if err != nil {
-			return err
-		}
-		set(c, addrs)
-		return nil
-	}
-}
-
 func durationProperty(unitMs int64, low int64, set func(*Config, int64)) func(*Config, string) error {
 	return intProperty(low, math.MaxInt64/unitMs, func(c *Config, n int64) {
 		if n < 0 {
@@ -186,10 +175,8 @@ var properties = map[string]property{
 		c.ClusterID = v
 		return nil
 	},
-	"listeners":            listenersProperty(func(c *Config, a []string) { c.Listeners = a }),
-	"advertised.listeners": listenersProperty(func(c *Config, a []string) { c.AdvertisedListeners = a }),
-	"log.dirs":             logDirProperty,
-	"log.dir":              logDirProperty,
+	"log.dirs": logDirProperty,
+	"log.dir":  logDirProperty,
 	"num.partitions": intProperty(1, partitionsPerTopicMax, func(c *Config, n int64) {
 		c.NumPartitions = int32(n)
 	}),
@@ -246,105 +233,6 @@ func logDirProperty(c *Config, value string) error {
 	return nil
 }
 
-// parseListeners reads "PLAINTEXT://host:port[,...]" (or bare host:port).
-// Only plaintext listeners exist; TLS and SASL are not implemented.
-func parseListeners(value string) ([]string, error) {
-	var addrs []string
-	for _, item := range strings.Split(value, ",") {
-		item = strings.TrimSpace(item)
-		if item == "" {
-			continue
-		}
-		if scheme, rest, ok := strings.Cut(item, "://"); ok {
-			if !strings.EqualFold(scheme, "PLAINTEXT") {
-				return nil, fmt.Errorf("listener %q: only PLAINTEXT is supported", item)
-			}
-			item = rest
-		}
-		host, port, ok := strings.Cut(item, ":")
-		if !ok || strings.Contains(port, ":") {
-			return nil, fmt.Errorf("listener %q is not host:port", item)
-		}
-		if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
-			return nil, fmt.Errorf("listener %q has an invalid port", item)
-		}
-		if host == "" {
-			host = "0.0.0.0"
-		}
-		addrs = append(addrs, host+":"+port)
-	}
-	if len(addrs) == 0 {
-		return nil, errors.New("no listener given")
-	}
-	return addrs, nil
-}
-
-// ParseProperties reads a server.properties file (Java properties syntax:
-// key=value or key: value, # and ! comments, trailing-backslash line
-// continuation) on top of base. Unknown keys and invalid values are errors
-// that name the key and the line.
-func ParseProperties(base Config, text string) (Config, error) {
-	c := base
-	scanner := bufio.NewScanner(strings.NewReader(text))
-	lineNumber, pending, pendingLine := 0, "", 0
-	for scanner.Scan() {
-		lineNumber++
-		line := strings.TrimSpace(scanner.Text())
-		if pending == "" && (line == "" || line[0] == '#' || line[0] == '!') {
-			continue
-		}
-		if pending == "" {
-			pendingLine = lineNumber
-		}
-		if strings.HasSuffix(line, `\`) {
-			pending += strings.TrimSuffix(line, `\`)
-			continue
-		}
-		line, pending = pending+line, ""
-		if err := applyProperty(&c, line); err != nil {
-			return base, fmt.Errorf("%w: line %d: %v", ErrConfig, pendingLine, err)
-		}
-	}
-	if err := scanner.Err(); err != nil {
-		return base, fmt.Errorf("%w: %v", ErrConfig, err)
-	}
-	if pending != "" {
-		if err := applyProperty(&c, pending); err != nil {
-			return base, fmt.Errorf("%w: line %d: %v", ErrConfig, pendingLine, err)
-		}
-	}
-	if err := c.Validate(); err != nil {
-		return base, err
-	}
-	return c, nil
-}
-
-func applyProperty(c *Config, line string) error {
-	separator := strings.IndexAny(line, "=:")
-	if separator < 0 {
-		return fmt.Errorf("%q is not key=value", line)
-	}
-	key := strings.TrimSpace(line[:separator])
-	value := strings.TrimSpace(line[separator+1:])
-	p, ok := properties[key]
-	if !ok {
-		return fmt.Errorf("unknown setting %q (known: %s)", key, knownProperties())
-	}
-	if err := p(c, value); err != nil {
-		return fmt.Errorf("%s: %v", key, err)
-	}
-	return nil
-}
-
-func knownProperties() string {
-	names := make([]string, 0, len(properties))
-	for name := range properties { // order-independent: sorted below
-		names = append(names, name)
-	}
-	sort.Strings(names)
-	return strings.Join(names, ", ")
-}
-
 // Validate checks the relations between settings.
 func (c Config) Validate() error {
 	switch {
@@ -374,4 +262,491 @@ func (c Config) advertised() []string {
 // retentionCheckInterval is RetentionCheckIntervalMs as a duration.
 func (c Config) retentionCheckInterval() time.Duration {
 	return time.Duration(c.RetentionCheckIntervalMs) * time.Millisecond
+}
+
+// Settings that shape the listeners are read together once the whole file
+// is known, because a listener's security protocol may be named by a later
+// line (listener.security.protocol.map, controller.listener.names).
+const (
+	listenersKey            = "listeners"
+	advertisedListenersKey  = "advertised.listeners"
+	protocolMapKey          = "listener.security.protocol.map"
+	controllerListenersKey  = "controller.listener.names"
+	processRolesKey         = "process.roles"
+	zooKeeperPrefix         = "zookeeper."
+	suggestionDistanceMax   = 3
+	problemsListedMax       = 50
+	plaintextProtocol       = "PLAINTEXT"
+	controllerListenerUnset = "CONTROLLER"
+)
+
+// listenerSettings are the Kafka settings that parseListenerSettings reads
+// after every other line.
+var listenerSettings = map[string]bool{
+	listenersKey: true, advertisedListenersKey: true, protocolMapKey: true, controllerListenersKey: true,
+}
+
+// kafkaSettingsIgnored lists settings that Apache Kafka's brokers know and
+// that have no effect here (threads, socket buffers, security, the
+// controller quorum, transactions, tiered storage, quotas, ...). A Kafka
+// server.properties names many of them, so they are accepted with one
+// warning that lists them, rather than rejected one at a time. The names
+// come from Kafka 3.9's broker configuration classes (KafkaConfig,
+// ServerConfigs, ServerLogConfigs, SocketServerConfigs, ReplicationConfigs,
+// KRaftConfigs, QuorumConfig, GroupCoordinatorConfig, TransactionLogConfigs,
+// CleanerConfig, QuotaConfigs, MetricConfigs, BrokerSecurityConfigs) and
+// Kafka 4's quickstart file.
+var kafkaSettingsIgnored = map[string]bool{
+	"advertised.host.name": true, "advertised.port": true, "allow.everyone.if.no.acl.found": true,
+	"alter.config.policy.class.name": true, "alter.log.dirs.replication.quota.window.num": true,
+	"alter.log.dirs.replication.quota.window.size.seconds": true, "authorizer.class.name": true,
+	"auto.include.jmx.reporter": true, "auto.leader.rebalance.enable": true, "background.threads": true,
+	"broker.heartbeat.interval.ms": true, "broker.id.generation.enable": true, "broker.rack": true,
+	"broker.session.timeout.ms": true, "client.quota.callback.class": true, "compression.gzip.level": true,
+	"compression.lz4.level": true, "compression.type": true, "compression.zstd.level": true,
+	"connection.failed.authentication.delay.ms": true, "connections.max.idle.ms": true,
+	"connections.max.reauth.ms": true, "control.plane.listener.name": true, "controlled.shutdown.enable": true,
+	"controlled.shutdown.max.retries": true, "controlled.shutdown.retry.backoff.ms": true,
+	"controller.quota.window.num": true, "controller.quota.window.size.seconds": true,
+	"controller.socket.timeout.ms": true, "create.topic.policy.class.name": true,
+	"delete.records.purgatory.purge.interval.requests": true, "delete.topic.enable": true,
+	"early.start.listeners": true, "eligible.leader.replicas.enable": true, "fetch.max.bytes": true,
+	"fetch.purgatory.purge.interval.requests": true, "follower.replication.throttled.rate": true,
+	"follower.replication.throttled.replicas": true, "group.coordinator.append.linger.ms": true,
+	"group.coordinator.new.enable": true, "group.coordinator.rebalance.protocols": true,
+	"group.coordinator.threads": true, "group.max.size": true, "initial.broker.registration.timeout.ms": true,
+	"inter.broker.listener.name": true, "inter.broker.protocol.version": true,
+	"kafka.metrics.polling.interval.secs": true, "kafka.metrics.reporters": true,
+	"leader.imbalance.check.interval.seconds": true, "leader.imbalance.per.broker.percentage": true,
+	"leader.replication.throttled.rate": true, "leader.replication.throttled.replicas": true,
+	"log.cleanup.policy": true, "log.dir.failure.timeout.ms": true, "log.flush.offset.checkpoint.interval.ms": true,
+	"log.flush.scheduler.interval.ms": true, "log.flush.start.offset.checkpoint.interval.ms": true,
+	"log.index.interval.bytes": true, "log.index.size.max.bytes": true, "log.initial.task.delay.ms": true,
+	"log.local.retention.bytes": true, "log.local.retention.ms": true, "log.message.downconversion.enable": true,
+	"log.message.format.version": true, "log.message.timestamp.after.max.ms": true,
+	"log.message.timestamp.before.max.ms": true, "log.message.timestamp.difference.max.ms": true,
+	"log.message.timestamp.type": true, "log.preallocate": true, "log.roll.jitter.hours": true,
+	"log.roll.jitter.ms": true, "log.segment.delete.delay.ms": true, "max.connection.creation.rate": true,
+	"max.connections": true, "max.connections.per.ip": true, "max.connections.per.ip.overrides": true,
+	"max.incremental.fetch.session.cache.slots": true, "max.request.partition.size.limit": true,
+	"metric.reporters": true, "metrics.num.samples": true, "metrics.recording.level": true,
+	"metrics.sample.window.ms": true, "num.io.threads": true, "num.network.threads": true,
+	"num.recovery.threads.per.data.dir": true, "num.replica.alter.log.dirs.threads": true,
+	"num.replica.fetchers": true, "offset.metadata.max.bytes": true, "offsets.commit.required.acks": true,
+	"offsets.commit.timeout.ms": true, "offsets.load.buffer.size": true, "offsets.retention.check.interval.ms": true,
+	"offsets.retention.minutes": true, "offsets.topic.compression.codec": true, "offsets.topic.min.isr": true,
+	"offsets.topic.replication.factor": true, "offsets.topic.segment.bytes": true, "port": true,
+	"host.name": true, "principal.builder.class": true, processRolesKey: true,
+	"producer.id.expiration.check.interval.ms": true, "producer.id.expiration.ms": true,
+	"producer.purgatory.purge.interval.requests": true, "queued.max.request.bytes": true,
+	"queued.max.requests": true, "quota.window.num": true, "quota.window.size.seconds": true,
+	"remote.fetch.max.wait.ms": true, "replica.alter.log.dirs.io.max.bytes.per.second": true,
+	"replica.fetch.backoff.ms": true, "replica.fetch.max.bytes": true, "replica.fetch.min.bytes": true,
+	"replica.fetch.response.max.bytes": true, "replica.fetch.wait.max.ms": true,
+	"replica.high.watermark.checkpoint.interval.ms": true, "replica.selector.class": true,
+	"replica.socket.receive.buffer.bytes": true, "replica.socket.timeout.ms": true,
+	"replication.quota.window.num": true, "replication.quota.window.size.seconds": true,
+	"request.timeout.ms": true, "reserved.broker.max.id": true, "security.inter.broker.protocol": true,
+	"security.providers": true, "server.max.startup.time.ms": true, "socket.connection.setup.timeout.max.ms": true,
+	"socket.connection.setup.timeout.ms": true, "socket.listen.backlog.size": true,
+	"socket.receive.buffer.bytes": true, "socket.send.buffer.bytes": true, "super.users": true,
+	"telemetry.max.bytes": true, "transactional.id.expiration.ms": true,
+	"unclean.leader.election.interval.ms": true, "unstable.api.versions.enable": true,
+	"unstable.feature.versions.enable": true,
+}
+
+// kafkaPrefixesIgnored are families of Kafka settings with no effect here,
+// accepted (and listed in the warning) whatever follows the prefix: per
+// listener overrides, TLS and SASL, the controller quorum, the metadata
+// log, transactions, share groups, the new consumer group protocol, log
+// compaction and tiered storage. None of them shares a prefix with a
+// setting this broker implements, so a typo in an implemented setting is
+// never taken for one of them.
+var kafkaPrefixesIgnored = []string{
+	"controller.quorum.", "delegation.token.", "group.consumer.", "group.share.", "listener.name.",
+	"log.cleaner.", "metadata.", "password.encoder.", "remote.log.", "sasl.", "share.coordinator.",
+	"ssl.", "transaction.",
+}
+
+// isKafkaSettingIgnored reports whether key is a Kafka broker setting that
+// has no effect here.
+func isKafkaSettingIgnored(key string) bool {
+	if kafkaSettingsIgnored[key] {
+		return true
+	}
+	for _, prefix := range kafkaPrefixesIgnored {
+		if strings.HasPrefix(key, prefix) {
+			return true
+		}
+	}
+	return false
+}
+
+// propertyLine is one key=value setting and the line it starts on.
+type propertyLine struct {
+	key, value string
+	line       int
+}
+
+// parseState collects what reading a file found: every problem (so that a
+// file is fixed in one round, not one error per run), the ignored Kafka
+// settings, and the warnings.
+type parseState struct {
+	config   Config
+	problems []configProblem
+	ignored  []string
+	warnings []string
+	settings map[string]propertyLine // the listener-shaping settings, read last
+	zoo      []propertyLine
+}
+
+// configProblem is one mistake in a configuration file.
+type configProblem struct {
+	line int
+	text string
+}
+
+func (s *parseState) problem(line int, format string, args ...any) {
+	s.problems = append(s.problems, configProblem{line, fmt.Sprintf(format, args...)})
+}
+
+// ParseProperties reads a server.properties file (Java properties syntax:
+// key=value or key: value, # and ! comments, trailing-backslash line
+// continuation) on top of base. It returns the configuration and warnings
+// for the operator: one line listing the Kafka settings that have no effect
+// here, and one per listener that is not served. Every problem in the file
+// is reported at once, in one ErrConfig error with a line per problem:
+// unknown keys (with a "did you mean" suggestion when a known key is
+// close), invalid values, keys set twice, and ZooKeeper settings. On error
+// the base config is returned untouched.
+func ParseProperties(base Config, text string) (Config, []string, error) {
+	lines, problems := splitProperties(text)
+	s := &parseState{config: base, problems: problems, settings: map[string]propertyLine{}}
+	firstLine := map[string]int{}
+	for _, p := range lines {
+		if first, seen := firstLine[p.key]; seen {
+			s.problem(p.line, "%s is set twice (lines %d and %d); keep one", p.key, first, p.line)
+			continue
+		}
+		firstLine[p.key] = p.line
+		s.apply(p)
+	}
+	s.checkZooKeeper()
+	s.checkNodeIDs()
+	s.checkProcessRoles()
+	s.parseListenerSettings()
+	if len(s.ignored) > 0 {
+		s.warnings = append([]string{fmt.Sprintf("ignoring %d Kafka settings that have no effect in kafkasim: %s",
+			len(s.ignored), strings.Join(s.ignored, ", "))}, s.warnings...)
+	}
+	if len(s.problems) > 0 {
+		return base, nil, problemsError(s.problems)
+	}
+	if err := s.config.Validate(); err != nil {
+		return base, nil, err
+	}
+	return s.config, s.warnings, nil
+}
+
+// problemsError joins problems into one ErrConfig, in line order: on one
+// line when there is one, otherwise a count and one indented line each.
+func problemsError(found []configProblem) error {
+	sort.SliceStable(found, func(i, j int) bool { return found[i].line < found[j].line })
+	problems := make([]string, len(found))
+	for i, p := range found {
+		problems[i] = fmt.Sprintf("line %d: %s", p.line, p.text)
+	}
+	if len(problems) == 1 {
+		return fmt.Errorf("%w: %s", ErrConfig, problems[0])
+	}
+	shown := problems
+	if len(shown) > problemsListedMax {
+		shown = shown[:problemsListedMax]
+	}
+	text := fmt.Sprintf("%d problems:\n  %s", len(problems), strings.Join(shown, "\n  "))
+	if len(shown) < len(problems) {
+		text += fmt.Sprintf("\n  ... and %d more", len(problems)-len(shown))
+	}
+	return fmt.Errorf("%w: %s", ErrConfig, text)
+}
+
+// splitProperties reads the key=value lines of a properties file, with the
+// line each starts on, and the lines that are not key=value.
+func splitProperties(text string) ([]propertyLine, []configProblem) {
+	var lines []propertyLine
+	var problems []configProblem
+	add := func(line string, number int) {
+		separator := strings.IndexAny(line, "=:")
+		if separator < 0 {
+			problems = append(problems, configProblem{number, fmt.Sprintf("%q is not key=value", line)})
+			return
+		}
+		key := strings.TrimSpace(line[:separator])
+		lines = append(lines, propertyLine{key: key, value: strings.TrimSpace(line[separator+1:]), line: number})
+	}
+	scanner := bufio.NewScanner(strings.NewReader(text))
+	lineNumber, pending, pendingLine := 0, "", 0
+	for scanner.Scan() {
+		lineNumber++
+		line := strings.TrimSpace(scanner.Text())
+		if pending == "" && (line == "" || line[0] == '#' || line[0] == '!') {
+			continue
+		}
+		if pending == "" {
+			pendingLine = lineNumber
+		}
+		if strings.HasSuffix(line, `\`) {
+			pending += strings.TrimSuffix(line, `\`)
+			continue
+		}
+		line, pending = pending+line, ""
+		add(line, pendingLine)
+	}
+	if err := scanner.Err(); err != nil {
+		problems = append(problems, configProblem{lineNumber, err.Error()})
+	}
+	if pending != "" {
+		add(pending, pendingLine)
+	}
+	return lines, problems
+}
+
+// apply sorts one setting: implemented, read with the listeners, ZooKeeper,
+// ignored, or unknown.
+func (s *parseState) apply(p propertyLine) {
+	if set, ok := properties[p.key]; ok {
+		if p.key == "node.id" || p.key == "broker.id" {
+			s.settings[p.key] = p
+		}
+		if err := set(&s.config, p.value); err != nil {
+			s.problem(p.line, "%s: %v", p.key, err)
+		}
+		return
+	}
+	switch {
+	case listenerSettings[p.key]:
+		s.settings[p.key] = p
+	case strings.HasPrefix(p.key, zooKeeperPrefix):
+		s.zoo = append(s.zoo, p)
+	case isKafkaSettingIgnored(p.key):
+		s.ignored = append(s.ignored, p.key)
+		if p.key == processRolesKey {
+			s.settings[p.key] = p
+		}
+	default:
+		if suggestion := suggestKey(p.key); suggestion != "" {
+			s.problem(p.line, "unknown setting %q (did you mean %q?)", p.key, suggestion)
+			return
+		}
+		s.problem(p.line, "unknown setting %q (docs/configuration.md lists every setting)", p.key)
+	}
+}
+
+// checkZooKeeper turns every zookeeper.* setting into one problem that
+// points to the KRaft settings.
+func (s *parseState) checkZooKeeper() {
+	if len(s.zoo) == 0 {
+		return
+	}
+	keys := make([]string, len(s.zoo))
+	for i, p := range s.zoo {
+		keys[i] = p.key
+	}
+	s.problem(s.zoo[0].line, "%s: kafkasim has no ZooKeeper mode; like Kafka 4 it runs in KRaft mode: "+
+		"remove the zookeeper.* settings and set node.id (and process.roles=broker,controller) instead; "+
+		"see docs/configuration.md", strings.Join(keys, ", "))
+}
+
+// checkNodeIDs rejects node.id and broker.id set to different values, as
+// Kafka does.
+func (s *parseState) checkNodeIDs() {
+	node, hasNode := s.settings["node.id"]
+	broker, hasBroker := s.settings["broker.id"]
+	if hasNode && hasBroker && node.value != broker.value {
+		s.problem(broker.line, "broker.id=%s differs from node.id=%s (line %d); they name the same id, keep one",
+			broker.value, node.value, node.line)
+	}
+}
+
+// checkProcessRoles refuses a controller-only node: this process is always
+// a broker, so serving clients from a file meant for a controller would
+// surprise its operator.
+func (s *parseState) checkProcessRoles() {
+	p, ok := s.settings[processRolesKey]
+	if !ok {
+		return
+	}
+	for _, role := range strings.Split(p.value, ",") {
+		if strings.TrimSpace(role) == "broker" {
+			return
+		}
+	}
+	s.problem(p.line, "process.roles=%s: a kafkasim node is always a broker; use process.roles=broker,controller", p.value)
+}
+
+// listenerAddress is one entry of listeners or advertised.listeners.
+type listenerAddress struct {
+	name, address string // name is "" for a bare host:port
+}
+
+// parseListenerSettings resolves listeners and advertised.listeners: each
+// named listener gets its security protocol from
+// listener.security.protocol.map (or its own name, PLAINTEXT, SSL, ...);
+// the controller's listeners (controller.listener.names) are not served,
+// with a warning; every client listener must be PLAINTEXT.
+func (s *parseState) parseListenerSettings() {
+	protocols, controllers := s.listenerProtocols()
+	if p, ok := s.settings[listenersKey]; ok {
+		if addrs := s.servedListeners(p, protocols, controllers, true); len(addrs) > 0 {
+			s.config.Listeners = addrs
+		} else if len(s.problems) == 0 {
+			s.problem(p.line, "listeners: no PLAINTEXT listener for clients in %q", p.value)
+		}
+	}
+	if p, ok := s.settings[advertisedListenersKey]; ok {
+		s.config.AdvertisedListeners = s.servedListeners(p, protocols, controllers, false)
+	}
+}
+
+// listenerProtocols reads listener.security.protocol.map (Kafka's default
+// maps each protocol name to itself) and controller.listener.names.
+func (s *parseState) listenerProtocols() (map[string]string, map[string]bool) {
+	protocols := map[string]string{
+		"PLAINTEXT": "PLAINTEXT", "SSL": "SSL", "SASL_PLAINTEXT": "SASL_PLAINTEXT", "SASL_SSL": "SASL_SSL",
+	}
+	if p, ok := s.settings[protocolMapKey]; ok {
+		protocols = map[string]string{}
+		for _, item := range splitList(p.value) {
+			name, protocol, ok := strings.Cut(item, ":")
+			if !ok || name == "" || protocol == "" {
+				s.problem(p.line, "%s: %q is not NAME:PROTOCOL", protocolMapKey, item)
+				continue
+			}
+			protocols[strings.ToUpper(name)] = strings.ToUpper(protocol)
+		}
+	}
+	controllers := map[string]bool{}
+	if p, ok := s.settings[controllerListenersKey]; ok {
+		for _, name := range splitList(p.value) {
+			controllers[strings.ToUpper(name)] = true
+			if _, mapped := protocols[strings.ToUpper(name)]; !mapped {
+				// Kafka 4 gives an unmapped controller listener PLAINTEXT.
+				protocols[strings.ToUpper(name)] = plaintextProtocol
+			}
+		}
+	}
+	return protocols, controllers
+}
+
+// servedListeners returns the host:port of the client listeners of one
+// listeners-style setting, warning about controller listeners when warn is
+// set (once, for listeners; advertised.listeners repeats them).
+func (s *parseState) servedListeners(p propertyLine, protocols map[string]string, controllers map[string]bool, warn bool) []string {
+	var addrs []string
+	for _, item := range splitList(p.value) {
+		listener, err := parseListener(item)
+		if err != nil {
+			s.problem(p.line, "%s: %v", p.key, err)
+			continue
+		}
+		name := strings.ToUpper(listener.name)
+		if name == "" {
+			addrs = append(addrs, listener.address)
+			continue
+		}
+		protocol, known := protocols[name]
+		switch {
+		case controllers[name] || (!known && name == controllerListenerUnset):
+			if warn {
+				s.warnings = append(s.warnings, fmt.Sprintf("listener %s is not served: kafkasim has no controller quorum yet "+
+					"(clients use the PLAINTEXT listeners)", item))
+			}
+		case !known:
+			s.problem(p.line, "%s: listener %q: %s has no entry in %s", p.key, item, name, protocolMapKey)
+		case protocol != plaintextProtocol:
+			s.problem(p.line, "%s: listener %q: only PLAINTEXT is supported (it maps to %s)", p.key, item, protocol)
+		default:
+			addrs = append(addrs, listener.address)
+		}
+	}
+	return addrs
+}
+
+// splitList splits a comma-separated value, dropping blanks.
+func splitList(value string) []string {
+	var items []string
+	for _, item := range strings.Split(value, ",") {
+		if item = strings.TrimSpace(item); item != "" {
+			items = append(items, item)
+		}
+	}
+	return items
+}
+
+// parseListener reads "NAME://host:port" or a bare "host:port". An empty
+// host means every interface, as in Kafka.
+func parseListener(item string) (listenerAddress, error) {
+	var listener listenerAddress
+	if name, rest, ok := strings.Cut(item, "://"); ok {
+		listener.name, item = name, rest
+	}
+	host, port, ok := strings.Cut(item, ":")
+	if !ok || strings.Contains(port, ":") {
+		return listener, fmt.Errorf("listener %q is not host:port", item)
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		return listener, fmt.Errorf("listener %q has an invalid port", item)
+	}
+	if host == "" {
+		host = "0.0.0.0"
+	}
+	listener.address = host + ":" + port
+	return listener, nil
+}
+
+// suggestKey returns the known setting closest to an unknown key, or "" when
+// none is close enough to be what was meant.
+func suggestKey(key string) string {
+	candidates := make([]string, 0, len(properties)+len(kafkaSettingsIgnored)+len(listenerSettings))
+	for name := range properties { // order-independent: sorted below
+		candidates = append(candidates, name)
+	}
+	for name := range kafkaSettingsIgnored { // order-independent: sorted below
+		candidates = append(candidates, name)
+	}
+	for name := range listenerSettings { // order-independent: sorted below
+		candidates = append(candidates, name)
+	}
+	sort.Strings(candidates)
+	lower := strings.ToLower(key)
+	best, bestDistance := "", suggestionDistanceMax+1
+	for _, candidate := range candidates {
+		distance := editDistance(lower, candidate)
+		if distance < bestDistance && distance*3 < len(candidate) {
+			best, bestDistance = candidate, distance
+		}
+	}
+	return best
+}
+
+// editDistance is the Levenshtein distance between a and b (insertions,
+// deletions and substitutions of bytes).
+func editDistance(a, b string) int {
+	previous := make([]int, len(b)+1)
+	current := make([]int, len(b)+1)
+	for j := range previous {
+		previous[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		current[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			current[j] = min(previous[j]+1, current[j-1]+1, previous[j-1]+cost)
+		}
+		previous, current = current, previous
+	}
+	return previous[len(b)]
 }

@@ -28,9 +28,12 @@ log.flush.interval.messages=1
 auto.create.topics.enable=false
 message.max.bytes=2000000
 `
-	c, err := ParseProperties(DefaultConfig(), text)
+	c, warnings, err := ParseProperties(DefaultConfig(), text)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if len(warnings) > 0 {
+		t.Errorf("warnings for a file of implemented settings: %q", warnings)
 	}
 	checks := []struct {
 		name      string
@@ -67,6 +70,14 @@ func TestParsePropertiesRejectsBadSettings(t *testing.T) {
 		{"num.partitions=0", "num.partitions"},
 		{"auto.create.topics.enable=yes", "auto.create.topics.enable"},
 		{"listeners=SSL://127.0.0.1:9093", "only PLAINTEXT"},
+		{"listeners=BROKER://127.0.0.1:9093", "BROKER has no entry in listener.security.protocol.map"},
+		{"listeners=CLIENT://:9092\nlistener.security.protocol.map=CLIENT:SASL_SSL", "only PLAINTEXT is supported (it maps to SASL_SSL)"},
+		{"listeners=CONTROLLER://:9093\ncontroller.listener.names=CONTROLLER", "no PLAINTEXT listener for clients"},
+		{"listener.security.protocol.map=PLAINTEXT", `"PLAINTEXT" is not NAME:PROTOCOL`},
+		{"node.id=1\nbroker.id=2", "broker.id=2 differs from node.id=1 (line 1)"},
+		{"process.roles=controller", "a kafkasim node is always a broker"},
+		{"zookeeper.connect=localhost:2181", "no ZooKeeper mode"},
+		{"num.partitions=2\nnum.partitions=3", "num.partitions is set twice (lines 1 and 2)"},
 		{"listeners=127.0.0.1", "not host:port"},
 		{"listeners=127.0.0.1:99999", "invalid port"},
 		{"log.dirs=/a,/b", "only one log directory"},
@@ -76,7 +87,7 @@ func TestParsePropertiesRejectsBadSettings(t *testing.T) {
 	}
 	for _, c := range cases {
 		base := DefaultConfig()
-		got, err := ParseProperties(base, c.text)
+		got, _, err := ParseProperties(base, c.text)
 		if !errors.Is(err, ErrConfig) {
 			t.Errorf("%q: got %v, want ErrConfig", c.text, err)
 			continue
@@ -99,5 +110,107 @@ func TestDefaultConfigIsValid(t *testing.T) {
 	}
 	if c.Listeners[0] != "127.0.0.1:9092" {
 		t.Fatalf("default listener %v", c.Listeners)
+	}
+}
+
+// TestParsePropertiesReportsEveryProblemAtOnce checks the exact error for a
+// file with several kinds of mistakes: each is listed with its line, unknown
+// keys with a suggestion when one is close, so one round of edits fixes the
+// file.
+func TestParsePropertiesReportsEveryProblemAtOnce(t *testing.T) {
+	text := strings.Join([]string{
+		"log.segmnt.bytes=100",
+		"num.partitions=lots",
+		"frobnicate.widgets=7",
+		"zookeeper.connect=localhost:2181",
+		"log.dirs=/a",
+		"log.dirs=/b",
+		"zookeeper.connection.timeout.ms=6000",
+		"num.partition=3",
+	}, "\n")
+	_, _, err := ParseProperties(DefaultConfig(), text)
+	want := `invalid configuration: 6 problems:
+  line 1: unknown setting "log.segmnt.bytes" (did you mean "log.segment.bytes"?)
+  line 2: num.partitions: "lots" is not an integer
+  line 3: unknown setting "frobnicate.widgets" (docs/configuration.md lists every setting)
+  line 4: zookeeper.connect, zookeeper.connection.timeout.ms: kafkasim has no ZooKeeper mode; like Kafka 4 it runs in KRaft mode: remove the zookeeper.* settings and set node.id (and process.roles=broker,controller) instead; see docs/configuration.md
+  line 6: log.dirs is set twice (lines 5 and 6); keep one
+  line 8: unknown setting "num.partition" (did you mean "num.partitions"?)`
+	if err == nil || err.Error() != want {
+		t.Fatalf("error:\n%v\nwant:\n%s", err, want)
+	}
+}
+
+// TestParsePropertiesWarnsOnceAboutIgnoredKafkaSettings checks that Kafka
+// settings with no effect here load, and are named in a single warning
+// line, and that named listeners resolve: the PLAINTEXT ones are served and
+// advertised, the controller's is announced as not served.
+func TestParsePropertiesWarnsOnceAboutIgnoredKafkaSettings(t *testing.T) {
+	text := strings.Join([]string{
+		"process.roles=broker,controller",
+		"node.id=1",
+		"controller.quorum.bootstrap.servers=localhost:9093",
+		"listeners=PLAINTEXT://:9092,CONTROLLER://:9093,INTERNAL://127.0.0.1:9094",
+		"advertised.listeners=PLAINTEXT://localhost:9092,CONTROLLER://localhost:9093",
+		"controller.listener.names=CONTROLLER",
+		"listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,INTERNAL:PLAINTEXT,SSL:SSL",
+		"num.network.threads=3",
+		"socket.send.buffer.bytes=102400",
+		"listener.name.internal.ssl.keystore.location=/nowhere",
+	}, "\n")
+	c, warnings, err := ParseProperties(DefaultConfig(), text)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{
+		"ignoring 5 Kafka settings that have no effect in kafkasim: process.roles, controller.quorum.bootstrap.servers, " +
+			"num.network.threads, socket.send.buffer.bytes, listener.name.internal.ssl.keystore.location",
+		"listener CONTROLLER://:9093 is not served: kafkasim has no controller quorum yet (clients use the PLAINTEXT listeners)",
+	}
+	if strings.Join(warnings, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("warnings:\n%s\nwant:\n%s", strings.Join(warnings, "\n"), strings.Join(want, "\n"))
+	}
+	if got := strings.Join(c.Listeners, ","); got != "0.0.0.0:9092,127.0.0.1:9094" {
+		t.Errorf("Listeners = %s", got)
+	}
+	if got := strings.Join(c.advertised(), ","); got != "localhost:9092" {
+		t.Errorf("advertised = %s", got)
+	}
+}
+
+// TestSuggestKey checks the "did you mean" choice: close typos of
+// implemented and of ignored Kafka settings get one, unrelated or very
+// short keys do not.
+func TestSuggestKey(t *testing.T) {
+	cases := []struct{ key, want string }{
+		{"log.flush.interval.mesages", "log.flush.interval.messages"},
+		{"LOG.DIRS", "log.dirs"},
+		{"num.io.thread", "num.io.threads"},
+		{"listener", "listeners"},
+		{"advertised.listener", "advertised.listeners"},
+		{"abc", ""},
+		{"completely.different.thing", ""},
+	}
+	for _, c := range cases {
+		if got := suggestKey(c.key); got != c.want {
+			t.Errorf("suggestKey(%q) = %q, want %q", c.key, got, c.want)
+		}
+	}
+}
+
+// TestIgnoredKafkaSettingsAreNotImplemented checks that no implemented
+// setting is also in the ignored list or under an ignored prefix, so that
+// a setting the broker honours is never reported as ignored and a typo in
+// one never passes as an ignored Kafka setting.
+func TestIgnoredKafkaSettingsAreNotImplemented(t *testing.T) {
+	for name := range properties { // order-independent: each is checked alone
+		if isKafkaSettingIgnored(name) {
+			t.Errorf("%s is implemented and ignored", name)
+		}
+	}
+	for name := range listenerSettings { // order-independent: each is checked alone
+		if isKafkaSettingIgnored(name) {
+			t.Errorf("%s is read with the listeners and ignored", name)
+		}
 	}
 }

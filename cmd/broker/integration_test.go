@@ -96,14 +96,27 @@ func (l *logBuffer) String() string {
 }
 
 // writeConfig writes a server.properties for a broker on a free loopback
-// port over dataDir, with extra lines appended, and returns its path.
+// port over dataDir, with extra lines appended (an extra line replaces the
+// default line of the same key, since a key set twice is an error), and
+// returns its path.
 func writeConfig(t *testing.T, dataDir string, extra ...string) string {
 	t.Helper()
-	lines := append([]string{
+	overridden := map[string]bool{}
+	for _, line := range extra {
+		key, _, _ := strings.Cut(line, "=")
+		overridden[key] = true
+	}
+	var lines []string
+	for _, line := range []string{
 		"listeners=PLAINTEXT://127.0.0.1:0",
 		"log.dirs=" + dataDir,
 		"group.initial.rebalance.delay.ms=0",
-	}, extra...)
+	} {
+		if key, _, _ := strings.Cut(line, "="); !overridden[key] {
+			lines = append(lines, line)
+		}
+	}
+	lines = append(lines, extra...)
 	path := filepath.Join(t.TempDir(), "server.properties")
 	if err := os.WriteFile(path, []byte(strings.Join(lines, "\n")+"\n"), 0o644); err != nil {
 		t.Fatal(err)
@@ -116,8 +129,15 @@ func writeConfig(t *testing.T, dataDir string, extra ...string) string {
 // it is still running.
 func startBroker(t *testing.T, dataDir string, extra ...string) *brokerProcess {
 	t.Helper()
+	return startBrokerWith(t, dataDir, writeConfig(t, dataDir, extra...))
+}
+
+// startBrokerWith starts the binary with the config file at configPath,
+// whose log.dirs is dataDir, as startBroker does.
+func startBrokerWith(t *testing.T, dataDir, configPath string) *brokerProcess {
+	t.Helper()
 	p := &brokerProcess{dataDir: dataDir, log: &logBuffer{addr: make(chan string, 1)}, done: make(chan struct{})}
-	p.cmd = exec.Command(brokerBinary, "--config", writeConfig(t, dataDir, extra...))
+	p.cmd = exec.Command(brokerBinary, "--config", configPath)
 	p.cmd.Stderr = p.log
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -162,11 +182,19 @@ func (p *brokerProcess) signal(t *testing.T, sig syscall.Signal) int {
 // status and stderr (for the configuration error cases).
 func runBroker(t *testing.T, args ...string) (int, string) {
 	t.Helper()
+	status, _, stderr := runBrokerOutput(t, args...)
+	return status, stderr
+}
+
+// runBrokerOutput runs the binary with args to completion and returns its
+// exit status, stdout and stderr.
+func runBrokerOutput(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), hangGuard)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, brokerBinary, args...)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()
 	if ctx.Err() != nil {
 		t.Fatalf("broker %v did not exit within the hang guard; stderr:\n%s", args, stderr.String())
@@ -175,7 +203,7 @@ func runBroker(t *testing.T, args ...string) (int, string) {
 	if err != nil && !errors.As(err, &exit) {
 		t.Fatal(err)
 	}
-	return cmd.ProcessState.ExitCode(), stderr.String()
+	return cmd.ProcessState.ExitCode(), stdout.String(), stderr.String()
 }
 
 func newClient(t *testing.T, addr string, opts ...kgo.Opt) *kgo.Client {

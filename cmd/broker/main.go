@@ -5,6 +5,12 @@
 // setting names (see docs/configuration.md). SIGTERM or SIGINT shuts down
 // cleanly (flushing every partition and writing checkpoints); after a crash
 // or kill -9, the next start recovers from what is on disk.
+//
+// Startup runs in an order that keeps a mistaken second start harmless:
+// lock the data directory (one owner at a time), bind every listener (so a
+// port in use fails before anything is read), recover the data, and only
+// then serve; connections that arrive during recovery wait in the kernel's
+// accept backlog.
 package main
 
 import (
@@ -13,9 +19,11 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/kafkasim/kafkasim/broker"
@@ -24,59 +32,138 @@ import (
 	knet "github.com/kafkasim/kafkasim/net"
 )
 
+// Exit statuses.
+const (
+	exitOK       = 0
+	exitFailure  = 1 // bad configuration, a locked directory, a port in use, a fatal error
+	exitArgument = 2 // bad command-line arguments
+)
+
+// usageText is what --help prints (cmd/broker/testdata/help.golden).
+const usageText = `broker runs one kafkasim broker: a Kafka-compatible log broker on TCP and
+local files.
+
+Usage:
+  broker [--config FILE] [--log-level LEVEL]
+
+With no --config it serves one node on 127.0.0.1:9092 and keeps its data in
+./data. FILE is a server.properties file with Kafka's setting names; Kafka
+settings that have no effect here are accepted with one warning, and every
+mistake in the file is reported at once (docs/configuration.md).
+
+One broker owns a data directory at a time: a second broker on the same
+log.dirs exits at once, naming the one that holds it. SIGTERM or Ctrl-C shuts
+down cleanly; after kill -9 or a power loss the next start recovers from the
+data directory.
+
+Flags:
+  --config FILE       server.properties file (default: the embedded defaults)
+  --log-level LEVEL   debug, info, warn or error (default: info)
+  --help              print this help and exit
+
+Examples:
+  broker                                    # 127.0.0.1:9092, data in ./data
+  broker --config server.properties         # Kafka's own quickstart file works
+  broker --config cmd/broker/examples/server.properties --log-level debug
+`
+
 func main() {
-	if err := run(os.Args[1:]); err != nil {
-		fmt.Fprintln(os.Stderr, "broker:", err)
-		os.Exit(1)
-	}
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
-func run(args []string) error {
+// run runs the command and returns its exit status. Errors are printed as
+// one "broker: ..." line (a configuration file with several mistakes lists
+// them on the lines below).
+func run(args []string, stdout, stderr io.Writer) int {
 	flags := flag.NewFlagSet("broker", flag.ContinueOnError)
-	configPath := flags.String("config", "", "server.properties file (Kafka setting names); embedded defaults when empty")
-	logLevel := flags.String("log-level", "info", "debug, info, warn or error")
-	if err := flags.Parse(args); err != nil {
-		return err
-	}
-	if flags.NArg() > 0 {
-		return fmt.Errorf("unexpected argument %q (did you mean --config %s?)", flags.Arg(0), flags.Arg(0))
-	}
-	cfg, err := loadConfig(*configPath)
-	if err != nil {
-		return err
+	flags.SetOutput(io.Discard) // errors are printed below, once
+	configPath := flags.String("config", "", "")
+	logLevel := flags.String("log-level", "info", "")
+	err := flags.Parse(args)
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		fmt.Fprint(stdout, usageText)
+		return exitOK
+	case err != nil:
+		return argumentError(stderr, describeFlagError(err))
+	case flags.NArg() > 0:
+		return argumentError(stderr, fmt.Sprintf("unexpected argument %q (did you mean --config %s?)", flags.Arg(0), flags.Arg(0)))
 	}
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
-		return fmt.Errorf("--log-level: %w", err)
+		return argumentError(stderr, fmt.Sprintf("--log-level %q is not debug, info, warn or error", *logLevel))
 	}
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
-	return serve(cfg, log)
+	cfg, warnings, err := loadConfig(*configPath)
+	if err != nil {
+		return failure(stderr, err)
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	for _, warning := range warnings {
+		log.Warn(warning)
+	}
+	dieWithGoRun()
+	if err := serve(cfg, log); err != nil {
+		return failure(stderr, err)
+	}
+	return exitOK
 }
 
-func loadConfig(path string) (broker.Config, error) {
+// argumentError prints a command-line mistake and where to find the usage.
+func argumentError(stderr io.Writer, problem string) int {
+	fmt.Fprintf(stderr, "broker: %s; run 'broker --help' for usage\n", problem)
+	return exitArgument
+}
+
+// failure prints err as one "broker: " line. Errors from the broker package
+// already start with "broker: "; the prefix is not repeated.
+func failure(stderr io.Writer, err error) int {
+	fmt.Fprintf(stderr, "broker: %s\n", strings.TrimPrefix(err.Error(), "broker: "))
+	return exitFailure
+}
+
+// describeFlagError rewords the flag package's errors in the terms of this
+// command's --flag spelling.
+func describeFlagError(err error) string {
+	text := err.Error()
+	if name, ok := strings.CutPrefix(text, "flag provided but not defined: -"); ok {
+		return "unknown flag --" + strings.TrimPrefix(name, "-")
+	}
+	if name, ok := strings.CutPrefix(text, "flag needs an argument: -"); ok {
+		return "flag --" + strings.TrimPrefix(name, "-") + " needs a value"
+	}
+	return text
+}
+
+// loadConfig returns the embedded defaults, or the file at path over them,
+// with the warnings the file deserves.
+func loadConfig(path string) (broker.Config, []string, error) {
 	cfg := broker.DefaultConfig()
 	if path == "" {
-		return cfg, nil
+		return cfg, nil, nil
 	}
 	text, err := os.ReadFile(path)
 	if err != nil {
-		return cfg, fmt.Errorf("--config: %w", err)
+		return cfg, nil, fmt.Errorf("--config: %w", err)
 	}
-	cfg, err = broker.ParseProperties(cfg, string(text))
+	cfg, warnings, err := broker.ParseProperties(cfg, string(text))
 	if err != nil {
-		return cfg, fmt.Errorf("%s: %w", path, err)
+		return cfg, nil, fmt.Errorf("%s: %w", path, err)
 	}
-	return cfg, nil
+	return cfg, warnings, nil
 }
 
-// serve runs the node until a signal or a fatal error.
+// serve runs the node until a signal or a fatal error: lock the data
+// directory, bind the listeners, recover, serve.
 func serve(cfg broker.Config, log *slog.Logger) error {
-	fsys, err := disk.New(cfg.LogDir)
-	if err != nil {
-		return fmt.Errorf("log.dirs %s: %w", cfg.LogDir, err)
-	}
 	dataDir := cfg.LogDir
-	cfg.LogDir = "." // the node's file system is rooted at the data directory
+	lock, err := disk.LockDir(dataDir)
+	if err != nil {
+		if errors.Is(err, disk.ErrLocked) {
+			return fmt.Errorf("%w; stop it first, or change log.dirs= in the config", err)
+		}
+		return fmt.Errorf("log.dirs %s: %w", dataDir, err)
+	}
+	defer lock.Release()
 
 	loop := knet.NewLoop()
 	tcp, err := knet.NewTCP(loop, knet.TCPOptions{FrameBytesMax: int(cfg.RequestBytesMax)})
@@ -84,8 +171,44 @@ func serve(cfg broker.Config, log *slog.Logger) error {
 		return err
 	}
 	defer tcp.Close()
-	env := core.Env{Clock: knet.NewClock(loop), Rand: core.NewRand(osSeed()), FS: fsys, Net: tcp, Log: log}
+	bound, err := bindListeners(tcp, cfg.Listeners)
+	if err != nil {
+		return err
+	}
+	if err := lock.SetHolder(fmt.Sprintf("pid %d, listeners %s", os.Getpid(), strings.Join(bound, " "))); err != nil {
+		return err
+	}
 
+	fsys, err := disk.New(dataDir)
+	if err != nil {
+		return fmt.Errorf("log.dirs %s: %w", dataDir, err)
+	}
+	cfg.LogDir = "." // the node's file system is rooted at the data directory
+	env := core.Env{Clock: knet.NewClock(loop), Rand: core.NewRand(osSeed()), FS: fsys, Net: tcp, Log: log}
+	return runNode(loop, env, cfg, dataDir, log)
+}
+
+// bindListeners binds every listener before any data is read, so that a
+// port in use stops the broker while the data directory is untouched. The
+// node's Start adopts the bound sockets.
+func bindListeners(tcp *knet.TCP, addrs []string) ([]string, error) {
+	bound := make([]string, 0, len(addrs))
+	for _, addr := range addrs {
+		actual, err := tcp.Bind(addr)
+		if errors.Is(err, syscall.EADDRINUSE) {
+			return nil, fmt.Errorf("%w (is another broker running? change listeners= in the config)", err)
+		}
+		if err != nil {
+			return nil, err
+		}
+		bound = append(bound, actual)
+	}
+	return bound, nil
+}
+
+// runNode recovers the node on the loop, starts it and runs the loop until
+// the node stops.
+func runNode(loop *knet.Loop, env core.Env, cfg broker.Config, dataDir string, log *slog.Logger) error {
 	var runErr error
 	started := make(chan struct{})
 	loop.Post(func() {

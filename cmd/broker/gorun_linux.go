@@ -1,0 +1,40 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+)
+
+// dieWithGoRun makes a broker started by `go run` receive SIGTERM when the
+// go command exits. go run does not forward SIGTERM to the program it
+// built (it ignores SIGINT, which a terminal sends to both), so
+// `go run ./cmd/broker &` then `kill $!` would end go run and leave the
+// broker running, holding its port and data directory. With
+// PR_SET_PDEATHSIG the kernel sends SIGTERM when the parent exits, and the
+// broker shuts down cleanly as on any SIGTERM. A binary started any other
+// way (go build, an installed broker, a service manager) is left alone.
+func dieWithGoRun() {
+	executable, err := os.Executable()
+	if err != nil || !builtByGoRun(executable) {
+		return
+	}
+	parent := os.Getppid()
+	if _, _, errno := syscall.RawSyscall(syscall.SYS_PRCTL, syscall.PR_SET_PDEATHSIG, uintptr(syscall.SIGTERM), 0); errno != 0 {
+		return
+	}
+	// The parent may have exited before the request took effect; then no
+	// signal will come, so send it now.
+	if os.Getppid() != parent {
+		_ = syscall.Kill(os.Getpid(), syscall.SIGTERM)
+	}
+}
+
+// builtByGoRun reports whether executable is where `go run` puts the
+// program it builds: $WORK/b001/exe/NAME, with $WORK a go-build* directory.
+func builtByGoRun(executable string) bool {
+	exeDir := filepath.Dir(executable)
+	work := filepath.Dir(filepath.Dir(exeDir))
+	return filepath.Base(exeDir) == "exe" && strings.HasPrefix(filepath.Base(work), "go-build")
+}
