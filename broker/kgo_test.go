@@ -28,6 +28,7 @@ const hangGuard = 30 * time.Second
 type runningNode struct {
 	loop *knet.Loop
 	tcp  *knet.TCP
+	io   *knet.IOPool
 	node *Node
 	addr string
 	done chan struct{}
@@ -54,7 +55,8 @@ func startNode(t *testing.T, dir string, configure func(*Config)) *runningNode {
 		t.Fatal(err)
 	}
 	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	env := core.Env{Clock: knet.NewClock(r.loop), Rand: core.NewRand(1), FS: fsys, Net: r.tcp, Log: log}
+	r.io = knet.NewIOPool(r.loop, ioWorkers)
+	env := core.Env{Clock: knet.NewClock(r.loop), Rand: core.NewRand(1), FS: fsys, Net: r.tcp, IO: r.io, Log: log}
 	started := make(chan error, 1)
 	r.loop.Post(func() {
 		r.node, err = New(env, cfg)
@@ -90,7 +92,11 @@ func (r *runningNode) stop() {
 	})
 	<-r.done
 	r.tcp.Close()
+	r.io.Close()
 }
+
+// ioWorkers is the size of the test broker's fsync pool, as cmd/broker's.
+const ioWorkers = 4
 
 type testWriter struct{ t *testing.T }
 
