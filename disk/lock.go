@@ -77,6 +77,13 @@ func LockDir(dir string) (*DirLock, error) {
 		_ = file.Close()
 		return nil, &LockedError{Dir: dir, Holder: holder}
 	}
+	// A previous holder's description is stale now; clear it so that a
+	// process that loses the race before SetHolder does not name a dead
+	// process.
+	if err := file.Truncate(0); err != nil {
+		_ = file.Close()
+		return nil, mapError("truncate lock", path, err)
+	}
 	return &DirLock{dir: dir, file: file}, nil
 }
 

@@ -54,6 +54,9 @@ func TestLockDirExcludesASecondOwner(t *testing.T) {
 		t.Fatalf("LockDir after Release: %v", err)
 	}
 	defer third.Release()
+	if content, err := os.ReadFile(lockPath); err != nil || len(content) != 0 {
+		t.Fatalf("a new holder's lock file still names the old one: %q (%v)", content, err)
+	}
 }
 
 // TestLockDirUnknownHolder checks the message when the holder has not
