@@ -5,8 +5,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"strconv"
 	"strings"
+	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -16,6 +20,9 @@ import (
 
 // fetchWaitMax bounds how long the broker holds an idle fetch.
 const fetchWaitMax = 500 * time.Millisecond
+
+// autoCommitInterval is how often a group consume commits what it printed.
+const autoCommitInterval = time.Second
 
 // consumeCommand is "kctl consume".
 var consumeCommand = command{
@@ -162,7 +169,10 @@ func consume(inv *invocation, opts consumeOptions) error {
 	if opts.group != "" {
 		// Commit only what was printed: records are marked after they
 		// reach stdout, and kgo commits marks periodically and on revoke.
-		kopts = append(kopts, kgo.ConsumerGroup(opts.group), kgo.AutoCommitMarks())
+		// A commit every second (kgo's default is 5 s) keeps the records
+		// printed twice after a crash or a broker restart to about one
+		// second's worth.
+		kopts = append(kopts, kgo.ConsumerGroup(opts.group), kgo.AutoCommitMarks(), kgo.AutoCommitInterval(autoCommitInterval))
 	}
 	client, err := inv.connect(kopts...)
 	if err != nil {
@@ -172,12 +182,25 @@ func consume(inv *invocation, opts consumeOptions) error {
 	return consumeLoop(inv, client, opts, remaining)
 }
 
+// transientPause is how long the consume loop waits after a poll that
+// returned only transient errors, so that a client retrying in the
+// background is not polled in a busy loop.
+const transientPause = 100 * time.Millisecond
+
 // consumeLoop prints records until -n, the end targets of -e, or an
-// interruption; with a group it commits exactly what it printed.
+// interruption; with a group it commits exactly what it printed. Transient
+// errors (the broker went away, the group is rejoining) are reported once
+// and waited out: kgo reconnects and rejoins on its own.
 func consumeLoop(inv *invocation, client *kgo.Client, opts consumeOptions, remaining map[int32]int64) error {
 	out := bufio.NewWriter(inv.stdout)
 	var line []byte
-	printed := 0
+	printed, troubled := 0, false
+	started := time.Now()
+	var shown atomic.Int64
+	status := startProgress(inv, time.Second, func() string {
+		return fmt.Sprintf("consumed %d records, %s", shown.Load(), time.Since(started).Round(time.Second))
+	})
+	defer status.end()
 	for {
 		want := -1
 		if opts.count > 0 {
@@ -187,8 +210,21 @@ func consumeLoop(inv *invocation, client *kgo.Client, opts consumeOptions, remai
 		if inv.ctx.Err() != nil || fetches.IsClientClosed() {
 			return errors.Join(out.Flush(), commitPrinted(inv, client, opts))
 		}
-		if err := fetchError(fetches); err != nil {
-			return errors.Join(err, out.Flush())
+		fatal, transient := fetchProblems(fetches)
+		if fatal != nil {
+			return errors.Join(fatal, out.Flush())
+		}
+		if transient != nil && !troubled {
+			troubled = true
+			inv.reportf("consume %s: %s; retrying until it is back (Ctrl-C to stop)", opts.topic, transient)
+		}
+		if transient != nil && fetches.NumRecords() == 0 {
+			pause(inv.ctx, transientPause)
+			continue
+		}
+		if troubled && fetches.NumRecords() > 0 {
+			troubled = false
+			inv.reportf("consume %s: receiving records again", opts.topic)
 		}
 		for _, r := range fetches.Records() {
 			line = opts.format.append(line[:0], r)
@@ -200,6 +236,7 @@ func consumeLoop(inv *invocation, client *kgo.Client, opts consumeOptions, remai
 				delete(remaining, r.Partition)
 			}
 		}
+		shown.Store(int64(printed))
 		if err := out.Flush(); err != nil {
 			return fmt.Errorf("writing stdout: %w", err)
 		}
@@ -212,16 +249,80 @@ func consumeLoop(inv *invocation, client *kgo.Client, opts consumeOptions, remai
 	}
 }
 
-// fetchError is the first fatal fetch error. Retriable errors are kgo's to
-// retry; they are not returned to the poller.
+// pause waits for d or until ctx ends.
+func pause(ctx context.Context, d time.Duration) {
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	select {
+	case <-ctx.Done():
+	case <-timer.C:
+	}
+}
+
+// fetchError is the first fatal fetch error. Transient errors are kgo's to
+// retry; they are not returned.
 func fetchError(fetches kgo.Fetches) error {
-	var first error
+	fatal, _ := fetchProblems(fetches)
+	return fatal
+}
+
+// fetchProblems is the first fatal and the first transient error of a
+// poll, each as one line.
+func fetchProblems(fetches kgo.Fetches) (fatal, transient error) {
 	fetches.EachError(func(topic string, partition int32, err error) {
-		if first == nil && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
-			first = fmt.Errorf("consume %s partition %d: %s", topic, partition, kafkaError(err, ""))
+		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+			return
+		}
+		where := fmt.Sprintf("consume %s partition %d", topic, partition)
+		if topic == "" { // a group error, not one partition's
+			where = "consumer group"
+		}
+		described := fmt.Errorf("%s: %s", where, kafkaError(err, ""))
+		switch {
+		case !transientError(err):
+			if fatal == nil {
+				fatal = described
+			}
+		case transient == nil:
+			transient = described
 		}
 	})
-	return first
+	return fatal, transient
+}
+
+// transientError reports whether err is one that kgo retries on its own:
+// a lost or refused connection, a retriable Kafka error, or a group session
+// that failed for such a reason (kgo rejoins). Errors that no retry can fix
+// (authorization, an invalid group) end the command.
+func transientError(err error) bool {
+	var session *kgo.ErrGroupSession
+	if errors.As(err, &session) {
+		var ke *kerr.Error
+		if errors.As(session.Err, &ke) {
+			return !groupFatal[ke.Code]
+		}
+		return true
+	}
+	var ke *kerr.Error
+	var opErr *net.OpError
+	switch {
+	case errors.As(err, &ke):
+		return ke.Retriable
+	case kgo.IsRetryableBrokerErr(err), errors.As(err, &opErr),
+		errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF),
+		errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, syscall.ECONNRESET):
+		return true
+	}
+	return false
+}
+
+// groupFatal are the group errors that rejoining cannot fix, by code.
+var groupFatal = map[int16]bool{
+	kerr.GroupAuthorizationFailed.Code:  true,
+	kerr.TopicAuthorizationFailed.Code:  true,
+	kerr.InvalidGroupID.Code:            true,
+	kerr.InconsistentGroupProtocol.Code: true,
+	kerr.GroupMaxSizeReached.Code:       true,
 }
 
 // commitPrinted commits the offsets of the printed records (marked in the

@@ -156,8 +156,8 @@ func topicCreate(inv *invocation, names []string, partitions int32, factor int16
 				inv.reportf("topic create %s: %s", name, kafkaError(r.Err, r.ErrMessage))
 				failed = true
 			default:
-				fmt.Fprintf(inv.stdout, "created topic %s: %d partitions, replication factor %d, id %s\n",
-					name, r.NumPartitions, r.ReplicationFactor, topicIDText(r.ID))
+				fmt.Fprintf(inv.stdout, "created topic %s: %d %s, replication factor %d, id %s\n",
+					name, r.NumPartitions, plural(int(r.NumPartitions), "partition"), r.ReplicationFactor, topicIDText(r.ID))
 			}
 		}
 		if failed {

@@ -20,7 +20,10 @@ func TestTopicLifecycle(t *testing.T) {
 	if !regexp.MustCompile(`^created topic orders: 3 partitions, replication factor 1, id [A-Za-z0-9_-]{22}\n$`).MatchString(created.stdout) {
 		t.Fatalf("create output %q", created.stdout)
 	}
-	mustKctl(t, n.addr, "", "topic", "create", "audit") // broker defaults: 1 partition
+	audit := mustKctl(t, n.addr, "", "topic", "create", "audit") // broker defaults: 1 partition
+	if !strings.HasPrefix(audit.stdout, "created topic audit: 1 partition, replication factor 1, id ") {
+		t.Fatalf("create output %q", audit.stdout)
+	}
 
 	list := mustKctl(t, n.addr, "", "topic", "list")
 	wantList := [][]string{{"NAME", "PARTITIONS", "REPLICAS"}, {"audit", "1", "1"}, {"orders", "3", "1"}}
