@@ -268,16 +268,28 @@ func (c Config) retentionCheckInterval() time.Duration {
 // is known, because a listener's security protocol may be named by a later
 // line (listener.security.protocol.map, controller.listener.names).
 const (
-	listenersKey            = "listeners"
-	advertisedListenersKey  = "advertised.listeners"
-	protocolMapKey          = "listener.security.protocol.map"
-	controllerListenersKey  = "controller.listener.names"
-	processRolesKey         = "process.roles"
-	zooKeeperPrefix         = "zookeeper."
-	suggestionDistanceMax   = 3
-	problemsListedMax       = 50
-	plaintextProtocol       = "PLAINTEXT"
-	controllerListenerUnset = "CONTROLLER"
+	listenersKey           = "listeners"
+	advertisedListenersKey = "advertised.listeners"
+	protocolMapKey         = "listener.security.protocol.map"
+	controllerListenersKey = "controller.listener.names"
+	processRolesKey        = "process.roles"
+	zooKeeperPrefix        = "zookeeper."
+	plaintextProtocol      = "PLAINTEXT"
+	// controllerListenerName is the name Kafka's files give the controller's
+	// listener; it is taken for one even when controller.listener.names is
+	// missing, rather than reported as a listener without a protocol.
+	controllerListenerName = "CONTROLLER"
+)
+
+// Bounds on what a configuration error says.
+const (
+	// suggestionDistanceMax is the largest edit distance between an unknown
+	// key and a "did you mean" suggestion; a suggestion must also differ
+	// from the key in less than a third of its length.
+	suggestionDistanceMax = 3
+	// problemsListedMax bounds the problems one error lists; the rest are
+	// counted.
+	problemsListedMax = 50
 )
 
 // listenerSettings are the Kafka settings that parseListenerSettings reads
@@ -294,8 +306,8 @@ var listenerSettings = map[string]bool{
 // come from Kafka 3.9's broker configuration classes (KafkaConfig,
 // ServerConfigs, ServerLogConfigs, SocketServerConfigs, ReplicationConfigs,
 // KRaftConfigs, QuorumConfig, GroupCoordinatorConfig, TransactionLogConfigs,
-// CleanerConfig, QuotaConfigs, MetricConfigs, BrokerSecurityConfigs) and
-// Kafka 4's quickstart file.
+// CleanerConfig, QuotaConfigs, MetricConfigs, BrokerSecurityConfigs); the
+// prefixes below cover families such as the share-group settings of Kafka 4.
 var kafkaSettingsIgnored = map[string]bool{
 	"advertised.host.name": true, "advertised.port": true, "allow.everyone.if.no.acl.found": true,
 	"alter.config.policy.class.name": true, "alter.log.dirs.replication.quota.window.num": true,
@@ -436,8 +448,12 @@ func ParseProperties(base Config, text string) (Config, []string, error) {
 	s.checkProcessRoles()
 	s.parseListenerSettings()
 	if len(s.ignored) > 0 {
-		s.warnings = append([]string{fmt.Sprintf("ignoring %d Kafka settings that have no effect in kafkasim: %s",
-			len(s.ignored), strings.Join(s.ignored, ", "))}, s.warnings...)
+		noun := "settings"
+		if len(s.ignored) == 1 {
+			noun = "setting"
+		}
+		s.warnings = append([]string{fmt.Sprintf("ignoring %d Kafka %s that have no effect in kafkasim: %s",
+			len(s.ignored), noun, strings.Join(s.ignored, ", "))}, s.warnings...)
 	}
 	if len(s.problems) > 0 {
 		return base, nil, problemsError(s.problems)
@@ -656,7 +672,7 @@ func (s *parseState) servedListeners(p propertyLine, protocols map[string]string
 		}
 		protocol, known := protocols[name]
 		switch {
-		case controllers[name] || (!known && name == controllerListenerUnset):
+		case controllers[name] || (!known && name == controllerListenerName):
 			if warn {
 				s.warnings = append(s.warnings, fmt.Sprintf("listener %s is not served: kafkasim has no controller quorum yet "+
 					"(clients use the PLAINTEXT listeners)", item))

@@ -78,6 +78,7 @@ func TestParsePropertiesRejectsBadSettings(t *testing.T) {
 		{"process.roles=controller", "a kafkasim node is always a broker"},
 		{"zookeeper.connect=localhost:2181", "no ZooKeeper mode"},
 		{"num.partitions=2\nnum.partitions=3", "num.partitions is set twice (lines 1 and 2)"},
+		{"listeners=", "no PLAINTEXT listener for clients"},
 		{"listeners=127.0.0.1", "not host:port"},
 		{"listeners=127.0.0.1:99999", "invalid port"},
 		{"log.dirs=/a,/b", "only one log directory"},
