@@ -277,7 +277,7 @@ const (
 	plaintextProtocol      = "PLAINTEXT"
 	// controllerListenerName is the name Kafka's files give the controller's
 	// listener; it is taken for one even when controller.listener.names is
-	// missing, rather than reported as a listener without a protocol.
+	// missing, so it is never served to clients by accident.
 	controllerListenerName = "CONTROLLER"
 )
 
@@ -672,7 +672,7 @@ func (s *parseState) servedListeners(p propertyLine, protocols map[string]string
 		}
 		protocol, known := protocols[name]
 		switch {
-		case controllers[name] || (!known && name == controllerListenerName):
+		case controllers[name] || name == controllerListenerName:
 			if warn {
 				s.warnings = append(s.warnings, fmt.Sprintf("listener %s is not served: kafkasim has no controller quorum yet "+
 					"(clients use the PLAINTEXT listeners)", item))

@@ -79,6 +79,7 @@ func TestParsePropertiesRejectsBadSettings(t *testing.T) {
 		{"zookeeper.connect=localhost:2181", "no ZooKeeper mode"},
 		{"num.partitions=2\nnum.partitions=3", "num.partitions is set twice (lines 1 and 2)"},
 		{"listeners=", "no PLAINTEXT listener for clients"},
+		{"listeners=CONTROLLER://:9093\nlistener.security.protocol.map=CONTROLLER:PLAINTEXT", "no PLAINTEXT listener for clients"},
 		{"listeners=127.0.0.1", "not host:port"},
 		{"listeners=127.0.0.1:99999", "invalid port"},
 		{"log.dirs=/a,/b", "only one log directory"},
