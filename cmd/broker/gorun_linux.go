@@ -14,7 +14,11 @@ import (
 // broker running, holding its port and data directory. With
 // PR_SET_PDEATHSIG the kernel sends SIGTERM when the parent exits, and the
 // broker shuts down cleanly as on any SIGTERM. A binary started any other
-// way (go build, an installed broker, a service manager) is left alone.
+// way (go build, an installed broker, a service manager) is left alone,
+// since there the parent's exit says nothing about the broker's life.
+// The kernel sends the signal when the thread that forked the broker ends;
+// the go command forks from an ordinary goroutine and Go does not end such
+// threads while the process runs, so in practice that is go run's exit.
 func dieWithGoRun() {
 	executable, err := os.Executable()
 	if err != nil || !builtByGoRun(executable) {
