@@ -168,7 +168,7 @@ func checkTopicAbsent(c *catalog, name string) error {
 // once gets one INVALID_REQUEST entry (listed first), and a v6 entry with
 // both a name and an id, or neither, gets INVALID_REQUEST. A deleted topic's
 // committed offsets are deleted from every group (tombstones in
-// __consumer_offsets).
+// __consumer_offsets), and the answer waits until they are durable.
 func handleDeleteTopics(n *Node, r *request, req kmsg.Request) {
 	dr := req.(*kmsg.DeleteTopicsRequest)
 	resp := dr.ResponseKind().(*kmsg.DeleteTopicsResponse)
@@ -194,13 +194,24 @@ func handleDeleteTopics(n *Node, r *request, req kmsg.Request) {
 	for _, id := range duplicateIDs {
 		resp.Topics = append(resp.Topics, deleteError(nil, id, fmt.Errorf("%w: duplicate topic id", kerr.InvalidRequest)))
 	}
+	var deleted []string
 	for _, rt := range targets {
 		if (rt.Topic != nil && slices.Contains(duplicateNames, *rt.Topic)) || (rt.Topic == nil && slices.Contains(duplicateIDs, rt.TopicID)) {
 			continue
 		}
-		resp.Topics = append(resp.Topics, n.deleteTopic(rt))
+		st := n.deleteTopic(rt)
+		if st.ErrorCode == 0 {
+			deleted = append(deleted, *st.Topic)
+		}
+		resp.Topics = append(resp.Topics, st)
 	}
-	r.respond(resp)
+	// Kafka's GroupMetadataManager forgets a deleted topic's committed
+	// offsets in every group, so that a group reading a topic created again
+	// under the same name applies its reset policy instead of resuming at
+	// the old offsets. The answer waits until the tombstones are durable,
+	// so that a client that deletes, re-creates and consumes never meets
+	// the old offsets.
+	n.groups.DeleteTopicOffsets(deleted, func() { r.respond(resp) })
 }
 
 // duplicatedIDs returns, in order of first appearance, the ids that appear
@@ -243,15 +254,7 @@ func (n *Node) deleteTopic(rt kmsg.DeleteTopicsRequestTopic) kmsg.DeleteTopicsRe
 		return deleteError(rt.Topic, rt.TopicID, kerr.UnknownTopicOrPartition)
 	}
 	name := t.name
-	err := n.catalog.remove(t)
-	if err == nil {
-		// Kafka's GroupMetadataManager forgets a deleted topic's committed
-		// offsets in every group, so that a group reading a topic created
-		// again under the same name applies its reset policy instead of
-		// resuming at the old offsets.
-		n.groups.DeleteTopicOffsets(name)
-	}
-	return deleteError(&name, t.id, err)
+	return deleteError(&name, t.id, n.catalog.remove(t))
 }
 
 // handleCreatePartitions answers CreatePartitions (key 37), versions 0-3:

@@ -170,6 +170,10 @@ type group struct {
 	assignmentWriting bool
 
 	offsets map[topicPartition]offset
+	// committing counts, per partition, the commits being stored, so that
+	// deleting a topic's offsets also tombstones a commit that completes
+	// after the deletion started.
+	committing map[topicPartition]int
 
 	// writesPending counts Store appends not yet completed; appendSeq and
 	// doneSeq check that they complete in order.
@@ -187,6 +191,7 @@ func newGroup(name string) *group {
 		byInstance: make(map[string]*member),
 		pending:    make(map[string]*pendingMember),
 		offsets:    make(map[topicPartition]offset),
+		committing: make(map[topicPartition]int),
 	}
 }
 
@@ -292,6 +297,9 @@ func (g *group) checkInvariants(cfg Config) {
 	}
 	if g.generation < 0 {
 		fail("negative generation %d", g.generation)
+	}
+	if len(g.committing) > 0 && g.writesPending == 0 {
+		fail("%d partitions counted as committing with no write in flight", len(g.committing))
 	}
 	g.checkStateInvariants(fail)
 }

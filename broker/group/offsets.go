@@ -48,6 +48,7 @@ func (c *Coordinator) OffsetCommit(req *kmsg.OffsetCommitRequest, respond func(*
 	records := make([]StoreRecord, 0, len(accepted))
 	for _, a := range accepted {
 		records = append(records, StoreRecord{Key: offsetKey(g.name, a.tp.topic, a.tp.partition), Value: offsetValue(a.offset)})
+		g.committing[a.tp]++
 	}
 	c.append(g, records, func(err error) {
 		c.onCommitStored(g, accepted, err)
@@ -57,6 +58,9 @@ func (c *Coordinator) OffsetCommit(req *kmsg.OffsetCommitRequest, respond func(*
 
 func (c *Coordinator) onCommitStored(g *group, accepted []acceptedCommit, err error) {
 	for _, a := range accepted {
+		if g.committing[a.tp]--; g.committing[a.tp] <= 0 {
+			delete(g.committing, a.tp)
+		}
 		if err != nil {
 			*a.code = storeErrorCode(err)
 		} else if !g.unloaded {

@@ -9,59 +9,82 @@ import (
 // when a topic is deleted: without it, a group reading a topic deleted and
 // created again would resume at the old topic's offsets instead of applying
 // its reset policy. Each group writes tombstones for the offsets it loses,
-// and forgets them once the tombstones are durable, so memory never claims
-// less than a restart would replay. It does not wait for the writes and
-// returns the number of groups that lost offsets; a failed write is logged
-// and leaves the offsets in place (see DeleteOffsetsOfMissingPartitions).
-func (c *Coordinator) DeleteTopicOffsets(topics ...string) int {
-	return c.purgeOffsets(func(tp topicPartition) bool { return slices.Contains(topics, tp.topic) })
+// commits still being stored included, and forgets them once the
+// tombstones are durable, so memory never claims less than a restart would
+// replay. done is called once, when every tombstone write has completed
+// (at once when there is nothing to delete); a failed write is logged and
+// leaves that group's offsets in place (see
+// DeleteOffsetsOfMissingPartitions). It returns the number of groups that
+// lose offsets. done must not call back into the Coordinator.
+func (c *Coordinator) DeleteTopicOffsets(topics []string, done func()) int {
+	return c.purgeOffsets(func(tp topicPartition) bool { return slices.Contains(topics, tp.topic) }, done)
 }
 
 // DeleteOffsetsOfMissingPartitions forgets the committed offsets of every
 // partition the TopicChecker does not know, durably, as DeleteTopicOffsets
 // does. Call it after replaying __consumer_offsets: it finishes the cleanup
 // of a topic whose deletion was durable but whose tombstones a crash or a
-// failed write lost. It returns the number of groups that lost offsets and
-// does nothing when the coordinator has no TopicChecker.
-func (c *Coordinator) DeleteOffsetsOfMissingPartitions() int {
+// failed write lost. It returns the number of groups that lose offsets and
+// calls done as DeleteTopicOffsets does; without a TopicChecker it deletes
+// nothing.
+func (c *Coordinator) DeleteOffsetsOfMissingPartitions(done func()) int {
 	if c.topics == nil {
+		done()
 		return 0
 	}
-	return c.purgeOffsets(func(tp topicPartition) bool { return !c.topics.PartitionExists(tp.topic, tp.partition) })
+	return c.purgeOffsets(func(tp topicPartition) bool { return !c.topics.PartitionExists(tp.topic, tp.partition) }, done)
 }
 
 // purgeOffsets writes tombstones for the committed offsets that match, group
-// by group in id order, and forgets each once it is durable.
-func (c *Coordinator) purgeOffsets(match func(topicPartition) bool) int {
-	if c.closed {
+// by group in id order, forgets each once it is durable, and calls done
+// when every write has completed.
+func (c *Coordinator) purgeOffsets(match func(topicPartition) bool, done func()) int {
+	type purge struct {
+		g      *group
+		doomed []topicPartition
+	}
+	var purges []purge
+	for _, name := range c.names {
+		g := c.groups[name]
+		if c.closed || g.state == Dead {
+			continue // a Dead group's deletion tombstones every offset
+		}
+		if doomed := matchingOffsets(g, match); len(doomed) > 0 {
+			purges = append(purges, purge{g, doomed})
+		}
+	}
+	outstanding := len(purges)
+	if outstanding == 0 {
+		done()
 		return 0
 	}
-	affected := 0
-	for _, name := range slices.Clone(c.names) {
-		g := c.groups[name]
-		if g.state == Dead {
-			continue // its deletion is writing tombstones for every offset
+	for _, p := range purges {
+		records := make([]StoreRecord, 0, len(p.doomed))
+		for _, tp := range p.doomed {
+			records = append(records, StoreRecord{Key: offsetKey(p.g.name, tp.topic, tp.partition)})
 		}
-		doomed := matchingOffsets(g, match)
-		if len(doomed) == 0 {
-			continue
-		}
-		affected++
-		records := make([]StoreRecord, 0, len(doomed))
-		for _, tp := range doomed {
-			records = append(records, StoreRecord{Key: offsetKey(g.name, tp.topic, tp.partition)})
-		}
-		c.append(g, records, func(err error) { c.onOffsetsPurged(g, doomed, err) })
+		c.append(p.g, records, func(err error) {
+			c.onOffsetsPurged(p.g, p.doomed, err)
+			if outstanding--; outstanding == 0 {
+				done()
+			}
+		})
 	}
-	return affected
+	return len(purges)
 }
 
-// matchingOffsets returns g's committed partitions that match, sorted so
-// that the tombstones are written in a deterministic order.
+// matchingOffsets returns the partitions of g that match and have a
+// committed offset or a commit being stored, sorted so that the tombstones
+// are written in a deterministic order.
 func matchingOffsets(g *group, match func(topicPartition) bool) []topicPartition {
 	var doomed []topicPartition
 	for tp := range g.offsets { // order-independent: sorted below
 		if match(tp) {
+			doomed = append(doomed, tp)
+		}
+	}
+	for tp := range g.committing { // order-independent: sorted below
+		if _, committed := g.offsets[tp]; !committed && match(tp) {
 			doomed = append(doomed, tp)
 		}
 	}

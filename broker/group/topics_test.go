@@ -35,8 +35,9 @@ func TestDeleteTopicOffsets(t *testing.T) {
 	if code := commitCode(h.commit(commitReq("simple", "", -1, "gone", 0, 3))); code != 0 {
 		t.Fatalf("simple commit: %d", code)
 	}
-	if affected := h.c.DeleteTopicOffsets("gone"); affected != 2 {
-		t.Fatalf("%d groups affected, want 2", affected)
+	finished := 0
+	if affected := h.c.DeleteTopicOffsets([]string{"gone"}, func() { finished++ }); affected != 2 || finished != 1 {
+		t.Fatalf("%d groups affected, done called %d times; want 2 and 1", affected, finished)
 	}
 	check := func(when string) {
 		t.Helper()
@@ -65,18 +66,22 @@ func TestDeleteTopicOffsetsWaitsForDurability(t *testing.T) {
 	h := newHarness(t, testConfig())
 	h.commit(commitReq("g", "", -1, "gone", 0, 5))
 	h.store.mode = storeDelayed
-	h.c.DeleteTopicOffsets("gone")
-	if off, _ := h.fetch("g", "gone", 0); off != 5 {
-		t.Fatalf("offset %d before the tombstone is durable, want 5", off)
+	finished := 0
+	h.c.DeleteTopicOffsets([]string{"gone"}, func() { finished++ })
+	if off, _ := h.fetch("g", "gone", 0); off != 5 || finished != 0 {
+		t.Fatalf("offset %d (done %d) before the tombstone is durable, want 5 (0)", off, finished)
 	}
 	h.store.fail(errStoreDown)
-	if off, _ := h.fetch("g", "gone", 0); off != 5 {
-		t.Fatalf("offset %d after a failed tombstone write, want 5", off)
+	if off, _ := h.fetch("g", "gone", 0); off != 5 || finished != 1 {
+		t.Fatalf("offset %d (done %d) after a failed tombstone write, want 5 (1)", off, finished)
 	}
 	h.store.mode = storeImmediate
-	h.c.DeleteTopicOffsets("gone")
-	if off, _ := h.fetch("g", "gone", 0); off != -1 {
-		t.Fatalf("offset %d after the tombstone is durable, want -1", off)
+	h.c.DeleteTopicOffsets([]string{"gone"}, func() { finished++ })
+	if off, _ := h.fetch("g", "gone", 0); off != -1 || finished != 2 {
+		t.Fatalf("offset %d (done %d) after the tombstone is durable, want -1 (2)", off, finished)
+	}
+	if h.c.DeleteTopicOffsets([]string{"gone"}, func() { finished++ }); finished != 3 {
+		t.Fatal("done not called at once when there is nothing to delete")
 	}
 }
 
@@ -98,7 +103,7 @@ func TestDeleteOffsetsOfMissingPartitions(t *testing.T) {
 		}
 	}
 	h.c = c
-	if affected := c.DeleteOffsetsOfMissingPartitions(); affected != 1 {
+	if affected := c.DeleteOffsetsOfMissingPartitions(func() {}); affected != 1 {
 		t.Fatalf("%d groups affected, want 1", affected)
 	}
 	if off, _ := h.fetch("g", "gone", 0); off != -1 {
@@ -111,5 +116,30 @@ func TestDeleteOffsetsOfMissingPartitions(t *testing.T) {
 	k := kmsg.NewOffsetCommitKey()
 	if err := k.ReadFrom(last.Key); err != nil || k.Topic != "gone" || last.Value != nil {
 		t.Fatalf("last record is not the tombstone of gone-0: %+v %v", k, err)
+	}
+}
+
+// TestDeleteTopicOffsetsCoversCommitsInFlight checks a commit that is still
+// being stored when the topic is deleted: the Store completes it after the
+// deletion started, and the tombstone written after it must still win,
+// in memory and after a restart.
+func TestDeleteTopicOffsetsCoversCommitsInFlight(t *testing.T) {
+	h := newHarness(t, testConfig())
+	h.store.mode = storeDelayed
+	commit := h.commit(commitReq("g", "", -1, "gone", 0, 9))
+	if affected := h.c.DeleteTopicOffsets([]string{"gone"}, func() {}); affected != 1 {
+		t.Fatalf("%d groups affected, want 1 (the commit in flight)", affected)
+	}
+	h.store.flush()
+	if !commit.done() || commitCode(commit) != 0 {
+		t.Fatalf("commit: %+v", commit.got)
+	}
+	if off, _ := h.fetch("g", "gone", 0); off != -1 {
+		t.Fatalf("offset %d after deletion, want -1", off)
+	}
+	h.store.mode = storeImmediate
+	h.restart()
+	if off, _ := h.fetch("g", "gone", 0); off != -1 {
+		t.Fatalf("offset %d after restart, want -1", off)
 	}
 }
