@@ -32,7 +32,8 @@ var consumeCommand = command{
 	description: "Prints records until interrupted, -n records, or (with -e) the end of every partition.\n" +
 		"-o -N starts N records before the end of each partition. Without -g nothing is committed;\n" +
 		"with -g the group's committed offsets win over -o, the printed records are committed, and\n" +
-		"the group session survives a broker restart. On a terminal, a progress line goes to stderr.\n" +
+		"the group session survives a broker restart. When stderr is a terminal and stdout is not,\n" +
+		"a progress line goes to stderr.\n" +
 		"Format directives: %t topic, %p partition, %o offset, %k key, %v value, %T timestamp (ms), %%.",
 	examples: []string{
 		"kctl consume orders -e                      # everything, then exit",
@@ -197,7 +198,9 @@ func consumeLoop(inv *invocation, client *kgo.Client, opts consumeOptions, remai
 	printed, troubled := 0, false
 	started := time.Now()
 	var shown atomic.Int64
-	status := startProgress(inv, time.Second, func() string {
+	progressInv := *inv
+	progressInv.terminal = inv.terminal && !inv.stdoutTerminal
+	status := startProgress(&progressInv, time.Second, func() string {
 		return fmt.Sprintf("consumed %d records, %s", shown.Load(), time.Since(started).Round(time.Second))
 	})
 	defer status.end()

@@ -24,6 +24,7 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	inv := newInvocation(ctx, os.Stdin, os.Stdout, os.Stderr)
 	inv.terminal = isTerminal(os.Stderr)
+	inv.stdoutTerminal = isTerminal(os.Stdout)
 	status := inv.run(os.Args[1:])
 	stop()
 	os.Exit(status)

@@ -45,6 +45,9 @@ type invocation struct {
 	// terminal is true when stderr is a terminal; only then do long runs
 	// print progress lines.
 	terminal bool
+	// stdoutTerminal is true when stdout is a terminal too: consume then
+	// draws no progress line, which would mix with the records it prints.
+	stdoutTerminal bool
 }
 
 // globalOptions are the flags every command accepts.

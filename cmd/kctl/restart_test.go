@@ -16,6 +16,19 @@ import (
 // committed everything it printed. Before the fix the consume exited with
 // "unable to join group session: ... connection refused".
 func TestGroupConsumeSurvivesBrokerRestart(t *testing.T) {
+	consumeAcrossRestart(t, "tail")
+}
+
+// TestConsumeSurvivesBrokerRestart is the same without a group: the
+// client keeps its positions in memory and continues after the restart.
+func TestConsumeSurvivesBrokerRestart(t *testing.T) {
+	consumeAcrossRestart(t, "")
+}
+
+// consumeAcrossRestart runs the restart scenario, in group when it is not
+// empty.
+func consumeAcrossRestart(t *testing.T, group string) {
+	t.Helper()
 	dir := t.TempDir()
 	first := startNodeAt(t, nodeSetup{dir: dir, listener: "127.0.0.1:0"})
 	if missing := missingGroupAPIs(t, first.addr); len(missing) > 0 {
@@ -29,13 +42,19 @@ func TestGroupConsumeSurvivesBrokerRestart(t *testing.T) {
 	var stdout, stderr syncBuffer
 	status := make(chan int, 1)
 	go func() {
-		status <- runContext(ctx, []string{"-b", addr, "consume", "feed", "-g", "tail"}, strings.NewReader(""), &stdout, &stderr)
+		args := []string{"-b", addr, "consume", "feed"}
+		if group != "" {
+			args = append(args, "-g", group)
+		}
+		status <- runContext(ctx, args, strings.NewReader(""), &stdout, &stderr)
 	}()
 	waitForOutput(t, &stdout, "a\nb\n")
-	// Commits are periodic; a restart before one would print a and b
-	// again (at least once, as Kafka's consumers promise), which is not
-	// what this test is about.
-	waitForCommit(t, addr, "tail", "feed", 2)
+	if group != "" {
+		// Commits are periodic; a restart before one would print a and b
+		// again (at least once, as Kafka's consumers promise), which is
+		// not what this test is about.
+		waitForCommit(t, addr, group, "feed", 2)
+	}
 
 	first.stop()
 	select {
@@ -63,7 +82,10 @@ func TestGroupConsumeSurvivesBrokerRestart(t *testing.T) {
 		stderr.String() != "" && !strings.HasSuffix(stderr.String(), "kctl: consume feed: receiving records again\n") {
 		t.Fatalf("stderr %q; want nothing, or the outage once and the recovery", stderr.String())
 	}
-	rows := fields(mustKctl(t, addr, "", "group", "describe", "tail").stdout)
+	if group == "" {
+		return
+	}
+	rows := fields(mustKctl(t, addr, "", "group", "describe", group).stdout)
 	if !containsRow(rows, []string{"feed", "0", "4", "4", "0", "-"}) {
 		t.Fatalf("committed offsets after the restart: %v", rows)
 	}
