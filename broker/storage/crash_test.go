@@ -60,7 +60,14 @@ var crashRegressionSeeds = []uint64{2842, 6975, 7426, 5701, 4350}
 // the log must end exactly where the appends did). After every restart it checks that everything acknowledged
 // as durable (the recovery point the log reported, or a returned Sync) is
 // intact, that every batch read back is valid and that the log is a prefix
-// of what was appended, modulo truncations and retention. A failing seed is
+// of what was appended, modulo truncations and retention; that every Open
+// only truncated segment files (no byte changed) and never failed on a full
+// disk unless a failed fsync had to be repaired by copying; and, for a share
+// of the seeds, that corruption at rest injected after a crash below the
+// checkpointed recovery point is reported by Open (changing nothing) or by
+// Scrub, never cut or served (recover_atrest_test.go). It also requires
+// that recovery cut a torn tail in at least crashCutSeedsShareMin of the
+// seeds, so that the cut stays exercised. A failing seed is
 // named in the failure so that it can be rerun with -crash.seed and added to
 // crashRegressionSeeds.
 func TestCrashRecovery(t *testing.T) {
@@ -76,14 +83,21 @@ func TestCrashRecovery(t *testing.T) {
 		seeds = []uint64{*crashSeedFlag}
 	}
 	var failed []uint64
+	var total crashStats
 	for _, seed := range seeds {
-		if err := runCrashSeed(seed); err != nil {
+		stats, _, err := runCrashSeedStats(seed)
+		if err != nil {
 			failed = append(failed, seed)
 			t.Errorf("seed %d: %v (rerun: go test ./broker/storage -run TestCrashRecovery -crash.seed=%d)", seed, err, seed)
 		}
+		total.add(stats)
 	}
 	if len(failed) > 0 {
 		t.Logf("failing seeds: %v", failed)
+	}
+	t.Logf("%d seeds: %s", len(seeds), total.String())
+	if err := total.check(len(seeds)); err != nil {
+		t.Error(err)
 	}
 }
 
@@ -124,17 +138,28 @@ type crashRun struct {
 	nextID    uint64
 	epoch     int32
 	trace     []string
+	// atRest is the corruption-at-rest state (recover_atrest_test.go).
+	atRest atRestRun
+	stats  crashStats
 }
 
 func runCrashSeed(seed uint64) error {
-	_, err := runCrashSeedTrace(seed)
+	_, _, err := runCrashSeedStats(seed)
 	return err
 }
 
 // runCrashSeedTrace runs one seed and returns its trace: every step's
 // result and the final disk listing.
 func runCrashSeedTrace(seed uint64) (trace string, err error) {
+	_, trace, err = runCrashSeedStats(seed)
+	return trace, err
+}
+
+// runCrashSeedStats runs one seed and returns what recovery did in it and
+// its trace.
+func runCrashSeedStats(seed uint64) (stats crashStats, trace string, err error) {
 	r := &crashRun{rand: core.NewRand(seed), nowMs: epoch0.UnixMilli(), fullyStartAt: -1}
+	r.atRest.init(seed)
 	r.flipRand = core.NewRand(seed ^ crashFlipSeedMask)
 	var flipProbability float64
 	if r.flipRand.Chance(crashFlipSeedsShare) {
@@ -147,10 +172,12 @@ func runCrashSeedTrace(seed uint64) (trace string, err error) {
 	faults := r.rand.IntN(3)
 	if faults == 1 {
 		for _, op := range []sim.DiskOp{sim.DiskOpWrite, sim.DiskOpSync, sim.DiskOpSyncDir, sim.DiskOpCreate, sim.DiskOpRename, sim.DiskOpTruncate, sim.DiskOpRemove} {
-			r.disk.InjectFault(sim.DiskFault{Op: op, Probability: 0.01, Err: core.ErrIO})
+			r.atRest.faults = append(r.atRest.faults, sim.DiskFault{Op: op, Probability: 0.01, Err: core.ErrIO})
 		}
+		r.atRest.installFaults(r.disk)
 	}
 	defer func() {
+		stats = r.stats
 		trace = strings.Join(r.trace, "\n") + "\n" + r.disk.Describe()
 		if recovered := recover(); recovered != nil {
 			err = fmt.Errorf("panic: %v\n%s", recovered, debug.Stack())
@@ -160,17 +187,19 @@ func runCrashSeedTrace(seed uint64) (trace string, err error) {
 		}
 	}()
 	if err := r.restart(false); err != nil {
-		return "", err
+		return crashStats{}, "", err
 	}
 	for step := 0; step < crashStepsMax; step++ {
 		if faults == 2 && r.rand.Chance(0.05) {
 			r.toggleCapacity()
 		}
-		if err := r.step(); err != nil {
-			return "", fmt.Errorf("step %d: %w", step, err)
+		if err := r.step(); errors.Is(err, errPartitionOffline) {
+			break
+		} else if err != nil {
+			return crashStats{}, "", fmt.Errorf("step %d: %w", step, err)
 		}
 	}
-	return "", nil
+	return crashStats{}, "", nil
 }
 
 // TestCrashRunDeterministic checks that the log and the simulated disk
@@ -204,10 +233,12 @@ func (r *crashRun) drawConfig() Config {
 // frees it again.
 func (r *crashRun) toggleCapacity() {
 	if r.rand.Chance(0.5) {
-		r.disk.SetCapacity(r.disk.UsedBytes() + int64(r.rand.IntN(400)))
+		r.atRest.capacityBytes = r.disk.UsedBytes() + int64(r.rand.IntN(400))
+		r.disk.SetCapacity(r.atRest.capacityBytes)
 		r.trace = append(r.trace, "disk full")
 		return
 	}
+	r.atRest.capacityBytes = 0
 	r.disk.SetCapacity(0)
 	r.trace = append(r.trace, "disk freed")
 }
@@ -238,7 +269,7 @@ func (r *crashRun) step() error {
 		return r.restart(false)
 	case p < 0.85:
 		r.trace = append(r.trace, "close+reopen")
-		r.log.Close()
+		r.atRest.noteErr(r.log.Close())
 		r.expectAll = true
 		return r.restart(false)
 	default:
@@ -262,12 +293,13 @@ func (r *crashRun) append() error {
 	end := r.log.LogEndOffset()
 	base, last, err := r.log.Append(batch, r.epoch, at(r.nowMs-epoch0.UnixMilli()))
 	r.trace = append(r.trace, fmt.Sprintf("append id %d: [%d, %d] %v", mb.id, base, last, err))
+	r.atRest.noteErr(err)
 	switch {
 	case err == nil:
 		mb.base, mb.last = base, last
 		r.model.append(mb)
 		r.durable = max(r.durable, r.log.RecoveryPoint())
-		return nil
+		return r.checkpoint()
 	case errors.Is(err, ErrBatchTooLarge):
 		return nil
 	case errors.Is(err, ErrLogFailed):
@@ -316,13 +348,14 @@ func (r *crashRun) appendReplicated() error {
 	}
 	_, err := r.log.AppendReplicated(fetched, at(r.nowMs-epoch0.UnixMilli()))
 	r.trace = append(r.trace, fmt.Sprintf("replicate %d batches from %d: %v", len(batches), r.model.end, err))
+	r.atRest.noteErr(err)
 	switch {
 	case err == nil:
 		for _, b := range batches {
 			r.model.append(b)
 		}
 		r.durable = max(r.durable, r.log.RecoveryPoint())
-		return nil
+		return r.checkpoint()
 	case errors.Is(err, ErrLogFailed):
 		r.pending = append(r.pending, batches...)
 		return r.failedRestart()
@@ -354,6 +387,7 @@ func (r *crashRun) truncateFully() error {
 	offset := r.model.end + int64(r.rand.IntN(100))
 	err := r.log.TruncateFullyAndStartAt(offset, at(r.nowMs-epoch0.UnixMilli()))
 	r.trace = append(r.trace, fmt.Sprintf("truncate fully at %d: %v", offset, err))
+	r.atRest.noteErr(err)
 	if err == nil {
 		r.model = model{start: offset, end: offset}
 		r.durable = offset
@@ -372,13 +406,14 @@ func (r *crashRun) truncateFully() error {
 func (r *crashRun) sync() error {
 	err := r.log.Sync()
 	r.trace = append(r.trace, fmt.Sprintf("sync: %v", err))
+	r.atRest.noteErr(err)
 	if err == nil || errors.Is(err, core.ErrNoSpace) {
 		// A full disk can only fail the checkpoint, after the data sync.
 		if r.log.RecoveryPoint() != r.model.end && err == nil {
 			return fmt.Errorf("Sync returned with recovery point %d, end %d", r.log.RecoveryPoint(), r.model.end)
 		}
 		r.durable = max(r.durable, r.log.RecoveryPoint())
-		return nil
+		return r.checkpoint()
 	}
 	return r.failedRestart()
 }
@@ -396,6 +431,7 @@ func (r *crashRun) truncate() error {
 	}
 	err := r.log.TruncateTo(offset, at(r.nowMs-epoch0.UnixMilli()))
 	r.trace = append(r.trace, fmt.Sprintf("truncate to %d: %v", offset, err))
+	r.atRest.noteErr(err)
 	if err != nil && !errors.Is(err, core.ErrNoSpace) {
 		r.durable = min(r.durable, offset)
 		return r.failedRestart()
@@ -419,6 +455,7 @@ func (r *crashRun) retention() error {
 	r.nowMs += int64(r.rand.IntN(20_000))
 	_, err := r.log.DeleteOldSegments(at(r.nowMs - epoch0.UnixMilli()))
 	r.trace = append(r.trace, fmt.Sprintf("retention: start %d: %v", r.log.LogStartOffset(), err))
+	r.atRest.noteErr(err)
 	if err != nil && !errors.Is(err, core.ErrNoSpace) {
 		r.startMayMove = true
 		return r.failedRestart()
@@ -438,22 +475,74 @@ func (r *crashRun) failedRestart() error {
 		r.disk.Crash()
 		return r.restart(true)
 	}
-	r.log.Close()
+	r.atRest.noteErr(r.log.Close())
 	r.trace = append(r.trace, "reopen after failure")
 	return r.restart(false)
 }
 
 // restart opens the log and checks what recovery kept against the model.
+// After a disk crash, some seeds first corrupt a synced batch at rest
+// (recover_atrest_test.go): recovery must report it (Open or Scrub) and
+// change nothing, and after the repair the log must be whole. Every Open
+// may only truncate segment files, never change a byte of them.
 func (r *crashRun) restart(crashed bool) error {
 	r.crashedSinceOpen = r.crashedSinceOpen || crashed
+	if crashed {
+		if err := r.atRest.maybeCorrupt(r); err != nil {
+			return err
+		}
+	}
 	var err error
 	for attempt := 0; ; attempt++ {
-		r.log, err = Open(r.disk, testDir, r.config, at(r.nowMs-epoch0.UnixMilli()))
+		var report RecoveryReport
+		before := r.atRest.snapshot(r.disk)
+		r.log, report, err = OpenWithReport(r.disk, testDir, r.config, at(r.nowMs-epoch0.UnixMilli()))
+		if checkErr := r.atRest.checkOpen(r, before, err); checkErr != nil {
+			return checkErr
+		}
+		reported := errors.Is(err, ErrCorruption)
+		if reported && r.atRest.corrupted == nil && r.atRest.unrecorded {
+			// A failed fsync that could not be recorded made recovery trust
+			// data the device lost; it reports what it finds instead of
+			// serving or cutting it. The partition stays offline.
+			r.trace = append(r.trace, fmt.Sprintf("offline: %v", err))
+			r.stats.offline++
+			return errPartitionOffline
+		}
+		if reported && r.atRest.corrupted != nil {
+			r.stats.reportedByOpen++
+			if err := r.atRest.checkReported(err); err != nil {
+				return err
+			}
+		}
+		if err == nil && r.atRest.corrupted != nil {
+			var scrubErr error
+			if reported, scrubErr = r.atRest.scrub(r); scrubErr != nil {
+				return scrubErr
+			}
+		}
+		if reported {
+			if err := r.atRest.repair(r); err != nil {
+				return err
+			}
+			attempt--
+			continue
+		}
 		if err == nil {
+			if report.TruncatedBytes > 0 {
+				r.stats.cuts++
+			}
 			break
 		}
 		r.trace = append(r.trace, fmt.Sprintf("open: %v", err))
+		r.atRest.noteErr(err)
+		if errors.Is(err, core.ErrNoSpace) && !report.SyncFailureRecorded {
+			// Only the copies after a failed fsync need free space.
+			return fmt.Errorf("Open failed on a full disk: %w", err)
+		}
 		if attempt == crashOpenAttemptsMax {
+			r.atRest.faults = nil
+			r.atRest.capacityBytes = 0
 			r.disk.ClearFaults()
 			r.disk.SetCapacity(0)
 		}

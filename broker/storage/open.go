@@ -87,6 +87,11 @@ type recovery struct {
 	epochsBefore []byte
 	// scanFrom is the index of the first segment validated whole.
 	scanFrom int
+	// boundarySeen is true once a segment base or a validated batch's end
+	// equals the checkpointed recovery point; beyond is the corruption to
+	// report at the first batch ending after it, if none does.
+	boundarySeen bool
+	beyond       error
 }
 
 func (l *Log) open(nowMs int64, r *recovery) error {
@@ -248,6 +253,9 @@ func (l *Log) recoverSegments(r *recovery) error {
 			// segment's base: a base offset changed at rest.
 			return l.corruption(s, 0, s.baseOffset, fmt.Sprintf("segment starts below the end %d of the previous segment", nextOffset))
 		}
+		if s.baseOffset == l.recoveryPointCheckpointed {
+			r.boundarySeen = true
+		}
 		fileBytes, err := s.file.Size()
 		if err != nil {
 			return err
@@ -256,7 +264,7 @@ func (l *Log) recoverSegments(r *recovery) error {
 		if i < r.scanFrom {
 			clean, err = l.loadSegment(s, fileBytes)
 		} else {
-			clean, err = l.scanSegment(s, fileBytes, true)
+			clean, err = l.scanRecovered(s, fileBytes, r)
 		}
 		if err != nil {
 			return err
@@ -265,29 +273,61 @@ func (l *Log) recoverSegments(r *recovery) error {
 			if err := l.judgeInvalidBatch(i, r.scanFrom, fileBytes, r.report.SyncFailureRecorded); err != nil {
 				return err
 			}
+			if err := l.checkRecoveryPointBoundary(r); err != nil {
+				return err
+			}
 			r.scanFrom = min(r.scanFrom, i)
 			return l.cutTornTail(i, fileBytes, &r.report)
 		}
 		nextOffset = s.nextOffset
 	}
-	return l.checkEndReachesRecoveryPoint()
+	return l.checkRecoveryPointBoundary(r)
 }
 
-// checkEndReachesRecoveryPoint reports corruption when the log, every batch
-// valid, ends below the checkpointed recovery point: offsets that were
-// synced are missing (a file shortened or removed at rest). A log that
-// starts at or after its end is exempt: an interrupted
-// TruncateFullyAndStartAt leaves the old recovery point checkpoint above the
-// new empty log, and finishRecovery restarts the log at its start anyway.
-func (l *Log) checkEndReachesRecoveryPoint() error {
-	if len(l.segments) == 0 {
+// scanRecovered is scanSegment with leader epochs rebuilt, noting what
+// checkRecoveryPointBoundary needs: whether a batch ends exactly at the
+// checkpointed recovery point, and the first batch that ends after it.
+func (l *Log) scanRecovered(s *segment, fileBytes int64, r *recovery) (clean bool, err error) {
+	checkpointed := l.recoveryPointCheckpointed
+	for s.sizeBytes < fileBytes {
+		position := s.sizeBytes
+		h, valid, err := l.confirmBatch(s, fileBytes)
+		if err != nil || !valid {
+			return false, err
+		}
+		if h.PartitionLeaderEpoch >= 0 {
+			l.epochs.assign(h.PartitionLeaderEpoch, h.BaseOffset)
+		}
+		if h.NextOffset() == checkpointed {
+			r.boundarySeen = true
+		}
+		if r.beyond == nil && h.NextOffset() > checkpointed {
+			r.beyond = l.corruption(s, position, h.BaseOffset, fmt.Sprintf("batch [%d, %d] runs past the recovery point %d, where a batch must end", h.BaseOffset, h.LastOffset(), checkpointed))
+		}
+		s.observe(&h, l.config.IndexIntervalBytes)
+	}
+	return true, nil
+}
+
+// checkRecoveryPointBoundary reports corruption when no valid batch ends at
+// the checkpointed recovery point although the log starts below it: the log
+// only ever checkpoints the end of a batch, a segment's base offset or its
+// start (Sync, roll, TruncateTo, retention, recovery), so a batch that
+// crosses it, or a log that ends below it, means synced data changed at
+// rest: a base offset flipped (the CRC does not cover it; in the last batch
+// nothing else shows it) or a file shortened or removed. A log that ends at
+// or before its start is exempt: an interrupted TruncateFullyAndStartAt
+// leaves the old checkpoint above the new, empty log.
+func (l *Log) checkRecoveryPointBoundary(r *recovery) error {
+	checkpointed := l.recoveryPointCheckpointed
+	if r.boundarySeen || checkpointed <= l.logStartOffset || len(l.segments) == 0 || l.LogEndOffset() <= l.logStartOffset {
 		return nil
 	}
-	s := l.active()
-	if end := l.LogEndOffset(); end < l.recoveryPointCheckpointed && end > l.logStartOffset {
-		return l.corruption(s, s.sizeBytes, end, fmt.Sprintf("the log ends below the recovery point %d", l.recoveryPointCheckpointed))
+	if r.beyond != nil {
+		return r.beyond
 	}
-	return nil
+	s := l.active()
+	return l.corruption(s, s.sizeBytes, s.nextOffset, fmt.Sprintf("the log ends below the recovery point %d", checkpointed))
 }
 
 // cutTornTail truncates segment i, fileBytes long, to its valid prefix and

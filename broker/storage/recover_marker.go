@@ -127,8 +127,21 @@ func (f *watchedFile) Sync() error {
 	if err == nil || errors.Is(err, fs.ErrClosed) {
 		return err
 	}
-	if recordErr := RecordSyncFailure(f.fsys, f.dir); recordErr != nil {
-		return fmt.Errorf("%w (and %v)", err, recordErr)
+	var recordErr error
+	for range syncFailureRecordAttemptsMax {
+		if recordErr = RecordSyncFailure(f.fsys, f.dir); recordErr == nil {
+			return err
+		}
 	}
-	return err
+	return fmt.Errorf("%w (%w: %v)", err, errSyncFailureUnrecorded, recordErr)
 }
+
+// syncFailureRecordAttemptsMax bounds the attempts to record a failed
+// fsync: a transient error creating the marker should not open the window
+// described above.
+const syncFailureRecordAttemptsMax = 3
+
+// errSyncFailureUnrecorded is wrapped in the error of a failed Sync whose
+// failure could not be recorded: the next recovery will not know that the
+// segment's content is in doubt.
+var errSyncFailureUnrecorded = errors.New("storage: the failed fsync could not be recorded")

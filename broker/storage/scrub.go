@@ -39,19 +39,23 @@ func (l *Log) Scrub(cursor ScrubCursor, bytesMax int64) (next ScrubCursor, wrapp
 	// segment was truncated and appended to meanwhile: a bad batch right at
 	// it is checked again by walking the segment from its start.
 	resumed := cursor.position > 0
-	for spentBytes := int64(0); spentBytes < max(bytesMax, 1); {
+	// rewalking is set while that walk runs: it ignores the budget until it
+	// leaves the segment or finds the bad batch, or the next call would
+	// start it over.
+	rewalking := false
+	for spentBytes := int64(0); spentBytes < max(bytesMax, 1) || rewalking; {
 		s := l.segments[i]
 		if cursor.position == s.sizeBytes {
 			if s.sizeBytes > 0 && cursor.nextOffset != s.nextOffset && resumed {
 				cursor = ScrubCursor{started: true, segmentBase: s.baseOffset, nextOffset: s.baseOffset}
-				resumed = false
+				resumed, rewalking = false, true
 				continue
 			}
 			if s.sizeBytes > 0 && cursor.nextOffset != s.nextOffset {
 				return cursor, false, l.corruption(s, cursor.position, cursor.nextOffset,
 					fmt.Sprintf("batches end at offset %d, the segment at %d", cursor.nextOffset, s.nextOffset))
 			}
-			resumed = false
+			resumed, rewalking = false, false
 			if i++; i == len(l.segments) {
 				return ScrubCursor{}, true, nil
 			}
@@ -65,7 +69,7 @@ func (l *Log) Scrub(cursor ScrubCursor, bytesMax int64) (next ScrubCursor, wrapp
 		}
 		if (!valid || h.LastOffset() >= s.nextOffset) && resumed {
 			cursor = ScrubCursor{started: true, segmentBase: s.baseOffset, nextOffset: s.baseOffset}
-			resumed = false
+			resumed, rewalking = false, true
 			continue
 		}
 		resumed = false
