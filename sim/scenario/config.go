@@ -121,6 +121,9 @@ type Config struct {
 	WriteCaching bool
 	// IOLatency is how long a simulated fsync takes, tails included.
 	IOLatency sim.IOLatency
+	// Harsh holds the fault options that make the simulator at least as
+	// harsh as real hardware (harsh.go).
+	Harsh HarshSpec
 	// Workload is the rest of the workload's shape (workload.go).
 	Workload     WorkloadSpec
 	SegmentBytes int64
@@ -221,6 +224,7 @@ func Derive(seed uint64, faults Faults) Config {
 	}
 	c.WriteCaching = r.Chance(0.2)
 	c.IOLatency = deriveIOLatency(r)
+	c.Harsh = deriveHarsh(r, faults)
 	c.Workload = deriveWorkload(r)
 	return c
 }
@@ -285,6 +289,13 @@ func (c Config) Lines() []string {
 		{"log.write.caching", c.WriteCaching, true},
 		{"disk.fsync.latency", fmt.Sprintf("min:%v median:%v tail:1/%d max:%v", c.IOLatency.Min, c.IOLatency.Median, c.IOLatency.TailOneIn, c.IOLatency.TailMax), true},
 		{"log.retention.check.interval", c.RetentionCheck, c.RetentionBytes > 0},
+	}
+	for _, line := range c.Harsh.lines() {
+		rates = append(rates, struct {
+			name  string
+			value any
+			on    bool
+		}{line.name, line.value, true})
 	}
 	for _, rate := range rates {
 		if rate.on {

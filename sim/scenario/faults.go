@@ -12,7 +12,12 @@ import (
 // while the safety phase lasts.
 func (r *run) scheduleFaults() {
 	r.every(r.cfg.CrashEvery, "fault-crash", func() {
-		r.crashBroker(r.cfg.Faults[FaultPowerLoss] && (!r.cfg.Faults[FaultCrash] || r.rand.Chance(0.5)))
+		powerLoss := r.cfg.Faults[FaultPowerLoss] && (!r.cfg.Faults[FaultCrash] || r.rand.Chance(0.5))
+		if r.rand.Chance(r.cfg.Harsh.CrashPointChance) {
+			r.armCrashPoint(powerLoss)
+			return
+		}
+		r.crashBroker(powerLoss)
 	})
 	r.every(r.cfg.DiskErrorEvery, "fault-disk-error", r.injectDiskErrors)
 	r.every(r.cfg.DiskFullEvery, "fault-disk-full", r.fillDisk)
@@ -51,20 +56,37 @@ func (r *run) every(mean time.Duration, label string, f func()) {
 	})
 }
 
-// injectDiskErrors makes a burst of writes or syncs fail.
+// injectDiskErrors makes a burst of calls of one kind fail: writes or
+// syncs, or with DiskErrorEveryCall any kind of call, possibly ambiguously
+// (the failed call may have taken effect).
 func (r *run) injectDiskErrors() {
 	op := sim.DiskOpWrite
-	if r.rand.Chance(0.5) {
+	if r.cfg.Harsh.DiskErrorEveryCall {
+		op = everyCallOps[r.rand.IntN(len(everyCallOps))]
+	} else if r.rand.Chance(0.5) {
 		op = sim.DiskOpSync
 	}
 	r.stats.DiskErrorBursts++
-	r.disk.InjectFault(sim.DiskFault{Op: op, Probability: 0.5, Count: 1 + r.rand.IntN(3), Err: core.ErrIO})
+	ambiguous := r.rand.Chance(r.cfg.Harsh.AmbiguousChance)
+	r.disk.InjectFault(sim.DiskFault{Op: op, Probability: 0.5, Count: 1 + r.rand.IntN(3), Err: core.ErrIO, Ambiguous: ambiguous})
 	r.sched.After(time.Duration(r.rand.Int64Range(int64(100*time.Millisecond), int64(2*time.Second))), "disk-errors-clear", r.disk.ClearFaults)
 }
 
-// fillDisk caps the disk just above what it holds for a while.
+// fillDisk caps the disk just above what it holds for a while, or, with
+// LongFullChance, leaves a few KiB free until healing.
 func (r *run) fillDisk() {
 	r.stats.DiskFullSpells++
+	if r.rand.Chance(r.cfg.Harsh.LongFullChance) {
+		r.stats.LongDiskFullSpells++
+		// Sometimes not one byte free: an fsync of data written before may
+		// then fail with ENOSPC (delayed allocation).
+		free := int64(0)
+		if r.rand.Chance(0.5) {
+			free = r.rand.Int64Range(1, 8<<10)
+		}
+		r.disk.LeaveFree(free)
+		return
+	}
 	r.disk.SetCapacity(r.disk.UsedBytes() + r.rand.Int64Range(0, 64<<10))
 	r.sched.After(time.Duration(r.rand.Int64Range(int64(200*time.Millisecond), int64(3*time.Second))), "disk-full-clear", func() {
 		r.disk.SetCapacity(0)
@@ -93,6 +115,10 @@ func (r *run) crashClient() {
 func (r *run) networkFault() {
 	nw := r.sched.Network()
 	r.stats.NetworkFaults++
+	if r.rand.Chance(r.cfg.Harsh.BlackholeChance) {
+		r.blackhole()
+		return
+	}
 	if r.rand.Chance(0.5) {
 		nw.ResetRandom()
 		return

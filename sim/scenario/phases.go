@@ -99,6 +99,7 @@ func (r *run) heal() error {
 		return err
 	}
 	r.disk.ClearFaults()
+	r.disk.ClearCrashPoint()
 	r.disk.SetCapacity(0)
 	if r.host.Paused() {
 		r.host.Resume()

@@ -62,6 +62,14 @@ type Stats struct {
 	// IO is what the broker's simulated fsyncs did: how many ran, how many
 	// drew a latency from the heavy tail, the longest one.
 	IO sim.IOStats
+	// CrashPointsArmed counts crashes aimed inside a handler (Disk counts
+	// those that struck); LongDiskFullSpells counts disks left full until
+	// healing.
+	CrashPointsArmed, LongDiskFullSpells int
+	// Disk and Network are the effects the simulated disk and network
+	// caused, for the strike test.
+	Disk    sim.DiskStats
+	Network sim.NetworkStats
 }
 
 // Options are knobs that do not change what a run does.
@@ -116,6 +124,10 @@ func Run(cfg Config, opts Options) Result {
 	if r.io != nil {
 		r.stats.IO = r.io.Stats()
 	}
+	if r.disk != nil {
+		r.stats.Disk = r.disk.Stats()
+	}
+	r.stats.Network = r.sched.Network().Stats()
 	result := Result{
 		Config: cfg, Err: r.err, Stats: r.stats, TraceHash: r.sched.TraceHash(),
 		Events: r.sched.EventsExecuted(), VirtualTime: r.sched.Now(),
@@ -175,10 +187,13 @@ func (r *run) startBroker() error {
 	// One IO for every incarnation: a crash drops the completions pending
 	// on the host's clock, so the jobs in flight never ran.
 	r.io = sim.NewIO(r.host, r.sched.ForkRand(), r.cfg.IOLatency)
-	r.disk = sim.NewDisk(r.sched.ForkRand(), sim.DiskOptions{
+	r.disk = sim.NewDisk(r.sched.ForkRand(), r.cfg.Harsh.diskOptions(sim.DiskOptions{
 		TornWriteProbability:   r.cfg.TornWriteChance,
 		ReadBitFlipProbability: r.cfg.BitFlipChance,
-	})
+	}))
+	// Bound to its host for crash points; installed as a plain FS (below)
+	// so that a process crash keeps the page cache.
+	r.disk.Bind(r.host)
 	// The disk is installed as a plain FS so that a process crash keeps
 	// the page cache; power loss calls disk.Crash explicitly.
 	r.host.SetFS(r.disk)
@@ -239,13 +254,25 @@ func (r *run) crashBroker(powerLoss bool) {
 	}
 	r.down = true
 	r.node = nil
-	r.host.Crash()
+	r.disk.ClearCrashPoint()
+	if powerLoss && r.rand.Chance(r.cfg.Harsh.PowerOffChance) {
+		// The machine goes silent: its peers see no reset and must find
+		// out through their own timeouts.
+		r.host.PowerOff()
+	} else {
+		r.host.Crash()
+	}
 	r.stats.BrokerCrashes++
 	if powerLoss {
 		r.disk.Crash()
 		r.stats.PowerLosses++
 	}
 	r.host.Restart()
+	r.scheduleRestart()
+}
+
+// scheduleRestart boots the broker again after a drawn downtime.
+func (r *run) scheduleRestart() {
 	downtime := time.Duration(r.rand.Int64Range(int64(10*time.Millisecond), int64(max(r.cfg.DowntimeMax, 20*time.Millisecond))))
 	r.sched.After(downtime, "broker-restart", func() { r.rebootBroker() })
 }

@@ -1,0 +1,179 @@
+package scenario
+
+import (
+	"time"
+
+	"github.com/kafkasim/kafkasim/core"
+	"github.com/kafkasim/kafkasim/sim"
+)
+
+// HarshSpec holds the fault options that make the simulator at least as
+// harsh as real hardware, beyond the basic rate of each fault class: where
+// a crash strikes, how a torn write ends, what a failed fsync leaves in the
+// page cache, which calls fail, how long a disk stays full, and one-way
+// network cuts. Each is drawn per seed, swarm style, only for the fault
+// classes the run enables.
+type HarshSpec struct {
+	// PowerOffChance is, per power loss, the chance that the machine goes
+	// silent (its peers see no reset and must time out) instead of its
+	// connections being reset. Zero without powerloss.
+	PowerOffChance float64
+	// TornZeroTailChance and TornGarbageTailChance are, per torn write, the
+	// chances that the surviving prefix is followed by zeros or garbage.
+	TornZeroTailChance    float64
+	TornGarbageTailChance float64
+	// CrashPointChance is, per broker crash, the chance that it strikes
+	// inside a handler, between two of its disk calls, instead of between
+	// two events; CrashPointCallsMax bounds how many calls run before it.
+	CrashPointChance   float64
+	CrashPointCallsMax int
+	// DiskErrorEveryCall makes disk-error bursts hit every kind of call
+	// (create, rename, remove, directory sync, read, truncate, ...), not
+	// only writes and syncs; AmbiguousChance is, per burst, the chance that
+	// a failed call may still have taken effect.
+	DiskErrorEveryCall bool
+	AmbiguousChance    float64
+	// DropPagesChance is, per failed fsync, the chance that the kernel also
+	// drops the unsynced pages from its cache.
+	DropPagesChance float64
+	// LongFullChance is, per full-disk spell, the chance that the disk stays
+	// full, with a few KiB free, until healing; SyncNoSpaceChance is the
+	// chance that an fsync on a full disk fails with ENOSPC.
+	LongFullChance    float64
+	SyncNoSpaceChance float64
+	// BlackholeChance is, per network fault, the chance that it is a
+	// one-way cut on open connections instead of a reset or an isolation.
+	BlackholeChance float64
+}
+
+// crashPointCallsLimit bounds CrashPointCallsMax: a few hundred calls is
+// several handlers' worth of appends, rolls and checkpoints.
+const crashPointCallsLimit = 400
+
+// deriveHarsh draws the harsh options of the enabled fault classes.
+func deriveHarsh(r *core.Rand, faults Faults) HarshSpec {
+	var h HarshSpec
+	if faults[FaultPowerLoss] {
+		h.PowerOffChance = r.Float64()
+		h.TornZeroTailChance = r.Float64() / 2
+		h.TornGarbageTailChance = r.Float64() / 2
+	}
+	if faults[FaultCrash] || faults[FaultPowerLoss] {
+		h.CrashPointChance = r.Float64()
+		h.CrashPointCallsMax = 1 + r.IntN(crashPointCallsLimit)
+	}
+	if faults[FaultDiskErrors] {
+		h.DiskErrorEveryCall = r.Chance(0.7)
+		h.AmbiguousChance = r.Float64()
+		h.DropPagesChance = r.Float64()
+	}
+	if faults[FaultDiskFull] {
+		h.LongFullChance = r.Float64() / 2
+		h.SyncNoSpaceChance = r.Float64()
+	}
+	if faults[FaultNetwork] {
+		h.BlackholeChance = r.Float64() / 2
+	}
+	return h
+}
+
+type harshLine struct {
+	name  string
+	value any
+}
+
+// lines describes the options that are on, for Config.Lines.
+func (h HarshSpec) lines() []harshLine {
+	all := []struct {
+		harshLine
+		on bool
+	}{
+		{harshLine{"fault.poweroff.chance", h.PowerOffChance}, h.PowerOffChance > 0},
+		{harshLine{"fault.torn-tail.zero.chance", h.TornZeroTailChance}, h.TornZeroTailChance > 0},
+		{harshLine{"fault.torn-tail.garbage.chance", h.TornGarbageTailChance}, h.TornGarbageTailChance > 0},
+		{harshLine{"fault.crash-point.chance", h.CrashPointChance}, h.CrashPointChance > 0},
+		{harshLine{"fault.crash-point.calls.max", h.CrashPointCallsMax}, h.CrashPointChance > 0},
+		{harshLine{"fault.disk-error.every-call", h.DiskErrorEveryCall}, h.DiskErrorEveryCall},
+		{harshLine{"fault.disk-error.ambiguous.chance", h.AmbiguousChance}, h.AmbiguousChance > 0},
+		{harshLine{"fault.fsync-failure.drop-pages.chance", h.DropPagesChance}, h.DropPagesChance > 0},
+		{harshLine{"fault.disk-full.long.chance", h.LongFullChance}, h.LongFullChance > 0},
+		{harshLine{"fault.disk-full.fsync-enospc.chance", h.SyncNoSpaceChance}, h.SyncNoSpaceChance > 0},
+		{harshLine{"fault.network.one-way.chance", h.BlackholeChance}, h.BlackholeChance > 0},
+	}
+	var lines []harshLine
+	for _, l := range all {
+		if l.on {
+			lines = append(lines, l.harshLine)
+		}
+	}
+	return lines
+}
+
+// diskOptions adds the harsh disk options to opts.
+func (h HarshSpec) diskOptions(opts sim.DiskOptions) sim.DiskOptions {
+	opts.TornZeroTailProbability = h.TornZeroTailChance
+	opts.TornGarbageTailProbability = h.TornGarbageTailChance
+	opts.SyncFailureDropPagesProbability = h.DropPagesChance
+	opts.SyncNoSpaceProbability = h.SyncNoSpaceChance
+	return opts
+}
+
+// everyCallOps are the disk calls a burst may fail when DiskErrorEveryCall
+// is set.
+var everyCallOps = []sim.DiskOp{
+	sim.DiskOpCreate, sim.DiskOpOpen, sim.DiskOpWrite, sim.DiskOpRead, sim.DiskOpSync,
+	sim.DiskOpTruncate, sim.DiskOpRemove, sim.DiskOpRename, sim.DiskOpMkdir, sim.DiskOpReadDir,
+	sim.DiskOpSyncDir, sim.DiskOpRemoveAll, sim.DiskOpSize, sim.DiskOpClose,
+}
+
+// armCrashPoint makes the broker crash just before one of its next disk
+// calls, inside whatever handler makes it: between the write and the sync
+// of an append, the rename and the directory sync of a checkpoint, or in
+// the middle of recovery.
+func (r *run) armCrashPoint(powerLoss bool) {
+	if r.down || r.disk.CrashPointArmed() {
+		return
+	}
+	r.stats.CrashPointsArmed++
+	r.disk.SetCrashPoint(sim.CrashPoint{
+		CallsBefore: r.rand.IntN(r.cfg.Harsh.CrashPointCallsMax + 1),
+		PowerLoss:   powerLoss,
+		OnHit:       func() { r.crashPointHit(powerLoss) },
+	})
+}
+
+// crashPointHit runs after the simulator crashed the broker's host at a
+// crash point (and, with power loss, its disk): it books the crash as
+// crashBroker does and schedules the restart. The crash may have struck
+// during a boot, when the broker was already down.
+func (r *run) crashPointHit(powerLoss bool) {
+	r.stats.BrokerCrashes++
+	if powerLoss {
+		r.stats.PowerLosses++
+	}
+	r.down = true
+	r.node = nil
+	r.host.Restart()
+	r.scheduleRestart()
+}
+
+// blackhole cuts one direction between the broker and a client for a
+// while: frames on open connections vanish one way, and nobody is told.
+func (r *run) blackhole() {
+	nw := r.sched.Network()
+	nodes := r.sched.Nodes()
+	other := nodes[r.rand.IntN(len(nodes))]
+	if other == r.host {
+		return
+	}
+	from, to := r.host, other
+	if r.rand.Chance(0.5) {
+		from, to = to, from
+	}
+	nw.Blackhole(from, to)
+	r.sched.After(time.Duration(r.rand.Int64Range(int64(100*time.Millisecond), int64(5*time.Second))), "network-heal", func() {
+		if r.phase == phaseSafety {
+			nw.HealAll()
+		}
+	})
+}
