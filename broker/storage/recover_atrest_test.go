@@ -2,10 +2,12 @@ package storage
 
 import (
 	"bytes"
+	"cmp"
 	"errors"
 	"fmt"
 	"math"
 	"path"
+	"slices"
 	"strings"
 
 	"github.com/kafkasim/kafkasim/core"
@@ -201,6 +203,7 @@ func (a *atRestRun) maybeCorrupt(r *crashRun) error {
 // storedBatches parses the segment files as they are on the disk.
 func (a *atRestRun) storedBatches(disk *sim.Disk) []atRestBatch {
 	var batches []atRestBatch
+	// order-independent: the batches are sorted below.
 	for name, data := range a.snapshot(disk).files {
 		base, _, _ := parseSegmentFileName(path.Base(name))
 		for position := 0; len(data)-position >= record.HeaderBytes; {
@@ -215,17 +218,14 @@ func (a *atRestRun) storedBatches(disk *sim.Disk) []atRestBatch {
 			position += h.TotalBytes()
 		}
 	}
-	// order-independent: sorting by file and position removes the map order.
 	sortBatches(batches)
 	return batches
 }
 
 func sortBatches(batches []atRestBatch) {
-	for i := 1; i < len(batches); i++ {
-		for j := i; j > 0 && (batches[j].base < batches[j-1].base || (batches[j].base == batches[j-1].base && batches[j].position < batches[j-1].position)); j-- {
-			batches[j], batches[j-1] = batches[j-1], batches[j]
-		}
-	}
+	slices.SortFunc(batches, func(a, b atRestBatch) int {
+		return cmp.Or(cmp.Compare(a.base, b.base), cmp.Compare(a.position, b.position))
+	})
 }
 
 // flip applies (or undoes) a damage durably, bypassing the seed's faults
@@ -299,6 +299,8 @@ func readStably(disk *sim.Disk, name string) []byte {
 func (a *atRestRun) checkOpen(r *crashRun, before atRestSnapshot, openErr error) error {
 	after := a.snapshot(r.disk)
 	corruption := errors.Is(openErr, ErrCorruption)
+	// order-independent: every file must pass; only which failure is named
+	// first could differ, and a failure ends the run.
 	for name, data := range after.files {
 		old, existed := before.files[name]
 		switch {
@@ -313,6 +315,7 @@ func (a *atRestRun) checkOpen(r *crashRun, before atRestSnapshot, openErr error)
 	if !corruption {
 		return nil
 	}
+	// order-independent: as above.
 	for name := range before.files {
 		if _, kept := after.files[name]; !kept && !below(name, before) {
 			return fmt.Errorf("Open reported corruption (%v) but removed %s", openErr, name)
