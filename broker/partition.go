@@ -11,7 +11,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 
 	"github.com/kafkasim/kafkasim/broker/storage"
-	"github.com/kafkasim/kafkasim/core"
 	"github.com/kafkasim/kafkasim/core/record"
 )
 
@@ -29,13 +28,19 @@ const producerScanBytes = 1 << 20
 // with a producer id that is in the log is reflected in producers (the table
 // is rebuilt from the log on open and updated on every append).
 type partition struct {
-	node        *Node
-	topic       *topic
-	index       int32
-	dir         string
-	log         *storage.Log
-	producers   *producerTable
-	leaderEpoch int32
+	node      *Node
+	topic     *topic
+	index     int32
+	dir       string
+	log       *storage.Log
+	producers *producerTable
+	// snapshots are the producer snapshot files on disk, oldest first
+	// (see producer_snapshot.go).
+	snapshots []producerSnapshotFile
+	// activeSegmentBase is the base offset of the active segment, to tell
+	// a roll (which writes a producer snapshot) from a plain append.
+	activeSegmentBase int64
+	leaderEpoch       int32
 	// waiters are fetches parked on this partition until it grows.
 	waiters []*fetchWaiter
 	// durableWaiters wait for the high watermark to reach an offset (the
@@ -61,15 +66,11 @@ func openPartition(n *Node, t *topic, index int32) (*partition, error) {
 	if err != nil {
 		return nil, err
 	}
-	producers, from, err := loadProducerSnapshot(n.env.FS, dir)
-	if err != nil {
-		log.Close()
-		return nil, err
-	}
-	p := &partition{node: n, topic: t, index: index, dir: dir, log: log, producers: producers}
+	p := &partition{node: n, topic: t, index: index, dir: dir, log: log}
 	p.highWatermarkSeen = p.highWatermark()
 	p.leaderEpoch = max(0, log.LatestEpoch())
-	if err := p.replayProducers(from); err != nil {
+	p.activeSegmentBase = p.currentSegmentBase()
+	if err := p.loadProducerState(); err != nil {
 		log.Close()
 		return nil, err
 	}
@@ -77,31 +78,47 @@ func openPartition(n *Node, t *topic, index int32) (*partition, error) {
 }
 
 // replayProducers rebuilds the idempotent producer table from the batch
-// headers in the log, so that a batch written just before a crash and
+// headers in the log from offset from on (the offset of the snapshot the
+// table was loaded from), so that a batch written just before a crash and
 // retried after it is recognized as a duplicate.
 func (p *partition) replayProducers(from int64) error {
-	return p.scanBatches(func(batch []byte, h *record.Header) error {
+	nowMs := p.node.now().UnixMilli()
+	return p.scanBatches(from, func(batch []byte, h *record.Header) error {
 		if h.BaseOffset >= from {
-			p.producers.record(h)
+			p.producers.record(h, batchTimestampMs(h, nowMs))
 		}
 		return nil
 	})
+}
+
+// currentSegmentBase returns the base offset of the active segment.
+func (p *partition) currentSegmentBase() int64 {
+	segments := p.log.Segments()
+	return segments[len(segments)-1].BaseOffset
+}
+
+// rolledAt reports whether the append that gave a batch base offset base
+// rolled a new segment (which then starts at base). A roll makes the log
+// durable up to base, so only then is the (allocating) segment list read.
+func (p *partition) rolledAt(base int64) bool {
+	return p.log.RecoveryPoint() >= base && base > p.activeSegmentBase && p.currentSegmentBase() == base
 }
 
 // replayRecords calls fn with the key and value of every record in the log,
 // in order (used to rebuild the group coordinator from __consumer_offsets).
 func (p *partition) replayRecords(fn func(key, value []byte) error) error {
 	var reader record.Reader
-	return p.scanBatches(func(batch []byte, _ *record.Header) error {
+	return p.scanBatches(p.log.LogStartOffset(), func(batch []byte, _ *record.Header) error {
 		_, err := reader.Records(batch, func(r *record.Record) error { return fn(r.Key, r.Value) })
 		return err
 	})
 }
 
-// scanBatches calls fn with every batch in the log, in order.
-func (p *partition) scanBatches(fn func(batch []byte, h *record.Header) error) error {
+// scanBatches calls fn with every batch in the log from the one holding
+// offset from, in order.
+func (p *partition) scanBatches(from int64, fn func(batch []byte, h *record.Header) error) error {
 	end := p.log.LogEndOffset()
-	for offset := p.log.LogStartOffset(); offset < end; {
+	for offset := max(from, p.log.LogStartOffset()); offset < end; {
 		data, err := p.readVerified(offset, end)
 		if err != nil {
 			return fmt.Errorf("broker: scanning %s: %w", p.dir, err)
@@ -177,21 +194,9 @@ type appendResult struct {
 // Kafka error codes.
 func (p *partition) append(batch []byte, now time.Time) (appendResult, error) {
 	result := appendResult{logAppendTime: -1}
-	h, err := record.Validate(batch)
+	h, err := p.validateProduced(batch)
 	if err != nil {
-		return result, fmt.Errorf("%w: %v", kerr.CorruptMessage, err)
-	}
-	if len(batch) > int(p.topic.config.maxMessageBytes) {
-		return result, fmt.Errorf("%w: batch of %d bytes exceeds max.message.bytes %d",
-			kerr.MessageTooLarge, len(batch), p.topic.config.maxMessageBytes)
-	}
-	if h.RecordCount < 1 || int64(h.LastOffsetDelta) != int64(h.RecordCount)-1 {
-		// Producers number a batch's records 0..n-1; anything else would
-		// give its records offsets that the header does not account for.
-		return result, fmt.Errorf("%w: %d records but lastOffsetDelta %d", kerr.InvalidRecord, h.RecordCount, h.LastOffsetDelta)
-	}
-	if h.Attributes.IsTransactional() || h.Attributes.IsControl() {
-		return result, fmt.Errorf("%w: transactions are not supported yet", kerr.InvalidRecord)
+		return result, err
 	}
 	original, err := p.producers.check(&h)
 	if errors.Is(err, errDuplicateSequence) {
@@ -204,8 +209,10 @@ func (p *partition) append(batch []byte, now time.Time) (appendResult, error) {
 	if err != nil {
 		return result, err
 	}
+	timestampMs := batchTimestampMs(&h, now.UnixMilli())
 	if p.topic.config.logAppendTime {
 		result.logAppendTime = now.UnixMilli()
+		timestampMs = result.logAppendTime
 		record.SetMaxTimestampLogAppend(batch, result.logAppendTime)
 	}
 	durableBefore := p.log.DurableEndOffset()
@@ -217,11 +224,48 @@ func (p *partition) append(batch []byte, now time.Time) (appendResult, error) {
 	if h.LastOffset() != last {
 		panic(fmt.Sprintf("broker: %s: append returned last offset %d, header says %d", p, last, h.LastOffset()))
 	}
-	p.producers.record(&h)
+	if p.rolledAt(base) {
+		// The table holds exactly the batches below base: the snapshot is
+		// taken before the new batch is recorded.
+		p.snapshotAtRoll(base)
+	}
+	p.producers.record(&h, timestampMs)
 	result.baseOffset = base
 	result.lastOffset = last
 	p.afterAppend(durableBefore)
 	return result, nil
+}
+
+// validateProduced checks a produced batch before anything else looks at
+// it: valid (CRC and framing), within max.message.bytes, records numbered
+// 0..n-1, and neither transactional nor a control batch.
+func (p *partition) validateProduced(batch []byte) (record.Header, error) {
+	h, err := record.Validate(batch)
+	if err != nil {
+		return h, fmt.Errorf("%w: %v", kerr.CorruptMessage, err)
+	}
+	if err := p.checkBatchBytes(batch); err != nil {
+		return h, err
+	}
+	if h.RecordCount < 1 || int64(h.LastOffsetDelta) != int64(h.RecordCount)-1 {
+		// Producers number a batch's records 0..n-1; anything else would
+		// give its records offsets that the header does not account for.
+		return h, fmt.Errorf("%w: %d records but lastOffsetDelta %d", kerr.InvalidRecord, h.RecordCount, h.LastOffsetDelta)
+	}
+	if h.Attributes.IsTransactional() || h.Attributes.IsControl() {
+		return h, fmt.Errorf("%w: transactions are not supported yet", kerr.InvalidRecord)
+	}
+	return h, nil
+}
+
+// checkBatchBytes answers MESSAGE_TOO_LARGE for a batch above the topic's
+// max.message.bytes.
+func (p *partition) checkBatchBytes(batch []byte) error {
+	if len(batch) > int(p.topic.config.maxMessageBytes) {
+		return fmt.Errorf("%w: batch of %d bytes exceeds max.message.bytes %d",
+			kerr.MessageTooLarge, len(batch), p.topic.config.maxMessageBytes)
+	}
+	return nil
 }
 
 // read appends to buf whole batches from offset, up to maxBytes (but at least
@@ -300,18 +344,16 @@ func (p *partition) storageFailure(op string, err error) error {
 	return fmt.Errorf("%w: %v", code, err)
 }
 
+// enforceRetention runs on the node's retention timer: it expires idle
+// producers (producer.id.expiration.ms), makes sure a producer snapshot
+// covers what retention may delete, deletes old segments, and then the
+// producer snapshots the new log start made unnecessary.
 func (p *partition) enforceRetention(now time.Time) {
-	// The producer state must outlive the batches retention may delete
-	// now; only synced batches go into the snapshot.
-	if len(p.producers.entries) > 0 {
-		data, err := p.producers.snapshot(p.log.RecoveryPoint())
-		if err == nil {
-			err = core.WriteFileChecked(p.node.env.FS, p.dir, producerSnapshotFileName, data)
-		}
-		if err != nil {
-			p.node.log.Warn("cannot save producer state; retention waits", slog.String("partition", p.String()), slog.Any("err", err))
-			return
-		}
+	if removed := p.producers.expire(now.UnixMilli(), p.producerIDExpirationMs()); removed > 0 {
+		p.node.log.Debug("producer ids expired", slog.String("partition", p.String()), slog.Int("producers", removed))
+	}
+	if !p.saveProducerStateBeforeRetention() {
+		return
 	}
 	deleted, err := p.log.DeleteOldSegments(now)
 	if err != nil {
@@ -321,6 +363,7 @@ func (p *partition) enforceRetention(now time.Time) {
 	if deleted > 0 {
 		p.node.log.Info("retention deleted segments", slog.String("partition", p.String()), slog.Int("segments", deleted))
 	}
+	p.removeSnapshotsBelow(p.log.LogStartOffset())
 }
 
 // sync makes everything appended durable: through the group commit in

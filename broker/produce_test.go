@@ -17,6 +17,25 @@ func idempotentSpec(producerID int64, epoch int16, sequence int32) record.BatchS
 	return spec
 }
 
+// produceNow is produceRequest with the records stamped with the broker's
+// clock, as a producer stamps them: producer entries expire
+// producer.id.expiration.ms after their newest batch's timestamp, so the
+// fixed timestamps of produceRequest would expire at once.
+func produceNow(t testing.TB, b *simBroker, topic string, spec record.BatchSpec, values ...string) *kmsg.ProduceRequest {
+	t.Helper()
+	recs := make([]record.Record, len(values))
+	for i, v := range values {
+		recs[i] = record.Record{Timestamp: b.node.now().UnixMilli(), Value: []byte(v)}
+	}
+	batch, err := record.AppendBatch(nil, spec, recs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := produceRequest(t, topic, 0, -1, spec, values...)
+	req.Topics[0].Partitions[0].Records = batch
+	return req
+}
+
 // TestIdempotentProducerRules checks KIP-98's broker side, one rule per
 // step: a retried batch gets its original offset back and is not stored
 // again, a gap is OUT_OF_ORDER_SEQUENCE_NUMBER, an older epoch is fenced, and
@@ -66,16 +85,16 @@ func TestIdempotentProducerRules(t *testing.T) {
 func TestProducerStateSurvivesCrash(t *testing.T) {
 	b := newSimBroker(t, 2, func(c *Config) { c.FlushIntervalMessages = 1 })
 	createTopic(t, b, "crashy", 1)
-	req := produceRequest(t, "crashy", 0, -1, idempotentSpec(3, 0, 0), "a", "b")
+	req := produceNow(t, b, "crashy", idempotentSpec(3, 0, 0), "a", "b")
 	if code, offset := produceCode(t, b, req); code != 0 || offset != 0 {
 		t.Fatalf("first: %d %d", code, offset)
 	}
 	b.crash(t)
-	retry := produceRequest(t, "crashy", 0, -1, idempotentSpec(3, 0, 0), "a", "b")
+	retry := produceNow(t, b, "crashy", idempotentSpec(3, 0, 0), "a", "b")
 	if code, offset := produceCode(t, b, retry); code != 0 || offset != 0 {
 		t.Fatalf("retry after crash: code %d offset %d, want the original offset 0", code, offset)
 	}
-	next := produceRequest(t, "crashy", 0, -1, idempotentSpec(3, 0, 2), "c")
+	next := produceNow(t, b, "crashy", idempotentSpec(3, 0, 2), "c")
 	if code, offset := produceCode(t, b, next); code != 0 || offset != 2 {
 		t.Fatalf("next: %d %d", code, offset)
 	}
@@ -228,12 +247,12 @@ func TestProducerStateSurvivesRetentionAndRestart(t *testing.T) {
 		c.RetentionBytes = 400
 	})
 	createTopic(t, b, "short", 1)
-	original := produceRequest(t, "short", 0, -1, idempotentSpec(7, 0, 0), "kept-once")
+	original := produceNow(t, b, "short", idempotentSpec(7, 0, 0), "kept-once")
 	if code, offset := produceCode(t, b, original); code != 0 || offset != 0 {
 		t.Fatalf("first: %d %d", code, offset)
 	}
 	for i := range 10 {
-		code, _ := produceCode(t, b, produceRequest(t, "short", 0, -1, idempotentSpec(8, 0, int32(i)), "filler"))
+		code, _ := produceCode(t, b, produceNow(t, b, "short", idempotentSpec(8, 0, int32(i)), "filler"))
 		if code != 0 {
 			t.Fatalf("filler %d: %d", i, code)
 		}
@@ -244,7 +263,7 @@ func TestProducerStateSurvivesRetentionAndRestart(t *testing.T) {
 		t.Fatal("retention deleted nothing; the test needs the first batch gone")
 	}
 	b.kill(t)
-	retry := produceRequest(t, "short", 0, -1, idempotentSpec(7, 0, 0), "kept-once")
+	retry := produceNow(t, b, "short", idempotentSpec(7, 0, 0), "kept-once")
 	code, offset := produceCode(t, b, retry)
 	if code != 0 || offset != 0 {
 		t.Fatalf("retry after retention and restart: code %d offset %d, want the original offset 0", code, offset)

@@ -1,12 +1,10 @@
 package broker
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
 	"path"
-	"slices"
 	"strconv"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -36,6 +34,11 @@ type producerEntry struct {
 	batches [producerBatchesRemembered]batchMeta
 	head    int
 	count   int
+	// lastTimestampMs is the timestamp of the newest batch (its max
+	// timestamp, which is the append time under LogAppendTime), as Kafka's
+	// ProducerStateEntry.lastTimestamp: the entry expires
+	// producer.id.expiration.ms after it.
+	lastTimestampMs int64
 }
 
 func (e *producerEntry) newest() *batchMeta {
@@ -52,10 +55,16 @@ func (e *producerEntry) push(b batchMeta) {
 }
 
 // producerTable holds the idempotence state of every producer that wrote to
-// one partition. It is rebuilt from the log on startup (replaying batch
-// headers), so it survives crashes without a snapshot of its own.
+// one partition. On startup it is loaded from the newest usable snapshot
+// and completed by replaying the batch headers after it (see
+// producer_snapshot.go), so it survives crashes; entries expire
+// producer.id.expiration.ms after their newest batch (see expire).
 type producerTable struct {
 	entries map[int64]*producerEntry
+	// endOffset is the offset after the newest batch the table has
+	// recorded or loaded (0 if none): a snapshot at or above it holds
+	// everything the table knows.
+	endOffset int64
 }
 
 func newProducerTable() *producerTable {
@@ -115,8 +124,9 @@ func nextSequence(sequence int32) int32 {
 	return sequence + 1
 }
 
-// record remembers an appended batch (h carries its assigned offsets).
-func (t *producerTable) record(h *record.Header) {
+// record remembers an appended batch (h carries its assigned offsets) and
+// its timestamp (see batchTimestampMs).
+func (t *producerTable) record(h *record.Header, timestampMs int64) {
 	if h.ProducerID < 0 || h.Attributes.IsControl() {
 		return
 	}
@@ -134,6 +144,44 @@ func (t *producerTable) record(h *record.Header) {
 		firstOffset:   h.BaseOffset,
 		lastOffset:    h.LastOffset(),
 	})
+	entry.lastTimestampMs = timestampMs
+	t.endOffset = max(t.endOffset, h.LastOffset()+1)
+}
+
+// batchTimestampMs is the timestamp a producer entry remembers for a batch:
+// its max timestamp (the append time under LogAppendTime, which the broker
+// wrote there), or nowMs for a batch without timestamps (-1), so that such
+// a producer is not expired at the next check.
+func batchTimestampMs(h *record.Header, nowMs int64) int64 {
+	if h.MaxTimestamp < 0 {
+		return nowMs
+	}
+	return h.MaxTimestamp
+}
+
+// producerIDExpirationMsDefault is Kafka's default producer.id.expiration.ms
+// (KIP-854): one day after its newest batch a producer's state is dropped,
+// and a retry older than that is no longer recognized as a duplicate.
+const producerIDExpirationMsDefault = 86400000
+
+// producerIDExpirationMs is how long a producer entry outlives its newest
+// batch. It will read the broker's producer.id.expiration.ms setting once
+// Config has it; until then it is Kafka's default.
+func (p *partition) producerIDExpirationMs() int64 { return producerIDExpirationMsDefault }
+
+// expire removes the entries whose newest batch is expirationMs or more
+// older than nowMs (Kafka's isProducerExpired: currentTimeMs -
+// lastTimestamp >= producerIdExpirationMs) and returns how many it removed.
+// Expiring changes no snapshot: loading one expires its entries again.
+func (t *producerTable) expire(nowMs, expirationMs int64) int {
+	removed := 0
+	for id, entry := range t.entries { // order-independent: each entry is judged alone
+		if nowMs-entry.lastTimestampMs >= expirationMs {
+			delete(t.entries, id)
+			removed++
+		}
+	}
+	return removed
 }
 
 // Producer ids are handed out in blocks. The end of the current block is
@@ -181,82 +229,4 @@ func (a *producerIDAllocator) allocate() (int64, error) {
 	id := a.next
 	a.next++
 	return id, nil
-}
-
-// Producer state snapshots. Retention deletes the batches the producer
-// table was rebuilt from, so before it runs the table is saved: every
-// remembered batch below the recovery point (synced, so it survives any
-// crash) goes into a checksummed snapshot file in the partition directory,
-// with the offset it covers up to. Opening a partition loads the snapshot
-// and replays only the batches from that offset on. Like Kafka after
-// KIP-360, a producer's state thus outlives the segments it was read from.
-const (
-	producerSnapshotFileName = "producer-state"
-	producerSnapshotVersion  = 1
-	// producerSnapshotBytesMax bounds the snapshot file: a little over 1M
-	// producers with 5 batches each.
-	producerSnapshotBytesMax = 256 << 20
-)
-
-type producerSnapshot struct {
-	Version int `json:"version"`
-	// UpTo is the offset the snapshot covers: it holds every remembered
-	// batch below it, and replay starts there.
-	UpTo      int64                   `json:"up_to"`
-	Producers []producerSnapshotEntry `json:"producers"`
-}
-
-type producerSnapshotEntry struct {
-	ID      int64      `json:"id"`
-	Epoch   int16      `json:"epoch"`
-	Batches [][4]int64 `json:"batches"` // first/last sequence, first/last offset, oldest first
-}
-
-// snapshot encodes the batches of the table below upTo.
-func (t *producerTable) snapshot(upTo int64) ([]byte, error) {
-	s := producerSnapshot{Version: producerSnapshotVersion, UpTo: upTo}
-	ids := make([]int64, 0, len(t.entries))
-	for id := range t.entries { // order-independent: sorted below
-		ids = append(ids, id)
-	}
-	slices.Sort(ids)
-	for _, id := range ids {
-		entry := t.entries[id]
-		e := producerSnapshotEntry{ID: id, Epoch: entry.epoch}
-		for i := range entry.count {
-			b := entry.batches[(entry.head+i)%producerBatchesRemembered]
-			if b.lastOffset < upTo {
-				e.Batches = append(e.Batches, [4]int64{int64(b.firstSequence), int64(b.lastSequence), b.firstOffset, b.lastOffset})
-			}
-		}
-		if len(e.Batches) > 0 {
-			s.Producers = append(s.Producers, e)
-		}
-	}
-	return json.Marshal(s)
-}
-
-// loadProducerSnapshot reads a partition's snapshot into a new table and
-// returns the offset replay must start from (0 without a snapshot).
-func loadProducerSnapshot(fsys core.FS, dir string) (*producerTable, int64, error) {
-	t := newProducerTable()
-	data, err := core.ReadFileChecked(fsys, path.Join(dir, producerSnapshotFileName), producerSnapshotBytesMax)
-	if errors.Is(err, fs.ErrNotExist) {
-		return t, 0, nil
-	}
-	if err != nil {
-		return nil, 0, fmt.Errorf("broker: producer snapshot of %s: %w", dir, err)
-	}
-	var s producerSnapshot
-	if err := json.Unmarshal(data, &s); err != nil || s.Version != producerSnapshotVersion || s.UpTo < 0 {
-		return nil, 0, fmt.Errorf("broker: producer snapshot of %s is corrupt (version %d): %v", dir, s.Version, err)
-	}
-	for _, e := range s.Producers {
-		entry := &producerEntry{epoch: e.Epoch}
-		for _, b := range e.Batches {
-			entry.push(batchMeta{firstSequence: int32(b[0]), lastSequence: int32(b[1]), firstOffset: b[2], lastOffset: b[3]})
-		}
-		t.entries[e.ID] = entry
-	}
-	return t, s.UpTo, nil
 }
