@@ -209,6 +209,9 @@ func (p *partition) append(batch []byte, now time.Time) (appendResult, error) {
 	if err != nil {
 		return result, err
 	}
+	if batch, err = p.compressForTopic(batch, &h); err != nil {
+		return result, err
+	}
 	timestampMs := batchTimestampMs(&h, now.UnixMilli())
 	if p.topic.config.logAppendTime {
 		result.logAppendTime = now.UnixMilli()
@@ -256,6 +259,32 @@ func (p *partition) validateProduced(batch []byte) (record.Header, error) {
 		return h, fmt.Errorf("%w: transactions are not supported yet", kerr.InvalidRecord)
 	}
 	return h, nil
+}
+
+// compressForTopic rewrites a batch with the codec the topic's
+// compression.type names when the batch arrived in another one, as Kafka's
+// LogValidator does; compression.type=producer keeps every batch as sent.
+// The records and every header field that offsets and idempotence depend
+// on are kept (record.Recompress), and the rewritten batch must still fit
+// max.message.bytes. A batch whose records cannot be read back is
+// CORRUPT_MESSAGE.
+func (p *partition) compressForTopic(batch []byte, h *record.Header) ([]byte, error) {
+	codec, recompress := p.topic.config.targetCodec()
+	if !recompress || h.Attributes.Compression() == codec {
+		return batch, nil
+	}
+	out, err := record.Recompress(batch, codec)
+	switch {
+	case errors.Is(err, record.ErrCorrupt) || errors.Is(err, record.ErrTruncated):
+		return nil, fmt.Errorf("%w: recompressing with %v: %v", kerr.CorruptMessage, codec, err)
+	case err != nil:
+		// The only other failure is a result above record.BatchBytesMax.
+		return nil, fmt.Errorf("%w: recompressing with %v: %v", kerr.MessageTooLarge, codec, err)
+	}
+	if err := p.checkBatchBytes(out); err != nil {
+		return nil, fmt.Errorf("recompressed with %v: %w", codec, err)
+	}
+	return out, nil
 }
 
 // checkBatchBytes answers MESSAGE_TOO_LARGE for a batch above the topic's
