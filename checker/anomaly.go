@@ -34,6 +34,11 @@ const (
 	// AnomalyNonmonotonicSend: an idempotent producer's later send got a
 	// lower offset than an earlier send to the same partition.
 	AnomalyNonmonotonicSend AnomalyKind = "nonmonotonic-send"
+	// AnomalySequenceGap: an idempotent producer's send was acknowledged
+	// while its predecessor (same Kafka producer id, epoch and partition,
+	// sequence one less) is missing from a log that provably kept the
+	// producer's earlier records: the broker accepted a sequence gap.
+	AnomalySequenceGap AnomalyKind = "sequence-gap"
 	// AnomalyNonmonotonicPoll: a consumer read an offset at or below one it
 	// had already read, without a seek or reset in between.
 	AnomalyNonmonotonicPoll AnomalyKind = "nonmonotonic-poll"
@@ -59,7 +64,7 @@ const (
 var anomalyKinds = []AnomalyKind{
 	AnomalyNonlinearizable, AnomalyLostWrite, AnomalyInconsistentOffset,
 	AnomalyDuplicate, AnomalyPhantomRead, AnomalyFailedWriteRead,
-	AnomalyNonmonotonicSend, AnomalyNonmonotonicPoll, AnomalyPollSkip,
+	AnomalyNonmonotonicSend, AnomalySequenceGap, AnomalyNonmonotonicPoll, AnomalyPollSkip,
 	AnomalyBackwardCommit, AnomalyReprocessed, AnomalyUnprocessed, AnomalyIncompleteDrain,
 }
 

@@ -114,6 +114,7 @@ var deliveryChecks = []deliveryCheck{
 	{name: "duplicate", run: checkDuplicates},
 	{name: "unexpected-read", run: checkUnexpectedReads},
 	{name: "producer-order", run: checkProducerOrder},
+	{name: "sequence-gap", run: checkSequenceGaps},
 	{name: "poll-order", run: checkPollOrder},
 	{name: "commit-order", run: checkCommits},
 	{name: "delivery", run: checkDelivery},
@@ -234,6 +235,9 @@ func UnexpectedReads(h *History) ([]Anomaly, error) { return runOne(h, checkUnex
 
 // ProducerOrder returns the nonmonotonic-send anomalies of h.
 func ProducerOrder(h *History) ([]Anomaly, error) { return runOne(h, checkProducerOrder) }
+
+// SequenceGaps returns the sequence-gap anomalies of h.
+func SequenceGaps(h *History) ([]Anomaly, error) { return runOne(h, checkSequenceGaps) }
 
 // PollOrder returns the nonmonotonic-poll and poll-skip anomalies of h.
 func PollOrder(h *History) ([]Anomaly, error) { return runOne(h, checkPollOrder) }

@@ -13,6 +13,8 @@ func baseline() *builder {
 	b.produce(0, 10, 20, OutcomeOK, "a", 0)
 	b.produce(1, 15, 30, OutcomeOK, "b", 1)
 	b.produce(0, 25, 40, OutcomeOK, "c", 2)
+	b.h.Ops[0].Produce.Sequence = &SequenceNumber{ProducerID: 1000, Sequence: 0}
+	b.h.Ops[2].Produce.Sequence = &SequenceNumber{ProducerID: 1000, Sequence: 1}
 	b.poll(2, 35, 45, 0, rec(0, "a"), rec(1, "b")).Group = "g"
 	b.group(2, KindCommit, 46, 50, "g", 2)
 	b.poll(2, 51, 60, 2, rec(2, "c")).Group = "g"

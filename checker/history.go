@@ -160,6 +160,28 @@ type Produce struct {
 	// Offset is the offset the broker assigned, when Outcome is OK and Acks
 	// is not AcksNone.
 	Offset int64 `json:"offset"`
+	// Sequence is the Kafka identity the record was last sent with, when
+	// an idempotent producer numbered it; nil when it was never numbered
+	// or the client never reported it (its session crashed first).
+	Sequence *SequenceNumber `json:"sequence,omitempty"`
+	// BatchBytes is the encoded size of the batch the record was last sent
+	// in and BatchRecords the number of records in it, 0 when unknown. A
+	// Kafka broker stores a batch as the producer sent it, so together
+	// they bound the log bytes the record takes (see the retention rule in
+	// docs/checker.md).
+	BatchBytes   int `json:"batch_bytes,omitempty"`
+	BatchRecords int `json:"batch_records,omitempty"`
+}
+
+// SequenceNumber is the idempotent identity of one produced record: the
+// Kafka producer id and epoch of its batch and the record's own sequence
+// number (the batch's base sequence plus the record's index in the batch).
+// A broker appends a producer's records of one partition and epoch in
+// sequence order without gaps (KIP-98).
+type SequenceNumber struct {
+	ProducerID int64 `json:"producer_id"`
+	Epoch      int16 `json:"epoch"`
+	Sequence   int32 `json:"sequence"`
 }
 
 // Poll is the payload of a KindPoll operation: one fetch of one partition.
@@ -320,6 +342,17 @@ func validateProduce(op *Op) error {
 	}
 	if op.Outcome == OutcomeOK && p.Acks != AcksNone && p.Offset < 0 {
 		return fmt.Errorf("acknowledged produce with offset %d", p.Offset)
+	}
+	if s := p.Sequence; s != nil {
+		if !p.Idempotent {
+			return errors.New("a sequence number on a produce that is not idempotent")
+		}
+		if s.ProducerID < 0 || s.Epoch < 0 || s.Sequence < 0 {
+			return fmt.Errorf("kafka producer id %d, epoch %d and sequence %d must not be negative", s.ProducerID, s.Epoch, s.Sequence)
+		}
+	}
+	if p.BatchBytes < 0 || p.BatchRecords < 0 || (p.BatchBytes > 0) != (p.BatchRecords > 0) {
+		return fmt.Errorf("batch of %d bytes and %d records: want both positive or both 0", p.BatchBytes, p.BatchRecords)
 	}
 	return nil
 }

@@ -55,6 +55,13 @@ type partitionIndex struct {
 	start int64
 }
 
+// keepFrom is the lowest offset from which the partition's log must still
+// hold every record it ever held durably: retention may have deleted what
+// lies below it, nothing above it.
+func (p *partitionIndex) keepFrom() int64 {
+	return p.start
+}
+
 // historyIndex is a history split into partitions, in partition order.
 type historyIndex struct {
 	h          *History

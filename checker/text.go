@@ -82,6 +82,12 @@ func (p *Produce) text(outcome Outcome) string {
 	if p.Durable {
 		b.WriteString(" durable")
 	}
+	if s := p.Sequence; s != nil {
+		fmt.Fprintf(&b, " kafka=%d/%d#%d", s.ProducerID, s.Epoch, s.Sequence)
+	}
+	if p.BatchRecords > 0 {
+		fmt.Fprintf(&b, " batch=%dB/%d", p.BatchBytes, p.BatchRecords)
+	}
 	if outcome == OutcomeOK && p.Acks != AcksNone {
 		fmt.Fprintf(&b, " @%d", p.Offset)
 	}

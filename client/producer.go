@@ -220,7 +220,8 @@ func failedResult(rec *Record, err error, outcome Outcome) Result {
 	}
 	r := *rec
 	r.Offset = -1
-	return Result{Record: r, Topic: r.Topic, Partition: r.Partition, Offset: -1, Err: err, Outcome: outcome}
+	return Result{Record: r, Topic: r.Topic, Partition: r.Partition, Offset: -1, Err: err, Outcome: outcome,
+		ProducerID: -1, ProducerEpoch: -1, Sequence: -1}
 }
 
 // topic returns the state of topic, creating it and registering interest in

@@ -428,14 +428,28 @@ func (p *Producer) finishBatch(b *batch, outcome Outcome, baseOffset int64, err 
 		if outcome == OutcomeOK {
 			rec := pr.rec
 			rec.Offset = baseOffset + int64(i)
-			p.complete(pr, Result{Record: rec, Topic: rec.Topic, Partition: rec.Partition, Offset: rec.Offset, Outcome: OutcomeOK})
+			p.complete(pr, b.identify(i, Result{Record: rec, Topic: rec.Topic, Partition: rec.Partition, Offset: rec.Offset, Outcome: OutcomeOK}))
 			continue
 		}
 		if err == nil {
 			err = fmt.Errorf("%w: acks=0 gives no acknowledgement", ErrRequestTimeout)
 		}
-		p.complete(pr, failedResult(&pr.rec, err, outcome))
+		p.complete(pr, b.identify(i, failedResult(&pr.rec, err, outcome)))
 	}
+}
+
+// identify fills in the identity and batch size that the i-th record of b
+// was last sent with (see Result.Sequence).
+func (b *batch) identify(i int, res Result) Result {
+	res.ProducerID, res.ProducerEpoch, res.Sequence = -1, -1, -1
+	if b.sequence >= 0 {
+		res.ProducerID, res.ProducerEpoch = b.producerID, b.epoch
+		res.Sequence = int32((int64(b.sequence) + int64(i)) % (sequenceMax + 1))
+	}
+	if b.encoded != nil {
+		res.BatchBytes, res.BatchRecords = len(b.encoded), len(b.records)
+	}
+	return res
 }
 
 // onDeliveryTimeout fails a batch whose delivery timeout expired, unless it

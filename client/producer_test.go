@@ -195,6 +195,10 @@ func TestIdempotentRetryKeepsSequenceAndOrder(t *testing.T) {
 		if r.Outcome != OutcomeOK || r.Record.Value[0] != byte(i) {
 			t.Fatalf("result %d: %+v", i, r)
 		}
+		// Linger 0 sends each record alone, so its sequence is its index.
+		if r.ProducerID != 7 || r.ProducerEpoch != 0 || r.Sequence != int32(i) {
+			t.Fatalf("result %d sent as pid %d epoch %d seq %d, want pid 7 epoch 0 seq %d", i, r.ProducerID, r.ProducerEpoch, r.Sequence, i)
+		}
 	}
 	next := int32(0)
 	for _, h := range log[TopicPartition{"t", 0}] {
@@ -268,5 +272,44 @@ func TestProduceFlush(t *testing.T) {
 	tc.clock.runUntil(t, time.Second, func() bool { return flushed })
 	if len(*results) != 5 || p.Buffered() != 0 {
 		t.Fatalf("flush finished with %d results, %d buffered", len(*results), p.Buffered())
+	}
+}
+
+// TestResultIdentityAndBatchSize checks what a Result says about how its
+// record was sent: the sequence of each record of a batch is the batch's
+// base sequence plus its index, the batch size is the encoded batch's, and
+// a producer without idempotence reports no identity.
+func TestResultIdentityAndBatchSize(t *testing.T) {
+	for _, idempotent := range []bool{true, false} {
+		cfg := DefaultProducerConfig()
+		cfg.Idempotent = idempotent
+		cfg.Linger = 10 * time.Millisecond
+		tc, p := newTestProducer(t, 1, cfg)
+		log := map[TopicPartition][]record.Header{}
+		var sizes []int
+		tc.chain(tc.brokers[0], func(c *fakeConn, corr int32, req kmsg.Request) (kmsg.Response, bool) {
+			if r, ok := req.(*kmsg.ProduceRequest); ok {
+				sizes = append(sizes, len(r.Topics[0].Partitions[0].Records))
+				return produceOK(r, log), true
+			}
+			return nil, false
+		})
+		results := produceAll(p, 3)
+		tc.clock.runUntil(t, time.Minute, func() bool { return len(*results) == 3 })
+		if len(sizes) != 1 {
+			t.Fatalf("idempotent %v: %d produce requests, want one batch", idempotent, len(sizes))
+		}
+		for i, r := range *results {
+			wantSeq, wantPID := int32(i), int64(7)
+			if !idempotent {
+				wantSeq, wantPID = -1, -1
+			}
+			if r.Outcome != OutcomeOK || r.Sequence != wantSeq || r.ProducerID != wantPID {
+				t.Errorf("idempotent %v: result %d is %v as pid %d seq %d, want ok as pid %d seq %d", idempotent, i, r.Outcome, r.ProducerID, r.Sequence, wantPID, wantSeq)
+			}
+			if r.BatchBytes != sizes[0] || r.BatchRecords != 3 {
+				t.Errorf("idempotent %v: result %d in a batch of %d bytes and %d records, want %d and 3", idempotent, i, r.BatchBytes, r.BatchRecords, sizes[0])
+			}
+		}
 	}
 }

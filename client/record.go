@@ -66,6 +66,23 @@ type Result struct {
 	Offset  int64
 	Err     error
 	Outcome Outcome
+	// ProducerID, ProducerEpoch and Sequence are the idempotent identity
+	// the record was last sent with: the producer id and epoch of its
+	// batch, and its own sequence number (the batch's base sequence plus
+	// its index in the batch). They let a checker find a record's
+	// predecessor (sequence one less under the same id and epoch), which
+	// the broker must have appended first. All three are -1 when the
+	// record was never numbered (a producer without idempotence, or a
+	// batch that never left the producer).
+	ProducerID    int64
+	ProducerEpoch int16
+	Sequence      int32
+	// BatchBytes is the encoded size of the batch the record was last sent
+	// in, and BatchRecords the number of records in it (0 when the batch
+	// was never encoded). The broker stores a batch as it arrives, so the
+	// producer knows how many log bytes its records take.
+	BatchBytes   int
+	BatchRecords int
 }
 
 // recordOverheadBytesMax bounds the encoding overhead of one record beyond

@@ -44,6 +44,7 @@ func (p *producerActor) start() {
 	cfg.Partitioner = client.PartitionerManual
 	cfg.DeliveryTimeout = 30 * time.Second
 	cfg.RequestTimeout = 5 * time.Second
+	cfg.MaxRequestBytes = requestBytesMax(p.r.cfg.Workload, cfg)
 	if !p.spec.Idempotent {
 		// The checker's contract: a non-idempotent send is one attempt, so
 		// a value appears at most once unless it was retried as a new op.
@@ -76,6 +77,16 @@ func (p *producerActor) tick() {
 
 func (p *producerActor) produce() {
 	partition := int32(p.r.rand.IntN(int(p.r.cfg.Partitions)))
+	if p.sendsOversize() {
+		p.produceOversize(partition)
+		return
+	}
+	p.send(partition, nil)
+}
+
+// send produces one record to partition, with key (nil for none) and a
+// unique value, and records it.
+func (p *producerActor) send(partition int32, key []byte) {
 	value := fmt.Sprintf("p%d.%d-%d", p.index, p.session, p.seq)
 	producerID := int64(p.index)<<20 | int64(p.session)
 	op := p.r.recorder.begin(checker.Op{
@@ -89,7 +100,7 @@ func (p *producerActor) produce() {
 	p.seq++
 	p.inflight++
 	session := p.session
-	p.producer.Produce(client.Record{Topic: topicName, Partition: partition, Value: []byte(value)}, func(res client.Result) {
+	p.producer.Produce(client.Record{Topic: topicName, Partition: partition, Key: key, Value: []byte(value)}, func(res client.Result) {
 		if p.session != session {
 			return // the session crashed; the op stays open and closes as indefinite
 		}
@@ -98,7 +109,19 @@ func (p *producerActor) produce() {
 		if res.Outcome == client.OutcomeOK {
 			done.Produce.Offset = res.Offset
 		}
+		recordSending(done.Produce, res)
 	})
+}
+
+// recordSending copies into the history how the client last sent a record:
+// its idempotent identity and the size of its batch.
+func recordSending(produce *checker.Produce, res client.Result) {
+	if res.Sequence >= 0 && produce.Idempotent {
+		produce.Sequence = &checker.SequenceNumber{ProducerID: res.ProducerID, Epoch: res.ProducerEpoch, Sequence: res.Sequence}
+	}
+	if res.BatchRecords > 0 {
+		produce.BatchBytes, produce.BatchRecords = res.BatchBytes, res.BatchRecords
+	}
 }
 
 func outcomeOf(o client.Outcome) checker.Outcome {

@@ -4,11 +4,22 @@ import "github.com/kafkasim/kafkasim/core"
 
 // WorkloadSpec holds the workload's shape beyond its producers and
 // consumers: what the clients do that exercises rarer broker paths.
-type WorkloadSpec struct{}
+type WorkloadSpec struct {
+	// OversizeOneIn makes one send in this many of an idempotent producer
+	// an oversize record that the broker refuses without appending
+	// (MESSAGE_TOO_LARGE), sent back to back with the next record of the
+	// same partition (workload_oversize.go). The refused record leaves a
+	// hole in the producer's sequence that a correct broker never lets a
+	// later batch jump. 0 turns it off.
+	OversizeOneIn int
+}
 
 // deriveWorkload draws the workload's shape. It is called last in Derive,
 // so that what it draws leaves every earlier choice of a seed unchanged.
 func deriveWorkload(r *core.Rand) WorkloadSpec {
-	_ = r
-	return WorkloadSpec{}
+	var w WorkloadSpec
+	if r.Chance(0.6) {
+		w.OversizeOneIn = 20 + r.IntN(200)
+	}
+	return w
 }

@@ -1,0 +1,57 @@
+package scenario
+
+import "github.com/kafkasim/kafkasim/client"
+
+// oversizeKeyBytes is the key size of an oversize record: above the
+// broker's default message.max.bytes (1,048,588), and incompressible, so
+// that no codec brings the batch back under it.
+const oversizeKeyBytes = 1<<20 + 64<<10
+
+// oversizeRequestBytesMax is the producer's max.request.size when the
+// workload sends oversize records: large enough that the producer lets
+// them through and the broker is the one to refuse them.
+const oversizeRequestBytesMax = 2 << 20
+
+// oversizeKey returns incompressible bytes derived from seed (a xorshift
+// sequence): the key of an oversize record. Only the broker's size check
+// looks at it, so the history records just the record's value.
+func oversizeKey(seed uint64) []byte {
+	key := make([]byte, oversizeKeyBytes)
+	x := seed | 1
+	for i := 0; i < len(key); i += 8 {
+		x ^= x << 13
+		x ^= x >> 7
+		x ^= x << 17
+		for j := 0; j < 8 && i+j < len(key); j++ {
+			key[i+j] = byte(x >> (8 * j))
+		}
+	}
+	return key
+}
+
+// sendsOversize decides whether the producer's next send is an oversize
+// record followed by a normal one: only idempotent producers (whose
+// sequence the refusal must not break) after their first send, one time in
+// Workload.OversizeOneIn.
+func (p *producerActor) sendsOversize() bool {
+	n := p.r.cfg.Workload.OversizeOneIn
+	return n > 0 && p.spec.Idempotent && p.seq > 0 && p.r.rand.IntN(n) == 0
+}
+
+// produceOversize sends an oversize record and, right behind it, a normal
+// record of the same partition, then flushes, so that both batches are in
+// flight together: the second reaches the broker while the first's refusal
+// is still on its way back.
+func (p *producerActor) produceOversize(partition int32) {
+	p.send(partition, oversizeKey(uint64(p.index)<<40^uint64(p.session)<<32^uint64(p.seq)))
+	p.send(partition, nil)
+	p.producer.Flush(func() {})
+}
+
+// requestBytesMax is the producer's max.request.size for this workload.
+func requestBytesMax(w WorkloadSpec, cfg client.ProducerConfig) int {
+	if w.OversizeOneIn > 0 {
+		return max(cfg.MaxRequestBytes, oversizeRequestBytesMax)
+	}
+	return cfg.MaxRequestBytes
+}
