@@ -24,9 +24,11 @@ const producerScanBytes = 1 << 20
 
 // partition is one topic partition on this broker.
 //
-// Invariants: logStartOffset <= highWatermark <= logEndOffset; every batch
-// with a producer id that is in the log is reflected in producers (the table
-// is rebuilt from the log on open and updated on every append).
+// Invariants: logStartOffset <= highWatermark <= logEndOffset; the newest
+// batches of every producer that has not expired (producer.id.expiration.ms)
+// are in producers, also after retention deleted them (the table is loaded
+// from a snapshot and the log after it on open, and updated on every
+// append); no producer snapshot lies above the durable end.
 type partition struct {
 	node      *Node
 	topic     *topic
