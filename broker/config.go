@@ -67,6 +67,12 @@ type Config struct {
 	// RetentionCheckIntervalMs is how often retention runs
 	// (log.retention.check.interval.ms).
 	RetentionCheckIntervalMs int64
+	// WriteCaching selects caching mode (log.write.caching, default false):
+	// the high watermark is the written log end, so acks=all is answered
+	// before the group commit's fsync, and a power loss may take
+	// acknowledged and consumed records. The default, durable mode, makes
+	// the high watermark the durable end (docs/durability.md).
+	WriteCaching bool
 	// FlushIntervalMessages syncs a partition after this many records
 	// (log.flush.interval.messages); 1 syncs before every acknowledgement.
 	FlushIntervalMessages int64
@@ -202,6 +208,7 @@ var properties = map[string]property{
 	"log.retention.hours":             durationProperty(3_600_000, -1, func(c *Config, n int64) { c.RetentionMs = n }),
 	"log.retention.bytes":             intProperty(-1, math.MaxInt64, func(c *Config, n int64) { c.RetentionBytes = n }),
 	"log.retention.check.interval.ms": intProperty(1, math.MaxInt64, func(c *Config, n int64) { c.RetentionCheckIntervalMs = n }),
+	"log.write.caching":               boolProperty(func(c *Config, b bool) { c.WriteCaching = b }),
 	"log.flush.interval.messages":     intProperty(1, math.MaxInt64, func(c *Config, n int64) { c.FlushIntervalMessages = n }),
 	"log.flush.interval.ms":           intProperty(-1, math.MaxInt64, func(c *Config, n int64) { c.FlushIntervalMs = n }),
 	"replica.lag.time.max.ms":         intProperty(1, math.MaxInt64, func(c *Config, n int64) { c.ReplicaLagTimeMaxMs = n }),

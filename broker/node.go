@@ -67,6 +67,9 @@ func New(env core.Env, cfg Config) (*Node, error) {
 		log:   log.With(slog.Int("node", int(cfg.NodeID))),
 		conns: make(map[uint64]*conn),
 		io:    newIO(env),
+		// The durability mode is fixed for the node's life: changing it
+		// would move the high watermark backwards.
+		writeCaching: cfg.WriteCaching,
 	}
 	if err := env.FS.MkdirAll(cfg.LogDir); err != nil {
 		return nil, fmt.Errorf("broker: create log dir %s: %w", cfg.LogDir, err)

@@ -23,6 +23,8 @@ type simBroker struct {
 	wire  *captureConn
 	conn  *conn
 	cfg   Config
+	// io, if set, replaces the environment's inline IO (see heldIO).
+	io core.IO
 }
 
 type captureConn struct {
@@ -69,9 +71,11 @@ const bootAttemptsMax = 5
 // boot builds the node from what the disk holds, as a restart does.
 func (b *simBroker) boot(t testing.TB) {
 	t.Helper()
-	node, err := New(b.host.Env(), b.cfg)
+	env := b.host.Env()
+	env.IO = b.io
+	node, err := New(env, b.cfg)
 	for attempt := 1; err != nil && errors.Is(err, storage.ErrCorruptLog) && attempt < bootAttemptsMax; attempt++ {
-		node, err = New(b.host.Env(), b.cfg)
+		node, err = New(env, b.cfg)
 	}
 	if err != nil {
 		t.Fatalf("boot: %v", err)

@@ -155,6 +155,11 @@ func loadConfig(path string) (broker.Config, []string, error) {
 // serve runs the node until a signal or a fatal error: lock the data
 // directory, bind the listeners, recover, serve.
 func serve(cfg broker.Config, log *slog.Logger) error {
+	// Signals are caught from the start: one that arrives while the data
+	// directory recovers is acted on as soon as the node runs.
+	signals := make(chan os.Signal, 1)
+	signal.Notify(signals, syscall.SIGTERM, syscall.SIGINT)
+	defer signal.Stop(signals)
 	dataDir := cfg.LogDir
 	lock, err := disk.LockDir(dataDir)
 	if err != nil {
@@ -184,9 +189,17 @@ func serve(cfg broker.Config, log *slog.Logger) error {
 		return fmt.Errorf("log.dirs %s: %w", dataDir, err)
 	}
 	cfg.LogDir = "." // the node's file system is rooted at the data directory
-	env := core.Env{Clock: knet.NewClock(loop), Rand: core.NewRand(osSeed()), FS: fsys, Net: tcp, Log: log}
-	return runNode(loop, env, cfg, dataDir, log)
+	// Group-commit fsyncs run on a few workers off the event loop, so
+	// syncs of different partitions overlap and a slow one stalls nobody.
+	io := knet.NewIOPool(loop, ioWorkers)
+	defer io.Close()
+	env := core.Env{Clock: knet.NewClock(loop), Rand: core.NewRand(osSeed()), FS: fsys, Net: tcp, IO: io, Log: log}
+	return runNode(loop, env, cfg, dataDir, log, signals)
 }
+
+// ioWorkers is the number of goroutines that run fsyncs: enough for a
+// device's queue to see parallel syncs of several partitions.
+const ioWorkers = 4
 
 // bindListeners binds every listener before any data is read, so that a
 // port in use stops the broker while the data directory is untouched. The
@@ -208,7 +221,7 @@ func bindListeners(tcp *knet.TCP, addrs []string) ([]string, error) {
 
 // runNode recovers the node on the loop, starts it and runs the loop until
 // the node stops.
-func runNode(loop *knet.Loop, env core.Env, cfg broker.Config, dataDir string, log *slog.Logger) error {
+func runNode(loop *knet.Loop, env core.Env, cfg broker.Config, dataDir string, log *slog.Logger, signals <-chan os.Signal) error {
 	var runErr error
 	started := make(chan struct{})
 	loop.Post(func() {
@@ -230,17 +243,18 @@ func runNode(loop *knet.Loop, env core.Env, cfg broker.Config, dataDir string, l
 			return
 		}
 		log.Info("broker started", slog.Any("addrs", node.Addrs()), slog.String("log.dirs", dataDir))
-		stopOnSignal(loop, node, log)
+		stopOnSignal(loop, node, log, signals)
 	})
 	loop.Run()
 	<-started
 	return runErr
 }
 
-// stopOnSignal shuts the node down cleanly on SIGTERM or SIGINT.
-func stopOnSignal(loop *knet.Loop, node *broker.Node, log *slog.Logger) {
-	signals := make(chan os.Signal, 1)
-	signal.Notify(signals, syscall.SIGTERM, syscall.SIGINT)
+// stopOnSignal shuts the node down cleanly on the first signal on signals
+// (SIGTERM or SIGINT, registered when serve began, so that a signal during
+// recovery or in the instant after the start is not lost to the default
+// action, which would kill the process without a clean shutdown).
+func stopOnSignal(loop *knet.Loop, node *broker.Node, log *slog.Logger, signals <-chan os.Signal) {
 	go func() {
 		sig := <-signals
 		loop.Post(func() {

@@ -208,6 +208,7 @@ func (r *run) startBroker() error {
 	if r.cfg.FlushPerMessage {
 		cfg.FlushIntervalMessages = 1
 	}
+	cfg.WriteCaching = r.cfg.WriteCaching
 	if r.cfg.RetentionBytes > 0 {
 		cfg.RetentionBytes = r.cfg.RetentionBytes
 		cfg.RetentionCheckIntervalMs = r.cfg.RetentionCheck.Milliseconds()

@@ -189,7 +189,7 @@ func TestBrokenPromiseIsCaught(t *testing.T) {
 // fault class must have struck, or a passing sweep would prove nothing.
 func TestFaultsStrike(t *testing.T) {
 	faults, _ := ParseFaults("all")
-	const seeds = 60
+	const seeds = 100
 	var total Stats
 	failedByOp := map[string]int64{}
 	for seed := uint64(1); seed <= seeds; seed++ {
