@@ -22,7 +22,11 @@ import (
 // An offset below LogStartOffset or above LogEndOffset gives
 // ErrOffsetOutOfRange (as Kafka's fetch does); offset == LogEndOffset gives no
 // batches. The first batch may start before offset. Batches are returned as
-// stored; Read checks their headers, not their CRCs (consumers do).
+// stored, after their headers and CRCs are checked: a batch whose CRC does
+// not match is never served. If three agreeing re-reads confirm the
+// mismatch, the bytes are corrupt at rest and Read returns a
+// *CorruptionError (errors.Is ErrCorruption); otherwise the read was
+// transient and Read returns ErrCorruptLog, which the caller may retry.
 func (l *Log) Read(offset int64, maxBytes int, maxOffset int64, buf []byte) ([]byte, error) {
 	if l.closed {
 		return buf, ErrClosed
@@ -56,7 +60,7 @@ func (l *Log) Read(offset int64, maxBytes int, maxOffset int64, buf []byte) ([]b
 	}
 	keep, err := l.wholeBatches(s, position, buf[start:], int(keepBytes), &h, maxOffset)
 	if err != nil {
-		return buf[:start], corruptLog(s, position, err)
+		return buf[:start], l.readError(s, position, buf[start:], int(keepBytes), &h, maxOffset, err)
 	}
 	assert(keep > 0, "read kept no batch")
 	return buf[:start+keep], nil
@@ -92,7 +96,8 @@ const prefixCheckBytes = 16
 // wholeBatches returns how many leading bytes of data, read at position of
 // s, are whole batches within keepBytes whose last offset is below
 // maxOffset: always the first batch, which the caller found as first, then
-// every following batch that fits. Read checks no CRC (consumers do), but it
+// every following batch that fits. It checks the CRC of every batch it
+// keeps (a mismatch is a *crcMismatch, which Read confirms), and it
 // returns no batch whose uncovered header fields contradict the log: the
 // first batch must read as the walk to it did, offsets must strictly
 // increase and stay inside the segment, each batch must carry the leader
@@ -132,6 +137,9 @@ func (l *Log) wholeBatches(s *segment, position int64, data []byte, keepBytes in
 		if kept > 0 && h.LastOffset() >= maxOffset {
 			break
 		}
+		if record.ComputeCRC(rest[:size]) != h.CRC {
+			return 0, &crcMismatch{at: kept, size: size, offset: h.BaseOffset}
+		}
 		kept += size
 		previousLast = h.LastOffset()
 	}
@@ -142,6 +150,42 @@ func (l *Log) wholeBatches(s *segment, position int64, data []byte, keepBytes in
 		return 0, fmt.Errorf("%w: batches end at %d, the segment at %d", record.ErrCorrupt, previousLast+1, s.nextOffset)
 	}
 	return kept, nil
+}
+
+// crcMismatch reports the batch at byte at of a read whose CRC did not
+// match.
+type crcMismatch struct {
+	at, size int
+	offset   int64
+}
+
+func (e *crcMismatch) Error() string {
+	return fmt.Sprintf("%v: crc mismatch in the batch at offset %d", record.ErrCorrupt, e.offset)
+}
+
+// readError turns a failed check of data, read at position for a Read
+// that keeps at most keepBytes, into the caller's error. A CRC mismatch is
+// confirmed by reading the same range again until three reads agree and
+// checking it again: a mismatch that survives is corruption at rest (a
+// *CorruptionError), one that does not was a flip on read (ErrCorruptLog).
+// It is kept out of Read so that Read allocates nothing when nothing failed.
+func (l *Log) readError(s *segment, position int64, data []byte, keepBytes int, first *record.Header, maxOffset int64, err error) error {
+	var mismatch *crcMismatch
+	if !errors.As(err, &mismatch) {
+		return corruptLog(s, position, err)
+	}
+	stable := make([]byte, len(data))
+	if err := stableRead(s.file, stable, make([]byte, len(data)), position); err != nil {
+		return corruptLog(s, position, err)
+	}
+	_, err = l.wholeBatches(s, position, stable, keepBytes, first, maxOffset)
+	if errors.As(err, &mismatch) {
+		return l.corruption(s, position+int64(mismatch.at), mismatch.offset, mismatch.Error())
+	}
+	if err == nil {
+		err = fmt.Errorf("%w: a crc mismatch at offset %d did not repeat", record.ErrCorrupt, mismatch.offset)
+	}
+	return corruptLog(s, position, err)
 }
 
 // OffsetForTimestamp finds the first batch whose max timestamp is at least
