@@ -73,6 +73,14 @@ type Config struct {
 	// acknowledged and consumed records. The default, durable mode, makes
 	// the high watermark the durable end (docs/durability.md).
 	WriteCaching bool
+	// RecoveryPointCheckpointIntervalMs is how often each partition's
+	// recovery point is checkpointed when it moved
+	// (log.flush.offset.checkpoint.interval.ms). Recovery reads only what
+	// lies after the checkpoint, and judges a bad batch there a torn tail,
+	// so the interval bounds how much synced data a restart re-reads and
+	// how far back a corruption at rest can pass for a torn write. Kafka's
+	// default is 60000; ours is 1000 because of the second reason.
+	RecoveryPointCheckpointIntervalMs int64
 	// FlushIntervalMessages syncs a partition after this many records
 	// (log.flush.interval.messages); 1 syncs before every acknowledgement.
 	FlushIntervalMessages int64
@@ -102,28 +110,29 @@ type Config struct {
 func DefaultConfig() Config {
 	const hourMs = 60 * 60 * 1000
 	return Config{
-		NodeID:                       1,
-		ClusterID:                    "kafkasim",
-		Listeners:                    []string{"127.0.0.1:9092"},
-		LogDir:                       "data",
-		NumPartitions:                1,
-		DefaultReplicationFactor:     1,
-		MinInsyncReplicas:            1,
-		AutoCreateTopics:             true,
-		MessageBytesMax:              1048588,
-		RequestBytesMax:              100 << 20,
-		SegmentBytes:                 1 << 30,
-		SegmentMs:                    7 * 24 * hourMs,
-		RetentionMs:                  7 * 24 * hourMs,
-		RetentionBytes:               -1,
-		RetentionCheckIntervalMs:     5 * 60 * 1000,
-		FlushIntervalMessages:        math.MaxInt64,
-		FlushIntervalMs:              -1,
-		ReplicaLagTimeMaxMs:          30_000,
-		GroupInitialRebalanceDelayMs: 3000,
-		GroupMinSessionTimeoutMs:     6000,
-		GroupMaxSessionTimeoutMs:     30 * 60 * 1000,
-		OffsetsTopicPartitions:       1,
+		NodeID:                            1,
+		ClusterID:                         "kafkasim",
+		Listeners:                         []string{"127.0.0.1:9092"},
+		LogDir:                            "data",
+		NumPartitions:                     1,
+		DefaultReplicationFactor:          1,
+		MinInsyncReplicas:                 1,
+		AutoCreateTopics:                  true,
+		MessageBytesMax:                   1048588,
+		RequestBytesMax:                   100 << 20,
+		SegmentBytes:                      1 << 30,
+		SegmentMs:                         7 * 24 * hourMs,
+		RetentionMs:                       7 * 24 * hourMs,
+		RetentionBytes:                    -1,
+		RetentionCheckIntervalMs:          5 * 60 * 1000,
+		FlushIntervalMessages:             math.MaxInt64,
+		RecoveryPointCheckpointIntervalMs: 1000,
+		FlushIntervalMs:                   -1,
+		ReplicaLagTimeMaxMs:               30_000,
+		GroupInitialRebalanceDelayMs:      3000,
+		GroupMinSessionTimeoutMs:          6000,
+		GroupMaxSessionTimeoutMs:          30 * 60 * 1000,
+		OffsetsTopicPartitions:            1,
 	}
 }
 
@@ -210,8 +219,11 @@ var properties = map[string]property{
 	"log.retention.check.interval.ms": intProperty(1, math.MaxInt64, func(c *Config, n int64) { c.RetentionCheckIntervalMs = n }),
 	"log.write.caching":               boolProperty(func(c *Config, b bool) { c.WriteCaching = b }),
 	"log.flush.interval.messages":     intProperty(1, math.MaxInt64, func(c *Config, n int64) { c.FlushIntervalMessages = n }),
-	"log.flush.interval.ms":           intProperty(-1, math.MaxInt64, func(c *Config, n int64) { c.FlushIntervalMs = n }),
-	"replica.lag.time.max.ms":         intProperty(1, math.MaxInt64, func(c *Config, n int64) { c.ReplicaLagTimeMaxMs = n }),
+	"log.flush.offset.checkpoint.interval.ms": intProperty(1, math.MaxInt32, func(c *Config, n int64) {
+		c.RecoveryPointCheckpointIntervalMs = n
+	}),
+	"log.flush.interval.ms":   intProperty(-1, math.MaxInt64, func(c *Config, n int64) { c.FlushIntervalMs = n }),
+	"replica.lag.time.max.ms": intProperty(1, math.MaxInt64, func(c *Config, n int64) { c.ReplicaLagTimeMaxMs = n }),
 	"group.initial.rebalance.delay.ms": intProperty(0, math.MaxInt32, func(c *Config, n int64) {
 		c.GroupInitialRebalanceDelayMs = n
 	}),
@@ -338,7 +350,7 @@ var kafkaSettingsIgnored = map[string]bool{
 	"kafka.metrics.polling.interval.secs": true, "kafka.metrics.reporters": true,
 	"leader.imbalance.check.interval.seconds": true, "leader.imbalance.per.broker.percentage": true,
 	"leader.replication.throttled.rate": true, "leader.replication.throttled.replicas": true,
-	"log.cleanup.policy": true, "log.dir.failure.timeout.ms": true, "log.flush.offset.checkpoint.interval.ms": true,
+	"log.cleanup.policy": true, "log.dir.failure.timeout.ms": true,
 	"log.flush.scheduler.interval.ms": true, "log.flush.start.offset.checkpoint.interval.ms": true,
 	"log.index.interval.bytes": true, "log.index.size.max.bytes": true, "log.initial.task.delay.ms": true,
 	"log.local.retention.bytes": true, "log.local.retention.ms": true, "log.message.downconversion.enable": true,

@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -258,4 +259,21 @@ func (w *produceWaiter) withdraw() {
 	w.done = true
 	w.timer.Stop()
 	w.node.metrics.producePurgatory--
+}
+
+// checkpointRecoveryPoints writes the recovery point checkpoint of every
+// partition whose durable end moved since its last one. A full disk leaves
+// the old checkpoint, which is safe (recovery then reads more); any other
+// failure fails the log like a failed fsync.
+func (c *catalog) checkpointRecoveryPoints() {
+	for _, t := range c.sorted() {
+		for _, p := range t.partitions {
+			if p.closed {
+				continue
+			}
+			if err := p.log.CheckpointRecoveryPoint(); err != nil && !errors.Is(err, core.ErrNoSpace) {
+				p.storageFailure("checkpoint", err)
+			}
+		}
+	}
 }

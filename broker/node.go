@@ -34,9 +34,10 @@ type Node struct {
 	// writeCaching is the durability mode (see durability.go).
 	writeCaching bool
 
-	retentionTimer core.Timer
-	flushTimer     core.Timer
-	stopped        bool
+	retentionTimer  core.Timer
+	flushTimer      core.Timer
+	checkpointTimer core.Timer
+	stopped         bool
 	// halted is the fatal error that stopped the node, if any.
 	halted error
 
@@ -105,6 +106,7 @@ func (n *Node) Start() error {
 	}
 	n.scheduleRetention()
 	n.scheduleFlush()
+	n.scheduleCheckpoints()
 	return nil
 }
 
@@ -135,6 +137,9 @@ func (n *Node) Stop() error {
 	}
 	if n.flushTimer != nil {
 		n.flushTimer.Stop()
+	}
+	if n.checkpointTimer != nil {
+		n.checkpointTimer.Stop()
 	}
 	n.groups.Close()
 	return n.catalog.close()
@@ -256,5 +261,18 @@ func (n *Node) scheduleFlush() {
 		}
 		n.catalog.syncAll()
 		n.scheduleFlush()
+	})
+}
+
+// scheduleCheckpoints writes the recovery point of every partition whose
+// durable end moved, every log.flush.offset.checkpoint.interval.ms.
+func (n *Node) scheduleCheckpoints() {
+	interval := time.Duration(n.cfg.RecoveryPointCheckpointIntervalMs) * time.Millisecond
+	n.checkpointTimer = n.env.Clock.AfterFunc(interval, func() {
+		if n.stopped {
+			return
+		}
+		n.catalog.checkpointRecoveryPoints()
+		n.scheduleCheckpoints()
 	})
 }
