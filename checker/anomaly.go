@@ -48,6 +48,10 @@ const (
 	// AnomalyBackwardCommit: a group's committed offset moved backwards
 	// without a seek.
 	AnomalyBackwardCommit AnomalyKind = "backward-commit"
+	// AnomalyLostCommit: a read of a group's committed offset returned a
+	// value that no commit explains: older than an acknowledged commit
+	// that returned before the read began, or never committed at all.
+	AnomalyLostCommit AnomalyKind = "lost-commit"
 	// AnomalyReprocessed: a group that promised at-most-once processed one
 	// offset twice.
 	AnomalyReprocessed AnomalyKind = "reprocessed"
@@ -65,7 +69,7 @@ var anomalyKinds = []AnomalyKind{
 	AnomalyNonlinearizable, AnomalyLostWrite, AnomalyInconsistentOffset,
 	AnomalyDuplicate, AnomalyPhantomRead, AnomalyFailedWriteRead,
 	AnomalyNonmonotonicSend, AnomalySequenceGap, AnomalyNonmonotonicPoll, AnomalyPollSkip,
-	AnomalyBackwardCommit, AnomalyReprocessed, AnomalyUnprocessed, AnomalyIncompleteDrain,
+	AnomalyBackwardCommit, AnomalyLostCommit, AnomalyReprocessed, AnomalyUnprocessed, AnomalyIncompleteDrain,
 }
 
 // rank is a kind's position in report order.

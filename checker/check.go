@@ -117,6 +117,7 @@ var deliveryChecks = []deliveryCheck{
 	{name: "sequence-gap", run: checkSequenceGaps},
 	{name: "poll-order", run: checkPollOrder},
 	{name: "commit-order", run: checkCommits},
+	{name: "committed-read", run: checkCommittedReads},
 	{name: "delivery", run: checkDelivery},
 	{name: "drain", run: checkDrains},
 }
@@ -244,6 +245,9 @@ func PollOrder(h *History) ([]Anomaly, error) { return runOne(h, checkPollOrder)
 
 // CommitOrder returns the backward-commit anomalies of h.
 func CommitOrder(h *History) ([]Anomaly, error) { return runOne(h, checkCommits) }
+
+// CommittedReads returns the lost-commit anomalies of h.
+func CommittedReads(h *History) ([]Anomaly, error) { return runOne(h, checkCommittedReads) }
 
 // Drains returns the incomplete-drain anomalies of h.
 func Drains(h *History) ([]Anomaly, error) { return runOne(h, checkDrains) }

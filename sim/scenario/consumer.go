@@ -77,6 +77,9 @@ func (c *consumerActor) start() {
 		return
 	}
 	c.cluster, c.consumer = cluster, consumer
+	if c.spec.Group && !c.final {
+		startCommitReader(c.r)
+	}
 	if c.spec.Group {
 		err = consumer.Subscribe([]string{topicName})
 	} else {

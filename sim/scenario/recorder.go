@@ -15,6 +15,9 @@ type recorder struct {
 	open   []bool
 	ends   []checker.End
 	groups []checker.GroupPromise
+	// commitReader is the run's reader of committed offsets, once started
+	// (workload_commits.go); it records into this history.
+	commitReader *commitReader
 }
 
 // begin records the call of an operation and returns its index.

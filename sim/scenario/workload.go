@@ -1,6 +1,10 @@
 package scenario
 
-import "github.com/kafkasim/kafkasim/core"
+import (
+	"time"
+
+	"github.com/kafkasim/kafkasim/core"
+)
 
 // WorkloadSpec holds the workload's shape beyond its producers and
 // consumers: what the clients do that exercises rarer broker paths.
@@ -12,6 +16,9 @@ type WorkloadSpec struct {
 	// hole in the producer's sequence that a correct broker never lets a
 	// later batch jump. 0 turns it off.
 	OversizeOneIn int
+	// CommitReadEvery is the mean time between two rounds of reading the
+	// group's committed offsets back (workload_commits.go); 0 turns it off.
+	CommitReadEvery time.Duration
 }
 
 // deriveWorkload draws the workload's shape. It is called last in Derive,
@@ -21,5 +28,6 @@ func deriveWorkload(r *core.Rand) WorkloadSpec {
 	if r.Chance(0.6) {
 		w.OversizeOneIn = 20 + r.IntN(200)
 	}
+	w.CommitReadEvery = time.Duration(200+r.IntN(1800)) * time.Millisecond
 	return w
 }
