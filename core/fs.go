@@ -8,14 +8,20 @@ import "errors"
 var (
 	// ErrNoSpace means the disk is full. The operation may have written a
 	// prefix of its data (File.Write reports how much); the file is otherwise
-	// unchanged and stays usable.
+	// unchanged and stays usable. Sync may also return ErrNoSpace (delayed
+	// allocation); it then means what a failed Sync with ErrIO means.
 	ErrNoSpace = errors.New("no space left on device")
 
 	// ErrIO means the device failed the operation. After a failed Sync the
 	// durable contents of the unsynced range are unknown: Linux forgets the
 	// error once reported, so a retried Sync that succeeds proves nothing.
 	// Callers must treat the file as damaged, stop writing to it, and recover
-	// from what a restart finds on disk.
+	// from what a restart finds on disk. After a failed Sync, reads of the
+	// unsynced range may return the last durable content, or zeros past it
+	// (Linux drops dirty pages after a writeback error). ReadAt may fail with
+	// ErrIO every time over a damaged range (a latent sector error), and
+	// bytes read back may differ from those written (corruption at rest):
+	// verify checksums.
 	ErrIO = errors.New("input/output error")
 )
 
@@ -35,6 +41,17 @@ var (
 //
 // The usual durable replace is therefore: Create temp, Write, Sync, Close,
 // Rename(temp, final), SyncDir(dir).
+//
+// Failed calls. A call that fails for a reason other than a missing or
+// existing name or a bad name may still have taken effect: after a failed
+// Create the file may exist, empty or truncated, though no File is
+// returned; after a failed Remove or RemoveAll the name, or any part of the
+// tree, may be gone; after a failed Rename either the old or the new name
+// exists, never neither; after a failed MkdirAll any of the directories may
+// exist; after a failed Truncate the size is the old or the new one (Size
+// tells which); a failed Close releases the File anyway. A failed Open,
+// ReadDir, ReadAt or Size changes nothing. A failed Write appended the
+// prefix it reports. The simulated disk (sim.Disk) does each of these.
 type FS interface {
 	// Create creates the named file, or truncates it if it exists, and opens
 	// it for reading and appending. The parent directory must exist.
