@@ -34,7 +34,11 @@ func (r *run) scheduleFaults() {
 		r.every(5*time.Second, "fault-clock-jump", func() {
 			nodes := r.sched.Nodes()
 			n := nodes[r.rand.IntN(len(nodes))]
-			if err := n.Clock().Jump(time.Duration(r.rand.Int64Range(-int64(2*time.Second), int64(2*time.Second)))); err != nil {
+			// The clock jumps to an offset from true time drawn within
+			// ±ClockJumpMax/2, so no two clocks ever differ by more than
+			// ClockJumpMax, however many jumps a run makes.
+			half := max(r.cfg.Harsh.ClockJumpMax, 2*time.Second) / 2
+			if err := n.Clock().SetOffset(time.Duration(r.rand.Int64Range(-int64(half), int64(half)))); err != nil {
 				r.fail(err)
 			}
 		})

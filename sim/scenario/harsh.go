@@ -44,6 +44,16 @@ type HarshSpec struct {
 	// BlackholeChance is, per network fault, the chance that it is a
 	// one-way cut on open connections instead of a reset or an isolation.
 	BlackholeChance float64
+	// SegmentAgeMs is log.roll.ms, short enough that clock faults move
+	// segment rolls; ClockJumpMax bounds how far apart two clocks may be
+	// after jumps (each jumps to an offset within ±ClockJumpMax/2 of true
+	// time), long enough to roll every active segment at once. It stays
+	// below producer.id.expiration.ms (a day), measured between a
+	// producer's timestamps and the broker's clock, within which the
+	// checker holds idempotent producers to no duplicates. Zero without
+	// clock faults.
+	SegmentAgeMs int64
+	ClockJumpMax time.Duration
 }
 
 // crashPointCallsLimit bounds CrashPointCallsMax: a few hundred calls is
@@ -74,6 +84,10 @@ func deriveHarsh(r *core.Rand, faults Faults) HarshSpec {
 	if faults[FaultNetwork] {
 		h.BlackholeChance = r.Float64() / 2
 	}
+	if faults[FaultClock] {
+		h.SegmentAgeMs = int64(1000 + r.IntN(30_000))
+		h.ClockJumpMax = time.Duration(r.Int64Range(int64(2*time.Second), int64(20*time.Hour)))
+	}
 	return h
 }
 
@@ -99,6 +113,8 @@ func (h HarshSpec) lines() []harshLine {
 		{harshLine{"fault.disk-full.long.chance", h.LongFullChance}, h.LongFullChance > 0},
 		{harshLine{"fault.disk-full.fsync-enospc.chance", h.SyncNoSpaceChance}, h.SyncNoSpaceChance > 0},
 		{harshLine{"fault.network.one-way.chance", h.BlackholeChance}, h.BlackholeChance > 0},
+		{harshLine{"log.roll.ms", h.SegmentAgeMs}, h.SegmentAgeMs > 0},
+		{harshLine{"fault.clock.jump.max", h.ClockJumpMax}, h.ClockJumpMax > 0},
 	}
 	var lines []harshLine
 	for _, l := range all {

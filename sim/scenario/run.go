@@ -209,6 +209,9 @@ func (r *run) startBroker() error {
 		cfg.FlushIntervalMessages = 1
 	}
 	cfg.WriteCaching = r.cfg.WriteCaching
+	if r.cfg.Harsh.SegmentAgeMs > 0 {
+		cfg.SegmentMs = r.cfg.Harsh.SegmentAgeMs
+	}
 	if r.cfg.RetentionBytes > 0 {
 		cfg.RetentionBytes = r.cfg.RetentionBytes
 		cfg.RetentionCheckIntervalMs = r.cfg.RetentionCheck.Milliseconds()
