@@ -130,17 +130,21 @@ type offsetsStore struct {
 
 // Append implements group.Store.
 func (s *offsetsStore) Append(groupID string, records []group.StoreRecord, done func(error)) {
-	p, endOffset, err := s.append(groupID, records)
+	t := s.node.catalog.topics[offsetsTopic]
+	p := t.partitions[group.OffsetsPartition(groupID, int32(len(t.partitions)))]
+	endOffset, err := s.append(p, records)
 	if err != nil {
-		done(err)
+		// Earlier appends may still wait for durability: the failure is
+		// reported after them, since the coordinator requires completions
+		// in append order (the simulator found the failure overtaking them
+		// on a full disk).
+		p.failInOrder(err, done)
 		return
 	}
 	p.whenDurable(endOffset, done)
 }
 
-func (s *offsetsStore) append(groupID string, records []group.StoreRecord) (*partition, int64, error) {
-	t := s.node.catalog.topics[offsetsTopic]
-	p := t.partitions[group.OffsetsPartition(groupID, int32(len(t.partitions)))]
+func (s *offsetsStore) append(p *partition, records []group.StoreRecord) (int64, error) {
 	now := s.node.now().UnixMilli()
 	s.recs = s.recs[:0]
 	for _, rec := range records {
@@ -148,16 +152,16 @@ func (s *offsetsStore) append(groupID string, records []group.StoreRecord) (*par
 	}
 	batch, err := record.AppendBatch(s.buf[:0], record.NewBatchSpec(record.CodecNone), s.recs)
 	if err != nil {
-		return nil, 0, fmt.Errorf("encode offsets batch: %w", err)
+		return 0, fmt.Errorf("encode offsets batch: %w", err)
 	}
 	s.buf = batch
 	durableBefore := p.log.DurableEndOffset()
 	_, last, err := p.log.Append(batch, p.leaderEpoch, s.node.now())
 	if err != nil {
-		return nil, 0, p.storageFailure("commit offsets", err)
+		return 0, p.storageFailure("commit offsets", err)
 	}
 	p.afterAppend(durableBefore)
-	return p, last + 1, nil
+	return last + 1, nil
 }
 
 // openGroups builds the group coordinator and replays __consumer_offsets

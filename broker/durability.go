@@ -127,6 +127,22 @@ func (p *partition) whenDurable(endOffset int64, done func(error)) {
 	p.durableWaiters = append(p.durableWaiters, durableWaiter{endOffset: endOffset, done: done})
 }
 
+// failInOrder calls done(err) after every waiter already registered has
+// completed, so that a failure never overtakes the completions before it.
+// The new waiter waits for the highest offset any of them waits for, so it
+// completes with or after the last of them.
+func (p *partition) failInOrder(err error, done func(error)) {
+	if len(p.durableWaiters) == 0 {
+		done(err)
+		return
+	}
+	last := int64(0)
+	for _, w := range p.durableWaiters {
+		last = max(last, w.endOffset)
+	}
+	p.durableWaiters = append(p.durableWaiters, durableWaiter{endOffset: last, done: func(error) { done(err) }})
+}
+
 // durableAdvanced completes the waiters the new durable end satisfies, in
 // the order they waited (so one group's offset commits complete in order),
 // then announces the high watermark.
