@@ -141,15 +141,22 @@ func benchmarkConsume(b *testing.B, valueBytes int, partitions int32) {
 
 // BenchmarkKgoProduceLatency measures the latency of one acks=all record at
 // a time (below saturation): each ProduceSync waits for its
-// acknowledgement before the next record is sent.
+// acknowledgement before the next record is sent. The modes: caching (no
+// fsync before the answer), durable (the default: the group commit's fsync
+// runs off the loop before the answer) and flush per message (an inline
+// fsync in the append).
 func BenchmarkKgoProduceLatency(b *testing.B) {
-	for _, flush := range []bool{false, true} {
-		b.Run(fmt.Sprintf("flush-per-message=%v", flush), func(b *testing.B) {
-			r := startNode(&testing.T{}, b.TempDir(), func(c *Config) {
-				if flush {
-					c.FlushIntervalMessages = 1
-				}
-			})
+	modes := []struct {
+		name      string
+		configure func(*Config)
+	}{
+		{"mode=caching", func(c *Config) { c.WriteCaching = true }},
+		{"mode=durable", nil},
+		{"mode=flush-per-message", func(c *Config) { c.FlushIntervalMessages = 1 }},
+	}
+	for _, mode := range modes {
+		b.Run(mode.name, func(b *testing.B) {
+			r := startNode(&testing.T{}, b.TempDir(), mode.configure)
 			defer r.stop()
 			cl, err := kgo.NewClient(kgo.SeedBrokers(r.addr), kgo.AllowAutoTopicCreation(),
 				kgo.DefaultProduceTopic("latency"), kgo.RequiredAcks(kgo.AllISRAcks()), kgo.ProducerLinger(0))

@@ -96,7 +96,7 @@ func (r *runningNode) stop() {
 }
 
 // ioWorkers is the size of the test broker's fsync pool, as cmd/broker's.
-const ioWorkers = 4
+const ioWorkers = 16
 
 type testWriter struct{ t *testing.T }
 

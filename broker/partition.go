@@ -95,15 +95,13 @@ func (p *partition) replayProducers(from int64) error {
 
 // currentSegmentBase returns the base offset of the active segment.
 func (p *partition) currentSegmentBase() int64 {
-	segments := p.log.Segments()
-	return segments[len(segments)-1].BaseOffset
+	return p.log.ActiveSegmentBaseOffset()
 }
 
 // rolledAt reports whether the append that gave a batch base offset base
-// rolled a new segment (which then starts at base). A roll makes the log
-// durable up to base, so only then is the (allocating) segment list read.
+// rolled a new segment (which then starts at base).
 func (p *partition) rolledAt(base int64) bool {
-	return p.log.RecoveryPoint() >= base && base > p.activeSegmentBase && p.currentSegmentBase() == base
+	return base > p.activeSegmentBase && p.currentSegmentBase() == base
 }
 
 // replayRecords calls fn with the key and value of every record in the log,

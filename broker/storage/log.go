@@ -90,6 +90,10 @@ func (l *Log) EndOffsetForEpoch(epoch int32) (int32, int64) {
 
 func (l *Log) active() *segment { return l.segments[len(l.segments)-1] }
 
+// ActiveSegmentBaseOffset returns the base offset of the segment appends go
+// to; it changes exactly when the log rolls.
+func (l *Log) ActiveSegmentBaseOffset() int64 { return l.active().baseOffset }
+
 // writable returns an error if the log may not be written.
 func (l *Log) writable() error {
 	if l.closed {
