@@ -118,3 +118,22 @@ type File interface {
 	// Close releases the file. It does not sync.
 	Close() error
 }
+
+// PrefixSyncer is implemented by files that can promise less than Sync: a
+// real fsync that started when the file was sizeBytes long makes at least
+// that prefix durable, and maybe what was appended while it ran. The
+// simulated disk implements it with exactly the prefix, the harshest
+// reading, so that code claiming more than its fsync covered is caught.
+type PrefixSyncer interface {
+	SyncPrefix(sizeBytes int64) error
+}
+
+// SyncPrefix makes at least the first sizeBytes bytes of f durable:
+// f.SyncPrefix when f implements PrefixSyncer, else f.Sync. A failure
+// means what a failed Sync means.
+func SyncPrefix(f File, sizeBytes int64) error {
+	if ps, ok := f.(PrefixSyncer); ok {
+		return ps.SyncPrefix(sizeBytes)
+	}
+	return f.Sync()
+}

@@ -848,7 +848,16 @@ func (f *diskFile) ReadAt(p []byte, off int64) (int, error) {
 // Sync implements core.File. An injected failure leaves durability unknown:
 // whether the unsynced data reached the device is drawn, and if it did not,
 // it stays lost even if a later Sync succeeds.
-func (f *diskFile) Sync() error {
+func (f *diskFile) Sync() error { return f.sync(-1) }
+
+// SyncPrefix implements core.PrefixSyncer: like Sync, but a file that only
+// grew by appends since it was last synced becomes durable up to exactly
+// sizeBytes, not up to its current size, the least a real fsync started at
+// that size promises. Any other file is synced whole.
+func (f *diskFile) SyncPrefix(sizeBytes int64) error { return f.sync(sizeBytes) }
+
+// sync syncs the file, or with prefixBytes >= 0 just that prefix.
+func (f *diskFile) sync(prefixBytes int64) error {
 	f.disk.diskCall(DiskOpSync, f.name)
 	if err := f.diskCheck("sync"); err != nil {
 		return err
@@ -863,8 +872,27 @@ func (f *diskFile) Sync() error {
 		d.diskSyncFailed(f.inode)
 		return err
 	}
+	if prefixBytes >= 0 && diskSyncPrefix(f.inode, prefixBytes) {
+		return nil
+	}
 	diskSyncFile(f.inode)
 	return nil
+}
+
+// diskSyncPrefix makes the first prefixBytes of an append-only file
+// durable, and reports whether it could: the file must extend its durable
+// content (no lost ranges, no rewrite) and the prefix must lie between the
+// durable and the current size. A prefix already durable is left as is.
+func diskSyncPrefix(inode *diskInode, prefixBytes int64) bool {
+	size := int64(len(inode.current))
+	if !inode.extendsDurable || len(inode.lost) > 0 || prefixBytes >= size {
+		return false
+	}
+	if prefixBytes <= int64(len(inode.durable)) {
+		return true
+	}
+	inode.durable = inode.current[:prefixBytes:prefixBytes]
+	return true
 }
 
 // diskSyncNoSpace returns core.ErrNoSpace, with SyncNoSpaceProbability, for

@@ -122,8 +122,15 @@ type watchedFile struct {
 
 // Sync implements core.File. A Sync refused because the handle is closed
 // (or outlived a simulated crash) reached no device and is not recorded.
-func (f *watchedFile) Sync() error {
-	err := f.File.Sync()
+func (f *watchedFile) Sync() error { return f.recordFailure(f.File.Sync()) }
+
+// SyncPrefix implements core.PrefixSyncer, recording a failure like Sync.
+func (f *watchedFile) SyncPrefix(sizeBytes int64) error {
+	return f.recordFailure(core.SyncPrefix(f.File, sizeBytes))
+}
+
+// recordFailure records the failed fsync that err reports, if any.
+func (f *watchedFile) recordFailure(err error) error {
 	if err == nil || errors.Is(err, fs.ErrClosed) {
 		return err
 	}

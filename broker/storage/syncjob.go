@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/kafkasim/kafkasim/core"
+	"github.com/kafkasim/kafkasim/core/planted"
 )
 
 // ErrSyncInFlight is returned by the truncating operations while a SyncJob
@@ -29,8 +30,10 @@ type SyncJob struct {
 }
 
 // Run performs the fsync. It touches only the file, so it may run on
-// another goroutine.
-func (j *SyncJob) Run() error { return j.file.Sync() }
+// another goroutine. It asks for no more than the job's bound
+// (core.SyncPrefix): the simulated disk then makes exactly that durable, so
+// a log that claimed appends made during the fsync would be caught.
+func (j *SyncJob) Run() error { return core.SyncPrefix(j.file, j.sizeBytes) }
 
 // EndOffset is the offset below which the log is durable once the job
 // succeeds.
@@ -77,6 +80,9 @@ func (l *Log) FinishSync(job *SyncJob, err error) error {
 	if !l.holds(job.segment) {
 		return nil
 	}
+	if planted.Is("ignore-failed-fsync") {
+		err = nil
+	}
 	if err != nil {
 		return l.fail(fmt.Errorf("syncing segment %d: %w", job.segment.baseOffset, err))
 	}
@@ -84,6 +90,9 @@ func (l *Log) FinishSync(job *SyncJob, err error) error {
 		return fmt.Errorf("%w: %w", ErrLogFailed, l.failed)
 	}
 	s := job.segment
+	if planted.Is("claim-late-appends") && s == l.active() {
+		job.sizeBytes, job.nextOffset = s.sizeBytes, s.nextOffset
+	}
 	if job.sizeBytes > s.syncedBytes {
 		s.syncedBytes = job.sizeBytes
 	}

@@ -18,4 +18,6 @@ package planted
 // Bugs lists every planted bug by name, with the defence it removes.
 var Bugs = []struct{ Name, Removes string }{
 	{"ack-before-sync", "acks=all and the high watermark wait for the group commit's fsync"},
+	{"claim-late-appends", "a group-commit fsync claims only what was appended before it started"},
+	{"ignore-failed-fsync", "a failed fsync fails the log and halts the node (fsyncgate)"},
 }
