@@ -83,6 +83,14 @@ func (n *Node) metadataTopic(t *topic) kmsg.MetadataResponseTopic {
 		sp.Replicas = []int32{n.cfg.NodeID}
 		sp.ISR = []int32{n.cfg.NodeID}
 		sp.OfflineReplicas = []int32{}
+		if p.offline != nil {
+			// The only replica's data is corrupt: no leader, as Kafka
+			// reports a partition whose replicas are all offline.
+			sp.ErrorCode = kerr.LeaderNotAvailable.Code
+			sp.Leader = -1
+			sp.ISR = []int32{}
+			sp.OfflineReplicas = []int32{n.cfg.NodeID}
+		}
 		st.Partitions = append(st.Partitions, sp)
 	}
 	return st

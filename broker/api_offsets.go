@@ -44,6 +44,9 @@ func (n *Node) listOffset(p *partition, rp kmsg.ListOffsetsRequestTopicPartition
 	if p == nil {
 		return kerr.UnknownTopicOrPartition
 	}
+	if p.offline != nil {
+		return p.offlineError()
+	}
 	if err := checkLeaderEpoch(p, rp.CurrentLeaderEpoch); err != nil {
 		return err
 	}
@@ -97,6 +100,8 @@ func handleOffsetForLeaderEpoch(n *Node, r *request, req kmsg.Request) {
 			var err error
 			if p == nil {
 				err = kerr.UnknownTopicOrPartition
+			} else if p.offline != nil {
+				err = p.offlineError()
 			} else if err = checkLeaderEpoch(p, rp.CurrentLeaderEpoch); err == nil {
 				sp.LeaderEpoch, sp.EndOffset = p.log.EndOffsetForEpoch(rp.LeaderEpoch)
 			}

@@ -448,13 +448,19 @@ func (c *catalog) remove(t *topic) error {
 	return nil
 }
 
-// partition returns a partition, or nil.
+// partition returns a partition, or nil. A partition that recovery found
+// corrupt, and so has no log, is nil to the handlers (Metadata reports it
+// with LEADER_NOT_AVAILABLE); one that went offline while running answers
+// KAFKA_STORAGE_ERROR from its own methods.
 func (c *catalog) partition(name string, index int32) *partition {
 	t := c.topics[name]
 	if t == nil || index < 0 || int(index) >= len(t.partitions) {
 		return nil
 	}
-	return t.partitions[index]
+	if p := t.partitions[index]; p.log != nil {
+		return p
+	}
+	return nil
 }
 
 func (c *catalog) enforceRetention(now time.Time) {

@@ -86,7 +86,7 @@ func (p *partition) afterAppend(durableBefore int64) {
 // scheduleSync starts a group-commit sync unless one is in flight or
 // nothing is unsynced.
 func (p *partition) scheduleSync() {
-	if p.closed {
+	if p.closed || p.offline != nil {
 		return
 	}
 	job := p.log.StartSync()
@@ -280,11 +280,13 @@ func (w *produceWaiter) withdraw() {
 // checkpointRecoveryPoints writes the recovery point checkpoint of every
 // partition whose durable end moved since its last one. A full disk leaves
 // the old checkpoint, which is safe (recovery then reads more); any other
-// failure fails the log like a failed fsync.
+// failure fails the log like a failed fsync. The same tick scrubs a little
+// of every partition (offline.go).
 func (c *catalog) checkpointRecoveryPoints() {
+	defer c.scrub()
 	for _, t := range c.sorted() {
 		for _, p := range t.partitions {
-			if p.closed {
+			if p.closed || p.offline != nil {
 				continue
 			}
 			if err := p.log.CheckpointRecoveryPoint(); err != nil && !errors.Is(err, core.ErrNoSpace) {

@@ -54,6 +54,13 @@ type partition struct {
 	// closed is set when the partition is closed; completions that arrive
 	// later are ignored.
 	closed bool
+	// offline is set when the partition's stored data is corrupt
+	// (storage.ErrCorruption): it then serves nothing and writes nothing,
+	// every byte stays as it is for a repair, and log may be nil (when the
+	// corruption was found while opening). See offline.go.
+	offline error
+	// scrubCursor is where the scrubber resumes (offline.go).
+	scrubCursor storage.ScrubCursor
 	// scratch is reused for reads that stay inside the broker.
 	scratch []byte
 }
@@ -64,10 +71,14 @@ func partitionDir(logDir, topicName string, index int32) string {
 
 func openPartition(n *Node, t *topic, index int32) (*partition, error) {
 	dir := partitionDir(n.cfg.LogDir, t.name, index)
-	log, err := storage.Open(n.env.FS, dir, t.config.storageConfig(), n.now())
+	log, report, err := storage.OpenWithReport(n.env.FS, dir, t.config.storageConfig(), n.now())
+	if errors.Is(err, storage.ErrCorruption) && !t.internal {
+		return openOffline(n, t, index, dir, err), nil
+	}
 	if err != nil {
 		return nil, err
 	}
+	logRecovery(n, dir, report)
 	p := &partition{node: n, topic: t, index: index, dir: dir, log: log}
 	p.highWatermarkSeen = p.highWatermark()
 	p.leaderEpoch = max(0, log.LatestEpoch())
@@ -194,6 +205,9 @@ type appendResult struct {
 // Kafka error codes.
 func (p *partition) append(batch []byte, now time.Time) (appendResult, error) {
 	result := appendResult{logAppendTime: -1}
+	if p.offline != nil {
+		return result, p.offlineError()
+	}
 	h, err := p.validateProduced(batch)
 	if err != nil {
 		return result, err
@@ -308,6 +322,9 @@ func (p *partition) checkBatchBytes(batch []byte) error {
 // epoch is newer than the partition's. A violation is reported as a
 // corrupt read (storage.ErrCorruptLog), which the client retries.
 func (p *partition) read(offset int64, maxBytes int, minOneBatch bool, buf []byte) ([]byte, error) {
+	if p.offline != nil {
+		return buf, p.offlineError()
+	}
 	end := p.highWatermark()
 	start := len(buf)
 	next := offset
@@ -362,6 +379,11 @@ func (p *partition) checkBatches(data []byte, fetched, expected int64) (int64, e
 // storage.ErrLogFailed the node halts: the files' contents are unknown, and
 // only a restart's recovery may touch them again.
 func (p *partition) storageFailure(op string, err error) error {
+	if errors.Is(err, storage.ErrCorruption) {
+		// Corrupt data at rest takes this partition offline, not the node.
+		p.goOffline(op, err)
+		return p.offlineError()
+	}
 	if errors.Is(err, storage.ErrLogFailed) {
 		p.failDurableWaiters(fmt.Errorf("%w: %s failed: %v", kerr.KafkaStorageError, p, err))
 		p.node.halt(fmt.Errorf("%s %s: %w", op, p, err))
@@ -378,6 +400,9 @@ func (p *partition) storageFailure(op string, err error) error {
 // covers what retention may delete, deletes old segments, and then the
 // producer snapshots the new log start made unnecessary.
 func (p *partition) enforceRetention(now time.Time) {
+	if p.offline != nil {
+		return // every byte is kept for a repair
+	}
 	if removed := p.producers.expire(now.UnixMilli(), p.producerIDExpirationMs()); removed > 0 {
 		p.node.log.Debug("producer ids expired", slog.String("partition", p.String()), slog.Int("producers", removed))
 	}
@@ -398,6 +423,9 @@ func (p *partition) enforceRetention(now time.Time) {
 // sync makes everything appended durable: through the group commit in
 // durable mode, inline in caching mode (the log.flush.interval.ms timer).
 func (p *partition) sync() {
+	if p.offline != nil {
+		return
+	}
 	if !p.writeCaching() {
 		p.scheduleSync()
 		return
@@ -414,5 +442,8 @@ func (p *partition) close() error {
 		w.partitionGone()
 	}
 	p.waiters = nil
+	if p.log == nil {
+		return nil // opened offline: there is no log to close
+	}
 	return p.log.Close()
 }

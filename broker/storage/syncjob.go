@@ -107,6 +107,13 @@ func (l *Log) FinishSync(job *SyncJob, err error) error {
 	return l.checkpointRecoveryPoint()
 }
 
+// MarkFailed fails the log because of err, found outside it (corruption
+// reported by a read or the scrubber): nothing may write to it again, and
+// Close will not sync or checkpoint it.
+func (l *Log) MarkFailed(err error) {
+	l.fail(err)
+}
+
 // holds reports whether s is still one of the log's segments.
 func (l *Log) holds(s *segment) bool {
 	for _, other := range l.segments {

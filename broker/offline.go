@@ -1,0 +1,109 @@
+package broker
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+
+	"github.com/kafkasim/kafkasim/broker/storage"
+)
+
+// Offline partitions.
+//
+// A single broker cannot repair corrupt stored data: only a replica could.
+// So when storage reports corruption at rest (storage.ErrCorruption: a
+// batch that stays invalid over agreeing reads where valid data must be,
+// found by recovery, by a read or by the scrubber), that one partition goes
+// offline: it serves and writes nothing, answers KAFKA_STORAGE_ERROR, keeps
+// every byte on disk untouched, and the rest of the broker keeps serving.
+// Replication will bring such a partition back from a replica; until then
+// an operator restores the files or deletes the topic. Corruption in
+// __consumer_offsets still stops the broker at startup: the group
+// coordinator cannot yet run without one of its partitions.
+
+// scrubBytesPerTick bounds how much of one partition the scrubber reads
+// per tick (log.flush.offset.checkpoint.interval.ms, a second by default),
+// so that scrubbing never competes with clients for the loop.
+const scrubBytesPerTick = 1 << 20
+
+// openOffline is the partition that recovery found corrupt: no log, only
+// the error that explains why.
+func openOffline(n *Node, t *topic, index int32, dir string, err error) *partition {
+	p := &partition{node: n, topic: t, index: index, dir: dir}
+	p.goOffline("recovery", err)
+	return p
+}
+
+// logRecovery logs what recovery did to a partition's files, if anything.
+func logRecovery(n *Node, dir string, report storage.RecoveryReport) {
+	if report.TruncatedFile != "" || report.CopiedSegments > 0 || report.SyncFailureRecorded {
+		n.log.Warn("recovered a partition after a crash", slog.String("dir", dir),
+			slog.String("torn_tail_file", report.TruncatedFile), slog.Int64("cut_at", report.TruncatedPosition),
+			slog.Int64("cut_bytes", report.TruncatedBytes), slog.Int("removed_segments", report.RemovedSegments),
+			slog.Bool("after_failed_fsync", report.SyncFailureRecorded), slog.Int("copied_segments", report.CopiedSegments))
+	}
+}
+
+// goOffline takes the partition offline because of err, which wraps
+// storage.ErrCorruption. Its log is failed (nothing may write to it again)
+// but not closed, and its waiters are answered with the storage error.
+func (p *partition) goOffline(where string, err error) {
+	assert(errors.Is(err, storage.ErrCorruption), "a partition goes offline only for corruption")
+	if p.offline != nil {
+		return
+	}
+	p.offline = err
+	var corruption *storage.CorruptionError
+	attrs := []any{slog.String("partition", p.String()), slog.String("found_by", where), slog.Any("err", err)}
+	if errors.As(err, &corruption) {
+		attrs = append(attrs, slog.String("file", corruption.File), slog.Int64("position", corruption.Position), slog.Int64("offset", corruption.Offset))
+	}
+	p.node.log.Error("partition offline: its stored data is corrupt; every byte is kept for a repair", attrs...)
+	if p.log != nil {
+		p.log.MarkFailed(err)
+	}
+	storageErr := p.offlineError()
+	p.failDurableWaiters(storageErr)
+	for _, w := range p.waiters {
+		w.partitionGone()
+	}
+	p.waiters = nil
+}
+
+// offlineError is what a client is told about an offline partition.
+func (p *partition) offlineError() error {
+	return fmt.Errorf("%w: %s is offline: %v", kerr.KafkaStorageError, p, p.offline)
+}
+
+// checkCorruption takes the partition offline if err reports corruption at
+// rest, and returns err.
+func (p *partition) checkCorruption(where string, err error) error {
+	if errors.Is(err, storage.ErrCorruption) {
+		p.goOffline(where, err)
+	}
+	return err
+}
+
+// scrub reads a little of every online partition (it runs on the recovery
+// point checkpoint's tick), so that corruption below the recovery point,
+// which startup no longer reads, is found and reported instead of waiting
+// for a consumer to trip on it.
+func (c *catalog) scrub() {
+	for _, t := range c.sorted() {
+		for _, p := range t.partitions {
+			if p.closed || p.offline != nil {
+				continue
+			}
+			next, _, err := p.log.Scrub(p.scrubCursor, scrubBytesPerTick)
+			if err == nil {
+				p.scrubCursor = next
+				continue
+			}
+			// A read that never agreed is retried at the next tick; a
+			// closed or failed log is someone else's business.
+			p.checkCorruption("scrubber", err)
+		}
+	}
+}

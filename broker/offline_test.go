@@ -1,0 +1,95 @@
+package broker
+
+import (
+	"testing"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/kafkasim/kafkasim/broker/storage"
+	"github.com/kafkasim/kafkasim/core/record"
+)
+
+// corruptFirstBatch flips a payload byte of the first batch of a topic's
+// partition 0, at rest, as a failing disk would.
+func corruptFirstBatch(t *testing.T, b *simBroker, topic string) {
+	t.Helper()
+	name := partitionDir(b.cfg.LogDir, topic, 0) + "/00000000000000000000.log"
+	if err := b.disk.Corrupt(name, record.HeaderBytes+2, 1); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func metadataPartition(t *testing.T, b *simBroker, topic string) kmsg.MetadataResponseTopicPartition {
+	t.Helper()
+	req := kmsg.NewPtrMetadataRequest()
+	req.SetVersion(9)
+	rt := kmsg.NewMetadataRequestTopic()
+	rt.Topic = kmsg.StringPtr(topic)
+	req.Topics = append(req.Topics, rt)
+	resp := b.roundTrip(t, req).(*kmsg.MetadataResponse)
+	return resp.Topics[0].Partitions[0]
+}
+
+// TestCorruptionAtRestTakesOnePartitionOffline corrupts a synced batch of
+// one topic and restarts: recovery finds it, that partition goes offline
+// (no leader in Metadata, nothing served, every byte kept) and the other
+// topic keeps serving. Before, the whole broker refused to start.
+func TestCorruptionAtRestTakesOnePartitionOffline(t *testing.T) {
+	b := newSimBroker(t, 21, nil)
+	createTopic(t, b, "damaged", 1)
+	createTopic(t, b, "healthy", 1)
+	for _, topic := range []string{"damaged", "healthy"} {
+		for i := range 3 {
+			if code, _ := produceCode(t, b, produceRequest(t, topic, 0, -1, record.NewBatchSpec(record.CodecNone), "v", string(rune('a'+i)))); code != 0 {
+				t.Fatalf("produce to %s: %d", topic, code)
+			}
+		}
+	}
+	b.kill(t) // a clean page cache: the checkpoints are on disk
+	corruptFirstBatch(t, b, "damaged")
+	b.kill(t)
+	if p := metadataPartition(t, b, "damaged"); p.ErrorCode != kerr.LeaderNotAvailable.Code || p.Leader != -1 {
+		t.Fatalf("damaged partition in Metadata: error %d leader %d, want LEADER_NOT_AVAILABLE and -1", p.ErrorCode, p.Leader)
+	}
+	if code, _ := produceCode(t, b, produceRequest(t, "damaged", 0, -1, record.NewBatchSpec(record.CodecNone), "x")); code == 0 {
+		t.Fatal("a produce to the offline partition succeeded")
+	}
+	if code, offset := produceCode(t, b, produceRequest(t, "healthy", 0, -1, record.NewBatchSpec(record.CodecNone), "x")); code != 0 || offset != 6 {
+		t.Fatalf("healthy topic: code %d offset %d, want 0 and 6", code, offset)
+	}
+	if _, err := storage.Open(b.disk, partitionDir(b.cfg.LogDir, "damaged", 0), storage.DefaultConfig(), b.node.now()); err == nil {
+		t.Fatal("the corrupt bytes are gone: the broker must keep them for a repair")
+	}
+}
+
+// TestCorruptReadTakesThePartitionOffline corrupts a batch while the
+// broker runs: the fetch that would serve it gets KAFKA_STORAGE_ERROR, the
+// partition goes offline, and nothing corrupt is ever served.
+func TestCorruptReadTakesThePartitionOffline(t *testing.T) {
+	b := newSimBroker(t, 22, nil)
+	createTopic(t, b, "t", 1)
+	if code, _ := produceCode(t, b, produceRequest(t, "t", 0, -1, record.NewBatchSpec(record.CodecNone), "a", "b")); code != 0 {
+		t.Fatalf("produce: %d", code)
+	}
+	corruptFirstBatch(t, b, "t")
+	req := kmsg.NewPtrFetchRequest()
+	req.SetVersion(11)
+	req.MaxBytes = 1 << 20
+	rt := kmsg.NewFetchRequestTopic()
+	rt.Topic = "t"
+	rp := kmsg.NewFetchRequestTopicPartition()
+	rp.PartitionMaxBytes, rp.CurrentLeaderEpoch = 1<<20, -1
+	rt.Partitions = append(rt.Partitions, rp)
+	req.Topics = append(req.Topics, rt)
+	resp := b.roundTrip(t, req).(*kmsg.FetchResponse)
+	if p := resp.Topics[0].Partitions[0]; p.ErrorCode != kerr.KafkaStorageError.Code || len(p.RecordBatches) != 0 {
+		t.Fatalf("fetch of a corrupt batch: error %d with %d bytes, want KAFKA_STORAGE_ERROR and nothing", p.ErrorCode, len(p.RecordBatches))
+	}
+	if p := metadataPartition(t, b, "t"); p.ErrorCode != kerr.LeaderNotAvailable.Code {
+		t.Fatalf("after the corrupt read Metadata says error %d, want LEADER_NOT_AVAILABLE", p.ErrorCode)
+	}
+	if b.node.Halted() != nil {
+		t.Fatalf("the node halted (%v): corruption takes one partition offline, not the broker", b.node.Halted())
+	}
+}
