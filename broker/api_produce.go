@@ -51,6 +51,7 @@ func handleProduce(n *Node, r *request, req kmsg.Request) {
 			sp := kmsg.NewProduceResponseTopicPartition()
 			sp.Partition = rp.Partition
 			result, err := n.producePartition(pr, rt.Topic, rp, now)
+			n.metrics.produced(rt.Topic, rp.Records, result, err)
 			sp.BaseOffset = result.baseOffset
 			sp.LogAppendTime = result.logAppendTime
 			p := n.catalog.partition(rt.Topic, rp.Partition)

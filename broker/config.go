@@ -102,7 +102,29 @@ type Config struct {
 	// OffsetsTopicPartitions is the partition count of __consumer_offsets
 	// (offsets.topic.num.partitions).
 	OffsetsTopicPartitions int32
+
+	// ConnectionsMaxIdleMs closes a client connection that had no request
+	// in progress and no traffic for this long (connections.max.idle.ms,
+	// Kafka's default 600000); -1 never closes one.
+	ConnectionsMaxIdleMs int64
+	// ConnectionsMax bounds the client connections open at once; one more
+	// is closed as it is accepted (max.connections; Kafka's default, the
+	// largest int32, is in effect unlimited).
+	ConnectionsMax int32
+	// ConnectionsPerAddressMax bounds the connections open at once from
+	// one client address (max.connections.per.ip, default unlimited).
+	ConnectionsPerAddressMax int32
+	// MetricsListener is the "host:port" of the Prometheus /metrics and
+	// /health endpoint served by cmd/broker (metrics.listener, default
+	// 127.0.0.1:9644); empty disables it. The node itself never binds it.
+	MetricsListener string
 }
+
+// MetricsListenerDefault is where cmd/broker serves /metrics and /health
+// unless metrics.listener says otherwise: loopback, so that a default start
+// exposes nothing to the network, on the port Redpanda's admin API (which
+// serves its metrics) uses, clear of Kafka's 9092.
+const MetricsListenerDefault = "127.0.0.1:9644"
 
 // DefaultConfig returns the embedded defaults: a single node on
 // 127.0.0.1:9092 with its data under "data". Durations and sizes are
@@ -133,6 +155,10 @@ func DefaultConfig() Config {
 		GroupMinSessionTimeoutMs:          6000,
 		GroupMaxSessionTimeoutMs:          30 * 60 * 1000,
 		OffsetsTopicPartitions:            1,
+		ConnectionsMaxIdleMs:              10 * 60 * 1000,
+		ConnectionsMax:                    math.MaxInt32,
+		ConnectionsPerAddressMax:          math.MaxInt32,
+		MetricsListener:                   MetricsListenerDefault,
 	}
 }
 
@@ -232,6 +258,31 @@ var properties = map[string]property{
 	"offsets.topic.num.partitions": intProperty(1, partitionsPerTopicMax, func(c *Config, n int64) {
 		c.OffsetsTopicPartitions = int32(n)
 	}),
+	"connections.max.idle.ms": connectionsMaxIdleProperty,
+	"max.connections":         intProperty(1, math.MaxInt32, func(c *Config, n int64) { c.ConnectionsMax = int32(n) }),
+	"max.connections.per.ip":  intProperty(1, math.MaxInt32, func(c *Config, n int64) { c.ConnectionsPerAddressMax = int32(n) }),
+	"metrics.listener":        metricsListenerProperty,
+}
+
+// connectionsMaxIdleProperty reads connections.max.idle.ms: a positive
+// number of milliseconds, or -1 to keep idle connections open.
+func connectionsMaxIdleProperty(c *Config, value string) error {
+	if value == "0" {
+		return errors.New("0 would close every connection at once; use -1 to keep idle connections open")
+	}
+	return intProperty(-1, math.MaxInt64/int64(time.Millisecond), func(c *Config, n int64) {
+		c.ConnectionsMaxIdleMs = n
+	})(c, value)
+}
+
+// metricsListenerProperty reads metrics.listener: "host:port", or empty to
+// serve no metrics. The address is checked when cmd/broker binds it.
+func metricsListenerProperty(c *Config, value string) error {
+	if value != "" && !strings.Contains(value, ":") {
+		return fmt.Errorf("%q is not host:port (empty disables the metrics listener)", value)
+	}
+	c.MetricsListener = value
+	return nil
 }
 
 // Bounds on topic shapes, so that one request cannot ask for unbounded
@@ -263,6 +314,11 @@ func (c Config) Validate() error {
 	case c.GroupMinSessionTimeoutMs > c.GroupMaxSessionTimeoutMs:
 		return fmt.Errorf("%w: group.min.session.timeout.ms %d exceeds group.max.session.timeout.ms %d",
 			ErrConfig, c.GroupMinSessionTimeoutMs, c.GroupMaxSessionTimeoutMs)
+	case c.ConnectionsMaxIdleMs == 0 || c.ConnectionsMaxIdleMs < -1:
+		return fmt.Errorf("%w: connections.max.idle.ms %d is neither positive nor -1", ErrConfig, c.ConnectionsMaxIdleMs)
+	case c.ConnectionsMax < 1 || c.ConnectionsPerAddressMax < 1:
+		return fmt.Errorf("%w: max.connections %d and max.connections.per.ip %d must be positive",
+			ErrConfig, c.ConnectionsMax, c.ConnectionsPerAddressMax)
 	case int64(c.MessageBytesMax) > int64(c.RequestBytesMax):
 		return fmt.Errorf("%w: message.max.bytes %d exceeds socket.request.max.bytes %d",
 			ErrConfig, c.MessageBytesMax, c.RequestBytesMax)
@@ -335,8 +391,8 @@ var kafkaSettingsIgnored = map[string]bool{
 	"broker.heartbeat.interval.ms": true, "broker.id.generation.enable": true, "broker.rack": true,
 	"broker.session.timeout.ms": true, "client.quota.callback.class": true, "compression.gzip.level": true,
 	"compression.lz4.level": true, "compression.type": true, "compression.zstd.level": true,
-	"connection.failed.authentication.delay.ms": true, "connections.max.idle.ms": true,
-	"connections.max.reauth.ms": true, "control.plane.listener.name": true, "controlled.shutdown.enable": true,
+	"connection.failed.authentication.delay.ms": true,
+	"connections.max.reauth.ms":                 true, "control.plane.listener.name": true, "controlled.shutdown.enable": true,
 	"controlled.shutdown.max.retries": true, "controlled.shutdown.retry.backoff.ms": true,
 	"controller.quota.window.num": true, "controller.quota.window.size.seconds": true,
 	"controller.socket.timeout.ms": true, "create.topic.policy.class.name": true,
@@ -358,7 +414,7 @@ var kafkaSettingsIgnored = map[string]bool{
 	"log.message.timestamp.before.max.ms": true, "log.message.timestamp.difference.max.ms": true,
 	"log.message.timestamp.type": true, "log.preallocate": true, "log.roll.jitter.hours": true,
 	"log.roll.jitter.ms": true, "log.segment.delete.delay.ms": true, "max.connection.creation.rate": true,
-	"max.connections": true, "max.connections.per.ip": true, "max.connections.per.ip.overrides": true,
+	"max.connections.per.ip.overrides":          true,
 	"max.incremental.fetch.session.cache.slots": true, "max.request.partition.size.limit": true,
 	"metric.reporters": true, "metrics.num.samples": true, "metrics.recording.level": true,
 	"metrics.sample.window.ms": true, "num.io.threads": true, "num.network.threads": true,

@@ -24,6 +24,9 @@ type Node struct {
 	listeners  []core.Listener
 	conns      map[uint64]*conn
 	nextConnID uint64
+	// connections holds the connection limits, the idle sweep and the
+	// rate-limited connection log lines (conn.go).
+	connections connBookkeeping
 
 	catalog     *catalog
 	producerIDs *producerIDAllocator
@@ -72,6 +75,7 @@ func New(env core.Env, cfg Config) (*Node, error) {
 		// would move the high watermark backwards.
 		writeCaching: cfg.WriteCaching,
 	}
+	n.connections.node = n
 	if err := env.FS.MkdirAll(cfg.LogDir); err != nil {
 		return nil, fmt.Errorf("broker: create log dir %s: %w", cfg.LogDir, err)
 	}
@@ -107,6 +111,7 @@ func (n *Node) Start() error {
 	n.scheduleRetention()
 	n.scheduleFlush()
 	n.scheduleCheckpoints()
+	n.connections.scheduleIdleSweep()
 	return nil
 }
 
@@ -141,6 +146,7 @@ func (n *Node) Stop() error {
 	if n.checkpointTimer != nil {
 		n.checkpointTimer.Stop()
 	}
+	n.connections.stop()
 	n.groups.Close()
 	return n.catalog.close()
 }
@@ -188,7 +194,7 @@ func (n *Node) sortedConnIDs() []uint64 {
 func (n *Node) accept(nc core.Conn) core.ConnHandler {
 	n.nextConnID++
 	c := &conn{node: n, id: n.nextConnID, net: nc}
-	if n.stopped {
+	if n.stopped || !n.connections.admit(c) {
 		c.closed = true
 		nc.Close()
 		return c
@@ -199,28 +205,31 @@ func (n *Node) accept(nc core.Conn) core.ConnHandler {
 
 func (n *Node) forgetConn(c *conn) {
 	delete(n.conns, c.id)
+	n.connections.forget(c)
 }
 
 // now returns the node's current time.
 func (n *Node) now() time.Time { return n.env.Clock.Now() }
 
-// handleFrame decodes one request and dispatches it. Every path ends in
-// exactly one c.respond (possibly later) or closes the connection.
-func (n *Node) handleFrame(c *conn, frame []byte) {
+// handleFrame decodes one request, which arrived at arrived, and
+// dispatches it. Every path ends in exactly one c.respond (possibly later)
+// or closes the connection.
+func (n *Node) handleFrame(c *conn, frame []byte, arrived time.Time) {
 	header, req, err := decodeRequest(frame, supportedVersions)
 	switch {
 	case errors.Is(err, errUnsupportedVersion) && header.apiKey == apiKeyAPIVersions:
 		// KIP-511: answer a too-new ApiVersions with a v0 response that
 		// carries our range, so the client retries with a version we speak.
-		c.respond(header.correlationID, apiVersionsDowngrade())
+		r := &request{conn: c, header: header, arrived: arrived}
+		n.metrics.requestStarted(header.apiKey, n.now().Sub(arrived))
+		r.respond(apiVersionsDowngrade())
 		return
 	case err != nil:
-		n.log.Info("closing connection after a bad request",
-			slog.Uint64("conn", c.id), slog.String("client", header.clientID), slog.Any("err", err))
-		c.close()
+		c.closeMalformed(fmt.Errorf("client %q: %w", header.clientID, err))
 		return
 	}
-	r := &request{conn: c, header: header}
+	r := &request{conn: c, header: header, arrived: arrived}
+	n.metrics.requestStarted(header.apiKey, n.now().Sub(arrived))
 	apis[header.apiKey].handle(n, r, req)
 }
 
@@ -228,6 +237,7 @@ func (n *Node) handleFrame(c *conn, frame []byte) {
 type request struct {
 	conn     *conn
 	header   requestHeader
+	arrived  time.Time // when its frame arrived, for latency
 	answered bool
 }
 
@@ -238,6 +248,10 @@ func (r *request) respond(resp kmsg.Response) {
 		panic(fmt.Sprintf("broker: %s answered twice", kmsg.NameForKey(r.header.apiKey)))
 	}
 	r.answered = true
+	if !r.conn.closed {
+		n := r.conn.node
+		n.metrics.requestAnswered(r.header.apiKey, resp, n.now().Sub(r.arrived))
+	}
 	r.conn.respond(r.header.correlationID, resp)
 }
 
