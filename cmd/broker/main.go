@@ -44,7 +44,7 @@ const usageText = `broker runs one kafkasim broker: a Kafka-compatible log broke
 local files.
 
 Usage:
-  broker [--config FILE] [--log-level LEVEL]
+  broker [--config FILE] [--log-level LEVEL] [--metrics-listener ADDR]
 
 With no --config it serves one node on 127.0.0.1:9092 and keeps its data in
 ./data. FILE is a server.properties file with Kafka's setting names; Kafka
@@ -56,15 +56,22 @@ log.dirs exits at once, naming the one that holds it. SIGTERM or Ctrl-C shuts
 down cleanly; after kill -9 or a power loss the next start recovers from the
 data directory.
 
+Prometheus metrics are served at http://127.0.0.1:9644/metrics and a health
+probe at /health (200 while the broker serves, 503 otherwise); see
+docs/observability.md.
+
 Flags:
-  --config FILE       server.properties file (default: the embedded defaults)
-  --log-level LEVEL   debug, info, warn or error (default: info)
-  --help              print this help and exit
+  --config FILE            server.properties file (default: the embedded defaults)
+  --log-level LEVEL        debug, info, warn or error (default: info)
+  --metrics-listener ADDR  host:port of /metrics and /health, overriding
+                           metrics.listener (default 127.0.0.1:9644; "" disables)
+  --help                   print this help and exit
 
 Examples:
   broker                                    # 127.0.0.1:9092, data in ./data
   broker --config server.properties         # Kafka's own quickstart file works
   broker --config cmd/broker/examples/server.properties --log-level debug
+  broker --metrics-listener 0.0.0.0:9644    # let a remote Prometheus scrape
 `
 
 func main() {
@@ -79,6 +86,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	flags.SetOutput(io.Discard) // errors are printed below, once
 	configPath := flags.String("config", "", "")
 	logLevel := flags.String("log-level", "info", "")
+	metricsListener := flags.String("metrics-listener", "", "")
 	err := flags.Parse(args)
 	switch {
 	case errors.Is(err, flag.ErrHelp):
@@ -97,12 +105,20 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return failure(stderr, err)
 	}
+	metricsFlagSet := false
+	flags.Visit(func(f *flag.Flag) { metricsFlagSet = metricsFlagSet || f.Name == "metrics-listener" })
+	if metricsFlagSet {
+		cfg.MetricsListener = *metricsListener
+	}
+	// Only the embedded default address may be skipped when it is in use;
+	// an address the operator chose must be served or the start fails.
+	metricsIsDefault := !metricsFlagSet && cfg.MetricsListener == broker.MetricsListenerDefault
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 	for _, warning := range warnings {
 		log.Warn(warning)
 	}
 	dieWithGoRun()
-	if err := serve(cfg, log); err != nil {
+	if err := serve(cfg, metricsIsDefault, log); err != nil {
 		return failure(stderr, err)
 	}
 	return exitOK
@@ -153,8 +169,8 @@ func loadConfig(path string) (broker.Config, []string, error) {
 }
 
 // serve runs the node until a signal or a fatal error: lock the data
-// directory, bind the listeners, recover, serve.
-func serve(cfg broker.Config, log *slog.Logger) error {
+// directory, bind the listeners (the metrics listener too), recover, serve.
+func serve(cfg broker.Config, metricsIsDefault bool, log *slog.Logger) error {
 	// Signals are caught from the start: one that arrives while the data
 	// directory recovers is acted on as soon as the node runs.
 	signals := make(chan os.Signal, 1)
@@ -183,6 +199,11 @@ func serve(cfg broker.Config, log *slog.Logger) error {
 	if err := lock.SetHolder(fmt.Sprintf("pid %d, listeners %s", os.Getpid(), strings.Join(bound, " "))); err != nil {
 		return err
 	}
+	metrics, err := listenMetrics(cfg.MetricsListener, metricsIsDefault, loop, log)
+	if err != nil {
+		return err
+	}
+	defer metrics.close()
 
 	fsys, err := disk.New(dataDir)
 	if err != nil {
@@ -194,7 +215,7 @@ func serve(cfg broker.Config, log *slog.Logger) error {
 	io := knet.NewIOPool(loop, ioWorkers)
 	defer io.Close()
 	env := core.Env{Clock: knet.NewClock(loop), Rand: core.NewRand(osSeed()), FS: fsys, Net: tcp, IO: io, Log: log}
-	return runNode(loop, env, cfg, dataDir, log, signals)
+	return runNode(loop, env, cfg, dataDir, log, signals, metrics)
 }
 
 // ioWorkers is the number of goroutines that run fsyncs: enough for a
@@ -221,7 +242,7 @@ func bindListeners(tcp *knet.TCP, addrs []string) ([]string, error) {
 
 // runNode recovers the node on the loop, starts it and runs the loop until
 // the node stops.
-func runNode(loop *knet.Loop, env core.Env, cfg broker.Config, dataDir string, log *slog.Logger, signals <-chan os.Signal) error {
+func runNode(loop *knet.Loop, env core.Env, cfg broker.Config, dataDir string, log *slog.Logger, signals <-chan os.Signal, metrics *metricsServer) error {
 	var runErr error
 	started := make(chan struct{})
 	loop.Post(func() {
@@ -233,6 +254,7 @@ func runNode(loop *knet.Loop, env core.Env, cfg broker.Config, dataDir string, l
 			return
 		}
 		node.OnHalt = func(err error) {
+			metrics.stopped(fmt.Sprintf("halted: %v", err))
 			runErr = fmt.Errorf("halted: %w", err)
 			loop.Stop()
 		}
@@ -242,8 +264,9 @@ func runNode(loop *knet.Loop, env core.Env, cfg broker.Config, dataDir string, l
 			loop.Stop()
 			return
 		}
+		metrics.serving(node)
 		log.Info("broker started", slog.Any("addrs", node.Addrs()), slog.String("log.dirs", dataDir))
-		stopOnSignal(loop, node, log, signals)
+		stopOnSignal(loop, node, log, signals, metrics)
 	})
 	loop.Run()
 	<-started
@@ -254,9 +277,10 @@ func runNode(loop *knet.Loop, env core.Env, cfg broker.Config, dataDir string, l
 // (SIGTERM or SIGINT, registered when serve began, so that a signal during
 // recovery or in the instant after the start is not lost to the default
 // action, which would kill the process without a clean shutdown).
-func stopOnSignal(loop *knet.Loop, node *broker.Node, log *slog.Logger, signals <-chan os.Signal) {
+func stopOnSignal(loop *knet.Loop, node *broker.Node, log *slog.Logger, signals <-chan os.Signal, metrics *metricsServer) {
 	go func() {
 		sig := <-signals
+		metrics.stopped("shutting down")
 		loop.Post(func() {
 			log.Info("shutting down", slog.String("signal", sig.String()))
 			if err := node.Stop(); err != nil {
