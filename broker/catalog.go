@@ -151,8 +151,9 @@ func (c *catalog) load(entry catalogTopic) error {
 	return nil
 }
 
-// Suffixes of partition directories that no topic owns. A deleted topic's
-// directories are renamed with deletedSuffix before they are removed, so a
+// Suffixes of partition directories that no topic owns (catalog_names.go
+// has the whole names). A deleted topic's directories are renamed to end
+// in deletedSuffix before they are removed, so a
 // removal a crash interrupted is finished at startup. A directory the
 // catalog does not name (a topic creation a crash interrupted) is renamed
 // with orphanedSuffix and kept: the broker never destroys data that its
@@ -192,7 +193,8 @@ func (c *catalog) removeLeftovers() error {
 	return nil
 }
 
-// setAside renames an unexplained directory to a free name+orphanedSuffix.
+// setAside renames an unexplained directory to a free name ending in
+// orphanedSuffix (see orphanedDirName), short enough for any file system.
 func (c *catalog) setAside(name string, entries []core.DirEntry) error {
 	taken := func(candidate string) bool {
 		for _, e := range entries {
@@ -202,9 +204,9 @@ func (c *catalog) setAside(name string, entries []core.DirEntry) error {
 		}
 		return false
 	}
-	target := name + orphanedSuffix
-	for i := 2; taken(target); i++ {
-		target = name + orphanedSuffix + "-" + strconv.Itoa(i)
+	target := orphanedDirName(name, 1)
+	for attempt := 2; taken(target); attempt++ {
+		target = orphanedDirName(name, attempt)
 	}
 	dir := c.node.cfg.LogDir
 	return c.node.env.FS.Rename(path.Join(dir, name), path.Join(dir, target))
@@ -229,9 +231,8 @@ func (c *catalog) finishDeletions() error {
 	fsys, dir := c.node.env.FS, c.node.cfg.LogDir
 	for _, entry := range c.deleting {
 		for i := range entry.Partitions {
-			partition := partitionDir(dir, entry.Name, i)
-			for _, name := range []string{partition, partition + deletedSuffix} {
-				if err := fsys.RemoveAll(name); err != nil {
+			for _, name := range doomedDirNames(entry, i) {
+				if err := fsys.RemoveAll(path.Join(dir, name)); err != nil {
 					return fmt.Errorf("broker: finish deleting topic %q: %w", entry.Name, err)
 				}
 			}
@@ -242,6 +243,21 @@ func (c *catalog) finishDeletions() error {
 	}
 	c.deleting = nil
 	return c.save()
+}
+
+// doomedDirNames are the directory names partition index of a topic being
+// deleted may have: live, renamed for deletion, and renamed for deletion by
+// an older version (<live name>.deleted, only when that name can exist).
+func doomedDirNames(entry catalogTopic, index int32) []string {
+	live := partitionDirName(entry.Name, index)
+	names := []string{live}
+	if id, err := hex.DecodeString(entry.ID); err == nil && len(id) == 16 {
+		names = append(names, deletedDirName(entry.Name, [16]byte(id), index))
+	}
+	if legacy := live + deletedSuffix; len(legacy) <= fileNameBytesMax {
+		names = append(names, legacy)
+	}
+	return names
 }
 
 // save makes the current topic set durable.
@@ -383,13 +399,13 @@ func (c *catalog) grow(t *topic, count int32) error {
 }
 
 // discardPartitions closes and removes partitions from index from on: each
-// directory is first renamed with deletedSuffix, so that a removal a crash
+// directory is first renamed to its deletedDirName, so that a removal a crash
 // interrupts is finished at the next start rather than mistaken for data.
 func (c *catalog) discardPartitions(t *topic, from int32) {
 	fsys := c.node.env.FS
 	for _, p := range t.partitions[from:] {
 		p.close()
-		doomed := p.dir + deletedSuffix
+		doomed := path.Join(c.node.cfg.LogDir, deletedDirName(t.name, t.id, p.index))
 		if err := fsys.Rename(p.dir, doomed); err != nil {
 			c.node.log.Warn("cannot mark partition directory deleted", slog.String("dir", p.dir), slog.Any("err", err))
 			continue

@@ -65,8 +65,10 @@ type partition struct {
 	scratch []byte
 }
 
+// partitionDir is the live directory of a partition (see catalog_names.go
+// for the names in every other state).
 func partitionDir(logDir, topicName string, index int32) string {
-	return path.Join(logDir, topicName+"-"+strconv.Itoa(int(index)))
+	return path.Join(logDir, partitionDirName(topicName, index))
 }
 
 func openPartition(n *Node, t *topic, index int32) (*partition, error) {
