@@ -158,3 +158,22 @@ func TestErrorCodesFoundAtAnyDepth(t *testing.T) {
 		t.Errorf("errors %+v, want %+v", got, want)
 	}
 }
+
+// TestSyncLatencyUsesTheNodeClock checks the functions the group commit
+// calls around a sync: the latency is the node's (virtual) time between
+// them, and the sync is counted.
+func TestSyncLatencyUsesTheNodeClock(t *testing.T) {
+	b := newSimBroker(t, 1, nil)
+	before := b.node.Metrics()
+	started := b.node.syncStarted()
+	b.sched.RunFor(3 * time.Millisecond)
+	b.node.syncFinished(started)
+	after := b.node.Metrics()
+	if after.SyncsStarted != before.SyncsStarted+1 {
+		t.Errorf("syncs %d, want %d", after.SyncsStarted, before.SyncsStarted+1)
+	}
+	added := after.SyncLatency.SumSeconds - before.SyncLatency.SumSeconds
+	if after.SyncLatency.Count != before.SyncLatency.Count+1 || added < 0.003 || added > 0.0031 {
+		t.Errorf("latency count %d sum +%f, want one more and +0.003", after.SyncLatency.Count, added)
+	}
+}
