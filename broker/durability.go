@@ -93,8 +93,9 @@ func (p *partition) scheduleSync() {
 	if job == nil {
 		return
 	}
-	p.node.metrics.syncsStarted++
+	started := p.node.syncStarted()
 	p.node.io.Submit(job.Run, func(err error) {
+		p.node.syncFinished(started)
 		if p.closed {
 			return
 		}

@@ -166,7 +166,7 @@ func (n *Node) Metrics() Metrics {
 	}
 	s.Topics = m.topicSnapshot()
 	s.Requests = m.requestSnapshot()
-	s.Partitions = n.partitionSnapshot()
+	s.Partitions, s.OfflinePartitions = n.partitionSnapshot()
 	if n.halted != nil {
 		s.OfflinePartitions = int64(len(s.Partitions))
 	}
@@ -198,16 +198,22 @@ func (m *nodeMetrics) requestSnapshot() []RequestMetrics {
 	return requests
 }
 
-// partitionSnapshot lists every live partition's log size.
-func (n *Node) partitionSnapshot() []PartitionMetrics {
+// partitionSnapshot lists every partition's log size, and counts the
+// partitions that corruption took offline (offline.go).
+func (n *Node) partitionSnapshot() (partitions []PartitionMetrics, offline int64) {
 	if n.catalog == nil {
-		return nil
+		return nil, 0
 	}
-	var partitions []PartitionMetrics
 	for _, t := range n.catalog.topics { // order-independent: sorted below
 		for _, p := range t.partitions {
 			if p == nil || p.closed {
 				continue
+			}
+			if p.offline != nil {
+				offline++
+			}
+			if p.log == nil {
+				continue // opened offline: no log to measure
 			}
 			partitions = append(partitions, PartitionMetrics{Topic: t.name, Partition: p.index, LogBytes: p.log.Size()})
 		}
@@ -218,7 +224,7 @@ func (n *Node) partitionSnapshot() []PartitionMetrics {
 		}
 		return partitions[i].Partition < partitions[j].Partition
 	})
-	return partitions
+	return partitions, offline
 }
 
 // errorName is Kafka's name for an error code, or "UNKNOWN_<code>".

@@ -3,6 +3,7 @@ package main
 import (
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 )
@@ -37,8 +38,22 @@ func dieWithGoRun() {
 
 // builtByGoRun reports whether executable is where `go run` puts the
 // program it builds: $WORK/b001/exe/NAME, with $WORK a go-build* directory.
+//
+// Since Go 1.24 go run may also run a binary cached from an earlier build,
+// at $GOCACHE/<2 hex digits>/<hash>-d/NAME; such a binary is recognised by
+// that layout together with a parent process named go.
 func builtByGoRun(executable string) bool {
 	exeDir := filepath.Dir(executable)
 	work := filepath.Dir(filepath.Dir(exeDir))
-	return filepath.Base(exeDir) == "exe" && strings.HasPrefix(filepath.Base(work), "go-build")
+	if filepath.Base(exeDir) == "exe" && strings.HasPrefix(filepath.Base(work), "go-build") {
+		return true
+	}
+	shard := filepath.Base(filepath.Dir(exeDir))
+	return strings.HasSuffix(filepath.Base(exeDir), "-d") && len(shard) == 2 && parentIsGoCommand()
+}
+
+// parentIsGoCommand reports whether the parent process is the go command.
+func parentIsGoCommand() bool {
+	comm, err := os.ReadFile("/proc/" + strconv.Itoa(os.Getppid()) + "/comm")
+	return err == nil && strings.TrimSpace(string(comm)) == "go"
 }
