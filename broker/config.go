@@ -81,6 +81,10 @@ type Config struct {
 	// how far back a corruption at rest can pass for a torn write. Kafka's
 	// default is 60000; ours is 1000 because of the second reason.
 	RecoveryPointCheckpointIntervalMs int64
+	// ProducerIDExpirationMs forgets an idempotent producer's state once its
+	// newest batch is this old (producer.id.expiration.ms, KIP-854; Kafka's
+	// default, a day). A retry after that may be stored twice.
+	ProducerIDExpirationMs int64
 	// FlushIntervalMessages syncs a partition after this many records
 	// (log.flush.interval.messages); 1 syncs before every acknowledgement.
 	FlushIntervalMessages int64
@@ -149,6 +153,7 @@ func DefaultConfig() Config {
 		RetentionCheckIntervalMs:          5 * 60 * 1000,
 		FlushIntervalMessages:             math.MaxInt64,
 		RecoveryPointCheckpointIntervalMs: 1000,
+		ProducerIDExpirationMs:            producerIDExpirationMsDefault,
 		FlushIntervalMs:                   -1,
 		ReplicaLagTimeMaxMs:               30_000,
 		GroupInitialRebalanceDelayMs:      3000,
@@ -245,6 +250,7 @@ var properties = map[string]property{
 	"log.retention.check.interval.ms": intProperty(1, math.MaxInt64, func(c *Config, n int64) { c.RetentionCheckIntervalMs = n }),
 	"log.write.caching":               boolProperty(func(c *Config, b bool) { c.WriteCaching = b }),
 	"log.flush.interval.messages":     intProperty(1, math.MaxInt64, func(c *Config, n int64) { c.FlushIntervalMessages = n }),
+	"producer.id.expiration.ms":       intProperty(1, math.MaxInt32, func(c *Config, n int64) { c.ProducerIDExpirationMs = n }),
 	"log.flush.offset.checkpoint.interval.ms": intProperty(1, math.MaxInt32, func(c *Config, n int64) {
 		c.RecoveryPointCheckpointIntervalMs = n
 	}),
@@ -424,7 +430,7 @@ var kafkaSettingsIgnored = map[string]bool{
 	"offsets.retention.minutes": true, "offsets.topic.compression.codec": true, "offsets.topic.min.isr": true,
 	"offsets.topic.replication.factor": true, "offsets.topic.segment.bytes": true, "port": true,
 	"host.name": true, "principal.builder.class": true, processRolesKey: true,
-	"producer.id.expiration.check.interval.ms": true, "producer.id.expiration.ms": true,
+	"producer.id.expiration.check.interval.ms":   true,
 	"producer.purgatory.purge.interval.requests": true, "queued.max.request.bytes": true,
 	"queued.max.requests": true, "quota.window.num": true, "quota.window.size.seconds": true,
 	"remote.fetch.max.wait.ms": true, "replica.alter.log.dirs.io.max.bytes.per.second": true,

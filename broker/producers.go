@@ -165,9 +165,8 @@ func batchTimestampMs(h *record.Header, nowMs int64) int64 {
 const producerIDExpirationMsDefault = 86400000
 
 // producerIDExpirationMs is how long a producer entry outlives its newest
-// batch. It will read the broker's producer.id.expiration.ms setting once
-// Config has it; until then it is Kafka's default.
-func (p *partition) producerIDExpirationMs() int64 { return producerIDExpirationMsDefault }
+// batch (producer.id.expiration.ms).
+func (p *partition) producerIDExpirationMs() int64 { return p.node.cfg.ProducerIDExpirationMs }
 
 // expire removes the entries whose newest batch is expirationMs or more
 // older than nowMs (Kafka's isProducerExpired: currentTimeMs -
