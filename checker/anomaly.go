@@ -58,6 +58,9 @@ const (
 	// AnomalyUnprocessed: a group that promised at-least-once committed past
 	// an offset of the log that none of its members processed.
 	AnomalyUnprocessed AnomalyKind = "unprocessed"
+	// AnomalyPrematureDeletion: the final drain starts above the legal log
+	// start: retention deleted records the configuration made it keep.
+	AnomalyPrematureDeletion AnomalyKind = "premature-deletion"
 	// AnomalyIncompleteDrain: the final drain of a partition did not reach
 	// the end offset observed after healing, or never happened although the
 	// partition holds durable acknowledged writes.
@@ -69,7 +72,7 @@ var anomalyKinds = []AnomalyKind{
 	AnomalyNonlinearizable, AnomalyLostWrite, AnomalyInconsistentOffset,
 	AnomalyDuplicate, AnomalyPhantomRead, AnomalyFailedWriteRead,
 	AnomalyNonmonotonicSend, AnomalySequenceGap, AnomalyNonmonotonicPoll, AnomalyPollSkip,
-	AnomalyBackwardCommit, AnomalyLostCommit, AnomalyReprocessed, AnomalyUnprocessed, AnomalyIncompleteDrain,
+	AnomalyBackwardCommit, AnomalyLostCommit, AnomalyReprocessed, AnomalyUnprocessed, AnomalyPrematureDeletion, AnomalyIncompleteDrain,
 }
 
 // rank is a kind's position in report order.

@@ -119,6 +119,7 @@ var deliveryChecks = []deliveryCheck{
 	{name: "commit-order", run: checkCommits},
 	{name: "committed-read", run: checkCommittedReads},
 	{name: "delivery", run: checkDelivery},
+	{name: "log-start", run: checkLogStart},
 	{name: "drain", run: checkDrains},
 }
 
@@ -248,6 +249,9 @@ func CommitOrder(h *History) ([]Anomaly, error) { return runOne(h, checkCommits)
 
 // CommittedReads returns the lost-commit anomalies of h.
 func CommittedReads(h *History) ([]Anomaly, error) { return runOne(h, checkCommittedReads) }
+
+// LogStarts returns the premature-deletion anomalies of h.
+func LogStarts(h *History) ([]Anomaly, error) { return runOne(h, checkLogStart) }
 
 // Drains returns the incomplete-drain anomalies of h.
 func Drains(h *History) ([]Anomaly, error) { return runOne(h, checkDrains) }

@@ -96,9 +96,9 @@ func (c *consumerCursor) poll(h *History, p *partitionIndex, i int) []Anomaly {
 			backward = true
 			continue
 		}
-		// Offsets below the final log start may have been deleted by
+		// Offsets below the legal log start may have been deleted by
 		// retention before this poll; a consumer skips them (offset reset).
-		gap := interval{from: max(c.expected, p.start), to: r.Offset}
+		gap := interval{from: max(c.expected, p.keepFrom()), to: r.Offset}
 		if !skipped && gap.from < gap.to && !p.drain.absent(gap) {
 			anomalies = append(anomalies, pollSkip(h, p.tp, i, gap, r))
 			skipped = true

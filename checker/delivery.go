@@ -107,9 +107,9 @@ func reprocessed(h *History, tp TopicPartition, group string, d groupDelivery) [
 func unprocessed(p *partitionIndex, group string, d groupDelivery) []Anomaly {
 	var out []Anomaly
 	for _, r := range p.drain.records {
-		// Below the final log start, retention may have deleted the record
+		// Below the legal log start, retention may have deleted the record
 		// before any member reached it: Kafka never promised it.
-		if r.Offset < d.first || r.Offset < p.start || r.Offset >= d.committed {
+		if r.Offset < d.first || r.Offset < p.keepFrom() || r.Offset >= d.committed {
 			continue
 		}
 		if len(d.processed[r.Offset]) == 0 {

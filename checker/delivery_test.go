@@ -70,13 +70,19 @@ func TestGroupPromiseValidation(t *testing.T) {
 	}
 }
 
-// TestAtLeastOnceExcusesRetention: the drain read offset 2 before
-// retention deleted it (final log start 3), and the group never reached
-// it: retention, not the group, broke the promise.
+// TestAtLeastOnceExcusesRetention: the group skipped offset 2. Where
+// retention may have deleted it (the drain starts at 3, and
+// retention.bytes lets the log keep a single record), retention, not the
+// group, broke the promise. Where the drain shows offset 2 and nothing may
+// be deleted, the group left it unprocessed.
 func TestAtLeastOnceExcusesRetention(t *testing.T) {
 	b := deliveryHistory(DeliveryAtLeastOnce)
 	b.h.Ops[6].Poll.FetchOffset = 3
 	b.h.Ops[6].Poll.Records = []Record{rec(3, "d")}
-	b.h.Ends[0].Start = 3
+	mustCheck(t, &b.h, AnomalyUnprocessed)
+
+	b.h.Ops[8].Poll.FetchOffset = 3
+	b.h.Ops[8].Poll.Records = []Record{rec(3, "d")}
+	b.h.Retention = &Retention{Bytes: 1, RecordBytesMax: 150}
 	mustCheck(t, &b.h)
 }

@@ -88,6 +88,10 @@ type History struct {
 	// partition after healing and before the final drain. The drain must
 	// reach them (see AnomalyIncompleteDrain).
 	Ends []End `json:"ends,omitempty"`
+	// Retention is what the configuration lets retention delete; nil
+	// means nothing may be deleted. The checker derives the legal log
+	// start from it and the history (see Retention).
+	Retention *Retention `json:"retention,omitempty"`
 	// Groups are the delivery promises of the consumer groups whose polls
 	// the history records (see checkDelivery). A group without a promise is
 	// not checked for delivery.
@@ -101,9 +105,10 @@ type End struct {
 	// Offset is the partition's high-water mark: the offset the next
 	// produced record would get.
 	Offset int64 `json:"offset"`
-	// Start is the partition's log start offset observed at the same time:
-	// retention deleted everything below it, so acknowledged writes below
-	// it are not lost and consumers may have skipped them.
+	// Start is the log start offset the broker reported at the same time.
+	// It is the judged system's own account, so the checker uses it only
+	// in explanations, never as evidence: the legal log start comes from
+	// History.Retention and the history.
 	Start int64 `json:"start,omitempty"`
 }
 
@@ -259,6 +264,9 @@ func (h *History) Validate() error {
 		}
 	}
 	if err := validateEnds(h.Ends); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalidHistory, err)
+	}
+	if err := h.Retention.validate(); err != nil {
 		return fmt.Errorf("%w: %w", ErrInvalidHistory, err)
 	}
 	if err := validateGroups(h.Groups); err != nil {

@@ -53,13 +53,18 @@ type partitionIndex struct {
 	// the log start offset observed then (0 when unknown).
 	end   int64
 	start int64
+	// keep is the legal log start (see legalStart), and keptBytes the
+	// bound on the bytes kept from it that decided it.
+	keep      int64
+	keptBytes int64
 }
 
 // keepFrom is the lowest offset from which the partition's log must still
 // hold every record it ever held durably: retention may have deleted what
-// lies below it, nothing above it.
+// lies below it, nothing above it. It is derived from the configuration
+// and the history (legalStart), never from the broker's reported start.
 func (p *partitionIndex) keepFrom() int64 {
-	return p.start
+	return p.keep
 }
 
 // historyIndex is a history split into partitions, in partition order.
@@ -116,6 +121,7 @@ func buildIndex(h *History) *historyIndex {
 		p.byValue = sortedByValue(p.observations)
 		p.observed = nil // positions are stale after sorting
 		p.drain.finish()
+		p.legalStart(h)
 	}
 	return &historyIndex{h: h, partitions: partitions}
 }

@@ -2,57 +2,131 @@ package checker
 
 import "testing"
 
-// retentionHistory: offsets 0..4 acknowledged; retention later deleted
-// 0..2 (log start 3), so the drain reads 3..4. A consumer read 0 and then,
-// after its position fell below the log start, jumped to 3.
-func retentionHistory(start int64) *builder {
+// retentionHistory: offsets 0..4 acknowledged, each alone in a batch of 100
+// bytes; the log was later cut so that the drain reads from drainFrom. A
+// consumer read 0 and then, after its position fell below the log start,
+// jumped to 3.
+func retentionHistory(drainFrom int64, retention *Retention) *builder {
 	b := newBuilder()
-	for i, v := range []string{"a", "b", "c", "d", "e"} {
-		b.produce(0, int64(10+i), int64(11+i), OutcomeOK, v, int64(i))
+	values := []string{"a", "b", "c", "d", "e"}
+	for i, v := range values {
+		p := b.produce(0, int64(10+i), int64(11+i), OutcomeOK, v, int64(i))
+		p.BatchBytes, p.BatchRecords = 100, 1
 	}
 	b.poll(2, 20, 21, 0, rec(0, "a"))
 	b.poll(2, 30, 31, 1, rec(3, "d"))
-	b.drain(100, start, rec(3, "d"), rec(4, "e"))
-	b.h.Ends = []End{{Topic: "t", Offset: 5, Start: start}}
+	var drained []Record
+	for o := drainFrom; o < int64(len(values)); o++ {
+		drained = append(drained, rec(o, values[o]))
+	}
+	b.drain(100, drainFrom, drained...)
+	b.h.Ends = []End{{Topic: "t", Offset: 5, Start: drainFrom}}
+	b.h.Retention = retention
 	return b
 }
 
-// TestRetentionExcusesDeletedOffsets checks that writes and skips below the
-// final log start are not anomalies.
-func TestRetentionExcusesDeletedOffsets(t *testing.T) {
-	mustCheck(t, &retentionHistory(3).h)
+func sizeRetention(bytes int64) *Retention {
+	return &Retention{Bytes: bytes, RecordBytesMax: 150}
 }
 
-// TestRetentionDoesNotExcuseLiveOffsets moves the log start back to 1:
-// the acknowledged writes at 1 and 2 are above it but missing from the
-// drain, so they are lost.
-func TestRetentionDoesNotExcuseLiveOffsets(t *testing.T) {
-	b := retentionHistory(1)
-	r := mustCheck(t, &b.h, AnomalyLostWrite, AnomalyLostWrite)
-	mentions(t, r.Anomalies[0], "offset 1")
-}
-
-// TestRetentionExcusesOnlySkipsBelowTheStart has the log start at 2 and a
-// drain that shows offset 2: the consumer's jump from 0 to 3 skipped offset
-// 1 (deleted, excused) and offset 2 (still in the log: a poll skip).
-func TestRetentionExcusesOnlySkipsBelowTheStart(t *testing.T) {
-	b := newBuilder()
-	for i, v := range []string{"a", "b", "c", "d"} {
-		b.produce(0, int64(10+i), int64(11+i), OutcomeOK, v, int64(i))
+// TestLegalLogStart derives the legal log start from the retention
+// settings and the recorded batch sizes, never from the broker's reported
+// start (End.Start, which equals the drain's start in every case here).
+func TestLegalLogStart(t *testing.T) {
+	tests := []struct {
+		name      string
+		drainFrom int64
+		retention *Retention
+		want      []AnomalyKind
+		mention   string
+	}{
+		{"retention kept exactly its bytes", 3, sizeRetention(200), nil, ""},
+		{"retention kept less than its bytes", 3, sizeRetention(300),
+			[]AnomalyKind{AnomalyLostWrite, AnomalyPollSkip, AnomalyPrematureDeletion},
+			"holds at most 200 bytes, fewer than log.retention.bytes 300, so retention had to keep every offset from 2 on"},
+		{"no retention at all", 3, nil,
+			[]AnomalyKind{AnomalyLostWrite, AnomalyLostWrite, AnomalyLostWrite, AnomalyPollSkip, AnomalyPrematureDeletion},
+			"no retention may delete anything: offsets 0..2 were deleted early"},
+		{"size retention off", 3, &Retention{Bytes: -1, RecordBytesMax: 150},
+			[]AnomalyKind{AnomalyLostWrite, AnomalyLostWrite, AnomalyLostWrite, AnomalyPollSkip, AnomalyPrematureDeletion}, ""},
+		{"time retention may act", 3, &Retention{Bytes: 10_000, TimeCanAct: true, RecordBytesMax: 150}, nil, ""},
+		{"nothing deleted", 0, nil, []AnomalyKind{AnomalyPollSkip}, ""},
+		{"a kept offset skipped", 2, sizeRetention(300), []AnomalyKind{AnomalyPollSkip}, ""},
 	}
-	b.poll(2, 20, 21, 0, rec(0, "a"))
-	b.poll(2, 30, 31, 1, rec(3, "d"))
-	b.drain(100, 2, rec(2, "c"), rec(3, "d"))
-	b.h.Ends = []End{{Topic: "t", Offset: 4, Start: 2}}
-	r := mustCheck(t, &b.h, AnomalyPollSkip)
-	mentions(t, r.Anomalies[0], "skipping offsets 2..2")
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b := retentionHistory(tt.drainFrom, tt.retention)
+			r := mustCheck(t, &b.h, tt.want...)
+			if tt.mention != "" {
+				mentions(t, r.Anomalies[len(r.Anomalies)-1], tt.mention, "the broker reported log start 3")
+			}
+		})
+	}
 }
 
-// TestEndStartValidation rejects a log start beyond the end.
+// TestLegalLogStartWithTailLoss: a write that may have been in the log and
+// was lost from its tail (an indefinite send missing from the drain) may
+// have counted when retention last acted, so the same cut is legal once a
+// fault can take a tail away, and only then.
+func TestLegalLogStartWithTailLoss(t *testing.T) {
+	retention := sizeRetention(300)
+	b := retentionHistory(3, retention)
+	p := b.produce(1, 40, 50, OutcomeIndefinite, "lost", -1)
+	p.BatchBytes, p.BatchRecords = 100, 1
+	mustCheck(t, &b.h, AnomalyLostWrite, AnomalyPollSkip, AnomalyPrematureDeletion)
+	retention.TailLoss = true
+	mustCheck(t, &b.h)
+}
+
+// TestLegalLogStartWithoutBatchSizes bounds records without a recorded
+// batch by RecordBytesMax: 2 x 150 bytes cover 300.
+func TestLegalLogStartWithoutBatchSizes(t *testing.T) {
+	b := retentionHistory(3, sizeRetention(300))
+	for i := range b.h.Ops {
+		if p := b.h.Ops[i].Produce; p != nil {
+			p.BatchBytes, p.BatchRecords = 0, 0
+		}
+	}
+	mustCheck(t, &b.h)
+}
+
+// TestEndStartValidation rejects a log start beyond the end and retention
+// settings that bound nothing.
 func TestEndStartValidation(t *testing.T) {
-	b := retentionHistory(3)
+	b := retentionHistory(3, sizeRetention(200))
 	b.h.Ends[0].Start = 6
 	if err := b.h.Validate(); err == nil {
 		t.Fatal("log start beyond the end accepted")
 	}
+	b = retentionHistory(3, &Retention{Bytes: 200})
+	if err := b.h.Validate(); err == nil {
+		t.Fatal("retention without a record bound accepted")
+	}
+}
+
+// TestDeletionWhileDraining: retention deleted offsets 2 and 3 while the
+// drain was reading (it read 0 and 1, then went on at 4). That was legal
+// if the four drained records of 100 bytes still make retention.bytes
+// from offset 4 on, and only then: no tail loss follows a deletion after
+// healing, so no slack is allowed.
+func TestDeletionWhileDraining(t *testing.T) {
+	build := func(retention *Retention) *builder {
+		b := newBuilder()
+		values := []string{"a", "b", "c", "d", "e", "f"}
+		for i, v := range values {
+			p := b.produce(0, int64(10+i), int64(11+i), OutcomeOK, v, int64(i))
+			p.BatchBytes, p.BatchRecords = 100, 1
+		}
+		b.drain(100, 0, rec(0, "a"), rec(1, "b"))
+		b.drain(102, 2, rec(4, "e"), rec(5, "f"))
+		b.h.Ends = []End{{Topic: "t", Offset: 6}}
+		b.h.Retention = retention
+		return b
+	}
+	mustCheck(t, &build(sizeRetention(200)).h)
+	tailLoss := sizeRetention(300)
+	tailLoss.TailLoss = true
+	r := mustCheck(t, &build(tailLoss).h, AnomalyLostWrite, AnomalyLostWrite)
+	mentions(t, r.Anomalies[0], "offset 2")
+	mustCheck(t, &build(nil).h, AnomalyLostWrite, AnomalyLostWrite)
 }

@@ -36,7 +36,7 @@ func checkLostWrites(ix *historyIndex) ([]Anomaly, int) {
 		}
 		for _, i := range p.ops {
 			op := &ix.h.Ops[i]
-			if !acknowledged(op) || !op.Produce.Durable || op.Produce.Offset < p.start {
+			if !acknowledged(op) || !op.Produce.Durable || op.Produce.Offset < p.keepFrom() {
 				continue // below the log start, retention deleted it
 			}
 			checked++

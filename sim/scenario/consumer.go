@@ -9,6 +9,9 @@ import (
 	"github.com/kafkasim/kafkasim/sim"
 )
 
+// fetchPartitionBytesMax is the consumers' max.partition.fetch.bytes.
+const fetchPartitionBytesMax = 64 << 10
+
 // consumerActor is one consumer client on its own simulated host: it polls
 // in a loop and records every delivery as poll operations (one per
 // partition), and with a group commits after (at-least-once) or before
@@ -63,6 +66,11 @@ func (c *consumerActor) start() {
 	cfg.HeartbeatInterval = time.Second
 	cfg.RebalanceTimeout = 10 * time.Second
 	cfg.RequestTimeout = 10 * time.Second
+	// Small fetches: the disk flips a bit in one read call in up to a
+	// hundred, and a fetch of a megabyte makes hundreds of read calls, so
+	// with large logs nearly every big fetch would fail and be retried.
+	cfg.MaxPartitionBytes = fetchPartitionBytesMax
+	cfg.MaxBytes = 4 * fetchPartitionBytesMax
 	session := c.session
 	cfg.OnAssigned = func(tps []client.TopicPartition) {
 		if c.session == session {

@@ -29,6 +29,7 @@ func (p *producerActor) name() string { return fmt.Sprintf("producer-%d", p.inde
 // start begins a session: a new client and producer on the host's current
 // incarnation.
 func (p *producerActor) start() {
+	describeRetention(p.r)
 	p.session++
 	env := p.host.Env()
 	cluster, err := client.NewCluster(env, client.ClusterConfig{Bootstrap: []string{brokerAddress}, ClientID: p.name()})
@@ -81,7 +82,7 @@ func (p *producerActor) produce() {
 		p.produceOversize(partition)
 		return
 	}
-	p.send(partition, nil)
+	p.send(partition, p.key())
 }
 
 // send produces one record to partition, with key (nil for none) and a

@@ -18,6 +18,9 @@ type recorder struct {
 	// commitReader is the run's reader of committed offsets, once started
 	// (workload_commits.go); it records into this history.
 	commitReader *commitReader
+	// retention is what the configuration lets retention delete
+	// (check_retention.go), recorded once the clients start.
+	retention *checker.Retention
 }
 
 // begin records the call of an operation and returns its index.
@@ -53,5 +56,5 @@ func (rec *recorder) history(now time.Duration) checker.History {
 			rec.end(i, now, checker.OutcomeIndefinite)
 		}
 	}
-	return checker.History{Ops: rec.ops, Ends: rec.ends, Groups: rec.groups}
+	return checker.History{Ops: rec.ops, Ends: rec.ends, Groups: rec.groups, Retention: rec.retention}
 }

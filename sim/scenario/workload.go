@@ -19,6 +19,10 @@ type WorkloadSpec struct {
 	// CommitReadEvery is the mean time between two rounds of reading the
 	// group's committed offsets back (workload_commits.go); 0 turns it off.
 	CommitReadEvery time.Duration
+	// KeyBytes gives every normal record an incompressible key of this
+	// many bytes (workload_oversize.go), 0 for none: logs grow past
+	// log.retention.bytes within a run, so that size retention acts.
+	KeyBytes int
 }
 
 // deriveWorkload draws the workload's shape. It is called last in Derive,
@@ -29,5 +33,8 @@ func deriveWorkload(r *core.Rand) WorkloadSpec {
 		w.OversizeOneIn = 20 + r.IntN(200)
 	}
 	w.CommitReadEvery = time.Duration(200+r.IntN(1800)) * time.Millisecond
+	if r.Chance(0.5) {
+		w.KeyBytes = 256 + r.IntN(1792)
+	}
 	return w
 }

@@ -12,11 +12,12 @@ const oversizeKeyBytes = 1<<20 + 64<<10
 // them through and the broker is the one to refuse them.
 const oversizeRequestBytesMax = 2 << 20
 
-// oversizeKey returns incompressible bytes derived from seed (a xorshift
-// sequence): the key of an oversize record. Only the broker's size check
-// looks at it, so the history records just the record's value.
-func oversizeKey(seed uint64) []byte {
-	key := make([]byte, oversizeKeyBytes)
+// incompressibleKey returns size incompressible bytes derived from seed (a
+// xorshift sequence): the key of an oversize record, or the padding of a
+// normal one (WorkloadSpec.KeyBytes). Only sizes matter, so the history
+// records just the record's value.
+func incompressibleKey(seed uint64, size int) []byte {
+	key := make([]byte, size)
 	x := seed | 1
 	for i := 0; i < len(key); i += 8 {
 		x ^= x << 13
@@ -43,8 +44,8 @@ func (p *producerActor) sendsOversize() bool {
 // flight together: the second reaches the broker while the first's refusal
 // is still on its way back.
 func (p *producerActor) produceOversize(partition int32) {
-	p.send(partition, oversizeKey(uint64(p.index)<<40^uint64(p.session)<<32^uint64(p.seq)))
-	p.send(partition, nil)
+	p.send(partition, incompressibleKey(p.keySeed(), oversizeKeyBytes))
+	p.send(partition, p.key())
 	p.producer.Flush(func() {})
 }
 
@@ -54,4 +55,18 @@ func requestBytesMax(w WorkloadSpec, cfg client.ProducerConfig) int {
 		return max(cfg.MaxRequestBytes, oversizeRequestBytesMax)
 	}
 	return cfg.MaxRequestBytes
+}
+
+// keySeed seeds the key of the producer's next record.
+func (p *producerActor) keySeed() uint64 {
+	return uint64(p.index)<<40 ^ uint64(p.session)<<32 ^ uint64(p.seq)
+}
+
+// key returns the key of a normal record: padding of Workload.KeyBytes, or
+// nil.
+func (p *producerActor) key() []byte {
+	if n := p.r.cfg.Workload.KeyBytes; n > 0 {
+		return incompressibleKey(p.keySeed(), n)
+	}
+	return nil
 }

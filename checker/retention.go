@@ -1,0 +1,249 @@
+package checker
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Retention is what the run's configuration lets retention delete, as the
+// simulator tells the checker: never what the broker did. Without it (a nil
+// History.Retention) the checker assumes no retention: nothing may ever be
+// deleted.
+type Retention struct {
+	// Bytes is log.retention.bytes, or -1 when size retention is off.
+	// Kafka deletes a partition's oldest segment only while the log stays
+	// at least this large without it, and never the active segment.
+	Bytes int64 `json:"bytes"`
+	// TimeCanAct is set when time retention (log.retention.ms) may expire
+	// a segment during the run. Then every segment but the active one may
+	// go, and the checker cannot bound the log start at all.
+	TimeCanAct bool `json:"time_can_act,omitempty"`
+	// TailLoss is set when a fault of the run can take away records that
+	// were in the log (unsynced data lost to a power loss or a failed
+	// fsync): the log may then have been larger when retention last acted
+	// than the final drain shows.
+	TailLoss bool `json:"tail_loss,omitempty"`
+	// RecordBytesMax bounds the log bytes of one produced record alone in
+	// its batch (batch header, record framing, key, value, headers and the
+	// codec's overhead). It stands in for a record whose batch the history
+	// does not record.
+	RecordBytesMax int64 `json:"record_bytes_max"`
+}
+
+// validate reports settings that bound nothing.
+func (r *Retention) validate() error {
+	if r == nil {
+		return nil
+	}
+	if r.Bytes < -1 {
+		return fmt.Errorf("retention bytes %d: want -1 or more", r.Bytes)
+	}
+	if r.RecordBytesMax <= 0 {
+		return errors.New("retention needs a positive record_bytes_max")
+	}
+	return nil
+}
+
+// legalStart computes p.keep, the legal log start: an upper bound on
+// where retention may have moved the log start, so that the log must still
+// hold every record at or above it. It needs the final drain, which reads
+// the log after healing from its start D (its first record) to its end E.
+//
+// The rule (docs/checker.md, "The legal log start"): when retention deletes
+// a segment, the log keeps at least Bytes bytes from its new start to its
+// end then, and afterwards it only grows, unless a fault takes its tail
+// away (TailLoss). A Kafka broker stores each batch as its producer sent
+// it, so est(k), the bytes of the drained records at or above k (each
+// record's share of its recorded batch, or RecordBytesMax), bounds the
+// final log's bytes from k on. Two cases:
+//
+//   - A deletion after healing (while the drain reads, say) meets no tail
+//     loss afterwards, so its new start k has est(k) >= Bytes. Retention
+//     may thus have deleted up to the largest such k, possibly above D:
+//     records the drain missed there are excused.
+//   - A deletion before healing may have been followed by a tail loss, so
+//     its start k only has est(k) + lost >= Bytes, where lost bounds the
+//     bytes a fault may have taken: with TailLoss, the records that may
+//     have been written without a promise to survive and that the drain
+//     does not hold. Below D, est(k) adds each offset's bytes: the share of
+//     the record acknowledged there, else RecordBytesMax.
+//
+// If even est(D) + lost < Bytes, the log starts above its legal start.
+func (p *partitionIndex) legalStart(h *History) {
+	p.keep = 0
+	d := &p.drain
+	r := h.Retention
+	switch {
+	case len(d.polls) == 0 || p.end < 0 || d.reached < p.end:
+		// Without a complete drain the log's extent is unknown: nothing
+		// proves a deletion illegal, so everything below the drain may
+		// have been deleted.
+		p.keep = max(d.start(), 0)
+		return
+	case r == nil || (r.Bytes < 0 && !r.TimeCanAct):
+		return // nothing may be deleted
+	case r.TimeCanAct || r.Bytes < 0:
+		// Time retention may delete every segment but the active one,
+		// whose extent is unknown.
+		p.keep = p.end
+		return
+	}
+	start := d.start()
+	est := p.drainedBytes(h)
+	if est >= r.Bytes {
+		p.keep, p.keptBytes = p.deletableAfterHealing(h, est), est
+		return
+	}
+	est += p.tailLossBytes(h)
+	p.keep, p.keptBytes = start, est
+	shares := p.acknowledgedShares(h)
+	for p.keep > 0 && est < r.Bytes {
+		p.keep--
+		if share, ok := shares[p.keep]; ok {
+			est += share
+		} else {
+			est += r.RecordBytesMax
+		}
+	}
+}
+
+// deletableAfterHealing returns the largest offset k with est(k) >=
+// Retention.Bytes, given est, the bytes of the whole drain: the offset of
+// the first drained record that retention could not delete (est(k) is the
+// same for every k between two drained records, so k reaches up to it).
+func (p *partitionIndex) deletableAfterHealing(h *History, est int64) int64 {
+	records := p.drain.records
+	for j, r := range records {
+		if j > 0 && records[j-1].Offset == r.Offset {
+			continue
+		}
+		share := p.valueShare(h, r.Value)
+		if est-share < h.Retention.Bytes {
+			return r.Offset
+		}
+		est -= share
+	}
+	return p.end
+}
+
+// start returns where the drained log starts: the offset of the drain's
+// first record, or where the drain reached when it returned none; -1
+// before any final poll. A fetch offset below the first record proves
+// nothing: a consumer whose position fell below the log start resets it
+// and reads on from there, and the poll may still record the old
+// position.
+func (d *drainView) start() int64 {
+	switch {
+	case len(d.polls) == 0:
+		return -1
+	case len(d.records) > 0:
+		return d.records[0].Offset
+	}
+	return d.reached
+}
+
+// share bounds from above the log bytes of the record produced by op: its
+// share of its recorded batch, rounded up, or RecordBytesMax.
+func share(h *History, op *Op) int64 {
+	p := op.Produce
+	if p.BatchRecords > 0 {
+		return (int64(p.BatchBytes) + int64(p.BatchRecords) - 1) / int64(p.BatchRecords)
+	}
+	return h.Retention.RecordBytesMax
+}
+
+// valueShare bounds the log bytes of a record holding value: the largest
+// share among the value's produces.
+func (p *partitionIndex) valueShare(h *History, value string) int64 {
+	most := int64(0)
+	for _, i := range p.producers[value] {
+		most = max(most, share(h, &h.Ops[i]))
+	}
+	if most == 0 {
+		most = h.Retention.RecordBytesMax
+	}
+	return most
+}
+
+// drainedBytes bounds the bytes of the drained log.
+func (p *partitionIndex) drainedBytes(h *History) int64 {
+	total := int64(0)
+	for j, r := range p.drain.records {
+		if j > 0 && p.drain.records[j-1].Offset == r.Offset {
+			continue // an offset read with two values is reported elsewhere
+		}
+		total += p.valueShare(h, r.Value)
+	}
+	return total
+}
+
+// tailLossBytes bounds the bytes of records that a fault may have taken
+// from the log's tail: with TailLoss, every produce that may have been
+// written without a promise to survive (neither failed nor durably
+// acknowledged) and whose value the drain does not hold.
+func (p *partitionIndex) tailLossBytes(h *History) int64 {
+	if !h.Retention.TailLoss {
+		return 0
+	}
+	drained := make(map[string]bool, len(p.drain.records))
+	for _, r := range p.drain.records {
+		drained[r.Value] = true
+	}
+	total := int64(0)
+	for _, i := range p.ops {
+		op := &h.Ops[i]
+		if op.Kind == KindProduce && effectiveOutcome(op) == OutcomeIndefinite && !drained[op.Produce.Value] {
+			total += share(h, op)
+		}
+	}
+	return total
+}
+
+// acknowledgedShares maps the offsets of acknowledged records to their
+// shares. It is only looked up.
+func (p *partitionIndex) acknowledgedShares(h *History) map[int64]int64 {
+	shares := make(map[int64]int64)
+	for _, i := range p.ops {
+		op := &h.Ops[i]
+		if acknowledged(op) {
+			shares[op.Produce.Offset] = max(shares[op.Produce.Offset], share(h, op))
+		}
+	}
+	return shares
+}
+
+// checkLogStart reports a drained log that starts above the legal log
+// start: retention deleted records that the configuration made it keep.
+func checkLogStart(ix *historyIndex) ([]Anomaly, int) {
+	var anomalies []Anomaly
+	checked := 0
+	for _, p := range ix.partitions {
+		start := p.drain.start()
+		if len(p.drain.polls) == 0 || p.end < 0 || p.drain.reached < p.end {
+			continue
+		}
+		checked++
+		if p.keep >= start {
+			continue
+		}
+		anomalies = append(anomalies, prematureDeletion(ix.h, p, start))
+	}
+	return anomalies, checked
+}
+
+func prematureDeletion(h *History, p *partitionIndex, start int64) Anomaly {
+	why := "no retention may delete anything"
+	if r := h.Retention; r != nil && r.Bytes >= 0 {
+		why = fmt.Sprintf("the drained log from offset %d to %d holds at most %d bytes, fewer than log.retention.bytes %d, so retention had to keep every offset from %d on",
+			start, p.end, p.keptBytes, r.Bytes, p.keep)
+	}
+	reported := ""
+	if p.start > 0 {
+		reported = fmt.Sprintf(" (the broker reported log start %d)", p.start)
+	}
+	return Anomaly{
+		Kind: AnomalyPrematureDeletion, Partition: p.tp, Ops: []int{p.drain.polls[0]}, Offset: p.keep,
+		Explanation: fmt.Sprintf("the final drain (first op #%d) starts at offset %d%s, but %s: offsets %d..%d were deleted early",
+			p.drain.polls[0], start, reported, why, p.keep, start-1),
+	}
+}
