@@ -3,9 +3,12 @@ package broker
 import (
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/kafkasim/kafkasim/core"
 )
 
 // handleCreateTopics answers CreateTopics (key 19), versions 0-7.
@@ -20,6 +23,13 @@ import (
 // Kafka's ControllerApis answers. ValidateOnly checks everything, creates
 // nothing, and from v5 answers the partitions, replication factor and
 // configs the topic would get (KIP-525).
+//
+// Partitions are created a chunk per loop turn (catalog_chunk.go), so that
+// other clients are served meanwhile, and the request is parked until
+// every topic is created or failed. A topic still being created when the
+// request's timeout passes is answered REQUEST_TIMED_OUT, as Kafka's
+// controller answers, and its creation goes on; it appears in Metadata
+// once complete. A timeout of 0 or less waits for the creation.
 func handleCreateTopics(n *Node, r *request, req kmsg.Request) {
 	cr := req.(*kmsg.CreateTopicsRequest)
 	resp := cr.ResponseKind().(*kmsg.CreateTopicsResponse)
@@ -28,32 +38,13 @@ func handleCreateTopics(n *Node, r *request, req kmsg.Request) {
 		names = append(names, rt.Topic)
 	}
 	duplicates := duplicatedNames(names)
+	w := &createWaiter{request: r, resp: resp}
 	for _, rt := range cr.Topics {
 		if slices.Contains(duplicates, rt.Topic) {
 			continue
 		}
-		st := kmsg.NewCreateTopicsResponseTopic()
-		st.Topic = rt.Topic
-		st.NumPartitions, st.ReplicationFactor = -1, -1
-		plan, err := n.planTopic(rt)
-		if err == nil && !cr.ValidateOnly {
-			var t *topic
-			if t, err = n.catalog.create(rt.Topic, plan.partitions, plan.overrides); err == nil {
-				st.TopicID = t.id
-			}
-		} else if err == nil {
-			err = n.catalog.validateCreate(rt.Topic, plan.partitions, plan.overrides)
-		}
-		setError(&st.ErrorCode, &st.ErrorMessage, err)
-		if err == nil {
-			st.NumPartitions, st.ReplicationFactor = plan.partitions, plan.factor
-			for _, e := range describeTopicConfig(n.cfg, plan.overrides) {
-				c := kmsg.NewCreateTopicsResponseTopicConfig()
-				c.Name, c.Value, c.Source = e.name, &e.value, int8(e.source)
-				st.Configs = append(st.Configs, c)
-			}
-		}
-		resp.Topics = append(resp.Topics, st)
+		resp.Topics = append(resp.Topics, kmsg.NewCreateTopicsResponseTopic())
+		w.start(n, cr.ValidateOnly, rt, len(resp.Topics)-1)
 	}
 	for _, name := range duplicates {
 		st := kmsg.NewCreateTopicsResponseTopic()
@@ -62,7 +53,101 @@ func handleCreateTopics(n *Node, r *request, req kmsg.Request) {
 		setError(&st.ErrorCode, &st.ErrorMessage, fmt.Errorf("%w: duplicate topic name %q", kerr.InvalidRequest, name))
 		resp.Topics = append(resp.Topics, st)
 	}
-	r.respond(resp)
+	w.started = true
+	if w.pending == 0 {
+		w.answer()
+		return
+	}
+	// A closed connection drops the answer; the creations go on, as they
+	// do after a timeout.
+	r.conn.park(func() {})
+	if cr.TimeoutMillis > 0 {
+		w.timer = n.env.Clock.AfterFunc(time.Duration(cr.TimeoutMillis)*time.Millisecond, w.timeOut)
+	}
+}
+
+// createWaiter is a CreateTopics request waiting for its topics' creation.
+type createWaiter struct {
+	request *request
+	resp    *kmsg.CreateTopicsResponse
+	// pending counts the topics still being created; started is set once
+	// every creation has started, so that creations that finish at once do
+	// not answer early.
+	pending  int
+	started  bool
+	answered bool
+	timer    core.Timer
+}
+
+// start checks and creates (or, for validateOnly, only checks) topic rt,
+// whose answer is resp.Topics[i].
+func (w *createWaiter) start(n *Node, validateOnly bool, rt kmsg.CreateTopicsRequestTopic, i int) {
+	st := &w.resp.Topics[i]
+	st.Topic = rt.Topic
+	st.NumPartitions, st.ReplicationFactor = -1, -1
+	plan, err := n.planTopic(rt)
+	if err == nil && validateOnly {
+		err = n.catalog.validateCreate(rt.Topic, plan.partitions, plan.overrides)
+	}
+	if err != nil || validateOnly {
+		w.settle(n, i, plan, nil, err)
+		return
+	}
+	w.pending++
+	n.catalog.createInChunks(rt.Topic, plan.partitions, plan.overrides, func(t *topic, err error) {
+		w.pending--
+		w.settle(n, i, plan, t, err)
+		if w.started && w.pending == 0 {
+			w.answer()
+		}
+	})
+}
+
+// settle fills in the answer for resp.Topics[i].
+func (w *createWaiter) settle(n *Node, i int, plan topicPlan, t *topic, err error) {
+	if w.answered {
+		return
+	}
+	st := &w.resp.Topics[i]
+	setError(&st.ErrorCode, &st.ErrorMessage, err)
+	if err != nil {
+		return
+	}
+	if t != nil {
+		st.TopicID = t.id
+	}
+	st.NumPartitions, st.ReplicationFactor = plan.partitions, plan.factor
+	for _, e := range describeTopicConfig(n.cfg, plan.overrides) {
+		c := kmsg.NewCreateTopicsResponseTopicConfig()
+		c.Name, c.Value, c.Source = e.name, &e.value, int8(e.source)
+		st.Configs = append(st.Configs, c)
+	}
+}
+
+// timeOut answers REQUEST_TIMED_OUT for every topic still being created:
+// those whose entry is not settled yet (no error, no partition count).
+func (w *createWaiter) timeOut() {
+	if w.answered {
+		return
+	}
+	for i := range w.resp.Topics {
+		st := &w.resp.Topics[i]
+		if st.ErrorCode == 0 && st.Configs == nil && st.NumPartitions == -1 {
+			setError(&st.ErrorCode, &st.ErrorMessage, fmt.Errorf("%w: the topic is still being created and appears in metadata once complete", kerr.RequestTimedOut))
+		}
+	}
+	w.answer()
+}
+
+func (w *createWaiter) answer() {
+	if w.answered {
+		return
+	}
+	w.answered = true
+	if w.timer != nil {
+		w.timer.Stop()
+	}
+	w.request.respond(w.resp)
 }
 
 // duplicatedNames returns, in order of first appearance, the names that
@@ -149,10 +234,13 @@ func (n *Node) planAssignment(rt kmsg.CreateTopicsRequestTopic, plan *topicPlan)
 }
 
 // checkTopicAbsent fails with TOPIC_ALREADY_EXISTS when a topic of that
-// name exists or is still being deleted.
+// name exists, is being created, or is still being deleted.
 func checkTopicAbsent(c *catalog, name string) error {
 	if _, ok := c.topics[name]; ok {
 		return fmt.Errorf("%w: topic %q already exists", kerr.TopicAlreadyExists, name)
+	}
+	if c.creatingName(name) {
+		return fmt.Errorf("%w: topic %q is being created", kerr.TopicAlreadyExists, name)
 	}
 	for _, entry := range c.deleting {
 		if entry.Name == name {

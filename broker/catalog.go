@@ -57,6 +57,13 @@ type catalog struct {
 	// deleting are topics being deleted: gone for clients, but still
 	// written to the catalog file (flagged) until their files are removed.
 	deleting []catalogTopic
+	// creating are topics being created across loop turns
+	// (catalog_chunk.go): invisible to clients, their names and ids taken.
+	creating []*creation
+	// retentionWalking and syncWalking are set while a walk over every
+	// partition (retention, flush) is under way across loop turns, so that
+	// a timer never starts a second one beside it.
+	retentionWalking, syncWalking bool
 }
 
 type catalogFile struct {
@@ -72,6 +79,10 @@ type catalogTopic struct {
 	// Deleting marks a topic whose deletion was decided but whose files may
 	// not all be gone yet; startup finishes the deletion.
 	Deleting bool `json:"deleting,omitempty"`
+	// Creating marks a topic whose creation was under way across loop
+	// turns: it was never shown to clients, and startup removes its files
+	// as it finishes a deletion.
+	Creating bool `json:"creating,omitempty"`
 }
 
 func openCatalog(n *Node) (*catalog, error) {
@@ -81,7 +92,8 @@ func openCatalog(n *Node) (*catalog, error) {
 		return nil, err
 	}
 	for _, entry := range entries {
-		if entry.Deleting {
+		if entry.Deleting || entry.Creating {
+			entry.Deleting, entry.Creating = true, false
 			c.deleting = append(c.deleting, entry)
 			continue
 		}
@@ -267,6 +279,7 @@ func (c *catalog) save() error {
 		file.Topics = append(file.Topics, t.entry())
 	}
 	file.Topics = append(file.Topics, c.deleting...)
+	file.Topics = append(file.Topics, c.creationIntents()...)
 	data, err := json.MarshalIndent(file, "", "  ")
 	if err != nil {
 		return err
@@ -328,16 +341,7 @@ func (c *catalog) create(name string, partitions int32, overrides map[string]str
 	if err := c.validateCreate(name, partitions, overrides); err != nil {
 		return nil, err
 	}
-	config, err := resolveTopicConfig(c.node.cfg, overrides)
-	if err != nil {
-		panic("broker: validated topic config does not resolve: " + err.Error())
-	}
-	config = internalTopicConfig(name, config)
-	t := &topic{name: name, overrides: overrides, config: config, internal: isInternalTopic(name)}
-	c.node.env.Rand.Fill(t.id[:])
-	for c.byID[t.id] != nil || t.id == ([16]byte{}) {
-		c.node.env.Rand.Fill(t.id[:])
-	}
+	t := c.newTopic(name, overrides)
 	if err := c.grow(t, partitions); err != nil {
 		return nil, err
 	}
@@ -353,20 +357,31 @@ func (c *catalog) create(name string, partitions int32, overrides map[string]str
 	return t, nil
 }
 
+// newTopic returns a topic without partitions and with a fresh id, for
+// validated arguments.
+func (c *catalog) newTopic(name string, overrides map[string]string) *topic {
+	config, err := resolveTopicConfig(c.node.cfg, overrides)
+	if err != nil {
+		panic("broker: validated topic config does not resolve: " + err.Error())
+	}
+	config = internalTopicConfig(name, config)
+	t := &topic{name: name, overrides: overrides, config: config, internal: isInternalTopic(name)}
+	c.node.env.Rand.Fill(t.id[:])
+	for c.idTaken(t.id) || t.id == ([16]byte{}) {
+		c.node.env.Rand.Fill(t.id[:])
+	}
+	return t
+}
+
 // validateCreate checks everything create checks, without creating.
 func (c *catalog) validateCreate(name string, partitions int32, overrides map[string]string) error {
 	if err := validateTopicName(name); err != nil {
 		return err
 	}
-	if _, ok := c.topics[name]; ok {
-		return fmt.Errorf("%w: topic %q already exists", kerr.TopicAlreadyExists, name)
+	if err := checkTopicAbsent(c, name); err != nil {
+		return err
 	}
-	for _, entry := range c.deleting {
-		if entry.Name == name {
-			return fmt.Errorf("%w: topic %q is marked for deletion", kerr.TopicAlreadyExists, name)
-		}
-	}
-	if len(c.topics) >= topicsMax {
+	if len(c.topics)+len(c.creating) >= topicsMax {
 		return fmt.Errorf("%w: the broker already holds %d topics", kerr.PolicyViolation, topicsMax)
 	}
 	if partitions < 1 || partitions > partitionsPerTopicMax {
@@ -479,24 +494,30 @@ func (c *catalog) partition(name string, index int32) *partition {
 	return nil
 }
 
+// enforceRetention applies retention to every partition, a chunk per loop
+// turn (catalog_chunk.go); a call while the last walk is still under way
+// does nothing.
 func (c *catalog) enforceRetention(now time.Time) {
-	for _, t := range c.sorted() {
-		for _, p := range t.partitions {
-			p.enforceRetention(now)
-		}
+	if c.retentionWalking {
+		return
 	}
+	c.retentionWalking = true
+	c.eachPartitionInChunks(func(p *partition) { p.enforceRetention(now) }, func() { c.retentionWalking = false })
 }
 
+// syncAll flushes every partition (log.flush.interval.ms), a chunk per
+// loop turn; a call while the last walk is still under way does nothing.
 func (c *catalog) syncAll() {
-	for _, t := range c.sorted() {
-		for _, p := range t.partitions {
-			p.sync()
-		}
+	if c.syncWalking {
+		return
 	}
+	c.syncWalking = true
+	c.eachPartitionInChunks(func(p *partition) { p.sync() }, func() { c.syncWalking = false })
 }
 
 // close syncs and closes every partition; it returns the first error.
 func (c *catalog) close() error {
+	c.closeCreations()
 	var first error
 	for _, t := range c.sorted() {
 		if err := closePartitions(t.partitions); err != nil && first == nil {
