@@ -55,12 +55,13 @@ func handleProduce(n *Node, r *request, req kmsg.Request) {
 			sp.BaseOffset = result.baseOffset
 			sp.LogAppendTime = result.logAppendTime
 			p := n.catalog.partition(rt.Topic, rp.Partition)
-			if p != nil {
+			sp.LogStartOffset = -1
+			if p != nil && !unknownLogStart(err) {
 				sp.LogStartOffset = p.log.LogStartOffset()
 			}
 			setError(&sp.ErrorCode, &sp.ErrorMessage, err)
 			if err != nil {
-				sp.BaseOffset = -1
+				sp.BaseOffset, sp.LogAppendTime = -1, -1
 				failed = true
 			} else if pr.Acks == -1 && result.lastOffset >= p.highWatermark() {
 				waits = append(waits, waitAt{topic: len(resp.Topics), partition: len(st.Partitions),
@@ -112,9 +113,17 @@ func (n *Node) producePartition(pr *kmsg.ProduceRequest, topicName string, rp km
 			kerr.NotEnoughReplicas, p.topic.config.minInsyncReplicas)
 	}
 	if len(rp.Records) > legacyMagicOffset && rp.Records[legacyMagicOffset] < record.Magic {
-		// Message format v0/v1 puts its magic byte at the same place.
-		return failed, fmt.Errorf("%w: message format v%d; this broker stores only v2 record batches (Produce v3+ clients)",
-			kerr.UnsupportedForMessageFormat, rp.Records[legacyMagicOffset])
+		// Message format v0/v1 puts its magic byte at the same place. A
+		// Produce v3+ request may only carry v2 batches: Kafka answers
+		// INVALID_RECORD (ProduceRequest.validateRecords); older requests
+		// carry the legacy format by definition, which this broker does not
+		// convert, so they get UNSUPPORTED_FOR_MESSAGE_FORMAT.
+		if pr.Version >= 3 {
+			return failed, fmt.Errorf("%w: %w: produce requests v3 and later are only allowed to contain record batches with magic version 2, not v%d",
+				kerr.InvalidRecord, errRefusedBeforeLog, rp.Records[legacyMagicOffset])
+		}
+		return failed, fmt.Errorf("%w: %w: message format v%d; this broker stores only v2 record batches (Produce v3+ clients)",
+			kerr.UnsupportedForMessageFormat, errRefusedBeforeLog, rp.Records[legacyMagicOffset])
 	}
 	size, err := record.BatchSize(rp.Records)
 	if err != nil {
@@ -128,6 +137,27 @@ func (n *Node) producePartition(pr *kmsg.ProduceRequest, topicName string, rp km
 			kerr.InvalidRecord, size, len(rp.Records))
 	}
 	return p.append(rp.Records, now)
+}
+
+// errRefusedBeforeLog marks the produce errors Kafka raises in KafkaApis,
+// before the log is reached, which answer log start -1.
+var errRefusedBeforeLog = errors.New("refused before the log")
+
+// unknownLogStart reports whether a failed produce answers log start -1, as
+// Kafka's ReplicaManager.appendToLocalLog does for the errors it raises
+// before the log is reached (UNKNOWN_LOG_APPEND_INFO); for errors of the
+// log's own validation (LogValidator) it answers the real log start.
+func unknownLogStart(err error) bool {
+	if errors.Is(err, errRefusedBeforeLog) {
+		return true
+	}
+	for _, code := range []*kerr.Error{kerr.UnknownTopicOrPartition, kerr.NotLeaderForPartition,
+		kerr.MessageTooLarge, kerr.RecordListTooLarge, kerr.CorruptMessage, kerr.KafkaStorageError} {
+		if errors.Is(err, code) {
+			return true
+		}
+	}
+	return false
 }
 
 // setError fills a response's error code and, where the version has one,

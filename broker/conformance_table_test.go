@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"encoding/binary"
 	"fmt"
 	"os"
 	"regexp"
@@ -175,7 +176,51 @@ func listOffsetsAnswer(t *testing.T, b *simBroker, target int64) string {
 
 // conformanceCases are the rows of docs/conformance.md. Each comment cites
 // where Kafka decides the answer (apache/kafka at 1eb7644349c).
+// produceAnswer sends one produce of a one-record batch to "t" (created
+// first unless topic names another), after edit changes the request, and
+// renders its error code and log start offset.
+func produceAnswer(t *testing.T, b *simBroker, version int16, topic string, edit func(*kmsg.ProduceRequest)) string {
+	t.Helper()
+	createTopic(t, b, "t", 1)
+	req := produceRequest(t, topic, 0, -1, record.NewBatchSpec(record.CodecNone), "v")
+	req.SetVersion(version)
+	if edit != nil {
+		edit(req)
+	}
+	resp := b.roundTrip(t, req).(*kmsg.ProduceResponse)
+	p := resp.Topics[0].Partitions[0]
+	return codeName(p.ErrorCode) + " log_start=" + strconv.FormatInt(p.LogStartOffset, 10)
+}
+
 var conformanceCases = []conformanceCase{
+	// ProduceRequest.validateRecords (called by KafkaApis.handleProduceRequest):
+	// v3+ requests carry only magic 2 batches; refused before the log, so
+	// the log start offset is -1 (UNKNOWN_LOG_APPEND_INFO).
+	{"produce-magic-1-v9", func(t *testing.T, b *simBroker) string {
+		return produceAnswer(t, b, 9, "t", func(r *kmsg.ProduceRequest) { r.Topics[0].Partitions[0].Records[16] = 1 })
+	}, "INVALID_RECORD log_start=-1"},
+	// A v0-2 request carries the legacy format by definition; Kafka would
+	// convert it, this broker does not.
+	{"produce-magic-1-v2", func(t *testing.T, b *simBroker) string {
+		return produceAnswer(t, b, 2, "t", func(r *kmsg.ProduceRequest) { r.Topics[0].Partitions[0].Records[16] = 1 })
+	}, "UNSUPPORTED_FOR_MESSAGE_FORMAT log_start=-1"},
+	// LogValidator.validateBatch: "Invalid reported count for record
+	// batch"; a LogValidator error answers the real log start
+	// (ReplicaManager.processFailedRecord).
+	{"produce-zero-records", func(t *testing.T, b *simBroker) string {
+		return produceAnswer(t, b, 9, "t", func(r *kmsg.ProduceRequest) {
+			batch := r.Topics[0].Partitions[0].Records
+			binary.BigEndian.PutUint32(batch[57:], 0) // the record count
+			binary.BigEndian.PutUint32(batch[17:], record.ComputeCRC(batch))
+		})
+	}, "INVALID_RECORD log_start=0"},
+	// ReplicaManager.appendToLocalLog: UNKNOWN_TOPIC_OR_PARTITION uses
+	// UNKNOWN_LOG_APPEND_INFO, log start -1.
+	{"produce-unknown-partition", func(t *testing.T, b *simBroker) string {
+		b.cfg.AutoCreateTopics = false
+		return produceAnswer(t, b, 9, "t", func(r *kmsg.ProduceRequest) { r.Topics[0].Partitions[0].Partition = 7 })
+	}, "UNKNOWN_TOPIC_OR_PARTITION log_start=-1"},
+
 	// ReplicationControlManager.createTopics: existing topics are marked
 	// TOPIC_ALREADY_EXISTS before any other check of the entry.
 	{"create-exists-before-replication-factor", func(t *testing.T, b *simBroker) string {

@@ -152,7 +152,9 @@ func TestBadProduceInputGetsErrorsAndLeavesLogIntact(t *testing.T) {
 			p := &r.Topics[0].Partitions[0]
 			p.Records = append(append([]byte(nil), p.Records...), p.Records...)
 		}, kerr.InvalidRecord.Code},
-		{"magic 1", func(r *kmsg.ProduceRequest) { r.Topics[0].Partitions[0].Records[16] = 1 }, kerr.UnsupportedForMessageFormat.Code},
+		// Kafka's ProduceRequest.validateRecords: v3+ requests carry only
+		// magic 2 batches, anything older is INVALID_RECORD.
+		{"magic 1", func(r *kmsg.ProduceRequest) { r.Topics[0].Partitions[0].Records[16] = 1 }, kerr.InvalidRecord.Code},
 		{"magic 3", func(r *kmsg.ProduceRequest) { r.Topics[0].Partitions[0].Records[16] = 3 }, kerr.CorruptMessage.Code},
 		{"length lies", func(r *kmsg.ProduceRequest) {
 			binary.BigEndian.PutUint32(r.Topics[0].Partitions[0].Records[8:], 1<<30)
