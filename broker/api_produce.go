@@ -8,6 +8,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/kafkasim/kafkasim/core/planted"
 	"github.com/kafkasim/kafkasim/core/record"
 )
 
@@ -63,7 +64,7 @@ func handleProduce(n *Node, r *request, req kmsg.Request) {
 			if err != nil {
 				sp.BaseOffset, sp.LogAppendTime = -1, -1
 				failed = true
-			} else if pr.Acks == -1 && result.lastOffset >= p.highWatermark() {
+			} else if pr.Acks == -1 && result.lastOffset >= p.highWatermark() && !(result.duplicate && planted.Is("dup-before-durable")) {
 				waits = append(waits, waitAt{topic: len(resp.Topics), partition: len(st.Partitions),
 					wait: produceWait{partition: p, endOffset: result.lastOffset + 1}})
 			}

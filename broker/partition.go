@@ -199,6 +199,7 @@ func (p *partition) String() string { return p.topic.name + "-" + strconv.Itoa(i
 type appendResult struct {
 	baseOffset    int64
 	lastOffset    int64
+	duplicate     bool // a retry of a batch already in the log
 	logAppendTime int64 // -1 unless the topic uses LogAppendTime
 }
 
@@ -220,6 +221,7 @@ func (p *partition) append(batch []byte, now time.Time) (appendResult, error) {
 		// retry on lastOffset exactly as it would the original.
 		result.baseOffset = original.firstOffset
 		result.lastOffset = original.lastOffset
+		result.duplicate = true
 		return result, nil
 	}
 	if err != nil {

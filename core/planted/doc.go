@@ -20,4 +20,5 @@ var Bugs = []struct{ Name, Removes string }{
 	{"ack-before-sync", "acks=all and the high watermark wait for the group commit's fsync"},
 	{"claim-late-appends", "a group-commit fsync claims only what was appended before it started"},
 	{"ignore-failed-fsync", "a failed fsync fails the log and halts the node (fsyncgate)"},
+	{"dup-before-durable", "an acks=all retry of a batch still in the purgatory waits for it, too"},
 }
