@@ -199,7 +199,7 @@ func (p *partition) String() string { return p.topic.name + "-" + strconv.Itoa(i
 type appendResult struct {
 	baseOffset    int64
 	lastOffset    int64
-	duplicate     bool // a retry of a batch already in the log
+	duplicate     bool  // a retry of a batch already in the log
 	logAppendTime int64 // -1 unless the topic uses LogAppendTime
 }
 
