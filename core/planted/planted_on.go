@@ -13,6 +13,9 @@ func Is(name string) bool {
 	for _, b := range Bugs {
 		known = known || b.Name == name
 	}
+	for _, b := range Blind {
+		known = known || b.Name == name
+	}
 	if !known {
 		panic("planted: unknown bug " + name)
 	}
