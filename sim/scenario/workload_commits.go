@@ -62,19 +62,44 @@ func (cr *commitReader) schedule() {
 		if cr.r.phase == phaseDone {
 			return
 		}
-		cr.round++
-		for p := range cr.r.cfg.Partitions {
-			cr.read(client.TopicPartition{Topic: topicName, Partition: p})
-		}
+		cr.readAll(func() {})
 		cr.schedule()
 	})
+}
+
+// readAll starts a round: one read of every partition. done runs once
+// every read of the round has an answer or has given up.
+func (cr *commitReader) readAll(done func()) {
+	cr.round++
+	pending := int(cr.r.cfg.Partitions)
+	for p := range cr.r.cfg.Partitions {
+		cr.read(client.TopicPartition{Topic: topicName, Partition: p}, func() {
+			if pending--; pending == 0 {
+				done()
+			}
+		})
+	}
+}
+
+// readBackCommits reads every partition's committed offset once more and
+// waits for the answers (each read gives up after commitReadTimeMax): the
+// drain calls it once the consumers are done, so that the history ends
+// with what the group's committed offsets finally are.
+func (r *run) readBackCommits() error {
+	cr := r.recorder.commitReader
+	if cr == nil || cr.cluster == nil {
+		return nil
+	}
+	finished := false
+	cr.readAll(func() { finished = true })
+	return r.runUntil(drainTimeMax, "reading the committed offsets back", func() bool { return finished })
 }
 
 // read asks for tp's committed offset with a consumer of the group that
 // never joins it and never commits: assigned tp at its committed offset,
 // it asks the coordinator (OffsetFetch) and takes the answer as its
 // position, or reports that nothing is committed (auto.offset.reset=none).
-func (cr *commitReader) read(tp client.TopicPartition) {
+func (cr *commitReader) read(tp client.TopicPartition, then func()) {
 	op := cr.r.recorder.begin(checker.Op{
 		Client: cr.clientID, Process: cr.round, Kind: checker.KindFetchCommitted, Call: int64(cr.r.sched.Now()),
 		Topic: tp.Topic, Partition: tp.Partition, Group: &checker.Group{Group: groupName, Offset: -1},
@@ -86,6 +111,7 @@ func (cr *commitReader) read(tp client.TopicPartition) {
 			return
 		}
 		done = true
+		defer then()
 		if outcome != checker.OutcomeIndefinite {
 			cr.r.recorder.end(op, cr.r.sched.Now(), outcome).Group.Offset = offset
 		}
@@ -111,6 +137,7 @@ func (cr *commitReader) read(tp client.TopicPartition) {
 	}
 	if err != nil {
 		cr.r.fail(fmt.Errorf("commit reader: %w", err))
+		then()
 		return
 	}
 	deadline := cr.r.sched.Now() + commitReadTimeMax
@@ -123,7 +150,7 @@ func (cr *commitReader) read(tp client.TopicPartition) {
 			finish(offset, checker.OutcomeOK)
 			return
 		}
-		if cr.r.sched.Now() >= deadline || cr.r.phase == phaseDone {
+		if cr.r.sched.Now() >= deadline {
 			finish(-1, checker.OutcomeIndefinite)
 			return
 		}
