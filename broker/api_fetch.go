@@ -32,69 +32,113 @@ func handleFetch(n *Node, r *request, req kmsg.Request) {
 		r.respond(resp)
 		return
 	}
-	resp, bytes, final := n.buildFetch(fr)
+	built := n.buildFetch(r, fr)
 	waitMs := min(int64(fr.MaxWaitMillis), fetchWaitMsMax)
-	if final || int64(bytes) >= int64(fr.MinBytes) || waitMs <= 0 {
-		r.respond(resp)
+	if built.final || int64(built.bytes) >= int64(fr.MinBytes) || waitMs <= 0 {
+		r.respondFetch(built)
 		return
 	}
-	w := &fetchWaiter{node: n, request: r, fetch: fr}
+	r.conn.returnFrame(built.frame, built.slot)
+	w := &fetchWaiter{node: n, request: r, fetch: fr, bytes: int64(built.bytes)}
 	w.park(time.Duration(waitMs) * time.Millisecond)
 }
 
-// buildFetch reads every requested partition. final is true when an error
-// makes waiting pointless.
-func (n *Node) buildFetch(fr *kmsg.FetchRequest) (resp *kmsg.FetchResponse, bytes int, final bool) {
-	resp = fr.ResponseKind().(*kmsg.FetchResponse)
+// fetchResult is a Fetch response encoded into its frame (fetch_frame.go).
+type fetchResult struct {
+	frame []byte
+	// slot is the connection's frame slot that frame came from, or -1
+	// for a frame of its own (see conn.takeFrame).
+	slot int
+	// bytes counts the record bytes of every partition.
+	bytes int
+	// final is true when an error makes waiting pointless.
+	final bool
+}
+
+// buildFetch reads every requested partition straight into a response
+// frame of the request's connection. What the response holds for the
+// metrics (error codes, records and bytes per topic) is left in the
+// connection's fetchStats, for respondFetch.
+func (n *Node) buildFetch(r *request, fr *kmsg.FetchRequest) fetchResult {
+	c := r.conn
+	buf, slot := c.takeFrame()
+	stats := &c.fetchStats
+	stats.reset()
 	budget := int(fr.MaxBytes)
 	if fr.Version < 3 || budget <= 0 {
 		budget = int(n.cfg.RequestBytesMax)
 	}
+	var f fetchFrame
+	f.begin(buf, fr.Version, r.header.correlationID, 0, len(fr.Topics))
+	bytes, final := 0, false
 	for _, rt := range fr.Topics {
-		st := kmsg.NewFetchResponseTopic()
-		st.Topic = rt.Topic
+		f.beginTopic(rt.Topic, len(rt.Partitions))
+		var topicMessages, topicBytes int64
 		for _, rp := range rt.Partitions {
-			sp := kmsg.NewFetchResponseTopicPartition()
-			sp.Partition = rp.Partition
 			p := n.catalog.partition(rt.Topic, rp.Partition)
-			err := n.fetchPartition(fr, p, rp, &sp, min(budget-bytes, int(rp.PartitionMaxBytes)), bytes == 0)
-			if err != nil {
-				sp.ErrorCode = errorCode(err)
-				sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = -1, -1, -1
-				sp.RecordBatches = []byte{}
+			size, messages, code := appendFetchPartition(&f, p, rp, min(budget-bytes, int(rp.PartitionMaxBytes)), bytes == 0)
+			if code != 0 {
+				stats.errorCodes = append(stats.errorCodes, code)
 				final = true
 			}
-			bytes += len(sp.RecordBatches)
-			st.Partitions = append(st.Partitions, sp)
+			bytes += size
+			topicMessages += messages
+			topicBytes += int64(size)
 		}
-		resp.Topics = append(resp.Topics, st)
+		f.endTopic()
+		if topicBytes > 0 {
+			stats.topics = append(stats.topics, fetchTopicStats{topic: rt.Topic, messages: topicMessages, bytes: topicBytes})
+		}
 	}
-	return resp, bytes, final
+	return fetchResult{frame: f.end(), slot: slot, bytes: bytes, final: final}
 }
 
-func (n *Node) fetchPartition(fr *kmsg.FetchRequest, p *partition, rp kmsg.FetchRequestTopicPartition,
-	sp *kmsg.FetchResponseTopicPartition, maxBytes int, first bool,
-) error {
+// appendFetchPartition appends one partition of the response: its header,
+// then up to maxBytes of record batches read from the log into the frame
+// (at least one batch when first), or an error code with an empty record
+// set. It returns the record bytes and records appended and the error code.
+func appendFetchPartition(f *fetchFrame, p *partition, rp kmsg.FetchRequestTopicPartition, maxBytes int, first bool,
+) (size int, messages int64, code int16) {
+	partitionAt := len(f.buf)
+	header, err := fetchPartitionState(p, rp)
+	if err == nil {
+		maxBytes = max(maxBytes, 0)
+		prefixAt := f.beginPartition(header, maxBytes)
+		reserved := len(f.buf) - prefixAt
+		dataAt := len(f.buf)
+		f.buf, err = p.read(rp.FetchOffset, maxBytes, first, f.buf)
+		if err == nil {
+			size = len(f.buf) - dataAt
+			messages = recordsIn(f.buf[dataAt:])
+			f.endPartition(prefixAt, reserved)
+			return size, messages, 0
+		}
+		err = p.storageFailure("fetch", err)
+	}
+	f.buf = f.buf[:partitionAt]
+	code = errorCode(err)
+	f.beginPartitionError(rp.Partition, code)
+	return 0, 0, code
+}
+
+// fetchPartitionState checks that the partition can serve the fetch and
+// returns the header of its answer.
+func fetchPartitionState(p *partition, rp kmsg.FetchRequestTopicPartition) (fetchPartitionHeader, error) {
 	if p == nil {
-		return kerr.UnknownTopicOrPartition
+		return fetchPartitionHeader{}, kerr.UnknownTopicOrPartition
 	}
 	if err := checkLeaderEpoch(p, rp.CurrentLeaderEpoch); err != nil {
-		return err
+		return fetchPartitionHeader{}, err
+	}
+	if p.offline != nil {
+		return fetchPartitionHeader{}, p.offlineError()
+	}
+	start := p.log.LogStartOffset()
+	if rp.FetchOffset < start || rp.FetchOffset > p.log.LogEndOffset() {
+		return fetchPartitionHeader{}, fmt.Errorf("%w: offset %d", kerr.OffsetOutOfRange, rp.FetchOffset)
 	}
 	hw := p.highWatermark()
-	sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = hw, hw, p.log.LogStartOffset()
-	if rp.FetchOffset < p.log.LogStartOffset() || rp.FetchOffset > p.log.LogEndOffset() {
-		return fmt.Errorf("%w: offset %d", kerr.OffsetOutOfRange, rp.FetchOffset)
-	}
-	data, err := p.read(rp.FetchOffset, max(maxBytes, 0), first, nil)
-	if err != nil {
-		return p.storageFailure("fetch", err)
-	}
-	if data == nil {
-		data = []byte{} // null record bytes read as a size of -1 by librdkafka
-	}
-	sp.RecordBatches = data
-	return nil
+	return fetchPartitionHeader{partition: rp.Partition, highWatermark: hw, lastStable: hw, logStartOffset: start}, nil
 }
 
 // checkLeaderEpoch fences requests that carry a stale or future leader epoch
@@ -114,12 +158,31 @@ func checkLeaderEpoch(p *partition, epoch int32) error {
 // States: parked (registered on partitions, timer set) and done (answered or
 // withdrawn); done is terminal.
 type fetchWaiter struct {
-	node       *Node
-	request    *request
-	fetch      *kmsg.FetchRequest
-	partitions []*partition
-	timer      core.Timer
-	done       bool
+	node    *Node
+	request *request
+	fetch   *kmsg.FetchRequest
+	// watched holds, for each partition the fetch reads, its state at the
+	// last read, which wake compares to decide cheaply whether reading
+	// again may pay off.
+	watched []watchedPartition
+	// bytes is the record bytes the last read found.
+	bytes int64
+	// rereads counts the reads wake made (tests check that appends too
+	// small to satisfy the fetch cause none).
+	rereads int
+	timer   core.Timer
+	done    bool
+}
+
+// watchedPartition is a partition a parked fetch reads, as it was when the
+// fetch last read it.
+type watchedPartition struct {
+	partition     *partition
+	sizeBytes     int64
+	highWatermark int64
+	logEnd        int64
+	leaderEpoch   int32
+	logStart      int64
 }
 
 func (w *fetchWaiter) park(wait time.Duration) {
@@ -127,23 +190,77 @@ func (w *fetchWaiter) park(wait time.Duration) {
 		for _, rp := range rt.Partitions {
 			if p := w.node.catalog.partition(rt.Topic, rp.Partition); p != nil {
 				p.waiters = append(p.waiters, w)
-				w.partitions = append(w.partitions, p)
+				w.watched = append(w.watched, watchedPartition{partition: p})
 			}
 		}
 	}
+	w.looked()
 	w.timer = w.node.env.Clock.AfterFunc(wait, func() { w.finish() })
 	w.request.conn.park(w.withdraw)
 }
 
-// wake re-evaluates the fetch after one of its partitions grew.
+// looked records the state of the watched partitions right after a read.
+func (w *fetchWaiter) looked() {
+	for i := range w.watched {
+		watched := &w.watched[i]
+		p := watched.partition
+		if p.log == nil {
+			continue
+		}
+		watched.sizeBytes, watched.logEnd, watched.logStart = p.log.Size(), p.log.LogEndOffset(), p.log.LogStartOffset()
+		watched.highWatermark, watched.leaderEpoch = p.highWatermark(), p.leaderEpoch
+	}
+}
+
+// wake re-evaluates the fetch after one of its partitions' high watermark
+// advanced. Reading every partition again on each advance would cost a
+// waiter with a large MinBytes one full read per append (in write-caching
+// mode the high watermark moves with every append), so the read runs only
+// when it may succeed; see mayBeReady.
 func (w *fetchWaiter) wake() {
-	if w.done {
+	if w.done || !w.mayBeReady() {
 		return
 	}
-	resp, bytes, final := w.node.buildFetch(w.fetch)
-	if final || int64(bytes) >= int64(w.fetch.MinBytes) {
-		w.answer(resp)
+	w.rereads++
+	built := w.node.buildFetch(w.request, w.fetch)
+	if built.final || int64(built.bytes) >= int64(w.fetch.MinBytes) {
+		w.answer(built)
+		return
 	}
+	w.request.conn.returnFrame(built.frame, built.slot)
+	w.bytes = int64(built.bytes)
+	w.looked()
+}
+
+// mayBeReady reports whether a read may now find MinBytes, or an error.
+// What a read can find beyond the last one is bounded by the bytes
+// appended since (the growth of the log files), as long as nothing was
+// pending above the high watermark at the last read; bytes that were
+// pending then and are now below the high watermark have a size that is
+// not known here, so their exposure always reads again (in durable mode
+// that is once per group-commit sync, not per append). A change of leader
+// epoch or log start offset, or a partition closed, offline or shrunk by
+// retention, reads again too: the answer may now be an error.
+func (w *fetchWaiter) mayBeReady() bool {
+	grownBytes := int64(0)
+	for i := range w.watched {
+		watched := &w.watched[i]
+		p := watched.partition
+		if p.closed || p.offline != nil || p.log == nil {
+			return true
+		}
+		if p.leaderEpoch != watched.leaderEpoch || p.log.LogStartOffset() != watched.logStart {
+			return true
+		}
+		hw, size := p.highWatermark(), p.log.Size()
+		if size < watched.sizeBytes || (hw > watched.highWatermark && watched.highWatermark < watched.logEnd) {
+			return true
+		}
+		if hw > watched.highWatermark {
+			grownBytes += size - watched.sizeBytes
+		}
+	}
+	return w.bytes+grownBytes >= int64(w.fetch.MinBytes)
 }
 
 // finish answers with whatever is available when the wait ends.
@@ -151,17 +268,16 @@ func (w *fetchWaiter) finish() {
 	if w.done {
 		return
 	}
-	resp, _, _ := w.node.buildFetch(w.fetch)
-	w.answer(resp)
+	w.answer(w.node.buildFetch(w.request, w.fetch))
 }
 
 // partitionGone answers early when a partition the fetch reads is closed
 // (its topic was deleted).
 func (w *fetchWaiter) partitionGone() { w.finish() }
 
-func (w *fetchWaiter) answer(resp *kmsg.FetchResponse) {
+func (w *fetchWaiter) answer(built fetchResult) {
 	w.withdraw()
-	w.request.respond(resp)
+	w.request.respondFetch(built)
 }
 
 // withdraw unregisters the waiter; it runs on answer and when the
@@ -172,10 +288,10 @@ func (w *fetchWaiter) withdraw() {
 	}
 	w.done = true
 	w.timer.Stop()
-	for _, p := range w.partitions {
-		p.removeWaiter(w)
+	for _, watched := range w.watched {
+		watched.partition.removeWaiter(w)
 	}
-	w.partitions = nil
+	w.watched = nil
 }
 
 func (p *partition) removeWaiter(w *fetchWaiter) {

@@ -58,6 +58,10 @@ type conn struct {
 	// whatever it waits on (a long-polling fetch); it runs if the
 	// connection closes first.
 	cancelParked func()
+	// frames are the response frames kept for reuse, and fetchStats the
+	// metrics of the Fetch response being built (fetch_respond.go).
+	frames     [connFrameSlots]frameSlot
+	fetchStats fetchStats
 }
 
 func (c *conn) OnOpen(core.Conn) {}
@@ -113,6 +117,7 @@ func (c *conn) close() {
 
 func (c *conn) release() {
 	c.queue, c.arrivals, c.queuedBytes = nil, nil, 0
+	c.releaseFrames()
 	c.node.metrics.connections.closed++
 	if cancel := c.cancelParked; cancel != nil {
 		c.cancelParked = nil
@@ -154,6 +159,26 @@ func (c *conn) respond(correlationID int32, resp kmsg.Response) {
 	if resp != nil {
 		c.net.Send(appendResponse(nil, correlationID, resp))
 	}
+	c.requestDone()
+}
+
+// respondFrame is respond for a response already encoded into frame, from
+// the connection's frame slot (see takeFrame). On a closed connection the
+// frame goes back to its slot.
+func (c *conn) respondFrame(frame []byte, slot int) {
+	if c.closed {
+		c.returnFrame(frame, slot)
+		return
+	}
+	if !c.busy {
+		panic("broker: respond called on a connection with no request in progress")
+	}
+	c.sendFrame(frame, slot)
+	c.requestDone()
+}
+
+// requestDone lets the connection move on to its next request.
+func (c *conn) requestDone() {
 	c.active = true
 	c.cancelParked = nil
 	c.busy = false
@@ -276,6 +301,8 @@ func (b *connBookkeeping) sweepIdle(c *conn) {
 		c.active, c.idleSweeps = false, 0
 		return
 	}
+	// A connection quiet for a whole sweep interval gives its frames back.
+	c.releaseFrames()
 	c.idleSweeps++
 	if c.idleSweeps < idleSweepsPerTimeout {
 		return

@@ -8,6 +8,7 @@ import (
 	"io"
 	stdnet "net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/kafkasim/kafkasim/core"
@@ -40,6 +41,7 @@ type conn struct {
 	mu          sync.Mutex
 	nc          stdnet.Conn
 	queue       [][]byte
+	spare       [][]byte // the writer's last batch, emptied, for the next queue
 	queuedBytes int
 	closing     bool // flush the queue, then close the socket
 	aborted     bool // close the socket now, dropping the queue
@@ -48,6 +50,12 @@ type conn struct {
 	done     chan struct{} // closed when the connection ends; frees the reader
 	doneOnce sync.Once
 	credits  chan struct{} // one token per frame waiting on the loop
+
+	// framesQueued counts the frames Send queued (loop only);
+	// framesWritten counts those the writer has finished writing to the
+	// socket. See FramesWritten.
+	framesQueued  uint64
+	framesWritten atomic.Uint64
 }
 
 var _ core.Conn = (*conn)(nil)
@@ -152,8 +160,22 @@ func (c *conn) Send(frame []byte) {
 	c.queue = append(c.queue, frame)
 	c.queuedBytes += len(frame)
 	c.mu.Unlock()
+	c.framesQueued++
 	c.signal()
 }
+
+// FramesQueued returns how many frames Send has queued for the writer. It
+// must be called on the loop, like Send.
+func (c *conn) FramesQueued() uint64 { return c.framesQueued }
+
+// FramesWritten returns how many queued frames the writer has finished
+// writing to the socket, in the order they were queued. A caller that read
+// FramesQueued right after sending a frame may reuse that frame's bytes
+// once FramesWritten reaches that count: the writer reads a frame only
+// before it counts it written (the atomic counter orders the two), which
+// lets a node recycle its response buffers without copying them. Frames
+// of a connection that failed are never counted. Any goroutine.
+func (c *conn) FramesWritten() uint64 { return c.framesWritten.Load() }
 
 func (c *conn) signal() {
 	select {
@@ -336,7 +358,9 @@ func readError(remote string, err error) error {
 // connection is closed (after flushing) or aborted.
 func (c *conn) writeLoop() {
 	var headers []byte
-	var buffers stdnet.Buffers
+	// iovecs keeps the backing array of the writev vectors: WriteTo
+	// consumes the slice it is called on, so it gets a copy of the header.
+	var iovecs stdnet.Buffers
 	for {
 		batch, closing, ok := c.nextBatch()
 		if !ok {
@@ -347,23 +371,28 @@ func (c *conn) writeLoop() {
 			return
 		}
 		headers = headers[:0]
-		buffers = buffers[:0]
+		iovecs = iovecs[:0]
 		batchBytes := 0
 		for _, frame := range batch {
 			headers = binary.BigEndian.AppendUint32(headers, uint32(len(frame)))
 			batchBytes += len(frame)
 		}
 		for i, frame := range batch {
-			buffers = append(buffers, headers[i*frameHeaderBytes:(i+1)*frameHeaderBytes], frame)
+			iovecs = append(iovecs, headers[i*frameHeaderBytes:(i+1)*frameHeaderBytes], frame)
 		}
+		buffers := iovecs
 		if _, err := buffers.WriteTo(c.nc); err != nil {
 			c.postFail(fmt.Errorf("net: write to %s: %w: %v", c.remote, core.ErrConnReset, err))
 			_ = c.nc.Close()
 			return
 		}
+		clear(iovecs) // the frames may be reused once counted written
+		clear(batch)
 		c.mu.Lock()
 		c.queuedBytes -= batchBytes
+		c.spare = batch[:0]
 		c.mu.Unlock()
+		c.framesWritten.Add(uint64(len(batch)))
 	}
 }
 
@@ -382,6 +411,6 @@ func (c *conn) nextBatch() (batch [][]byte, closing, ok bool) {
 		return nil, false, false
 	}
 	batch = c.queue
-	c.queue = nil
+	c.queue, c.spare = c.spare, nil
 	return batch, c.closing, true
 }
