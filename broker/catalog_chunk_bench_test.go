@@ -18,13 +18,16 @@ const manyPartitions = 10_000
 // BenchmarkManyPartitions measures, on the real disk and real TCP, what
 // other clients see while one client creates a topic of manyPartitions
 // partitions: a prober sends a Metadata request for a small topic and
-// produces one record to it, over and over, and the longest round trip of
-// either is the stall. It then restarts the broker and measures how long
+// produces one record to it, over and over, for 5 s before the creation
+// (the idle figures) and during it; the longest round trip of each is the
+// stall. It then restarts the broker and measures how long
 // startup (recovery of every partition, then listening) takes. Run with
 //
 //	go test ./broker/ -run '^$' -bench ManyPartitions -benchtime 1x
 //
-// Figures are reported as metrics; nothing here asserts a duration.
+// Figures are reported as metrics (create-s until the topic is visible
+// whole; *-max-ms the prober's longest round trips; startup-s); nothing
+// here asserts a duration.
 func BenchmarkManyPartitions(b *testing.B) {
 	for b.Loop() {
 		dir := b.TempDir()
@@ -35,48 +38,71 @@ func BenchmarkManyPartitions(b *testing.B) {
 			b.Fatal(err)
 		}
 		prober := newClient(t, r.addr, kgo.DefaultProduceTopic("probe"), kgo.RequestTimeoutOverhead(time.Minute))
+		idle := probeFor(prober, 5*time.Second)
 		stop := make(chan struct{})
 		var wg sync.WaitGroup
-		var stall time.Duration
-		var probes int
+		var busy probeStats
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			stall, probes = probe(prober, stop)
+			busy = probe(prober, stop)
 		}()
 		started := time.Now()
 		created, err := admin.CreateTopic(context.Background(), manyPartitions, 1, nil, "big")
-		createTime := time.Since(started)
-		close(stop)
-		wg.Wait()
+		answerTime := time.Since(started)
 		if err == nil {
 			err = created.Err
 		}
 		if err != nil {
-			b.Logf("create reported: %v", err)
+			b.Logf("create answered after %v: %v", answerTime.Round(time.Millisecond), err)
 		}
+		waitForPartitions(admin, "big", manyPartitions)
+		createTime := time.Since(started)
+		close(stop)
+		wg.Wait()
 		r.stop()
 		started = time.Now()
 		r = startNode(t, dir, nil)
 		startupTime := time.Since(started)
 		r.stop()
 		b.ReportMetric(createTime.Seconds(), "create-s")
-		b.ReportMetric(float64(stall.Milliseconds()), "max-stall-ms")
-		b.ReportMetric(float64(probes), "probes")
+		b.ReportMetric(float64(idle.metadataMax.Milliseconds()), "idle-metadata-max-ms")
+		b.ReportMetric(float64(idle.produceMax.Milliseconds()), "idle-produce-max-ms")
+		b.ReportMetric(float64(busy.metadataMax.Milliseconds()), "metadata-max-ms")
+		b.ReportMetric(float64(busy.produceMax.Milliseconds()), "produce-max-ms")
+		b.ReportMetric(float64(busy.probes), "probes")
 		b.ReportMetric(startupTime.Seconds(), "startup-s")
 	}
 }
 
+// waitForPartitions polls Metadata until topic has want partitions: a
+// creation that outlasts the request's timeout is answered
+// REQUEST_TIMED_OUT and goes on.
+func waitForPartitions(admin *kadm.Client, topic string, want int) {
+	for {
+		topics, err := admin.ListTopics(context.Background(), topic)
+		if err == nil && len(topics[topic].Partitions) == want {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// probeStats are the longest round trips a prober saw.
+type probeStats struct {
+	metadataMax, produceMax time.Duration
+	probes                  int
+}
+
 // probe sends a Metadata request for the probe topic and produces one
-// record to it, alternately, until stop closes, and returns the longest
-// round trip and how many it made.
-func probe(cl *kgo.Client, stop <-chan struct{}) (time.Duration, int) {
-	var longest time.Duration
-	var probes int
+// record to it (acks=all, so each waits for an fsync), alternately, until
+// stop closes.
+func probe(cl *kgo.Client, stop <-chan struct{}) probeStats {
+	var stats probeStats
 	for {
 		select {
 		case <-stop:
-			return longest, probes
+			return stats
 		default:
 		}
 		started := time.Now()
@@ -84,10 +110,20 @@ func probe(cl *kgo.Client, stop <-chan struct{}) (time.Duration, int) {
 		topic := kmsg.NewMetadataRequestTopic()
 		topic.Topic = kmsg.StringPtr("probe")
 		req.Topics = append(req.Topics, topic)
-		if _, err := req.RequestWith(context.Background(), cl); err == nil {
+		_, err := req.RequestWith(context.Background(), cl)
+		stats.metadataMax = max(stats.metadataMax, time.Since(started))
+		if err == nil {
+			started = time.Now()
 			cl.ProduceSync(context.Background(), &kgo.Record{Value: []byte("p")})
+			stats.produceMax = max(stats.produceMax, time.Since(started))
 		}
-		longest = max(longest, time.Since(started))
-		probes++
+		stats.probes++
 	}
+}
+
+// probeFor probes for d and returns what the prober saw.
+func probeFor(cl *kgo.Client, d time.Duration) probeStats {
+	stop := make(chan struct{})
+	time.AfterFunc(d, func() { close(stop) })
+	return probe(cl, stop)
 }

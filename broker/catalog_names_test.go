@@ -9,7 +9,9 @@ import (
 	"testing"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/kafkasim/kafkasim/core"
 	"github.com/kafkasim/kafkasim/disk"
@@ -161,5 +163,28 @@ func TestStartupFinishesLongDeletionsAndSetsAsideLongOrphans(t *testing.T) {
 	assertNoLeftovers(t, dir, doomed)
 	if _, err := os.Stat(filepath.Join(dir, orphanedDirName(partitionDirName(orphan, partitionsPerTopicMax-1), 1))); err != nil {
 		t.Fatalf("orphan not set aside: %v", err)
+	}
+}
+
+// TestPartitionCountKeepsLiveNamesShort checks that neither CreateTopics
+// nor CreatePartitions goes past partitionsPerTopicMax partitions, the bound
+// that keeps <249 characters>-<partition> within the name limit.
+func TestPartitionCountKeepsLiveNamesShort(t *testing.T) {
+	b := newSimBroker(t, 16, nil)
+	name := longTopicName("p")
+	create := createTopicsV7()
+	rt := kmsg.NewCreateTopicsRequestTopic()
+	rt.Topic, rt.NumPartitions, rt.ReplicationFactor = name, partitionsPerTopicMax+1, 1
+	create.Topics = append(create.Topics, rt)
+	if code := b.roundTrip(t, create).(*kmsg.CreateTopicsResponse).Topics[0].ErrorCode; code != kerr.InvalidPartitions.Code {
+		t.Fatalf("create with %d partitions: error %d, want INVALID_PARTITIONS", partitionsPerTopicMax+1, code)
+	}
+	createTopic(t, b, name, 1)
+	grow := kmsg.NewPtrCreatePartitionsRequest()
+	gt := kmsg.NewCreatePartitionsRequestTopic()
+	gt.Topic, gt.Count = name, partitionsPerTopicMax+1
+	grow.Topics = append(grow.Topics, gt)
+	if code := b.roundTrip(t, grow).(*kmsg.CreatePartitionsResponse).Topics[0].ErrorCode; code != kerr.InvalidPartitions.Code {
+		t.Fatalf("grow to %d partitions: error %d, want INVALID_PARTITIONS", partitionsPerTopicMax+1, code)
 	}
 }
