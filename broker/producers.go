@@ -10,6 +10,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 
 	"github.com/kafkasim/kafkasim/core"
+	"github.com/kafkasim/kafkasim/core/planted"
 	"github.com/kafkasim/kafkasim/core/record"
 )
 
@@ -109,7 +110,8 @@ func (t *producerTable) check(h *record.Header) (batchMeta, error) {
 			return b, errDuplicateSequence
 		}
 	}
-	if want := nextSequence(entry.newest().lastSequence); h.BaseSequence != want {
+	want := nextSequence(entry.newest().lastSequence)
+	if h.BaseSequence != want && !(planted.Is("sequence-gap-of-one") && h.BaseSequence == nextSequence(want)) {
 		return batchMeta{}, fmt.Errorf("%w: producer %d epoch %d sent sequence %d, expected %d",
 			kerr.OutOfOrderSequenceNumber, h.ProducerID, h.ProducerEpoch, h.BaseSequence, want)
 	}

@@ -6,6 +6,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/kafkasim/kafkasim/core/planted"
 )
 
 // acceptedCommit is one partition of a commit that passed validation; it
@@ -49,6 +51,11 @@ func (c *Coordinator) OffsetCommit(req *kmsg.OffsetCommitRequest, respond func(*
 	for _, a := range accepted {
 		records = append(records, StoreRecord{Key: offsetKey(g.name, a.tp.topic, a.tp.partition), Value: offsetValue(a.offset)})
 		g.committing[a.tp]++
+	}
+	if planted.Is("commit-before-store") {
+		respond(resp)
+		c.append(g, records, func(err error) { c.onCommitStored(g, accepted, err) })
+		return
 	}
 	c.append(g, records, func(err error) {
 		c.onCommitStored(g, accepted, err)

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"slices"
 	"time"
+
+	"github.com/kafkasim/kafkasim/core/planted"
 )
 
 // DeleteOldSegments applies retention and returns how many segments it
@@ -76,6 +78,9 @@ func (l *Log) deletableSegments(nowMs int64) int {
 			break
 		}
 		total -= s.sizeBytes
+		n++
+	}
+	if planted.Is("retention-extra-segment") && n > 0 && n+1 < len(l.segments) {
 		n++
 	}
 	return n

@@ -20,6 +20,9 @@ var Bugs = []struct{ Name, Removes string }{
 	{"ack-before-sync", "acks=all and the high watermark wait for the group commit's fsync"},
 	{"claim-late-appends", "a group-commit fsync claims only what was appended before it started"},
 	{"ignore-failed-fsync", "a failed fsync fails the log and halts the node (fsyncgate)"},
+	{"sequence-gap-of-one", "an idempotent producer's next batch must carry exactly the next sequence"},
+	{"commit-before-store", "OffsetCommit is answered only once its record is durable"},
+	{"retention-extra-segment", "size retention keeps at least retention.bytes"},
 }
 
 // Blind lists planted bugs that sweeps do not catch yet: each is a blind

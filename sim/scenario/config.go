@@ -252,6 +252,13 @@ func deriveIOLatency(r *core.Rand) sim.IOLatency {
 	return l
 }
 
+// optionLine is one option for Lines, printed when on.
+type optionLine struct {
+	name  string
+	value any
+	on    bool
+}
+
 // Lines describes every option, one "name=value" per line, sorted: what a
 // user needs to see what the seed chose.
 func (c Config) Lines() []string {
@@ -277,11 +284,7 @@ func (c Config) Lines() []string {
 		}
 		lines = append(lines, fmt.Sprintf("consumer.%d=%s", i, mode))
 	}
-	rates := []struct {
-		name  string
-		value any
-		on    bool
-	}{
+	rates := []optionLine{
 		{"fault.crash.every", c.CrashEvery, c.CrashEvery > 0},
 		{"fault.downtime.max", c.DowntimeMax, c.CrashEvery > 0},
 		{"fault.torn-write.chance", c.TornWriteChance, c.Faults[FaultPowerLoss]},
@@ -299,12 +302,12 @@ func (c Config) Lines() []string {
 		{"disk.fsync.latency", fmt.Sprintf("min:%v median:%v tail:1/%d max:%v", c.IOLatency.Min, c.IOLatency.Median, c.IOLatency.TailOneIn, c.IOLatency.TailMax), true},
 		{"log.retention.check.interval", c.RetentionCheck, c.RetentionBytes > 0},
 	}
+	rates = append(rates,
+		optionLine{"workload.oversize.one-in", c.Workload.OversizeOneIn, c.Workload.OversizeOneIn > 0},
+		optionLine{"workload.commit-read.every", c.Workload.CommitReadEvery, c.Workload.CommitReadEvery > 0},
+		optionLine{"workload.key.bytes", c.Workload.KeyBytes, c.Workload.KeyBytes > 0})
 	for _, line := range c.Harsh.lines() {
-		rates = append(rates, struct {
-			name  string
-			value any
-			on    bool
-		}{line.name, line.value, true})
+		rates = append(rates, optionLine{line.name, line.value, true})
 	}
 	for _, rate := range rates {
 		if rate.on {

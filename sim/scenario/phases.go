@@ -163,6 +163,11 @@ func (r *run) drain() error {
 	if err := r.runUntil(drainTimeMax, fmt.Sprintf("draining %d partitions", len(tps)), caughtUp); err != nil {
 		return err
 	}
+	// Every group's committed offsets are read back once more after the
+	// drain, so that a commit acknowledged but never stored is caught.
+	if err := r.readBackCommits(); err != nil {
+		return err
+	}
 	// The log start is read after the drain: retention keeps running, so
 	// anything the drain could not read lies below this start.
 	starts, err := r.listOffsets(host, admin, tps, client.OffsetEarliest)
