@@ -1,0 +1,72 @@
+package main
+
+import (
+	"testing"
+	"time"
+)
+
+// TestGCCycleCPU checks the parse of gctrace lines: the CPU of a cycle is
+// the sum of its five CPU figures, and other lines are not cycles.
+func TestGCCycleCPU(t *testing.T) {
+	tests := []struct {
+		line string
+		want time.Duration
+		ok   bool
+	}{
+		{"gc 7 @1.204s 3%: 0.018+1.2+0.020 ms clock, 0.036+0.40/1.1/2.0+0.041 ms cpu, 4->4->1 MB, 5 MB goal, 0 MB stacks, 0 MB globals, 2 P",
+			3577 * time.Microsecond, true},
+		{"gc 1 @0.001s 0%: 1+2+3 ms clock, 1+2/3/4+5 ms cpu, 4->4->0 MB, 4 MB goal, 2 P (forced)", 15 * time.Millisecond, true},
+		{"time=... level=WARN msg=\"gc is not a cycle\"", 0, false},
+		{"gc 3 @0.1s 1%: garbled", 0, false},
+		{"gc 3 @0.1s 1%: 1+2+3 ms clock, 1+x/3/4+5 ms cpu", 0, false},
+	}
+	for _, test := range tests {
+		got, ok := gcCycleCPU(test.line)
+		if ok != test.ok || got != test.want {
+			t.Errorf("gcCycleCPU(%q) = %v, %v; want %v, %v", test.line, got, ok, test.want, test.ok)
+		}
+	}
+}
+
+// TestProcessCPU checks that utime and stime are read after the command
+// name, which may contain spaces and parentheses.
+func TestProcessCPU(t *testing.T) {
+	stat := "4242 (a (b) c) S 1 4242 4242 0 -1 4194560 100 0 0 0 250 50 0 0 20 0 9 0 100 0 0"
+	got, err := processCPU(stat)
+	if err != nil || got != 3*time.Second {
+		t.Errorf("processCPU = %v, %v; want 3s", got, err)
+	}
+	if _, err := processCPU("4242 (broker"); err == nil {
+		t.Error("processCPU accepted a stat without a closing parenthesis")
+	}
+}
+
+// TestPercentileAndMedian checks the summaries on small known inputs.
+func TestPercentileAndMedian(t *testing.T) {
+	l := latencies{1, 2, 3, 4, 5, 6, 7, 8, 9, 10}
+	for _, test := range []struct {
+		q    float64
+		want time.Duration
+	}{{0.5, 5}, {0.99, 10}, {0.999, 10}, {0.1, 1}} {
+		if got := l.percentile(test.q); got != test.want {
+			t.Errorf("percentile(%v) = %v, want %v", test.q, got, test.want)
+		}
+	}
+	runs := []throughput{{records: 3, elapsed: time.Second}, {records: 1, elapsed: time.Second}, {records: 2, elapsed: time.Second}}
+	if got := median(runs, throughput.recordsPerSecond); got != 2 {
+		t.Errorf("median = %v, want 2", got)
+	}
+}
+
+// TestParseFlags checks the defaults and that bad values are refused.
+func TestParseFlags(t *testing.T) {
+	opts, err := parseFlags(nil)
+	if err != nil || opts.records != 1_000_000 || opts.count != 3 || len(opts.sizes) != 2 || len(opts.partitions) != 2 {
+		t.Fatalf("defaults: %+v, %v", opts, err)
+	}
+	for _, args := range [][]string{{"-n", "0"}, {"--sizes", "1024,x"}, {"--partitions", "0"}, {"extra"}, {"--latency-for", "0s"}} {
+		if _, err := parseFlags(args); err == nil {
+			t.Errorf("parseFlags(%q) accepted", args)
+		}
+	}
+}

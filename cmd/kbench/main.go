@@ -1,0 +1,149 @@
+// Command kbench measures what users of the broker see: the real broker
+// binary runs as its own process and kbench, a separate process, drives it
+// with franz-go clients. It reports produce and consume throughput for 1 KiB
+// and 100 B records on 1 and 8 partitions, the end-to-end latency (from the
+// producer's record timestamp to the consumer receiving the record) at half
+// of the largest produce rate it measured, the broker's garbage-collection
+// share of its CPU while consumers read, and one loopback TCP stream
+// measured in the same run as the physical reference every figure is
+// divided by. With --kfake it measures franz-go's fake broker (kfake, run
+// in a child kbench process) the same way. docs/performance.md ("Consume
+// path") shows a run and how to read it.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// Exit statuses.
+const (
+	exitOK       = 0
+	exitFailure  = 1
+	exitArgument = 2
+)
+
+const usageText = `kbench: measure the broker as users see it, against one loopback TCP stream
+
+Usage:
+  kbench [flags]
+
+Builds (or takes) the broker binary, starts it on a free port with a fresh
+data directory and GODEBUG=gctrace=1, and from this process produces and
+consumes with franz-go. Each case runs --count times on a fresh topic;
+the medians are printed with their ratio to the loopback stream.
+
+Flags:
+  --broker PATH      broker binary (default: go build ./cmd/broker into a temporary directory)
+  -n N               records per throughput case (default 1000000)
+  --count N          runs of every case; medians are reported (default 3)
+  --sizes LIST       record value sizes in bytes (default 1024,100)
+  --partitions LIST  partition counts (default 1,8)
+  --latency-for D    how long the half-load latency test runs (default 5s)
+  --kfake            also measure franz-go's kfake, in a child process
+  --help             print this help and exit
+
+Example:
+  go run ./cmd/kbench --count 3 --kfake
+`
+
+// options are the parsed flags.
+type options struct {
+	brokerPath  string
+	records     int
+	count       int
+	sizes       []int
+	partitions  []int32
+	latencyFor  time.Duration
+	measureFake bool
+}
+
+func main() {
+	if len(os.Args) > 1 && os.Args[1] == kfakeServeCommand {
+		os.Exit(serveKfake(os.Args[2:], os.Stderr))
+	}
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	opts, err := parseFlags(args)
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		fmt.Fprint(stdout, usageText)
+		return exitOK
+	case err != nil:
+		fmt.Fprintf(stderr, "kbench: %v; run 'kbench --help' for usage\n", err)
+		return exitArgument
+	}
+	ctx, stop := signalContext()
+	defer stop()
+	if err := bench(ctx, opts, stdout, stderr); err != nil {
+		fmt.Fprintf(stderr, "kbench: %v\n", err)
+		return exitFailure
+	}
+	return exitOK
+}
+
+func parseFlags(args []string) (options, error) {
+	fs := flag.NewFlagSet("kbench", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	opts := options{}
+	fs.StringVar(&opts.brokerPath, "broker", "", "")
+	fs.IntVar(&opts.records, "n", 1_000_000, "")
+	fs.IntVar(&opts.count, "count", 3, "")
+	sizes := fs.String("sizes", "1024,100", "")
+	partitions := fs.String("partitions", "1,8", "")
+	fs.DurationVar(&opts.latencyFor, "latency-for", 5*time.Second, "")
+	fs.BoolVar(&opts.measureFake, "kfake", false, "")
+	if err := fs.Parse(args); err != nil {
+		return opts, err
+	}
+	if fs.NArg() > 0 {
+		return opts, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	if opts.records < 1 || opts.records > 1_000_000_000 || opts.count < 1 || opts.count > 100 {
+		return opts, fmt.Errorf("-n must be in [1, 1e9] and --count in [1, 100]")
+	}
+	if opts.latencyFor <= 0 {
+		return opts, fmt.Errorf("--latency-for must be positive")
+	}
+	var err error
+	if opts.sizes, err = parseList(*sizes, 1, 1<<20); err != nil {
+		return opts, fmt.Errorf("--sizes: %w", err)
+	}
+	counts, err := parseList(*partitions, 1, 1000)
+	if err != nil {
+		return opts, fmt.Errorf("--partitions: %w", err)
+	}
+	for _, c := range counts {
+		opts.partitions = append(opts.partitions, int32(c))
+	}
+	return opts, nil
+}
+
+// parseList parses a comma-separated list of integers within [low, high].
+func parseList(text string, low, high int) ([]int, error) {
+	var values []int
+	for _, field := range strings.Split(text, ",") {
+		value, err := strconv.Atoi(strings.TrimSpace(field))
+		if err != nil || value < low || value > high {
+			return nil, fmt.Errorf("%q is not an integer in [%d, %d]", field, low, high)
+		}
+		values = append(values, value)
+	}
+	return values, nil
+}
+
+// signalContext is cancelled by an interrupt or a termination signal.
+func signalContext() (context.Context, context.CancelFunc) {
+	return signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+}

@@ -1,0 +1,269 @@
+package main
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	stdnet "net"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// Client settings shared by every target, so that the targets differ
+// only in the server. The fetch sizes are those of broker/bench_test.go's
+// BenchmarkKgoConsume; the producer's are kctl perf's.
+const (
+	producerBatchBytesMax  = 1 << 20
+	producerBufferedMax    = 1 << 16
+	fetchBytesMax          = 64 << 20
+	fetchPartitionBytesMax = 16 << 20
+	loopbackChunkBytes     = 1 << 20
+	loopbackBytes          = 4 << 30
+	// latencyTickInterval is how often the paced producer of the latency
+	// test hands records to the client.
+	latencyTickInterval = time.Millisecond
+	// latencyStampBytes is the send time (Unix nanoseconds) at the start
+	// of every latency record's value.
+	latencyStampBytes = 8
+)
+
+// throughput is one produce or consume measurement.
+type throughput struct {
+	records, valueBytes int64
+	elapsed             time.Duration
+}
+
+func (t throughput) recordsPerSecond() float64 { return float64(t.records) / t.elapsed.Seconds() }
+func (t throughput) mbPerSecond() float64 {
+	return float64(t.valueBytes) / float64(1<<20) / t.elapsed.Seconds()
+}
+
+// createTopic creates topic with partitions on addr.
+func createTopic(ctx context.Context, addr, topic string, partitions int32) error {
+	client, err := kgo.NewClient(kgo.SeedBrokers(addr))
+	if err != nil {
+		return err
+	}
+	defer client.Close()
+	resp, err := kadm.NewClient(client).CreateTopic(ctx, partitions, 1, nil, topic)
+	if err == nil {
+		err = resp.Err
+	}
+	if err != nil {
+		return fmt.Errorf("create topic %s: %w", topic, err)
+	}
+	return nil
+}
+
+// deleteTopic deletes topic, so that a long run holds one case's data at
+// a time (kfake keeps every record in memory).
+func deleteTopic(ctx context.Context, addr, topic string) error {
+	client, err := kgo.NewClient(kgo.SeedBrokers(addr))
+	if err != nil {
+		return err
+	}
+	defer client.Close()
+	resp, err := kadm.NewClient(client).DeleteTopic(ctx, topic)
+	if err == nil {
+		err = resp.Err
+	}
+	if err != nil {
+		return fmt.Errorf("delete topic %s: %w", topic, err)
+	}
+	return nil
+}
+
+// produceAll sends records values of valueBytes to topic (acks=all,
+// idempotent: kgo's default) and times it from the first record handed to
+// the client to the last acknowledgement.
+func produceAll(ctx context.Context, addr, topic string, records, valueBytes int) (throughput, error) {
+	client, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.DefaultProduceTopic(topic),
+		kgo.ProducerBatchMaxBytes(producerBatchBytesMax), kgo.MaxBufferedRecords(producerBufferedMax))
+	if err != nil {
+		return throughput{}, err
+	}
+	defer client.Close()
+	value := make([]byte, valueBytes)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var firstErr error
+	started := time.Now()
+	for range records {
+		wg.Add(1)
+		client.Produce(ctx, &kgo.Record{Value: value}, func(_ *kgo.Record, err error) {
+			if err != nil {
+				mu.Lock()
+				firstErr = cmpOr(firstErr, err)
+				mu.Unlock()
+			}
+			wg.Done()
+		})
+	}
+	wg.Wait()
+	elapsed := time.Since(started)
+	if firstErr != nil {
+		return throughput{}, fmt.Errorf("produce: %w", firstErr)
+	}
+	return throughput{records: int64(records), valueBytes: int64(records) * int64(valueBytes), elapsed: elapsed}, nil
+}
+
+func cmpOr(a, b error) error {
+	if a != nil {
+		return a
+	}
+	return b
+}
+
+// consumeAll reads topic from its start until records records arrived,
+// timed from the first poll.
+func consumeAll(ctx context.Context, addr, topic string, records int) (throughput, error) {
+	client, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.ConsumeTopics(topic),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.FetchMaxBytes(fetchBytesMax), kgo.FetchMaxPartitionBytes(fetchPartitionBytesMax))
+	if err != nil {
+		return throughput{}, err
+	}
+	defer client.Close()
+	var got, valueBytes int64
+	started := time.Now()
+	for got < int64(records) {
+		fetches := client.PollFetches(ctx)
+		if err := fetches.Err(); err != nil {
+			return throughput{}, fmt.Errorf("consume: %w", err)
+		}
+		fetches.EachRecord(func(r *kgo.Record) { valueBytes += int64(len(r.Value)) })
+		got += int64(fetches.NumRecords())
+	}
+	return throughput{records: got, valueBytes: valueBytes, elapsed: time.Since(started)}, nil
+}
+
+// latencies is the result of a paced run: the end-to-end latency of every
+// record, sorted.
+type latencies []time.Duration
+
+func (l latencies) percentile(q float64) time.Duration {
+	if len(l) == 0 {
+		return 0
+	}
+	rank := int(float64(len(l))*q+0.999999) - 1
+	return l[min(max(rank, 0), len(l)-1)]
+}
+
+// measureLatency produces to a fresh topic at rate records per second for
+// duration while a consumer reads it, and returns, for every record, the
+// time from just before the producer handed it to the client (stamped in
+// its value) to the consumer's poll returning it.
+func measureLatency(ctx context.Context, addr, topic string, valueBytes int, rate float64, duration time.Duration) (latencies, error) {
+	consumer, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.ConsumeTopics(topic),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.FetchMaxBytes(fetchBytesMax), kgo.FetchMaxPartitionBytes(fetchPartitionBytesMax))
+	if err != nil {
+		return nil, err
+	}
+	defer consumer.Close()
+	producer, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.DefaultProduceTopic(topic),
+		kgo.ProducerBatchMaxBytes(producerBatchBytesMax), kgo.MaxBufferedRecords(producerBufferedMax))
+	if err != nil {
+		return nil, err
+	}
+	defer producer.Close()
+	sent := make(chan int64, 1)
+	produceErr := make(chan error, 1)
+	go func() { sent <- paceProducer(ctx, producer, valueBytes, rate, duration, produceErr) }()
+	var result latencies
+	var total int64 = -1
+	for total < 0 || int64(len(result)) < total {
+		select {
+		case total = <-sent:
+		case err := <-produceErr:
+			return nil, err
+		default:
+		}
+		pollCtx, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
+		fetches := consumer.PollFetches(pollCtx)
+		cancel()
+		now := time.Now().UnixNano()
+		if err := fetches.Err(); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+			return nil, fmt.Errorf("consume: %w", err)
+		}
+		fetches.EachRecord(func(r *kgo.Record) {
+			stamp := int64(binary.BigEndian.Uint64(r.Value))
+			result = append(result, time.Duration(now-stamp))
+		})
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+	}
+	slices.Sort(result)
+	return result, nil
+}
+
+// paceProducer hands records to the client at rate per second for
+// duration and returns how many it handed over.
+func paceProducer(ctx context.Context, client *kgo.Client, valueBytes int, rate float64, duration time.Duration, errs chan<- error) int64 {
+	started := time.Now()
+	ticker := time.NewTicker(latencyTickInterval)
+	defer ticker.Stop()
+	var sent int64
+	for now := started; now.Sub(started) < duration; now = <-ticker.C {
+		due := int64(rate * now.Sub(started).Seconds())
+		for ; sent < due; sent++ {
+			value := make([]byte, max(valueBytes, latencyStampBytes))
+			binary.BigEndian.PutUint64(value, uint64(time.Now().UnixNano()))
+			client.Produce(ctx, &kgo.Record{Value: value}, func(_ *kgo.Record, err error) {
+				if err != nil {
+					select {
+					case errs <- err:
+					default:
+					}
+				}
+			})
+		}
+	}
+	if err := client.Flush(ctx); err != nil {
+		errs <- err
+	}
+	return sent
+}
+
+// loopback measures one TCP stream over 127.0.0.1: 1 MiB writes read by
+// another goroutine, the physical reference of the run.
+func loopback() (throughput, error) {
+	ln, err := stdnet.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return throughput{}, err
+	}
+	defer ln.Close()
+	received := make(chan int64, 1)
+	go func() {
+		conn, err := ln.Accept()
+		if err != nil {
+			received <- 0
+			return
+		}
+		defer conn.Close()
+		n, _ := io.Copy(io.Discard, conn)
+		received <- n
+	}()
+	conn, err := stdnet.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		return throughput{}, err
+	}
+	chunk := make([]byte, loopbackChunkBytes)
+	started := time.Now()
+	for written := 0; written < loopbackBytes; written += len(chunk) {
+		if _, err := conn.Write(chunk); err != nil {
+			conn.Close()
+			return throughput{}, err
+		}
+	}
+	conn.Close()
+	n := <-received
+	return throughput{records: n / loopbackChunkBytes, valueBytes: n, elapsed: time.Since(started)}, nil
+}
