@@ -346,28 +346,91 @@ func (n *Node) deleteTopic(rt kmsg.DeleteTopicsRequestTopic) kmsg.DeleteTopicsRe
 }
 
 // handleCreatePartitions answers CreatePartitions (key 37), versions 0-3:
-// a topic grows to Count partitions; it never shrinks.
+// a topic grows to Count partitions; it never shrinks. New partitions are
+// created a chunk per loop turn and join the topic together once all exist
+// (catalog_chunk.go); the request is parked until then. A growth still
+// under way when the request's timeout passes is answered
+// REQUEST_TIMED_OUT and goes on, as CreateTopics does.
 func handleCreatePartitions(n *Node, r *request, req kmsg.Request) {
 	cr := req.(*kmsg.CreatePartitionsRequest)
 	resp := cr.ResponseKind().(*kmsg.CreatePartitionsResponse)
+	w := &partitionsWaiter{request: r, resp: resp}
 	for _, rt := range cr.Topics {
 		st := kmsg.NewCreatePartitionsResponseTopic()
 		st.Topic = rt.Topic
-		var err error
+		resp.Topics = append(resp.Topics, st)
+		w.settled = append(w.settled, false)
+		i := len(resp.Topics) - 1
 		t := n.catalog.topics[rt.Topic]
 		switch {
 		case t == nil:
-			err = kerr.UnknownTopicOrPartition
+			w.settle(i, kerr.UnknownTopicOrPartition)
 		case t.internal:
-			err = fmt.Errorf("%w: %s is internal", kerr.InvalidTopicException, t.name)
+			w.settle(i, fmt.Errorf("%w: %s is internal", kerr.InvalidTopicException, t.name))
 		case rt.Count <= int32(len(t.partitions)):
-			err = fmt.Errorf("%w: topic %q has %d partitions, cannot go to %d", kerr.InvalidPartitions, t.name, len(t.partitions), rt.Count)
+			w.settle(i, fmt.Errorf("%w: topic %q has %d partitions, cannot go to %d", kerr.InvalidPartitions, t.name, len(t.partitions), rt.Count))
 		case cr.ValidateOnly:
+			w.settle(i, nil)
 		default:
-			err = n.catalog.addPartitions(t, rt.Count)
+			w.pending++
+			n.catalog.addPartitionsInChunks(t, rt.Count, func(err error) {
+				w.pending--
+				w.settle(i, err)
+				if w.started && w.pending == 0 {
+					w.answer()
+				}
+			})
 		}
-		setError(&st.ErrorCode, &st.ErrorMessage, err)
-		resp.Topics = append(resp.Topics, st)
 	}
-	r.respond(resp)
+	w.started = true
+	if w.pending == 0 {
+		w.answer()
+		return
+	}
+	// A closed connection drops the answer; the growths go on.
+	r.conn.park(func() {})
+	if cr.TimeoutMillis > 0 {
+		w.timer = n.env.Clock.AfterFunc(time.Duration(cr.TimeoutMillis)*time.Millisecond, w.timeOut)
+	}
+}
+
+// partitionsWaiter is a CreatePartitions request waiting for its topics to
+// grow (see createWaiter).
+type partitionsWaiter struct {
+	request  *request
+	resp     *kmsg.CreatePartitionsResponse
+	settled  []bool
+	pending  int
+	started  bool
+	answered bool
+	timer    core.Timer
+}
+
+func (w *partitionsWaiter) settle(i int, err error) {
+	if w.answered {
+		return
+	}
+	w.settled[i] = true
+	setError(&w.resp.Topics[i].ErrorCode, &w.resp.Topics[i].ErrorMessage, err)
+}
+
+// timeOut answers REQUEST_TIMED_OUT for every topic still growing.
+func (w *partitionsWaiter) timeOut() {
+	for i, settled := range w.settled {
+		if !settled {
+			w.settle(i, fmt.Errorf("%w: the partitions are still being created and appear in metadata once complete", kerr.RequestTimedOut))
+		}
+	}
+	w.answer()
+}
+
+func (w *partitionsWaiter) answer() {
+	if w.answered {
+		return
+	}
+	w.answered = true
+	if w.timer != nil {
+		w.timer.Stop()
+	}
+	w.request.respond(w.resp)
 }

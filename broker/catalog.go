@@ -40,6 +40,8 @@ type topic struct {
 	config     topicConfig
 	partitions []*partition
 	internal   bool
+	// growth is a CreatePartitions under way (catalog_chunk.go), or nil.
+	growth *growth
 }
 
 // catalog owns the topics. Its durable form is catalogFileName, replaced
@@ -417,8 +419,14 @@ func (c *catalog) grow(t *topic, count int32) error {
 // directory is first renamed to its deletedDirName, so that a removal a crash
 // interrupts is finished at the next start rather than mistaken for data.
 func (c *catalog) discardPartitions(t *topic, from int32) {
+	c.discard(t, t.partitions[from:])
+	t.partitions = t.partitions[:from]
+}
+
+// discard closes and removes partitions of t, as discardPartitions does.
+func (c *catalog) discard(t *topic, partitions []*partition) {
 	fsys := c.node.env.FS
-	for _, p := range t.partitions[from:] {
+	for _, p := range partitions {
 		p.close()
 		doomed := path.Join(c.node.cfg.LogDir, deletedDirName(t.name, t.id, p.index))
 		if err := fsys.Rename(p.dir, doomed); err != nil {
@@ -429,26 +437,6 @@ func (c *catalog) discardPartitions(t *topic, from int32) {
 			c.node.log.Warn("cannot remove partition directory", slog.String("dir", doomed), slog.Any("err", err))
 		}
 	}
-	t.partitions = t.partitions[:from]
-}
-
-// addPartitions grows a topic to count partitions (CreatePartitions).
-func (c *catalog) addPartitions(t *topic, count int32) error {
-	have := int32(len(t.partitions))
-	if count <= have {
-		return fmt.Errorf("%w: topic %q has %d partitions, cannot go to %d", kerr.InvalidPartitions, t.name, have, count)
-	}
-	if count > partitionsPerTopicMax {
-		return fmt.Errorf("%w: %d partitions exceeds %d", kerr.InvalidPartitions, count, partitionsPerTopicMax)
-	}
-	if err := c.grow(t, count); err != nil {
-		return err
-	}
-	if err := c.save(); err != nil {
-		c.discardPartitions(t, have)
-		return fmt.Errorf("%w: saving the topic catalog: %v", kerr.KafkaStorageError, err)
-	}
-	return nil
 }
 
 // remove deletes a topic: first from the durable catalog, then its files.
@@ -461,6 +449,9 @@ func (c *catalog) remove(t *topic) error {
 	// no topic explains.
 	entry := t.entry()
 	entry.Deleting = true
+	if t.growth != nil {
+		c.abandonGrowth(t.growth, fmt.Errorf("%w: topic %q was deleted", kerr.UnknownTopicOrPartition, t.name))
+	}
 	delete(c.topics, t.name)
 	delete(c.byID, t.id)
 	c.deleting = append(c.deleting, entry)
@@ -520,6 +511,9 @@ func (c *catalog) close() error {
 	c.closeCreations()
 	var first error
 	for _, t := range c.sorted() {
+		if t.growth != nil {
+			c.abandonGrowth(t.growth, fmt.Errorf("%w: the broker is shutting down", kerr.RequestTimedOut))
+		}
 		if err := closePartitions(t.partitions); err != nil && first == nil {
 			first = err
 		}

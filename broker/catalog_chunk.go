@@ -210,6 +210,80 @@ func (c *catalog) idTaken(id [16]byte) bool {
 	return false
 }
 
+// growth is a CreatePartitions under way across loop turns: the new
+// partitions are opened aside and join the topic together, once they all
+// exist and the catalog naming them is durable. A crash meanwhile leaves
+// directories the catalog does not name, which startup sets aside.
+type growth struct {
+	topic  *topic
+	count  int32
+	opened []*partition
+	done   func(error)
+}
+
+// addPartitionsInChunks grows a topic to count partitions
+// (CreatePartitions), a chunk per loop turn, and calls done on the turn
+// that finishes, with nil or an error wrapping a Kafka error code.
+func (c *catalog) addPartitionsInChunks(t *topic, count int32, done func(error)) {
+	have := int32(len(t.partitions))
+	switch {
+	case t.growth != nil:
+		done(fmt.Errorf("%w: topic %q is already growing to %d partitions", kerr.InvalidPartitions, t.name, t.growth.count))
+		return
+	case count <= have:
+		done(fmt.Errorf("%w: topic %q has %d partitions, cannot go to %d", kerr.InvalidPartitions, t.name, have, count))
+		return
+	case count > partitionsPerTopicMax:
+		done(fmt.Errorf("%w: %d partitions exceeds %d", kerr.InvalidPartitions, count, partitionsPerTopicMax))
+		return
+	}
+	t.growth = &growth{topic: t, count: count, done: done}
+	c.continueGrowth(t.growth)
+}
+
+// continueGrowth opens the next chunk of partitions of g, and either
+// schedules the next chunk or finishes.
+func (c *catalog) continueGrowth(g *growth) {
+	t := g.topic
+	if t.growth != g {
+		return // abandoned: the topic was deleted
+	}
+	k := c.startChunk()
+	for i := int32(len(t.partitions) + len(g.opened)); i < g.count; i++ {
+		p, err := openPartition(c.node, t, i)
+		if err != nil {
+			c.abandonGrowth(g, fmt.Errorf("%w: creating partition %d: %v", kerr.KafkaStorageError, i, err))
+			return
+		}
+		g.opened = append(g.opened, p)
+		if i+1 < g.count && !k.more(c) {
+			c.later(func() { c.continueGrowth(g) })
+			return
+		}
+	}
+	if err := c.node.env.FS.SyncDir(c.node.cfg.LogDir); err != nil {
+		c.abandonGrowth(g, fmt.Errorf("%w: %v", kerr.KafkaStorageError, err))
+		return
+	}
+	have := int32(len(t.partitions))
+	t.partitions = append(t.partitions, g.opened...)
+	if err := c.save(); err != nil {
+		t.partitions = t.partitions[:have]
+		c.abandonGrowth(g, fmt.Errorf("%w: saving the topic catalog: %v", kerr.KafkaStorageError, err))
+		return
+	}
+	t.growth = nil
+	g.done(nil)
+}
+
+// abandonGrowth removes the partitions g opened and reports err.
+func (c *catalog) abandonGrowth(g *growth, err error) {
+	g.topic.growth = nil
+	c.discard(g.topic, g.opened)
+	g.opened = nil
+	g.done(err)
+}
+
 // eachPartitionInChunks calls fn for every open partition of every topic,
 // in topic name order, a chunk per loop turn, then done. Partitions closed
 // meanwhile (their topic deleted) are skipped; topics created meanwhile wait

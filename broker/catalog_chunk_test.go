@@ -216,3 +216,85 @@ func TestPeriodicWalksRunInChunks(t *testing.T) {
 		})
 	}
 }
+
+// createPartitionsFrame is a CreatePartitions request growing topic to
+// count partitions.
+func createPartitionsFrame(topic string, count int32) []byte {
+	req := createPartitionsV3()
+	req.TimeoutMillis = 60_000
+	rt := kmsg.NewCreatePartitionsRequestTopic()
+	rt.Topic, rt.Count = topic, count
+	req.Topics = append(req.Topics, rt)
+	return encodeRequest(req, 9)
+}
+
+func createPartitionsV3() *kmsg.CreatePartitionsRequest {
+	req := kmsg.NewPtrCreatePartitionsRequest()
+	req.SetVersion(3)
+	return req
+}
+
+// TestCreatePartitionsInChunks grows a topic by more than a chunk: the new
+// partitions stay invisible until all exist, a second growth meanwhile is
+// refused, and the topic keeps its new size across a restart.
+func TestCreatePartitionsInChunks(t *testing.T) {
+	b := newSimBroker(t, 17, nil)
+	createTopic(t, b, "growing", 1)
+	b.wire.sent = nil
+	b.conn.OnFrame(b.wire, createPartitionsFrame("growing", bigPartitions))
+	if len(b.wire.sent) != 0 {
+		t.Fatal("CreatePartitions answered within one loop turn")
+	}
+	if b.node.catalog.partition("growing", 1) != nil {
+		t.Fatal("a partition being created is visible")
+	}
+	other, otherWire := b.secondConn()
+	other.OnFrame(otherWire, createPartitionsFrame("growing", bigPartitions+1))
+	second := parseResponse(t, createPartitionsV3(), otherWire.sent[0]).(*kmsg.CreatePartitionsResponse)
+	if code := second.Topics[0].ErrorCode; code != kerr.InvalidPartitions.Code {
+		t.Fatalf("second growth meanwhile: error %d, want INVALID_PARTITIONS", code)
+	}
+	for len(b.wire.sent) == 0 && b.sched.Step() {
+	}
+	resp := parseResponse(t, createPartitionsV3(), b.wire.sent[0]).(*kmsg.CreatePartitionsResponse)
+	if code := resp.Topics[0].ErrorCode; code != 0 {
+		t.Fatalf("growth: error %d", code)
+	}
+	b.kill(t)
+	if n := len(b.node.catalog.topics["growing"].partitions); n != bigPartitions {
+		t.Fatalf("%d partitions after a restart, want %d", n, bigPartitions)
+	}
+}
+
+// TestDeleteDuringGrowthRemovesEverything deletes a topic while it grows:
+// the growth is answered UNKNOWN_TOPIC_OR_PARTITION and no directory of the
+// topic is left, in any state.
+func TestDeleteDuringGrowthRemovesEverything(t *testing.T) {
+	b := newSimBroker(t, 18, nil)
+	createTopic(t, b, "shortlived", 1)
+	b.wire.sent = nil
+	b.conn.OnFrame(b.wire, createPartitionsFrame("shortlived", bigPartitions))
+	other, otherWire := b.secondConn()
+	deletion := kmsg.NewPtrDeleteTopicsRequest()
+	deletion.SetVersion(4)
+	deletion.TopicNames = []string{"shortlived"}
+	other.OnFrame(otherWire, encodeRequest(deletion, 10))
+	for (len(b.wire.sent) == 0 || len(otherWire.sent) == 0) && b.sched.Step() {
+	}
+	resp := parseResponse(t, createPartitionsV3(), b.wire.sent[0]).(*kmsg.CreatePartitionsResponse)
+	if code := resp.Topics[0].ErrorCode; code != kerr.UnknownTopicOrPartition.Code {
+		t.Fatalf("growth of a deleted topic: error %d, want UNKNOWN_TOPIC_OR_PARTITION", code)
+	}
+	for b.sched.Step() {
+	}
+	b.kill(t)
+	entries, err := b.disk.ReadDir(b.cfg.LogDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name, "shortlived") || strings.Contains(e.Name, orphanedSuffix) {
+			t.Fatalf("leftover %s", e.Name)
+		}
+	}
+}
