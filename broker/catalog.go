@@ -187,11 +187,15 @@ func (c *catalog) removeLeftovers() error {
 	}
 	changed := false
 	for _, entry := range entries {
+		// A name ending in deletedSuffix is removed even when it also
+		// contains orphanedSuffix: a topic may be called "x.orphaned".
 		switch {
-		case !entry.IsDir || c.namesPartitionDir(entry.Name) || strings.Contains(entry.Name, orphanedSuffix):
+		case !entry.IsDir || c.namesPartitionDir(entry.Name):
 			continue
 		case strings.HasSuffix(entry.Name, deletedSuffix):
 			err = fsys.RemoveAll(path.Join(dir, entry.Name))
+		case strings.Contains(entry.Name, orphanedSuffix):
+			continue
 		default:
 			c.node.log.Warn("setting aside a partition directory that no topic names", slog.String("dir", entry.Name))
 			err = c.setAside(entry.Name, entries)

@@ -135,8 +135,9 @@ func assertNoLeftovers(t *testing.T, dir, name string) {
 // on a real log dir as a crash can leave it with 249-character names: a
 // deletion intent whose partition was already renamed for deletion, and
 // whose other partition was not, and a live-named directory that no topic
-// names (an interrupted create, partition 9999). Startup must finish the
-// deletion and set the orphan aside under a name the file system accepts.
+// names (an interrupted create, partition 9999); and the deletion name of a
+// topic called "x.orphaned". Startup must finish the deletions and set the
+// orphan aside under a name the file system accepts.
 func TestStartupFinishesLongDeletionsAndSetsAsideLongOrphans(t *testing.T) {
 	dir := t.TempDir()
 	doomed, orphan := longTopicName("d"), longTopicName("o")
@@ -149,7 +150,9 @@ func TestStartupFinishesLongDeletionsAndSetsAsideLongOrphans(t *testing.T) {
 	if err := core.WriteFileChecked(fsys, ".", catalogFileName, []byte(catalogJSON)); err != nil {
 		t.Fatal(err)
 	}
+	strayDeletion := deletedDirName("x"+orphanedSuffix, id, 0)
 	for _, name := range []string{
+		strayDeletion,
 		deletedDirName(doomed, id, 0),
 		partitionDirName(doomed, 1),
 		partitionDirName(orphan, partitionsPerTopicMax-1),
@@ -161,6 +164,9 @@ func TestStartupFinishesLongDeletionsAndSetsAsideLongOrphans(t *testing.T) {
 	r := startNode(t, dir, nil)
 	r.stop()
 	assertNoLeftovers(t, dir, doomed)
+	if _, err := os.Stat(filepath.Join(dir, strayDeletion)); err == nil {
+		t.Fatalf("%s left in place", strayDeletion)
+	}
 	if _, err := os.Stat(filepath.Join(dir, orphanedDirName(partitionDirName(orphan, partitionsPerTopicMax-1), 1))); err != nil {
 		t.Fatalf("orphan not set aside: %v", err)
 	}
