@@ -66,6 +66,9 @@ type catalog struct {
 	// partition (retention, flush) is under way across loop turns, so that
 	// a timer never starts a second one beside it.
 	retentionWalking, syncWalking bool
+	// checkpointWalking is set while the recovery point checkpoint's walk
+	// (durability.go) is going.
+	checkpointWalking bool
 }
 
 type catalogFile struct {

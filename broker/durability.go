@@ -283,16 +283,22 @@ func (w *produceWaiter) withdraw() {
 // the old checkpoint, which is safe (recovery then reads more); any other
 // failure fails the log like a failed fsync. The same tick scrubs a little
 // of every partition (offline.go).
+//
+// The walk goes a chunk of partitions per loop turn (eachPartitionInChunks),
+// so many partitions never hold the loop; a tick that finds the previous
+// walk still going skips.
 func (c *catalog) checkpointRecoveryPoints() {
-	defer c.scrub()
-	for _, t := range c.sorted() {
-		for _, p := range t.partitions {
-			if p.closed || p.offline != nil {
-				continue
-			}
-			if err := p.log.CheckpointRecoveryPoint(); err != nil && !errors.Is(err, core.ErrNoSpace) {
-				p.storageFailure("checkpoint", err)
-			}
-		}
+	if c.checkpointWalking {
+		return
 	}
+	c.checkpointWalking = true
+	c.eachPartitionInChunks(func(p *partition) {
+		if p.offline != nil {
+			return
+		}
+		if err := p.log.CheckpointRecoveryPoint(); err != nil && !errors.Is(err, core.ErrNoSpace) {
+			p.storageFailure("checkpoint", err)
+		}
+		p.scrubOnce()
+	}, func() { c.checkpointWalking = false })
 }

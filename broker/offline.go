@@ -86,24 +86,19 @@ func (p *partition) checkCorruption(where string, err error) error {
 	return err
 }
 
-// scrub reads a little of every online partition (it runs on the recovery
-// point checkpoint's tick), so that corruption below the recovery point,
+// scrubOnce reads a little of the partition (it runs on the recovery
+// point checkpoint's walk), so that corruption below the recovery point,
 // which startup no longer reads, is found and reported instead of waiting
-// for a consumer to trip on it.
-func (c *catalog) scrub() {
-	for _, t := range c.sorted() {
-		for _, p := range t.partitions {
-			if p.closed || p.offline != nil {
-				continue
-			}
-			next, _, err := p.log.Scrub(p.scrubCursor, scrubBytesPerTick)
-			if err == nil {
-				p.scrubCursor = next
-				continue
-			}
-			// A read that never agreed is retried at the next tick; a
-			// closed or failed log is someone else's business.
-			p.checkCorruption("scrubber", err)
-		}
+// for a consumer to trip on it. A read that never agreed is retried at the
+// next tick.
+func (p *partition) scrubOnce() {
+	if p.closed || p.offline != nil {
+		return
 	}
+	next, _, err := p.log.Scrub(p.scrubCursor, scrubBytesPerTick)
+	if err == nil {
+		p.scrubCursor = next
+		return
+	}
+	p.checkCorruption("scrubber", err)
 }

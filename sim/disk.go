@@ -368,6 +368,11 @@ func diskError(op, name string, err error) error {
 // relative, inside the root, no NUL or backslash. allowRoot says whether "."
 // is acceptable.
 func diskCheckName(op, name string, allowRoot bool) error {
+	if diskComponentTooLong(name) {
+		// ENAMETOOLONG, as a real file system refuses a name component
+		// longer than 255 bytes.
+		return diskError(op, name, errDiskNameTooLong)
+	}
 	bad := name == "" || len(name) > diskNameBytesMax ||
 		strings.ContainsAny(name, "\x00\\") || strings.HasPrefix(name, "/") ||
 		path.Clean(name) != name || name == ".." || strings.HasPrefix(name, "../") ||
@@ -376,6 +381,24 @@ func diskCheckName(op, name string, allowRoot bool) error {
 		return diskError(op, name, errDiskBadName)
 	}
 	return nil
+}
+
+// diskComponentBytesMax is the longest name component real file systems
+// (ext4, xfs) accept.
+const diskComponentBytesMax = 255
+
+// errDiskNameTooLong is ENAMETOOLONG.
+var errDiskNameTooLong = errors.New("file name too long")
+
+// diskComponentTooLong reports whether a component of name is longer than
+// diskComponentBytesMax.
+func diskComponentTooLong(name string) bool {
+	for _, part := range strings.Split(name, "/") {
+		if len(part) > diskComponentBytesMax {
+			return true
+		}
+	}
+	return false
 }
 
 // diskLookup returns the inode name refers to in the current tree.

@@ -2,14 +2,17 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"sort"
 	"strconv"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
@@ -152,6 +155,15 @@ func topicCreate(inv *invocation, names []string, partitions int32, factor int16
 			case !ok:
 				inv.reportf("topic create %s: the broker did not answer for this topic", name)
 				failed = true
+			case errors.Is(r.Err, kerr.RequestTimedOut):
+				// A large creation goes on after the request's timeout, a
+				// chunk of partitions per broker loop turn: wait for it.
+				if err := awaitTopic(inv.ctx, admin, name, partitions); err != nil {
+					inv.reportf("topic create %s: %s, and it did not appear: %v", name, kafkaError(r.Err, r.ErrMessage), err)
+					failed = true
+					continue
+				}
+				fmt.Fprintf(inv.stdout, "created topic %s (it took longer than the request timeout)\n", name)
 			case r.Err != nil:
 				inv.reportf("topic create %s: %s", name, kafkaError(r.Err, r.ErrMessage))
 				failed = true
@@ -166,6 +178,35 @@ func topicCreate(inv *invocation, names []string, partitions int32, factor int16
 		return nil
 	})
 }
+
+// awaitTopic polls the broker until topic exists with at least partitions
+// partitions (any count when partitions is -1), for at most
+// awaitTopicWaitMax (a creation of 10,000 partitions takes about a minute
+// on a busy machine) or until ctx ends (Ctrl-C).
+func awaitTopic(ctx context.Context, admin *kadm.Client, topic string, partitions int32) error {
+	ctx, cancel := context.WithTimeout(ctx, awaitTopicWaitMax)
+	defer cancel()
+	for {
+		details, err := admin.ListTopics(ctx, topic)
+		if err == nil {
+			if d, ok := details[topic]; ok && d.Err == nil && (partitions < 0 || int32(len(d.Partitions)) >= partitions) {
+				return nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(awaitTopicPollInterval):
+		}
+	}
+}
+
+// awaitTopicPollInterval is how often awaitTopic asks, and
+// awaitTopicWaitMax how long it waits in all.
+const (
+	awaitTopicPollInterval = 500 * time.Millisecond
+	awaitTopicWaitMax      = 10 * time.Minute
+)
 
 func topicListFlags(fs *flagSet) func(*invocation, []string) error {
 	internal := fs.fs.Bool("internal", false, "include internal topics such as __consumer_offsets")
