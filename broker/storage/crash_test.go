@@ -143,10 +143,6 @@ type crashRun struct {
 	stats  crashStats
 }
 
-func runCrashSeed(seed uint64) error {
-	_, _, err := runCrashSeedStats(seed)
-	return err
-}
 
 // runCrashSeedTrace runs one seed and returns its trace: every step's
 // result and the final disk listing.
