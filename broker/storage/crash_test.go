@@ -143,7 +143,6 @@ type crashRun struct {
 	stats  crashStats
 }
 
-
 // runCrashSeedTrace runs one seed and returns its trace: every step's
 // result and the final disk listing.
 func runCrashSeedTrace(seed uint64) (trace string, err error) {
