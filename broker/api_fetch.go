@@ -106,7 +106,7 @@ func appendFetchPartition(f *fetchFrame, p *partition, rp kmsg.FetchRequestTopic
 		prefixAt := f.beginPartition(header, maxBytes)
 		reserved := len(f.buf) - prefixAt
 		dataAt := len(f.buf)
-		f.buf, err = p.read(rp.FetchOffset, maxBytes, first, f.buf)
+		f.buf, err = p.readForFetch(rp.FetchOffset, maxBytes, first, f.buf)
 		if err == nil {
 			size = len(f.buf) - dataAt
 			messages = recordsIn(f.buf[dataAt:])

@@ -13,11 +13,14 @@ import "fmt"
 // Bounds on the frames a connection keeps for reuse. A consumer has one
 // fetch in flight per broker, so one frame being written and one being
 // built is the steady state; the extra slots absorb a client that
-// pipelines. A frame larger than connFrameRetainedBytesMax is not kept, so
-// an idle connection does not pin a huge response.
+// pipelines. A frame larger than connFrameRetainedBytesMax is not kept:
+// the bound is twice the largest fetch.max.bytes of common clients (50 MiB
+// for Kafka's Java consumer and franz-go), so their responses, however the
+// buffer grew, are reused; a connection that goes quiet for an idle sweep
+// gives its frames back (sweepIdle).
 const (
 	connFrameSlots            = 4
-	connFrameRetainedBytesMax = 64 << 20
+	connFrameRetainedBytesMax = 128 << 20
 )
 
 // frameTracker is implemented by connections that count the frames they

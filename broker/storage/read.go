@@ -28,6 +28,20 @@ import (
 // *CorruptionError (errors.Is ErrCorruption); otherwise the read was
 // transient and Read returns ErrCorruptLog, which the caller may retry.
 func (l *Log) Read(offset int64, maxBytes int, maxOffset int64, buf []byte) ([]byte, error) {
+	return l.read(offset, maxBytes, maxOffset, true, buf)
+}
+
+// ReadWithin is Read without the progress rule: when the first batch is
+// larger than maxBytes it returns no batch, without reading it. A caller
+// that fills one response from several reads (the next segment, the next
+// partition) uses it after its first read, so that a batch it could not
+// send is never read into its buffer.
+func (l *Log) ReadWithin(offset int64, maxBytes int, maxOffset int64, buf []byte) ([]byte, error) {
+	return l.read(offset, maxBytes, maxOffset, false, buf)
+}
+
+// read is Read; minOneBatch selects the progress rule.
+func (l *Log) read(offset int64, maxBytes int, maxOffset int64, minOneBatch bool, buf []byte) ([]byte, error) {
 	if l.closed {
 		return buf, ErrClosed
 	}
@@ -45,7 +59,7 @@ func (l *Log) Read(offset int64, maxBytes int, maxOffset int64, buf []byte) ([]b
 	if err != nil {
 		return buf, err
 	}
-	if h.LastOffset() >= maxOffset {
+	if h.LastOffset() >= maxOffset || (!minOneBatch && h.TotalBytes() > maxBytes) {
 		return buf, nil
 	}
 	keepBytes := min(int64(maxBytes), s.sizeBytes-position)
