@@ -15,6 +15,9 @@ import (
 // producer stopped, for the last records to arrive.
 const latencyDrainTimeout = 30 * time.Second
 
+// settleBeforeConsume separates a case's produce from its consume.
+const settleBeforeConsume = 300 * time.Millisecond
+
 // caseResult holds the runs of one throughput case on one target.
 type caseResult struct {
 	valueBytes       int
@@ -22,15 +25,15 @@ type caseResult struct {
 	produce, consume []throughput
 	latency          latencies // at half of the median produce rate
 	latencyRate      float64
+	// consumeCPU and consumeGC add up the server's CPU, and the part its
+	// GC cycles reported, over the consume runs.
+	consumeCPU, consumeGC time.Duration
 }
 
 // targetResult is everything measured on one server.
 type targetResult struct {
 	name  string
 	cases []*caseResult
-	// consumeCPU and consumeGC add up the server's CPU, and the part its
-	// GC cycles reported, over every consume run.
-	consumeCPU, consumeGC time.Duration
 }
 
 func bench(ctx context.Context, opts options, stdout, stderr io.Writer) error {
@@ -76,7 +79,7 @@ func benchTarget(ctx context.Context, s *server, opts options, references *[]thr
 		*references = append(*references, reference)
 		for i, c := range result.cases {
 			topic := fmt.Sprintf("kbench-%d-%d-%d-%d", c.valueBytes, c.partitions, run, i)
-			if err := benchCase(ctx, s, opts, topic, c, result); err != nil {
+			if err := benchCase(ctx, s, opts, topic, c); err != nil {
 				return nil, err
 			}
 			fmt.Fprintf(stderr, "kbench: %s %d B x %d partitions run %d: produce %.0f MB/s, consume %.0f MB/s\n", s.name,
@@ -105,7 +108,7 @@ func benchTarget(ctx context.Context, s *server, opts options, references *[]thr
 
 // benchCase produces opts.records to a fresh topic, then consumes them,
 // counting the server's CPU and GC during the consume.
-func benchCase(ctx context.Context, s *server, opts options, topic string, c *caseResult, result *targetResult) error {
+func benchCase(ctx context.Context, s *server, opts options, topic string, c *caseResult) error {
 	if err := createTopic(ctx, s.addr, topic, c.partitions); err != nil {
 		return err
 	}
@@ -113,6 +116,9 @@ func benchCase(ctx context.Context, s *server, opts options, topic string, c *ca
 	if err != nil {
 		return err
 	}
+	// GC cycles report when they end: a pause lets those the produce
+	// started end before the consume is counted.
+	time.Sleep(settleBeforeConsume)
 	cpuBefore, err := s.cpu()
 	if err != nil {
 		return err
@@ -126,8 +132,8 @@ func benchCase(ctx context.Context, s *server, opts options, topic string, c *ca
 	if err != nil {
 		return err
 	}
-	result.consumeCPU += cpuAfter - cpuBefore
-	result.consumeGC += time.Duration(s.gcCPUus.Load()-gcBefore) * time.Microsecond
+	c.consumeCPU += cpuAfter - cpuBefore
+	c.consumeGC += time.Duration(s.gcCPUus.Load()-gcBefore) * time.Microsecond
 	c.produce = append(c.produce, produced)
 	c.consume = append(c.consume, consumed)
 	return deleteTopic(ctx, s.addr, topic)
@@ -184,13 +190,17 @@ func report(w io.Writer, opts options, results []*targetResult, references []thr
 		}
 	}
 	fmt.Fprintln(w, "\nServer CPU during the consume runs (from /proc/PID/stat) and the part in GC cycles (GODEBUG=gctrace=1):")
-	fmt.Fprintln(w)
+	fmt.Fprintln(w, "\n| server | record | partitions | CPU s | GC CPU s | GC share |")
+	fmt.Fprintln(w, "|---|---:|---:|---:|---:|---:|")
 	for _, t := range results {
-		share := 0.0
-		if t.consumeCPU > 0 {
-			share = 100 * t.consumeGC.Seconds() / t.consumeCPU.Seconds()
+		for _, c := range t.cases {
+			share := 0.0
+			if c.consumeCPU > 0 {
+				share = 100 * c.consumeGC.Seconds() / c.consumeCPU.Seconds()
+			}
+			fmt.Fprintf(w, "| %s | %d B | %d | %.2f | %.3f | %.1f%% |\n", t.name, c.valueBytes, c.partitions,
+				c.consumeCPU.Seconds(), c.consumeGC.Seconds(), share)
 		}
-		fmt.Fprintf(w, "- %s: %.2f s CPU, %.3f s GC (%.1f%%)\n", t.name, t.consumeCPU.Seconds(), t.consumeGC.Seconds(), share)
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	stdnet "net"
 	"slices"
 	"sync"
@@ -17,10 +18,14 @@ import (
 
 // Client settings shared by every target, so that the targets differ
 // only in the server. The fetch sizes are those of broker/bench_test.go's
-// BenchmarkKgoConsume; the producer's are kctl perf's.
+// BenchmarkKgoConsume; the producer's are kctl perf's. Batches are not
+// compressed, so that the bytes on the wire are the records' bytes and
+// the loopback stream is a fair reference.
 const (
-	producerBatchBytesMax  = 1 << 20
-	producerBufferedMax    = 1 << 16
+	producerBatchBytesMax = 1 << 20
+	producerBufferedMax   = 1 << 16
+	// payloadsMax is how many distinct random values are cycled through.
+	payloadsMax            = 1024
 	fetchBytesMax          = 64 << 20
 	fetchPartitionBytesMax = 16 << 20
 	loopbackChunkBytes     = 1 << 20
@@ -83,20 +88,19 @@ func deleteTopic(ctx context.Context, addr, topic string) error {
 // idempotent: kgo's default) and times it from the first record handed to
 // the client to the last acknowledgement.
 func produceAll(ctx context.Context, addr, topic string, records, valueBytes int) (throughput, error) {
-	client, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.DefaultProduceTopic(topic),
-		kgo.ProducerBatchMaxBytes(producerBatchBytesMax), kgo.MaxBufferedRecords(producerBufferedMax))
+	client, err := newProducer(addr, topic)
 	if err != nil {
 		return throughput{}, err
 	}
 	defer client.Close()
-	value := make([]byte, valueBytes)
+	values := payloads(valueBytes)
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	var firstErr error
 	started := time.Now()
-	for range records {
+	for i := range records {
 		wg.Add(1)
-		client.Produce(ctx, &kgo.Record{Value: value}, func(_ *kgo.Record, err error) {
+		client.Produce(ctx, &kgo.Record{Value: values[i%len(values)]}, func(_ *kgo.Record, err error) {
 			if err != nil {
 				mu.Lock()
 				firstErr = cmpOr(firstErr, err)
@@ -111,6 +115,30 @@ func produceAll(ctx context.Context, addr, topic string, records, valueBytes int
 		return throughput{}, fmt.Errorf("produce: %w", firstErr)
 	}
 	return throughput{records: int64(records), valueBytes: int64(records) * int64(valueBytes), elapsed: elapsed}, nil
+}
+
+// newProducer is the producer of every test: acks=all and idempotent
+// (kgo's default), no compression, batches up to 1 MiB.
+func newProducer(addr, topic string) (*kgo.Client, error) {
+	return kgo.NewClient(kgo.SeedBrokers(addr), kgo.DefaultProduceTopic(topic),
+		kgo.ProducerBatchCompression(kgo.NoCompression()),
+		kgo.ProducerBatchMaxBytes(producerBatchBytesMax), kgo.MaxBufferedRecords(producerBufferedMax))
+}
+
+// payloads are random capital letters, as Kafka's producer perf test
+// sends, in payloadsMax distinct values of valueBytes (at least the
+// latency stamp's size).
+func payloads(valueBytes int) [][]byte {
+	random := rand.New(rand.NewPCG(1, 2))
+	values := make([][]byte, payloadsMax)
+	for i := range values {
+		value := make([]byte, max(valueBytes, latencyStampBytes))
+		for j := range value {
+			value[j] = byte('A' + random.IntN(26))
+		}
+		values[i] = value
+	}
+	return values
 }
 
 func cmpOr(a, b error) error {
@@ -167,8 +195,7 @@ func measureLatency(ctx context.Context, addr, topic string, valueBytes int, rat
 		return nil, err
 	}
 	defer consumer.Close()
-	producer, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.DefaultProduceTopic(topic),
-		kgo.ProducerBatchMaxBytes(producerBatchBytesMax), kgo.MaxBufferedRecords(producerBufferedMax))
+	producer, err := newProducer(addr, topic)
 	if err != nil {
 		return nil, err
 	}
@@ -210,11 +237,12 @@ func paceProducer(ctx context.Context, client *kgo.Client, valueBytes int, rate 
 	started := time.Now()
 	ticker := time.NewTicker(latencyTickInterval)
 	defer ticker.Stop()
+	values := payloads(valueBytes)
 	var sent int64
 	for now := started; now.Sub(started) < duration; now = <-ticker.C {
 		due := int64(rate * now.Sub(started).Seconds())
 		for ; sent < due; sent++ {
-			value := make([]byte, max(valueBytes, latencyStampBytes))
+			value := slices.Clone(values[sent%int64(len(values))])
 			binary.BigEndian.PutUint64(value, uint64(time.Now().UnixNano()))
 			client.Produce(ctx, &kgo.Record{Value: value}, func(_ *kgo.Record, err error) {
 				if err != nil {
