@@ -65,6 +65,11 @@ const (
 	// the end offset observed after healing, or never happened although the
 	// partition holds durable acknowledged writes.
 	AnomalyIncompleteDrain AnomalyKind = "incomplete-drain"
+	// AnomalyWrongTimeLookup: a lookup by time (ListOffsets, KIP-79) did
+	// not answer the first record whose timestamp is at or after the
+	// target, with that record's timestamp, as far as the clients' records
+	// show.
+	AnomalyWrongTimeLookup AnomalyKind = "wrong-time-lookup"
 )
 
 // anomalyKinds lists every kind in report order.
@@ -73,6 +78,7 @@ var anomalyKinds = []AnomalyKind{
 	AnomalyDuplicate, AnomalyPhantomRead, AnomalyFailedWriteRead,
 	AnomalyNonmonotonicSend, AnomalySequenceGap, AnomalyNonmonotonicPoll, AnomalyPollSkip,
 	AnomalyBackwardCommit, AnomalyLostCommit, AnomalyReprocessed, AnomalyUnprocessed, AnomalyPrematureDeletion, AnomalyIncompleteDrain,
+	AnomalyWrongTimeLookup,
 }
 
 // rank is a kind's position in report order.

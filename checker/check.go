@@ -121,6 +121,7 @@ var deliveryChecks = []deliveryCheck{
 	{name: "delivery", run: checkDelivery},
 	{name: "log-start", run: checkLogStart},
 	{name: "drain", run: checkDrains},
+	{name: "time-lookup", run: checkTimeLookups},
 }
 
 // Check validates h and runs every check on it. Its result, including the

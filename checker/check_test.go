@@ -7,7 +7,8 @@ import (
 )
 
 // baseline is a correct history: two idempotent producers, a consumer that
-// polls in order and commits, a reader, and a drain that reaches the end.
+// polls in order and commits, a reader, a drain that reaches the end, and a
+// lookup by time.
 func baseline() *builder {
 	b := newBuilder()
 	b.produce(0, 10, 20, OutcomeOK, "a", 0)
@@ -23,6 +24,10 @@ func baseline() *builder {
 	b.drain(100, 0, rec(0, "a"), rec(1, "b"), rec(2, "c"))
 	b.end(3)
 	b.h.Groups = []GroupPromise{{Group: "g", Delivery: DeliveryAtLeastOnce}}
+	for i, timestamp := range []int64{1000, 1010, 1020} {
+		b.h.Ops[i].Produce.Timestamp = timestamp
+	}
+	b.lookup(4, 90, 95, 1005, 1, 1010)
 	return b
 }
 
@@ -30,7 +35,7 @@ func baseline() *builder {
 // that the verdict line and per-check stats say so.
 func TestBaselinePasses(t *testing.T) {
 	r := mustCheck(t, &baseline().h)
-	if want := "OK: 1 partitions, 9 ops, linearizable, 0 anomalies"; r.Verdict != want {
+	if want := "OK: 1 partitions, 10 ops, linearizable, 0 anomalies"; r.Verdict != want {
 		t.Errorf("verdict %q, want %q", r.Verdict, want)
 	}
 	if len(r.Checks) != 1+len(deliveryChecks) {

@@ -50,6 +50,13 @@ func (b *builder) group(client int, kind Kind, call, ret int64, group string, of
 	b.add(Op{Client: client, Kind: kind, Call: call, Return: ret, Outcome: OutcomeOK, Group: &Group{Group: group, Offset: offset}})
 }
 
+// lookup records an ok lookup by time on "t-0" and its answer.
+func (b *builder) lookup(client int, call, ret, target, offset, timestamp int64) *Lookup {
+	l := &Lookup{Target: target, Offset: offset, Timestamp: timestamp}
+	b.add(Op{Client: client, Kind: KindTimeLookup, Call: call, Return: ret, Outcome: OutcomeOK, Lookup: l})
+	return l
+}
+
 func (b *builder) end(offset int64) {
 	b.h.Ends = append(b.h.Ends, End{Topic: "t", Offset: offset})
 }

@@ -41,6 +41,11 @@ const (
 	// rebalance). It excuses the next poll from the poll-order checks and the
 	// group's next commit from the no-backward-commit check.
 	KindSeek Kind = "seek"
+	// KindTimeLookup asks a partition's leader for the first record whose
+	// timestamp is at or after a target time (ListOffsets by timestamp,
+	// KIP-79), with the answer in Op.Lookup. It moves nothing: a consumer
+	// that then moves there records a KindSeek of its own.
+	KindTimeLookup Kind = "time-lookup"
 )
 
 // Outcome is what the client learned about an operation's effect.
@@ -112,8 +117,9 @@ type End struct {
 	Start int64 `json:"start,omitempty"`
 }
 
-// Op is one client operation. Exactly one of Produce, Poll and Group is set,
-// according to Kind (Group for commit, fetch-committed and seek).
+// Op is one client operation. Exactly one of Produce, Poll, Group and
+// Lookup is set, according to Kind (Group for commit, fetch-committed and
+// seek, Lookup for time-lookup).
 type Op struct {
 	// Client identifies the logical client (a producer or a consumer). It is
 	// porcupine's ClientId: small, dense and zero-based.
@@ -136,6 +142,7 @@ type Op struct {
 	Produce *Produce `json:"produce,omitempty"`
 	Poll    *Poll    `json:"poll,omitempty"`
 	Group   *Group   `json:"group,omitempty"`
+	Lookup  *Lookup  `json:"lookup,omitempty"`
 }
 
 // Produce is the payload of a KindProduce operation.
@@ -176,6 +183,9 @@ type Produce struct {
 	// docs/checker.md).
 	BatchBytes   int `json:"batch_bytes,omitempty"`
 	BatchRecords int `json:"batch_records,omitempty"`
+	// Timestamp is the record's timestamp (CreateTime, milliseconds since
+	// the Unix epoch) exactly as the producer sent it, 0 when unknown.
+	Timestamp int64 `json:"timestamp,omitempty"`
 }
 
 // SequenceNumber is the idempotent identity of one produced record: the
@@ -212,6 +222,19 @@ type Poll struct {
 type Record struct {
 	Offset int64  `json:"offset"`
 	Value  string `json:"value"`
+	// Timestamp is the record's timestamp as the consumer received it
+	// (milliseconds), 0 when unknown.
+	Timestamp int64 `json:"timestamp,omitempty"`
+}
+
+// Lookup is the payload of a KindTimeLookup operation.
+type Lookup struct {
+	// Target is the time asked for, in milliseconds.
+	Target int64 `json:"target"`
+	// Offset and Timestamp are the answer of an ok lookup: the record
+	// found and its timestamp, or both -1 when the broker found none.
+	Offset    int64 `json:"offset"`
+	Timestamp int64 `json:"timestamp"`
 }
 
 // Group is the payload of KindCommit, KindFetchCommitted and KindSeek.
@@ -297,7 +320,7 @@ func validateOp(op *Op) error {
 		return fmt.Errorf("negative partition %d", op.Partition)
 	}
 	set := 0
-	for _, present := range []bool{op.Produce != nil, op.Poll != nil, op.Group != nil} {
+	for _, present := range []bool{op.Produce != nil, op.Poll != nil, op.Group != nil, op.Lookup != nil} {
 		if present {
 			set++
 		}
@@ -312,6 +335,8 @@ func validateOp(op *Op) error {
 		return validatePoll(op)
 	case KindCommit, KindFetchCommitted, KindSeek:
 		return validateGroup(op)
+	case KindTimeLookup:
+		return validateLookup(op)
 	default:
 		return fmt.Errorf("unknown kind %q", op.Kind)
 	}
@@ -416,6 +441,20 @@ func validateGroup(op *Op) error {
 	}
 	if g.Offset < offsetMin {
 		return fmt.Errorf("%s offset %d below %d", op.Kind, g.Offset, offsetMin)
+	}
+	return nil
+}
+
+func validateLookup(op *Op) error {
+	l := op.Lookup
+	if l == nil {
+		return errors.New("time-lookup op without a lookup payload")
+	}
+	if l.Target < 0 {
+		return fmt.Errorf("negative target time %d", l.Target)
+	}
+	if op.Outcome == OutcomeOK && (l.Offset < -1 || (l.Offset == -1) != (l.Timestamp == -1) || l.Timestamp < -1) {
+		return fmt.Errorf("answer offset %d and timestamp %d: want both -1 or a record's", l.Offset, l.Timestamp)
 	}
 	return nil
 }

@@ -68,6 +68,11 @@ func (op *Op) text(index int) string {
 			fmt.Fprintf(&b, " group=%s", op.Group.Group)
 		}
 		fmt.Fprintf(&b, " @%d", op.Group.Offset)
+	case op.Lookup != nil:
+		fmt.Fprintf(&b, " time=%d", op.Lookup.Target)
+		if op.Outcome == OutcomeOK {
+			fmt.Fprintf(&b, " @%d ts=%d", op.Lookup.Offset, op.Lookup.Timestamp)
+		}
 	}
 	return b.String()
 }
@@ -87,6 +92,9 @@ func (p *Produce) text(outcome Outcome) string {
 	}
 	if p.BatchRecords > 0 {
 		fmt.Fprintf(&b, " batch=%dB/%d", p.BatchBytes, p.BatchRecords)
+	}
+	if p.Timestamp != 0 {
+		fmt.Fprintf(&b, " ts=%d", p.Timestamp)
 	}
 	if outcome == OutcomeOK && p.Acks != AcksNone {
 		fmt.Fprintf(&b, " @%d", p.Offset)
@@ -127,6 +135,9 @@ func recordsText(records []Record) string {
 	parts := make([]string, len(records))
 	for i, r := range records {
 		parts[i] = fmt.Sprintf("%d:%q", r.Offset, r.Value)
+		if r.Timestamp != 0 {
+			parts[i] += fmt.Sprintf("@%d", r.Timestamp)
+		}
 	}
 	return strings.Join(parts, " ")
 }

@@ -197,7 +197,7 @@ func (a *Admin) listOffsets(tps []TopicPartition, timestamp int64, done func(map
 		a.cluster.requestNode(node, req, 0, func(r kmsg.Response, err error) {
 			var got map[TopicPartition]OffsetResult
 			if err == nil {
-				got, err = listOffsetsResult(r.(*kmsg.ListOffsetsResponse))
+				got, err = listOffsetsResult(r.(*kmsg.ListOffsetsResponse), timestamp)
 			}
 			for _, tp := range asked {
 				res, ok := got[tp]

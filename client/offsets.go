@@ -74,32 +74,58 @@ func (c *Consumer) resetToPolicy(cp *consumePart, version uint64) {
 	c.scheduleFetch()
 }
 
-// listOffset asks the partition's leader for its earliest or latest offset.
-func (c *Consumer) listOffset(tp TopicPartition, which int64, done func(int64, error)) {
+// listOffsetResult asks the partition's leader for the offset at which (a
+// time, or OffsetEarliest or OffsetLatest), with the leader epoch the
+// consumer knows so that a stale leader is fenced (KIP-320).
+func (c *Consumer) listOffsetResult(tp TopicPartition, which int64, done func(OffsetResult)) {
+	failed := func(err error) OffsetResult { return OffsetResult{Offset: -1, Timestamp: -1, Err: err} }
 	node, epoch, ok := c.cluster.leader(tp.Topic, tp.Partition)
 	if !ok {
 		c.needMetadata()
-		c.clock.AfterFunc(0, func() { done(-1, errNotSent(fmt.Errorf("%w: no leader for %v", ErrNoBroker, tp))) })
+		c.clock.AfterFunc(0, func() { done(failed(errNotSent(fmt.Errorf("%w: no leader for %v", ErrNoBroker, tp)))) })
 		return
 	}
 	req := listOffsetsRequest([]TopicPartition{tp}, which, epoch, c.cfg.ReadCommitted)
 	c.cluster.requestNode(node, req, 0, func(r kmsg.Response, err error) {
 		if err != nil {
-			done(-1, err)
+			done(failed(err))
 			return
 		}
-		offsets, err := listOffsetsResult(r.(*kmsg.ListOffsetsResponse))
+		offsets, err := listOffsetsResult(r.(*kmsg.ListOffsetsResponse), which)
 		if err != nil {
-			done(-1, err)
+			done(failed(err))
 			return
 		}
 		res, ok := offsets[tp]
 		if !ok {
-			done(-1, fmt.Errorf("%w: ListOffsets omitted %v", ErrProtocol, tp))
+			done(failed(fmt.Errorf("%w: ListOffsets omitted %v", ErrProtocol, tp)))
 			return
 		}
-		done(res.Offset, res.Err)
+		done(res)
 	})
+}
+
+// OffsetForTime asks tp's leader for the first record whose timestamp is at
+// or after timestamp (milliseconds, KIP-79), as Kafka's offsetsForTimes
+// does; done runs later, exactly once, with the record's offset and
+// timestamp, or -1 and -1 when no such record is below the high watermark.
+// The position does not move: Seek there to read from it.
+func (c *Consumer) OffsetForTime(tp TopicPartition, timestamp int64, done func(OffsetResult)) {
+	if done == nil {
+		panic("client: OffsetForTime with a nil callback")
+	}
+	if timestamp < 0 {
+		c.clock.AfterFunc(0, func() {
+			done(OffsetResult{Offset: -1, Timestamp: -1, Err: fmt.Errorf("%w: negative timestamp %d", ErrInvalidRecord, timestamp)})
+		})
+		return
+	}
+	c.listOffsetResult(tp, timestamp, done)
+}
+
+// listOffset asks the partition's leader for its earliest or latest offset.
+func (c *Consumer) listOffset(tp TopicPartition, which int64, done func(int64, error)) {
+	c.listOffsetResult(tp, which, func(res OffsetResult) { done(res.Offset, res.Err) })
 }
 
 // listOffsetsRequest asks for the offset at timestamp (-1 latest, -2
@@ -129,16 +155,23 @@ func listOffsetsRequest(tps []TopicPartition, timestamp int64, leaderEpoch int32
 
 // OffsetResult is one partition's answer to ListOffsets.
 type OffsetResult struct {
+	// Offset is the offset found. A lookup by time (KIP-79) answers -1
+	// when no record at or after the time is below the high watermark.
 	Offset int64
-	Err    error
+	// Timestamp is, for a lookup by time, the found record's timestamp in
+	// milliseconds (-1 when none); for the special lookups it is -1.
+	Timestamp int64
+	Err       error
 }
 
-func listOffsetsResult(resp *kmsg.ListOffsetsResponse) (map[TopicPartition]OffsetResult, error) {
+// listOffsetsResult reads a ListOffsets response to a request for
+// timestamp. Only a lookup by time may answer no offset (-1).
+func listOffsetsResult(resp *kmsg.ListOffsetsResponse, timestamp int64) (map[TopicPartition]OffsetResult, error) {
 	out := make(map[TopicPartition]OffsetResult)
 	for _, t := range resp.Topics {
 		for _, p := range t.Partitions {
-			res := OffsetResult{Offset: p.Offset, Err: kafkaError(p.ErrorCode)}
-			if res.Err == nil && p.Offset < 0 {
+			res := OffsetResult{Offset: p.Offset, Timestamp: p.Timestamp, Err: kafkaError(p.ErrorCode)}
+			if res.Err == nil && p.Offset < 0 && (timestamp < 0 || p.Offset != -1) {
 				return nil, fmt.Errorf("%w: ListOffsets gave offset %d", ErrProtocol, p.Offset)
 			}
 			out[TopicPartition{t.Topic, p.Partition}] = res
