@@ -4,7 +4,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"slices"
 
 	"github.com/kafkasim/kafkasim/core/record"
 )
@@ -68,7 +67,7 @@ func (l *Log) read(offset int64, maxBytes int, maxOffset int64, minOneBatch bool
 	// read, so that the last returned batch is checked against it.
 	readBytes := min(keepBytes+prefixCheckBytes, s.sizeBytes-position)
 	start := len(buf)
-	buf = slices.Grow(buf, int(readBytes))[:start+int(readBytes)]
+	buf = growBuffer(buf, int(readBytes))[:start+int(readBytes)]
 	if _, err := s.file.ReadAt(buf[start:], position); err != nil {
 		return buf[:start], corruptLog(s, position, err)
 	}
@@ -78,6 +77,20 @@ func (l *Log) read(offset int64, maxBytes int, maxOffset int64, minOneBatch bool
 	}
 	assert(keep > 0, "read kept no batch")
 	return buf[:start+keep], nil
+}
+
+// growBuffer returns buf with room for n more bytes. When it must grow, it
+// at least doubles: a caller that reuses its buffer (a connection's
+// response frame) then reaches the size of its reads in a few steps, where
+// append's factor for large slices (1.25) would take it through many large
+// allocations and copies.
+func growBuffer(buf []byte, n int) []byte {
+	if cap(buf)-len(buf) >= n {
+		return buf
+	}
+	grown := make([]byte, len(buf), max(len(buf)+n, 2*cap(buf)))
+	copy(grown, buf)
+	return grown
 }
 
 // segmentFor returns the segment holding offset, or the first batch after
