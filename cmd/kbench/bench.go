@@ -93,7 +93,7 @@ func benchTarget(ctx context.Context, s *server, opts options, references *[]thr
 			return nil, err
 		}
 		latencyCtx, cancel := context.WithTimeout(ctx, opts.latencyFor+latencyDrainTimeout)
-		l, err := measureLatency(latencyCtx, s.addr, topic, c.valueBytes, c.latencyRate, opts.latencyFor)
+		l, err := measureLatency(latencyCtx, s.addr, topic, c.valueBytes, c.latencyRate, opts.latencyFor, opts.fetch)
 		cancel()
 		if err != nil {
 			return nil, fmt.Errorf("latency %d B x %d: %w", c.valueBytes, c.partitions, err)
@@ -124,7 +124,7 @@ func benchCase(ctx context.Context, s *server, opts options, topic string, c *ca
 		return err
 	}
 	gcBefore := s.gcCPUus.Load()
-	consumed, err := consumeAll(ctx, s.addr, topic, opts.records)
+	consumed, err := consumeAll(ctx, s.addr, topic, opts.records, opts.fetch)
 	if err != nil {
 		return err
 	}
@@ -169,6 +169,8 @@ func report(w io.Writer, opts options, results []*targetResult, references []thr
 	reference := median(references, throughput.mbPerSecond)
 	fmt.Fprintf(w, "kbench %s: %d records per case, median of %d runs, GOMAXPROCS %d, load average %s before and %s after\n\n",
 		time.Now().UTC().Format("2006-01-02 15:04 UTC"), opts.records, opts.count, runtime.GOMAXPROCS(0), loadBefore, loadAfter)
+	fmt.Fprintf(w, "Consumers fetch up to %d MiB per request and %d KiB per partition.\n\n",
+		opts.fetch.bytesMax>>20, opts.fetch.partitionBytesMax>>10)
 	fmt.Fprintf(w, "One loopback TCP stream (the reference): %.0f MB/s (median of %d)\n\n", reference, len(references))
 	fmt.Fprintln(w, "| server | record | partitions | produce MB/s | /loopback | produce records/s | consume MB/s | /loopback | consume records/s |")
 	fmt.Fprintln(w, "|---|---:|---:|---:|---:|---:|---:|---:|---:|")

@@ -64,7 +64,7 @@ func TestParseFlags(t *testing.T) {
 	if err != nil || opts.records != 1_000_000 || opts.count != 3 || len(opts.sizes) != 2 || len(opts.partitions) != 2 {
 		t.Fatalf("defaults: %+v, %v", opts, err)
 	}
-	for _, args := range [][]string{{"-n", "0"}, {"--sizes", "1024,x"}, {"--partitions", "0"}, {"extra"}, {"--latency-for", "0s"}} {
+	for _, args := range [][]string{{"-n", "0"}, {"--sizes", "1024,x"}, {"--partitions", "0"}, {"extra"}, {"--latency-for", "0s"}, {"--fetch-bytes", "0"}} {
 		if _, err := parseFlags(args); err == nil {
 			t.Errorf("parseFlags(%q) accepted", args)
 		}

@@ -49,6 +49,9 @@ Flags:
   --sizes LIST       record value sizes in bytes (default 1024,100)
   --partitions LIST  partition counts (default 1,8)
   --latency-for D    how long the half-load latency test runs (default 5s)
+  --fetch-bytes N    the consumers' fetch.max.bytes (default 52428800, kgo's default)
+  --fetch-partition-bytes N
+                     the consumers' max.partition.fetch.bytes (default 1048576, kgo's default)
   --kfake            also measure franz-go's kfake, in a child process
   --help             print this help and exit
 
@@ -65,6 +68,7 @@ type options struct {
 	partitions  []int32
 	latencyFor  time.Duration
 	measureFake bool
+	fetch       fetchSizes
 }
 
 func main() {
@@ -104,6 +108,8 @@ func parseFlags(args []string) (options, error) {
 	partitions := fs.String("partitions", "1,8", "")
 	fs.DurationVar(&opts.latencyFor, "latency-for", 5*time.Second, "")
 	fs.BoolVar(&opts.measureFake, "kfake", false, "")
+	fetchBytes := fs.Int("fetch-bytes", 50<<20, "")
+	fetchPartitionBytes := fs.Int("fetch-partition-bytes", 1<<20, "")
 	if err := fs.Parse(args); err != nil {
 		return opts, err
 	}
@@ -113,6 +119,10 @@ func parseFlags(args []string) (options, error) {
 	if opts.records < 1 || opts.records > 1_000_000_000 || opts.count < 1 || opts.count > 100 {
 		return opts, fmt.Errorf("-n must be in [1, 1e9] and --count in [1, 100]")
 	}
+	if *fetchBytes < 1 || *fetchBytes > 1<<30 || *fetchPartitionBytes < 1 || *fetchPartitionBytes > 1<<30 {
+		return opts, fmt.Errorf("--fetch-bytes and --fetch-partition-bytes must be in [1, 1 GiB]")
+	}
+	opts.fetch = fetchSizes{bytesMax: int32(*fetchBytes), partitionBytesMax: int32(*fetchPartitionBytes)}
 	if opts.latencyFor <= 0 {
 		return opts, fmt.Errorf("--latency-for must be positive")
 	}

@@ -17,19 +17,17 @@ import (
 )
 
 // Client settings shared by every target, so that the targets differ
-// only in the server. The fetch sizes are those of broker/bench_test.go's
-// BenchmarkKgoConsume; the producer's are kctl perf's. Batches are not
+// only in the server. The producer's are kctl perf's; the consumer's fetch
+// sizes are flags (kgo's defaults unless set). Batches are not
 // compressed, so that the bytes on the wire are the records' bytes and
 // the loopback stream is a fair reference.
 const (
 	producerBatchBytesMax = 1 << 20
 	producerBufferedMax   = 1 << 16
 	// payloadsMax is how many distinct random values are cycled through.
-	payloadsMax            = 1024
-	fetchBytesMax          = 64 << 20
-	fetchPartitionBytesMax = 16 << 20
-	loopbackChunkBytes     = 1 << 20
-	loopbackBytes          = 4 << 30
+	payloadsMax        = 1024
+	loopbackChunkBytes = 1 << 20
+	loopbackBytes      = 4 << 30
 	// latencyTickInterval is how often the paced producer of the latency
 	// test hands records to the client.
 	latencyTickInterval = time.Millisecond
@@ -117,6 +115,19 @@ func produceAll(ctx context.Context, addr, topic string, records, valueBytes int
 	return throughput{records: int64(records), valueBytes: int64(records) * int64(valueBytes), elapsed: elapsed}, nil
 }
 
+// fetchSizes are the consumer's fetch.max.bytes and
+// max.partition.fetch.bytes.
+type fetchSizes struct {
+	bytesMax, partitionBytesMax int32
+}
+
+// newConsumer reads topic from its start, without a group.
+func newConsumer(addr, topic string, fetch fetchSizes) (*kgo.Client, error) {
+	return kgo.NewClient(kgo.SeedBrokers(addr), kgo.ConsumeTopics(topic),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.FetchMaxBytes(fetch.bytesMax), kgo.FetchMaxPartitionBytes(fetch.partitionBytesMax))
+}
+
 // newProducer is the producer of every test: acks=all and idempotent
 // (kgo's default), no compression, batches up to 1 MiB.
 func newProducer(addr, topic string) (*kgo.Client, error) {
@@ -150,10 +161,8 @@ func cmpOr(a, b error) error {
 
 // consumeAll reads topic from its start until records records arrived,
 // timed from the first poll.
-func consumeAll(ctx context.Context, addr, topic string, records int) (throughput, error) {
-	client, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.ConsumeTopics(topic),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
-		kgo.FetchMaxBytes(fetchBytesMax), kgo.FetchMaxPartitionBytes(fetchPartitionBytesMax))
+func consumeAll(ctx context.Context, addr, topic string, records int, fetch fetchSizes) (throughput, error) {
+	client, err := newConsumer(addr, topic, fetch)
 	if err != nil {
 		return throughput{}, err
 	}
@@ -187,10 +196,8 @@ func (l latencies) percentile(q float64) time.Duration {
 // duration while a consumer reads it, and returns, for every record, the
 // time from just before the producer handed it to the client (stamped in
 // its value) to the consumer's poll returning it.
-func measureLatency(ctx context.Context, addr, topic string, valueBytes int, rate float64, duration time.Duration) (latencies, error) {
-	consumer, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.ConsumeTopics(topic),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
-		kgo.FetchMaxBytes(fetchBytesMax), kgo.FetchMaxPartitionBytes(fetchPartitionBytesMax))
+func measureLatency(ctx context.Context, addr, topic string, valueBytes int, rate float64, duration time.Duration, fetch fetchSizes) (latencies, error) {
+	consumer, err := newConsumer(addr, topic, fetch)
 	if err != nil {
 		return nil, err
 	}
