@@ -23,8 +23,11 @@ type caseResult struct {
 	valueBytes       int
 	partitions       int32
 	produce, consume []throughput
-	latency          latencies // at half of the median produce rate
-	latencyRate      float64
+	// consumeRaw is the same data read by consumeRaw's minimal client;
+	// its bytes are record batch bytes, not value bytes.
+	consumeRaw  []throughput
+	latency     latencies // at half of the median produce rate
+	latencyRate float64
 	// consumeCPU and consumeGC add up the server's CPU, and the part its
 	// GC cycles reported, over the consume runs.
 	consumeCPU, consumeGC time.Duration
@@ -134,8 +137,13 @@ func benchCase(ctx context.Context, s *server, opts options, topic string, c *ca
 	}
 	c.consumeCPU += cpuAfter - cpuBefore
 	c.consumeGC += time.Duration(s.gcCPUus.Load()-gcBefore) * time.Microsecond
+	raw, err := consumeRaw(s.addr, topic, c.partitions, opts.records, opts.fetch)
+	if err != nil {
+		return fmt.Errorf("raw consume: %w", err)
+	}
 	c.produce = append(c.produce, produced)
 	c.consume = append(c.consume, consumed)
+	c.consumeRaw = append(c.consumeRaw, raw)
 	return deleteTopic(ctx, s.addr, topic)
 }
 
@@ -180,6 +188,16 @@ func report(w io.Writer, opts options, results []*targetResult, references []thr
 			fmt.Fprintf(w, "| %s | %d B | %d | %.0f | %.2f | %s | %.0f | %.2f | %s |\n", t.name, c.valueBytes, c.partitions,
 				produce, produce/reference, humanRate(median(c.produce, throughput.recordsPerSecond)),
 				consume, consume/reference, humanRate(median(c.consume, throughput.recordsPerSecond)))
+		}
+	}
+	fmt.Fprintln(w, "\nConsume with a minimal client (batch headers only; MB/s of record batches):")
+	fmt.Fprintln(w, "\n| server | record | partitions | consume MB/s | /loopback | consume records/s |")
+	fmt.Fprintln(w, "|---|---:|---:|---:|---:|---:|")
+	for _, t := range results {
+		for _, c := range t.cases {
+			raw := median(c.consumeRaw, throughput.mbPerSecond)
+			fmt.Fprintf(w, "| %s | %d B | %d | %.0f | %.2f | %s |\n", t.name, c.valueBytes, c.partitions,
+				raw, raw/reference, humanRate(median(c.consumeRaw, throughput.recordsPerSecond)))
 		}
 	}
 	fmt.Fprintln(w, "\nEnd-to-end latency (producer's send to consumer's poll) at half of the median produce rate:")

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/binary"
 	"testing"
 	"time"
 )
@@ -68,5 +69,29 @@ func TestParseFlags(t *testing.T) {
 		if _, err := parseFlags(args); err == nil {
 			t.Errorf("parseFlags(%q) accepted", args)
 		}
+	}
+}
+
+// TestBatchRecords checks the raw consumer's walk over batch headers: the
+// record counts add up, the next offset follows the last whole batch, and
+// a truncated batch ends the walk.
+func TestBatchRecords(t *testing.T) {
+	batch := func(base int64, records int32) []byte {
+		b := make([]byte, batchHeaderBytes+10)
+		binary.BigEndian.PutUint64(b, uint64(base))
+		binary.BigEndian.PutUint32(b[batchLengthAt:], uint32(len(b)-batchLengthAt-4))
+		binary.BigEndian.PutUint32(b[batchLastOffsetDeltaAt:], uint32(records-1))
+		binary.BigEndian.PutUint32(b[batchRecordCountAt:], uint32(records))
+		return b
+	}
+	data := append(batch(10, 5), batch(15, 3)...)
+	if count, next := batchRecords(data, 10); count != 8 || next != 18 {
+		t.Errorf("two batches: %d records, next %d; want 8 and 18", count, next)
+	}
+	if count, next := batchRecords(data[:len(data)-1], 10); count != 5 || next != 15 {
+		t.Errorf("truncated second batch: %d records, next %d; want 5 and 15", count, next)
+	}
+	if count, next := batchRecords(nil, 7); count != 0 || next != 7 {
+		t.Errorf("no data: %d records, next %d; want 0 and 7", count, next)
 	}
 }
