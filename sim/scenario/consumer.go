@@ -104,8 +104,18 @@ func (c *consumerActor) start() {
 	c.poll()
 }
 
-// poll snapshots the positions and asks for the next delivery.
+// poll asks for the next delivery, now and then looking up an offset by
+// time first (workload_lookup.go).
 func (c *consumerActor) poll() {
+	if c.lookupDue() {
+		c.lookUpTime(c.pollNow)
+		return
+	}
+	c.pollNow()
+}
+
+// pollNow snapshots the positions and asks for the next delivery.
+func (c *consumerActor) pollNow() {
 	clear(c.positions)
 	for _, tp := range c.consumer.Assigned() {
 		if pos, ok := c.consumer.Position(tp); ok && pos >= 0 {
@@ -176,7 +186,7 @@ func (c *consumerActor) process(byPartition []partitionRecords) {
 			poll.Group = groupName
 		}
 		for _, rec := range pr.records {
-			poll.Records = append(poll.Records, checker.Record{Offset: rec.Offset, Value: string(rec.Value)})
+			poll.Records = append(poll.Records, checker.Record{Offset: rec.Offset, Value: string(rec.Value), Timestamp: rec.Timestamp})
 		}
 		c.r.recorder.instant(checker.Op{
 			Client: c.clientID, Process: c.session, Kind: checker.KindPoll, Call: now, Return: now,

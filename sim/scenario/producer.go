@@ -90,18 +90,23 @@ func (p *producerActor) produce() {
 func (p *producerActor) send(partition int32, key []byte) {
 	value := fmt.Sprintf("p%d.%d-%d", p.index, p.session, p.seq)
 	producerID := int64(p.index)<<20 | int64(p.session)
+	// The record carries the host clock's time, stamped here rather than
+	// by the client so that the history holds exactly what was sent.
+	timestamp := p.host.Env().Clock.Now().UnixMilli()
+	p.r.recorder.sentAt(timestamp)
 	op := p.r.recorder.begin(checker.Op{
 		Client: p.clientID, Process: p.session, Kind: checker.KindProduce,
 		Call: int64(p.r.sched.Now()), Topic: topicName, Partition: partition,
 		Produce: &checker.Produce{
 			Value: value, ProducerID: producerID, Idempotent: p.spec.Idempotent,
 			Acks: int8(p.spec.Acks), Seq: p.seq, Durable: p.r.durable(p.spec.Acks), Offset: -1,
+			Timestamp: timestamp,
 		},
 	})
 	p.seq++
 	p.inflight++
 	session := p.session
-	p.producer.Produce(client.Record{Topic: topicName, Partition: partition, Key: key, Value: []byte(value)}, func(res client.Result) {
+	p.producer.Produce(client.Record{Topic: topicName, Partition: partition, Timestamp: timestamp, Key: key, Value: []byte(value)}, func(res client.Result) {
 		if p.session != session {
 			return // the session crashed; the op stays open and closes as indefinite
 		}

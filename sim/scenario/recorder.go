@@ -21,6 +21,21 @@ type recorder struct {
 	// retention is what the configuration lets retention delete
 	// (check_retention.go), recorded once the clients start.
 	retention *checker.Retention
+	// sent holds the timestamps of the latest sends, sentCount how many
+	// were ever recorded: lookups by time aim around them
+	// (workload_lookup.go).
+	sent      [sentTimestampsMax]int64
+	sentCount int
+}
+
+// sentTimestampsMax is how many of the latest send timestamps the recorder
+// keeps for lookups by time to aim at.
+const sentTimestampsMax = 64
+
+// sentAt notes the timestamp of a send.
+func (rec *recorder) sentAt(timestamp int64) {
+	rec.sent[rec.sentCount%sentTimestampsMax] = timestamp
+	rec.sentCount++
 }
 
 // begin records the call of an operation and returns its index.

@@ -23,6 +23,12 @@ type WorkloadSpec struct {
 	// many bytes (workload_oversize.go), 0 for none: logs grow past
 	// log.retention.bytes within a run, so that size retention acts.
 	KeyBytes int
+	// TimeLookupOneIn makes one poll in this many of a consumer (not the
+	// drain) start with a lookup by time (ListOffsets with a timestamp,
+	// KIP-79) of one of its partitions, aimed around the latest send
+	// timestamps, and a seek to the answer where the consumer's delivery
+	// promise allows (workload_lookup.go). 0 turns it off.
+	TimeLookupOneIn int
 }
 
 // deriveWorkload draws the workload's shape. It is called last in Derive,
@@ -35,6 +41,9 @@ func deriveWorkload(r *core.Rand) WorkloadSpec {
 	w.CommitReadEvery = time.Duration(200+r.IntN(1800)) * time.Millisecond
 	if r.Chance(0.5) {
 		w.KeyBytes = 256 + r.IntN(1792)
+	}
+	if r.Chance(0.8) {
+		w.TimeLookupOneIn = 2 + r.IntN(30)
 	}
 	return w
 }
