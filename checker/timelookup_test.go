@@ -193,3 +193,21 @@ func TestTimeLookupValidation(t *testing.T) {
 		})
 	}
 }
+
+// TestTimeLookupText pins how History.Text shows timestamps and lookups,
+// as docs/checker.md quotes it.
+func TestTimeLookupText(t *testing.T) {
+	b := newBuilder()
+	b.produce(0, 10, 20, OutcomeOK, "a", 0).Timestamp = 1000
+	b.poll(1, 30, 30, 0, Record{Offset: 0, Value: "a", Timestamp: 1000})
+	b.lookup(2, 50, 55, 995, 0, 1000)
+	b.add(Op{Client: 2, Kind: KindTimeLookup, Call: 60, Return: 61, Outcome: OutcomeFail, Lookup: &Lookup{Target: 7, Offset: -1, Timestamp: -1}})
+	want := `#0 c0/s0 [10,20] produce t-0 ok "a" pid=0 idem acks=all seq=0 durable ts=1000 @0
+#1 c1/s0 [30,30] poll t-0 ok from=0 [0:"a"@1000]
+#2 c2/s0 [50,55] time-lookup t-0 ok time=995 @0 ts=1000
+#3 c2/s0 [60,61] time-lookup t-0 fail time=7
+`
+	if got := b.h.Text(); got != want {
+		t.Fatalf("text:\n%s\nwant:\n%s", got, want)
+	}
+}
