@@ -83,9 +83,10 @@ func (n *Node) metadataTopic(t *topic) kmsg.MetadataResponseTopic {
 		sp.Replicas = []int32{n.cfg.NodeID}
 		sp.ISR = []int32{n.cfg.NodeID}
 		sp.OfflineReplicas = []int32{}
-		if p.offline != nil {
-			// The only replica's data is corrupt: no leader, as Kafka
-			// reports a partition whose replicas are all offline.
+		if p.offline != nil || p.loading {
+			// The only replica's data is corrupt, or not opened yet: no
+			// leader, as Kafka reports a partition whose replicas are all
+			// offline or whose leader is not ready.
 			sp.ErrorCode = kerr.LeaderNotAvailable.Code
 			sp.Leader = -1
 			sp.ISR = []int32{}

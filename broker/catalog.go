@@ -69,6 +69,9 @@ type catalog struct {
 	// checkpointWalking is set while the recovery point checkpoint's walk
 	// (durability.go) is going.
 	checkpointWalking bool
+	// openedAtStart counts the partitions New opened; the rest load after
+	// Start (startup.go).
+	openedAtStart int
 }
 
 type catalogFile struct {
@@ -156,10 +159,18 @@ func (c *catalog) load(entry catalogTopic) error {
 	t := &topic{name: entry.Name, overrides: entry.Configs, config: config, internal: isInternalTopic(entry.Name)}
 	copy(t.id[:], id)
 	for i := range entry.Partitions {
+		if !t.internal && c.openedAtStart >= c.node.startupPartitionsMax {
+			// Opened after Start, a chunk per loop turn (startup.go).
+			t.partitions = append(t.partitions, newLoadingPartition(c.node, t, i))
+			continue
+		}
 		p, err := openPartition(c.node, t, i)
 		if err != nil {
 			closePartitions(t.partitions)
 			return err
+		}
+		if !t.internal {
+			c.openedAtStart++
 		}
 		t.partitions = append(t.partitions, p)
 	}

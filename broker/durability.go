@@ -86,7 +86,7 @@ func (p *partition) afterAppend(durableBefore int64) {
 // scheduleSync starts a group-commit sync unless one is in flight or
 // nothing is unsynced.
 func (p *partition) scheduleSync() {
-	if p.closed || p.offline != nil {
+	if p.closed || p.offline != nil || p.log == nil {
 		return
 	}
 	job := p.log.StartSync()
@@ -293,7 +293,7 @@ func (c *catalog) checkpointRecoveryPoints() {
 	}
 	c.checkpointWalking = true
 	c.eachPartitionInChunks(func(p *partition) {
-		if p.offline != nil {
+		if p.offline != nil || p.log == nil {
 			return
 		}
 		if err := p.log.CheckpointRecoveryPoint(); err != nil && !errors.Is(err, core.ErrNoSpace) {

@@ -36,6 +36,9 @@ type Node struct {
 	metrics nodeMetrics
 	// writeCaching is the durability mode (see durability.go).
 	writeCaching bool
+	// startupPartitionsMax is how many partitions New opens; the rest open
+	// after Start (startup.go). Tests lower it.
+	startupPartitionsMax int
 
 	retentionTimer  core.Timer
 	flushTimer      core.Timer
@@ -74,6 +77,8 @@ func New(env core.Env, cfg Config) (*Node, error) {
 		// The durability mode is fixed for the node's life: changing it
 		// would move the high watermark backwards.
 		writeCaching: cfg.WriteCaching,
+
+		startupPartitionsMax: startupPartitionsMaxDefault,
 	}
 	n.connections.node = n
 	if err := env.FS.MkdirAll(cfg.LogDir); err != nil {
@@ -111,6 +116,7 @@ func (n *Node) Start() error {
 	n.scheduleRetention()
 	n.scheduleFlush()
 	n.scheduleCheckpoints()
+	n.catalog.openLoadingPartitions()
 	n.connections.scheduleIdleSweep()
 	return nil
 }

@@ -92,7 +92,7 @@ func (p *partition) checkCorruption(where string, err error) error {
 // for a consumer to trip on it. A read that never agreed is retried at the
 // next tick.
 func (p *partition) scrubOnce() {
-	if p.closed || p.offline != nil {
+	if p.closed || p.offline != nil || p.log == nil {
 		return
 	}
 	next, _, err := p.log.Scrub(p.scrubCursor, scrubBytesPerTick)

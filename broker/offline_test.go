@@ -22,13 +22,25 @@ func corruptFirstBatch(t *testing.T, b *simBroker, topic string) {
 
 func metadataPartition(t *testing.T, b *simBroker, topic string) kmsg.MetadataResponseTopicPartition {
 	t.Helper()
+	return metadataPartitionAt(t, b, topic, 0)
+}
+
+// metadataPartitionAt is one partition of a topic as Metadata v9 shows it.
+func metadataPartitionAt(t *testing.T, b *simBroker, topic string, index int32) kmsg.MetadataResponseTopicPartition {
+	t.Helper()
 	req := kmsg.NewPtrMetadataRequest()
 	req.SetVersion(9)
 	rt := kmsg.NewMetadataRequestTopic()
 	rt.Topic = kmsg.StringPtr(topic)
 	req.Topics = append(req.Topics, rt)
 	resp := b.roundTrip(t, req).(*kmsg.MetadataResponse)
-	return resp.Topics[0].Partitions[0]
+	for _, p := range resp.Topics[0].Partitions {
+		if p.Partition == index {
+			return p
+		}
+	}
+	t.Fatalf("Metadata has no partition %d of %s", index, topic)
+	return kmsg.MetadataResponseTopicPartition{}
 }
 
 // TestCorruptionAtRestTakesOnePartitionOffline corrupts a synced batch of

@@ -61,6 +61,9 @@ type partition struct {
 	offline error
 	// scrubCursor is where the scrubber resumes (offline.go).
 	scrubCursor storage.ScrubCursor
+	// loading is set on the placeholder of a partition that opens after
+	// Start (startup.go); it has no log until then.
+	loading bool
 	// scratch is reused for reads that stay inside the broker.
 	scratch []byte
 }
@@ -404,8 +407,8 @@ func (p *partition) storageFailure(op string, err error) error {
 // covers what retention may delete, deletes old segments, and then the
 // producer snapshots the new log start made unnecessary.
 func (p *partition) enforceRetention(now time.Time) {
-	if p.offline != nil {
-		return // every byte is kept for a repair
+	if p.offline != nil || p.log == nil {
+		return // every byte is kept for a repair, or not opened yet
 	}
 	if removed := p.producers.expire(now.UnixMilli(), p.producerIDExpirationMs()); removed > 0 {
 		p.node.log.Debug("producer ids expired", slog.String("partition", p.String()), slog.Int("producers", removed))
@@ -427,7 +430,7 @@ func (p *partition) enforceRetention(now time.Time) {
 // sync makes everything appended durable: through the group commit in
 // durable mode, inline in caching mode (the log.flush.interval.ms timer).
 func (p *partition) sync() {
-	if p.offline != nil {
+	if p.offline != nil || p.log == nil {
 		return
 	}
 	if !p.writeCaching() {
