@@ -5,6 +5,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/kafkasim/kafkasim/core/planted"
 )
 
 // Special timestamps of ListOffsets.
@@ -75,6 +77,9 @@ func listOffsetForTimestamp(p *partition, timestamp int64, sp *kmsg.ListOffsetsR
 	match, ok, err := p.log.RecordForTimestamp(timestamp)
 	if err != nil {
 		return p.storageFailure("list offsets", err)
+	}
+	if planted.Is("time-lookup-batch-offset") {
+		match.Offset, match.Timestamp, _, _ = p.log.OffsetForTimestamp(timestamp)
 	}
 	if ok && match.Offset < p.highWatermark() {
 		sp.Offset, sp.Timestamp, sp.LeaderEpoch = match.Offset, match.Timestamp, match.LeaderEpoch

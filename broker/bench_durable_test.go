@@ -3,7 +3,6 @@ package broker
 import (
 	"context"
 	"fmt"
-	"sort"
 	"sync"
 	"testing"
 	"time"
@@ -83,9 +82,6 @@ func benchmarkDurableProduce(b *testing.B, partitions int32, acks kgo.Acks) {
 	if firstErr != nil {
 		b.Fatal(firstErr)
 	}
-	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "records/s")
-	sort.Slice(latencies, func(i, j int) bool { return latencies[i] < latencies[j] })
-	b.ReportMetric(float64(latencies[len(latencies)/2].Microseconds())/1000, "p50-ms")
-	b.ReportMetric(float64(latencies[len(latencies)*99/100].Microseconds())/1000, "p99-ms")
+	reportThroughputAndLatency(b, latencies)
 	b.ReportMetric(float64(r.node.Metrics().SyncsStarted)/float64(b.N), "syncs/record")
 }

@@ -81,6 +81,12 @@ func benchmarkProduce(b *testing.B, valueBytes int, partitions int32, acks kgo.A
 	if firstErr != nil {
 		b.Fatal(firstErr)
 	}
+	reportThroughputAndLatency(b, latencies)
+}
+
+// reportThroughputAndLatency reports records/s over the timed part of the
+// benchmark and the p50 and p99 of latencies (sorted in place).
+func reportThroughputAndLatency(b *testing.B, latencies []time.Duration) {
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "records/s")
 	sort.Slice(latencies, func(i, j int) bool { return latencies[i] < latencies[j] })
 	b.ReportMetric(float64(latencies[len(latencies)/2].Microseconds())/1000, "p50-ms")

@@ -63,21 +63,26 @@ func otherConn(b *simBroker, id uint64) (*conn, *captureConn) {
 	return c, wire
 }
 
-// fetchHighWatermark asks for the partition from offset 0 and returns the
-// high watermark and how many bytes of batches came back.
-func fetchHighWatermark(t *testing.T, b *simBroker) (int64, int) {
-	t.Helper()
+// fetchFromStart is a Fetch v11 of partition 0 of topic from offset 0,
+// without waiting.
+func fetchFromStart(topic string) *kmsg.FetchRequest {
 	req := kmsg.NewPtrFetchRequest()
 	req.SetVersion(11)
 	req.MaxBytes = 1 << 20
 	rt := kmsg.NewFetchRequestTopic()
-	rt.Topic = "t"
+	rt.Topic = topic
 	rp := kmsg.NewFetchRequestTopicPartition()
-	rp.PartitionMaxBytes = 1 << 20
-	rp.CurrentLeaderEpoch = -1
+	rp.PartitionMaxBytes, rp.CurrentLeaderEpoch = 1<<20, -1
 	rt.Partitions = append(rt.Partitions, rp)
 	req.Topics = append(req.Topics, rt)
-	resp := b.roundTrip(t, req).(*kmsg.FetchResponse)
+	return req
+}
+
+// fetchHighWatermark asks for the partition from offset 0 and returns the
+// high watermark and how many bytes of batches came back.
+func fetchHighWatermark(t *testing.T, b *simBroker) (int64, int) {
+	t.Helper()
+	resp := b.roundTrip(t, fetchFromStart("t")).(*kmsg.FetchResponse)
 	p := resp.Topics[0].Partitions[0]
 	if p.ErrorCode != 0 {
 		t.Fatalf("fetch: error %d", p.ErrorCode)

@@ -85,16 +85,7 @@ func TestCorruptReadTakesThePartitionOffline(t *testing.T) {
 		t.Fatalf("produce: %d", code)
 	}
 	corruptFirstBatch(t, b, "t")
-	req := kmsg.NewPtrFetchRequest()
-	req.SetVersion(11)
-	req.MaxBytes = 1 << 20
-	rt := kmsg.NewFetchRequestTopic()
-	rt.Topic = "t"
-	rp := kmsg.NewFetchRequestTopicPartition()
-	rp.PartitionMaxBytes, rp.CurrentLeaderEpoch = 1<<20, -1
-	rt.Partitions = append(rt.Partitions, rp)
-	req.Topics = append(req.Topics, rt)
-	resp := b.roundTrip(t, req).(*kmsg.FetchResponse)
+	resp := b.roundTrip(t, fetchFromStart("t")).(*kmsg.FetchResponse)
 	if p := resp.Topics[0].Partitions[0]; p.ErrorCode != kerr.KafkaStorageError.Code || len(p.RecordBatches) != 0 {
 		t.Fatalf("fetch of a corrupt batch: error %d with %d bytes, want KAFKA_STORAGE_ERROR and nothing", p.ErrorCode, len(p.RecordBatches))
 	}

@@ -23,6 +23,7 @@ var Bugs = []struct{ Name, Removes string }{
 	{"sequence-gap-of-one", "an idempotent producer's next batch must carry exactly the next sequence"},
 	{"commit-before-store", "OffsetCommit is answered only once its record is durable"},
 	{"retention-extra-segment", "size retention keeps at least retention.bytes"},
+	{"time-lookup-batch-offset", "ListOffsets by time answers the record, not its batch (KIP-79)"},
 }
 
 // Blind lists planted bugs that sweeps do not catch yet: each is a blind
