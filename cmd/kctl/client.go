@@ -47,7 +47,13 @@ func (inv *invocation) connectAdmin() (*kadm.Client, func(), error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	return kadm.NewClient(client), client.Close, nil
+	admin := kadm.NewClient(client)
+	// The broker is asked to answer within most of --timeout, so that a
+	// slow operation (a creation of thousands of partitions goes on after
+	// the request's timeout) comes back as REQUEST_TIMED_OUT, which the
+	// command can wait out, rather than as the client giving up.
+	admin.SetTimeoutMillis(int32(max(inv.global.timeout.Milliseconds()*4/5, 1)))
+	return admin, client.Close, nil
 }
 
 // withAdmin connects, runs f with an admin client and a context bounded by
