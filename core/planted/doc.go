@@ -32,5 +32,5 @@ var Bugs = []struct{ Name, Removes string }{
 // catches it. Is accepts their names too.
 var Blind = []struct{ Name, Removes, Needs string }{
 	{"dup-before-durable", "an acks=all retry of a batch still in the purgatory waits for it, too",
-		"300 seeds pass with it: a retry must reach the broker while its original's fsync is in flight and power must fail before that fsync completes; producers' request timeouts shorter than the fsync tail would make retries meet slow fsyncs"},
+		"300 seeds pass with it, even with producers' request timeouts (50 ms to 2 s in half the seeds) shorter than the fsync tail: a retry meets its original's fsync in flight, but power rarely fails before that fsync completes; a fault aimed at an fsync in flight (power loss while the IO holds a completion) would close it"},
 }

@@ -306,7 +306,8 @@ func (c Config) Lines() []string {
 		optionLine{"workload.oversize.one-in", c.Workload.OversizeOneIn, c.Workload.OversizeOneIn > 0},
 		optionLine{"workload.commit-read.every", c.Workload.CommitReadEvery, c.Workload.CommitReadEvery > 0},
 		optionLine{"workload.key.bytes", c.Workload.KeyBytes, c.Workload.KeyBytes > 0},
-		optionLine{"workload.time-lookup.one-in", c.Workload.TimeLookupOneIn, c.Workload.TimeLookupOneIn > 0})
+		optionLine{"workload.time-lookup.one-in", c.Workload.TimeLookupOneIn, c.Workload.TimeLookupOneIn > 0},
+		optionLine{"producer.request.timeout", c.Workload.ProduceRequestTimeout, c.Workload.ProduceRequestTimeout > 0})
 	for _, line := range c.Harsh.lines() {
 		rates = append(rates, optionLine{line.name, line.value, true})
 	}

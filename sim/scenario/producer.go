@@ -44,7 +44,7 @@ func (p *producerActor) start() {
 	cfg.Linger = p.spec.Linger
 	cfg.Partitioner = client.PartitionerManual
 	cfg.DeliveryTimeout = 30 * time.Second
-	cfg.RequestTimeout = 5 * time.Second
+	cfg.RequestTimeout = p.r.cfg.Workload.produceRequestTimeout()
 	cfg.MaxRequestBytes = requestBytesMax(p.r.cfg.Workload, cfg)
 	if !p.spec.Idempotent {
 		// The checker's contract: a non-idempotent send is one attempt, so

@@ -29,6 +29,24 @@ type WorkloadSpec struct {
 	// timestamps, and a seek to the answer where the consumer's delivery
 	// promise allows (workload_lookup.go). 0 turns it off.
 	TimeLookupOneIn int
+	// ProduceRequestTimeout is every producer's request.timeout.ms, which
+	// the broker also takes as the longest an acks=all produce may wait
+	// for its fsync; 0 means 5 s. Shorter than the fsync's tail, it makes
+	// the broker answer REQUEST_TIMED_OUT while an fsync is in flight and
+	// the producer retry a batch whose original is not durable yet.
+	ProduceRequestTimeout time.Duration
+}
+
+// produceRequestTimeoutDefault is the producers' request timeout when the
+// workload draws none.
+const produceRequestTimeoutDefault = 5 * time.Second
+
+// produceRequestTimeout is ProduceRequestTimeout or its default.
+func (w WorkloadSpec) produceRequestTimeout() time.Duration {
+	if w.ProduceRequestTimeout > 0 {
+		return w.ProduceRequestTimeout
+	}
+	return produceRequestTimeoutDefault
 }
 
 // deriveWorkload draws the workload's shape. It is called last in Derive,
@@ -44,6 +62,9 @@ func deriveWorkload(r *core.Rand) WorkloadSpec {
 	}
 	if r.Chance(0.8) {
 		w.TimeLookupOneIn = 2 + r.IntN(30)
+	}
+	if r.Chance(0.5) {
+		w.ProduceRequestTimeout = time.Duration(r.Int64Range(int64(50*time.Millisecond), int64(2*time.Second)))
 	}
 	return w
 }
