@@ -151,7 +151,7 @@ func TestSteadyFetchAllocatesNothing(t *testing.T) {
 				t.Fatalf("response does not parse: %v", err)
 			}
 			p := resp.Topics[0].Partitions[0]
-			stored, err := s.broker.node.catalog.partition("t", 0).read(0, 1<<20, true, nil)
+			stored, err := s.broker.node.catalog.partition("t", 0).readForFetch(0, 1<<20, true, nil)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -1,12 +1,21 @@
 package broker
 
-// readForFetch is partition.read for the consume path, reading into a
-// response frame that the connection reuses. It differs in two ways that
-// matter once the frame is reused: after the first batch it reads only
-// batches that fit the budget (storage.Log.ReadWithin), so a batch that
-// cannot be sent is never read; and the buffer it returns keeps every
-// byte of capacity it grew, so the next fetch on the connection needs no
-// allocation. The checks on what it hands out are partition.read's.
+// readForFetch appends to buf whole batches from offset, up to maxBytes
+// (but at least one batch when minOneBatch), not beyond the high watermark,
+// continuing across segment boundaries, into a response frame that the
+// connection reuses. After the first batch it reads only batches that fit
+// the budget (storage.Log.ReadWithin), so a batch that cannot be sent is
+// never read, and the buffer it returns keeps every byte of capacity it
+// grew, so the next fetch on the connection needs no allocation.
+//
+// The base offset and leader epoch of a batch are not covered by its CRC,
+// so a consumer cannot detect a bit flipped in them. This log is dense (no
+// compaction), so readForFetch checks what it hands out (checkBatches): the
+// first batch holds offset, every next batch starts where the previous one
+// ended, and no epoch is newer than the partition's; storage checks every
+// batch's CRC. A violation is a corrupt read (storage.ErrCorruptLog), which
+// the client retries, or corruption at rest (storage.ErrCorruption), which
+// takes the partition offline.
 func (p *partition) readForFetch(offset int64, maxBytes int, minOneBatch bool, buf []byte) ([]byte, error) {
 	if p.offline != nil {
 		return buf, p.offlineError()

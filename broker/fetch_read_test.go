@@ -22,7 +22,7 @@ func TestReadForFetchStopsBeforeABatchThatDoesNotFit(t *testing.T) {
 		}
 	}
 	p := b.node.catalog.partition("t", 0)
-	whole, err := p.read(0, 1<<20, true, nil)
+	whole, err := p.readForFetch(0, 1<<20, true, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -318,49 +318,6 @@ func (p *partition) checkBatchBytes(batch []byte) error {
 	return nil
 }
 
-// read appends to buf whole batches from offset, up to maxBytes (but at least
-// one batch when minOneBatch), not beyond the high watermark. Unlike
-// storage.Log.Read it continues across segment boundaries.
-//
-// The base offset and leader epoch of a batch are not covered by its CRC,
-// so a consumer cannot detect a bit flipped in them. This log is dense (no
-// compaction), so read checks what it hands out: the first batch holds
-// offset, every next batch starts where the previous one ended, and no
-// epoch is newer than the partition's. A violation is reported as a
-// corrupt read (storage.ErrCorruptLog), which the client retries.
-func (p *partition) read(offset int64, maxBytes int, minOneBatch bool, buf []byte) ([]byte, error) {
-	if p.offline != nil {
-		return buf, p.offlineError()
-	}
-	end := p.highWatermark()
-	start := len(buf)
-	next := offset
-	for next < end {
-		budget := maxBytes - (len(buf) - start)
-		if budget <= 0 && !(minOneBatch && len(buf) == start) {
-			break
-		}
-		before := len(buf)
-		data, err := p.log.Read(next, max(budget, 0), end, buf)
-		if err != nil {
-			return buf[:start], err
-		}
-		if len(data) == before {
-			break
-		}
-		if budget < len(data)-before && len(buf) > start {
-			// The storage returned one oversize batch to make progress;
-			// only the first batch of a response may exceed the budget.
-			break
-		}
-		next, err = p.checkBatches(data[before:], offset, next)
-		if err != nil {
-			return buf[:start], err
-		}
-		buf = data
-	}
-	return buf, nil
-}
 
 // checkBatches verifies the headers of batches read at expected (the first
 // may start before fetched, the offset the caller asked for) and returns
