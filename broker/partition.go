@@ -318,7 +318,6 @@ func (p *partition) checkBatchBytes(batch []byte) error {
 	return nil
 }
 
-
 // checkBatches verifies the headers of batches read at expected (the first
 // may start before fetched, the offset the caller asked for) and returns
 // the offset after the last one.
