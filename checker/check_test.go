@@ -180,6 +180,23 @@ func TestPollSkip(t *testing.T) {
 
 // TestNonmonotonicPoll has a consumer read an offset again without a seek,
 // which fails, and with a seek or a new session, which passes.
+// TestPollBelowFetchOffset has a consumer fetch from offset 1 and return
+// the record at offset 0 too, as a consumer that keeps a whole batch after
+// a seek into its middle would: a consumer never returns records below its
+// position.
+func TestPollBelowFetchOffset(t *testing.T) {
+	b := newBuilder()
+	b.produce(0, 10, 20, OutcomeOK, "a", 0)
+	b.produce(0, 21, 30, OutcomeOK, "b", 1)
+	b.poll(2, 50, 60, 1, rec(0, "a"), rec(1, "b"))
+	b.drain(100, 0, rec(0, "a"), rec(1, "b"))
+	r := mustCheck(t, &b.h, AnomalyNonmonotonicPoll)
+	mentions(t, r.Anomalies[0], "op #2", "offset 0", "below the offset 1 it fetched from")
+
+	b.h.Ops[2].Poll.Records = b.h.Ops[2].Poll.Records[1:]
+	mustCheck(t, &b.h)
+}
+
 func TestNonmonotonicPoll(t *testing.T) {
 	b := newBuilder()
 	b.produce(0, 10, 20, OutcomeOK, "a", 0)

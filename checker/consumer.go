@@ -89,6 +89,16 @@ func (c *consumerCursor) poll(h *History, p *partitionIndex, i int) []Anomaly {
 	var anomalies []Anomaly
 	backward, skipped := false, false
 	for _, r := range op.Poll.Records {
+		if r.Offset < op.Poll.FetchOffset && !op.Poll.Reset {
+			// A consumer never returns records below its position: the
+			// broker answers with the whole batch holding the fetch offset,
+			// and the consumer drops the records before it.
+			if !backward {
+				anomalies = append(anomalies, belowFetchOffset(h, p.tp, i, r, op.Poll.FetchOffset))
+			}
+			backward = true
+			continue
+		}
 		if r.Offset <= c.highest {
 			if !backward {
 				anomalies = append(anomalies, nonmonotonicPoll(h, p.tp, i, c.highestOp, r, c.highest))
@@ -109,6 +119,14 @@ func (c *consumerCursor) poll(h *History, p *partitionIndex, i int) []Anomaly {
 		panic(fmt.Sprintf("checker: consumer position %d at or below its highest read offset %d", c.expected, c.highest))
 	}
 	return anomalies
+}
+
+func belowFetchOffset(h *History, tp TopicPartition, i int, r Record, fetchOffset int64) Anomaly {
+	return Anomaly{
+		Kind: AnomalyNonmonotonicPoll, Partition: tp, Ops: []int{i}, Offset: r.Offset, Value: r.Value,
+		Explanation: fmt.Sprintf("%s returned offset %d (%q), below the offset %d it fetched from",
+			describeOp(h, i), r.Offset, r.Value, fetchOffset),
+	}
 }
 
 func nonmonotonicPoll(h *History, tp TopicPartition, i, earlier int, r Record, highest int64) Anomaly {

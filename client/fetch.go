@@ -8,6 +8,8 @@ import (
 	"github.com/kafkasim/kafkasim/core/record"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/kafkasim/kafkasim/core/planted"
 )
 
 func (c *Consumer) scheduleFetch() {
@@ -226,7 +228,7 @@ func (c *Consumer) applyBatch(cp *consumePart, b []byte, aborted *abortTracker) 
 	}
 	start := len(cp.buffered)
 	_, err = c.reader.Records(b, func(r *record.Record) error {
-		if r.Offset < cp.fetchOffset {
+		if r.Offset < cp.fetchOffset && !planted.Is("keep-records-below-fetch-offset") {
 			return nil
 		}
 		kept := r.Clone()

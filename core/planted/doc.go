@@ -24,6 +24,7 @@ var Bugs = []struct{ Name, Removes string }{
 	{"commit-before-store", "OffsetCommit is answered only once its record is durable"},
 	{"retention-extra-segment", "size retention keeps at least retention.bytes"},
 	{"time-lookup-batch-offset", "ListOffsets by time answers the record, not its batch (KIP-79)"},
+	{"keep-records-below-fetch-offset", "a consumer drops the records of a fetched batch below its fetch offset"},
 }
 
 // Blind lists planted bugs that sweeps do not catch yet: each is a blind
