@@ -32,6 +32,8 @@ var Bugs = []struct{ Name, Removes string }{
 // .ci/planted-bugs does not sweep them; a bug moves to Bugs once a sweep
 // catches it. Is accepts their names too.
 var Blind = []struct{ Name, Removes, Needs string }{
+	{"duplicate-window-of-one", "the broker recognizes a retry of any of a producer's last 5 batches",
+		"200 seeds pass with it: a retry of an older batch gets OUT_OF_ORDER_SEQUENCE_NUMBER, which the client reports as an indefinite outcome, and an indefinite send whose value is in the log once is legal; the history would have to record the error code, and the checker flag a sequence error for a batch the log holds"},
 	{"dup-before-durable", "an acks=all retry of a batch still in the purgatory waits for it, too",
 		"300 seeds pass with it, even with producers' request timeouts (50 ms to 2 s in half the seeds) shorter than the fsync tail: a retry meets its original's fsync in flight, but power rarely fails before that fsync completes; a fault aimed at an fsync in flight (power loss while the IO holds a completion) would close it"},
 }
