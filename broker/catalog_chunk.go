@@ -297,6 +297,11 @@ func (c *catalog) eachPartitionInChunks(fn func(*partition), done func()) {
 	step = func() {
 		k := c.startChunk()
 		for len(partitions) > 0 {
+			if c.node.stopped {
+				// A halted or stopped node touches no file again: only a
+				// restart's recovery may.
+				break
+			}
 			p := partitions[0]
 			partitions = partitions[1:]
 			if p.closed {
