@@ -46,9 +46,15 @@ func (l *Log) finishRecovery(r *recovery, nowMs int64) error {
 	if err := l.fsys.SyncDir(l.dir); err != nil {
 		return err
 	}
+	// From here on this process syncs segments; until it closes the log
+	// cleanly, a failed fsync may go unrecorded (a kill between the fsync
+	// and RecordSyncFailure).
+	if err := takeCleanShutdown(l.fsys, l.dir, r.cleanShutdown); err != nil {
+		return err
+	}
 	syncFailed := r.report.SyncFailureRecorded
 	for _, s := range l.segments[min(r.scanFrom, len(l.segments)-1):] {
-		copied, err := l.makeDurable(s, r.fullScan, syncFailed)
+		copied, err := l.makeDurable(s, r.fullScan, syncFailed, !r.cleanShutdown)
 		if err != nil {
 			return err
 		}
@@ -85,17 +91,33 @@ func (l *Log) finishRecovery(r *recovery, nowMs int64) error {
 
 // makeDurable makes a recovered segment durable and reports whether it
 // copied it. A segment holding data after the checkpointed recovery point
-// is copied into a new file rather than synced only after a recorded failed
+// is copied into a new file rather than synced after a recorded failed
 // fsync (see RecordSyncFailure): Linux then may have marked the pages clean
 // although the device never got them, so reads return the data and a later
 // fsync succeeds without writing it; only a fresh write is sure to reach the
-// device. Without the marker a sync is enough: the previous process either
-// synced the data or never asked to, and then the dirty pages (if this is
-// the same boot) are still there for this sync to write.
-func (l *Log) makeDurable(s *segment, fullScan, syncFailed bool) (bool, error) {
-	if !syncFailed || s.sizeBytes == 0 || (!fullScan && s.nextOffset <= l.recoveryPointCheckpointed) {
+// device. After an unclean shutdown (unclean) such a failure may have gone
+// unrecorded, so the segment is copied too; there the copy is a precaution,
+// and a full disk makes recovery sync instead (the old behaviour) rather
+// than refuse to open. After a clean shutdown a sync is enough: every fsync
+// of the previous process succeeded or was recorded.
+func (l *Log) makeDurable(s *segment, fullScan, syncFailed, unclean bool) (bool, error) {
+	if !(syncFailed || unclean) || s.sizeBytes == 0 || (!fullScan && s.nextOffset <= l.recoveryPointCheckpointed) {
 		return false, s.sync()
 	}
+	copied, err := l.copyDurably(s)
+	if err != nil && !syncFailed && errors.Is(err, core.ErrNoSpace) {
+		// The partial copy is only taking space; if it cannot be removed
+		// now, the next Open removes it as a stray temporary file.
+		l.fsys.Remove(segmentFileName(l.dir, s.baseOffset, logSuffix) + tempSuffix)
+		return false, s.sync()
+	}
+	return copied, err
+}
+
+// copyDurably replaces the segment file of s with a synced copy of its
+// first sizeBytes bytes (temporary file, sync, rename; the caller syncs the
+// directory).
+func (l *Log) copyDurably(s *segment) (bool, error) {
 	name := segmentFileName(l.dir, s.baseOffset, logSuffix)
 	temp := name + tempSuffix
 	copied, err := l.fsys.Create(temp)

@@ -365,8 +365,9 @@ func (l *Log) Sync() error {
 	return l.checkpointRecoveryPoint()
 }
 
-// Close syncs the log (unless it failed), records the recovery point and
-// releases the files. The log cannot be used afterwards.
+// Close syncs the log (unless it failed), records the recovery point and a
+// clean shutdown (see cleanShutdownFile) and releases the files. The log
+// cannot be used afterwards.
 func (l *Log) Close() error {
 	if l.closed {
 		return ErrClosed
@@ -379,6 +380,9 @@ func (l *Log) Close() error {
 		}
 		if err == nil && l.recoveryPointCheckpointed != l.recoveryPoint {
 			err = l.writeRecoveryPoint(l.recoveryPoint)
+		}
+		if err == nil {
+			err = recordCleanShutdown(l.fsys, l.dir)
 		}
 	}
 	for _, s := range l.segments {

@@ -92,6 +92,9 @@ type recovery struct {
 	// report at the first batch ending after it, if none does.
 	boundarySeen bool
 	beyond       error
+	// cleanShutdown is true when the last process closed the log cleanly
+	// (see cleanShutdownFile): no fsync of it can have failed unrecorded.
+	cleanShutdown bool
 }
 
 func (l *Log) open(nowMs int64, r *recovery) error {
@@ -103,6 +106,9 @@ func (l *Log) open(nowMs int64, r *recovery) error {
 		return err
 	}
 	r.report.SyncFailureRecorded = syncFailed
+	if r.cleanShutdown, err = cleanShutdownRecorded(l.fsys, l.dir); err != nil {
+		return err
+	}
 	bases, err := l.listSegments()
 	if err != nil {
 		return err

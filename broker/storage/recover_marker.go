@@ -24,11 +24,22 @@ import (
 // Recovery copies segments only when the marker exists, and removes it once
 // the copies are durable.
 //
-// The window this leaves: a process that dies between the failed fsync and
-// the marker's directory sync restarts without the marker, syncs instead of
-// copying, and may believe data durable that the device lost; a later crash
-// then shows zeros followed by valid batches, which recovery reports as
-// ErrCorruption instead of serving or cutting silently.
+// A process killed between the failed fsync and the marker's directory sync
+// restarts without the marker. Seed 204746 (at commit 117e630) did exactly
+// that: a group-commit fsync of the active segment failed, the broker was
+// killed while creating the marker, the restart synced the segment (the
+// fsync succeeded without writing the lost pages) and moved the recovery
+// point past them, and a power loss 14 seconds later left 560 zero bytes
+// below the recovery point, followed by valid batches: the scrubber took
+// the partition offline. So a clean Close records that every fsync of the
+// process succeeded or was recorded (cleanShutdownFile, as Kafka's
+// .kafka_cleanshutdown), and recovery after any other end copies the
+// segments holding data past the checkpointed recovery point as it does
+// after a recorded failure. Only the active segment can hold such data
+// (roll syncs the old one), and with the broker checkpointing the recovery
+// point every second only a partition appended to in the last second has
+// one to copy. The copy is then a precaution: on a full disk recovery
+// syncs instead, which reopens the window rather than refusing to open.
 
 // syncFailedFile is the marker file; it is empty, so that creating it needs
 // no free data blocks on a full disk.
@@ -54,9 +65,54 @@ func RecordSyncFailure(fsys core.FS, dir string) error {
 	return nil
 }
 
+// cleanShutdownFile is written by a clean Close, after its last fsync, and
+// removed by the next Open before it syncs anything: while it is missing, a
+// failed fsync of the log may have gone unrecorded. It is empty, so that
+// writing it needs no free data blocks.
+const cleanShutdownFile = "clean-shutdown"
+
+// recordCleanShutdown durably records in dir that the log was closed
+// cleanly.
+func recordCleanShutdown(fsys core.FS, dir string) error {
+	file, err := fsys.Create(path.Join(dir, cleanShutdownFile))
+	if err == nil {
+		err = file.Close()
+	}
+	if err == nil {
+		err = fsys.SyncDir(dir)
+	}
+	if err != nil {
+		return fmt.Errorf("storage: recording a clean shutdown in %s: %w", dir, err)
+	}
+	return nil
+}
+
+// cleanShutdownRecorded reports whether the last process closed the log in
+// dir cleanly.
+func cleanShutdownRecorded(fsys core.FS, dir string) (bool, error) {
+	return fileExists(fsys, path.Join(dir, cleanShutdownFile))
+}
+
+// takeCleanShutdown durably removes the clean shutdown record, if recorded
+// says it exists, before this process syncs a segment.
+func takeCleanShutdown(fsys core.FS, dir string, recorded bool) error {
+	if !recorded {
+		return nil
+	}
+	if err := fsys.Remove(path.Join(dir, cleanShutdownFile)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	return fsys.SyncDir(dir)
+}
+
 // syncFailureRecorded reports whether the marker exists in dir.
 func syncFailureRecorded(fsys core.FS, dir string) (bool, error) {
-	file, err := fsys.Open(path.Join(dir, syncFailedFile))
+	return fileExists(fsys, path.Join(dir, syncFailedFile))
+}
+
+// fileExists reports whether the file name exists.
+func fileExists(fsys core.FS, name string) (bool, error) {
+	file, err := fsys.Open(name)
 	if errors.Is(err, fs.ErrNotExist) {
 		return false, nil
 	}
