@@ -115,3 +115,30 @@ func TestCleanShutdownRecorded(t *testing.T) {
 		t.Fatalf("restart after a kill: %v, report %+v, end %d", err, report, l.LogEndOffset())
 	}
 }
+
+// TestUncleanRestartOnFullDiskSyncs checks that the precautionary copy after
+// an unclean shutdown does not keep a full disk from opening the log: the
+// copy fails for want of space, its partial file is removed, and recovery
+// syncs the segment instead, keeping every batch.
+func TestUncleanRestartOnFullDiskSyncs(t *testing.T) {
+	disk := newDisk(4)
+	l := mustOpen(t, disk, smallConfig())
+	for i := range 3 {
+		mustAppend(t, l, makeBatch(uint64(i), 1, 100, 1000), 0, epoch0)
+	}
+	want := idsOf(readAll(t, l, 1<<20))
+	// A kill on a full disk: reopen without Close, no byte free.
+	disk.SetCapacity(disk.UsedBytes())
+	l, report, err := OpenWithReport(disk, testDir, smallConfig(), epoch0)
+	if err != nil || report.CopiedSegments != 0 {
+		t.Fatalf("unclean restart on a full disk: %v, report %+v", err, report)
+	}
+	if name := segmentFileName(testDir, 0, logSuffix) + tempSuffix; exists(disk, name) {
+		t.Fatal("the partial copy was left behind")
+	}
+	disk.Crash()
+	l = mustOpen(t, disk, smallConfig())
+	if got := idsOf(readAll(t, l, 1<<20)); !reflect.DeepEqual(got, want) {
+		t.Fatalf("after a crash the log holds %v, want %v", got, want)
+	}
+}
