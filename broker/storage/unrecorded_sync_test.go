@@ -99,7 +99,7 @@ func TestCleanShutdownRecorded(t *testing.T) {
 	if !exists(disk, marker) {
 		t.Fatal("a clean Close left no durable clean shutdown record")
 	}
-	l, report, err := OpenWithReport(disk, testDir, smallConfig(), epoch0)
+	_, report, err := OpenWithReport(disk, testDir, smallConfig(), epoch0)
 	if err != nil || report.CopiedSegments != 0 {
 		t.Fatalf("restart after a clean Close: %v, report %+v", err, report)
 	}
@@ -129,7 +129,7 @@ func TestUncleanRestartOnFullDiskSyncs(t *testing.T) {
 	want := idsOf(readAll(t, l, 1<<20))
 	// A kill on a full disk: reopen without Close, no byte free.
 	disk.SetCapacity(disk.UsedBytes())
-	l, report, err := OpenWithReport(disk, testDir, smallConfig(), epoch0)
+	_, report, err := OpenWithReport(disk, testDir, smallConfig(), epoch0)
 	if err != nil || report.CopiedSegments != 0 {
 		t.Fatalf("unclean restart on a full disk: %v, report %+v", err, report)
 	}
