@@ -39,6 +39,12 @@ const (
 	// sequence one less) is missing from a log that provably kept the
 	// producer's earlier records: the broker accepted a sequence gap.
 	AnomalySequenceGap AnomalyKind = "sequence-gap"
+	// AnomalyRefusedRetry: an idempotent producer's send ended with
+	// OUT_OF_ORDER_SEQUENCE_NUMBER although a poll read its value in the
+	// log: the broker refused a retry of a batch it held, which it must
+	// answer with the original offset (KIP-98 remembers a producer's last
+	// five batches, as many as may be in flight).
+	AnomalyRefusedRetry AnomalyKind = "refused-retry"
 	// AnomalyNonmonotonicPoll: a consumer read an offset at or below one it
 	// had already read, without a seek or reset in between.
 	AnomalyNonmonotonicPoll AnomalyKind = "nonmonotonic-poll"
@@ -76,7 +82,7 @@ const (
 var anomalyKinds = []AnomalyKind{
 	AnomalyNonlinearizable, AnomalyLostWrite, AnomalyInconsistentOffset,
 	AnomalyDuplicate, AnomalyPhantomRead, AnomalyFailedWriteRead,
-	AnomalyNonmonotonicSend, AnomalySequenceGap, AnomalyNonmonotonicPoll, AnomalyPollSkip,
+	AnomalyNonmonotonicSend, AnomalySequenceGap, AnomalyRefusedRetry, AnomalyNonmonotonicPoll, AnomalyPollSkip,
 	AnomalyBackwardCommit, AnomalyLostCommit, AnomalyReprocessed, AnomalyUnprocessed, AnomalyPrematureDeletion, AnomalyIncompleteDrain,
 	AnomalyWrongTimeLookup,
 }

@@ -115,6 +115,7 @@ var deliveryChecks = []deliveryCheck{
 	{name: "unexpected-read", run: checkUnexpectedReads},
 	{name: "producer-order", run: checkProducerOrder},
 	{name: "sequence-gap", run: checkSequenceGaps},
+	{name: "refused-retry", run: checkRefusedRetries},
 	{name: "poll-order", run: checkPollOrder},
 	{name: "commit-order", run: checkCommits},
 	{name: "committed-read", run: checkCommittedReads},

@@ -28,6 +28,8 @@ func baseline() *builder {
 		b.h.Ops[i].Produce.Timestamp = timestamp
 	}
 	b.lookup(4, 90, 95, 1005, 1, 1010)
+	// A send the broker refused as out of order, never stored: legal.
+	b.produce(1, 96, 98, OutcomeFail, "e", -1).Error = ErrorOutOfOrderSequence
 	return b
 }
 
@@ -35,7 +37,7 @@ func baseline() *builder {
 // that the verdict line and per-check stats say so.
 func TestBaselinePasses(t *testing.T) {
 	r := mustCheck(t, &baseline().h)
-	if want := "OK: 1 partitions, 10 ops, linearizable, 0 anomalies"; r.Verdict != want {
+	if want := "OK: 1 partitions, 11 ops, linearizable, 0 anomalies"; r.Verdict != want {
 		t.Errorf("verdict %q, want %q", r.Verdict, want)
 	}
 	if len(r.Checks) != 1+len(deliveryChecks) {
@@ -180,6 +182,23 @@ func TestPollSkip(t *testing.T) {
 
 // TestNonmonotonicPoll has a consumer read an offset again without a seek,
 // which fails, and with a seek or a new session, which passes.
+// TestRefusedRetry has an idempotent producer's send end with
+// OUT_OF_ORDER_SEQUENCE_NUMBER while a poll reads its value: the broker
+// refused a retry of a batch it held (as one that remembers only a
+// producer's newest batch does). The same send without the read passes.
+func TestRefusedRetry(t *testing.T) {
+	b := newBuilder()
+	b.produce(0, 10, 20, OutcomeOK, "a", 0)
+	b.produce(0, 11, 40, OutcomeIndefinite, "b", 1).Error = ErrorOutOfOrderSequence
+	b.produce(0, 12, 30, OutcomeOK, "c", 2)
+	b.drain(100, 0, rec(0, "a"), rec(1, "b"), rec(2, "c"))
+	r := mustCheck(t, &b.h, AnomalyRefusedRetry)
+	mentions(t, r.Anomalies[0], `"b"`, "OUT_OF_ORDER_SEQUENCE_NUMBER", "offset 1")
+
+	b.h.Ops[1].Produce.Error = ""
+	mustCheck(t, &b.h)
+}
+
 // TestPollBelowFetchOffset has a consumer fetch from offset 1 and return
 // the record at offset 0 too, as a consumer that keeps a whole batch after
 // a seek into its middle would: a consumer never returns records below its

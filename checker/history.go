@@ -186,7 +186,15 @@ type Produce struct {
 	// Timestamp is the record's timestamp (CreateTime, milliseconds since
 	// the Unix epoch) exactly as the producer sent it, 0 when unknown.
 	Timestamp int64 `json:"timestamp,omitempty"`
+	// Error is the Kafka error the broker answered the send's last attempt
+	// with (its name, e.g. OUT_OF_ORDER_SEQUENCE_NUMBER), when the outcome
+	// is not OK and the broker answered at all; empty otherwise.
+	Error string `json:"error,omitempty"`
 }
+
+// ErrorOutOfOrderSequence is Kafka's name for the error an idempotent
+// producer's batch gets when its sequence does not follow the previous one.
+const ErrorOutOfOrderSequence = "OUT_OF_ORDER_SEQUENCE_NUMBER"
 
 // SequenceNumber is the idempotent identity of one produced record: the
 // Kafka producer id and epoch of its batch and the record's own sequence

@@ -44,6 +44,9 @@ type batch struct {
 	epoch      int16
 	encoded    []byte
 	attempts   int
+	// brokerErr is the Kafka error the broker answered the batch's last
+	// answered attempt with, or nil (Result.BrokerError).
+	brokerErr error
 	// maybeWritten is set once any attempt may have appended the batch.
 	maybeWritten  bool
 	inflight      bool
@@ -327,6 +330,10 @@ func (p *Producer) settle(b *batch, rp *kmsg.ProduceResponseTopicPartition) {
 // attemptFailed decides between retrying a batch, resetting the idempotent
 // identity, and failing the batch.
 func (p *Producer) attemptFailed(b *batch, err error) {
+	var kafkaErr *kerr.Error
+	if errors.As(err, &kafkaErr) {
+		b.brokerErr = kafkaErr
+	}
 	if attemptMaybeWrote(err) {
 		b.maybeWritten = true
 	}
@@ -448,6 +455,9 @@ func (b *batch) identify(i int, res Result) Result {
 	}
 	if b.encoded != nil {
 		res.BatchBytes, res.BatchRecords = len(b.encoded), len(b.records)
+	}
+	if res.Outcome != OutcomeOK {
+		res.BrokerError = b.brokerErr
 	}
 	return res
 }

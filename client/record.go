@@ -83,6 +83,13 @@ type Result struct {
 	// producer knows how many log bytes its records take.
 	BatchBytes   int
 	BatchRecords int
+	// BrokerError is the Kafka error (a *kerr.Error) the broker answered
+	// the last answered attempt of the record's batch with, when the
+	// outcome is not OK; nil when no attempt was answered with an error.
+	// Unlike Err, it is never an error the producer raised itself for
+	// several batches at once (a reset of its identity fails every batch
+	// numbered under the old one with the cause of the reset).
+	BrokerError error
 }
 
 // recordOverheadBytesMax bounds the encoding overhead of one record beyond

@@ -25,6 +25,7 @@ var Bugs = []struct{ Name, Removes string }{
 	{"retention-extra-segment", "size retention keeps at least retention.bytes"},
 	{"time-lookup-batch-offset", "ListOffsets by time answers the record, not its batch (KIP-79)"},
 	{"keep-records-below-fetch-offset", "a consumer drops the records of a fetched batch below its fetch offset"},
+	{"duplicate-window-of-one", "the broker recognizes a retry of any of a producer's last 5 batches"},
 }
 
 // Blind lists planted bugs that sweeps do not catch yet: each is a blind
@@ -32,8 +33,6 @@ var Bugs = []struct{ Name, Removes string }{
 // .ci/planted-bugs does not sweep them; a bug moves to Bugs once a sweep
 // catches it. Is accepts their names too.
 var Blind = []struct{ Name, Removes, Needs string }{
-	{"duplicate-window-of-one", "the broker recognizes a retry of any of a producer's last 5 batches",
-		"200 seeds pass with it: a retry of an older batch gets OUT_OF_ORDER_SEQUENCE_NUMBER, which the client reports as an indefinite outcome, and an indefinite send whose value is in the log once is legal; the history would have to record the error code, and the checker flag a sequence error for a batch the log holds"},
 	{"dup-before-durable", "an acks=all retry of a batch still in the purgatory waits for it, too",
 		"300 seeds pass with it, even with producers' request timeouts (50 ms to 2 s in half the seeds) shorter than the fsync tail: a retry meets its original's fsync in flight, but power rarely fails before that fsync completes; a fault aimed at an fsync in flight (power loss while the IO holds a completion) would close it"},
 }

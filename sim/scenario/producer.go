@@ -1,8 +1,11 @@
 package scenario
 
 import (
+	"errors"
 	"fmt"
 	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
 
 	"github.com/kafkasim/kafkasim/checker"
 	"github.com/kafkasim/kafkasim/client"
@@ -127,6 +130,10 @@ func recordSending(produce *checker.Produce, res client.Result) {
 	}
 	if res.BatchRecords > 0 {
 		produce.BatchBytes, produce.BatchRecords = res.BatchBytes, res.BatchRecords
+	}
+	var kafkaErr *kerr.Error
+	if res.Outcome != client.OutcomeOK && errors.As(res.BrokerError, &kafkaErr) {
+		produce.Error = kafkaErr.Message
 	}
 }
 
