@@ -45,7 +45,8 @@ type batch struct {
 	encoded    []byte
 	attempts   int
 	// brokerErr is the Kafka error the broker answered the batch's last
-	// answered attempt with, or nil (Result.BrokerError).
+	// attempt with, or nil when that attempt got no answer or succeeded
+	// (Result.BrokerError).
 	brokerErr error
 	// maybeWritten is set once any attempt may have appended the batch.
 	maybeWritten  bool
@@ -244,6 +245,9 @@ func (p *Producer) sendProduce(node int32, batches []*batch) {
 		ps.inflight = append(ps.inflight, b)
 		b.inflight = true
 		b.attempts++
+		// A new attempt: an error the broker gave an earlier one no longer
+		// says what happened to the batch (this attempt may append it).
+		b.brokerErr = nil
 		if n := len(req.Topics); n == 0 || req.Topics[n-1].Topic != ps.tp.Topic {
 			t := kmsg.NewProduceRequestTopic()
 			t.Topic = ps.tp.Topic

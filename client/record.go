@@ -84,8 +84,9 @@ type Result struct {
 	BatchBytes   int
 	BatchRecords int
 	// BrokerError is the Kafka error (a *kerr.Error) the broker answered
-	// the last answered attempt of the record's batch with, when the
-	// outcome is not OK; nil when no attempt was answered with an error.
+	// the last attempt of the record's batch with, when the outcome is not
+	// OK; nil when that attempt got no answer (it may have appended the
+	// batch) or the batch was never sent.
 	// Unlike Err, it is never an error the producer raised itself for
 	// several batches at once (a reset of its identity fails every batch
 	// numbered under the old one with the cause of the reset).
