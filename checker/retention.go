@@ -89,7 +89,12 @@ func (p *partitionIndex) legalStart(h *History) {
 		return
 	}
 	start := d.start()
-	est := p.drainedBytes(h)
+	// Records the broker acknowledged at or beyond the end the drain read
+	// to were in the log, and counted for retention, although the drain
+	// never reached them (sim seed 403980: an acks=1 write answered at
+	// offset 508, the end observed after healing, became durable after the
+	// drain read that end, and retention counted it).
+	est := p.drainedBytes(h) + p.beyondEndBytes(h)
 	if est >= r.Bytes {
 		p.keep, p.keptBytes = p.deletableAfterHealing(h, est), est
 		return
@@ -150,6 +155,20 @@ func share(h *History, op *Op) int64 {
 		return (int64(p.BatchBytes) + int64(p.BatchRecords) - 1) / int64(p.BatchRecords)
 	}
 	return h.Retention.RecordBytesMax
+}
+
+// beyondEndBytes bounds the bytes of the records acknowledged at offsets at
+// or beyond the end offset observed after healing: the log held them, but
+// the drain, which reads up to that end, does not.
+func (p *partitionIndex) beyondEndBytes(h *History) int64 {
+	total := int64(0)
+	for _, i := range p.ops {
+		op := &h.Ops[i]
+		if op.Kind == KindProduce && op.Outcome == OutcomeOK && op.Produce.Acks != AcksNone && op.Produce.Offset >= p.end {
+			total += share(h, op)
+		}
+	}
+	return total
 }
 
 // valueShare bounds the log bytes of a record holding value: the largest

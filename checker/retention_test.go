@@ -78,6 +78,20 @@ func TestLegalLogStartWithTailLoss(t *testing.T) {
 	mustCheck(t, &b.h)
 }
 
+// TestWriteBeyondTheDrainCounts is sim seed 403980 in small: retention
+// (300 bytes) moved the start to 3 while the log also held "f", an acks=1
+// write acknowledged at offset 5, the end the drain read to, which became
+// durable only after the drain had read that end. f's bytes counted for
+// retention, so the consumer's jump from 1 to 3 is no skip.
+func TestWriteBeyondTheDrainCounts(t *testing.T) {
+	b := retentionHistory(0, sizeRetention(300))
+	mustCheck(t, &b.h, AnomalyPollSkip)
+	f := b.produce(1, 40, 50, OutcomeOK, "f", 5)
+	f.BatchBytes, f.BatchRecords = 100, 1
+	f.Acks, f.Durable = AcksLeader, false
+	mustCheck(t, &b.h)
+}
+
 // TestLegalLogStartWithoutBatchSizes bounds records without a recorded
 // batch by RecordBytesMax: 2 x 150 bytes cover 300.
 func TestLegalLogStartWithoutBatchSizes(t *testing.T) {
