@@ -45,7 +45,7 @@ type durableWaiter struct {
 	done      func(error)
 }
 
-// io returns the node's IO, running work inline when the environment has
+// newIO returns the node's IO, running work inline when the environment has
 // none.
 func newIO(env core.Env) core.IO {
 	if env.IO != nil {

@@ -249,12 +249,3 @@ func (n *Node) syncStarted() time.Time {
 func (n *Node) syncFinished(started time.Time) {
 	n.metrics.syncLatency.observe(n.now().Sub(started))
 }
-
-// assert panics when an invariant does not hold: continuing would risk
-// acknowledging data the broker cannot keep. The simulator turns the panic
-// into a failing seed.
-func assert(ok bool, message string) {
-	if !ok {
-		panic(fmt.Sprintf("broker: invariant violated: %s", message))
-	}
-}
