@@ -33,6 +33,9 @@ type consumerActor struct {
 	final bool
 	// read counts records per partition (used by the drain).
 	next map[client.TopicPartition]int64
+	// configure, when set, adjusts the consumer's configuration last, before
+	// every session's consumer is built (the drain uses it).
+	configure func(*client.ConsumerConfig)
 }
 
 func (c *consumerActor) name() string {
@@ -78,6 +81,9 @@ func (c *consumerActor) start() {
 				c.reset[tp] = true
 			}
 		}
+	}
+	if c.configure != nil {
+		c.configure(&cfg)
 	}
 	consumer, err := client.NewConsumer(cluster, cfg)
 	if err != nil {
