@@ -76,6 +76,17 @@ const (
 	// target, with that record's timestamp, as far as the clients' records
 	// show.
 	AnomalyWrongTimeLookup AnomalyKind = "wrong-time-lookup"
+	// AnomalyUnfoundedStorageError: after healing the broker kept calling
+	// a partition unreadable (KAFKA_STORAGE_ERROR) although the simulator
+	// damaged none of its stored data.
+	AnomalyUnfoundedStorageError AnomalyKind = "unfounded-storage-error"
+	// AnomalyCorruptRead: a poll got a batch that failed the client's own
+	// validation (CRC, framing): the broker served data it must check.
+	AnomalyCorruptRead AnomalyKind = "corrupt-read"
+	// AnomalyUnreportedDamage: the final drain read through the offset of
+	// a record the simulator damaged and got neither the record nor an
+	// error: damaged data was skipped silently.
+	AnomalyUnreportedDamage AnomalyKind = "unreported-damage"
 )
 
 // anomalyKinds lists every kind in report order.
@@ -84,7 +95,7 @@ var anomalyKinds = []AnomalyKind{
 	AnomalyDuplicate, AnomalyPhantomRead, AnomalyFailedWriteRead,
 	AnomalyNonmonotonicSend, AnomalySequenceGap, AnomalyRefusedRetry, AnomalyNonmonotonicPoll, AnomalyPollSkip,
 	AnomalyBackwardCommit, AnomalyLostCommit, AnomalyReprocessed, AnomalyUnprocessed, AnomalyPrematureDeletion, AnomalyIncompleteDrain,
-	AnomalyWrongTimeLookup,
+	AnomalyWrongTimeLookup, AnomalyUnfoundedStorageError, AnomalyCorruptRead, AnomalyUnreportedDamage,
 }
 
 // rank is a kind's position in report order.

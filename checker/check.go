@@ -123,6 +123,7 @@ var deliveryChecks = []deliveryCheck{
 	{name: "log-start", run: checkLogStart},
 	{name: "drain", run: checkDrains},
 	{name: "time-lookup", run: checkTimeLookups},
+	{name: "storage-error", run: checkStorageErrors},
 }
 
 // Check validates h and runs every check on it. Its result, including the

@@ -101,6 +101,9 @@ type History struct {
 	// the history records (see checkDelivery). A group without a promise is
 	// not checked for delivery.
 	Groups []GroupPromise `json:"groups,omitempty"`
+	// Damage is the simulator's record of the stored data it damaged at
+	// rest (see damage.go): the checker's only evidence of damage.
+	Damage []Damage `json:"damage,omitempty"`
 }
 
 // End is the high-water mark of one partition observed after healing.
@@ -108,13 +111,18 @@ type End struct {
 	Topic     string `json:"topic"`
 	Partition int32  `json:"partition"`
 	// Offset is the partition's high-water mark: the offset the next
-	// produced record would get.
+	// produced record would get; -1 when the broker would not tell (Error
+	// is then set).
 	Offset int64 `json:"offset"`
 	// Start is the log start offset the broker reported at the same time.
 	// It is the judged system's own account, so the checker uses it only
 	// in explanations, never as evidence: the legal log start comes from
 	// History.Retention and the history.
 	Start int64 `json:"start,omitempty"`
+	// Error is the Kafka error (its name) the broker kept answering for
+	// the partition after healing, when the drain could not read it to its
+	// end; empty when it could.
+	Error string `json:"error,omitempty"`
 }
 
 // Op is one client operation. Exactly one of Produce, Poll, Group and
@@ -224,6 +232,10 @@ type Poll struct {
 	// Final marks the drain after healing: together, the final polls of a
 	// partition read it from its start to its end.
 	Final bool `json:"final,omitempty"`
+	// Error is why a poll that is not ok failed, when known: the Kafka
+	// error the broker answered for the partition (its name), or
+	// ErrorCorruptMessage when the client found the fetched data invalid.
+	Error string `json:"error,omitempty"`
 }
 
 // Record is one record returned by a poll.
@@ -293,6 +305,9 @@ func (h *History) Validate() error {
 		if err := validateOp(&h.Ops[i]); err != nil {
 			return fmt.Errorf("%w: op #%d: %w", ErrInvalidHistory, i, err)
 		}
+	}
+	if err := validateDamage(h.Damage); err != nil {
+		return err
 	}
 	if err := validateEnds(h.Ends); err != nil {
 		return fmt.Errorf("%w: %w", ErrInvalidHistory, err)
@@ -416,6 +431,9 @@ func validatePoll(op *Op) error {
 	default:
 		return fmt.Errorf("unknown isolation %q", p.Isolation)
 	}
+	if op.Outcome == OutcomeOK && p.Error != "" {
+		return fmt.Errorf("ok poll with error %s", p.Error)
+	}
 	if op.Outcome != OutcomeOK && len(p.Records) > 0 {
 		return fmt.Errorf("%s poll returned %d records; only an ok poll returns records", op.Outcome, len(p.Records))
 	}
@@ -491,7 +509,10 @@ func validateEnds(ends []End) error {
 			return fmt.Errorf("end #%d: %w", i, err)
 		}
 		tp := TopicPartition{Topic: e.Topic, Partition: e.Partition}
-		if e.Partition < 0 || e.Offset < 0 || e.Start < 0 || e.Start > e.Offset {
+		switch {
+		case e.Offset == -1 && e.Error != "" && e.Start == 0 && e.Partition >= 0:
+			// The broker would not tell the partition's offsets.
+		case e.Partition < 0 || e.Offset < 0 || e.Start < 0 || e.Start > e.Offset:
 			return fmt.Errorf("end #%d: %s from %d to %d: want 0 <= start <= offset", i, tp, e.Start, e.Offset)
 		}
 		if seen[tp] {

@@ -53,6 +53,9 @@ type partitionIndex struct {
 	// the log start offset observed then (0 when unknown).
 	end   int64
 	start int64
+	// endError is the error the broker kept answering for the partition
+	// after healing (End.Error), empty when the drain could read it.
+	endError string
 	// keep is the legal log start (see legalStart), and keptBytes the
 	// bound on the bytes kept from it that decided it.
 	keep      int64
@@ -81,6 +84,7 @@ func acknowledged(op *Op) bool {
 
 // buildIndex splits a valid history into partitions.
 func buildIndex(h *History) *historyIndex {
+	h = excuseDamage(h)
 	byPartition := make(map[TopicPartition]*partitionIndex)
 	var partitions []*partitionIndex
 	lookup := func(tp TopicPartition) *partitionIndex {
@@ -100,7 +104,7 @@ func buildIndex(h *History) *historyIndex {
 	}
 	for _, e := range h.Ends {
 		p := lookup(TopicPartition{Topic: e.Topic, Partition: e.Partition})
-		p.end, p.start = e.Offset, e.Start
+		p.end, p.start, p.endError = e.Offset, e.Start, e.Error
 	}
 	slices.SortFunc(partitions, func(a, b *partitionIndex) int {
 		if a.tp == b.tp {

@@ -41,6 +41,7 @@ func DecodeJSON(r io.Reader) (History, error) {
 //	#4 c2/s0 [120,300] poll t-0 ok from=7 [7:"p1-4" 8:"p0-2"]
 //	#5 c2/s0 [310,320] commit t-0 ok group=g @9
 //	end t-0 @9
+//	damage t-0 [4,6] corruption at 1500
 func (h *History) Text() string {
 	var b strings.Builder
 	for i := range h.Ops {
@@ -48,7 +49,14 @@ func (h *History) Text() string {
 		b.WriteByte('\n')
 	}
 	for _, e := range h.Ends {
-		fmt.Fprintf(&b, "end %s @%d\n", TopicPartition{Topic: e.Topic, Partition: e.Partition}, e.Offset)
+		fmt.Fprintf(&b, "end %s @%d", TopicPartition{Topic: e.Topic, Partition: e.Partition}, e.Offset)
+		if e.Error != "" {
+			fmt.Fprintf(&b, " error=%s", e.Error)
+		}
+		b.WriteByte('\n')
+	}
+	for _, d := range h.Damage {
+		fmt.Fprintf(&b, "damage %s [%d,%d] %s at %d\n", TopicPartition{Topic: d.Topic, Partition: d.Partition}, d.FirstOffset, d.LastOffset, d.Kind, d.At)
 	}
 	return b.String()
 }
@@ -123,6 +131,9 @@ func (p *Poll) text() string {
 	}
 	if p.Final {
 		b.WriteString(" final")
+	}
+	if p.Error != "" {
+		b.WriteString(" error=" + p.Error)
 	}
 	b.WriteString(" [")
 	b.WriteString(recordsText(p.Records))

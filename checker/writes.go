@@ -34,10 +34,14 @@ func checkLostWrites(ix *historyIndex) ([]Anomaly, int) {
 		if len(p.drain.polls) == 0 {
 			continue
 		}
+		unavailable := p.unavailableFrom(ix.h)
 		for _, i := range p.ops {
 			op := &ix.h.Ops[i]
 			if !acknowledged(op) || !op.Produce.Durable || op.Produce.Offset < p.keepFrom() {
 				continue // below the log start, retention deleted it
+			}
+			if unavailable >= 0 && op.Produce.Offset >= unavailable {
+				continue // the broker reported the damaged partition unreadable there
 			}
 			checked++
 			if p.drain.holds(op.Produce.Offset, op.Produce.Value) {
@@ -70,6 +74,9 @@ func checkDrains(ix *historyIndex) ([]Anomaly, int) {
 	for _, p := range ix.partitions {
 		d := &p.drain
 		drained := len(d.polls) > 0
+		if p.endError != "" && damagedPartition(ix.h, p.tp) {
+			continue // reported unreadable after damage: see damage.go
+		}
 		switch {
 		case drained && d.reached < p.end:
 			anomalies = append(anomalies, drainAnomaly(p, d.polls, fmt.Sprintf(
