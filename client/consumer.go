@@ -77,6 +77,13 @@ type ConsumerConfig struct {
 	// OnError receives errors that stop a partition (e.g. an out of range
 	// offset with ResetNone) or a group (a fatal group error). May be nil.
 	OnError func(error)
+	// OnFetchError receives every error a fetch got for one partition,
+	// with the offset it fetched from: an error the broker answered for
+	// the partition or the request (the partition is fetched again after
+	// RetryBackoff), or one wrapping ErrCorruptFetch when the fetched data
+	// failed the consumer's validation. It observes; it decides nothing.
+	// May be nil.
+	OnFetchError func(tp TopicPartition, offset int64, err error)
 	// BufferedRecordsMax bounds records fetched and not yet polled; fetching
 	// pauses beyond it. Default 100000.
 	BufferedRecordsMax int

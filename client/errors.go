@@ -35,6 +35,10 @@ var (
 	// ErrBufferFull reports that the producer already buffers its maximum
 	// number of records.
 	ErrBufferFull = errors.New("client: producer buffer full")
+	// ErrCorruptFetch reports fetched data that failed the consumer's
+	// validation (a CRC mismatch, a malformed batch): Kafka's
+	// CORRUPT_MESSAGE, found by the client.
+	ErrCorruptFetch = errors.New("client: fetched data failed validation")
 	// ErrRecordTooLarge reports a record larger than max.request.size.
 	ErrRecordTooLarge = errors.New("client: record too large")
 	// ErrInvalidRecord reports a record the producer cannot send (e.g. an

@@ -139,6 +139,9 @@ func (c *Consumer) onFetch(asked []fetchedPart, r kmsg.Response, err error) {
 
 // partitionFailed handles a fetch error for one partition.
 func (c *Consumer) partitionFailed(cp *consumePart, err error) {
+	if c.cfg.OnFetchError != nil {
+		c.cfg.OnFetchError(cp.tp, cp.fetchOffset, err)
+	}
 	if errors.Is(err, kerr.OffsetOutOfRange) {
 		switch c.cfg.AutoOffsetReset {
 		case ResetEarliest:
@@ -199,6 +202,10 @@ func (c *Consumer) applyFetched(cp *consumePart, rp *kmsg.FetchResponseTopicPart
 // corrupt backs off a partition whose fetched data failed validation; the
 // next fetch reads it again from the same offset.
 func (c *Consumer) corrupt(cp *consumePart, err error) {
+	err = fmt.Errorf("%w: %w", ErrCorruptFetch, err)
+	if c.cfg.OnFetchError != nil {
+		c.cfg.OnFetchError(cp.tp, cp.fetchOffset, err)
+	}
 	c.reportError(fmt.Errorf("%v at offset %d: %w", cp.tp, cp.fetchOffset, err))
 	c.backoff(cp)
 }
