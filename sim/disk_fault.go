@@ -218,6 +218,45 @@ func (d *Disk) diskDamageRandom(kind DiskDamageKind, pathPrefix string, lengthMa
 	return d.damage[len(d.damage)-1], true
 }
 
+// StableFile is a file with content that damage at rest may hit.
+type StableFile struct {
+	Name string
+	// StableBytes is the length of the file's leading part whose cached
+	// and durable content agree.
+	StableBytes int64
+}
+
+// StableFiles lists, in name order, the files whose names start with
+// pathPrefix and that have stable content (see StableContent). It makes no
+// file system call: a fault injector uses it to aim damage.
+func (d *Disk) StableFiles(pathPrefix string) []StableFile {
+	var files []StableFile
+	d.diskWalkFiles(d.root, "", func(name string, inode *diskInode) {
+		if size := diskStableBytes(inode); size > 0 && strings.HasPrefix(name, pathPrefix) {
+			files = append(files, StableFile{Name: name, StableBytes: size})
+		}
+	})
+	return files
+}
+
+// StableContent returns a copy of the leading part of file name whose
+// cached and durable content agree: what Corrupt and AddLatentError may
+// hit. It makes no file system call, so it counts as no read and meets no
+// fault: a fault injector uses it to aim damage at whole records.
+func (d *Disk) StableContent(name string) ([]byte, error) {
+	if err := diskCheckName("stable content", name, false); err != nil {
+		return nil, err
+	}
+	inode, err := d.diskLookup(name)
+	if err != nil {
+		return nil, diskError("stable content", name, err)
+	}
+	if inode.isDir {
+		return nil, diskError("stable content", name, errDiskIsDir)
+	}
+	return slices.Clone(inode.current[:diskStableBytes(inode)]), nil
+}
+
 // diskWalkFiles calls f for every file of the current tree, in sorted order.
 func (d *Disk) diskWalkFiles(dir *diskInode, prefix string, f func(string, *diskInode)) {
 	for _, name := range diskSortedNames(dir.entries) {
