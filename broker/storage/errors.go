@@ -41,7 +41,9 @@ var (
 	// so that the partition can go offline (KAFKA_STORAGE_ERROR) and be
 	// repaired from a replica. Read and Scrub report it for batches that
 	// recovery did not read. The error is a *CorruptionError (errors.As)
-	// naming the file, the byte position and the offset.
+	// naming the file, the byte position and the offset, except for stored
+	// bytes that every one of unreadableReadsMin reads failed to read (a
+	// latent sector error), which the error names by file position only.
 	ErrCorruption = errors.New("storage: corruption at rest")
 
 	// ErrClosed means the log was closed.

@@ -108,7 +108,7 @@ func (s *segment) readHeader(position, endBytes int64, scratch *[record.HeaderBy
 	if endBytes-position < record.HeaderBytes {
 		return record.Header{}, fmt.Errorf("%w: %d bytes left at position %d", record.ErrTruncated, endBytes-position, position)
 	}
-	if _, err := s.file.ReadAt(scratch[:], position); err != nil {
+	if err := readAtRetried(s.file, scratch[:], position); err != nil {
 		if errors.Is(err, io.EOF) {
 			return record.Header{}, fmt.Errorf("%w: end of file at position %d", record.ErrTruncated, position)
 		}

@@ -2,6 +2,7 @@ package storage
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"slices"
 
@@ -35,6 +36,27 @@ const (
 	stableReadsMax   = 12
 )
 
+// unreadableReadsMin is how many reads of the same bytes in a row must
+// fail with core.ErrIO before recovery, the scrubber or a confirming read
+// calls the bytes unreadable at rest (a latent sector error: damage, like
+// corruption) rather than a passing device error. Damage takes one
+// partition offline; a device error that passes must not.
+const unreadableReadsMin = 8
+
+// readAtRetried reads p at off, reading again after a failed read: a read
+// that fails unreadableReadsMin times in a row returns an error that wraps
+// ErrCorruption. Other errors (io.EOF past the end) are returned as they
+// are.
+func readAtRetried(file core.File, p []byte, off int64) error {
+	var err error
+	for range unreadableReadsMin {
+		if _, err = file.ReadAt(p, off); err == nil || !errors.Is(err, core.ErrIO) {
+			return err
+		}
+	}
+	return fmt.Errorf("%w: %d bytes at position %d unreadable after %d reads: %w", ErrCorruption, len(p), off, unreadableReadsMin, err)
+}
+
 // errUnstableRead means repeated reads of the same bytes kept disagreeing.
 // Nothing was changed on disk because of them; a later attempt may succeed.
 var errUnstableRead = fmt.Errorf("%w: repeated reads of the same bytes disagree", ErrCorruptLog)
@@ -42,16 +64,17 @@ var errUnstableRead = fmt.Errorf("%w: repeated reads of the same bytes disagree"
 // stableRead fills p with the bytes at off once stableMatchesMin+1
 // consecutive reads agree.
 // spare is scratch space of at least len(p) bytes. Read errors, including
-// io.EOF for bytes past the end, are returned as they are.
+// io.EOF for bytes past the end, are returned as they are, except that
+// bytes no read can read wrap ErrCorruption (readAtRetried).
 func stableRead(file core.File, p, spare []byte, off int64) error {
 	assert(len(spare) >= len(p), "stableRead spare buffer too small")
 	spare = spare[:len(p)]
-	if _, err := file.ReadAt(p, off); err != nil {
+	if err := readAtRetried(file, p, off); err != nil {
 		return err
 	}
 	matches := 0
 	for range stableReadsMax - 1 {
-		if _, err := file.ReadAt(spare, off); err != nil {
+		if err := readAtRetried(file, spare, off); err != nil {
 			return err
 		}
 		if !bytes.Equal(p, spare) {
@@ -69,8 +92,7 @@ func stableRead(file core.File, p, spare []byte, off int64) error {
 // readAt reads p at off, with stableRead when stable is set.
 func (l *Log) readAt(file core.File, p []byte, off int64, stable bool) error {
 	if !stable {
-		_, err := file.ReadAt(p, off)
-		return err
+		return readAtRetried(file, p, off)
 	}
 	l.spareBuf = slices.Grow(l.spareBuf[:0], len(p))[:len(p)]
 	return stableRead(file, p, l.spareBuf, off)
@@ -100,7 +122,7 @@ func (l *Log) checkStoredBatch(s *segment, fileBytes int64, stable bool) (record
 		return h, false, dataError(err)
 	}
 	if !stable {
-		if _, err := s.file.ReadAt(l.headerAgain[:], position); err != nil {
+		if err := readAtRetried(s.file, l.headerAgain[:], position); err != nil {
 			return h, false, dataError(err)
 		}
 		if l.headerAgain != l.header {
