@@ -116,3 +116,27 @@ func TestDamageValidationAndJSON(t *testing.T) {
 		}
 	}
 }
+
+// TestUnreadableDamagedPartitionUnderRetention: once the broker reports a
+// damaged partition unreadable, the drain cannot show what retention
+// deleted, so a consumer's jump forward may have followed a deletion; with
+// no retention it is a skip whatever the damage.
+func TestUnreadableDamagedPartitionUnderRetention(t *testing.T) {
+	for _, tt := range []struct {
+		name      string
+		retention *Retention
+		want      []AnomalyKind
+	}{
+		{"retention may have deleted it", sizeRetention(100), nil},
+		{"no retention", nil, []AnomalyKind{AnomalyPollSkip}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			h := damageHistory(true, nil, ErrorStorage)
+			h.Ops = append(h.Ops,
+				Op{Client: 3, Topic: "t", Kind: KindPoll, Call: 20, Return: 21, Outcome: OutcomeOK, Poll: &Poll{FetchOffset: 0, Records: []Record{rec(0, "a")}}},
+				Op{Client: 3, Topic: "t", Kind: KindPoll, Call: 30, Return: 31, Outcome: OutcomeOK, Poll: &Poll{FetchOffset: 3, Records: []Record{rec(3, "d")}}})
+			h.Retention = tt.retention
+			mustCheck(t, h, tt.want...)
+		})
+	}
+}

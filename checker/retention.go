@@ -74,6 +74,14 @@ func (p *partitionIndex) legalStart(h *History) {
 	d := &p.drain
 	r := h.Retention
 	switch {
+	case p.unavailableFrom(h) >= 0 && r != nil && (r.Bytes >= 0 || r.TimeCanAct):
+		// The broker reported the damaged partition unreadable, so the
+		// log's extent is unknown, and retention may have deleted
+		// anything any client saw in it.
+		if n := len(p.observations); n > 0 {
+			p.keep = p.observations[n-1].offset + 1
+		}
+		return
 	case len(d.polls) == 0 || p.end < 0 || d.reached < p.end:
 		// Without a complete drain the log's extent is unknown: nothing
 		// proves a deletion illegal, so everything below the drain may
