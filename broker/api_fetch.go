@@ -223,6 +223,12 @@ func (w *fetchWaiter) wake() {
 	}
 	w.rereads++
 	built := w.node.buildFetch(w.request, w.fetch)
+	if w.done {
+		// Reading found corruption and took a partition offline, which
+		// answered every waiter on it, this one too.
+		w.request.conn.returnFrame(built.frame, built.slot)
+		return
+	}
 	if built.final || int64(built.bytes) >= int64(w.fetch.MinBytes) {
 		w.answer(built)
 		return
@@ -268,7 +274,15 @@ func (w *fetchWaiter) finish() {
 	if w.done {
 		return
 	}
-	w.answer(w.node.buildFetch(w.request, w.fetch))
+	built := w.node.buildFetch(w.request, w.fetch)
+	if w.done {
+		// Reading found corruption and took a partition offline, which
+		// answered every waiter on it, this one too (sim seed 122 with
+		// damage at rest: "Fetch answered twice").
+		w.request.conn.returnFrame(built.frame, built.slot)
+		return
+	}
+	w.answer(built)
 }
 
 // partitionGone answers early when a partition the fetch reads is closed

@@ -66,10 +66,13 @@ func (p *partition) goOffline(where string, err error) {
 	}
 	storageErr := p.offlineError()
 	p.failDurableWaiters(storageErr)
-	for _, w := range p.waiters {
+	// Answering a waiter withdraws it from every partition it watches, so
+	// the list is taken first.
+	waiters := p.waiters
+	p.waiters = nil
+	for _, w := range waiters {
 		w.partitionGone()
 	}
-	p.waiters = nil
 }
 
 // offlineError is what a client is told about an offline partition.

@@ -2,6 +2,7 @@ package broker
 
 import (
 	"testing"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -94,5 +95,52 @@ func TestCorruptReadTakesThePartitionOffline(t *testing.T) {
 	}
 	if b.node.Halted() != nil {
 		t.Fatalf("the node halted (%v): corruption takes one partition offline, not the broker", b.node.Halted())
+	}
+}
+
+// TestCorruptionFoundByAWaitingFetch: a fetch parked for more bytes wakes
+// when more arrive, reads again from its offset, and meets a batch
+// corrupted since it parked. Reading takes the partition offline, which
+// answers every waiter on it, the reading one too: that waiter must then
+// not answer again (sim seed 122 with damage at rest panicked with "Fetch
+// answered twice"). The one answer is KAFKA_STORAGE_ERROR.
+func TestCorruptionFoundByAWaitingFetch(t *testing.T) {
+	b := newSimBroker(t, 23, nil)
+	createTopic(t, b, "t", 1)
+	if code, _ := produceCode(t, b, produceRequest(t, "t", 0, -1, record.NewBatchSpec(record.CodecNone), "a")); code != 0 {
+		t.Fatalf("produce: %d", code)
+	}
+	wait := fetchFromStart("t")
+	wait.MinBytes, wait.MaxWaitMillis = 4096, 10_000
+	before := len(b.wire.sent)
+	b.send(encodeRequest(wait, 9), 10*time.Millisecond)
+	if len(b.wire.sent) != before {
+		t.Fatal("the fetch did not wait for more bytes")
+	}
+	corruptFirstBatch(t, b, "t")
+	// A connection serves one request at a time, so the produce that wakes
+	// the fetch comes on another.
+	other, otherWire := b.secondConn()
+	big := string(make([]byte, 8192))
+	other.OnFrame(otherWire, encodeRequest(produceRequest(t, "t", 0, -1, record.NewBatchSpec(record.CodecNone), big), 10))
+	b.sched.RunFor(time.Second)
+	answers := b.wire.sent[before:]
+	var fetches int
+	for _, frame := range answers {
+		resp := kmsg.NewPtrFetchResponse()
+		resp.SetVersion(11)
+		if len(frame) < 4 || int32(frame[0])<<24|int32(frame[1])<<16|int32(frame[2])<<8|int32(frame[3]) != 9 {
+			continue // not the waiting fetch's answer
+		}
+		fetches++
+		if err := resp.ReadFrom(frame[4:]); err != nil {
+			t.Fatal(err)
+		}
+		if p := resp.Topics[0].Partitions[0]; p.ErrorCode != kerr.KafkaStorageError.Code || len(p.RecordBatches) != 0 {
+			t.Fatalf("the waiting fetch got error %d with %d bytes, want KAFKA_STORAGE_ERROR and nothing", p.ErrorCode, len(p.RecordBatches))
+		}
+	}
+	if fetches != 1 {
+		t.Fatalf("the waiting fetch was answered %d times, want once", fetches)
 	}
 }

@@ -401,10 +401,13 @@ func (p *partition) sync() {
 func (p *partition) close() error {
 	p.closed = true
 	p.failDurableWaiters(fmt.Errorf("%w: %s was closed", kerr.NotLeaderForPartition, p))
-	for _, w := range p.waiters {
+	// Answering a waiter withdraws it from every partition it watches, so
+	// the list is taken first.
+	waiters := p.waiters
+	p.waiters = nil
+	for _, w := range waiters {
 		w.partitionGone()
 	}
-	p.waiters = nil
 	if p.log == nil {
 		return nil // opened offline: there is no log to close
 	}
