@@ -34,6 +34,9 @@ const (
 	ResetNone
 )
 
+// maxPollRecordsDefault is Kafka's max.poll.records default.
+const maxPollRecordsDefault = 500
+
 // ConsumerConfig configures a Consumer. Start from DefaultConsumerConfig.
 type ConsumerConfig struct {
 	// Group is group.id. Empty means no group: Subscribe and Commit are
@@ -69,6 +72,22 @@ type ConsumerConfig struct {
 	// CommitOnRevoke commits the delivered positions of revoked partitions
 	// before the group rebalances, even without AutoCommit. Default true.
 	CommitOnRevoke bool
+	// OnCommit, when set, is told of every commit the consumer sends on its
+	// own (auto-commit, commit on revoke, commit on Close), not of Commit
+	// calls: it is called as the commit is sent, with the offsets and the
+	// membership the request carries, and the function it returns, if not
+	// nil, is called once with the commit's outcome (nil when the
+	// coordinator stored it). Tools and tests use it to record every
+	// commit a consumer makes.
+	OnCommit func(offsets []PartitionOffset, member GroupMembership) func(error)
+	// OnSyncGroup, when set, is called as the consumer sends SyncGroup for
+	// a generation it was handed by JoinGroup, and the function it
+	// returns, if not nil, is called once with the outcome: nil when the
+	// SyncGroup answer made the consumer a member of that generation.
+	OnSyncGroup func(member GroupMembership) func(error)
+	// MaxPollRecords is max.poll.records (default 500): one Poll delivers
+	// at most this many records; the rest stay buffered for the next Poll.
+	MaxPollRecords int
 	// OnAssigned and OnRevoked are the rebalance callbacks. OnRevoked runs
 	// before partitions are given up (after the commit on revoke), OnAssigned
 	// after new ones are taken.
@@ -111,6 +130,7 @@ func DefaultConsumerConfig(group string) ConsumerConfig {
 		AutoCommitInterval: 5 * time.Second,
 		CommitOnRevoke:     true,
 		BufferedRecordsMax: 100_000,
+		MaxPollRecords:     maxPollRecordsDefault,
 		RetryBackoff:       retryBackoffDefault,
 		RequestTimeout:     requestTimeoutDefault,
 	}
@@ -129,6 +149,8 @@ func (cfg *ConsumerConfig) validate() error {
 		return fmt.Errorf("%w: auto.commit.interval.ms", ErrInvalidConfig)
 	case cfg.BufferedRecordsMax < 1 || cfg.BufferedRecordsMax > consumerBufferedRecordsMax:
 		return fmt.Errorf("%w: buffered records %d", ErrInvalidConfig, cfg.BufferedRecordsMax)
+	case cfg.MaxPollRecords < 1 || cfg.MaxPollRecords > pollRecordsMax:
+		return fmt.Errorf("%w: max.poll.records %d (want 1 to %d)", ErrInvalidConfig, cfg.MaxPollRecords, pollRecordsMax)
 	case cfg.RetryBackoff < 0 || cfg.RequestTimeout <= 0:
 		return fmt.Errorf("%w: retry backoff or request timeout", ErrInvalidConfig)
 	case cfg.AutoOffsetReset > ResetNone:
@@ -170,11 +192,15 @@ type Consumer struct {
 	clock   core.Clock
 	parts   map[TopicPartition]*consumePart
 	// partOrder lists parts' keys in order.
-	partOrder     []TopicPartition
-	buffered      int
-	nodeFetching  map[int32]bool
-	reader        record.Reader
-	pollFn        func([]Record)
+	partOrder    []TopicPartition
+	buffered     int
+	nodeFetching map[int32]bool
+	reader       record.Reader
+	pollFn       func([]Record)
+	// pollNext is the index in partOrder where the next Poll starts
+	// taking records, so that a small MaxPollRecords serves every
+	// partition in turn instead of always the first.
+	pollNext      int
 	pollScheduled bool
 	fetchPending  bool
 	metaPending   bool
@@ -323,16 +349,21 @@ func (c *Consumer) schedulePoll() {
 	c.clock.AfterFunc(0, c.deliver)
 }
 
-// deliver hands buffered records to the pending Poll.
+// deliver hands buffered records to the pending Poll: at most
+// MaxPollRecords, taken from the partitions in turn, starting after the
+// partition the previous delivery ended with.
 func (c *Consumer) deliver() {
 	c.pollScheduled = false
 	if c.closed || c.pollFn == nil || c.buffered == 0 {
 		return
 	}
 	var out []Record
-	for _, tp := range c.partOrder {
-		cp := c.parts[tp]
-		take := min(len(cp.buffered), pollRecordsMax-len(out))
+	n := len(c.partOrder)
+	start := c.pollNext % n
+	for i := range n {
+		index := (start + i) % n
+		cp := c.parts[c.partOrder[index]]
+		take := min(len(cp.buffered), c.cfg.MaxPollRecords-len(out))
 		if take == 0 {
 			continue
 		}
@@ -344,6 +375,7 @@ func (c *Consumer) deliver() {
 			cp.position = cp.fetchOffset
 		}
 		c.buffered -= take
+		c.pollNext = index + 1
 	}
 	fn := c.pollFn
 	c.pollFn = nil
@@ -366,7 +398,7 @@ func (c *Consumer) Close(done func()) {
 	}
 	if c.group == nil {
 		if c.cfg.AutoCommit && c.cfg.Group != "" {
-			c.CommitPositions(func(error) { finish() })
+			c.commitOwn(func(error) { finish() })
 			return
 		}
 		c.clock.AfterFunc(0, finish)

@@ -70,7 +70,7 @@ func (c *Consumer) armAutoCommit() {
 			return
 		}
 		if c.group == nil || c.group.phase == groupStable {
-			c.CommitPositions(func(err error) {
+			c.commitOwn(func(err error) {
 				if err != nil {
 					c.reportError(fmt.Errorf("auto commit: %w", err))
 				}
@@ -252,29 +252,40 @@ func (c *Consumer) sync(round uint64, assignments []kmsg.SyncGroupRequestGroupAs
 		req.ProtocolType = kmsg.StringPtr("consumer")
 		req.Protocol = kmsg.StringPtr(c.cfg.Assignor)
 		req.GroupAssignment = assignments
+		told := func(error) {}
+		if c.cfg.OnSyncGroup != nil {
+			if f := c.cfg.OnSyncGroup(GroupMembership{MemberID: g.memberID, Generation: g.generation}); f != nil {
+				told = f
+			}
+		}
 		timeout := c.cfg.RebalanceTimeout + c.cfg.RequestTimeout
 		c.cluster.requestNodeOwned(node, c.owner, req, timeout, func(r kmsg.Response, err error) {
-			if c.live(round) {
-				c.onSync(round, r, err)
+			if !c.live(round) {
+				told(errRoundOver)
+				return
 			}
+			c.onSync(round, r, err, told)
 		})
 	})
 }
 
-func (c *Consumer) onSync(round uint64, r kmsg.Response, err error) {
+// onSync takes the SyncGroup answer; told learns whether it made the
+// consumer a member of the generation.
+func (c *Consumer) onSync(round uint64, r kmsg.Response, err error, told func(error)) {
+	var a kmsg.ConsumerMemberAssignment
 	if err == nil {
-		err = kafkaError(r.(*kmsg.SyncGroupResponse).ErrorCode)
+		resp := r.(*kmsg.SyncGroupResponse)
+		err = kafkaError(resp.ErrorCode)
+		if err == nil && len(resp.MemberAssignment) > 0 {
+			if readErr := a.ReadFrom(resp.MemberAssignment); readErr != nil {
+				err = fmt.Errorf("%w: assignment: %v", ErrProtocol, readErr)
+			}
+		}
 	}
+	told(err)
 	if err != nil {
 		c.retryJoin(round, err)
 		return
-	}
-	var a kmsg.ConsumerMemberAssignment
-	if b := r.(*kmsg.SyncGroupResponse).MemberAssignment; len(b) > 0 {
-		if err := a.ReadFrom(b); err != nil {
-			c.retryJoin(round, fmt.Errorf("%w: assignment: %v", ErrProtocol, err))
-			return
-		}
 	}
 	var offsets []PartitionOffset
 	for _, t := range a.Topics {
@@ -388,7 +399,7 @@ func (c *Consumer) revoke(done func()) {
 		finish()
 		return
 	}
-	c.CommitPositions(func(err error) {
+	c.commitOwn(func(err error) {
 		if err != nil {
 			c.reportError(fmt.Errorf("commit on revoke: %w", err))
 		}
@@ -424,4 +435,83 @@ func (c *Consumer) leaveGroup(done func()) {
 			c.cluster.requestNode(node, req, 0, func(kmsg.Response, error) { done() })
 		})
 	})
+}
+
+// errRoundOver tells OnSyncGroup that an answer came after the consumer had
+// moved on (a new join, a leave or Close) and was dropped.
+var errRoundOver = errors.New("group round over: answer dropped")
+
+// GroupMembership is a member's identity in one generation of its group:
+// what OffsetCommit carries so that the coordinator can refuse a commit
+// from a member that lost its partitions. A consumer outside any
+// generation commits with no member id and generation -1.
+type GroupMembership struct {
+	MemberID   string
+	Generation int32
+}
+
+// Membership returns the membership the consumer's commits carry now.
+func (c *Consumer) Membership() GroupMembership {
+	if c.group == nil {
+		return GroupMembership{Generation: -1}
+	}
+	return GroupMembership{MemberID: c.group.memberID, Generation: c.group.generation}
+}
+
+// commitOwn commits Positions() on the consumer's own initiative
+// (auto-commit, commit on revoke, commit on Close) and tells OnCommit.
+func (c *Consumer) commitOwn(done func(error)) {
+	positions := c.Positions()
+	if len(positions) == 0 {
+		c.clock.AfterFunc(0, func() { done(nil) })
+		return
+	}
+	var told func(error)
+	if c.cfg.OnCommit != nil {
+		told = c.cfg.OnCommit(slices.Clone(positions), c.Membership())
+	}
+	c.Commit(positions, func(err error) {
+		if told != nil {
+			told(err)
+		}
+		done(err)
+	})
+}
+
+// CommitAs commits offsets for the group under an explicit membership
+// instead of the consumer's own, as Kafka's sendOffsetsToTransaction takes
+// a consumer's group metadata (KIP-447): tools and tests use it to replay
+// what a member of an earlier generation would send, which the coordinator
+// must refuse (ILLEGAL_GENERATION, UNKNOWN_MEMBER_ID). done runs later with
+// the first error.
+func (c *Consumer) CommitAs(member GroupMembership, offsets []PartitionOffset, done func(error)) {
+	err := error(nil)
+	if c.cfg.Group == "" || c.closed {
+		err = fmt.Errorf("%w: CommitAs needs a group and an open consumer", ErrInvalidConfig)
+	}
+	for _, po := range offsets {
+		if err == nil && (po.Offset < 0 || po.Topic == "" || po.Partition < 0) {
+			err = fmt.Errorf("%w: commit %+v", ErrInvalidRecord, po)
+		}
+	}
+	if err != nil {
+		c.clock.AfterFunc(0, func() { done(err) })
+		return
+	}
+	req := kmsg.NewPtrOffsetCommitRequest()
+	req.Group = c.cfg.Group
+	req.Generation, req.MemberID = member.Generation, member.MemberID
+	req.RetentionTimeMillis = -1
+	for _, po := range offsets {
+		if n := len(req.Topics); n == 0 || req.Topics[n-1].Topic != po.Topic {
+			t := kmsg.NewOffsetCommitRequestTopic()
+			t.Topic = po.Topic
+			req.Topics = append(req.Topics, t)
+		}
+		p := kmsg.NewOffsetCommitRequestTopicPartition()
+		p.Partition, p.Offset, p.LeaderEpoch = po.Partition, po.Offset, -1
+		t := &req.Topics[len(req.Topics)-1]
+		t.Partitions = append(t.Partitions, p)
+	}
+	c.sendCommit(req, done)
 }
