@@ -30,7 +30,84 @@ func checkCommittedReads(ix *historyIndex) ([]Anomaly, int) {
 			}
 		}
 	}
+	stale, staleChecked := checkStaleCommits(ix.h)
+	return append(anomalies, stale...), checked + staleChecked
+}
+
+// AnomalyStaleGenerationCommit: the coordinator accepted a commit whose
+// generation the clients had already seen superseded (see
+// checkStaleCommits).
+const AnomalyStaleGenerationCommit AnomalyKind = "stale-generation-commit"
+
+// handout is one membership a client was handed (Member), with the first
+// commit that carried it as its witness.
+type handout struct {
+	member Member
+	op     int
+}
+
+// checkStaleCommits flags every acknowledged commit that carried a stale
+// generation, judged only from what the clients observed: a commit of
+// member m in generation g is stale once any client of the group had
+// been handed a later generation g' > g by a SyncGroup that it sent after
+// m's own SyncGroup for g was answered, and whose answer arrived before
+// the commit was sent. Kafka's coordinator answers SyncGroup only once the
+// generation's assignment is durable, and generations only grow, so when
+// the commit arrived the group's generation was at least g' (or the group
+// had been emptied and rebuilt, which forgets m): the coordinator had to
+// refuse it (ILLEGAL_GENERATION, UNKNOWN_MEMBER_ID). Commits without a
+// membership are not judged. It returns the anomalies and the number of
+// acknowledged commits judged.
+func checkStaleCommits(h *History) ([]Anomaly, int) {
+	handouts := make(map[string][]handout)
+	seen := make(map[Member]bool)
+	for i := range h.Ops {
+		op := &h.Ops[i]
+		if op.Kind != KindCommit || op.Group.Member == nil || seen[*op.Group.Member] {
+			continue
+		}
+		seen[*op.Group.Member] = true
+		handouts[op.Group.Group] = append(handouts[op.Group.Group], handout{member: *op.Group.Member, op: i})
+	}
+	var anomalies []Anomaly
+	checked := 0
+	for i := range h.Ops {
+		op := &h.Ops[i]
+		if op.Kind != KindCommit || op.Outcome != OutcomeOK || op.Group.Member == nil {
+			continue
+		}
+		checked++
+		if later, ok := supersedingHandout(op, handouts[op.Group.Group]); ok {
+			anomalies = append(anomalies, staleCommit(h, i, later))
+		}
+	}
 	return anomalies, checked
+}
+
+// supersedingHandout returns the earliest answered handout of a later
+// generation that proves commit's generation stale, if any.
+func supersedingHandout(commit *Op, handouts []handout) (handout, bool) {
+	m := commit.Group.Member
+	found, best := false, handout{}
+	for _, later := range handouts {
+		l := later.member
+		if l.Generation > m.Generation && l.SyncCall > m.SyncReturn && l.SyncReturn < commit.Call &&
+			(!found || l.SyncReturn < best.member.SyncReturn) {
+			found, best = true, later
+		}
+	}
+	return best, found
+}
+
+func staleCommit(h *History, commit int, later handout) Anomaly {
+	op := &h.Ops[commit]
+	m, l := op.Group.Member, later.member
+	return Anomaly{
+		Kind: AnomalyStaleGenerationCommit, Partition: op.TopicPartition(), Ops: []int{commit, later.op}, Offset: op.Group.Offset,
+		Explanation: fmt.Sprintf("group %s: %s committed offset %d as member %s of generation %d and was acknowledged, but member %s had been handed generation %d by a SyncGroup sent at time %d, after generation %d was handed at time %d, and answered at time %d, before the commit was sent (as %s shows)",
+			op.Group.Group, describeOp(h, commit), op.Group.Offset, m.ID, m.Generation, l.ID, l.Generation, l.SyncCall,
+			m.Generation, m.SyncReturn, l.SyncReturn, describeOp(h, later.op)),
+	}
 }
 
 // groupCommits are one group's commits (ok or indefinite) and ok

@@ -1,6 +1,11 @@
 package checker
 
-import "testing"
+import (
+	"encoding/json"
+	"errors"
+	"reflect"
+	"testing"
+)
 
 // TestCommittedReads judges reads of a group's committed offset against
 // the group's commits, each read on its own history.
@@ -47,5 +52,124 @@ func TestCommittedReads(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestStaleGenerationCommits judges acknowledged commits by the generations
+// the clients were handed: member a was handed generation 1 by a SyncGroup
+// sent at 10 and answered at 20; each case adds a commit of a's and
+// another client's handout of a later or equal generation, carried by a
+// failed commit of that client, so that the evidence is only what clients
+// observed.
+func TestStaleGenerationCommits(t *testing.T) {
+	a := &Member{ID: "a", Generation: 1, SyncCall: 10, SyncReturn: 20}
+	type handout struct {
+		generation         int32
+		syncCall, syncBack int64
+	}
+	tests := []struct {
+		name    string
+		later   handout
+		call    int64 // a's commit, answered 5 later
+		outcome Outcome
+		stale   bool
+	}{
+		{name: "a later generation answered before the commit", later: handout{2, 30, 40}, call: 50, outcome: OutcomeOK, stale: true},
+		{name: "refused as it must be", later: handout{2, 30, 40}, call: 50, outcome: OutcomeFail},
+		{name: "maybe stored", later: handout{2, 30, 40}, call: 50, outcome: OutcomeIndefinite},
+		{name: "the later generation answered after the commit was sent", later: handout{2, 30, 60}, call: 50, outcome: OutcomeOK},
+		{name: "the later SyncGroup sent before a's was answered", later: handout{2, 15, 40}, call: 50, outcome: OutcomeOK},
+		{name: "the same generation", later: handout{1, 30, 40}, call: 50, outcome: OutcomeOK},
+		{name: "an earlier generation", later: handout{0, 30, 40}, call: 50, outcome: OutcomeOK},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b := newBuilder()
+			b.add(Op{Client: 1, Kind: KindCommit, Call: 21, Return: 25, Outcome: OutcomeOK, Group: &Group{Group: "g", Offset: 3, Member: a}})
+			other := &Member{ID: "b", Generation: tt.later.generation, SyncCall: tt.later.syncCall, SyncReturn: tt.later.syncBack}
+			witness := b.add(Op{Client: 2, Kind: KindCommit, Call: tt.later.syncBack, Return: tt.later.syncBack + 5, Outcome: OutcomeFail,
+				Group: &Group{Group: "g", Offset: 4, Member: other}})
+			commit := b.add(Op{Client: 1, Kind: KindCommit, Call: tt.call, Return: tt.call + 5, Outcome: tt.outcome, Group: &Group{Group: "g", Offset: 6, Member: a}})
+			if err := b.h.Validate(); err != nil {
+				t.Fatal(err)
+			}
+			anomalies, checked := checkStaleCommits(&b.h)
+			if checked == 0 {
+				t.Fatal("no commit judged")
+			}
+			if !tt.stale {
+				if len(anomalies) != 0 {
+					t.Fatalf("anomalies %v, want none", anomalies)
+				}
+				return
+			}
+			if len(anomalies) != 1 || anomalies[0].Kind != AnomalyStaleGenerationCommit ||
+				!reflect.DeepEqual(anomalies[0].Ops, []int{commit, witness}) || anomalies[0].Offset != 6 {
+				t.Fatalf("anomalies %+v, want one stale-generation-commit of op #%d witnessed by #%d", anomalies, commit, witness)
+			}
+		})
+	}
+}
+
+// TestStaleCommitsPerGroup checks that a later generation of another
+// group proves nothing.
+func TestStaleCommitsPerGroup(t *testing.T) {
+	b := newBuilder()
+	b.add(Op{Client: 1, Kind: KindCommit, Call: 21, Return: 25, Outcome: OutcomeOK,
+		Group: &Group{Group: "g", Offset: 3, Member: &Member{ID: "a", Generation: 1, SyncCall: 10, SyncReturn: 20}}})
+	b.add(Op{Client: 2, Kind: KindCommit, Call: 41, Return: 45, Outcome: OutcomeOK,
+		Group: &Group{Group: "h", Offset: 3, Member: &Member{ID: "b", Generation: 5, SyncCall: 30, SyncReturn: 40}}})
+	b.add(Op{Client: 1, Kind: KindCommit, Call: 50, Return: 55, Outcome: OutcomeOK,
+		Group: &Group{Group: "g", Offset: 4, Member: &Member{ID: "a", Generation: 1, SyncCall: 10, SyncReturn: 20}}})
+	if anomalies, _ := checkStaleCommits(&b.h); len(anomalies) != 0 {
+		t.Fatalf("anomalies %v, want none", anomalies)
+	}
+}
+
+// TestMemberValidated checks that a commit's membership must be well
+// formed and confirmed before the commit, and only commits carry one.
+func TestMemberValidated(t *testing.T) {
+	tests := []struct {
+		name   string
+		kind   Kind
+		member Member
+		ok     bool
+	}{
+		{name: "well formed", kind: KindCommit, member: Member{ID: "a", Generation: 2, SyncCall: 10, SyncReturn: 20}, ok: true},
+		{name: "on a read", kind: KindFetchCommitted, member: Member{ID: "a", Generation: 2, SyncCall: 10, SyncReturn: 20}},
+		{name: "no member id", kind: KindCommit, member: Member{Generation: 2, SyncCall: 10, SyncReturn: 20}},
+		{name: "negative generation", kind: KindCommit, member: Member{ID: "a", Generation: -1, SyncCall: 10, SyncReturn: 20}},
+		{name: "answered before sent", kind: KindCommit, member: Member{ID: "a", Generation: 2, SyncCall: 20, SyncReturn: 10}},
+		{name: "answered after the commit", kind: KindCommit, member: Member{ID: "a", Generation: 2, SyncCall: 10, SyncReturn: 40}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b := newBuilder()
+			m := tt.member
+			b.add(Op{Client: 1, Kind: tt.kind, Call: 30, Return: 35, Outcome: OutcomeOK, Group: &Group{Group: "g", Offset: 3, Member: &m}})
+			err := b.h.Validate()
+			if tt.ok != (err == nil) || (err != nil && !errors.Is(err, ErrInvalidHistory)) {
+				t.Fatalf("Validate() = %v, want ok %v", err, tt.ok)
+			}
+		})
+	}
+}
+
+// TestMemberJSONRoundTrip checks that a commit's membership survives the
+// history's JSON form.
+func TestMemberJSONRoundTrip(t *testing.T) {
+	b := newBuilder()
+	b.add(Op{Client: 1, Kind: KindCommit, Call: 30, Return: 35, Outcome: OutcomeOK,
+		Group: &Group{Group: "g", Offset: 3, Member: &Member{ID: "a-1", Generation: 2, SyncCall: 10, SyncReturn: 20}}})
+	data, err := json.Marshal(&b.h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var back History
+	if err := json.Unmarshal(data, &back); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(back.Ops, b.h.Ops) {
+		t.Fatalf("round trip gave %+v, want %+v", back.Ops[0].Group.Member, b.h.Ops[0].Group.Member)
 	}
 }

@@ -20,6 +20,9 @@ const (
 	// clientsMax bounds client ids: porcupine's visualization draws one lane
 	// per client id, so ids must be small and dense.
 	clientsMax = 1 << 16
+	// memberIDBytesMax bounds a group member id. Kafka's are the client id
+	// and a UUID; the bound only keeps a malformed history small.
+	memberIDBytesMax = 1024
 )
 
 // Kind says what an operation did.
@@ -266,6 +269,24 @@ type Group struct {
 	// (fetch-committed, -1 when nothing is committed) or the new position
 	// (seek).
 	Offset int64 `json:"offset"`
+	// Member is the group membership a commit carried, with when its
+	// client was handed it; nil when the commit carried none (generation
+	// -1) or the client could not tell which SyncGroup answer confirmed
+	// it. Only commits carry it. The stale-generation check reads from
+	// these both the commits' memberships and the generations clients
+	// were handed.
+	Member *Member `json:"member,omitempty"`
+}
+
+// Member is a group membership as a client observed it: the member id
+// and generation a JoinGroup answer handed it and a SyncGroup answer
+// confirmed, with when that SyncGroup request was sent (SyncCall) and its
+// answer arrived (SyncReturn), in virtual nanoseconds like Op.Call.
+type Member struct {
+	ID         string `json:"id"`
+	Generation int32  `json:"generation"`
+	SyncCall   int64  `json:"sync_call"`
+	SyncReturn int64  `json:"sync_return"`
 }
 
 // TopicPartition names one partition.
@@ -467,6 +488,26 @@ func validateGroup(op *Op) error {
 	}
 	if g.Offset < offsetMin {
 		return fmt.Errorf("%s offset %d below %d", op.Kind, g.Offset, offsetMin)
+	}
+	return validateMember(op)
+}
+
+// validateMember checks a commit's membership: a member id, a generation
+// a coordinator hands out, and a SyncGroup answered before the commit.
+func validateMember(op *Op) error {
+	m := op.Group.Member
+	switch {
+	case m == nil:
+		return nil
+	case op.Kind != KindCommit:
+		return fmt.Errorf("%s op with a group member", op.Kind)
+	case m.ID == "" || len(m.ID) > memberIDBytesMax:
+		return fmt.Errorf("member id %q: want 1 to %d bytes", m.ID, memberIDBytesMax)
+	case m.Generation < 0:
+		return fmt.Errorf("member %s generation %d: want >= 0", m.ID, m.Generation)
+	case m.SyncCall < 0 || m.SyncReturn < m.SyncCall || m.SyncReturn > op.Call:
+		return fmt.Errorf("member %s sync call %d and return %d: want 0 <= sync call <= sync return <= commit call %d",
+			m.ID, m.SyncCall, m.SyncReturn, op.Call)
 	}
 	return nil
 }
