@@ -1,8 +1,11 @@
 package scenario
 
 import (
+	"errors"
 	"fmt"
 	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
 
 	"github.com/kafkasim/kafkasim/checker"
 	"github.com/kafkasim/kafkasim/client"
@@ -36,6 +39,10 @@ type consumerActor struct {
 	// configure, when set, adjusts the consumer's configuration last, before
 	// every session's consumer is built (the drain uses it).
 	configure func(*client.ConsumerConfig)
+	// handouts are the memberships the consumer's SyncGroup answers
+	// confirmed, with when each SyncGroup was sent and answered; commits
+	// carry them into the history (workload_group.go).
+	handouts map[client.GroupMembership]checker.Member
 }
 
 func (c *consumerActor) name() string {
@@ -82,6 +89,9 @@ func (c *consumerActor) start() {
 			}
 		}
 	}
+	if !c.final {
+		c.configureMember(&cfg)
+	}
 	if c.configure != nil {
 		c.configure(&cfg)
 	}
@@ -93,6 +103,10 @@ func (c *consumerActor) start() {
 	c.cluster, c.consumer = cluster, consumer
 	if c.spec.Group && !c.final {
 		startCommitReader(c.r)
+		if c.session == 1 && c.firstGroupConsumer() {
+			startZombie(c.r)
+		}
+		c.scheduleRejoin()
 	}
 	if c.spec.Group {
 		err = consumer.Subscribe([]string{topicName})
@@ -210,25 +224,51 @@ func (c *consumerActor) commit(byPartition []partitionRecords, done func(ok bool
 		return
 	}
 	var offsets []client.PartitionOffset
-	var ops []int
 	for _, pr := range byPartition {
 		offset := pr.records[len(pr.records)-1].Offset + 1
 		offsets = append(offsets, client.PartitionOffset{Topic: pr.tp.Topic, Partition: pr.tp.Partition, Offset: offset})
+	}
+	end := c.recordCommit(c.session, offsets, c.consumer.Membership())
+	c.consumer.Commit(offsets, func(err error) {
+		end(err)
+		done(err == nil)
+	})
+}
+
+// recordCommit records a commit of offsets by the session's consumer under
+// member as one commit operation per partition, called now, and returns
+// the function that records its outcome.
+func (c *consumerActor) recordCommit(session int, offsets []client.PartitionOffset, member client.GroupMembership) func(error) {
+	var ops []int
+	for _, po := range offsets {
 		ops = append(ops, c.r.recorder.begin(checker.Op{
-			Client: c.clientID, Process: c.session, Kind: checker.KindCommit, Call: int64(c.r.sched.Now()),
-			Topic: pr.tp.Topic, Partition: pr.tp.Partition, Group: &checker.Group{Group: groupName, Offset: offset},
+			Client: c.clientID, Process: session, Kind: checker.KindCommit, Call: int64(c.r.sched.Now()),
+			Topic: po.Topic, Partition: po.Partition,
+			Group: &checker.Group{Group: groupName, Offset: po.Offset, Member: c.handout(member)},
 		}))
 	}
-	c.consumer.Commit(offsets, func(err error) {
-		outcome := checker.OutcomeOK
-		if err != nil {
-			outcome = checker.OutcomeIndefinite
-		}
+	return func(err error) {
+		outcome := commitOutcome(err)
 		for _, op := range ops {
 			c.r.recorder.end(op, c.r.sched.Now(), outcome)
 		}
-		done(err == nil)
-	})
+	}
+}
+
+// commitOutcome is what a commit's error tells about its effect: the
+// coordinator's refusals of a member (stale generation, unknown member,
+// rebalance in progress) and the client's own refusals to send leave
+// nothing stored; any other error may follow a stored commit.
+func commitOutcome(err error) checker.Outcome {
+	switch {
+	case err == nil:
+		return checker.OutcomeOK
+	case errors.Is(err, kerr.IllegalGeneration), errors.Is(err, kerr.UnknownMemberID),
+		errors.Is(err, kerr.FencedInstanceID), errors.Is(err, kerr.RebalanceInProgress),
+		errors.Is(err, client.ErrInvalidConfig), errors.Is(err, client.ErrInvalidRecord):
+		return checker.OutcomeFail
+	}
+	return checker.OutcomeIndefinite
 }
 
 func (c *consumerActor) markAllReset() {

@@ -35,7 +35,38 @@ type WorkloadSpec struct {
 	// the broker answer REQUEST_TIMED_OUT while an fsync is in flight and
 	// the producer retry a batch whose original is not durable yet.
 	ProduceRequestTimeout time.Duration
+	// Members shape the consumers' own commits and poll sizes: consumer
+	// i (not the drain) takes Members[i % len(Members)]
+	// (workload_group.go). Empty leaves every consumer committing only
+	// explicitly, with the client's default max.poll.records.
+	Members []MemberSpec
+	// RejoinEvery is the mean time between two times a group consumer
+	// closes (committing on Close when its member spec commits on its
+	// own) and joins again as a new member, ending its generation
+	// (workload_group.go); 0 turns it off.
+	RejoinEvery time.Duration
+	// ZombieEvery is the mean time between two replays of an earlier
+	// commit under a membership that the clients have already seen
+	// superseded, which the coordinator must refuse
+	// (workload_group_zombie.go); 0 turns it off.
+	ZombieEvery time.Duration
 }
+
+// MemberSpec is how one consumer commits on its own and polls.
+type MemberSpec struct {
+	// AutoCommitInterval turns on enable.auto.commit with this
+	// auto.commit.interval.ms; 0 leaves auto-commit off.
+	AutoCommitInterval time.Duration
+	// CommitOnRevoke commits the delivered positions before a rebalance
+	// takes the partitions away.
+	CommitOnRevoke bool
+	// MaxPollRecords is max.poll.records; 0 keeps the client's default.
+	MaxPollRecords int
+}
+
+// memberSpecsMax is how many member specs a workload draws: at least as
+// many as a run has consumers, so that each may differ.
+const memberSpecsMax = 3
 
 // produceRequestTimeoutDefault is the producers' request timeout when the
 // workload draws none.
@@ -66,5 +97,28 @@ func deriveWorkload(r *core.Rand) WorkloadSpec {
 	if r.Chance(0.5) {
 		w.ProduceRequestTimeout = time.Duration(r.Int64Range(int64(50*time.Millisecond), int64(2*time.Second)))
 	}
+	deriveGroupWorkload(r, &w)
 	return w
+}
+
+// deriveGroupWorkload draws how the consumers commit on their own, poll,
+// rejoin their group and replay stale commits.
+func deriveGroupWorkload(r *core.Rand, w *WorkloadSpec) {
+	for range memberSpecsMax {
+		var m MemberSpec
+		if r.Chance(0.5) {
+			m.AutoCommitInterval = time.Duration(r.Int64Range(int64(100*time.Millisecond), int64(2*time.Second)))
+		}
+		m.CommitOnRevoke = r.Chance(0.5)
+		if r.Chance(0.4) {
+			m.MaxPollRecords = 1 + r.IntN(5)
+		}
+		w.Members = append(w.Members, m)
+	}
+	if r.Chance(0.6) {
+		w.RejoinEvery = time.Duration(1+r.IntN(8)) * time.Second
+	}
+	if r.Chance(0.8) {
+		w.ZombieEvery = time.Duration(200+r.IntN(1800)) * time.Millisecond
+	}
 }
