@@ -100,6 +100,11 @@ func (c *Coordinator) validateCommit(g *group, req *kmsg.OffsetCommitRequest) (i
 	case req.Generation < 0 && g.state == Empty:
 		return 0, nil
 	}
+	if req.Generation >= 0 && req.Generation < g.generation && planted.Is("stale-generation-commit") {
+		// The planted bug: a commit of an earlier generation (a zombie
+		// member's) is stored instead of refused.
+		return 0, nil
+	}
 	var m *member
 	if req.Generation >= 0 || req.MemberID != "" || req.InstanceID != nil {
 		if code := checkInstance(g, req.InstanceID, req.MemberID); code != 0 {
