@@ -144,3 +144,35 @@ func TestCorruptionFoundByAWaitingFetch(t *testing.T) {
 		t.Fatalf("the waiting fetch was answered %d times, want once", fetches)
 	}
 }
+
+// TestLatentSectorErrorTakesOnePartitionOffline: bytes of a synced batch
+// that no read can read (a latent sector error) are damage at rest: after
+// a restart that did not need to read them, the scrubber meets them and
+// that partition goes offline while the other topic serves. Before, the
+// scrubber's reads failed as passing device errors and the partition kept
+// answering KAFKA_STORAGE_ERROR request by request.
+func TestLatentSectorErrorTakesOnePartitionOffline(t *testing.T) {
+	b := newSimBroker(t, 24, nil)
+	createTopic(t, b, "damaged", 1)
+	createTopic(t, b, "healthy", 1)
+	for _, topic := range []string{"damaged", "healthy"} {
+		if code, _ := produceCode(t, b, produceRequest(t, topic, 0, -1, record.NewBatchSpec(record.CodecNone), "a", "b")); code != 0 {
+			t.Fatalf("produce to %s: %d", topic, code)
+		}
+	}
+	// Past a checkpoint of the recovery point and the producer state, so
+	// that the restart reads none of it.
+	b.sched.RunFor(2 * time.Second)
+	b.kill(t)
+	name := partitionDir(b.cfg.LogDir, "damaged", 0) + "/00000000000000000000.log"
+	if err := b.disk.AddLatentError(name, record.HeaderBytes+2, 1); err != nil {
+		t.Fatal(err)
+	}
+	b.kill(t)
+	if p := metadataPartition(t, b, "damaged"); p.ErrorCode != kerr.LeaderNotAvailable.Code {
+		t.Fatalf("damaged partition in Metadata: error %d, want LEADER_NOT_AVAILABLE", p.ErrorCode)
+	}
+	if code, offset := produceCode(t, b, produceRequest(t, "healthy", 0, -1, record.NewBatchSpec(record.CodecNone), "x")); code != 0 || offset != 2 {
+		t.Fatalf("healthy topic: code %d offset %d, want 0 and 2", code, offset)
+	}
+}

@@ -90,6 +90,12 @@ func openPartition(n *Node, t *topic, index int32) (*partition, error) {
 	p.activeSegmentBase = p.currentSegmentBase()
 	if err := p.loadProducerState(); err != nil {
 		log.Close()
+		if errors.Is(err, storage.ErrCorruption) && !t.internal {
+			// The replay after the producer snapshot read damaged data
+			// (bytes no read could read): offline, like corruption found
+			// by recovery (sim seed 117 with damage at rest).
+			return openOffline(n, t, index, dir, err), nil
+		}
 		return nil, err
 	}
 	return p, nil

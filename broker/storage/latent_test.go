@@ -55,3 +55,23 @@ func TestRecoveryLatentSectorError(t *testing.T) {
 		}
 	})
 }
+
+// TestReadLatentSectorError: a read of bytes that no read can read reports
+// ErrCorruption (the broker takes the partition offline), and a read that
+// fails a few times and then succeeds returns the data.
+func TestReadLatentSectorError(t *testing.T) {
+	disk := newDisk(2)
+	buildSmallBatches(t, disk, 8)
+	l := mustOpen(t, disk, smallConfig())
+	defer l.Close()
+	disk.InjectFault(sim.DiskFault{Op: sim.DiskOpRead, Probability: 1, Count: unreadableReadsMin - 1, Err: core.ErrIO})
+	if data, err := l.Read(0, 1<<20, l.LogEndOffset(), nil); err != nil || len(data) == 0 {
+		t.Fatalf("Read after passing errors: %d bytes, %v", len(data), err)
+	}
+	if err := disk.AddLatentError(segmentFileName(testDir, 0, logSuffix), 100, 2); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.Read(0, 1<<20, l.LogEndOffset(), nil); !errors.Is(err, ErrCorruption) {
+		t.Fatalf("Read over a latent sector error: %v, want ErrCorruption", err)
+	}
+}

@@ -68,7 +68,7 @@ func (l *Log) read(offset int64, maxBytes int, maxOffset int64, minOneBatch bool
 	readBytes := min(keepBytes+prefixCheckBytes, s.sizeBytes-position)
 	start := len(buf)
 	buf = growBuffer(buf, int(readBytes))[:start+int(readBytes)]
-	if _, err := s.file.ReadAt(buf[start:], position); err != nil {
+	if err := readAtRetried(s.file, buf[start:], position); err != nil {
 		return buf[:start], corruptLog(s, position, err)
 	}
 	keep, err := l.wholeBatches(s, position, buf[start:], int(keepBytes), &h, maxOffset)
