@@ -115,10 +115,10 @@ func deriveGroupWorkload(r *core.Rand, w *WorkloadSpec) {
 		}
 		w.Members = append(w.Members, m)
 	}
-	if r.Chance(0.6) {
-		w.RejoinEvery = time.Duration(1+r.IntN(8)) * time.Second
+	if r.Chance(0.85) {
+		w.RejoinEvery = time.Duration(1+r.IntN(5)) * time.Second
 	}
-	if r.Chance(0.8) {
+	if r.Chance(0.9) {
 		w.ZombieEvery = time.Duration(200+r.IntN(1800)) * time.Millisecond
 	}
 }
