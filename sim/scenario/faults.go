@@ -11,19 +11,29 @@ import (
 // at exponential-ish random intervals (uniform in [0.5, 1.5] of the mean)
 // while the safety phase lasts.
 func (r *run) scheduleFaults() {
+	safetyEnd := r.sched.Now() + r.cfg.SafetyDuration
 	r.every(r.cfg.CrashEvery, "fault-crash", func() {
+		if r.io.Stalling() {
+			return // a power loss ends the stall (stallThenPowerLoss)
+		}
 		powerLoss := r.cfg.Faults[FaultPowerLoss] && (!r.cfg.Faults[FaultCrash] || r.rand.Chance(0.5))
+		if powerLoss && r.cfg.Harsh.StallPowerLossChance > 0 && r.rand.Chance(r.cfg.Harsh.StallPowerLossChance) && r.stallThenPowerLoss(safetyEnd) {
+			return
+		}
 		if r.rand.Chance(r.cfg.Harsh.CrashPointChance) {
 			r.armCrashPoint(powerLoss)
 			return
 		}
 		r.crashBroker(powerLoss)
 	})
-	r.every(r.cfg.DiskErrorEvery, "fault-disk-error", r.injectDiskErrors)
-	r.every(r.cfg.DiskFullEvery, "fault-disk-full", r.fillDisk)
-	r.every(r.cfg.ClientCrashEvery, "fault-client-crash", r.crashClient)
+	// The broker's other faults, and client crashes, wait while its disk
+	// stalls, so that the stall's power loss (stallThenPowerLoss) strikes a
+	// broker that served the same clients through the stall.
+	r.every(r.cfg.DiskErrorEvery, "fault-disk-error", r.unlessStalling(r.injectDiskErrors))
+	r.every(r.cfg.DiskFullEvery, "fault-disk-full", r.unlessStalling(r.fillDisk))
+	r.every(r.cfg.ClientCrashEvery, "fault-client-crash", r.unlessStalling(r.crashClient))
 	r.every(r.cfg.NetworkFaultEvery, "fault-network", r.networkFault)
-	r.every(r.cfg.PauseEvery, "fault-pause", r.pauseBroker)
+	r.every(r.cfg.PauseEvery, "fault-pause", r.unlessStalling(r.pauseBroker))
 	if r.cfg.Faults[FaultNetwork] {
 		link := sim.LinkConfig{DelayMin: 50 * time.Microsecond, DelayMax: 50*time.Microsecond + r.cfg.DelayMax, LossProbability: r.cfg.LossChance}
 		if err := r.sched.Network().SetDefaultLink(link); err != nil {
@@ -42,6 +52,15 @@ func (r *run) scheduleFaults() {
 				r.fail(err)
 			}
 		})
+	}
+}
+
+// unlessStalling returns f, skipped while the broker's disk stalls.
+func (r *run) unlessStalling(f func()) func() {
+	return func() {
+		if !r.io.Stalling() {
+			f()
+		}
 	}
 }
 

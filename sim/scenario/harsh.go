@@ -18,6 +18,16 @@ type HarshSpec struct {
 	// silent (its peers see no reset and must time out) instead of its
 	// connections being reset. Zero without powerloss.
 	PowerOffChance float64
+	// StallPowerLossChance is, per power loss, the chance that the disk
+	// first stalls (every fsync submitted during the stall completes only
+	// at its end) for longer than the producers' request timeout, and the
+	// power fails just before the stall ends. Producers time out and retry
+	// batches whose original waits on a stalled fsync, and the power loss
+	// takes everything the stalled fsyncs would have made durable: an
+	// answer that relied on such data (an acks=all retry answered before
+	// its original was durable) shows up as a lost write. Zero without
+	// powerloss.
+	StallPowerLossChance float64
 	// TornZeroTailChance and TornGarbageTailChance are, per torn write, the
 	// chances that the surviving prefix is followed by zeros or garbage.
 	TornZeroTailChance    float64
@@ -67,6 +77,7 @@ func deriveHarsh(r *core.Rand, faults Faults) HarshSpec {
 		h.PowerOffChance = r.Float64()
 		h.TornZeroTailChance = r.Float64() / 2
 		h.TornGarbageTailChance = r.Float64() / 2
+		h.StallPowerLossChance = r.Float64()
 	}
 	if faults[FaultCrash] || faults[FaultPowerLoss] {
 		h.CrashPointChance = r.Float64()
@@ -103,6 +114,7 @@ func (h HarshSpec) lines() []harshLine {
 		on bool
 	}{
 		{harshLine{"fault.poweroff.chance", h.PowerOffChance}, h.PowerOffChance > 0},
+		{harshLine{"fault.powerloss.after-stall.chance", h.StallPowerLossChance}, h.StallPowerLossChance > 0},
 		{harshLine{"fault.torn-tail.zero.chance", h.TornZeroTailChance}, h.TornZeroTailChance > 0},
 		{harshLine{"fault.torn-tail.garbage.chance", h.TornGarbageTailChance}, h.TornGarbageTailChance > 0},
 		{harshLine{"fault.crash-point.chance", h.CrashPointChance}, h.CrashPointChance > 0},
@@ -193,3 +205,75 @@ func (r *run) blackhole() {
 		}
 	})
 }
+
+// stallThenPowerLoss stalls the broker's disk for a while longer than the
+// producers' request timeout, so that they time out and retry while their
+// batches wait on a stalled fsync, and then fails the power while the
+// stalled fsyncs are in flight: right after an idempotent acks=all send is
+// acknowledged, once a request timeout has passed in the stall, more than
+// a request timeout after it was made (a retry, whose answer may only rest
+// on data made durable some other way, such as by a segment roll: one
+// given early is then lost before anything else makes it durable), or else
+// at most a millisecond before the stall ends. The power loss must strike
+// before safetyEnd, when faults stop: it reports false, and stalls
+// nothing, when too little of the safety phase is left or the broker is
+// paused.
+func (r *run) stallThenPowerLoss(safetyEnd time.Duration) bool {
+	timeout := r.cfg.Workload.produceRequestTimeout()
+	shortest := timeout + stallPastTimeoutMin
+	longest := min(2*timeout+stallPastTimeoutMax, safetyEnd-r.sched.Now())
+	if longest < shortest || r.host.Paused() {
+		return false
+	}
+	if r.down {
+		return true
+	}
+	stall := time.Duration(r.rand.Int64Range(int64(shortest), int64(longest)))
+	early := time.Duration(r.rand.Int64Range(int64(time.Microsecond), int64(time.Millisecond)))
+	until := r.sched.Now() + stall
+	r.sched.Trace("disk-stall broker for=%v power-loss-in=%v", stall, stall-early)
+	r.io.StallUntil(until)
+	// The stall replaces a crash point armed before: it has its own.
+	r.disk.ClearCrashPoint()
+	armedAt := r.sched.Now() + timeout
+	for _, p := range r.producers {
+		if p.spec.Acks != -1 || !p.spec.Idempotent {
+			continue
+		}
+		p.acknowledged = func(latency time.Duration) {
+			if latency > timeout && r.sched.Now() > armedAt && r.io.StalledUntil() == until {
+				// A separate event: the producer's callback is still
+				// running.
+				r.sched.After(0, "fault-powerloss-in-stall", func() { r.strikeStall(until, "a retried acks=all send acknowledged") })
+			}
+		}
+	}
+	r.sched.After(stall-early, "fault-powerloss-after-stall", func() { r.strikeStall(until, "stall ending") })
+	return true
+}
+
+// strikeStall fails the power during the stall that ends at until, once:
+// nothing happens when that stall is over (its power loss struck, or
+// another crash ended it first, which ends a stall too).
+func (r *run) strikeStall(until time.Duration, cause string) {
+	if r.io.StalledUntil() != until || !r.io.Stalling() {
+		return
+	}
+	for _, p := range r.producers {
+		p.acknowledged = nil
+	}
+	if r.phase != phaseSafety {
+		return
+	}
+	r.sched.Trace("power loss in a disk stall: %s", cause)
+	r.crashBroker(true)
+}
+
+// A stall lasts from stallPastTimeoutMin more than the producers' request
+// timeout to twice that timeout and stallPastTimeoutMax: long enough for
+// the retry backoff (100 ms), a new connection and a few round trips, so
+// that a retry reaches the broker while the stall holds its original.
+const (
+	stallPastTimeoutMin = 500 * time.Millisecond
+	stallPastTimeoutMax = time.Second
+)

@@ -25,6 +25,10 @@ type producerActor struct {
 	session  int
 	seq      int64
 	inflight int
+	// acknowledged, if set, runs when a send of this producer is
+	// acknowledged, with the time since it was made: a fault injector's
+	// trigger (stallThenPowerLoss).
+	acknowledged func(latency time.Duration)
 }
 
 func (p *producerActor) name() string { return fmt.Sprintf("producer-%d", p.index) }
@@ -119,6 +123,9 @@ func (p *producerActor) send(partition int32, key []byte) {
 			done.Produce.Offset = res.Offset
 		}
 		recordSending(done.Produce, res)
+		if res.Outcome == client.OutcomeOK && p.acknowledged != nil {
+			p.acknowledged(time.Duration(done.Return - done.Call))
+		}
 	})
 }
 

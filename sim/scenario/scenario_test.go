@@ -36,6 +36,27 @@ func TestSameSeedReplaysByteForByte(t *testing.T) {
 	}
 }
 
+// TestDiskStallReplaysByteForByte replays the first seed whose run stalled
+// the broker's disk: that fault fails the power in reaction to what the
+// producers were answered, so it must be as deterministic as the rest.
+func TestDiskStallReplaysByteForByte(t *testing.T) {
+	faults, _ := ParseFaults("all")
+	for seed := uint64(1); seed <= 50; seed++ {
+		first := Run(Derive(seed, faults), Options{})
+		if first.Stats.IO.Stalled == 0 {
+			continue
+		}
+		second := Run(Derive(seed, faults), Options{})
+		a, _ := json.Marshal(first.History)
+		b, _ := json.Marshal(second.History)
+		if first.TraceHash != second.TraceHash || !bytes.Equal(a, b) {
+			t.Fatalf("seed %d: a run with a disk stall did not replay (trace %s vs %s)", seed, first.TraceHash, second.TraceHash)
+		}
+		return
+	}
+	t.Fatal("no seed in 1..50 stalled the disk")
+}
+
 // sweep runs seeds first..first+count-1 with faults and fails on every seed
 // whose verdict is not OK, naming the command that reproduces it. It
 // returns how many runs checked each group delivery promise.
@@ -208,6 +229,9 @@ func TestFaultsStrike(t *testing.T) {
 		total.Polled += s.Polled
 		total.RetainedFrom += s.RetainedFrom
 		total.IO.Tail += s.IO.Tail
+		total.IO.Cancelled += s.IO.Cancelled
+		total.IO.Stalled += s.IO.Stalled
+		total.IO.CancelledStalled += s.IO.CancelledStalled
 		total.Disk.CrashPointsHit += s.Disk.CrashPointsHit
 		total.Disk.PagesDropped += s.Disk.PagesDropped
 		total.Disk.SyncsNoSpace += s.Disk.SyncsNoSpace
@@ -235,6 +259,9 @@ func TestFaultsStrike(t *testing.T) {
 		"halts after a failed sync": int64(total.BrokerHalts), "polled records": int64(total.Polled),
 		"offsets deleted by retention":       total.RetainedFrom,
 		"fsyncs from the latency tail":       total.IO.Tail,
+		"fsyncs cut off by a crash":          total.IO.Cancelled,
+		"fsyncs held by a disk stall":        total.IO.Stalled,
+		"stalled fsyncs cut off by a crash":  total.IO.CancelledStalled,
 		"crashes between two disk calls":     total.Disk.CrashPointsHit,
 		"pages dropped after a failed fsync": total.Disk.PagesDropped,
 		"fsyncs failed with ENOSPC":          total.Disk.SyncsNoSpace,
