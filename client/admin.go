@@ -176,7 +176,7 @@ func (a *Admin) listOffsets(tps []TopicPartition, timestamp int64, done func(map
 	for _, tp := range tps {
 		node, _, ok := a.cluster.leader(tp.Topic, tp.Partition)
 		if !ok {
-			out[tp] = OffsetResult{Offset: -1, Err: fmt.Errorf("%w: no leader for %v", ErrNoBroker, tp)}
+			out[tp] = OffsetResult{Offset: -1, Err: a.cluster.noLeaderError(tp)}
 			continue
 		}
 		if _, seen := perNode[node]; !seen {

@@ -99,9 +99,10 @@ type ConsumerConfig struct {
 	// OnFetchError receives every error a fetch got for one partition,
 	// with the offset it fetched from: an error the broker answered for
 	// the partition or the request (the partition is fetched again after
-	// RetryBackoff), or one wrapping ErrCorruptFetch when the fetched data
-	// failed the consumer's validation. It observes; it decides nothing.
-	// May be nil.
+	// RetryBackoff), one wrapping ErrCorruptFetch when the fetched data
+	// failed the consumer's validation, or one wrapping ErrNoBroker and
+	// the partition's error when the metadata shows it without a leader
+	// (LEADER_NOT_AVAILABLE, say). It observes; it decides nothing. May be nil.
 	OnFetchError func(tp TopicPartition, offset int64, err error)
 	// BufferedRecordsMax bounds records fetched and not yet polled; fetching
 	// pauses beyond it. Default 100000.

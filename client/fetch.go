@@ -43,6 +43,9 @@ func (c *Consumer) fetch() {
 		}
 		node, _, ok := c.cluster.leader(tp.Topic, tp.Partition)
 		if !ok {
+			if c.cfg.OnFetchError != nil && c.cluster.partitionError(tp) != nil {
+				c.cfg.OnFetchError(tp, cp.fetchOffset, c.cluster.noLeaderError(tp))
+			}
 			c.needMetadata()
 			continue
 		}

@@ -75,3 +75,44 @@ func TestOnFetchErrorSeesBrokerAndValidationErrors(t *testing.T) {
 		t.Fatalf("delivered %+v, want v0 at offset 0", got)
 	}
 }
+
+// TestOnFetchErrorSeesALeaderlessPartition: a partition the metadata shows
+// without a leader (an offline partition: LEADER_NOT_AVAILABLE) cannot be
+// fetched; OnFetchError hears why, with the broker's error.
+func TestOnFetchErrorSeesALeaderlessPartition(t *testing.T) {
+	tc := newTestCluster(t, 1)
+	tc.topics["t"] = 1
+	tc.chain(tc.brokers[0], func(c *fakeConn, corr int32, req kmsg.Request) (kmsg.Response, bool) {
+		r, ok := req.(*kmsg.MetadataRequest)
+		if !ok {
+			return nil, false
+		}
+		resp := tc.metadata(r).(*kmsg.MetadataResponse)
+		for i := range resp.Topics {
+			for j := range resp.Topics[i].Partitions {
+				p := &resp.Topics[i].Partitions[j]
+				p.ErrorCode, p.Leader = kerr.LeaderNotAvailable.Code, -1
+			}
+		}
+		return resp, true
+	})
+	var errs []error
+	cfg := DefaultConsumerConfig("")
+	cfg.OnFetchError = func(tp TopicPartition, offset int64, err error) { errs = append(errs, err) }
+	consumer, err := NewConsumer(tc.cluster, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := consumer.Assign([]PartitionOffset{{Topic: "t", Partition: 0, Offset: 0}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := consumer.Poll(func([]Record) {}); err != nil {
+		t.Fatal(err)
+	}
+	tc.clock.runUntil(t, 10*time.Second, func() bool {
+		return len(errs) > 0 && errors.Is(errs[len(errs)-1], kerr.LeaderNotAvailable)
+	})
+	if !errors.Is(errs[len(errs)-1], ErrNoBroker) {
+		t.Fatalf("error %v does not say that no broker leads the partition", errs[len(errs)-1])
+	}
+}

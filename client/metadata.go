@@ -70,6 +70,24 @@ func (c *Cluster) leader(topic string, partition int32) (node, epoch int32, ok b
 	return p.Leader, p.LeaderEpoch, true
 }
 
+// noLeaderError explains why tp has no known leader: with the broker's own
+// error for the partition (LEADER_NOT_AVAILABLE, say) when the metadata
+// carried one, so that callers can match it with errors.Is.
+func (c *Cluster) noLeaderError(tp TopicPartition) error {
+	if err := c.partitionError(tp); err != nil {
+		return fmt.Errorf("%w: no leader for %v: %w", ErrNoBroker, tp, err)
+	}
+	return fmt.Errorf("%w: no leader for %v", ErrNoBroker, tp)
+}
+
+// partitionError is the error the latest metadata carried for tp, or nil.
+func (c *Cluster) partitionError(tp TopicPartition) error {
+	if t, found := c.topics[tp.Topic]; found && t.Err == nil && tp.Partition >= 0 && int(tp.Partition) < len(t.Partitions) {
+		return t.Partitions[tp.Partition].Err
+	}
+	return nil
+}
+
 // RefreshMetadata requests metadata for every topic of interest; done runs
 // once the cluster's view is updated (or the request failed).
 func (c *Cluster) RefreshMetadata(done func(error)) {
