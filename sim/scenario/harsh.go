@@ -19,14 +19,16 @@ type HarshSpec struct {
 	// connections being reset. Zero without powerloss.
 	PowerOffChance float64
 	// StallPowerLossChance is, per power loss, the chance that the disk
-	// first stalls (every fsync submitted during the stall completes only
-	// at its end) for longer than the producers' request timeout, and the
-	// power fails just before the stall ends. Producers time out and retry
-	// batches whose original waits on a stalled fsync, and the power loss
-	// takes everything the stalled fsyncs would have made durable: an
-	// answer that relied on such data (an acks=all retry answered before
-	// its original was durable) shows up as a lost write. Zero without
-	// powerloss.
+	// first stalls (every fsync due during the stall completes only at its
+	// end) for longer than the producers' request timeout, and the power
+	// fails during the stall: right after a retried idempotent acks=all
+	// send is acknowledged, or else just before the stall ends. Producers
+	// time out and retry batches whose original waits on a stalled fsync,
+	// and the power loss takes everything the stalled fsyncs would have
+	// made durable: an answer that relied on such data (a retry answered
+	// before its original was durable) shows up as a lost write. The
+	// broker's other faults and client crashes wait during the stall. Zero
+	// without powerloss.
 	StallPowerLossChance float64
 	// TornZeroTailChance and TornGarbageTailChance are, per torn write, the
 	// chances that the surviving prefix is followed by zeros or garbage.
@@ -235,6 +237,16 @@ func (r *run) stallThenPowerLoss(safetyEnd time.Duration) bool {
 	r.io.StallUntil(until)
 	// The stall replaces a crash point armed before: it has its own.
 	r.disk.ClearCrashPoint()
+	r.strikeOnRetryAcknowledged(until, timeout)
+	r.sched.After(stall-early, "fault-powerloss-after-stall", func() { r.strikeStall(until, "stall ending") })
+	return true
+}
+
+// strikeOnRetryAcknowledged makes the stall that ends at until strike as
+// soon as an idempotent acks=all send is acknowledged, once a request
+// timeout has passed in the stall, more than a request timeout after it
+// was made: a retry (or a send that waited behind one).
+func (r *run) strikeOnRetryAcknowledged(until, timeout time.Duration) {
 	armedAt := r.sched.Now() + timeout
 	for _, p := range r.producers {
 		if p.spec.Acks != -1 || !p.spec.Idempotent {
@@ -248,8 +260,6 @@ func (r *run) stallThenPowerLoss(safetyEnd time.Duration) bool {
 			}
 		}
 	}
-	r.sched.After(stall-early, "fault-powerloss-after-stall", func() { r.strikeStall(until, "stall ending") })
-	return true
 }
 
 // strikeStall fails the power during the stall that ends at until, once:
