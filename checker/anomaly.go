@@ -94,7 +94,7 @@ var anomalyKinds = []AnomalyKind{
 	AnomalyNonlinearizable, AnomalyLostWrite, AnomalyInconsistentOffset,
 	AnomalyDuplicate, AnomalyPhantomRead, AnomalyFailedWriteRead,
 	AnomalyNonmonotonicSend, AnomalySequenceGap, AnomalyRefusedRetry, AnomalyNonmonotonicPoll, AnomalyPollSkip,
-	AnomalyBackwardCommit, AnomalyLostCommit, AnomalyReprocessed, AnomalyUnprocessed, AnomalyPrematureDeletion, AnomalyIncompleteDrain,
+	AnomalyBackwardCommit, AnomalyLostCommit, AnomalyStaleGenerationCommit, AnomalyReprocessed, AnomalyUnprocessed, AnomalyPrematureDeletion, AnomalyIncompleteDrain,
 	AnomalyWrongTimeLookup, AnomalyUnfoundedStorageError, AnomalyCorruptRead, AnomalyUnreportedDamage,
 }
 
