@@ -37,8 +37,8 @@ Examples:
 Flags of every mode:
   --seed N          the seed of a single run, or the first seed of a sweep (default 1)
   --faults LIST     none, all, or a comma-separated list of: bitflips, clients,
-                    clock, crash, disk-errors, disk-full, network, pause,
-                    powerloss, retention (default all)
+                    clock, corruption, crash, disk-errors, disk-full, network,
+                    pause, powerloss, retention (default all)
 
 Flags of a single run:
   --quiet           print only the verdict and the reproduce command

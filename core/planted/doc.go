@@ -26,13 +26,14 @@ var Bugs = []struct{ Name, Removes string }{
 	{"time-lookup-batch-offset", "ListOffsets by time answers the record, not its batch (KIP-79)"},
 	{"keep-records-below-fetch-offset", "a consumer drops the records of a fetched batch below its fetch offset"},
 	{"duplicate-window-of-one", "the broker recognizes a retry of any of a producer's last 5 batches"},
+	{"dup-before-durable", "an acks=all retry of a batch still in the purgatory waits for it, too"},
+	{"stale-generation-commit", "the coordinator refuses an OffsetCommit from a generation the group has left behind"},
+	{"read-skips-crc", "every batch read from storage is CRC-checked before it is served"},
+	{"recovery-cuts-corruption", "recovery reports an invalid batch where valid data must be, instead of cutting the log there"},
 }
 
 // Blind lists planted bugs that sweeps do not catch yet: each is a blind
 // spot of the workload or the checker, named with what it would take.
 // .ci/planted-bugs does not sweep them; a bug moves to Bugs once a sweep
 // catches it. Is accepts their names too.
-var Blind = []struct{ Name, Removes, Needs string }{
-	{"dup-before-durable", "an acks=all retry of a batch still in the purgatory waits for it, too",
-		"300 seeds pass with it, even with producers' request timeouts (50 ms to 2 s in half the seeds) shorter than the fsync tail: a retry meets its original's fsync in flight, but power rarely fails before that fsync completes; a fault aimed at an fsync in flight (power loss while the IO holds a completion) would close it"},
-}
+var Blind = []struct{ Name, Removes, Needs string }{}

@@ -22,13 +22,14 @@ const (
 	FaultNetwork    = "network"     // delay, loss (connection breaks), resets, isolated clients
 	FaultClients    = "clients"     // client processes crash and restart
 	FaultClock      = "clock"       // clocks drift and jump
+	FaultCorruption = "corruption"  // synced record batches are damaged at rest: bytes change or become unreadable
 	FaultPause      = "pause"       // the broker pauses (a long GC or a stopped VM)
 	FaultRetention  = "retention"   // aggressive size retention deletes segments under the clients
 )
 
 // AllFaults lists every fault, sorted.
 var AllFaults = []string{
-	FaultBitFlips, FaultClients, FaultClock, FaultCrash, FaultDiskErrors,
+	FaultBitFlips, FaultClients, FaultClock, FaultCorruption, FaultCrash, FaultDiskErrors,
 	FaultDiskFull, FaultNetwork, FaultPause, FaultPowerLoss, FaultRetention,
 }
 
@@ -125,7 +126,9 @@ type Config struct {
 	// harsh as real hardware (harsh.go).
 	Harsh HarshSpec
 	// Workload is the rest of the workload's shape (workload.go).
-	Workload     WorkloadSpec
+	Workload WorkloadSpec
+	// Damage is how the run damages stored data at rest (damage.go).
+	Damage       DamageSpec
 	SegmentBytes int64
 	Producers    []ProducerSpec
 	Consumers    []ConsumerSpec
@@ -235,6 +238,9 @@ func Derive(seed uint64, faults Faults) Config {
 	c.IOLatency = deriveIOLatency(r)
 	c.Harsh = deriveHarsh(r, faults)
 	c.Workload = deriveWorkload(r)
+	// Drawn last, so that enabling it leaves every earlier choice of a
+	// seed unchanged.
+	c.Damage = deriveDamage(r, faults)
 	return c
 }
 
@@ -307,7 +313,14 @@ func (c Config) Lines() []string {
 		optionLine{"workload.commit-read.every", c.Workload.CommitReadEvery, c.Workload.CommitReadEvery > 0},
 		optionLine{"workload.key.bytes", c.Workload.KeyBytes, c.Workload.KeyBytes > 0},
 		optionLine{"workload.time-lookup.one-in", c.Workload.TimeLookupOneIn, c.Workload.TimeLookupOneIn > 0},
-		optionLine{"producer.request.timeout", c.Workload.ProduceRequestTimeout, c.Workload.ProduceRequestTimeout > 0})
+		optionLine{"producer.request.timeout", c.Workload.ProduceRequestTimeout, c.Workload.ProduceRequestTimeout > 0},
+		optionLine{"workload.rejoin.every", c.Workload.RejoinEvery, c.Workload.RejoinEvery > 0},
+		optionLine{"workload.zombie.every", c.Workload.ZombieEvery, c.Workload.ZombieEvery > 0})
+	for i, m := range c.Workload.Members {
+		rates = append(rates, optionLine{fmt.Sprintf("workload.member.%d", i),
+			fmt.Sprintf("auto-commit:%v commit-on-revoke:%v max.poll.records:%d", m.AutoCommitInterval, m.CommitOnRevoke, m.MaxPollRecords), true})
+	}
+	rates = append(rates, c.Damage.lines()...)
 	for _, line := range c.Harsh.lines() {
 		rates = append(rates, optionLine{line.name, line.value, true})
 	}

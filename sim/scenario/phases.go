@@ -145,15 +145,29 @@ func (r *run) drain() error {
 	for p := range r.cfg.Partitions {
 		tps = append(tps, client.TopicPartition{Topic: topicName, Partition: p})
 	}
-	ends, err := r.listOffsets(host, admin, tps, client.OffsetLatest)
+	unreadable := make(map[client.TopicPartition]string)
+	ends, err := r.listOffsets(host, admin, tps, client.OffsetLatest, unreadable)
 	if err != nil {
 		return err
 	}
 
 	d := &consumerActor{r: r, clientID: len(r.producers) + len(r.consumers), host: host, final: true}
+	stuck := make(map[client.TopicPartition]*drainStuck)
+	d.configure = func(cfg *client.ConsumerConfig) {
+		cfg.OnFetchError = func(tp client.TopicPartition, offset int64, err error) {
+			r.drainFetchFailed(d, stuck, tp, offset, err)
+		}
+	}
 	d.start()
 	caughtUp := func() bool {
 		for _, tp := range tps {
+			if unreadable[tp] != "" {
+				continue
+			}
+			if s := stuck[tp]; s != nil && r.sched.Now()-s.since >= unreadableAfter && d.next[tp] == s.next {
+				unreadable[tp] = s.name
+				continue
+			}
 			if d.next[tp] < ends[tp].Offset {
 				return false
 			}
@@ -170,30 +184,106 @@ func (r *run) drain() error {
 	}
 	// The log start is read after the drain: retention keeps running, so
 	// anything the drain could not read lies below this start.
-	starts, err := r.listOffsets(host, admin, tps, client.OffsetEarliest)
+	starts, err := r.listOffsets(host, admin, tps, client.OffsetEarliest, unreadable)
 	if err != nil {
 		return err
 	}
 	for _, tp := range tps {
-		r.recorder.ends = append(r.recorder.ends, checker.End{
-			Topic: tp.Topic, Partition: tp.Partition, Offset: ends[tp].Offset, Start: starts[tp].Offset,
-		})
+		end := checker.End{Topic: tp.Topic, Partition: tp.Partition, Offset: -1, Error: unreadable[tp]}
+		if result, ok := ends[tp]; ok {
+			end.Offset = result.Offset
+		}
+		if result, ok := starts[tp]; ok && end.Offset >= 0 {
+			end.Start = min(result.Offset, end.Offset)
+		}
+		r.recorder.ends = append(r.recorder.ends, end)
 	}
 	return nil
 }
 
+// unreadableAfter is how long, after healing, a partition must keep
+// failing at one offset (KAFKA_STORAGE_ERROR, or data that fails the
+// client's validation) before the drain records it unreadable and stops
+// waiting for it: a damaged partition on a single broker stays so. The
+// checker then decides whether the simulator's damage excuses it.
+const unreadableAfter = 5 * time.Second
+
+// drainStuck is the error a drained partition keeps getting at one offset
+// (the consumer's position, or a special offset while it looks up where
+// to start), and how far the drain had read then.
+type drainStuck struct {
+	name   string
+	offset int64
+	next   int64
+	since  time.Duration
+}
+
+// drainFetchFailed records a fetch error of the drain as a failed final
+// poll, once per partition, offset and error, and notes since when the
+// partition has been stuck on it.
+func (r *run) drainFetchFailed(d *consumerActor, stuck map[client.TopicPartition]*drainStuck, tp client.TopicPartition, offset int64, err error) {
+	name := errorName(err)
+	if name == "" {
+		return // a lost connection or a timeout: nothing about the data
+	}
+	if s := stuck[tp]; s != nil && s.name == name && s.offset == offset && s.next == d.next[tp] {
+		return
+	}
+	stuck[tp] = &drainStuck{name: name, offset: offset, next: d.next[tp], since: r.sched.Now()}
+	now := int64(r.sched.Now())
+	if offset < 0 {
+		offset = d.next[tp] // looking up where to start: the drain's position so far
+	}
+	r.recorder.instant(checker.Op{
+		Client: d.clientID, Process: d.session, Kind: checker.KindPoll, Call: now, Return: now, Outcome: checker.OutcomeFail,
+		Topic: tp.Topic, Partition: tp.Partition, Poll: &checker.Poll{FetchOffset: offset, Final: true, Error: name},
+	})
+}
+
 // listOffsets asks for the latest or earliest offsets until every
-// partition answers, within the drain's bound.
-func (r *run) listOffsets(host *sim.Node, admin *client.Admin, tps []client.TopicPartition, which int64) (map[client.TopicPartition]client.OffsetResult, error) {
+// partition answers, within the drain's bound. A partition that keeps
+// failing with a Kafka error for unreadableAfter (an offline partition has
+// no leader: LEADER_NOT_AVAILABLE) is marked in unreadable and left out;
+// one marked there already is not asked.
+func (r *run) listOffsets(host *sim.Node, admin *client.Admin, tps []client.TopicPartition, which int64, unreadable map[client.TopicPartition]string) (map[client.TopicPartition]client.OffsetResult, error) {
 	var offsets map[client.TopicPartition]client.OffsetResult
+	failingSince := make(map[client.TopicPartition]time.Duration)
 	var list func()
 	list = func() {
-		admin.ListOffsets(tps, which, func(res map[client.TopicPartition]client.OffsetResult) {
-			for _, tp := range tps {
-				if res[tp].Err != nil {
-					host.AfterFunc(100*time.Millisecond, list)
-					return
+		var ask []client.TopicPartition
+		for _, tp := range tps {
+			if unreadable[tp] == "" {
+				ask = append(ask, tp)
+			}
+		}
+		if len(ask) == 0 {
+			offsets = map[client.TopicPartition]client.OffsetResult{}
+			return
+		}
+		admin.ListOffsets(ask, which, func(res map[client.TopicPartition]client.OffsetResult) {
+			retry := false
+			for _, tp := range ask {
+				err := res[tp].Err
+				if err == nil {
+					delete(failingSince, tp)
+					continue
 				}
+				retry = true
+				name := errorName(err)
+				if name == "" {
+					delete(failingSince, tp)
+					continue
+				}
+				since, ok := failingSince[tp]
+				if !ok {
+					failingSince[tp] = r.sched.Now()
+				} else if r.sched.Now()-since >= unreadableAfter {
+					unreadable[tp] = name
+				}
+			}
+			if retry {
+				host.AfterFunc(100*time.Millisecond, list)
+				return
 			}
 			offsets = res
 		})

@@ -26,6 +26,9 @@ type recorder struct {
 	// (workload_lookup.go).
 	sent      [sentTimestampsMax]int64
 	sentCount int
+	// damage is the simulator's record of the batches it damaged at rest
+	// (damage.go).
+	damage []checker.Damage
 }
 
 // sentTimestampsMax is how many of the latest send timestamps the recorder
@@ -71,5 +74,5 @@ func (rec *recorder) history(now time.Duration) checker.History {
 			rec.end(i, now, checker.OutcomeIndefinite)
 		}
 	}
-	return checker.History{Ops: rec.ops, Ends: rec.ends, Groups: rec.groups, Retention: rec.retention}
+	return checker.History{Ops: rec.ops, Ends: rec.ends, Groups: rec.groups, Retention: rec.retention, Damage: rec.damage}
 }

@@ -66,6 +66,8 @@ type Stats struct {
 	// those that struck); LongDiskFullSpells counts disks left full until
 	// healing.
 	CrashPointsArmed, LongDiskFullSpells int
+	// Damages counts record batches damaged at rest (damage.go).
+	Damages int
 	// Disk and Network are the effects the simulated disk and network
 	// caused, for the strike test.
 	Disk    sim.DiskStats
@@ -166,6 +168,7 @@ func (r *run) execute() error {
 	r.phase = phaseSafety
 	r.startClients()
 	r.scheduleFaults()
+	r.every(r.cfg.Damage.Every, "fault-damage", r.damageStoredData)
 	if err := r.sched.RunFor(r.cfg.SafetyDuration); err != nil {
 		return err
 	}
