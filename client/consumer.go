@@ -104,6 +104,11 @@ type ConsumerConfig struct {
 	// the partition's error when the metadata shows it without a leader
 	// (LEADER_NOT_AVAILABLE, say). It observes; it decides nothing. May be nil.
 	OnFetchError func(tp TopicPartition, offset int64, err error)
+	// OnFetchSent and OnFetchReceived observe each Fetch request, by the
+	// number its records carry (Record.FetchID): when it is handed to the
+	// connection, and when its answer (or failure) arrives. Together they
+	// bound when the broker served a record. May be nil.
+	OnFetchSent, OnFetchReceived func(id uint64)
 	// BufferedRecordsMax bounds records fetched and not yet polled; fetching
 	// pauses beyond it. Default 100000.
 	BufferedRecordsMax int
@@ -196,8 +201,11 @@ type Consumer struct {
 	partOrder    []TopicPartition
 	buffered     int
 	nodeFetching map[int32]bool
-	reader       record.Reader
-	pollFn       func([]Record)
+	// fetchCount numbers the Fetch requests sent; fetchID is the number of
+	// the response being applied, stamped on the records it holds.
+	fetchCount, fetchID uint64
+	reader              record.Reader
+	pollFn              func([]Record)
 	// pollNext is the index in partOrder where the next Poll starts
 	// taking records, so that a small MaxPollRecords serves every
 	// partition in turn instead of always the first.

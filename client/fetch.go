@@ -101,8 +101,17 @@ func (c *Consumer) sendFetch(node int32, parts []*consumePart) {
 		asked = append(asked, fetchedPart{cp: cp, offset: cp.fetchOffset, version: cp.version})
 	}
 	c.nodeFetching[node] = true
+	c.fetchCount++
+	id := c.fetchCount
+	if c.cfg.OnFetchSent != nil {
+		c.cfg.OnFetchSent(id)
+	}
 	c.cluster.requestNode(node, req, c.cfg.MaxWait+c.cfg.RequestTimeout, func(r kmsg.Response, err error) {
 		c.nodeFetching[node] = false
+		if c.cfg.OnFetchReceived != nil {
+			c.cfg.OnFetchReceived(id)
+		}
+		c.fetchID = id
 		c.onFetch(asked, r, err)
 	})
 }
@@ -245,6 +254,7 @@ func (c *Consumer) applyBatch(cp *consumePart, b []byte, aborted *abortTracker) 
 		cp.buffered = append(cp.buffered, Record{
 			Topic: cp.tp.Topic, Partition: cp.tp.Partition, Offset: kept.Offset, Timestamp: kept.Timestamp,
 			Key: kept.Key, Value: kept.Value, Headers: kept.Headers, LeaderEpoch: h.PartitionLeaderEpoch,
+			FetchID: c.fetchID,
 		})
 		return nil
 	})

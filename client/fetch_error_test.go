@@ -55,6 +55,14 @@ func TestOnFetchErrorSeesBrokerAndValidationErrors(t *testing.T) {
 	var errs []seen
 	cfg := DefaultConsumerConfig("")
 	cfg.OnFetchError = func(tp TopicPartition, offset int64, err error) { errs = append(errs, seen{offset, err}) }
+	var sent, received []uint64
+	cfg.OnFetchSent = func(id uint64) { sent = append(sent, id) }
+	cfg.OnFetchReceived = func(id uint64) {
+		received = append(received, id)
+		if len(received) > fetches {
+			t.Errorf("fetch %d reported received before the broker answered it", id)
+		}
+	}
 	consumer, err := NewConsumer(tc.cluster, cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -73,6 +81,11 @@ func TestOnFetchErrorSeesBrokerAndValidationErrors(t *testing.T) {
 	}
 	if len(got) != 1 || string(got[0].Value) != "v0" || got[0].Offset != 0 {
 		t.Fatalf("delivered %+v, want v0 at offset 0", got)
+	}
+	// The record names the third Fetch, the one that returned it, which
+	// was reported sent and then received.
+	if got[0].FetchID != 3 || len(sent) < 3 || sent[2] != 3 || len(received) < 3 || received[2] != 3 {
+		t.Fatalf("record from fetch %d; fetches sent %v, received %v", got[0].FetchID, sent, received)
 	}
 }
 

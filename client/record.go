@@ -25,6 +25,11 @@ type Record struct {
 	// LeaderEpoch is the leader epoch of the batch a consumed record came
 	// from (-1 if unknown).
 	LeaderEpoch int32
+	// FetchID numbers, on a consumed record, the Fetch request that
+	// returned it (the consumer counts them from 1). With the consumer's
+	// OnFetchSent and OnFetchReceived hooks it tells when the broker
+	// served the record, which may be long before Poll hands it over.
+	FetchID uint64
 }
 
 // Outcome classifies the fate of a produced record. The simulator's checker

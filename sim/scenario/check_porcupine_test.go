@@ -60,12 +60,15 @@ func verdicts(t *testing.T, h *checker.History, method checker.Method) ([]checke
 // TestPorcupineAgreesOnRealHistories checks small real simulator
 // histories with porcupine's search and with the offset method and
 // requires the same verdict, on each history as recorded and on a mutant
-// whose two acknowledged writes swap offsets (which both must reject). The
+// whose two acknowledged writes swap offsets (which both must reject, but
+// porcupine may run out of its step budget on a few: polls span the
+// windows of the fetches that served them, and proving a mutant illegal
+// means exhausting every order of overlapping operations). The
 // property tests compare the methods on generated histories; these are
 // what the simulator really records: retries, acks=0, indefinite outcomes,
 // resets and the drain.
 func TestPorcupineAgreesOnRealHistories(t *testing.T) {
-	linearized, mutants := 0, 0
+	linearized, mutants, undecided := 0, 0, 0
 	for seed := uint64(1); seed <= porcupineSeedsCount; seed++ {
 		result := smallRun(t, seed)
 		if result.Err != nil {
@@ -84,14 +87,21 @@ func TestPorcupineAgreesOnRealHistories(t *testing.T) {
 			mutants++
 			offsets, offsetAnomalies := verdicts(t, mutant, checker.MethodOffsets)
 			porcupine, porcupineAnomalies := verdicts(t, mutant, checker.MethodPorcupine)
+			if offsetAnomalies > 0 && slices.Equal(porcupine, []checker.Linearizability{checker.LinearizableUnknown}) {
+				undecided++ // out of budget: no verdict, never a pass
+				continue
+			}
 			if !slices.Equal(offsets, porcupine) || offsetAnomalies == 0 || porcupineAnomalies == 0 {
 				t.Errorf("seed %d mutant: offsets say %v (%d anomalies), porcupine %v (%d anomalies); want both to reject it",
 					seed, offsets, offsetAnomalies, porcupine, porcupineAnomalies)
 			}
 		}
 	}
-	t.Logf("%d of %d runs linearizable, %d mutants compared; the largest partition had %d operations (%d porcupine steps)",
-		linearized, porcupineSeedsCount, mutants, largest.linearized, largest.steps)
+	t.Logf("%d of %d runs linearizable, %d mutants compared (%d left undecided by porcupine's budget); the largest partition had %d operations (%d porcupine steps)",
+		linearized, porcupineSeedsCount, mutants, undecided, largest.linearized, largest.steps)
+	if undecided > mutants/8 {
+		t.Errorf("porcupine left %d of %d mutants undecided: too few compared", undecided, mutants)
+	}
 	if linearized < porcupineSeedsCount/2 || mutants < porcupineSeedsCount/2 {
 		t.Errorf("%d of %d runs linearizable and %d mutants: too few to compare the methods", linearized, porcupineSeedsCount, mutants)
 	}

@@ -3,6 +3,7 @@ package scenario
 import (
 	"errors"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -43,6 +44,35 @@ type consumerActor struct {
 	// confirmed, with when each SyncGroup was sent and answered; commits
 	// carry them into the history (workload_group.go).
 	handouts map[client.GroupMembership]checker.Member
+	// fetches are the windows of the session's latest Fetch requests, by
+	// their number modulo fetchWindowsMax (fetchWindow).
+	fetches [fetchWindowsMax]fetchWindow
+}
+
+// fetchWindowsMax is how many of its latest Fetch requests a consumer
+// remembers the windows of: far more than a delivery spans.
+const fetchWindowsMax = 1024
+
+// fetchWindow is when one Fetch request was sent and answered, in the
+// simulation's true time (the consumer's own clock may drift and jump).
+type fetchWindow struct {
+	id             uint64
+	sent, received int64
+}
+
+// servedWindow bounds when the broker served records: from the earliest
+// sending to the latest answer of the Fetch requests that returned them.
+// ok is false when a window is unknown (forgotten, or not answered yet).
+func (c *consumerActor) servedWindow(records []client.Record) (call, ret int64, ok bool) {
+	call, ret = math.MaxInt64, math.MinInt64
+	for _, rec := range records {
+		w := c.fetches[rec.FetchID%fetchWindowsMax]
+		if rec.FetchID == 0 || w.id != rec.FetchID || w.received < w.sent {
+			return 0, 0, false
+		}
+		call, ret = min(call, w.sent), max(ret, w.received)
+	}
+	return call, ret, len(records) > 0
 }
 
 func (c *consumerActor) name() string {
@@ -82,6 +112,17 @@ func (c *consumerActor) start() {
 	cfg.MaxPartitionBytes = fetchPartitionBytesMax
 	cfg.MaxBytes = 4 * fetchPartitionBytesMax
 	session := c.session
+	c.fetches = [fetchWindowsMax]fetchWindow{}
+	cfg.OnFetchSent = func(id uint64) {
+		if c.session == session {
+			c.fetches[id%fetchWindowsMax] = fetchWindow{id: id, sent: int64(c.r.sched.Now()), received: -1}
+		}
+	}
+	cfg.OnFetchReceived = func(id uint64) {
+		if w := &c.fetches[id%fetchWindowsMax]; c.session == session && w.id == id {
+			w.received = int64(c.r.sched.Now())
+		}
+	}
 	cfg.OnAssigned = func(tps []client.TopicPartition) {
 		if c.session == session {
 			for _, tp := range tps {
@@ -208,8 +249,15 @@ func (c *consumerActor) process(byPartition []partitionRecords) {
 		for _, rec := range pr.records {
 			poll.Records = append(poll.Records, checker.Record{Offset: rec.Offset, Value: string(rec.Value), Timestamp: rec.Timestamp})
 		}
+		// The records were read when the broker served them, within the
+		// windows of the fetches that returned them, not when the
+		// consumer handed them over.
+		call, ret, served := c.servedWindow(pr.records)
+		if !served {
+			call, ret = now, now
+		}
 		c.r.recorder.instant(checker.Op{
-			Client: c.clientID, Process: c.session, Kind: checker.KindPoll, Call: now, Return: now,
+			Client: c.clientID, Process: c.session, Kind: checker.KindPoll, Call: call, Return: ret,
 			Outcome: checker.OutcomeOK, Topic: pr.tp.Topic, Partition: pr.tp.Partition, Poll: poll,
 		})
 		c.next[pr.tp] = pr.records[len(pr.records)-1].Offset + 1
