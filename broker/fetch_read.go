@@ -1,5 +1,7 @@
 package broker
 
+import "github.com/kafkasim/kafkasim/core/planted"
+
 // readForFetch appends to buf whole batches from offset, up to maxBytes
 // (but at least one batch when minOneBatch), not beyond the high watermark,
 // continuing across segment boundaries, into a response frame that the
@@ -21,6 +23,9 @@ func (p *partition) readForFetch(offset int64, maxBytes int, minOneBatch bool, b
 		return buf, p.offlineError()
 	}
 	end := p.highWatermark()
+	if planted.Is("fetch-above-high-watermark") {
+		end = p.log.LogEndOffset()
+	}
 	start := len(buf)
 	next := offset
 	for next < end {

@@ -30,6 +30,8 @@ var Bugs = []struct{ Name, Removes string }{
 	{"stale-generation-commit", "the coordinator refuses an OffsetCommit from a generation the group has left behind"},
 	{"read-skips-crc", "every batch read from storage is CRC-checked before it is served"},
 	{"recovery-cuts-corruption", "recovery reports an invalid batch where valid data must be, instead of cutting the log there"},
+	{"recovery-skips-crc", "recovery accepts a batch only when its CRC matches"},
+	{"fetch-above-high-watermark", "a fetch serves nothing above the high watermark (in durable mode, nothing whose fsync has not completed)"},
 }
 
 // Blind lists planted bugs that sweeps do not catch yet: each is a blind
