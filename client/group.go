@@ -498,20 +498,5 @@ func (c *Consumer) CommitAs(member GroupMembership, offsets []PartitionOffset, d
 		c.clock.AfterFunc(0, func() { done(err) })
 		return
 	}
-	req := kmsg.NewPtrOffsetCommitRequest()
-	req.Group = c.cfg.Group
-	req.Generation, req.MemberID = member.Generation, member.MemberID
-	req.RetentionTimeMillis = -1
-	for _, po := range offsets {
-		if n := len(req.Topics); n == 0 || req.Topics[n-1].Topic != po.Topic {
-			t := kmsg.NewOffsetCommitRequestTopic()
-			t.Topic = po.Topic
-			req.Topics = append(req.Topics, t)
-		}
-		p := kmsg.NewOffsetCommitRequestTopicPartition()
-		p.Partition, p.Offset, p.LeaderEpoch = po.Partition, po.Offset, -1
-		t := &req.Topics[len(req.Topics)-1]
-		t.Partitions = append(t.Partitions, p)
-	}
-	c.sendCommit(req, done)
+	c.sendCommit(c.commitRequest(member.Generation, member.MemberID, offsets), done)
 }

@@ -244,12 +244,20 @@ func (c *Consumer) Commit(offsets []PartitionOffset, done func(error)) {
 			return
 		}
 	}
+	generation, memberID := int32(-1), ""
+	if c.group != nil {
+		generation, memberID = c.group.generation, c.group.memberID
+	}
+	c.sendCommit(c.commitRequest(generation, memberID, offsets), done)
+}
+
+// commitRequest builds the OffsetCommit of offsets for the consumer's group
+// under the membership given (generation -1 and no member id for a
+// consumer outside the group's membership).
+func (c *Consumer) commitRequest(generation int32, memberID string, offsets []PartitionOffset) *kmsg.OffsetCommitRequest {
 	req := kmsg.NewPtrOffsetCommitRequest()
 	req.Group = c.cfg.Group
-	req.Generation, req.MemberID = -1, ""
-	if c.group != nil {
-		req.Generation, req.MemberID = c.group.generation, c.group.memberID
-	}
+	req.Generation, req.MemberID = generation, memberID
 	req.RetentionTimeMillis = -1
 	for _, po := range offsets {
 		if n := len(req.Topics); n == 0 || req.Topics[n-1].Topic != po.Topic {
@@ -262,7 +270,7 @@ func (c *Consumer) Commit(offsets []PartitionOffset, done func(error)) {
 		t := &req.Topics[len(req.Topics)-1]
 		t.Partitions = append(t.Partitions, p)
 	}
-	c.sendCommit(req, done)
+	return req
 }
 
 func (c *Consumer) sendCommit(req *kmsg.OffsetCommitRequest, done func(error)) {
