@@ -64,12 +64,18 @@ func (r *run) unlessStalling(f func()) func() {
 	}
 }
 
+// around draws a wait uniform in [mean/2, 3·mean/2]: every recurring
+// event of a run is spaced so.
+func (r *run) around(mean time.Duration) time.Duration {
+	return time.Duration(r.rand.Int64Range(int64(mean/2), int64(mean*3/2)))
+}
+
 // every runs f at random intervals around mean during the safety phase.
 func (r *run) every(mean time.Duration, label string, f func()) {
 	if mean <= 0 {
 		return
 	}
-	wait := time.Duration(r.rand.Int64Range(int64(mean/2), int64(mean*3/2)))
+	wait := r.around(mean)
 	r.sched.After(wait, label, func() {
 		if r.phase != phaseSafety {
 			return

@@ -57,7 +57,7 @@ func startCommitReader(r *run) {
 // schedule plans the next round.
 func (cr *commitReader) schedule() {
 	every := cr.r.cfg.Workload.CommitReadEvery
-	wait := time.Duration(cr.r.rand.Int64Range(int64(every/2), int64(every*3/2)))
+	wait := cr.r.around(every)
 	cr.host.AfterFunc(wait, func() {
 		if cr.r.phase == phaseDone {
 			return

@@ -1,8 +1,6 @@
 package scenario
 
 import (
-	"time"
-
 	"github.com/kafkasim/kafkasim/checker"
 	"github.com/kafkasim/kafkasim/client"
 )
@@ -61,7 +59,7 @@ func (c *consumerActor) scheduleRejoin() {
 		return
 	}
 	session := c.session
-	wait := time.Duration(c.r.rand.Int64Range(int64(every/2), int64(every*3/2)))
+	wait := c.r.around(every)
 	c.host.AfterFunc(wait, func() { c.rejoin(session) })
 }
 

@@ -2,7 +2,6 @@ package scenario
 
 import (
 	"fmt"
-	"time"
 
 	"github.com/kafkasim/kafkasim/checker"
 	"github.com/kafkasim/kafkasim/client"
@@ -62,7 +61,7 @@ func (c *consumerActor) firstGroupConsumer() bool {
 // schedule plans the next replay.
 func (z *zombie) schedule() {
 	every := z.r.cfg.Workload.ZombieEvery
-	wait := time.Duration(z.r.rand.Int64Range(int64(every/2), int64(every*3/2)))
+	wait := z.r.around(every)
 	z.host.AfterFunc(wait, func() {
 		if z.r.phase == phaseDone {
 			return
