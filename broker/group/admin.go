@@ -52,7 +52,7 @@ func (c *Coordinator) DescribeGroups(req *kmsg.DescribeGroupsRequest, respond fu
 		dg := kmsg.NewDescribeGroupsResponseGroup()
 		dg.Group = name
 		switch g := c.groups[name]; {
-		case c.closed:
+		case !c.coordinates(name):
 			dg.ErrorCode = kerr.NotCoordinator.Code
 		case !versionSupported(req.Key(), req.Version):
 			dg.ErrorCode = kerr.UnsupportedVersion.Code
@@ -102,7 +102,7 @@ func (c *Coordinator) DeleteGroups(req *kmsg.DeleteGroupsRequest, respond func(*
 		resp.Groups[i].Group = name
 		g := c.groups[name]
 		switch {
-		case c.closed:
+		case !c.coordinates(name):
 			resp.Groups[i].ErrorCode = kerr.NotCoordinator.Code
 		case !versionSupported(req.Key(), req.Version):
 			resp.Groups[i].ErrorCode = kerr.UnsupportedVersion.Code
@@ -175,7 +175,7 @@ func (c *Coordinator) OffsetDelete(req *kmsg.OffsetDeleteRequest, respond func(*
 	resp := req.ResponseKind().(*kmsg.OffsetDeleteResponse)
 	g := c.groups[req.Group]
 	switch {
-	case c.closed:
+	case !c.coordinates(req.Group):
 		resp.ErrorCode = kerr.NotCoordinator.Code
 	case !versionSupported(req.Key(), req.Version):
 		resp.ErrorCode = kerr.UnsupportedVersion.Code

@@ -59,6 +59,12 @@ type Config struct {
 	// message.max.bytes, about 1 MiB). A larger assignment fails the
 	// rebalance with UNKNOWN_SERVER_ERROR, as in Kafka.
 	GroupMetadataBytesMax int
+
+	// OffsetsPartitions is the partition count of __consumer_offsets
+	// (offsets.topic.num.partitions; Kafka's default is 50). A group lives
+	// in partition OffsetsPartition(group, OffsetsPartitions), and
+	// UnloadPartition makes every group of one partition unavailable.
+	OffsetsPartitions int32
 }
 
 // DefaultConfig returns Kafka's defaults, with bounds where Kafka has none.
@@ -71,6 +77,7 @@ func DefaultConfig() Config {
 		GroupsMax:              10000,
 		OffsetMetadataBytesMax: 4096,
 		GroupMetadataBytesMax:  1 << 20,
+		OffsetsPartitions:      50,
 	}
 }
 
@@ -93,6 +100,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: the group limit must be at least 1, got %d", errInvalidConfig, c.GroupsMax)
 	case c.OffsetMetadataBytesMax < 0:
 		return fmt.Errorf("%w: offset.metadata.max.bytes must not be negative, got %d", errInvalidConfig, c.OffsetMetadataBytesMax)
+	case c.OffsetsPartitions < 1:
+		return fmt.Errorf("%w: offsets.topic.num.partitions must be at least 1, got %d", errInvalidConfig, c.OffsetsPartitions)
 	case c.GroupMetadataBytesMax < 1024:
 		return fmt.Errorf("%w: the group metadata record limit must be at least 1024 bytes, got %d", errInvalidConfig, c.GroupMetadataBytesMax)
 	}

@@ -42,6 +42,10 @@ type Coordinator struct {
 	groups map[string]*group
 	names  []string
 	closed bool
+	// unloadedPartitions marks, by __consumer_offsets partition, the
+	// partitions whose groups this coordinator no longer serves (their
+	// partition went offline). No group of such a partition is in groups.
+	unloadedPartitions []bool
 }
 
 // NewCoordinator returns a coordinator with no groups. Replay the
@@ -56,8 +60,62 @@ func NewCoordinator(clock core.Clock, rand *core.Rand, log *slog.Logger, cfg Con
 	}
 	return &Coordinator{
 		clock: clock, rand: rand, log: log, cfg: cfg, store: store, topics: topics,
-		groups: make(map[string]*group),
+		groups:             make(map[string]*group),
+		unloadedPartitions: make([]bool, cfg.OffsetsPartitions),
 	}, nil
+}
+
+// UnloadPartition stops serving the groups whose offsets live in
+// __consumer_offsets partition partition, because that partition went
+// offline (its stored data is corrupt). As Kafka's coordinator does when it
+// loses a partition (GroupMetadataManager.removeGroupsForPartition), their
+// in-memory state is dropped, not reset: parked JoinGroup and SyncGroup
+// requests are answered NOT_COORDINATOR, timers stop, writes in flight are
+// answered when the Store calls back, and every later request for those
+// groups is answered NOT_COORDINATOR, so no client reads "nothing
+// committed" from state that is merely unavailable. The groups come back
+// only from a replay of the partition (a restart after a repair). Calling
+// it again for the same partition does nothing.
+func (c *Coordinator) UnloadPartition(partition int32) {
+	if partition < 0 || partition >= c.cfg.OffsetsPartitions {
+		panic(fmt.Sprintf("group: UnloadPartition(%d) outside the %d offsets partitions", partition, c.cfg.OffsetsPartitions))
+	}
+	if c.unloadedPartitions[partition] {
+		return
+	}
+	c.unloadedPartitions[partition] = true
+	unloaded := 0
+	for _, name := range slices.Clone(c.names) {
+		if c.partitionOf(name) == partition {
+			c.unload(c.groups[name], kerr.NotCoordinator.Code)
+			unloaded++
+		}
+	}
+	for _, name := range c.names {
+		if c.partitionOf(name) == partition {
+			panic(fmt.Sprintf("group: group %q left in unloaded partition %d", name, partition))
+		}
+	}
+	c.log.Warn("groups unloaded: their offsets partition is offline", "partition", partition, "groups", unloaded)
+}
+
+// PartitionUnloaded reports whether UnloadPartition was called for
+// partition.
+func (c *Coordinator) PartitionUnloaded(partition int32) bool {
+	return c.unloadedPartitions[partition]
+}
+
+// partitionOf is the __consumer_offsets partition that holds group name.
+func (c *Coordinator) partitionOf(name string) int32 {
+	return OffsetsPartition(name, c.cfg.OffsetsPartitions)
+}
+
+// coordinates reports whether this coordinator serves group name: it is
+// open and the group's offsets partition is loaded. Requests for a group it
+// does not serve are answered NOT_COORDINATOR, as Kafka answers for a group
+// whose partition it does not own.
+func (c *Coordinator) coordinates(name string) bool {
+	return !c.closed && !c.unloadedPartitions[c.partitionOf(name)]
 }
 
 // Close stops every timer and answers every parked JoinGroup and SyncGroup
@@ -153,7 +211,7 @@ func validGroupID(name string) bool {
 
 // addGroup creates an Empty group; the caller checked GroupsMax.
 func (c *Coordinator) addGroup(name string) *group {
-	if c.groups[name] != nil || len(c.groups) >= c.cfg.GroupsMax {
+	if c.groups[name] != nil || len(c.groups) >= c.cfg.GroupsMax || !c.coordinates(name) {
 		panic(fmt.Sprintf("group: cannot add group %q", name))
 	}
 	g := newGroup(name)

@@ -40,7 +40,7 @@ func (c *Coordinator) JoinGroup(client Client, req *kmsg.JoinGroupRequest, respo
 // validateJoin checks what does not depend on the group.
 func (c *Coordinator) validateJoin(req *kmsg.JoinGroupRequest) int16 {
 	switch {
-	case c.closed:
+	case !c.coordinates(req.Group):
 		return kerr.NotCoordinator.Code
 	case !versionSupported(req.Key(), req.Version):
 		return kerr.UnsupportedVersion.Code

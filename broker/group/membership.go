@@ -29,7 +29,7 @@ type memberCheck struct {
 // and checks its generation, with Kafka's error precedence.
 func (c *Coordinator) validateMember(r memberCheck) (int16, *group, *member) {
 	switch {
-	case c.closed:
+	case !c.coordinates(r.group):
 		return kerr.NotCoordinator.Code, nil, nil
 	case !versionSupported(r.key, r.version):
 		return kerr.UnsupportedVersion.Code, nil, nil
@@ -203,7 +203,7 @@ func (c *Coordinator) LeaveGroup(req *kmsg.LeaveGroupRequest, respond func(*kmsg
 	resp := req.ResponseKind().(*kmsg.LeaveGroupResponse)
 	var g *group
 	switch {
-	case c.closed:
+	case !c.coordinates(req.Group):
 		resp.ErrorCode = kerr.NotCoordinator.Code
 	case !versionSupported(req.Key(), req.Version):
 		resp.ErrorCode = kerr.UnsupportedVersion.Code

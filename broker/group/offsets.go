@@ -83,7 +83,7 @@ func (c *Coordinator) onCommitStored(g *group, accepted []acceptedCommit, err er
 // ClassicGroup.validateOffsetCommit does, and returns the committing member.
 func (c *Coordinator) validateCommit(g *group, req *kmsg.OffsetCommitRequest) (int16, *member) {
 	switch {
-	case c.closed:
+	case !c.coordinates(req.Group):
 		return kerr.NotCoordinator.Code, nil
 	case !versionSupported(req.Key(), req.Version):
 		return kerr.UnsupportedVersion.Code, nil
@@ -229,7 +229,7 @@ func (c *Coordinator) fetchGroup(version int16, name string, topics []fetchTopic
 	out.Group = name
 	g := c.groups[name]
 	switch {
-	case c.closed:
+	case !c.coordinates(name):
 		out.ErrorCode = kerr.NotCoordinator.Code
 	case !versionSupported(kmsg.OffsetFetch.Int16(), version):
 		out.ErrorCode = kerr.UnsupportedVersion.Code

@@ -172,6 +172,11 @@ func (c *Coordinator) replayTarget(name string, create bool) (*group, error) {
 	if name == "" || len(name) > groupIDBytesMax {
 		return nil, fmt.Errorf("%w: invalid group id of %d bytes", errReplay, len(name))
 	}
+	if !c.coordinates(name) {
+		// Replaying an unloaded partition would serve groups whose state
+		// the coordinator promised to leave alone.
+		return nil, fmt.Errorf("%w: group %q is in unloaded offsets partition %d", errReplay, name, c.partitionOf(name))
+	}
 	g := c.groups[name]
 	if g == nil {
 		if !create {
