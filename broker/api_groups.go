@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -9,6 +10,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/kafkasim/kafkasim/broker/group"
+	"github.com/kafkasim/kafkasim/broker/storage"
 	"github.com/kafkasim/kafkasim/core/record"
 )
 
@@ -80,8 +82,10 @@ func hostOf(addr string) string {
 }
 
 // handleFindCoordinator answers FindCoordinator (key 10), versions 0-4. This
-// broker coordinates every group; transaction coordinators do not exist yet
-// (COORDINATOR_NOT_AVAILABLE).
+// broker coordinates every group whose __consumer_offsets partition is
+// online; a group whose partition is offline has no coordinator
+// (COORDINATOR_NOT_AVAILABLE, as Kafka answers when the partition the key
+// maps to has no leader), and neither do transactions yet.
 func handleFindCoordinator(n *Node, r *request, req kmsg.Request) {
 	fr := req.(*kmsg.FindCoordinatorRequest)
 	resp := fr.ResponseKind().(*kmsg.FindCoordinatorResponse)
@@ -94,6 +98,9 @@ func handleFindCoordinator(n *Node, r *request, req kmsg.Request) {
 			return -1, "", -1, fmt.Errorf("%w: coordinator type %d", kerr.InvalidRequest, fr.CoordinatorType)
 		case key == "":
 			return -1, "", -1, fmt.Errorf("%w: empty group id", kerr.InvalidGroupID)
+		}
+		if p := n.offsetsPartitionOf(key); p.offline != nil {
+			return -1, "", -1, fmt.Errorf("%w: %s, which holds the group, is offline", kerr.CoordinatorNotAvailable, p)
 		}
 		return n.cfg.NodeID, host, port, nil
 	}
@@ -128,20 +135,46 @@ type offsetsStore struct {
 	recs []record.Record
 }
 
-// Append implements group.Store.
+// Append implements group.Store. Nothing is written to an offline
+// partition: the coordinator has unloaded its groups, so an append there
+// would be a bug, and it is refused (NOT_COORDINATOR) instead of reaching a
+// log that may not exist.
 func (s *offsetsStore) Append(groupID string, records []group.StoreRecord, done func(error)) {
-	t := s.node.catalog.topics[offsetsTopic]
-	p := t.partitions[group.OffsetsPartition(groupID, int32(len(t.partitions)))]
+	p := s.node.offsetsPartitionOf(groupID)
+	reply := func(err error) { done(coordinatorError(err)) }
+	if p.offline != nil {
+		p.failInOrder(p.offlineError(), reply)
+		return
+	}
 	endOffset, err := s.append(p, records)
 	if err != nil {
 		// Earlier appends may still wait for durability: the failure is
 		// reported after them, since the coordinator requires completions
 		// in append order (the simulator found the failure overtaking them
 		// on a full disk).
-		p.failInOrder(err, done)
+		p.failInOrder(err, reply)
 		return
 	}
-	p.whenDurable(endOffset, done)
+	p.whenDurable(endOffset, reply)
+}
+
+// coordinatorError maps a failed write of __consumer_offsets as Kafka's
+// GroupMetadataManager does: a partition this broker can no longer write
+// (KAFKA_STORAGE_ERROR, offline; NOT_LEADER_OR_FOLLOWER, closed) means it
+// is not the coordinator, so clients look the coordinator up again; other
+// errors become COORDINATOR_NOT_AVAILABLE in the coordinator.
+func coordinatorError(err error) error {
+	if errors.Is(err, kerr.KafkaStorageError) || errors.Is(err, kerr.NotLeaderForPartition) {
+		return fmt.Errorf("%w: %w", group.ErrNotCoordinator, err)
+	}
+	return err
+}
+
+// offsetsPartitionOf is the __consumer_offsets partition that holds
+// groupID, by Kafka's hash.
+func (n *Node) offsetsPartitionOf(groupID string) *partition {
+	t := n.catalog.topics[offsetsTopic]
+	return t.partitions[group.OffsetsPartition(groupID, int32(len(t.partitions)))]
 }
 
 func (s *offsetsStore) append(p *partition, records []group.StoreRecord) (int64, error) {
@@ -165,19 +198,35 @@ func (s *offsetsStore) append(p *partition, records []group.StoreRecord) (int64,
 }
 
 // openGroups builds the group coordinator and replays __consumer_offsets
-// into it, so committed offsets survive restarts.
+// into it, so committed offsets survive restarts. A partition that is
+// offline (recovery found it corrupt) or whose replay meets corruption at
+// rest is unloaded instead: its groups are unavailable (NOT_COORDINATOR,
+// COORDINATOR_NOT_AVAILABLE) until a restart replays it whole, and the rest
+// of the broker serves. Any other replay error stops the start.
 func (n *Node) openGroups() error {
+	partitions := n.catalog.topics[offsetsTopic].partitions
 	cfg := group.DefaultConfig()
 	cfg.SessionTimeoutMin = time.Duration(n.cfg.GroupMinSessionTimeoutMs) * time.Millisecond
 	cfg.SessionTimeoutMax = time.Duration(n.cfg.GroupMaxSessionTimeoutMs) * time.Millisecond
 	cfg.InitialRebalanceDelay = time.Duration(n.cfg.GroupInitialRebalanceDelayMs) * time.Millisecond
+	cfg.OffsetsPartitions = int32(len(partitions))
 	coordinator, err := group.NewCoordinator(n.env.Clock, n.env.Rand.Fork(), n.log, cfg, &offsetsStore{node: n}, n.catalog)
 	if err != nil {
 		return err
 	}
-	for _, p := range n.catalog.topics[offsetsTopic].partitions {
-		if err := p.replayRecords(coordinator.Replay); err != nil {
-			return err
+	for _, p := range partitions {
+		if p.offline == nil {
+			err := p.replayRecords(coordinator.Replay)
+			if err != nil && !errors.Is(err, storage.ErrCorruption) {
+				return err
+			}
+			p.checkCorruption("group replay", err)
+		}
+		if p.offline != nil {
+			// The groups replayed from the partition's readable start
+			// are dropped with the rest: a partial state would answer
+			// offset fetches with older commits.
+			coordinator.UnloadPartition(p.index)
 		}
 	}
 	n.groups = coordinator

@@ -19,9 +19,17 @@ import (
 // offline: it serves and writes nothing, answers KAFKA_STORAGE_ERROR, keeps
 // every byte on disk untouched, and the rest of the broker keeps serving.
 // Replication will bring such a partition back from a replica; until then
-// an operator restores the files or deletes the topic. Corruption in
-// __consumer_offsets still stops the broker at startup: the group
-// coordinator cannot yet run without one of its partitions.
+// an operator restores the files or deletes the topic.
+//
+// A __consumer_offsets partition goes offline the same way, wherever the
+// damage is found (recovery, the startup replay of the group coordinator,
+// a read or the scrubber). As Kafka's coordinator does when it loses a
+// partition, the coordinator then unloads the groups whose offsets live in
+// it (group.Coordinator.UnloadPartition): their state is unavailable, not
+// lost or reset. FindCoordinator answers COORDINATOR_NOT_AVAILABLE for
+// them, group requests NOT_COORDINATOR, and no offset fetch answers
+// "nothing committed", which would make consumers reset. Groups in the
+// other offsets partitions, and every other topic, keep being served.
 
 // scrubBytesPerTick bounds how much of one partition the scrubber reads
 // per tick (log.flush.offset.checkpoint.interval.ms, a second by default),
@@ -63,6 +71,12 @@ func (p *partition) goOffline(where string, err error) {
 	p.node.log.Error("partition offline: its stored data is corrupt; every byte is kept for a repair", attrs...)
 	if p.log != nil {
 		p.log.MarkFailed(err)
+	}
+	if p.topic.name == offsetsTopic && p.node.groups != nil {
+		// Before the writes in flight fail, so that their completions
+		// find the groups unloaded and change nothing in memory. At
+		// startup openGroups unloads the partition itself.
+		p.node.groups.UnloadPartition(p.index)
 	}
 	storageErr := p.offlineError()
 	p.failDurableWaiters(storageErr)

@@ -77,7 +77,9 @@ func partitionDir(logDir, topicName string, index int32) string {
 func openPartition(n *Node, t *topic, index int32) (*partition, error) {
 	dir := partitionDir(n.cfg.LogDir, t.name, index)
 	log, report, err := storage.OpenWithReport(n.env.FS, dir, t.config.storageConfig(), n.now())
-	if errors.Is(err, storage.ErrCorruption) && !t.internal {
+	if errors.Is(err, storage.ErrCorruption) {
+		// Internal partitions too: the group coordinator unloads the groups
+		// of an offline __consumer_offsets partition (openGroups).
 		return openOffline(n, t, index, dir, err), nil
 	}
 	if err != nil {
@@ -90,7 +92,7 @@ func openPartition(n *Node, t *topic, index int32) (*partition, error) {
 	p.activeSegmentBase = p.currentSegmentBase()
 	if err := p.loadProducerState(); err != nil {
 		log.Close()
-		if errors.Is(err, storage.ErrCorruption) && !t.internal {
+		if errors.Is(err, storage.ErrCorruption) {
 			// The replay after the producer snapshot read damaged data
 			// (bytes no read could read): offline, like corruption found
 			// by recovery (sim seed 117 with damage at rest).
