@@ -1,0 +1,119 @@
+// Package raft is the Raft of the cluster metadata log, after KRaft (KIP-595,
+// KIP-996): a pure, single-threaded state machine in the shape of etcd raft's
+// RawNode and TigerBeetle's replica. It performs no I/O, reads no clock,
+// starts no goroutine and draws every random choice from the injected
+// *core.Rand, so a simulator can replay any schedule from a seed.
+//
+// # Inputs and outputs
+//
+// The host drives a Node with four kinds of event, all from one loop:
+//
+//   - Tick: one unit of logical time. The host calls it at a fixed period of
+//     its core.Clock; every timeout is counted in ticks.
+//   - Step(Message): a quorum RPC arrived. Messages carry franz-go kmsg
+//     types: Vote (with KIP-996's PreVote), BeginQuorumEpoch, EndQuorumEpoch,
+//     Fetch (FetchOffset, LastFetchedEpoch; DivergingEpoch and CurrentLeader
+//     in the answer) and DescribeQuorum.
+//   - Propose(data): the leader appends a record.
+//   - Advance: the I/O of the last Ready completed (it is durable and its
+//     messages were sent).
+//
+// Its output is a Ready: entries to truncate and append, the quorum state
+// (HardState: epoch, vote, leader) to write, whether an fsync is owed,
+// messages to send and committed entries to apply. The ordering rule is
+// "persist, then send": no message of a Ready may leave before its state is
+// durable. That one rule gives three guarantees:
+//
+//   - A vote is durable before the granted answer leaves, so a voter that
+//     loses power right after voting cannot vote again in that epoch.
+//   - A new epoch is durable before the node announces it or acts in it.
+//   - A follower's Fetch leaves only after every entry below its FetchOffset
+//     is durable, so the offsets a leader counts towards the high watermark
+//     survive any crash of the follower. The leader counts its own log only
+//     up to what Advance confirmed.
+//
+// # States
+//
+// Roles follow KRaft's QuorumState: Unattached (an epoch, maybe a vote, no
+// leader), Prospective (pre-vote in progress; the epoch is unchanged),
+// Candidate (epoch bumped, voted for itself), Leader, Follower and Resigned
+// (a leader that gave up its epoch). A restarted node resumes from its
+// durable HardState and log: as Follower of the leader it knew, as Resigned if
+// it was the leader (its per-voter view is gone), otherwise Unattached. Its
+// high watermark restarts at 0 and is relearned from the leader.
+//
+// # Elections
+//
+// A voter whose election or fetch timeout expires first runs a pre-vote:
+// Vote requests with PreVote set and the epoch it would take. A voter grants
+// a pre-vote only if the candidate's log is at least as up to date (later
+// last epoch, or equal epoch and not shorter) and it does not itself hear
+// from a leader: the leader refuses, and so does a follower that fetched
+// successfully within the fetch timeout. Only with a majority of pre-votes
+// does the node bump the epoch and ask for real votes. A real vote goes to
+// the first up-to-date candidate of an epoch and to no other. A candidate
+// with a majority becomes leader, appends a leader-change entry (nil Data) in
+// its epoch and sends BeginQuorumEpoch until each voter has fetched.
+//
+// Check-quorum: a leader from which fewer than a majority of voters (itself
+// included) fetched within 1.5 fetch timeouts resigns and sends
+// EndQuorumEpoch, listing successors by how much of its log they hold. With
+// pre-vote and the follower's lease, a partitioned, restarted or lagging
+// voter cannot depose a leader that a majority follows, and a leader cut off
+// from the majority stops leading on its own.
+//
+// # Replication
+//
+// Replication is pull-based, as in KRaft. A follower keeps one Fetch in
+// flight, carrying its log end (FetchOffset) and the epoch of its last entry
+// (LastFetchedEpoch). The leader checks them against its own log: if it
+// holds that epoch up to at least FetchOffset, the logs match up to there (the
+// log matching property), the leader records FetchOffset as that voter's
+// durable end and answers with the next entries; otherwise it answers
+// DivergingEpoch, the end of the largest epoch not after LastFetchedEpoch in
+// its log, and the follower truncates to where both logs may still agree and
+// fetches again. Responses are matched to the Fetch in flight by correlation
+// id, so a duplicated or late answer never truncates or appends twice.
+//
+// The leader's high watermark is the largest offset that a majority of
+// voters hold durably, and it advances only onto an entry of the leader's
+// own epoch (the leader-change entry makes that possible at once); entries
+// of earlier epochs are committed with it. A follower takes the leader's
+// high watermark up to its own log end, and never moves it back.
+//
+// # Invariants (asserted in the code)
+//
+//   - The epoch never decreases; within an epoch a node's vote and its known
+//     leader, once set, never change (setHardState).
+//   - One leader per epoch: a node that led an epoch is never told that
+//     another leads it, and never follows two leaders in one epoch.
+//   - The log's epochs never decrease along the log, and never exceed the
+//     node's epoch; offsets are dense.
+//   - The leader's high watermark lands only on an entry of its own epoch
+//     held durably by a majority; no node's high watermark moves back while
+//     it runs; no node truncates below its high watermark.
+//   - applied offset <= high watermark <= log end offset; a leader holds its
+//     epoch's leader-change entry.
+//
+// The tests check the cross-node properties at every step of random
+// schedules with message loss, duplication and reordering, crashes that
+// lose unpersisted state, and restarts: at most one leader per epoch,
+// identical committed prefixes everywhere, a monotonic high watermark per
+// running node, and no committed entry ever lost.
+//
+// # Not yet
+//
+//   - Snapshots (FetchSnapshot, KIP-630) and truncation of the log's front:
+//     the log is kept whole in memory and restored whole.
+//   - Membership changes (KIP-853, AddRaftVoter/RemoveRaftVoter) and
+//     observers: the voter set is fixed from controller.quorum.voters and
+//     every node is a voter.
+//   - Long-polling Fetch (the leader answers at once; an idle follower
+//     fetches once per tick), and a bound on proposals the leader holds
+//     uncommitted.
+//   - The wire: messages are kmsg values at the versions in messages.go but
+//     no codec, connection or host runs them yet, and the node is not wired
+//     into the broker.
+//   - Directory ids (KIP-853), endpoints in the responses, and
+//     DescribeQuorum's timestamps and observers.
+package raft

@@ -1,0 +1,124 @@
+package raft
+
+import (
+	"fmt"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// fetchBytesMax bounds one Fetch response; FetchEntriesMax is the tighter
+// bound in practice, this one only keeps the request honest on the wire.
+const fetchBytesMax int32 = 8 << 20
+
+// tickFollower starts a pre-vote when the leader went silent for the fetch
+// timeout (or resigned), and otherwise keeps one Fetch in flight.
+func (n *Node) tickFollower() {
+	resigned := n.follower.leaderResigned && n.nowTicks >= n.follower.resignBackoffTicks
+	if resigned || n.nowTicks-n.follower.lastFetchTicks >= int64(n.config.FetchTimeoutTicks) {
+		n.startPreVote()
+		return
+	}
+	if !n.follower.fetchInflight || n.nowTicks-n.follower.fetchSentTicks >= int64(n.config.RequestTimeoutTicks) {
+		n.sendFetch()
+	}
+}
+
+// sendFetch asks the leader for the entries after this log's end. The
+// request leaves in a Ready after every entry before FetchOffset has been
+// made durable, so the offset the leader counts towards the high watermark
+// is one this follower cannot lose in a crash.
+func (n *Node) sendFetch() {
+	p := kmsg.FetchRequestTopicPartition{
+		CurrentLeaderEpoch: n.hard.Epoch,
+		FetchOffset:        n.log.endOffset(),
+		LastFetchedEpoch:   n.log.lastEpoch(),
+		PartitionMaxBytes:  fetchBytesMax,
+		HighWatermark:      n.highWatermark,
+	}
+	request := newFetchRequest(n.config.ClusterID, n.config.ID, p)
+	request.MaxBytes = fetchBytesMax
+	n.follower.fetchInflight = true
+	n.follower.fetchSentTicks = n.nowTicks
+	n.follower.fetchCorrelationID = n.send(n.hard.LeaderID, request)
+}
+
+// handleFetchResponse appends what the leader sent, or truncates where the
+// leader said the logs diverge, then learns the high watermark. Only the
+// answer to the Fetch in flight counts: a duplicated or late answer could
+// truncate entries appended since.
+func (n *Node) handleFetchResponse(m Message, response *kmsg.FetchResponse) error {
+	if n.role != RoleFollower || m.From != n.hard.LeaderID || !n.follower.fetchInflight || m.CorrelationID != n.follower.fetchCorrelationID {
+		return nil
+	}
+	p, ok := fetchResponsePartition(response)
+	if !ok {
+		return errNoMetadataPartition
+	}
+	n.follower.fetchInflight = false
+	if p.ErrorCode != 0 {
+		if p.CurrentLeader.LeaderEpoch > n.hard.Epoch {
+			n.learnEpoch(p.CurrentLeader.LeaderEpoch, p.CurrentLeader.LeaderID)
+		}
+		return nil
+	}
+	if p.CurrentLeader.LeaderEpoch != n.hard.Epoch || p.CurrentLeader.LeaderID != n.hard.LeaderID {
+		return fmt.Errorf("raft: fetch answer from leader %d names leader %d epoch %d", m.From, p.CurrentLeader.LeaderID, p.CurrentLeader.LeaderEpoch)
+	}
+	if p.DivergingEpoch.EndOffset >= 0 {
+		n.follower.lastFetchTicks = n.nowTicks
+		n.truncateDiverged(p.DivergingEpoch.Epoch, p.DivergingEpoch.EndOffset)
+		n.sendFetch()
+		return nil
+	}
+	entries, err := decodeEntries(p.RecordBatches)
+	if err != nil {
+		return err
+	}
+	if err := n.appendFetched(entries); err != nil {
+		return err
+	}
+	n.follower.lastFetchTicks = n.nowTicks
+	n.learnHighWatermark(p.HighWatermark)
+	if len(entries) > 0 {
+		n.sendFetch()
+	}
+	return nil
+}
+
+// truncateDiverged truncates to where this log and the leader's may still
+// agree: the end of the diverging epoch in both logs. If the logs still
+// differ below, the next Fetch finds the next divergence.
+func (n *Node) truncateDiverged(leaderEpoch int32, leaderEndOffset int64) {
+	epoch, endOffset := n.log.endOffsetForEpoch(leaderEpoch)
+	if epoch == leaderEpoch {
+		endOffset = min(endOffset, leaderEndOffset)
+	}
+	n.truncate(endOffset)
+}
+
+// appendFetched checks that fetched entries continue this log with epochs
+// no later than the leader's, then appends them.
+func (n *Node) appendFetched(entries []Entry) error {
+	for i, e := range entries {
+		if e.Offset != n.log.endOffset()+int64(i) || e.Epoch > n.hard.Epoch || e.Epoch < 0 {
+			return fmt.Errorf("raft: fetched entry at offset %d epoch %d does not continue the log at %d epoch %d",
+				e.Offset, e.Epoch, n.log.endOffset()+int64(i), n.hard.Epoch)
+		}
+		if i == 0 && e.Epoch < n.log.lastEpoch() || i > 0 && e.Epoch < entries[i-1].Epoch {
+			return fmt.Errorf("raft: fetched entry at offset %d has epoch %d, below the epoch before it", e.Offset, e.Epoch)
+		}
+	}
+	n.log.append(entries...)
+	return nil
+}
+
+// learnHighWatermark moves a follower's high watermark forward to the
+// leader's, as far as this log reaches. A new leader's high watermark can lag
+// the previous leader's for a round; the follower then keeps its own rather
+// than move back.
+func (n *Node) learnHighWatermark(leaderHighWatermark int64) {
+	next := min(leaderHighWatermark, n.log.endOffset())
+	if next > n.highWatermark {
+		n.highWatermark = next
+	}
+}

@@ -1,0 +1,216 @@
+package raft
+
+import (
+	"slices"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// becomeLeader takes the epoch this candidate won: it records itself as
+// leader (durable before BeginQuorumEpoch leaves) and appends the epoch's
+// leader-change entry, the first entry it may commit.
+func (n *Node) becomeLeader() {
+	assert(n.role == RoleCandidate, "only a candidate becomes leader")
+	assert(n.hasQuorumOfGrants(), "leader without a majority of votes")
+	n.setHardState(HardState{Epoch: n.hard.Epoch, VotedFor: n.config.ID, LeaderID: n.config.ID})
+	n.role = RoleLeader
+	count := len(n.voters)
+	n.leader = leaderState{
+		epochStartOffset: n.log.endOffset(),
+		sinceTicks:       n.nowTicks,
+		endOffsets:       make([]int64, count),
+		lastFetchTicks:   make([]int64, count),
+		begun:            make([]bool, count),
+	}
+	for i := range n.leader.lastFetchTicks {
+		n.leader.lastFetchTicks[i] = n.nowTicks
+	}
+	n.log.append(Entry{Offset: n.log.endOffset(), Epoch: n.hard.Epoch, Data: nil})
+	n.sendBeginQuorumEpoch()
+}
+
+// sendBeginQuorumEpoch announces the epoch to every voter that has not
+// fetched in it yet; the leader repeats it until each has.
+func (n *Node) sendBeginQuorumEpoch() {
+	n.leader.beginSentTicks = n.nowTicks
+	for i, voter := range n.voters {
+		if voter == n.config.ID || n.leader.begun[i] {
+			continue
+		}
+		n.send(voter, newBeginQuorumEpochRequest(n.config.ClusterID, n.config.ID, n.hard.Epoch))
+	}
+}
+
+// tickLeader runs check-quorum and repeats BeginQuorumEpoch.
+func (n *Node) tickLeader() {
+	if !n.config.unsafe.noCheckQuorum && n.lostQuorum() {
+		n.resign()
+		return
+	}
+	if n.nowTicks-n.leader.beginSentTicks >= int64(n.config.RequestTimeoutTicks) {
+		n.sendBeginQuorumEpoch()
+	}
+}
+
+// lostQuorum reports whether fewer than a majority of voters (the leader
+// included) fetched within 1.5 fetch timeouts, Kafka's check-quorum window.
+// Such a leader may be cut off from a majority that already elected another,
+// and must stop acting as leader.
+func (n *Node) lostQuorum() bool {
+	windowTicks := int64(n.config.FetchTimeoutTicks) * 3 / 2
+	if n.nowTicks-n.leader.sinceTicks < windowTicks {
+		return false
+	}
+	live := 0
+	for i, voter := range n.voters {
+		if voter == n.config.ID || n.nowTicks-n.leader.lastFetchTicks[i] < windowTicks {
+			live++
+		}
+	}
+	return live < n.majority()
+}
+
+// resign ends this leader's epoch: it stops serving and tells the voters,
+// most up to date first, so that they elect a successor quickly.
+func (n *Node) resign() {
+	assert(n.role == RoleLeader, "only a leader resigns")
+	n.role = RoleResigned
+	n.resetElectionTimer()
+	successors := make([]int32, 0, len(n.voters)-1)
+	for _, voter := range n.voters {
+		if voter != n.config.ID {
+			successors = append(successors, voter)
+		}
+	}
+	slices.SortStableFunc(successors, func(a, b int32) int {
+		return int(n.leader.endOffsets[n.voterIndex(b)] - n.leader.endOffsets[n.voterIndex(a)])
+	})
+	for _, voter := range successors {
+		n.send(voter, newEndQuorumEpochRequest(n.config.ClusterID, n.config.ID, n.hard.Epoch, successors))
+	}
+}
+
+// handleFetchRequest serves a voter's Fetch: the leader checks that the
+// follower's log matches its own up to FetchOffset (by LastFetchedEpoch),
+// counts FetchOffset as durable on that follower, and answers with the
+// entries that follow. On a mismatch it answers DivergingEpoch instead, the
+// end of the largest epoch the two logs may share, and the follower
+// truncates there.
+func (n *Node) handleFetchRequest(m Message, request *kmsg.FetchRequest) error {
+	p, ok := fetchRequestPartition(request)
+	if !ok {
+		n.reply(m, fetchError(kerr.InvalidRequest, n.hard.LeaderID, n.hard.Epoch))
+		return errNoMetadataPartition
+	}
+	index := n.voterIndex(request.ReplicaID)
+	switch {
+	case p.CurrentLeaderEpoch < n.hard.Epoch:
+		n.reply(m, fetchError(kerr.FencedLeaderEpoch, n.hard.LeaderID, n.hard.Epoch))
+		return nil
+	case p.CurrentLeaderEpoch > n.hard.Epoch:
+		n.reply(m, fetchError(kerr.UnknownLeaderEpoch, n.hard.LeaderID, n.hard.Epoch))
+		return nil
+	case n.role != RoleLeader:
+		n.reply(m, fetchError(kerr.NotLeaderForPartition, n.hard.LeaderID, n.hard.Epoch))
+		return nil
+	case index < 0 || request.ReplicaID != m.From || request.ReplicaID == n.config.ID:
+		n.reply(m, fetchError(kerr.InconsistentVoterSet, n.hard.LeaderID, n.hard.Epoch))
+		return nil
+	case p.FetchOffset < 0 || p.LastFetchedEpoch < 0 || p.LastFetchedEpoch > n.hard.Epoch:
+		n.reply(m, fetchError(kerr.InvalidRequest, n.hard.LeaderID, n.hard.Epoch))
+		return nil
+	}
+	response := kmsg.FetchResponseTopicPartition{
+		DivergingEpoch: kmsg.FetchResponseTopicPartitionDivergingEpoch{Epoch: -1, EndOffset: -1},
+		CurrentLeader:  kmsg.FetchResponseTopicPartitionCurrentLeader{LeaderID: n.config.ID, LeaderEpoch: n.hard.Epoch},
+	}
+	if epoch, endOffset, diverged := n.divergence(p.FetchOffset, p.LastFetchedEpoch); diverged {
+		response.DivergingEpoch = kmsg.FetchResponseTopicPartitionDivergingEpoch{Epoch: epoch, EndOffset: endOffset}
+	} else {
+		n.leader.endOffsets[index] = p.FetchOffset
+		n.leader.lastFetchTicks[index] = n.nowTicks
+		n.leader.begun[index] = true
+		n.updateLeaderHighWatermark()
+		to := min(n.log.endOffset(), p.FetchOffset+int64(n.config.FetchEntriesMax))
+		response.RecordBatches = encodeEntries(nil, n.log.slice(p.FetchOffset, to))
+	}
+	response.HighWatermark = n.highWatermark
+	n.reply(m, newFetchResponse(response))
+	return nil
+}
+
+// divergence compares a follower's log end with the leader's log. The logs
+// match up to fetchOffset when the leader holds lastFetchedEpoch and its
+// entries of that epoch reach at least fetchOffset (the log matching
+// property: equal epochs at equal offsets mean equal prefixes).
+func (n *Node) divergence(fetchOffset int64, lastFetchedEpoch int32) (int32, int64, bool) {
+	if fetchOffset == 0 {
+		return 0, 0, false
+	}
+	epoch, endOffset := n.log.endOffsetForEpoch(lastFetchedEpoch)
+	if epoch == lastFetchedEpoch && endOffset >= fetchOffset {
+		return 0, 0, false
+	}
+	return epoch, endOffset, true
+}
+
+// updateLeaderHighWatermark applies the commit rule: the high watermark is
+// the largest offset that a majority of voters hold durably (the leader's own
+// log counts only once the host made it durable), and it moves only forward
+// and only onto an entry of the leader's own epoch. Entries of earlier epochs
+// are committed with it, never by counting replicas alone (Raft's Figure 8).
+func (n *Node) updateLeaderHighWatermark() {
+	offsets := make([]int64, len(n.voters))
+	for i, voter := range n.voters {
+		offsets[i] = n.leader.endOffsets[i]
+		if voter == n.config.ID {
+			offsets[i] = n.durableEndOffset
+		}
+	}
+	slices.Sort(offsets)
+	candidate := offsets[len(offsets)-n.majority()]
+	if candidate <= n.highWatermark || candidate <= n.leader.epochStartOffset {
+		return
+	}
+	assertf(n.log.epochAt(candidate-1) == n.hard.Epoch, "leader %d would commit an entry of epoch %d in epoch %d",
+		n.config.ID, n.log.epochAt(candidate-1), n.hard.Epoch)
+	n.highWatermark = candidate
+}
+
+// handleDescribeQuorum answers DescribeQuorum (KIP-595) from the leader's
+// view: each voter's durable log end as its last Fetch reported it.
+func (n *Node) handleDescribeQuorum(m Message, request *kmsg.DescribeQuorumRequest) error {
+	p := kmsg.DescribeQuorumResponseTopicPartition{Partition: metadataPartition, LeaderID: n.hard.LeaderID, LeaderEpoch: n.hard.Epoch, HighWatermark: n.highWatermark}
+	if n.role != RoleLeader {
+		p.ErrorCode = kerr.NotLeaderForPartition.Code
+	} else {
+		for i, voter := range n.voters {
+			end := n.leader.endOffsets[i]
+			if voter == n.config.ID {
+				end = n.durableEndOffset
+			}
+			p.CurrentVoters = append(p.CurrentVoters, kmsg.DescribeQuorumResponseTopicPartitionReplicaState{ReplicaID: voter, LogEndOffset: end})
+		}
+	}
+	response := &kmsg.DescribeQuorumResponse{
+		Version: describeQuorumVersion,
+		Topics:  []kmsg.DescribeQuorumResponseTopic{{Topic: MetadataTopic, Partitions: []kmsg.DescribeQuorumResponseTopicPartition{p}}},
+	}
+	n.reply(m, response)
+	return nil
+}
+
+func fetchRequestPartition(r *kmsg.FetchRequest) (kmsg.FetchRequestTopicPartition, bool) {
+	if len(r.Topics) != 1 || r.Topics[0].Topic != MetadataTopic || len(r.Topics[0].Partitions) != 1 || r.Topics[0].Partitions[0].Partition != metadataPartition {
+		return kmsg.FetchRequestTopicPartition{}, false
+	}
+	return r.Topics[0].Partitions[0], true
+}
+
+func fetchResponsePartition(r *kmsg.FetchResponse) (kmsg.FetchResponseTopicPartition, bool) {
+	if len(r.Topics) != 1 || r.Topics[0].Topic != MetadataTopic || len(r.Topics[0].Partitions) != 1 {
+		return kmsg.FetchResponseTopicPartition{}, false
+	}
+	return r.Topics[0].Partitions[0], true
+}

@@ -1,0 +1,265 @@
+package raft
+
+import (
+	"fmt"
+	"testing"
+)
+
+// failureRecorder is a reporter that records a failure and unwinds, so that
+// a test can require a scenario to fail once its protection is removed.
+type failureRecorder struct{ message string }
+
+// errRecordedFailure unwinds the scenario after the recorder saw a failure.
+var errRecordedFailure = fmt.Errorf("recorded failure")
+
+func (r *failureRecorder) Helper() {}
+
+func (r *failureRecorder) Fatalf(format string, args ...any) {
+	r.message = fmt.Sprintf(format, args...)
+	panic(errRecordedFailure)
+}
+
+// mustFail runs scenario against a recorder and fails t unless the scenario
+// failed: by a check of the harness or an assertion of the node.
+func mustFail(t *testing.T, scenario func(reporter)) {
+	t.Helper()
+	recorder := &failureRecorder{}
+	func() {
+		defer func() {
+			if v := recover(); v != nil && v != errRecordedFailure {
+				recorder.message = fmt.Sprint(v)
+			}
+		}()
+		scenario(recorder)
+	}()
+	if recorder.message == "" {
+		t.Fatalf("the scenario passed without its protection; it proves nothing")
+	}
+	t.Logf("without the protection: %s", recorder.message)
+}
+
+// TestReplicatesAndCommits elects a leader in a fresh 3-voter quorum and
+// checks that proposals reach every node's committed log in order.
+func TestReplicatesAndCommits(t *testing.T) {
+	c := newCluster(t, 3, 1, nil)
+	leader := c.waitLeader()
+	for i := range 5 {
+		c.propose(leader, fmt.Sprintf("record-%d", i))
+	}
+	c.tickAll(3)
+	for _, tn := range c.nodes {
+		if tn.node.HighWatermark() != c.get(leader).node.EndOffset() {
+			t.Fatalf("node %d high watermark %d, leader's log ends at %d", tn.id, tn.node.HighWatermark(), c.get(leader).node.EndOffset())
+		}
+		if tn.applied != tn.node.HighWatermark() {
+			t.Fatalf("node %d applied %d of %d committed entries", tn.id, tn.applied, tn.node.HighWatermark())
+		}
+	}
+	if got := len(c.commited); got != 6 {
+		t.Fatalf("committed %d entries, want 6 (a leader-change entry and 5 records)", got)
+	}
+}
+
+// scenarioOldLeaderRejoins isolates the leader until the others elect a new
+// one, keeps it isolated long enough to time out many times, heals, and
+// requires the new leader to keep its epoch: the old leader's pre-votes are
+// refused by followers that hear from the new leader, and it learns the new
+// epoch from their answers.
+func scenarioOldLeaderRejoins(t reporter, tune func(*Config)) {
+	c := newCluster(t, 3, 7, tune)
+	old := c.waitLeader()
+	c.propose(old, "before")
+	c.tickAll(2)
+	c.isolate(old)
+	var next int32 = NoNode
+	for range 200 {
+		c.tickAll(1)
+		if id := c.leader(); id != NoNode && id != old {
+			next = id
+			break
+		}
+	}
+	if next == NoNode {
+		t.Fatalf("no new leader while %d is isolated", old)
+	}
+	epoch := c.get(next).node.HardState().Epoch
+	c.propose(next, "after")
+	c.tickAll(100)
+	c.heal()
+	c.tickAll(100)
+	if c.leader() != next || c.get(next).node.HardState().Epoch != epoch {
+		t.Fatalf("the rejoining old leader %d disrupted leader %d of epoch %d: leader now %d", old, next, epoch, c.leader())
+	}
+	if role := c.get(old).node.Role(); role != RoleFollower {
+		t.Fatalf("old leader %d is %s after rejoining, want Follower", old, role)
+	}
+}
+
+// TestPartitionedOldLeaderRejoinsWithoutDisruption is item 8's first
+// scenario; without pre-vote the isolated node bumps its epoch on every
+// timeout and deposes the new leader when it returns.
+func TestPartitionedOldLeaderRejoinsWithoutDisruption(t *testing.T) {
+	scenarioOldLeaderRejoins(t, nil)
+	t.Run("fails without pre-vote", func(t *testing.T) {
+		mustFail(t, func(r reporter) {
+			scenarioOldLeaderRejoins(r, func(c *Config) { c.unsafe.noPreVote = true })
+		})
+	})
+}
+
+// scenarioIsolatedLeaderResigns requires a leader cut off from every voter to
+// stop leading within the check-quorum window (1.5 fetch timeouts, plus a
+// tick), while the others elect a new leader.
+func scenarioIsolatedLeaderResigns(t reporter, tune func(*Config)) {
+	c := newCluster(t, 3, 11, tune)
+	old := c.waitLeader()
+	c.isolate(old)
+	window := c.get(old).node.config.FetchTimeoutTicks*3/2 + 1
+	c.tickAll(window)
+	if role := c.get(old).node.Role(); role == RoleLeader {
+		t.Fatalf("leader %d still leads after %d ticks without a quorum", old, window)
+	}
+}
+
+// TestIsolatedLeaderResigns shows check-quorum: without it, a leader cut off
+// from the majority keeps leading its stale epoch indefinitely.
+func TestIsolatedLeaderResigns(t *testing.T) {
+	scenarioIsolatedLeaderResigns(t, nil)
+	t.Run("fails without check-quorum", func(t *testing.T) {
+		mustFail(t, func(r reporter) {
+			scenarioIsolatedLeaderResigns(r, func(c *Config) { c.unsafe.noCheckQuorum = true })
+		})
+	})
+}
+
+// scenarioFollowerCutFromLeader cuts only the link between the leader and one
+// follower. That follower times out and asks for pre-votes; the other
+// follower still hears from the leader and refuses, so the healthy leader
+// keeps its epoch (the split of KAFKA-15489 starts this way).
+func scenarioFollowerCutFromLeader(t reporter, tune func(*Config)) {
+	c := newCluster(t, 3, 5, tune)
+	leader := c.waitLeader()
+	epoch := c.get(leader).node.HardState().Epoch
+	cutOff := leader%3 + 1
+	c.cut[[2]int32{leader, cutOff}] = true
+	c.cut[[2]int32{cutOff, leader}] = true
+	c.tickAll(200)
+	if c.leader() != leader || c.get(leader).node.HardState().Epoch != epoch {
+		t.Fatalf("follower %d, cut from leader %d only, changed the leader to %d", cutOff, leader, c.leader())
+	}
+}
+
+// TestFollowerCutFromLeaderCannotDepose shows the follower's lease: without
+// it, the other follower grants the pre-vote and the healthy leader loses its
+// epoch.
+func TestFollowerCutFromLeaderCannotDepose(t *testing.T) {
+	scenarioFollowerCutFromLeader(t, nil)
+	t.Run("fails without the leader lease", func(t *testing.T) {
+		mustFail(t, func(r reporter) {
+			scenarioFollowerCutFromLeader(r, func(c *Config) { c.unsafe.noLeaderLease = true })
+		})
+	})
+}
+
+// scenarioLongerUncommittedLog gives the old leader a longer log of
+// uncommitted entries from its old epoch, lets the others commit a shorter
+// log in a newer epoch, takes one of them down and lets the old leader and
+// the survivor compete: the survivor must win, and the committed entry stay.
+func scenarioLongerUncommittedLog(t reporter, tune func(*Config)) {
+	c := newCluster(t, 3, 3, tune)
+	old := c.waitLeader()
+	c.propose(old, "a")
+	c.tickAll(2)
+	c.isolate(old)
+	for i := range 4 {
+		c.propose(old, fmt.Sprintf("uncommitted-%d", i))
+	}
+	c.stabilize()
+	var next int32 = NoNode
+	for range 200 {
+		c.tickAll(1)
+		if id := c.leader(); id != NoNode && id != old {
+			next = id
+			break
+		}
+	}
+	if next == NoNode {
+		t.Fatalf("no new leader while %d is isolated", old)
+	}
+	committed := c.propose(next, "b")
+	c.tickAll(2)
+	if c.get(next).node.HighWatermark() <= committed {
+		t.Fatalf("%q was not committed", "b")
+	}
+	if c.get(old).node.EndOffset() <= c.get(next).node.EndOffset() {
+		t.Fatalf("the scenario needs the old leader's log to be longer")
+	}
+	c.crash(next)
+	c.heal()
+	for range 300 {
+		c.tickAll(1)
+		if id := c.leader(); id != NoNode {
+			break
+		}
+	}
+	c.tickAll(5)
+	survivor := 6 - old - next
+	if c.leader() != survivor {
+		t.Fatalf("leader is %d, want %d (the voter with the committed entry)", c.leader(), survivor)
+	}
+}
+
+// TestLongerUncommittedLogLosesElection is item 8's second scenario; with
+// logs compared by length alone, the old leader wins and its DivergingEpoch
+// answers would truncate the committed entry (the harness's leader
+// completeness check catches it first).
+func TestLongerUncommittedLogLosesElection(t *testing.T) {
+	scenarioLongerUncommittedLog(t, nil)
+	t.Run("fails with length-only comparison", func(t *testing.T) {
+		mustFail(t, func(r reporter) {
+			scenarioLongerUncommittedLog(r, func(c *Config) { c.unsafe.lengthOnlyElection = true })
+		})
+	})
+}
+
+// scenarioVoterLosesPower has node 3 vote for node 1 in epoch 1 and lose
+// power right after the answer left. Node 1 wins with that vote. Node 2,
+// which heard nothing, then campaigns for epoch 1 too; node 3 must refuse,
+// because its vote was durable before it was sent.
+func scenarioVoterLosesPower(t reporter, host hostOptions) {
+	c := newCluster(t, 3, 9, func(config *Config) { config.ElectionTimeoutTicks = 10 })
+	c.host = host
+	c.cut[[2]int32{1, 2}], c.cut[[2]int32{2, 1}] = true, true
+	for range 20 {
+		c.tick(1) // node 1 times out and asks for pre-votes
+	}
+	c.flush(1)
+	c.deliverAllTo(3) // pre-vote granted
+	c.deliverAllTo(1) // node 1 becomes candidate for epoch 1
+	c.deliverAllTo(3) // node 3 votes for node 1 and sends the grant
+	c.crash(3)
+	c.restart(3)
+	c.deliverAllTo(1)
+	if c.get(1).node.Role() != RoleLeader || c.get(1).node.HardState().Epoch != 1 {
+		t.Fatalf("node 1 is %s in epoch %d, want leader of epoch 1", c.get(1).node.Role(), c.get(1).node.HardState().Epoch)
+	}
+	c.isolate(1)
+	for range 20 {
+		c.tick(2)
+	}
+	for range 10 {
+		c.flush(2)
+		c.deliverAllTo(3)
+		c.deliverAllTo(2)
+	}
+}
+
+// TestVoteSurvivesPowerLoss is item 8's third scenario; a host that does not
+// make the quorum state durable before sending lets node 3 vote twice in
+// epoch 1, and the harness sees two leaders of epoch 1.
+func TestVoteSurvivesPowerLoss(t *testing.T) {
+	scenarioVoterLosesPower(t, hostOptions{})
+	t.Run("fails when the vote is not durable", func(t *testing.T) {
+		mustFail(t, func(r reporter) { scenarioVoterLosesPower(r, hostOptions{volatileHardState: true}) })
+	})
+}
