@@ -1,9 +1,11 @@
 package broker
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -145,24 +147,36 @@ func (p *partition) failInOrder(err error, done func(error)) {
 }
 
 // durableAdvanced completes the waiters the new durable end satisfies, in
-// the order they waited (so one group's offset commits complete in order),
-// then announces the high watermark.
+// the order of the offsets they wait for, the first to wait first among
+// equals (so one group's offset commits complete in the order they were
+// appended), then announces the high watermark.
+//
+// The order is the offsets', not the waiting's: an append that rolls a
+// segment syncs the old one inline, which may complete a waiter whose
+// callback appends again, and that nested append starts waiting before the
+// outer one does (sim seeds 602224 and 603343: "Store completed append
+// 301 after 299"). The waiters still due stay at the front of the list
+// while one completes, so that a failure reported at once behind them
+// (failInOrder) cannot overtake them.
 func (p *partition) durableAdvanced() {
 	durable := p.log.DurableEndOffset()
-	if len(p.durableWaiters) > 0 {
-		waiting := p.durableWaiters
-		p.durableWaiters = nil
-		var ready []durableWaiter
-		for _, w := range waiting {
-			if w.endOffset <= durable {
-				ready = append(ready, w)
-			} else {
-				p.durableWaiters = append(p.durableWaiters, w)
-			}
+	// Due waiters first, by offset; the others after, as they came.
+	slices.SortStableFunc(p.durableWaiters, func(a, b durableWaiter) int {
+		aDue, bDue := a.endOffset <= durable, b.endOffset <= durable
+		switch {
+		case aDue && bDue:
+			return cmp.Compare(a.endOffset, b.endOffset)
+		case aDue:
+			return -1
+		case bDue:
+			return 1
 		}
-		for _, w := range ready {
-			w.done(nil)
-		}
+		return 0
+	})
+	for len(p.durableWaiters) > 0 && p.durableWaiters[0].endOffset <= durable {
+		w := p.durableWaiters[0]
+		p.durableWaiters = p.durableWaiters[1:]
+		w.done(nil)
 	}
 	p.highWatermarkAdvanced()
 }

@@ -1,6 +1,8 @@
 package broker
 
 import (
+	"errors"
+	"slices"
 	"testing"
 	"time"
 
@@ -177,5 +179,34 @@ func TestPurgatoryTimesOut(t *testing.T) {
 	b.sched.RunFor(time.Millisecond)
 	if hw, _ := fetchHighWatermark(t, b); hw != 1 {
 		t.Fatalf("high watermark %d after the late fsync, want 1", hw)
+	}
+}
+
+// TestDurableWaitersCompleteInOffsetOrder: waiters complete in the order
+// of the offsets they wait for, not the order they started waiting (an
+// append that rolls a segment syncs inline, and a waiter completed by that
+// sync may append again before the outer append starts to wait: sim seeds
+// 602224 and 603343 completed a group's offset commits out of order), and
+// a failure reported behind due waiters while they complete waits for
+// them (failInOrder).
+func TestDurableWaitersCompleteInOffsetOrder(t *testing.T) {
+	b, io := newHeldBroker(t, nil)
+	for _, v := range []string{"a", "b", "c"} {
+		if code, _ := produceCode(t, b, produceRequest(t, "t", 0, 1, record.NewBatchSpec(record.CodecNone), v)); code != 0 {
+			t.Fatalf("produce %s: code %d", v, code)
+		}
+	}
+	p := b.node.catalog.partition("t", 0)
+	var order []string
+	p.whenDurable(3, func(error) { order = append(order, "end 3") })
+	p.whenDurable(2, func(error) {
+		order = append(order, "end 2")
+		p.failInOrder(errors.New("a later append failed"), func(error) { order = append(order, "failure") })
+	})
+	for len(io.jobs) > 0 {
+		io.release()
+	}
+	if want := []string{"end 2", "end 3", "failure"}; !slices.Equal(order, want) {
+		t.Fatalf("completions %v, want %v", order, want)
 	}
 }

@@ -130,7 +130,11 @@ func TestSeedsWithDiskFaults(t *testing.T) {
 //     (such a partition now opens offline);
 //   - seed1361-all, seed710-all: a partition leader epoch changed at rest
 //     failed every read of the startup scan as a passing inconsistency,
-//     failing every boot (four failed reads now mean damage).
+//     failing every boot (four failed reads now mean damage);
+//   - seed602224-all, seed603343-all: a group's offset commits completed
+//     out of order (a panic), when an append's inline sync completed a
+//     waiter that appended again before the outer append started to wait
+//     (waiters now complete in offset order).
 func TestRegressions(t *testing.T) {
 	paths, err := filepath.Glob("testdata/regressions/*.json")
 	if err != nil || len(paths) == 0 {
