@@ -204,6 +204,7 @@ func TestCorruptOffsetsPartitionAtStartup(t *testing.T) {
 			if !b.node.groups.PartitionUnloaded(0) {
 				t.Fatal("the coordinator still serves the damaged partition")
 			}
+			checkStoreRefuses(t, b, damaged)
 			if _, err := storage.Open(b.disk, partitionDir(b.cfg.LogDir, offsetsTopic, 0), storage.DefaultConfig(), b.node.now()); !errors.Is(err, storage.ErrCorruption) {
 				t.Fatalf("opening the damaged partition again: %v, want the corruption: the broker must keep every byte for a repair", err)
 			}
@@ -360,4 +361,41 @@ func stableMember(t *testing.T, b *simBroker, groupID string) (string, int32) {
 		t.Fatalf("sync: error %d", code)
 	}
 	return join.MemberID, join.Generation
+}
+
+// checkStoreRefuses asserts that the Store writes nothing to an offline
+// offsets partition (whose log may not even exist) and says why with
+// NOT_COORDINATOR.
+func checkStoreRefuses(t *testing.T, b *simBroker, groupID string) {
+	t.Helper()
+	var got error
+	calls := 0
+	store := &offsetsStore{node: b.node}
+	store.Append(groupID, []group.StoreRecord{{Key: []byte("key"), Value: []byte("value")}}, func(err error) { got, calls = err, calls+1 })
+	if calls != 1 || !errors.Is(got, group.ErrNotCoordinator) || !errors.Is(got, kerr.KafkaStorageError) {
+		t.Fatalf("Store.Append to an offline partition: %d calls, error %v, want one NOT_COORDINATOR", calls, got)
+	}
+}
+
+// TestCoordinatorErrorMapsAsKafka: a write of __consumer_offsets that
+// failed because this broker cannot write the partition tells the client
+// to find the coordinator again, as Kafka's GroupMetadataManager maps
+// append errors; other errors are left to the coordinator
+// (COORDINATOR_NOT_AVAILABLE).
+func TestCoordinatorErrorMapsAsKafka(t *testing.T) {
+	cases := []struct {
+		err            error
+		notCoordinator bool
+	}{
+		{fmt.Errorf("%w: offline", kerr.KafkaStorageError), true},
+		{fmt.Errorf("%w: closed", kerr.NotLeaderForPartition), true},
+		{fmt.Errorf("%w: full", kerr.RequestTimedOut), false},
+		{nil, false},
+	}
+	for _, tc := range cases {
+		got := coordinatorError(tc.err)
+		if errors.Is(got, group.ErrNotCoordinator) != tc.notCoordinator || !errors.Is(got, tc.err) {
+			t.Errorf("coordinatorError(%v) = %v, want NOT_COORDINATOR %v", tc.err, got, tc.notCoordinator)
+		}
+	}
 }
