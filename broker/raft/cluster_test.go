@@ -148,8 +148,12 @@ func (c *cluster) checkDurableBeforeSend(tn *testNode, m Message) {
 	case *kmsg.VoteResponse:
 		p := body.Topics[0].Partitions[0]
 		preVote := c.preVotes[[3]int32{m.To, m.From, m.CorrelationID}]
-		if p.VoteGranted && !c.host.volatileHardState && !preVote && tn.disk.HardState.VotedFor != m.To {
-			c.t.Fatalf("node %d sends a vote for %d that its disk does not hold (%+v)", tn.id, m.To, tn.disk.HardState)
+		// The disk must hold this vote, or a later epoch (the node moved on
+		// within the same Ready; a later epoch forbids voting in this one).
+		disk := tn.disk.HardState
+		voteHeld := disk.Epoch > p.LeaderEpoch || (disk.Epoch == p.LeaderEpoch && disk.VotedFor == m.To)
+		if p.VoteGranted && !c.host.volatileHardState && !preVote && !voteHeld {
+			c.t.Fatalf("node %d sends a vote for %d (%v, %+v) that its disk does not hold (%+v); memory %+v", tn.id, m.To, m, p, tn.disk.HardState, tn.node.HardState())
 		}
 	case *kmsg.FetchRequest:
 		p := body.Topics[0].Partitions[0]

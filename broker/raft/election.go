@@ -113,9 +113,13 @@ func (n *Node) canGrantPreVote(p kmsg.VoteRequestTopicPartition) bool {
 }
 
 // hearsFromLeader reports whether a follower fetched successfully within the
-// fetch timeout and its leader has not resigned.
+// fetch timeout and its leader has not resigned. Only a real Fetch counts:
+// a node that merely learned who leads (at restart, or from another voter's
+// answer) holds no lease, or voters that all learned of a dead leader would
+// refuse each other forever.
 func (n *Node) hearsFromLeader() bool {
-	return !n.follower.leaderResigned && n.nowTicks-n.follower.lastFetchTicks < int64(n.config.FetchTimeoutTicks)
+	return n.follower.fetchedFromLeader && !n.follower.leaderResigned &&
+		n.nowTicks-n.follower.lastFetchTicks < int64(n.config.FetchTimeoutTicks)
 }
 
 // candidateUpToDate applies Raft's election restriction.
@@ -163,11 +167,11 @@ func (n *Node) handleVoteResponse(m Message, response *kmsg.VoteResponse) error 
 		return nil
 	}
 	if !p.VoteGranted {
-		// KIP-996: a prospective voter told of a leader of its epoch that it
-		// did not know goes to follow it. One it knew is the leader it timed
-		// out on: following it again would restart the fetch timeout, and
-		// voters that all know a dead leader would never elect another.
-		if n.role == RoleProspective && n.hard.LeaderID == NoNode && p.LeaderID != NoNode && p.LeaderID != n.config.ID {
+		// KIP-996: a prospective voter told of a leader of its epoch goes
+		// (back) to following it. If that leader is dead, no follower holds
+		// a lease on it (a lease needs a successful Fetch), so the next
+		// pre-vote of either succeeds.
+		if n.role == RoleProspective && p.LeaderID != NoNode && p.LeaderID != n.config.ID {
 			n.becomeFollower(n.hard.Epoch, p.LeaderID)
 		}
 		return nil

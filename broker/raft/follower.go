@@ -64,6 +64,7 @@ func (n *Node) handleFetchResponse(m Message, response *kmsg.FetchResponse) erro
 	if p.CurrentLeader.LeaderEpoch != n.hard.Epoch || p.CurrentLeader.LeaderID != n.hard.LeaderID {
 		return fmt.Errorf("raft: fetch answer from leader %d names leader %d epoch %d", m.From, p.CurrentLeader.LeaderID, p.CurrentLeader.LeaderEpoch)
 	}
+	n.follower.fetchedFromLeader = true
 	if p.DivergingEpoch.EndOffset >= 0 {
 		n.follower.lastFetchTicks = n.nowTicks
 		n.truncateDiverged(p.DivergingEpoch.Epoch, p.DivergingEpoch.EndOffset)

@@ -155,6 +155,7 @@ type followerState struct {
 	fetchCorrelationID int32
 	fetchSentTicks     int64
 	lastFetchTicks     int64 // last successful Fetch response from the leader
+	fetchedFromLeader  bool  // a Fetch succeeded since following this leader
 	leaderResigned     bool  // the leader said it ends its epoch
 	resignBackoffTicks int64
 }
@@ -301,9 +302,16 @@ func (n *Node) Tick() {
 	case RoleFollower:
 		n.tickFollower()
 	default:
-		if n.nowTicks-n.electionStartTicks >= n.electionTimeoutTick {
-			n.startPreVote()
+		if n.nowTicks-n.electionStartTicks < n.electionTimeoutTick {
+			break
 		}
+		if n.role == RoleProspective && n.hard.LeaderID != NoNode && n.hard.LeaderID != n.config.ID {
+			// A failed pre-vote goes back to the leader it knew, which
+			// may well be alive (KIP-996): only a Fetch can tell.
+			n.becomeFollower(n.hard.Epoch, n.hard.LeaderID)
+			break
+		}
+		n.startPreVote()
 	}
 	n.checkInvariants()
 }
