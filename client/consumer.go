@@ -193,10 +193,13 @@ type consumePart struct {
 
 // Consumer reads records from assigned or group-assigned partitions.
 type Consumer struct {
-	cluster *Cluster
-	cfg     ConsumerConfig
-	clock   core.Clock
-	parts   map[TopicPartition]*consumePart
+	// commitQueue holds the commits not yet handed to a connection, oldest
+	// first (sendCommit).
+	commitQueue []pendingCommit
+	cluster     *Cluster
+	cfg         ConsumerConfig
+	clock       core.Clock
+	parts       map[TopicPartition]*consumePart
 	// partOrder lists parts' keys in order.
 	partOrder    []TopicPartition
 	buffered     int

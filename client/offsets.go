@@ -273,29 +273,61 @@ func (c *Consumer) commitRequest(generation int32, memberID string, offsets []Pa
 	return req
 }
 
+// sendCommit sends an OffsetCommit to the group's coordinator. Commits
+// leave in the order they were made, as Kafka's consumer sends them: each
+// waits until the one before it was handed to its connection, which sends
+// requests in order, so that a commit looking up the coordinator is never
+// overtaken by a later one that found it cached (sim seed 603303: an
+// auto-commit of 3004 overtook an explicit commit of 3003, and the group's
+// committed offset went back to 3003).
 func (c *Consumer) sendCommit(req *kmsg.OffsetCommitRequest, done func(error)) {
+	c.commitQueue = append(c.commitQueue, pendingCommit{req: req, done: done})
+	if len(c.commitQueue) == 1 {
+		c.sendHeadCommit()
+	}
+}
+
+// pendingCommit is a commit waiting for the ones before it to leave.
+type pendingCommit struct {
+	req  *kmsg.OffsetCommitRequest
+	done func(error)
+}
+
+// sendHeadCommit finds the coordinator for the oldest queued commit, hands
+// the commit to its connection and goes on with the next.
+func (c *Consumer) sendHeadCommit() {
+	head := c.commitQueue[0]
 	c.cluster.findCoordinator(c.cfg.Group, func(node int32, err error) {
+		c.commitQueue = c.commitQueue[1:]
 		if err != nil {
+			head.done(err)
+		} else {
+			c.requestCommit(node, head.req, head.done)
+		}
+		if len(c.commitQueue) > 0 {
+			c.sendHeadCommit()
+		}
+	})
+}
+
+// requestCommit sends one OffsetCommit to node and reports its outcome.
+func (c *Consumer) requestCommit(node int32, req *kmsg.OffsetCommitRequest, done func(error)) {
+	c.cluster.requestNode(node, req, 0, func(r kmsg.Response, err error) {
+		if err != nil {
+			c.cluster.forgetCoordinator(c.cfg.Group)
 			done(err)
 			return
 		}
-		c.cluster.requestNode(node, req, 0, func(r kmsg.Response, err error) {
-			if err != nil {
-				c.cluster.forgetCoordinator(c.cfg.Group)
-				done(err)
-				return
-			}
-			for _, t := range r.(*kmsg.OffsetCommitResponse).Topics {
-				for _, p := range t.Partitions {
-					if err := kafkaError(p.ErrorCode); err != nil {
-						c.coordinatorError(err)
-						done(fmt.Errorf("commit %s/%d: %w", t.Topic, p.Partition, err))
-						return
-					}
+		for _, t := range r.(*kmsg.OffsetCommitResponse).Topics {
+			for _, p := range t.Partitions {
+				if err := kafkaError(p.ErrorCode); err != nil {
+					c.coordinatorError(err)
+					done(fmt.Errorf("commit %s/%d: %w", t.Topic, p.Partition, err))
+					return
 				}
 			}
-			done(nil)
-		})
+		}
+		done(nil)
 	})
 }
 
