@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -37,12 +38,22 @@ func TestCommittedReads(t *testing.T) {
 			[]AnomalyKind{AnomalyLostCommit}},
 		{"an old indefinite commit that may have landed late", []commit{{5, 8, OutcomeIndefinite, 3}, {10, 20, OutcomeOK, 5}}, 3,
 			[]AnomalyKind{AnomalyBackwardCommit}},
+		{"another client's concurrent commit landed last", []commit{{10, 20, OutcomeOK, 5}, {15, 25, OutcomeOK, 3}}, 3, nil},
+		{"another client's earlier commit", []commit{{10, 20, OutcomeOK, 5}, {2, 8, OutcomeOK, 3}}, 3,
+			[]AnomalyKind{AnomalyBackwardCommit, AnomalyLostCommit}},
+		{"another client's indefinite commit may land late", []commit{{10, 20, OutcomeOK, 5}, {2, 8, OutcomeIndefinite, 3}}, 3, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			b := newBuilder()
-			for _, c := range tt.commits {
-				b.add(Op{Client: 1, Kind: KindCommit, Call: c.call, Return: c.ret, Outcome: c.outcome, Group: &Group{Group: "g", Offset: c.offset}})
+			for i, c := range tt.commits {
+				// The first commit is client 1's; later ones are client 1's
+				// unless the case names another client's.
+				client := 1
+				if i > 0 && strings.Contains(tt.name, "another client") {
+					client = 3
+				}
+				b.add(Op{Client: client, Kind: KindCommit, Call: c.call, Return: c.ret, Outcome: c.outcome, Group: &Group{Group: "g", Offset: c.offset}})
 			}
 			read := b.add(Op{Client: 2, Kind: KindFetchCommitted, Call: 30, Return: 40, Outcome: OutcomeOK, Group: &Group{Group: "g", Offset: tt.read}})
 			r := mustCheck(t, &b.h, tt.want...)

@@ -155,6 +155,9 @@ type committedOps struct {
 	group     string
 	positions []int
 	seekCalls []int64
+	// commits are the commits that may have taken effect (ok or
+	// indefinite), in history order.
+	commits []int
 }
 
 func groupOps(h *History, p *partitionIndex) []*committedOps {
@@ -170,6 +173,9 @@ func groupOps(h *History, p *partitionIndex) []*committedOps {
 			g = &committedOps{group: op.Group.Group}
 			byGroup[op.Group.Group] = g
 			groups = append(groups, g)
+		}
+		if op.Kind == KindCommit && op.Outcome != OutcomeFail {
+			g.commits = append(g.commits, i)
 		}
 		switch {
 		case op.Kind == KindSeek:
@@ -256,11 +262,43 @@ func sweepEpoch(h *History, tp TopicPartition, g *committedOps, callMin int64, y
 			}
 			next++
 		}
-		if highest >= 0 && h.Ops[y].Group.Offset < h.Ops[highest].Group.Offset {
+		if highest >= 0 && h.Ops[y].Group.Offset < h.Ops[highest].Group.Offset && !landedAfter(h, g, highest, y) {
 			anomalies = append(anomalies, backwardCommit(h, tp, g.group, highest, y))
 		}
 	}
 	return anomalies
+}
+
+// landedAfter reports whether the lower offset that read y returned may
+// have been written after x by a commit concurrent with x: one of that
+// offset, called before y returned, that had not returned when x was
+// called (see mayLandAfter), so the coordinator may have applied it after
+// x. Commits of two
+// clients (or of one client's member and a zombie of it) race that way.
+func landedAfter(h *History, g *committedOps, x, y int) bool {
+	if h.Ops[y].Kind != KindFetchCommitted {
+		return false // a commit lower than an earlier one is the client's doing
+	}
+	for _, c := range g.commits {
+		op := &h.Ops[c]
+		if c != y && op.Group.Offset == h.Ops[y].Group.Offset && op.Call <= h.Ops[y].Return && mayLandAfter(h, c, x) {
+			return true
+		}
+	}
+	return false
+}
+
+// mayLandAfter reports whether commit c may have taken effect after
+// position x. One client session's commits take effect in the order it
+// made them (one connection, in order), so then only a later one may;
+// otherwise any that had not returned when x was called may, and an
+// indefinite one any time after its call.
+func mayLandAfter(h *History, c, x int) bool {
+	cop, xop := &h.Ops[c], &h.Ops[x]
+	if xop.Kind == KindCommit && xop.Client == cop.Client && xop.Process == cop.Process {
+		return cop.Call > xop.Call
+	}
+	return cop.Outcome == OutcomeIndefinite || cop.Return >= xop.Call
 }
 
 func backwardCommit(h *History, tp TopicPartition, group string, x, y int) Anomaly {
