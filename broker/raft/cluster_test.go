@@ -55,6 +55,8 @@ type cluster struct {
 	// correlation id), to tell a pre-vote grant (nothing to persist) from a
 	// vote in checkDurableBeforeSend.
 	preVotes map[[3]int32]bool
+	// observe, when set, sees every message sent.
+	observe func(Message)
 }
 
 // newCluster starts voters 1..count from empty disks.
@@ -164,6 +166,9 @@ func (c *cluster) checkDurableBeforeSend(tn *testNode, m Message) {
 }
 
 func (c *cluster) sendOne(m Message) {
+	if c.observe != nil {
+		c.observe(m)
+	}
 	if request, ok := m.Body.(*kmsg.VoteRequest); ok && request.Topics[0].Partitions[0].PreVote {
 		c.preVotes[[3]int32{m.From, m.To, m.CorrelationID}] = true
 	}
