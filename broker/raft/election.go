@@ -286,3 +286,33 @@ func voteResponsePartition(r *kmsg.VoteResponse) (kmsg.VoteResponseTopicPartitio
 	}
 	return r.Topics[0].Partitions[0], true
 }
+
+// handleEpochAnswer learns a later epoch from a BeginQuorumEpoch or
+// EndQuorumEpoch answer. This is how a leader finds a voter stranded in a
+// later epoch (it became a candidate and lost): such a voter never fetches
+// from the older epoch's leader, and only an election can bring it back.
+func (n *Node) handleEpochAnswer(epoch, leaderID int32, ok bool) error {
+	if !ok {
+		return errNoMetadataPartition
+	}
+	if epoch > n.hard.Epoch {
+		n.learnEpoch(epoch, leaderID)
+	}
+	return nil
+}
+
+func beginQuorumEpochAnswer(r *kmsg.BeginQuorumEpochResponse) (int32, int32, bool) {
+	if len(r.Topics) != 1 || len(r.Topics[0].Partitions) != 1 {
+		return 0, 0, false
+	}
+	p := r.Topics[0].Partitions[0]
+	return p.LeaderEpoch, p.LeaderID, true
+}
+
+func endQuorumEpochAnswer(r *kmsg.EndQuorumEpochResponse) (int32, int32, bool) {
+	if len(r.Topics) != 1 || len(r.Topics[0].Partitions) != 1 {
+		return 0, 0, false
+	}
+	p := r.Topics[0].Partitions[0]
+	return p.LeaderEpoch, p.LeaderID, true
+}

@@ -31,11 +31,14 @@ func (n *Node) becomeLeader() {
 }
 
 // sendBeginQuorumEpoch announces the epoch to every voter that has not
-// fetched in it yet; the leader repeats it until each has.
+// fetched in it yet, or not within a request timeout: a voter that was cut
+// off may have moved to a later epoch, and its answer is how the leader
+// learns it.
 func (n *Node) sendBeginQuorumEpoch() {
 	n.leader.beginSentTicks = n.nowTicks
 	for i, voter := range n.voters {
-		if voter == n.config.ID || n.leader.begun[i] {
+		recent := n.nowTicks-n.leader.lastFetchTicks[i] < int64(n.config.RequestTimeoutTicks)
+		if voter == n.config.ID || (n.leader.begun[i] && recent) {
 			continue
 		}
 		n.send(voter, newBeginQuorumEpochRequest(n.config.ClusterID, n.config.ID, n.hard.Epoch))

@@ -344,10 +344,10 @@ func (n *Node) step(m Message) error {
 		return n.handleFetchResponse(m, body)
 	case *kmsg.DescribeQuorumRequest:
 		return n.handleDescribeQuorum(m, body)
-	case *kmsg.BeginQuorumEpochResponse, *kmsg.EndQuorumEpochResponse:
-		// Their only news would be a later epoch, which the next Fetch or
-		// vote learns as well; KRaft too acts on them only for that.
-		return nil
+	case *kmsg.BeginQuorumEpochResponse:
+		return n.handleEpochAnswer(beginQuorumEpochAnswer(body))
+	case *kmsg.EndQuorumEpochResponse:
+		return n.handleEpochAnswer(endQuorumEpochAnswer(body))
 	}
 	return fmt.Errorf("raft: node %d cannot handle %T", n.config.ID, m.Body)
 }

@@ -263,3 +263,33 @@ func TestVoteSurvivesPowerLoss(t *testing.T) {
 		mustFail(t, func(r reporter) { scenarioVoterLosesPower(r, hostOptions{volatileHardState: true}) })
 	})
 }
+
+// TestVoterStrandedInLaterEpochRejoins puts a follower into a later epoch
+// than the leader's, as a candidate that lost would be: it never fetches
+// from the older epoch's leader and refuses its BeginQuorumEpoch. The leader
+// must learn the later epoch from that refusal so that an election brings
+// the voter back, and the quorum then commits on every node. The random
+// schedules found the stranded voter; the leader used to ignore the refusal.
+func TestVoterStrandedInLaterEpochRejoins(t *testing.T) {
+	c := newCluster(t, 3, 13, nil)
+	leader := c.waitLeader()
+	c.propose(leader, "x")
+	c.tickAll(2)
+	stranded := leader%3 + 1
+	epoch := c.get(leader).node.HardState().Epoch
+	c.crash(stranded)
+	c.get(stranded).disk.HardState = HardState{Epoch: epoch + 1, VotedFor: stranded, LeaderID: NoNode}
+	c.restart(stranded)
+	var target int64 = -1
+	proposer := NoNode
+	for range 200 {
+		c.tickAll(1)
+		if id := c.leader(); id != NoNode && id != proposer {
+			target, proposer = c.propose(id, "y"), id
+		}
+		if target >= 0 && c.allCommitted(target) {
+			return
+		}
+	}
+	t.Fatalf("the quorum did not commit on every node: %s", c.describe())
+}
