@@ -56,6 +56,15 @@ type DamageSpec struct {
 	CrashAfterChance float64
 }
 
+// offsetsDamageChance is the share of damages aimed at __consumer_offsets
+// (offsetsTopicName) instead of the workload's topic: the groups whose
+// offsets partition goes offline are unavailable for the rest of the run,
+// never reset, which the commit and delivery checks must hold to.
+const offsetsDamageChance = 0.2
+
+// offsetsTopicName is Kafka's internal topic of committed offsets.
+const offsetsTopicName = "__consumer_offsets"
+
 // damageBytesMax bounds the bytes one damage hits.
 const damageBytesMax = 16
 
@@ -138,8 +147,12 @@ func (r *run) damageStoredData() {
 // content is unknown).
 func (r *run) damageBatch(recoveryNext bool) {
 	spec := r.cfg.Damage
-	partition := int32(r.rand.IntN(int(r.cfg.Partitions)))
-	dir := fmt.Sprintf("%s/%s-%d/", r.brokerCfg.LogDir, topicName, partition)
+	topic, partitions := topicName, r.cfg.Partitions
+	if r.rand.Chance(offsetsDamageChance) {
+		topic, partitions = offsetsTopicName, r.brokerCfg.OffsetsTopicPartitions
+	}
+	partition := int32(r.rand.IntN(int(partitions)))
+	dir := fmt.Sprintf("%s/%s-%d/", r.brokerCfg.LogDir, topic, partition)
 	var segments []sim.StableFile
 	for _, f := range r.disk.StableFiles(dir) {
 		if strings.HasSuffix(f.Name, ".log") && !strings.Contains(f.Name[len(dir):], "/") {
@@ -193,7 +206,7 @@ func (r *run) damageBatch(recoveryNext bool) {
 	}
 	r.stats.Damages++
 	r.recorder.damage = append(r.recorder.damage, checker.Damage{
-		Topic: topicName, Partition: partition, FirstOffset: b.first, LastOffset: b.last, Kind: kind, At: int64(r.sched.Now()),
+		Topic: topic, Partition: partition, FirstOffset: b.first, LastOffset: b.last, Kind: kind, At: int64(r.sched.Now()),
 	})
 }
 

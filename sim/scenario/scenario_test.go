@@ -223,12 +223,17 @@ func TestFaultsStrike(t *testing.T) {
 	const seeds = 100
 	var total Stats
 	failedByOp := map[string]int64{}
-	unreadable := int64(0)
+	unreadable, offsetsDamaged := int64(0), int64(0)
 	for seed := uint64(1); seed <= seeds; seed++ {
 		result := Run(Derive(seed, faults), Options{})
 		for _, end := range result.History.Ends {
 			if end.Error != "" {
 				unreadable++
+			}
+		}
+		for _, d := range result.History.Damage {
+			if d.Topic == offsetsTopicName {
+				offsetsDamaged++
 			}
 		}
 		s := result.Stats
@@ -298,6 +303,7 @@ func TestFaultsStrike(t *testing.T) {
 		"reads of bytes corrupted at rest":   total.Disk.ReadsCorrupted,
 		"reads failed by a latent sector":    total.Disk.LatentReadsFailed,
 		"partitions drained unreadable":      unreadable,
+		"__consumer_offsets batches damaged": offsetsDamaged,
 	}
 	for op, n := range failedByOp { // order-independent: into a map
 		// The workload never deletes a topic, the only user of RemoveAll;
