@@ -42,7 +42,7 @@ type cluster struct {
 	config   Config
 	host     hostOptions
 	nodes    []*testNode
-	network  []Message
+	network  []envelope
 	cut      map[[2]int32]bool // [from, to] pairs whose messages are lost
 	seed     uint64
 	leaders  map[int32]int32 // epoch -> the one leader ever seen in it
@@ -121,18 +121,7 @@ func (c *cluster) flush(id int32) {
 		return
 	}
 	r := tn.node.Ready()
-	if r.TruncateToOffset >= 0 {
-		tn.disk.Entries = tn.disk.Entries[:min(int64(len(tn.disk.Entries)), r.TruncateToOffset)]
-	}
-	for _, e := range r.Entries {
-		if e.Offset != int64(len(tn.disk.Entries)) {
-			c.t.Fatalf("node %d: Ready appends offset %d to a disk log of %d entries", id, e.Offset, len(tn.disk.Entries))
-		}
-		tn.disk.Entries = append(tn.disk.Entries, e)
-	}
-	if r.HardStateChanged && !c.host.volatileHardState {
-		tn.disk.HardState = r.HardState
-	}
+	c.persist(tn, r, len(r.Entries))
 	for _, m := range r.Messages {
 		c.checkDurableBeforeSend(tn, m)
 		c.sendOne(m)
@@ -140,6 +129,44 @@ func (c *cluster) flush(id int32) {
 	c.checkApplied(tn, r.CommittedEntries)
 	tn.node.Advance()
 	c.check()
+}
+
+// persist performs steps 1 to 3 of Ready, appending only the first
+// entryCount entries (a crash part way through keeps a prefix).
+func (c *cluster) persist(tn *testNode, r Ready, entryCount int) {
+	if r.HardStateChanged && !c.host.volatileHardState {
+		tn.disk.HardState = r.HardState
+	}
+	if r.TruncateToOffset >= 0 {
+		tn.disk.Entries = tn.disk.Entries[:min(int64(len(tn.disk.Entries)), r.TruncateToOffset)]
+	}
+	for _, e := range r.Entries[:entryCount] {
+		if e.Offset != int64(len(tn.disk.Entries)) {
+			c.t.Fatalf("node %d: Ready appends offset %d to a disk log of %d entries", tn.id, e.Offset, len(tn.disk.Entries))
+		}
+		tn.disk.Entries = append(tn.disk.Entries, e)
+	}
+}
+
+// crashDuringFlush takes a node's Ready and crashes part way through it:
+// with steps drawn by the caller, it keeps the quorum state (or not), the
+// truncation (or not) and a prefix of the entries, and sends nothing.
+func (c *cluster) crashDuringFlush(id int32, steps int) {
+	tn := c.get(id)
+	if tn.node == nil || !tn.node.HasReady() {
+		c.crash(id)
+		return
+	}
+	r := tn.node.Ready()
+	partial := r
+	if steps < 1 {
+		partial.HardStateChanged = false
+	}
+	if steps < 2 {
+		partial.TruncateToOffset = -1
+	}
+	c.persist(tn, partial, min(max(steps-2, 0), len(r.Entries)))
+	c.crash(id)
 }
 
 // checkDurableBeforeSend verifies, at the moment a message leaves, that what
@@ -175,7 +202,16 @@ func (c *cluster) sendOne(m Message) {
 	if c.cut[[2]int32{m.From, m.To}] {
 		return
 	}
-	c.network = append(c.network, m)
+	c.network = append(c.network, envelope{Message: m, incarnation: c.get(m.To).restarts})
+}
+
+// envelope is a message in flight with the incarnation of its target when it
+// was sent. A restarted node gets new connections, so answers meant for its
+// previous life are lost, as they are over TCP; requests that its previous
+// life sent may still arrive at others.
+type envelope struct {
+	Message
+	incarnation int
 }
 
 // deliver hands the message at index i to its target and removes it.
@@ -186,9 +222,10 @@ func (c *cluster) deliver(i int) {
 }
 
 // deliverCopy hands m to its target without removing anything (duplication).
-func (c *cluster) deliverCopy(m Message) {
+func (c *cluster) deliverCopy(e envelope) {
+	m := e.Message
 	tn := c.get(m.To)
-	if tn.node == nil || c.cut[[2]int32{m.From, m.To}] {
+	if tn.node == nil || tn.restarts != e.incarnation || c.cut[[2]int32{m.From, m.To}] {
 		return
 	}
 	// Errors are for malformed input; the harness sends none, so any is a bug.

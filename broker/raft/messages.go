@@ -43,7 +43,10 @@ type Body interface {
 // Message is one quorum RPC between two nodes. CorrelationID plays the role
 // of the Kafka request header's field: a response carries its request's, and
 // a node ignores a response to a request it no longer waits for (a network
-// that duplicates or reorders must not replay an old Fetch answer).
+// that duplicates or reorders must not replay an old Fetch answer). Like
+// Kafka's, correlation ids are per connection: they restart with the node,
+// so the transport must never hand a restarted node an answer meant for its
+// previous life (over TCP the old connection is gone).
 type Message struct {
 	From          int32
 	To            int32

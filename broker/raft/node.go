@@ -176,8 +176,10 @@ func New(config Config, restored Restored) (*Node, error) {
 	if n.hard == (HardState{}) {
 		n.hard = emptyHardState
 	}
+	if err := validateRestored(n.hard, restored.Entries); err != nil {
+		return nil, err
+	}
 	n.log.append(restored.Entries...)
-	assertf(n.hard.Epoch >= n.log.lastEpoch(), "restored epoch %d below the log's last epoch %d", n.hard.Epoch, n.log.lastEpoch())
 	n.durableEndOffset = n.log.endOffset()
 	n.unstableOffset = n.log.endOffset()
 	switch n.hard.LeaderID {
@@ -193,6 +195,22 @@ func New(config Config, restored Restored) (*Node, error) {
 	}
 	n.checkInvariants()
 	return n, nil
+}
+
+// validateRestored rejects durable state that no correct host could have
+// written, with an error rather than a crash: it comes from a disk.
+func validateRestored(hard HardState, entries []Entry) error {
+	last := int32(0)
+	for i, e := range entries {
+		if e.Offset != int64(i) || e.Epoch < last || e.Epoch < 0 {
+			return fmt.Errorf("raft: restored entry %d has offset %d and epoch %d after epoch %d", i, e.Offset, e.Epoch, last)
+		}
+		last = e.Epoch
+	}
+	if hard.Epoch < last {
+		return fmt.Errorf("raft: restored quorum state has epoch %d, below the log's last epoch %d", hard.Epoch, last)
+	}
+	return nil
 }
 
 // ID returns the node's id.

@@ -14,12 +14,13 @@ const networkMessagesMax = 400
 // TestRandomSchedulesKeepRaftSafe drives 3 to 5 voters through a random
 // schedule of ticks, Ready flushes, deliveries out of order, drops,
 // duplicates, partitions, proposals, crashes (losing whatever the host had
-// not made durable) and restarts. The harness checks after every event that
-// each epoch has at most one leader, that committed prefixes agree, that a
-// running node's high watermark never moves back, that every leader holds
-// the entries committed before its epoch and that a majority of disks hold
-// every committed entry. Then it heals everything and requires the quorum to
-// commit a new entry on every node within a bound (liveness).
+// not made durable, also part way through performing a Ready) and restarts.
+// The harness checks after every event that each epoch has at most one
+// leader, that committed prefixes agree, that a running node's high
+// watermark never moves back, that every leader holds the entries committed
+// before its epoch and that a majority of disks hold every committed entry.
+// Then it heals everything and requires the quorum to commit a new entry on
+// every node within a bound (liveness).
 func TestRandomSchedulesKeepRaftSafe(t *testing.T) {
 	rapid.Check(t, func(rt *rapid.T) {
 		count := rapid.IntRange(3, 5).Draw(rt, "voters")
@@ -129,6 +130,9 @@ func (s *schedule) actions() []action {
 			}
 		}},
 		{"crash", 1, func(rt *rapid.T) { c.crash(s.node(rt, "crash")) }},
+		{"crashDuringFlush", 1, func(rt *rapid.T) {
+			c.crashDuringFlush(s.node(rt, "crash"), rapid.IntRange(0, 6).Draw(rt, "steps"))
+		}},
 		{"restart", 2, func(rt *rapid.T) { c.restart(s.node(rt, "restart")) }},
 		{"isolate", 1, func(rt *rapid.T) { c.isolate(s.node(rt, "isolate")) }},
 		{"cutLink", 1, func(rt *rapid.T) {

@@ -61,18 +61,22 @@ var emptyHardState = HardState{Epoch: 0, VotedFor: NoNode, LeaderID: NoNode}
 // Ready is the work a node has accumulated since the last Advance, as data.
 // The host performs it in this order, then calls Advance:
 //
-//  1. If TruncateToOffset >= 0, remove every durable entry at or after it.
-//  2. Append Entries to the durable log.
-//  3. If HardStateChanged, write HardState.
-//  4. If MustSync, make steps 1 to 3 durable (fsync) and wait for it.
+//  1. If HardStateChanged, make HardState durable (KRaft writes its
+//     quorum-state file atomically and syncs it). It goes first so that a
+//     crash part way never leaves entries of an epoch the quorum state has
+//     not reached.
+//  2. If TruncateToOffset >= 0, remove every entry at or after it from the
+//     durable log.
+//  3. Append Entries to the durable log, in order.
+//  4. If MustSync, sync the log and wait for it.
 //  5. Only then send Messages. A vote granted, an epoch announced or a Fetch
 //     sent (whose FetchOffset tells the leader what this node holds) must
 //     never reach another node before the state it reports is durable.
 //  6. Apply CommittedEntries to the state machine, in order. They are
 //     committed by a majority, so they may be applied before step 4.
 //
-// A crash at any point may lose steps not yet made durable; the node then
-// restarts from what was.
+// A crash at any point may lose steps not yet made durable (a torn append
+// keeps a prefix of Entries); the node then restarts from what was.
 type Ready struct {
 	HardState        HardState
 	HardStateChanged bool
