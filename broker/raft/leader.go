@@ -173,7 +173,14 @@ func (n *Node) updateLeaderHighWatermark() {
 	}
 	slices.Sort(offsets)
 	candidate := offsets[len(offsets)-n.majority()]
-	if candidate <= n.highWatermark || candidate <= n.leader.epochStartOffset {
+	if candidate <= n.highWatermark {
+		return
+	}
+	if n.config.unsafe.countReplicasOnly {
+		n.highWatermark = candidate
+		return
+	}
+	if candidate <= n.leader.epochStartOffset {
 		return
 	}
 	assertf(n.log.epochAt(candidate-1) == n.hard.Epoch, "leader %d would commit an entry of epoch %d in epoch %d",

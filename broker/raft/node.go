@@ -55,6 +55,9 @@ type unsafeOptions struct {
 	noLeaderLease bool
 	// lengthOnlyElection compares logs by length alone in elections.
 	lengthOnlyElection bool
+	// countReplicasOnly lets a leader commit entries of earlier epochs by
+	// counting the voters that hold them (Raft's Figure 8 mistake).
+	countReplicasOnly bool
 }
 
 // withDefaults fills unset limits with their documented defaults.

@@ -2,6 +2,7 @@ package raft
 
 import (
 	"fmt"
+	"slices"
 	"testing"
 )
 
@@ -292,4 +293,129 @@ func TestVoterStrandedInLaterEpochRejoins(t *testing.T) {
 		}
 	}
 	t.Fatalf("the quorum did not commit on every node: %s", c.describe())
+}
+
+// campaign ticks only node id and delivers one message at a time until it
+// leads. It returns before the new leader's first Ready is performed, and
+// drops whatever else is in flight: the other nodes never time out and
+// learn nothing more, so the script decides what happens next.
+func (c *cluster) campaign(id int32) {
+	c.t.Helper()
+	for range 100 {
+		c.tick(id)
+		for range 1000 {
+			if c.get(id).node.Role() == RoleLeader {
+				c.network = nil
+				return
+			}
+			for _, tn := range c.nodes {
+				c.flush(tn.id)
+			}
+			if len(c.network) == 0 {
+				break
+			}
+			c.deliver(0)
+		}
+	}
+	c.t.Fatalf("node %d did not win an election: %s", id, c.describe())
+}
+
+// bounce crashes and restarts a node, which keeps its disk and loses its
+// lease on the leader (a lease needs a Fetch in this life).
+func (c *cluster) bounce(id int32) {
+	c.crash(id)
+	c.restart(id)
+}
+
+// scenarioFigure8 is Raft's Figure 8 in KRaft's terms, with one entry per
+// Fetch so that a leader's own first entry can lag the entries before it.
+// Node 1 (epoch 1) leaves entry x on nodes 1 and 2 only. Node 5 wins epoch 2
+// and dies before anyone fetches its leader-change entry. Node 1 wins epoch
+// 3 and replicates x to node 3: x is now on a majority, but the epoch-3
+// entry is not. If node 1 counted replicas and committed x, node 5 could
+// still win epoch 4 (its last epoch 2 beats the others' 1) and erase x.
+func scenarioFigure8(t reporter, tune func(*Config)) {
+	c := newCluster(t, 5, 17, func(config *Config) {
+		config.FetchEntriesMax = 1
+		if tune != nil {
+			tune(config)
+		}
+	})
+	c.campaign(1)
+	c.tickAll(1)
+	for _, id := range []int32{3, 4, 5} {
+		c.cut[[2]int32{1, id}], c.cut[[2]int32{id, 1}] = true, true
+	}
+	c.propose(1, "x")
+	c.tick(2)
+	c.stabilize() // x reaches node 2 only
+	c.crash(1)
+	c.heal()
+	// Node 5 wins epoch 2 with votes from 3 and 4, then dies at once.
+	c.bounce(3)
+	c.bounce(4)
+	c.cut[[2]int32{5, 2}], c.cut[[2]int32{2, 5}] = true, true
+	c.campaign(5)
+	c.isolate(5)
+	c.flush(5) // its leader-change entry is durable, its BeginQuorumEpoch lost
+	c.crash(5)
+	c.heal()
+	// Node 1 wins epoch 3 and hands x to node 3; node 2 reports holding x
+	// but never receives the epoch-3 entry; node 4 hears nothing.
+	c.restart(1)
+	c.bounce(2)
+	c.bounce(3)
+	c.bounce(4)
+	c.campaign(1)
+	c.cut[[2]int32{1, 4}], c.cut[[2]int32{4, 1}] = true, true
+	c.flush(1)        // BeginQuorumEpoch to 2 and 3
+	c.deliverAllTo(2) // node 2 follows and fetches at offset 2
+	c.deliverAllTo(3) // node 3 follows and fetches at offset 1
+	c.deliverAllTo(1) // node 1 records both and answers
+	c.flush(1)
+	c.dropMessagesTo(2)
+	c.deliverAllTo(3) // node 3 appends x and fetches at offset 2
+	c.deliverAllTo(1) // x is now durable on nodes 1, 2 and 3
+	holders := 0
+	for _, tn := range c.nodes {
+		if len(tn.disk.Entries) > 1 && string(tn.disk.Entries[1].Data) == "x" {
+			holders++
+		}
+	}
+	if holders != 3 {
+		t.Fatalf("x is on %d disks, the scenario needs a majority of 3: %s", holders, c.describe())
+	}
+	c.crash(1)
+	c.network = nil
+	c.heal()
+	// Node 5 (last epoch 2) now beats nodes 2, 3 and 4 (last epoch 1).
+	c.restart(5)
+	c.bounce(2)
+	c.bounce(3)
+	c.bounce(4)
+	for range 200 {
+		c.tick(5)
+		c.stabilize()
+		if c.get(5).node.Role() == RoleLeader && c.get(5).node.HardState().Epoch == 4 {
+			return
+		}
+	}
+	t.Fatalf("node 5 did not win epoch 4: %s", c.describe())
+}
+
+// dropMessagesTo loses every message in flight to id.
+func (c *cluster) dropMessagesTo(id int32) {
+	c.network = slices.DeleteFunc(c.network, func(e envelope) bool { return e.To == id })
+}
+
+// TestFigure8 shows the commit rule at the cluster level: with it, x is never
+// committed and its loss is allowed; counting replicas instead commits x and
+// the next leader erases a committed entry (leader completeness fails).
+func TestFigure8(t *testing.T) {
+	scenarioFigure8(t, nil)
+	t.Run("fails when a leader counts replicas of earlier epochs", func(t *testing.T) {
+		mustFail(t, func(r reporter) {
+			scenarioFigure8(r, func(c *Config) { c.unsafe.countReplicasOnly = true })
+		})
+	})
 }
