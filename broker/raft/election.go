@@ -257,7 +257,7 @@ func (n *Node) handleEndQuorumEpoch(m Message, request *kmsg.EndQuorumEpochReque
 	if p.LeaderEpoch > n.hard.Epoch {
 		n.learnEpoch(p.LeaderEpoch, NoNode)
 	}
-	if p.LeaderEpoch == n.hard.Epoch && n.role == RoleFollower && n.hard.LeaderID == p.LeaderID {
+	if p.LeaderEpoch == n.hard.Epoch && n.role == RoleFollower && n.hard.LeaderID == p.LeaderID && !n.config.unsafe.ignoreEndQuorumEpoch {
 		n.follower.leaderResigned = true
 		position := int64(len(p.PreferredSuccessors))
 		for i, id := range p.PreferredSuccessors {

@@ -35,6 +35,10 @@ type Config struct {
 	RequestTimeoutTicks int
 	// FetchEntriesMax bounds the entries in one Fetch response. Default 64.
 	FetchEntriesMax int
+	// UncommittedEntriesMax bounds the entries a leader holds beyond its
+	// high watermark; Propose refuses more, so a leader that cannot commit
+	// does not grow its log without bound. Default 1024.
+	UncommittedEntriesMax int
 	// Rand is the node's only source of randomness (election jitter).
 	Rand *core.Rand
 
@@ -58,6 +62,9 @@ type unsafeOptions struct {
 	// countReplicasOnly lets a leader commit entries of earlier epochs by
 	// counting the voters that hold them (Raft's Figure 8 mistake).
 	countReplicasOnly bool
+	// ignoreEndQuorumEpoch makes followers wait out the fetch timeout after
+	// their leader resigned.
+	ignoreEndQuorumEpoch bool
 }
 
 // withDefaults fills unset limits with their documented defaults.
@@ -74,6 +81,9 @@ func (c Config) withDefaults() Config {
 	if c.FetchEntriesMax == 0 {
 		c.FetchEntriesMax = 64
 	}
+	if c.UncommittedEntriesMax == 0 {
+		c.UncommittedEntriesMax = 1024
+	}
 	return c
 }
 
@@ -82,8 +92,8 @@ func (c *Config) validate() error {
 	switch {
 	case c.Rand == nil:
 		return errors.New("raft: Config.Rand is required")
-	case c.ElectionTimeoutTicks < 1, c.FetchTimeoutTicks < 1, c.RequestTimeoutTicks < 1, c.FetchEntriesMax < 1:
-		return errors.New("raft: tick counts and FetchEntriesMax must be positive")
+	case c.ElectionTimeoutTicks < 1, c.FetchTimeoutTicks < 1, c.RequestTimeoutTicks < 1, c.FetchEntriesMax < 1, c.UncommittedEntriesMax < 1:
+		return errors.New("raft: tick counts, FetchEntriesMax and UncommittedEntriesMax must be positive")
 	case !slices.Contains(c.Voters, c.ID):
 		return fmt.Errorf("raft: node %d is not in the voters %v (observers are not supported yet)", c.ID, c.Voters)
 	}
@@ -238,6 +248,11 @@ func (n *Node) EndOffset() int64 { return n.log.endOffset() }
 // ErrNotLeader is returned by Propose on a node that is not the leader.
 var ErrNotLeader = errors.New("raft: not the leader")
 
+// ErrTooManyUncommitted is returned by Propose when the leader already holds
+// UncommittedEntriesMax entries beyond its high watermark; the caller retries
+// once some commit.
+var ErrTooManyUncommitted = errors.New("raft: too many uncommitted entries")
+
 // Propose appends data to the log if this node is the leader and returns the
 // offset it will have. The entry is committed once the high watermark passes
 // it; a leader that loses its epoch first may lose it.
@@ -247,6 +262,9 @@ func (n *Node) Propose(data []byte) (int64, error) {
 	}
 	if len(data) == 0 {
 		return -1, errors.New("raft: an empty proposal is not allowed (nil data marks a leader change)")
+	}
+	if n.log.endOffset()-n.highWatermark >= int64(n.config.UncommittedEntriesMax) {
+		return -1, ErrTooManyUncommitted
 	}
 	offset := n.log.endOffset()
 	n.log.append(Entry{Offset: offset, Epoch: n.hard.Epoch, Data: slices.Clone(data)})

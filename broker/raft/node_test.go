@@ -554,3 +554,28 @@ func TestDescribeQuorum(t *testing.T) {
 		t.Fatalf("a follower answered DescribeQuorum with %+v", refusal)
 	}
 }
+
+// TestProposeLimits checks that only a leader accepts proposals, that empty
+// data is refused (nil marks a leader change) and that a leader that cannot
+// commit stops accepting at UncommittedEntriesMax.
+func TestProposeLimits(t *testing.T) {
+	n, err := New(Config{ID: 1, Voters: []int32{1, 2, 3}, Rand: core.NewRand(1), UncommittedEntriesMax: 3}, Restored{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := n.Propose([]byte("a")); !errors.Is(err, ErrNotLeader) {
+		t.Fatalf("an unattached node accepted a proposal: %v", err)
+	}
+	becomeLeaderOfNextEpoch(t, n) // the leader-change entry is the first uncommitted entry
+	if _, err := n.Propose(nil); err == nil {
+		t.Fatalf("an empty proposal was accepted")
+	}
+	for i := range 2 {
+		if _, err := n.Propose([]byte{byte(i)}); err != nil {
+			t.Fatalf("proposal %d: %v", i, err)
+		}
+	}
+	if _, err := n.Propose([]byte("one too many")); !errors.Is(err, ErrTooManyUncommitted) {
+		t.Fatalf("the leader accepted a fourth uncommitted entry: %v", err)
+	}
+}

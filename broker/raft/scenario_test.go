@@ -2,8 +2,11 @@ package raft
 
 import (
 	"fmt"
+	"hash/fnv"
 	"slices"
 	"testing"
+
+	"github.com/kafkasim/kafkasim/core"
 )
 
 // failureRecorder is a reporter that records a failure and unwinds, so that
@@ -418,4 +421,80 @@ func TestFigure8(t *testing.T) {
 			scenarioFigure8(r, func(c *Config) { c.unsafe.countReplicasOnly = true })
 		})
 	})
+}
+
+// scenarioResign has the leader resign (as at controlled shutdown) and
+// requires a successor within half a fetch timeout: EndQuorumEpoch lets the
+// followers start at once instead of waiting for the leader to go silent.
+func scenarioResign(t reporter, tune func(*Config)) {
+	c := newCluster(t, 3, 19, tune)
+	old := c.waitLeader()
+	c.propose(old, "x")
+	c.tickAll(2)
+	c.get(old).node.Resign()
+	c.stabilize()
+	bound := c.get(old).node.config.FetchTimeoutTicks / 2
+	for range bound {
+		c.tickAll(1)
+		if id := c.leader(); id != NoNode && id != old {
+			return
+		}
+	}
+	t.Fatalf("no successor within %d ticks of the resignation: %s", bound, c.describe())
+}
+
+// TestResignHandsOverQuickly shows EndQuorumEpoch at work; a follower that
+// ignores it waits the whole fetch timeout.
+func TestResignHandsOverQuickly(t *testing.T) {
+	scenarioResign(t, nil)
+	t.Run("fails when followers ignore EndQuorumEpoch", func(t *testing.T) {
+		mustFail(t, func(r reporter) {
+			scenarioResign(r, func(c *Config) { c.unsafe.ignoreEndQuorumEpoch = true })
+		})
+	})
+}
+
+// TestSameSeedSameTrace runs one seeded schedule of ticks, partitions,
+// proposals, crashes and restarts twice and compares a hash of every message
+// sent: the node draws nothing from outside its seed. A third run with
+// another seed must differ, or the hash would prove nothing.
+func TestSameSeedSameTrace(t *testing.T) {
+	first, second, other := seededTrace(t, 5), seededTrace(t, 5), seededTrace(t, 6)
+	if first != second {
+		t.Fatalf("the same seed gave traces %x and %x", first, second)
+	}
+	if first == other {
+		t.Fatalf("seeds 5 and 6 gave the same trace %x", first)
+	}
+}
+
+// seededTrace runs a schedule drawn from seed and hashes the messages sent.
+func seededTrace(t *testing.T, seed uint64) uint64 {
+	c := newCluster(t, 3, seed, nil)
+	hash := fnv.New64a()
+	c.observe = func(m Message) {
+		fmt.Fprintf(hash, "%d>%d#%d:", m.From, m.To, m.CorrelationID)
+		hash.Write(m.Body.AppendTo(nil))
+	}
+	rand := core.NewRand(seed)
+	for step := range 300 {
+		id := int32(rand.IntN(3) + 1)
+		switch rand.IntN(10) {
+		case 0:
+			c.isolate(id)
+		case 1:
+			c.heal()
+		case 2:
+			c.crash(id)
+		case 3:
+			c.restart(id)
+		case 4, 5:
+			if leader := c.leader(); leader != NoNode {
+				c.propose(leader, fmt.Sprint(step))
+			}
+		default:
+			c.tickAll(1)
+		}
+	}
+	return hash.Sum64()
 }
