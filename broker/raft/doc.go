@@ -18,11 +18,11 @@
 //   - Advance: the I/O of the last Ready completed (it is durable and its
 //     messages were sent).
 //
-// Its output is a Ready: entries to truncate and append, the quorum state
-// (HardState: epoch, vote, leader) to write, whether an fsync is owed,
-// messages to send and committed entries to apply. The ordering rule is
-// "persist, then send": no message of a Ready may leave before its state is
-// durable. That one rule gives three guarantees:
+// Its output is a Ready: the quorum state (HardState: epoch, vote, leader) to
+// write, entries to truncate and append, whether an fsync is owed, messages
+// to send and committed entries to apply (see Ready for the exact steps).
+// The ordering rule is "persist, then send": no message of a Ready may leave
+// before its state is durable. That one rule gives three guarantees:
 //
 //   - A vote is durable before the granted answer leaves, so a voter that
 //     loses power right after voting cannot vote again in that epoch.
@@ -57,10 +57,20 @@
 //
 // Check-quorum: a leader from which fewer than a majority of voters (itself
 // included) fetched within 1.5 fetch timeouts resigns and sends
-// EndQuorumEpoch, listing successors by how much of its log they hold. With
-// pre-vote and the follower's lease, a partitioned, restarted or lagging
-// voter cannot depose a leader that a majority follows, and a leader cut off
-// from the majority stops leading on its own.
+// EndQuorumEpoch, listing successors by how much of its log they hold; a
+// follower told so starts its pre-vote at once (Resign does the same at a
+// controlled shutdown). With pre-vote and the follower's lease, a
+// partitioned, restarted or lagging voter cannot depose a leader that a
+// majority follows, and a leader cut off from the majority stops leading on
+// its own. A lease comes only from a successful Fetch in the current life:
+// voters that restart knowing a dead leader still elect another.
+//
+// A prospective voter whose pre-vote fails goes back to the leader it knew
+// (it may be alive; only a Fetch can tell). A voter that reached a later
+// epoch and lost there never fetches from an older epoch's leader; the
+// leader re-sends BeginQuorumEpoch to voters that stopped fetching, learns
+// the later epoch from the refusal, and the election that follows brings the
+// voter back.
 //
 // # Replication
 //
@@ -79,7 +89,8 @@
 // voters hold durably, and it advances only onto an entry of the leader's
 // own epoch (the leader-change entry makes that possible at once); entries
 // of earlier epochs are committed with it. A follower takes the leader's
-// high watermark up to its own log end, and never moves it back.
+// high watermark up to its own log end, and never moves it back. A leader
+// refuses proposals once UncommittedEntriesMax entries await commit.
 //
 // # Invariants (asserted in the code)
 //
@@ -96,10 +107,14 @@
 //     epoch's leader-change entry.
 //
 // The tests check the cross-node properties at every step of random
-// schedules with message loss, duplication and reordering, crashes that
-// lose unpersisted state, and restarts: at most one leader per epoch,
-// identical committed prefixes everywhere, a monotonic high watermark per
-// running node, and no committed entry ever lost.
+// schedules with message loss, duplication and reordering, partitions,
+// crashes that lose unpersisted state (also part way through a Ready), and
+// restarts: at most one leader per epoch, identical committed prefixes
+// everywhere, a monotonic high watermark per running node, every leader
+// holding what was committed before its epoch, and every committed entry on
+// a majority of disks. After healing, a new entry must commit everywhere
+// within a bound. Scripted scenarios each fail when their protection is
+// switched off (Config.unsafe, for tests only).
 //
 // # Not yet
 //
@@ -109,8 +124,11 @@
 //     observers: the voter set is fixed from controller.quorum.voters and
 //     every node is a voter.
 //   - Long-polling Fetch (the leader answers at once; an idle follower
-//     fetches once per tick), and a bound on proposals the leader holds
-//     uncommitted.
+//     fetches once per tick); PartitionMaxBytes is sent but the leader bounds
+//     answers by FetchEntriesMax only.
+//   - A durable high watermark: a restarted node relearns it from the
+//     leader, so a lone restarted node cannot apply anything until a leader
+//     exists.
 //   - The wire: messages are kmsg values at the versions in messages.go but
 //     no codec, connection or host runs them yet, and the node is not wired
 //     into the broker.

@@ -192,9 +192,16 @@ func (n *Node) updateLeaderHighWatermark() {
 // view: each voter's durable log end as its last Fetch reported it.
 func (n *Node) handleDescribeQuorum(m Message, request *kmsg.DescribeQuorumRequest) error {
 	p := kmsg.DescribeQuorumResponseTopicPartition{Partition: metadataPartition, LeaderID: n.hard.LeaderID, LeaderEpoch: n.hard.Epoch, HighWatermark: n.highWatermark}
-	if n.role != RoleLeader {
+	valid := len(request.Topics) == 1 && request.Topics[0].Topic == MetadataTopic &&
+		len(request.Topics[0].Partitions) == 1 && request.Topics[0].Partitions[0].Partition == metadataPartition
+	var err error
+	switch {
+	case !valid:
+		p.ErrorCode = kerr.InvalidRequest.Code
+		err = errNoMetadataPartition
+	case n.role != RoleLeader:
 		p.ErrorCode = kerr.NotLeaderForPartition.Code
-	} else {
+	default:
 		for i, voter := range n.voters {
 			end := n.leader.endOffsets[i]
 			if voter == n.config.ID {
@@ -208,7 +215,7 @@ func (n *Node) handleDescribeQuorum(m Message, request *kmsg.DescribeQuorumReque
 		Topics:  []kmsg.DescribeQuorumResponseTopic{{Topic: MetadataTopic, Partitions: []kmsg.DescribeQuorumResponseTopicPartition{p}}},
 	}
 	n.reply(m, response)
-	return nil
+	return err
 }
 
 func fetchRequestPartition(r *kmsg.FetchRequest) (kmsg.FetchRequestTopicPartition, bool) {

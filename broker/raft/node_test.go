@@ -537,7 +537,9 @@ func TestDescribeQuorum(t *testing.T) {
 	p := kmsg.FetchRequestTopicPartition{CurrentLeaderEpoch: 1, FetchOffset: 1, LastFetchedEpoch: 1}
 	n.Step(Message{From: 2, To: 1, Body: newFetchRequest("unit", 2, p)})
 	drain(n)
-	describe := &kmsg.DescribeQuorumRequest{Version: describeQuorumVersion}
+	describe := &kmsg.DescribeQuorumRequest{Version: describeQuorumVersion, Topics: []kmsg.DescribeQuorumRequestTopic{
+		{Topic: MetadataTopic, Partitions: []kmsg.DescribeQuorumRequestTopicPartition{{Partition: 0}}},
+	}}
 	n.Step(Message{From: 9, To: 1, Body: describe})
 	answer := onlyMessage(t, drain(n), 9).Body.(*kmsg.DescribeQuorumResponse).Topics[0].Partitions[0]
 	var ends []int64
@@ -552,6 +554,12 @@ func TestDescribeQuorum(t *testing.T) {
 	refusal := onlyMessage(t, drain(follower), 9).Body.(*kmsg.DescribeQuorumResponse).Topics[0].Partitions[0]
 	if refusal.ErrorCode != kerr.NotLeaderForPartition.Code || refusal.LeaderID != 1 {
 		t.Fatalf("a follower answered DescribeQuorum with %+v", refusal)
+	}
+	if err := n.Step(Message{From: 9, To: 1, Body: &kmsg.DescribeQuorumRequest{Version: describeQuorumVersion}}); err == nil {
+		t.Fatalf("a DescribeQuorum without the metadata partition was accepted")
+	}
+	if invalid := onlyMessage(t, drain(n), 9).Body.(*kmsg.DescribeQuorumResponse).Topics[0].Partitions[0]; invalid.ErrorCode != kerr.InvalidRequest.Code {
+		t.Fatalf("a malformed DescribeQuorum got error %d, want INVALID_REQUEST", invalid.ErrorCode)
 	}
 }
 
