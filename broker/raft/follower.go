@@ -120,6 +120,6 @@ func (n *Node) appendFetched(entries []Entry) error {
 func (n *Node) learnHighWatermark(leaderHighWatermark int64) {
 	next := min(leaderHighWatermark, n.log.endOffset())
 	if next > n.highWatermark {
-		n.highWatermark = next
+		n.advanceHighWatermark(next)
 	}
 }

@@ -177,7 +177,7 @@ func (n *Node) updateLeaderHighWatermark() {
 		return
 	}
 	if n.config.unsafe.countReplicasOnly {
-		n.highWatermark = candidate
+		n.advanceHighWatermark(candidate)
 		return
 	}
 	if candidate <= n.leader.epochStartOffset {
@@ -185,7 +185,7 @@ func (n *Node) updateLeaderHighWatermark() {
 	}
 	assertf(n.log.epochAt(candidate-1) == n.hard.Epoch, "leader %d would commit an entry of epoch %d in epoch %d",
 		n.config.ID, n.log.epochAt(candidate-1), n.hard.Epoch)
-	n.highWatermark = candidate
+	n.advanceHighWatermark(candidate)
 }
 
 // handleDescribeQuorum answers DescribeQuorum (KIP-595) from the leader's

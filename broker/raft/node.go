@@ -456,6 +456,14 @@ func (n *Node) truncate(offset int64) {
 	n.durableEndOffset = min(n.durableEndOffset, offset)
 }
 
+// advanceHighWatermark is the only place the high watermark changes: it
+// moves forward, never past the log's end, and never back.
+func (n *Node) advanceHighWatermark(offset int64) {
+	assertf(offset > n.highWatermark, "node %d high watermark would move from %d to %d", n.config.ID, n.highWatermark, offset)
+	assertf(offset <= n.log.endOffset(), "node %d high watermark %d beyond its log end %d", n.config.ID, offset, n.log.endOffset())
+	n.highWatermark = offset
+}
+
 // checkInvariants asserts what must hold between any two events.
 func (n *Node) checkInvariants() {
 	h := n.hard
