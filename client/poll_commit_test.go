@@ -120,18 +120,7 @@ func TestOnCommitSeesOwnCommits(t *testing.T) {
 					return nil, false
 				}
 				sent = append(sent, r)
-				resp := r.ResponseKind().(*kmsg.OffsetCommitResponse)
-				for _, rt := range r.Topics {
-					t := kmsg.NewOffsetCommitResponseTopic()
-					t.Topic = rt.Topic
-					for _, rp := range rt.Partitions {
-						p := kmsg.NewOffsetCommitResponseTopicPartition()
-						p.Partition, p.ErrorCode = rp.Partition, tt.code
-						t.Partitions = append(t.Partitions, p)
-					}
-					resp.Topics = append(resp.Topics, t)
-				}
-				return resp, true
+				return offsetCommitAnswer(r, tt.code), true
 			})
 			cfg := DefaultConsumerConfig("g")
 			var calls []GroupMembership
