@@ -42,6 +42,17 @@ func mustFail(t *testing.T, scenario func(reporter)) {
 	t.Logf("without the protection: %s", recorder.message)
 }
 
+// protects runs scenario as it is, then with the protection switched off
+// by unsafe, which must make it fail (named by what): a scripted
+// regression proves something only if it fails without what it protects.
+func protects(t *testing.T, scenario func(reporter, func(*Config)), what string, unsafe func(*Config)) {
+	t.Helper()
+	scenario(t, nil)
+	t.Run(what, func(t *testing.T) {
+		mustFail(t, func(r reporter) { scenario(r, unsafe) })
+	})
+}
+
 // TestReplicatesAndCommits elects a leader in a fresh 3-voter quorum and
 // checks that proposals reach every node's committed log in order.
 func TestReplicatesAndCommits(t *testing.T) {
@@ -103,12 +114,7 @@ func scenarioOldLeaderRejoins(t reporter, tune func(*Config)) {
 // scenario; without pre-vote the isolated node bumps its epoch on every
 // timeout and deposes the new leader when it returns.
 func TestPartitionedOldLeaderRejoinsWithoutDisruption(t *testing.T) {
-	scenarioOldLeaderRejoins(t, nil)
-	t.Run("fails without pre-vote", func(t *testing.T) {
-		mustFail(t, func(r reporter) {
-			scenarioOldLeaderRejoins(r, func(c *Config) { c.unsafe.noPreVote = true })
-		})
-	})
+	protects(t, scenarioOldLeaderRejoins, "fails without pre-vote", func(c *Config) { c.unsafe.noPreVote = true })
 }
 
 // scenarioIsolatedLeaderResigns requires a leader cut off from every voter to
@@ -128,12 +134,7 @@ func scenarioIsolatedLeaderResigns(t reporter, tune func(*Config)) {
 // TestIsolatedLeaderResigns shows check-quorum: without it, a leader cut off
 // from the majority keeps leading its stale epoch indefinitely.
 func TestIsolatedLeaderResigns(t *testing.T) {
-	scenarioIsolatedLeaderResigns(t, nil)
-	t.Run("fails without check-quorum", func(t *testing.T) {
-		mustFail(t, func(r reporter) {
-			scenarioIsolatedLeaderResigns(r, func(c *Config) { c.unsafe.noCheckQuorum = true })
-		})
-	})
+	protects(t, scenarioIsolatedLeaderResigns, "fails without check-quorum", func(c *Config) { c.unsafe.noCheckQuorum = true })
 }
 
 // scenarioFollowerCutFromLeader cuts only the link between the leader and one
@@ -157,12 +158,7 @@ func scenarioFollowerCutFromLeader(t reporter, tune func(*Config)) {
 // it, the other follower grants the pre-vote and the healthy leader loses its
 // epoch.
 func TestFollowerCutFromLeaderCannotDepose(t *testing.T) {
-	scenarioFollowerCutFromLeader(t, nil)
-	t.Run("fails without the leader lease", func(t *testing.T) {
-		mustFail(t, func(r reporter) {
-			scenarioFollowerCutFromLeader(r, func(c *Config) { c.unsafe.noLeaderLease = true })
-		})
-	})
+	protects(t, scenarioFollowerCutFromLeader, "fails without the leader lease", func(c *Config) { c.unsafe.noLeaderLease = true })
 }
 
 // scenarioLongerUncommittedLog gives the old leader a longer log of
@@ -218,12 +214,7 @@ func scenarioLongerUncommittedLog(t reporter, tune func(*Config)) {
 // answers would truncate the committed entry (the harness's leader
 // completeness check catches it first).
 func TestLongerUncommittedLogLosesElection(t *testing.T) {
-	scenarioLongerUncommittedLog(t, nil)
-	t.Run("fails with length-only comparison", func(t *testing.T) {
-		mustFail(t, func(r reporter) {
-			scenarioLongerUncommittedLog(r, func(c *Config) { c.unsafe.lengthOnlyElection = true })
-		})
-	})
+	protects(t, scenarioLongerUncommittedLog, "fails with length-only comparison", func(c *Config) { c.unsafe.lengthOnlyElection = true })
 }
 
 // scenarioVoterLosesPower has node 3 vote for node 1 in epoch 1 and lose
@@ -415,12 +406,7 @@ func (c *cluster) dropMessagesTo(id int32) {
 // committed and its loss is allowed; counting replicas instead commits x and
 // the next leader erases a committed entry (leader completeness fails).
 func TestFigure8(t *testing.T) {
-	scenarioFigure8(t, nil)
-	t.Run("fails when a leader counts replicas of earlier epochs", func(t *testing.T) {
-		mustFail(t, func(r reporter) {
-			scenarioFigure8(r, func(c *Config) { c.unsafe.countReplicasOnly = true })
-		})
-	})
+	protects(t, scenarioFigure8, "fails when a leader counts replicas of earlier epochs", func(c *Config) { c.unsafe.countReplicasOnly = true })
 }
 
 // scenarioResign has the leader resign (as at controlled shutdown) and
@@ -446,12 +432,7 @@ func scenarioResign(t reporter, tune func(*Config)) {
 // TestResignHandsOverQuickly shows EndQuorumEpoch at work; a follower that
 // ignores it waits the whole fetch timeout.
 func TestResignHandsOverQuickly(t *testing.T) {
-	scenarioResign(t, nil)
-	t.Run("fails when followers ignore EndQuorumEpoch", func(t *testing.T) {
-		mustFail(t, func(r reporter) {
-			scenarioResign(r, func(c *Config) { c.unsafe.ignoreEndQuorumEpoch = true })
-		})
-	})
+	protects(t, scenarioResign, "fails when followers ignore EndQuorumEpoch", func(c *Config) { c.unsafe.ignoreEndQuorumEpoch = true })
 }
 
 // TestSameSeedSameTrace runs one seeded schedule of ticks, partitions,
