@@ -153,6 +153,7 @@ func (r *run) drain() error {
 
 	d := &consumerActor{r: r, clientID: len(r.producers) + len(r.consumers), host: host, final: true}
 	stuck := make(map[client.TopicPartition]*drainStuck)
+	emptyRead := make(map[client.TopicPartition]bool)
 	d.configure = func(cfg *client.ConsumerConfig) {
 		cfg.OnFetchError = func(tp client.TopicPartition, offset int64, err error) {
 			r.drainFetchFailed(d, stuck, tp, offset, err)
@@ -168,8 +169,24 @@ func (r *run) drain() error {
 				unreadable[tp] = s.name
 				continue
 			}
-			if d.next[tp] < ends[tp].Offset {
+			if d.next[tp] >= ends[tp].Offset {
+				continue
+			}
+			// When retention deleted a whole partition (its log start
+			// reached its end) the drain starts at the end and delivers
+			// nothing (sim seed 700951): its position shows it got there,
+			// recorded once as an empty final poll from that position.
+			position, known := d.consumer.Position(tp)
+			if !known || position < ends[tp].Offset {
 				return false
+			}
+			if !emptyRead[tp] {
+				emptyRead[tp] = true
+				now := int64(r.sched.Now())
+				r.recorder.instant(checker.Op{
+					Client: d.clientID, Process: d.session, Kind: checker.KindPoll, Call: now, Return: now, Outcome: checker.OutcomeOK,
+					Topic: tp.Topic, Partition: tp.Partition, Poll: &checker.Poll{FetchOffset: position, Reset: true, Final: true},
+				})
 			}
 		}
 		return true
