@@ -26,13 +26,12 @@ type hostOptions struct {
 // testNode is one voter with its simulated disk: the disk keeps exactly what
 // the host made durable, and a crash keeps only the disk.
 type testNode struct {
-	id        int32
-	node      *Node // nil while crashed
-	disk      Restored
-	lastHW    int64 // for the monotonic check, per incarnation
-	applied   int64 // entries applied in this incarnation
-	restarts  int
-	unflushed bool
+	id       int32
+	node     *Node // nil while crashed
+	disk     Restored
+	lastHW   int64 // for the monotonic check, per incarnation
+	applied  int64 // entries applied in this incarnation
+	restarts int
 }
 
 // cluster is an in-memory quorum with a network that can drop, duplicate,
