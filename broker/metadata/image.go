@@ -1,0 +1,186 @@
+package metadata
+
+import (
+	"fmt"
+	"slices"
+	"sort"
+)
+
+// NoLeader is the leader of a partition that has none.
+const NoLeader int32 = -1
+
+// Broker is one registered broker as the image knows it.
+type Broker struct {
+	ID     int32
+	Epoch  int64
+	Fenced bool
+}
+
+// Topic is one topic as the image knows it. Partitions are numbered from 0
+// without gaps; Partitions[i].Partition == i.
+type Topic struct {
+	Name       string
+	ID         TopicID
+	Partitions []PartitionState
+}
+
+// ConfigEntry is one configuration of a resource.
+type ConfigEntry struct {
+	Name  string
+	Value string
+}
+
+// Image is the applied cluster metadata: what every broker and controller
+// rebuilds by applying the committed metadata log in order. It is a pure
+// value; nothing in it reads a clock or performs I/O. Applying the same
+// records to a new Image always gives the same Image.
+type Image struct {
+	brokers       map[int32]*Broker
+	topicsByID    map[TopicID]*Topic
+	topicsByName  map[string]TopicID
+	configs       map[ConfigResource]map[string]string
+	appliedOffset int64
+	appliedEpoch  int32
+}
+
+// NewImage returns the image of an empty metadata log.
+func NewImage() *Image {
+	return &Image{
+		brokers:       map[int32]*Broker{},
+		topicsByID:    map[TopicID]*Topic{},
+		topicsByName:  map[string]TopicID{},
+		configs:       map[ConfigResource]map[string]string{},
+		appliedOffset: -1,
+	}
+}
+
+// AppliedOffset returns the offset of the last entry applied, or -1.
+func (image *Image) AppliedOffset() int64 { return image.appliedOffset }
+
+// AppliedEpoch returns the Raft epoch of the last entry applied.
+func (image *Image) AppliedEpoch() int32 { return image.appliedEpoch }
+
+// Broker returns the broker with the ID.
+func (image *Image) Broker(id int32) (Broker, bool) {
+	broker, ok := image.brokers[id]
+	if !ok {
+		return Broker{}, false
+	}
+	return *broker, true
+}
+
+// Brokers returns every registered broker, ordered by ID.
+func (image *Image) Brokers() []Broker {
+	brokers := make([]Broker, 0, len(image.brokers))
+	for _, id := range image.brokerIDs() {
+		brokers = append(brokers, *image.brokers[id])
+	}
+	return brokers
+}
+
+// TopicByName returns a copy of the named topic.
+func (image *Image) TopicByName(name string) (Topic, bool) {
+	id, ok := image.topicsByName[name]
+	if !ok {
+		return Topic{}, false
+	}
+	return image.TopicByID(id)
+}
+
+// TopicByID returns a copy of the topic with the ID.
+func (image *Image) TopicByID(id TopicID) (Topic, bool) {
+	topic, ok := image.topicsByID[id]
+	if !ok {
+		return Topic{}, false
+	}
+	copied := Topic{Name: topic.Name, ID: topic.ID}
+	for _, partition := range topic.Partitions {
+		copied.Partitions = append(copied.Partitions, partition.clone())
+	}
+	return copied, true
+}
+
+// TopicNames returns every topic's name, sorted.
+func (image *Image) TopicNames() []string {
+	names := make([]string, 0, len(image.topicsByName))
+	for name := range image.topicsByName { // order-independent: sorted below
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// Partition returns a copy of one partition's state.
+func (image *Image) Partition(id TopicID, partition int32) (PartitionState, bool) {
+	state := image.partition(id, partition)
+	if state == nil {
+		return PartitionState{}, false
+	}
+	return state.clone(), true
+}
+
+// Configs returns the resource's configurations, sorted by name.
+func (image *Image) Configs(resource ConfigResource) []ConfigEntry {
+	values := image.configs[resource]
+	entries := make([]ConfigEntry, 0, len(values))
+	for name, value := range values { // order-independent: sorted below
+		entries = append(entries, ConfigEntry{Name: name, Value: value})
+	}
+	sort.Slice(entries, func(i, j int) bool { return entries[i].Name < entries[j].Name })
+	return entries
+}
+
+func (image *Image) partition(id TopicID, partition int32) *PartitionState {
+	topic, ok := image.topicsByID[id]
+	if !ok || partition < 0 || int(partition) >= len(topic.Partitions) {
+		return nil
+	}
+	return &topic.Partitions[partition]
+}
+
+func (image *Image) brokerIDs() []int32 {
+	ids := make([]int32, 0, len(image.brokers))
+	for id := range image.brokers { // order-independent: sorted below
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	return ids
+}
+
+// topicsInNameOrder returns the topics sorted by name, so that every walk
+// over partitions (Check, snapshots, fencing) visits them in one order.
+func (image *Image) topicsInNameOrder() []*Topic {
+	topics := make([]*Topic, 0, len(image.topicsByName))
+	for _, name := range image.TopicNames() {
+		topics = append(topics, image.topicsByID[image.topicsByName[name]])
+	}
+	return topics
+}
+
+// live reports whether the broker may lead: registered and not fenced.
+func (image *Image) live(id int32) bool {
+	broker, ok := image.brokers[id]
+	return ok && !broker.Fenced
+}
+
+// leadership returns the first partition the broker leads, in name order,
+// for an error message; ok is false when it leads none.
+func (image *Image) leadership(brokerID int32) (string, bool) {
+	for _, topic := range image.topicsInNameOrder() {
+		for _, partition := range topic.Partitions {
+			if partition.Leader == brokerID {
+				return fmt.Sprintf("%s-%d", topic.Name, partition.Partition), true
+			}
+		}
+	}
+	return "", false
+}
+
+// clone copies the lists, never returning nil ones, so that a state built in
+// memory and one decoded from bytes compare equal.
+func (state PartitionState) clone() PartitionState {
+	state.Replicas = append([]int32{}, state.Replicas...)
+	state.ISR = append([]int32{}, state.ISR...)
+	state.ELR = append([]int32{}, state.ELR...)
+	return state
+}
