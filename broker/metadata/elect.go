@@ -1,0 +1,135 @@
+package metadata
+
+import (
+	"fmt"
+	"slices"
+)
+
+// ElectLeader is the active controller's decision for a partition whose
+// leader is gone: fenced, unregistered or none. It returns the change to
+// commit, or ok false when the partition needs none (its leader is live) or
+// nothing would change (no candidate and already leaderless).
+//
+// Candidates are taken in replica order, so the preferred replica wins when
+// it can: first live ISR members, then live eligible leader replicas
+// (KIP-966), and only when unclean is true any live replica. A leader from
+// the ELR becomes the whole ISR; an unclean leader does too and is marked
+// LeaderRecovering, which records that the election was unclean. With no
+// candidate the partition goes leaderless and keeps its ISR, so that the old
+// ISR can lead again when one of its members returns. The leader epoch
+// bumps only because the leader changes; the partition epoch bumps always.
+func ElectLeader(partition PartitionState, image *Image, unclean bool) (PartitionChangeRecord, bool) {
+	return electLeader(partition, image, unclean, image.live)
+}
+
+// electLeader is ElectLeader with the liveness test passed in, so that
+// FenceBrokerRecords can treat the broker it is about to fence as gone.
+func electLeader(partition PartitionState, image *Image, unclean bool, live func(int32) bool) (PartitionChangeRecord, bool) {
+	if partition.Leader != NoLeader && live(partition.Leader) {
+		return PartitionChangeRecord{}, false
+	}
+	next := partition.clone()
+	next.PartitionEpoch++
+	leader, from := chooseLeader(&partition, unclean, live)
+	switch from {
+	case fromISR:
+		next.Leader = leader
+	case fromELR:
+		next.Leader, next.ISR = leader, []int32{leader}
+		next.ELR = slices.DeleteFunc(next.ELR, func(broker int32) bool { return broker == leader })
+	case fromAnyReplica:
+		next.Leader, next.ISR, next.ELR = leader, []int32{leader}, []int32{}
+		next.LeaderRecovering = true
+	default:
+		if partition.Leader == NoLeader {
+			return PartitionChangeRecord{}, false
+		}
+		next.Leader = NoLeader
+	}
+	if next.Leader != partition.Leader {
+		next.LeaderEpoch++
+	}
+	assert(next.Leader == NoLeader || live(next.Leader), "an election chose a broker that is not live")
+	assert(next.Leader == NoLeader || slices.Contains(next.ISR, next.Leader), "an elected leader is not in its ISR")
+	return PartitionChangeRecord{PartitionState: next}, true
+}
+
+// candidateSource says where an elected leader came from.
+type candidateSource int
+
+const (
+	fromNowhere candidateSource = iota
+	fromISR
+	fromELR
+	fromAnyReplica
+)
+
+func chooseLeader(partition *PartitionState, unclean bool, live func(int32) bool) (int32, candidateSource) {
+	// A recovering leader's ISR may lack committed records, but so may every
+	// other replica; its ISR is the best there is and stays eligible.
+	for _, replica := range partition.Replicas {
+		if live(replica) && slices.Contains(partition.ISR, replica) {
+			return replica, fromISR
+		}
+	}
+	for _, replica := range partition.Replicas {
+		if live(replica) && slices.Contains(partition.ELR, replica) {
+			return replica, fromELR
+		}
+	}
+	if unclean {
+		for _, replica := range partition.Replicas {
+			if live(replica) {
+				return replica, fromAnyReplica
+			}
+		}
+	}
+	return NoLeader, fromNowhere
+}
+
+// FenceBrokerRecords returns the records that fence a broker, in the order
+// they must be committed, as Kafka's controller does when a broker's session
+// expires: first one change per partition where the broker leads or sits in
+// the ISR, removing it from the ISR (unless it is the last member, which
+// stays so that it can lead again) and electing a new leader where it led,
+// then the FenceBrokerRecord. Partitions are visited by topic name and
+// partition number. uncleanFor says whether unclean election is enabled for
+// a topic (the broker default or the topic's override).
+func FenceBrokerRecords(image *Image, brokerID int32, uncleanFor func(topicName string) bool) ([]Record, error) {
+	broker, ok := image.brokers[brokerID]
+	if !ok {
+		return nil, rejectf("broker %d is not registered", brokerID)
+	}
+	if broker.Fenced {
+		return nil, rejectf("broker %d is already fenced", brokerID)
+	}
+	others := func(id int32) bool { return id != brokerID && image.live(id) }
+	var records []Record
+	for _, topic := range image.topicsInNameOrder() {
+		for _, partition := range topic.Partitions {
+			change, ok := fenceChange(partition, image, uncleanFor(topic.Name), brokerID, others)
+			if ok {
+				records = append(records, &change)
+			}
+		}
+	}
+	records = append(records, &FenceBrokerRecord{BrokerID: brokerID, BrokerEpoch: broker.Epoch})
+	return records, nil
+}
+
+func fenceChange(partition PartitionState, image *Image, unclean bool, brokerID int32, live func(int32) bool) (PartitionChangeRecord, bool) {
+	if partition.Leader != brokerID && (!slices.Contains(partition.ISR, brokerID) || len(partition.ISR) == 1) {
+		return PartitionChangeRecord{}, false
+	}
+	shrunk := partition.clone()
+	if len(shrunk.ISR) > 1 {
+		shrunk.ISR = slices.DeleteFunc(shrunk.ISR, func(id int32) bool { return id == brokerID })
+	}
+	if partition.Leader != brokerID {
+		shrunk.PartitionEpoch++
+		return PartitionChangeRecord{PartitionState: shrunk}, true
+	}
+	change, ok := electLeader(shrunk, image, unclean, live)
+	assert(ok, fmt.Sprintf("fencing broker %d elected nothing for a partition it led", brokerID))
+	return change, true
+}
