@@ -56,7 +56,7 @@ func (g *generator) step(rt *rapid.T) {
 	kind := rapid.SampledFrom([]string{
 		"register", "register", "fence", "fence", "fence raw", "unfence", "unfence", "unfence",
 		"topic", "topic", "partitions", "partitions", "partitions", "partitions",
-		"elect", "elect", "isr", "isr", "perturb", "perturb", "config", "garbage", "leader change",
+		"elect", "elect", "isr", "isr", "move leader", "move leader", "perturb", "perturb", "config", "garbage", "leader change",
 	}).Draw(rt, "action")
 	if kind == "fence" {
 		g.fence(rt)
@@ -82,6 +82,7 @@ func (g *generator) apply(rt *rapid.T, data []byte, mustAccept bool) {
 	if err := g.image.Check(); err != nil {
 		rt.Fatalf("after entry %d: %v", offset, err)
 	}
+	requireLeadersSafe(rt, g.image)
 	requireEpochsMoveForward(rt, previous, partitionsOf(g.image))
 	requireElectionsSafe(rt, g.image)
 }
@@ -149,6 +150,8 @@ func (g *generator) draw(rt *rapid.T, kind string) []byte {
 		return Encode(&change)
 	case "isr":
 		return Encode(&PartitionChangeRecord{g.isrChange(rt, state)})
+	case "move leader":
+		return Encode(&PartitionChangeRecord{g.moveLeader(rt, state)})
 	}
 	return Encode(&PartitionChangeRecord{g.perturb(rt, g.isrChange(rt, state))})
 }
@@ -204,6 +207,21 @@ func (g *generator) isrChange(rt *rapid.T, state PartitionState) PartitionState 
 	return next
 }
 
+// moveLeader hands leadership to any ISR member, fenced ones included, with
+// correct epochs: valid exactly when the new leader is live.
+func (g *generator) moveLeader(rt *rapid.T, state PartitionState) PartitionState {
+	next := state.clone()
+	next.PartitionEpoch++
+	if len(next.ISR) == 0 {
+		return next
+	}
+	next.Leader = rapid.SampledFrom(next.ISR).Draw(rt, "new leader")
+	if next.Leader != state.Leader {
+		next.LeaderEpoch++
+	}
+	return next
+}
+
 // perturb breaks one field of a change, often making it invalid.
 func (g *generator) perturb(rt *rapid.T, state PartitionState) PartitionState {
 	switch rapid.IntRange(0, 5).Draw(rt, "perturbation") {
@@ -246,6 +264,27 @@ func partitionsOf(image *Image) map[string]PartitionState {
 		}
 	}
 	return partitions
+}
+
+// requireLeadersSafe checks the leadership invariants again through the
+// exported accessors only, so that a bug shared by Apply's validation and
+// Check (they use the same code) still fails the test.
+func requireLeadersSafe(rt *rapid.T, image *Image) {
+	for name, state := range partitionsOf(image) { // order-independent: any violation fails
+		for _, member := range state.ISR {
+			if !slices.Contains(state.Replicas, member) {
+				rt.Fatalf("%s: ISR member %d is not a replica %v", name, member, state.Replicas)
+			}
+		}
+		if state.Leader == NoLeader {
+			continue
+		}
+		broker, registered := image.Broker(state.Leader)
+		if !registered || broker.Fenced || !slices.Contains(state.ISR, state.Leader) {
+			rt.Fatalf("%s: leader %d is fenced (%t), unknown (%t) or outside the ISR %v",
+				name, state.Leader, broker.Fenced, !registered, state.ISR)
+		}
+	}
 }
 
 func requireEpochsMoveForward(rt *rapid.T, previous, current map[string]PartitionState) {
