@@ -114,6 +114,10 @@ func FenceBrokerRecords(image *Image, brokerID int32, uncleanFor func(topicName 
 		}
 	}
 	records = append(records, &FenceBrokerRecord{BrokerID: brokerID, BrokerEpoch: broker.Epoch})
+	for _, record := range records[:len(records)-1] {
+		change := record.(*PartitionChangeRecord)
+		assert(change.Leader != brokerID, "fencing leaves the fenced broker a leader")
+	}
 	return records, nil
 }
 

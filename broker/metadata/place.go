@@ -49,6 +49,8 @@ func PlaceReplicas(image *Image, partitions, replicationFactor int) ([][]int32, 
 		for index := 0; len(replicas) < replicationFactor; index++ {
 			replicas = append(replicas, fenced[(start+partition+index)%len(fenced)])
 		}
+		assert(len(replicas) == replicationFactor, "a placement has the wrong number of replicas")
+		assert(!image.brokers[replicas[0]].Fenced, "a placement's preferred leader is fenced")
 		placement = append(placement, replicas)
 	}
 	return placement, nil
