@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strings"
 	"time"
@@ -127,7 +129,11 @@ func benchCase(ctx context.Context, s *server, opts options, topic string, c *ca
 		return err
 	}
 	gcBefore := s.gcCPUus.Load()
-	consumed, err := consumeAll(ctx, s.addr, topic, opts.records, opts.fetch)
+	profile := ""
+	if opts.profileDir != "" {
+		profile = filepath.Join(opts.profileDir, fmt.Sprintf("%s-%d-%d-%d.pprof", s.name, c.valueBytes, c.partitions, len(c.consume)))
+	}
+	consumed, err := consumeInChild(ctx, s.addr, topic, opts.records, opts.fetch, profile)
 	if err != nil {
 		return err
 	}
@@ -236,4 +242,24 @@ func humanRate(perSecond float64) string {
 	default:
 		return fmt.Sprintf("%.0f", perSecond)
 	}
+}
+
+// startClientProfile starts a CPU profile of this process into the file
+// path when it is set, and returns what stops it.
+func startClientProfile(path string) (func(), error) {
+	if path == "" {
+		return func() {}, nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("client profile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("client profile: %w", err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
 }

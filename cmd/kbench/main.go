@@ -53,6 +53,10 @@ Flags:
   --fetch-partition-bytes N
                      the consumers' max.partition.fetch.bytes (default 1048576, kgo's default)
   --kfake            also measure franz-go's kfake, in a child process
+  --client-cpuprofile DIR
+                     write a CPU profile of the kgo client for every kgo consume
+                     run into DIR (SERVER-SIZE-PARTITIONS-RUN.pprof); each kgo
+                     consume runs in a fresh kbench process of its own
   --help             print this help and exit
 
 Example:
@@ -69,11 +73,17 @@ type options struct {
 	latencyFor  time.Duration
 	measureFake bool
 	fetch       fetchSizes
+	// profileDir, when set, receives a CPU profile of the kgo client
+	// process of each kgo consume run.
+	profileDir string
 }
 
 func main() {
 	if len(os.Args) > 1 && os.Args[1] == kfakeServeCommand {
 		os.Exit(serveKfake(os.Args[2:], os.Stderr))
+	}
+	if len(os.Args) > 1 && os.Args[1] == consumeChildCommand {
+		os.Exit(serveConsumeChild(os.Args[2:], os.Stdout, os.Stderr))
 	}
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
@@ -110,6 +120,7 @@ func parseFlags(args []string) (options, error) {
 	fs.BoolVar(&opts.measureFake, "kfake", false, "")
 	fetchBytes := fs.Int("fetch-bytes", 50<<20, "")
 	fetchPartitionBytes := fs.Int("fetch-partition-bytes", 1<<20, "")
+	fs.StringVar(&opts.profileDir, "client-cpuprofile", "", "")
 	if err := fs.Parse(args); err != nil {
 		return opts, err
 	}
