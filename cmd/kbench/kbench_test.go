@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/binary"
+	"strings"
 	"testing"
 	"time"
 )
@@ -93,5 +94,26 @@ func TestBatchRecords(t *testing.T) {
 	}
 	if count, next := batchRecords(nil, 7); count != 0 || next != 7 {
 		t.Errorf("no data: %d records, next %d; want 0 and 7", count, next)
+	}
+}
+
+// TestConsumeChildArguments: the hidden consume child refuses malformed
+// arguments with one line and the argument exit status, before it dials
+// anything.
+func TestConsumeChildArguments(t *testing.T) {
+	for _, args := range [][]string{
+		nil,
+		{"127.0.0.1:1", "t", "x", "1", "1", ""},
+		{"127.0.0.1:1", "t", "10", "0", "1", ""},
+		{"127.0.0.1:1", "t", "10", "1"},
+	} {
+		var stdout, stderr strings.Builder
+		if code := serveConsumeChild(args, &stdout, &stderr); code != exitArgument || stdout.Len() != 0 || strings.Count(stderr.String(), "\n") != 1 {
+			t.Errorf("serveConsumeChild(%q) = %d, stdout %q, stderr %q", args, code, stdout.String(), stderr.String())
+		}
+	}
+	opts, err := parseFlags([]string{"--client-cpuprofile", "/tmp/p"})
+	if err != nil || opts.profileDir != "/tmp/p" {
+		t.Fatalf("--client-cpuprofile: %+v, %v", opts, err)
 	}
 }
