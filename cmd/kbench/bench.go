@@ -27,7 +27,10 @@ type caseResult struct {
 	produce, consume []throughput
 	// consumeRaw is the same data read by consumeRaw's minimal client;
 	// its bytes are record batch bytes, not value bytes.
-	consumeRaw  []throughput
+	consumeRaw []throughput
+	// produceRaw is produceRaw's minimal producer, into a topic of its
+	// own; its bytes are record values.
+	produceRaw  []throughput
 	latency     latencies // at half of the median produce rate
 	latencyRate float64
 	// consumeCPU and consumeGC add up the server's CPU, and the part its
@@ -150,7 +153,19 @@ func benchCase(ctx context.Context, s *server, opts options, topic string, c *ca
 	c.produce = append(c.produce, produced)
 	c.consume = append(c.consume, consumed)
 	c.consumeRaw = append(c.consumeRaw, raw)
-	return deleteTopic(ctx, s.addr, topic)
+	if err := deleteTopic(ctx, s.addr, topic); err != nil {
+		return err
+	}
+	rawTopic := topic + "-raw"
+	if err := createTopic(ctx, s.addr, rawTopic, c.partitions); err != nil {
+		return err
+	}
+	producedRaw, err := produceRaw(s.addr, rawTopic, c.partitions, opts.records, c.valueBytes)
+	if err != nil {
+		return fmt.Errorf("raw produce: %w", err)
+	}
+	c.produceRaw = append(c.produceRaw, producedRaw)
+	return deleteTopic(ctx, s.addr, rawTopic)
 }
 
 // median returns the median of metric over runs (the lower middle for an
@@ -194,6 +209,16 @@ func report(w io.Writer, opts options, results []*targetResult, references []thr
 			fmt.Fprintf(w, "| %s | %d B | %d | %.0f | %.2f | %s | %.0f | %.2f | %s |\n", t.name, c.valueBytes, c.partitions,
 				produce, produce/reference, humanRate(median(c.produce, throughput.recordsPerSecond)),
 				consume, consume/reference, humanRate(median(c.consume, throughput.recordsPerSecond)))
+		}
+	}
+	fmt.Fprintln(w, "\nProduce with a minimal client (1 MiB batches built once, acks=all, 5 requests in flight; MB/s of record values):")
+	fmt.Fprintln(w, "\n| server | record | partitions | produce MB/s | /loopback | produce records/s |")
+	fmt.Fprintln(w, "|---|---:|---:|---:|---:|---:|")
+	for _, t := range results {
+		for _, c := range t.cases {
+			raw := median(c.produceRaw, throughput.mbPerSecond)
+			fmt.Fprintf(w, "| %s | %d B | %d | %.0f | %.2f | %s |\n", t.name, c.valueBytes, c.partitions,
+				raw, raw/reference, humanRate(median(c.produceRaw, throughput.recordsPerSecond)))
 		}
 	}
 	fmt.Fprintln(w, "\nConsume with a minimal client (batch headers only; MB/s of record batches):")
