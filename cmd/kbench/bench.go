@@ -192,6 +192,20 @@ func loadAverage() string {
 	return fields[0]
 }
 
+// minimalTable prints the medians of one minimal client's runs per case.
+func minimalTable(w io.Writer, results []*targetResult, reference float64, verb, title string, runs func(*caseResult) []throughput) {
+	fmt.Fprintln(w, "\n"+title)
+	fmt.Fprintf(w, "\n| server | record | partitions | %s MB/s | /loopback | %s records/s |\n", verb, verb)
+	fmt.Fprintln(w, "|---|---:|---:|---:|---:|---:|")
+	for _, t := range results {
+		for _, c := range t.cases {
+			raw := median(runs(c), throughput.mbPerSecond)
+			fmt.Fprintf(w, "| %s | %d B | %d | %.0f | %.2f | %s |\n", t.name, c.valueBytes, c.partitions,
+				raw, raw/reference, humanRate(median(runs(c), throughput.recordsPerSecond)))
+		}
+	}
+}
+
 // report prints the run as Markdown tables, every figure with its ratio
 // to the loopback stream's median.
 func report(w io.Writer, opts options, results []*targetResult, references []throughput, loadBefore, loadAfter string) {
@@ -211,26 +225,12 @@ func report(w io.Writer, opts options, results []*targetResult, references []thr
 				consume, consume/reference, humanRate(median(c.consume, throughput.recordsPerSecond)))
 		}
 	}
-	fmt.Fprintln(w, "\nProduce with a minimal client (1 MiB batches built once, acks=all, 5 requests in flight; MB/s of record values):")
-	fmt.Fprintln(w, "\n| server | record | partitions | produce MB/s | /loopback | produce records/s |")
-	fmt.Fprintln(w, "|---|---:|---:|---:|---:|---:|")
-	for _, t := range results {
-		for _, c := range t.cases {
-			raw := median(c.produceRaw, throughput.mbPerSecond)
-			fmt.Fprintf(w, "| %s | %d B | %d | %.0f | %.2f | %s |\n", t.name, c.valueBytes, c.partitions,
-				raw, raw/reference, humanRate(median(c.produceRaw, throughput.recordsPerSecond)))
-		}
-	}
-	fmt.Fprintln(w, "\nConsume with a minimal client (batch headers only; MB/s of record batches):")
-	fmt.Fprintln(w, "\n| server | record | partitions | consume MB/s | /loopback | consume records/s |")
-	fmt.Fprintln(w, "|---|---:|---:|---:|---:|---:|")
-	for _, t := range results {
-		for _, c := range t.cases {
-			raw := median(c.consumeRaw, throughput.mbPerSecond)
-			fmt.Fprintf(w, "| %s | %d B | %d | %.0f | %.2f | %s |\n", t.name, c.valueBytes, c.partitions,
-				raw, raw/reference, humanRate(median(c.consumeRaw, throughput.recordsPerSecond)))
-		}
-	}
+	minimalTable(w, results, reference, "produce",
+		"Produce with a minimal client (1 MiB batches built once, acks=all, 5 requests in flight; MB/s of record values):",
+		func(c *caseResult) []throughput { return c.produceRaw })
+	minimalTable(w, results, reference, "consume",
+		"Consume with a minimal client (batch headers only; MB/s of record batches):",
+		func(c *caseResult) []throughput { return c.consumeRaw })
 	fmt.Fprintln(w, "\nEnd-to-end latency (producer's send to consumer's poll) at half of the median produce rate:")
 	fmt.Fprintln(w, "\n| server | record | partitions | records/s | p50 ms | p99 ms | p99.9 ms |")
 	fmt.Fprintln(w, "|---|---:|---:|---:|---:|---:|---:|")
