@@ -112,8 +112,13 @@ func TestConsumeChildArguments(t *testing.T) {
 			t.Errorf("serveConsumeChild(%q) = %d, stdout %q, stderr %q", args, code, stdout.String(), stderr.String())
 		}
 	}
-	opts, err := parseFlags([]string{"--client-cpuprofile", "/tmp/p"})
-	if err != nil || opts.profileDir != "/tmp/p" {
-		t.Fatalf("--client-cpuprofile: %+v, %v", opts, err)
+	opts, err := parseFlags([]string{"--client-cpuprofile", "/tmp/p", "--broker-property", "log.write.caching=true"})
+	if err != nil || opts.profileDir != "/tmp/p" || len(opts.brokerProperties) != 1 || opts.brokerProperties[0] != "log.write.caching=true" {
+		t.Fatalf("--client-cpuprofile, --broker-property: %+v, %v", opts, err)
+	}
+	for _, bad := range []string{"novalue", "=x", "a=b\nc=d"} {
+		if _, err := parseFlags([]string{"--broker-property", bad}); err == nil {
+			t.Errorf("--broker-property %q accepted", bad)
+		}
 	}
 }

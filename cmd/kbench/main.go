@@ -53,6 +53,9 @@ Flags:
   --fetch-partition-bytes N
                      the consumers' max.partition.fetch.bytes (default 1048576, kgo's default)
   --kfake            also measure franz-go's kfake, in a child process
+  --broker-property KEY=VALUE
+                     add a line to the broker's server.properties (repeatable),
+                     e.g. log.write.caching=true to measure caching mode
   --client-cpuprofile DIR
                      write a CPU profile of the kgo client for every kgo consume
                      run into DIR (SERVER-SIZE-PARTITIONS-RUN.pprof); each kgo
@@ -76,6 +79,9 @@ type options struct {
 	// profileDir, when set, receives a CPU profile of the kgo client
 	// process of each kgo consume run.
 	profileDir string
+	// brokerProperties are KEY=VALUE lines added to the broker's
+	// server.properties (--broker-property).
+	brokerProperties []string
 }
 
 func main() {
@@ -121,6 +127,14 @@ func parseFlags(args []string) (options, error) {
 	fetchBytes := fs.Int("fetch-bytes", 50<<20, "")
 	fetchPartitionBytes := fs.Int("fetch-partition-bytes", 1<<20, "")
 	fs.StringVar(&opts.profileDir, "client-cpuprofile", "", "")
+	fs.Func("broker-property", "", func(value string) error {
+		key, _, ok := strings.Cut(value, "=")
+		if !ok || key == "" || strings.ContainsAny(value, "\n\r") {
+			return fmt.Errorf("--broker-property wants KEY=VALUE on one line, got %q", value)
+		}
+		opts.brokerProperties = append(opts.brokerProperties, value)
+		return nil
+	})
 	if err := fs.Parse(args); err != nil {
 		return opts, err
 	}

@@ -45,7 +45,7 @@ type server struct {
 
 // startBroker builds the broker unless path names it, and starts it on a
 // free port with a fresh data directory.
-func startBroker(ctx context.Context, path string) (*server, error) {
+func startBroker(ctx context.Context, path string, extra []string) (*server, error) {
 	dir, err := os.MkdirTemp("", "kbench-")
 	if err != nil {
 		return nil, err
@@ -66,6 +66,9 @@ func startBroker(ctx context.Context, path string) (*server, error) {
 	config := filepath.Join(dir, "server.properties")
 	properties := fmt.Sprintf("node.id=1\nlisteners=PLAINTEXT://%s\nlog.dirs=%s\nauto.create.topics.enable=true\n"+
 		"group.initial.rebalance.delay.ms=0\n", addr, filepath.Join(dir, "data"))
+	for _, property := range extra {
+		properties += property + "\n"
+	}
 	if err := os.WriteFile(config, []byte(properties), 0o644); err != nil {
 		return nil, err
 	}
