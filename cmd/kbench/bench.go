@@ -49,7 +49,9 @@ func bench(ctx context.Context, opts options, stdout, stderr io.Writer) error {
 	var references []throughput
 	var results []*targetResult
 	starts := []func(context.Context) (*server, error){
-		func(ctx context.Context) (*server, error) { return startBroker(ctx, opts.brokerPath, opts.brokerProperties) },
+		func(ctx context.Context) (*server, error) {
+			return startBroker(ctx, opts.brokerPath, opts.brokerProperties)
+		},
 	}
 	if opts.measureFake {
 		starts = append(starts, startKfake)
