@@ -140,3 +140,24 @@ func TestUnreadableDamagedPartitionUnderRetention(t *testing.T) {
 		})
 	}
 }
+
+// TestDamagedRecordDeletedByRetention: a damaged record below the legal
+// log start may have been deleted with its segment, so its absence from
+// the drain is not damage skipped silently.
+func TestDamagedRecordDeletedByRetention(t *testing.T) {
+	for _, tt := range []struct {
+		name      string
+		retention *Retention
+		want      []AnomalyKind
+	}{
+		{"retention may have deleted it", sizeRetention(200), nil},
+		{"no retention", nil, []AnomalyKind{AnomalyLostWrite, AnomalyLostWrite, AnomalyPrematureDeletion, AnomalyUnreportedDamage}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			b := retentionHistory(3, tt.retention)
+			b.h.Damage = []Damage{{Topic: "t", FirstOffset: 2, LastOffset: 2, Kind: DamageLatent, At: 50}}
+			b.h.Ops[len(b.h.Ops)-1].Poll.FetchOffset = 1 // the drain's position before its reset
+			mustCheck(t, &b.h, tt.want...)
+		})
+	}
+}
