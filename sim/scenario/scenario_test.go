@@ -140,7 +140,11 @@ func TestSeedsWithDiskFaults(t *testing.T) {
 //     counts its position and records an empty final poll);
 //   - seed901423-corruption: retention deleted a damaged batch's segment
 //     and the checker called its absence damage skipped silently (it now
-//     excuses damaged records below the legal log start).
+//     excuses damaged records below the legal log start);
+//   - seed912230-diskfull: an acks=1 write answered just before healing
+//     waited on a slow fsync, and the drain read the end offsets before it
+//     was durable and called it lost (the drain now waits, within a bound,
+//     for the ends to pass every promised write).
 func TestRegressions(t *testing.T) {
 	paths, err := filepath.Glob("testdata/regressions/*.json")
 	if err != nil || len(paths) == 0 {
