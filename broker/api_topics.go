@@ -38,7 +38,8 @@ func handleCreateTopics(n *Node, r *request, req kmsg.Request) {
 		names = append(names, rt.Topic)
 	}
 	duplicates := duplicatedNames(names)
-	w := &createWaiter{request: r, resp: resp}
+	w := &createWaiter{waiting: waiting{request: r, resp: resp}}
+	w.onTimeout = w.markTimedOut
 	for _, rt := range cr.Topics {
 		if slices.Contains(duplicates, rt.Topic) {
 			continue
@@ -53,36 +54,86 @@ func handleCreateTopics(n *Node, r *request, req kmsg.Request) {
 		setError(&st.ErrorCode, &st.ErrorMessage, fmt.Errorf("%w: duplicate topic name %q", kerr.InvalidRequest, name))
 		resp.Topics = append(resp.Topics, st)
 	}
+	// A closed connection drops the answer; the creations go on, as they
+	// do after a timeout.
+	w.wait(n, cr.TimeoutMillis)
+}
+
+// waiting is the answer of a request that waits for work it started in
+// chunks (topic creations, partition growths): it is sent once every
+// piece finished, or at the request's timeout after onTimeout marked what
+// is still missing, and never twice. A closed connection drops it.
+type waiting struct {
+	request *request
+	resp    kmsg.Response
+	// pending counts the pieces still running; started is set once every
+	// piece has started, so that pieces that finish at once do not answer
+	// early.
+	pending   int
+	started   bool
+	answered  bool
+	timer     core.Timer
+	onTimeout func()
+}
+
+// add counts one more running piece and returns what its completion calls.
+func (w *waiting) add() func() {
+	w.pending++
+	return func() {
+		w.pending--
+		if w.started && w.pending == 0 {
+			w.answer()
+		}
+	}
+}
+
+// wait is called once every piece has started: it answers now if none is
+// still running, else parks the request until they finish or timeoutMs
+// passes (0: no timeout).
+func (w *waiting) wait(n *Node, timeoutMs int32) {
 	w.started = true
 	if w.pending == 0 {
 		w.answer()
 		return
 	}
-	// A closed connection drops the answer; the creations go on, as they
-	// do after a timeout.
-	r.conn.park(func() {})
-	if cr.TimeoutMillis > 0 {
-		w.timer = n.env.Clock.AfterFunc(time.Duration(cr.TimeoutMillis)*time.Millisecond, w.timeOut)
+	w.request.conn.park(func() {})
+	if timeoutMs > 0 {
+		w.timer = n.env.Clock.AfterFunc(time.Duration(timeoutMs)*time.Millisecond, w.timeOut)
 	}
+}
+
+func (w *waiting) timeOut() {
+	if w.answered {
+		return
+	}
+	w.onTimeout()
+	w.answer()
+}
+
+func (w *waiting) answer() {
+	if w.answered {
+		return
+	}
+	w.answered = true
+	if w.timer != nil {
+		w.timer.Stop()
+	}
+	w.request.respond(w.resp)
 }
 
 // createWaiter is a CreateTopics request waiting for its topics' creation.
 type createWaiter struct {
-	request *request
-	resp    *kmsg.CreateTopicsResponse
-	// pending counts the topics still being created; started is set once
-	// every creation has started, so that creations that finish at once do
-	// not answer early.
-	pending  int
-	started  bool
-	answered bool
-	timer    core.Timer
+	waiting
+}
+
+func (w *createWaiter) response() *kmsg.CreateTopicsResponse {
+	return w.resp.(*kmsg.CreateTopicsResponse)
 }
 
 // start checks and creates (or, for validateOnly, only checks) topic rt,
 // whose answer is resp.Topics[i].
 func (w *createWaiter) start(n *Node, validateOnly bool, rt kmsg.CreateTopicsRequestTopic, i int) {
-	st := &w.resp.Topics[i]
+	st := &w.response().Topics[i]
 	st.Topic = rt.Topic
 	st.NumPartitions, st.ReplicationFactor = -1, -1
 	plan, err := n.planTopic(rt)
@@ -93,13 +144,10 @@ func (w *createWaiter) start(n *Node, validateOnly bool, rt kmsg.CreateTopicsReq
 		w.settle(n, i, plan, nil, err)
 		return
 	}
-	w.pending++
+	done := w.add()
 	n.catalog.createInChunks(rt.Topic, plan.partitions, plan.overrides, func(t *topic, err error) {
-		w.pending--
 		w.settle(n, i, plan, t, err)
-		if w.started && w.pending == 0 {
-			w.answer()
-		}
+		done()
 	})
 }
 
@@ -108,7 +156,7 @@ func (w *createWaiter) settle(n *Node, i int, plan topicPlan, t *topic, err erro
 	if w.answered {
 		return
 	}
-	st := &w.resp.Topics[i]
+	st := &w.response().Topics[i]
 	setError(&st.ErrorCode, &st.ErrorMessage, err)
 	if err != nil {
 		return
@@ -124,30 +172,17 @@ func (w *createWaiter) settle(n *Node, i int, plan topicPlan, t *topic, err erro
 	}
 }
 
-// timeOut answers REQUEST_TIMED_OUT for every topic still being created:
-// those whose entry is not settled yet (no error, no partition count).
-func (w *createWaiter) timeOut() {
-	if w.answered {
-		return
-	}
-	for i := range w.resp.Topics {
-		st := &w.resp.Topics[i]
+// markTimedOut answers REQUEST_TIMED_OUT for every topic still being
+// created: those whose entry is not settled yet (no error, no partition
+// count).
+func (w *createWaiter) markTimedOut() {
+	resp := w.response()
+	for i := range resp.Topics {
+		st := &resp.Topics[i]
 		if st.ErrorCode == 0 && st.Configs == nil && st.NumPartitions == -1 {
 			setError(&st.ErrorCode, &st.ErrorMessage, fmt.Errorf("%w: the topic is still being created and appears in metadata once complete", kerr.RequestTimedOut))
 		}
 	}
-	w.answer()
-}
-
-func (w *createWaiter) answer() {
-	if w.answered {
-		return
-	}
-	w.answered = true
-	if w.timer != nil {
-		w.timer.Stop()
-	}
-	w.request.respond(w.resp)
 }
 
 // duplicatedNames returns, in order of first appearance, the names that
@@ -354,7 +389,8 @@ func (n *Node) deleteTopic(rt kmsg.DeleteTopicsRequestTopic) kmsg.DeleteTopicsRe
 func handleCreatePartitions(n *Node, r *request, req kmsg.Request) {
 	cr := req.(*kmsg.CreatePartitionsRequest)
 	resp := cr.ResponseKind().(*kmsg.CreatePartitionsResponse)
-	w := &partitionsWaiter{request: r, resp: resp}
+	w := &partitionsWaiter{waiting: waiting{request: r, resp: resp}}
+	w.onTimeout = w.markTimedOut
 	for _, rt := range cr.Topics {
 		st := kmsg.NewCreatePartitionsResponseTopic()
 		st.Topic = rt.Topic
@@ -372,38 +408,22 @@ func handleCreatePartitions(n *Node, r *request, req kmsg.Request) {
 		case cr.ValidateOnly:
 			w.settle(i, nil)
 		default:
-			w.pending++
+			done := w.add()
 			n.catalog.addPartitionsInChunks(t, rt.Count, func(err error) {
-				w.pending--
 				w.settle(i, err)
-				if w.started && w.pending == 0 {
-					w.answer()
-				}
+				done()
 			})
 		}
 	}
-	w.started = true
-	if w.pending == 0 {
-		w.answer()
-		return
-	}
 	// A closed connection drops the answer; the growths go on.
-	r.conn.park(func() {})
-	if cr.TimeoutMillis > 0 {
-		w.timer = n.env.Clock.AfterFunc(time.Duration(cr.TimeoutMillis)*time.Millisecond, w.timeOut)
-	}
+	w.wait(n, cr.TimeoutMillis)
 }
 
 // partitionsWaiter is a CreatePartitions request waiting for its topics to
-// grow (see createWaiter).
+// grow.
 type partitionsWaiter struct {
-	request  *request
-	resp     *kmsg.CreatePartitionsResponse
-	settled  []bool
-	pending  int
-	started  bool
-	answered bool
-	timer    core.Timer
+	waiting
+	settled []bool
 }
 
 func (w *partitionsWaiter) settle(i int, err error) {
@@ -411,26 +431,15 @@ func (w *partitionsWaiter) settle(i int, err error) {
 		return
 	}
 	w.settled[i] = true
-	setError(&w.resp.Topics[i].ErrorCode, &w.resp.Topics[i].ErrorMessage, err)
+	resp := w.resp.(*kmsg.CreatePartitionsResponse)
+	setError(&resp.Topics[i].ErrorCode, &resp.Topics[i].ErrorMessage, err)
 }
 
-// timeOut answers REQUEST_TIMED_OUT for every topic still growing.
-func (w *partitionsWaiter) timeOut() {
+// markTimedOut answers REQUEST_TIMED_OUT for every topic still growing.
+func (w *partitionsWaiter) markTimedOut() {
 	for i, settled := range w.settled {
 		if !settled {
 			w.settle(i, fmt.Errorf("%w: the partitions are still being created and appear in metadata once complete", kerr.RequestTimedOut))
 		}
 	}
-	w.answer()
-}
-
-func (w *partitionsWaiter) answer() {
-	if w.answered {
-		return
-	}
-	w.answered = true
-	if w.timer != nil {
-		w.timer.Stop()
-	}
-	w.request.respond(w.resp)
 }
