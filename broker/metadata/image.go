@@ -2,6 +2,7 @@ package metadata
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"sort"
 )
@@ -102,12 +103,7 @@ func (image *Image) TopicByID(id TopicID) (Topic, bool) {
 
 // TopicNames returns every topic's name, sorted.
 func (image *Image) TopicNames() []string {
-	names := make([]string, 0, len(image.topicsByName))
-	for name := range image.topicsByName { // order-independent: sorted below
-		names = append(names, name)
-	}
-	sort.Strings(names)
-	return names
+	return slices.Sorted(maps.Keys(image.topicsByName))
 }
 
 // Partition returns a copy of one partition's state.
@@ -139,12 +135,7 @@ func (image *Image) partition(id TopicID, partition int32) *PartitionState {
 }
 
 func (image *Image) brokerIDs() []int32 {
-	ids := make([]int32, 0, len(image.brokers))
-	for id := range image.brokers { // order-independent: sorted below
-		ids = append(ids, id)
-	}
-	slices.Sort(ids)
-	return ids
+	return slices.Sorted(maps.Keys(image.brokers))
 }
 
 // topicsInNameOrder returns the topics sorted by name, so that every walk

@@ -234,36 +234,40 @@ func Decode(data []byte) (Record, error) {
 	return record, nil
 }
 
+// appendBrokerEpoch and readBrokerEpoch encode the broker id and broker
+// epoch that open every broker record.
+func appendBrokerEpoch(dst []byte, id int32, epoch int64) []byte {
+	return kbin.AppendInt64(kbin.AppendInt32(dst, id), epoch)
+}
+
+func readBrokerEpoch(reader *kbin.Reader) (int32, int64) {
+	id := reader.Int32()
+	return id, reader.Int64()
+}
+
 func (r *RegisterBrokerRecord) appendBody(dst []byte) []byte {
-	dst = kbin.AppendInt32(dst, r.BrokerID)
-	dst = kbin.AppendInt64(dst, r.BrokerEpoch)
-	return kbin.AppendBool(dst, r.Fenced)
+	return kbin.AppendBool(appendBrokerEpoch(dst, r.BrokerID, r.BrokerEpoch), r.Fenced)
 }
 
 func (r *RegisterBrokerRecord) readBody(reader *kbin.Reader) {
-	r.BrokerID = reader.Int32()
-	r.BrokerEpoch = reader.Int64()
+	r.BrokerID, r.BrokerEpoch = readBrokerEpoch(reader)
 	r.Fenced = readBool(reader)
 }
 
 func (r *FenceBrokerRecord) appendBody(dst []byte) []byte {
-	dst = kbin.AppendInt32(dst, r.BrokerID)
-	return kbin.AppendInt64(dst, r.BrokerEpoch)
+	return appendBrokerEpoch(dst, r.BrokerID, r.BrokerEpoch)
 }
 
 func (r *FenceBrokerRecord) readBody(reader *kbin.Reader) {
-	r.BrokerID = reader.Int32()
-	r.BrokerEpoch = reader.Int64()
+	r.BrokerID, r.BrokerEpoch = readBrokerEpoch(reader)
 }
 
 func (r *UnfenceBrokerRecord) appendBody(dst []byte) []byte {
-	dst = kbin.AppendInt32(dst, r.BrokerID)
-	return kbin.AppendInt64(dst, r.BrokerEpoch)
+	return appendBrokerEpoch(dst, r.BrokerID, r.BrokerEpoch)
 }
 
 func (r *UnfenceBrokerRecord) readBody(reader *kbin.Reader) {
-	r.BrokerID = reader.Int32()
-	r.BrokerEpoch = reader.Int64()
+	r.BrokerID, r.BrokerEpoch = readBrokerEpoch(reader)
 }
 
 func (r *TopicRecord) appendBody(dst []byte) []byte {
