@@ -29,7 +29,20 @@ type partState struct {
 	backoff bool
 	// nextSequence is the sequence number of the next batch to be numbered.
 	nextSequence int32
+	// batchIndexNext is the batch index (see batch.batchIndex) of the next
+	// batch to be numbered. It only grows, across identities too: only
+	// differences between batches of one identity are ever compared.
+	batchIndexNext int64
 }
+
+// idempotentWindowBatchesMax is how many batches per producer and partition
+// the broker remembers to recognise a retry as a duplicate (Kafka's broker
+// keeps 5). A retry of a batch more than this many batches behind the newest
+// one appended is refused with OUT_OF_ORDER_SEQUENCE_NUMBER even when the
+// batch is in the log, so the idempotent producer never sends a batch more
+// than idempotentWindowBatchesMax-1 batches past the oldest unresolved batch
+// of its partition, as Kafka's Java producer does (sim seed 913354).
+const idempotentWindowBatchesMax = 5
 
 // batch is a group of records for one partition, sent together.
 type batch struct {
@@ -42,6 +55,11 @@ type batch struct {
 	sequence   int32
 	producerID int64
 	epoch      int16
+	// batchIndex counts the batches numbered before this one in its
+	// partition; it is set with sequence. Sequences count records, so the
+	// distance in batches between two batches, which the broker's
+	// duplicate window is measured in, is the difference of their indexes.
+	batchIndex int64
 	encoded    []byte
 	attempts   int
 	// brokerErr is the Kafka error the broker answered the batch's last
@@ -160,7 +178,8 @@ func (p *Producer) inflightTotal() int {
 }
 
 // perPartitionInflightMax is the number of batches one partition may have in
-// flight; idempotence allows at most 5, the broker's dedup window.
+// flight. With idempotence, withinWindow bounds further how far sends may run
+// ahead of the oldest unresolved batch.
 func (p *Producer) perPartitionInflightMax() int {
 	return p.cfg.MaxInFlight
 }
@@ -175,7 +194,7 @@ func (p *Producer) collect() ([]int32, map[int32][]*batch) {
 	for _, tp := range p.partOrder {
 		ps := p.parts[tp]
 		if len(ps.queue) == 0 || ps.backoff || (ps.drainFirst && len(ps.inflight) > 0) ||
-			len(ps.inflight) >= p.perPartitionInflightMax() {
+			len(ps.inflight) >= p.perPartitionInflightMax() || !p.withinWindow(ps.queue[0]) {
 			continue
 		}
 		node, _, ok := p.cluster.leader(tp.Topic, tp.Partition)
@@ -203,6 +222,73 @@ func (p *Producer) collect() ([]int32, map[int32][]*batch) {
 	return nodes, perNode
 }
 
+// withinWindow reports whether the idempotent producer may send b, the head
+// of its partition's queue, now: b (numbered now if it has no sequence yet)
+// must lie fewer than idempotentWindowBatchesMax batches past the oldest
+// batch of the partition whose outcome is still unknown. Counting batches in
+// flight is not enough: when later batches are acknowledged while an
+// earlier one waits for its retry, new batches would run ahead of it without
+// limit, and its retry would then fall outside the broker's window.
+func (p *Producer) withinWindow(b *batch) bool {
+	if !p.cfg.Idempotent {
+		return true
+	}
+	ps := b.part
+	oldest, ok := ps.oldestUnresolvedIndex()
+	if !ok {
+		return true
+	}
+	index := b.batchIndex
+	if b.sequence < 0 {
+		index = ps.batchIndexNext
+	}
+	return index-oldest < idempotentWindowBatchesMax
+}
+
+// assertWithinWindow checks, as b goes into flight, the bound withinWindow
+// keeps: a broken bound would surface only much later, as a refused retry.
+func (p *Producer) assertWithinWindow(b *batch) {
+	if !p.cfg.Idempotent {
+		return
+	}
+	oldest, ok := b.part.oldestUnresolvedIndex()
+	if !ok || b.batchIndex-oldest >= idempotentWindowBatchesMax {
+		panic(fmt.Sprintf("client: batch %d of %v sent %d batches past the oldest unresolved one (%v)",
+			b.batchIndex, b.part.tp, b.batchIndex-oldest, ok))
+	}
+}
+
+// oldestUnresolvedIndex returns the smallest batch index among the
+// partition's numbered batches that have not finished, which are those in
+// flight and the numbered ones waiting in the queue for a retry. Batches are
+// numbered at the head of the queue in creation order, and retries go back
+// to their place in that order, so the numbered batches of the queue come
+// first and the scan stops at the first one without a sequence.
+func (ps *partState) oldestUnresolvedIndex() (int64, bool) {
+	oldest, found := int64(0), false
+	consider := func(b *batch) {
+		if b.finished {
+			panic("client: a finished batch is still queued or in flight")
+		}
+		if !found || b.batchIndex < oldest {
+			oldest, found = b.batchIndex, true
+		}
+	}
+	for _, b := range ps.inflight {
+		if b.sequence < 0 {
+			panic("client: an idempotent batch in flight has no sequence")
+		}
+		consider(b)
+	}
+	for _, b := range ps.queue {
+		if b.sequence < 0 {
+			break
+		}
+		consider(b)
+	}
+	return oldest, found
+}
+
 // prepare numbers (once) and encodes (once) the batch at the head of its
 // partition's queue. A batch that cannot be encoded fails definitively.
 func (p *Producer) prepare(b *batch) bool {
@@ -213,6 +299,8 @@ func (p *Producer) prepare(b *batch) bool {
 	spec := record.NewBatchSpec(p.cfg.Compression)
 	if p.cfg.Idempotent {
 		b.sequence = ps.nextSequence
+		b.batchIndex = ps.batchIndexNext
+		ps.batchIndexNext++
 		b.producerID, b.epoch = p.id.id, p.id.epoch
 		spec.ProducerID, spec.ProducerEpoch, spec.BaseSequence = b.producerID, b.epoch, b.sequence
 		ps.nextSequence = int32((int64(ps.nextSequence) + int64(len(b.records))) % (sequenceMax + 1))
@@ -244,6 +332,7 @@ func (p *Producer) sendProduce(node int32, batches []*batch) {
 		ps.queue = ps.queue[1:]
 		ps.inflight = append(ps.inflight, b)
 		b.inflight = true
+		p.assertWithinWindow(b)
 		b.attempts++
 		// A new attempt: an error the broker gave an earlier one no longer
 		// says what happened to the batch (this attempt may append it).
