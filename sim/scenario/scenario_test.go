@@ -144,7 +144,13 @@ func TestSeedsWithDiskFaults(t *testing.T) {
 //   - seed912230-diskfull: an acks=1 write answered just before healing
 //     waited on a slow fsync, and the drain read the end offsets before it
 //     was durable and called it lost (the drain now waits, within a bound,
-//     for the ends to pass every promised write).
+//     for the ends to pass every promised write);
+//   - seed913354-pause: while two idempotent batches waited for their
+//     retry (their requests had timed out against a paused broker), the
+//     batches behind them were acknowledged and newer ones sent, six
+//     batches past them, so the broker refused the retries as outside its
+//     5-batch window although they were in the log (the producer now never
+//     sends 5 or more batches past its partition's oldest unresolved one).
 func TestRegressions(t *testing.T) {
 	paths, err := filepath.Glob("testdata/regressions/*.json")
 	if err != nil || len(paths) == 0 {
