@@ -46,7 +46,9 @@ type ProducerConfig struct {
 	RequestTimeout time.Duration
 	// MaxInFlight is max.in.flight.requests.per.connection: Produce requests
 	// outstanding per broker, and batches outstanding per partition. At most
-	// 5. Default 5.
+	// 5. Default 5. With Idempotent, a partition also never sends a batch 5
+	// or more batches past its oldest batch whose outcome is unknown, so that
+	// every retry stays within the broker's duplicate window.
 	MaxInFlight int
 	// MaxRequestBytes is max.request.size: bigger records are refused with
 	// ErrRecordTooLarge, and a request carries batches up to this size.
