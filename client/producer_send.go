@@ -37,7 +37,7 @@ type partState struct {
 
 // idempotentWindowBatchesMax is how many batches per producer and partition
 // the broker remembers to recognise a retry as a duplicate (Kafka's broker
-// keeps 5). A retry of a batch more than this many batches behind the newest
+// keeps 5). A retry of a batch this many batches or more behind the newest
 // one appended is refused with OUT_OF_ORDER_SEQUENCE_NUMBER even when the
 // batch is in the log, so the idempotent producer never sends a batch more
 // than idempotentWindowBatchesMax-1 batches past the oldest unresolved batch
