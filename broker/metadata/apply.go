@@ -74,6 +74,12 @@ func (image *Image) apply(record Record) error {
 		return image.applyPartitionChange(&record.PartitionState)
 	case *ConfigRecord:
 		return image.applyConfig(record)
+	case *ControlledShutdownRecord:
+		return image.applyControlledShutdown(record)
+	case *RemoveTopicRecord:
+		return image.applyRemoveTopic(record)
+	case *BatchRecord:
+		return image.applyBatch(record)
 	}
 	return fmt.Errorf("%w: unknown record type %T", ErrRejected, record)
 }
@@ -97,11 +103,72 @@ func (image *Image) applyRegisterBroker(record *RegisterBrokerRecord) error {
 			return err
 		}
 	}
-	image.brokers[record.BrokerID] = &Broker{ID: record.BrokerID, Epoch: record.BrokerEpoch, Fenced: record.Fenced}
+	image.brokers[record.BrokerID] = &Broker{ID: record.BrokerID, Epoch: record.BrokerEpoch, IncarnationID: record.IncarnationID, Fenced: record.Fenced}
 	return nil
 }
 
-// applyFence fences or unfences one incarnation of a broker. A record for an
+// applyControlledShutdown marks one incarnation of an unfenced broker as
+// shutting down. Like a fence, it is rejected while the broker leads.
+func (image *Image) applyControlledShutdown(record *ControlledShutdownRecord) error {
+	broker, ok := image.brokers[record.BrokerID]
+	if !ok {
+		return rejectf("broker %d is not registered", record.BrokerID)
+	}
+	if broker.Epoch != record.BrokerEpoch {
+		return rejectf("broker %d: epoch %d is not its registered epoch %d", record.BrokerID, record.BrokerEpoch, broker.Epoch)
+	}
+	if broker.Fenced || broker.InControlledShutdown {
+		return rejectf("broker %d: a fenced broker (%t) or one already shutting down (%t) cannot start a controlled shutdown",
+			record.BrokerID, broker.Fenced, broker.InControlledShutdown)
+	}
+	if err := image.checkLeadsNothing(record.BrokerID, true); err != nil {
+		return err
+	}
+	broker.InControlledShutdown = true
+	return nil
+}
+
+// applyRemoveTopic deletes a topic, its partitions and its configurations.
+func (image *Image) applyRemoveTopic(record *RemoveTopicRecord) error {
+	topic, ok := image.topicsByID[record.ID]
+	if !ok {
+		return rejectf("removal of unknown topic id %s", record.ID)
+	}
+	delete(image.topicsByID, record.ID)
+	delete(image.topicsByName, topic.Name)
+	delete(image.configs, ConfigResource{Type: kmsg.ConfigResourceTypeTopic, Name: topic.Name})
+	return nil
+}
+
+// applyBatch applies every record of a batch to a copy of the image and
+// keeps the copy only if all fit, so a batch is all or nothing. A batch of
+// one record needs no copy: a single record already validates before it
+// writes. Batches hold no batches (Decode refuses them, and so does this,
+// for records built in memory).
+func (image *Image) applyBatch(batch *BatchRecord) error {
+	if len(batch.Records) == 0 || len(batch.Records) > BatchRecordsMax {
+		return rejectf("a batch of %d records, want 1 to %d", len(batch.Records), BatchRecordsMax)
+	}
+	for index, record := range batch.Records {
+		if _, nested := record.(*BatchRecord); nested {
+			return rejectf("batch record %d is a batch", index)
+		}
+	}
+	if len(batch.Records) == 1 {
+		return image.apply(batch.Records[0])
+	}
+	working := image.Clone()
+	for index, record := range batch.Records {
+		if err := working.apply(record); err != nil {
+			return fmt.Errorf("batch record %d of %d: %w", index, len(batch.Records), err)
+		}
+	}
+	*image = *working
+	return nil
+}
+
+// applyFence fences or unfences one incarnation of a broker, ending any
+// controlled shutdown. A record for an
 // older incarnation is stale (the broker registered again since) and is
 // rejected, as is a fence of a broker that still leads: the controller must
 // move its leaderships first (see FenceBrokerRecords), so that no image, not
@@ -121,6 +188,9 @@ func (image *Image) applyFence(brokerID int32, brokerEpoch int64, fenced bool) e
 		return err
 	}
 	broker.Fenced = fenced
+	// A fenced broker leads nothing, so its controlled shutdown, if any, is
+	// over: a broker is never both fenced and shutting down.
+	broker.InControlledShutdown = false
 	return nil
 }
 

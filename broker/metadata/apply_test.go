@@ -125,6 +125,26 @@ func TestApplyAcceptsValidRecords(t *testing.T) {
 			func(image *Image) bool {
 				return len(image.Configs(ConfigResource{kmsg.ConfigResourceTypeBroker, "7"})) == 1
 			}},
+		{"register keeps the incarnation id", &RegisterBrokerRecord{BrokerID: 5, BrokerEpoch: 50, IncarnationID: [16]byte{1}, Fenced: true},
+			func(image *Image) bool { b, _ := image.Broker(5); return b.IncarnationID == [16]byte{1} }},
+		{"controlled shutdown of a broker that leads nothing", &ControlledShutdownRecord{BrokerID: 2, BrokerEpoch: 20},
+			func(image *Image) bool {
+				b, _ := image.Broker(2)
+				return b.InControlledShutdown && !image.Live(2) && image.Live(3)
+			}},
+		{"remove a topic with its partitions and configs", &BatchRecord{Records: []Record{topicConfig("retention.ms", &testValue), &RemoveTopicRecord{ID: testTopicID}}},
+			func(image *Image) bool {
+				_, byName := image.TopicByName("orders")
+				_, byID := image.Partition(testTopicID, 0)
+				return !byName && !byID && len(image.Configs(ConfigResource{kmsg.ConfigResourceTypeTopic, "orders"})) == 0
+			}},
+		{"a removed topic's name is free at once", &BatchRecord{Records: []Record{&RemoveTopicRecord{ID: testTopicID}, &TopicRecord{Name: "orders", ID: otherTopicID}}},
+			func(image *Image) bool { topic, _ := image.TopicByName("orders"); return topic.ID == otherTopicID }},
+		{"a batch applies its records in order", &BatchRecord{Records: []Record{
+			&TopicRecord{Name: "new", ID: otherTopicID},
+			&PartitionRecord{PartitionState{TopicID: otherTopicID, Replicas: []int32{2}, ISR: []int32{2}, ELR: []int32{}, Leader: 2}},
+			&PartitionRecord{PartitionState{TopicID: otherTopicID, Partition: 1, Replicas: []int32{3}, ISR: []int32{3}, ELR: []int32{}, Leader: 3}},
+		}}, func(image *Image) bool { topic, _ := image.TopicByName("new"); return len(topic.Partitions) == 2 }},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -206,6 +226,17 @@ func TestApplyRejectsRecordsThatDoNotFit(t *testing.T) {
 		{"config of a broker named by a word", brokerConfig("two"), "not a broker id"},
 		{"config of a broker id with a leading zero", brokerConfig("02"), "not a broker id"},
 		{"config of an unsupported resource", &ConfigRecord{Resource: ConfigResource{Type: kmsg.ConfigResourceType(32), Name: "g"}, Name: "x", Value: &testValue}, "unsupported resource type"},
+		{"controlled shutdown of a leader", &ControlledShutdownRecord{BrokerID: 1, BrokerEpoch: 10}, "cannot be fenced while it leads"},
+		{"controlled shutdown of a fenced broker", &ControlledShutdownRecord{BrokerID: 4, BrokerEpoch: 40}, "cannot start a controlled shutdown"},
+		{"controlled shutdown of a stale incarnation", &ControlledShutdownRecord{BrokerID: 2, BrokerEpoch: 19}, "is not its registered epoch"},
+		{"controlled shutdown of an unknown broker", &ControlledShutdownRecord{BrokerID: 9, BrokerEpoch: 1}, "is not registered"},
+		{"remove an unknown topic", &RemoveTopicRecord{ID: otherTopicID}, "unknown topic id"},
+		{"a batch whose last record does not fit changes nothing", &BatchRecord{Records: []Record{
+			&TopicRecord{Name: "new", ID: otherTopicID},
+			&FenceBrokerRecord{BrokerID: 2, BrokerEpoch: 20},
+			&PartitionRecord{PartitionState{TopicID: otherTopicID, Replicas: []int32{2}, ISR: []int32{2}, ELR: []int32{}, Leader: 2}},
+		}}, "batch record 2 of 3"},
+		{"a batch of one record that does not fit", &BatchRecord{Records: []Record{&RemoveTopicRecord{ID: otherTopicID}}}, "unknown topic id"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -232,6 +263,8 @@ func TestApplyRejectsEntriesOutOfPlace(t *testing.T) {
 		{"epoch goes back", 100, 0, valid, ErrRejected},
 		{"leader-change entry at an old offset", 5, 2, nil, ErrRejected},
 		{"undecodable bytes", 100, 2, []byte{1, 2}, ErrMalformed},
+		{"empty batch", 100, 2, Encode(&BatchRecord{}), ErrMalformed},
+		{"batch in a batch", 100, 2, Encode(&BatchRecord{Records: []Record{&BatchRecord{Records: []Record{&RemoveTopicRecord{ID: testTopicID}}}}}), ErrMalformed},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -269,4 +302,53 @@ func requireRejected(t *testing.T, image *Image, offset int64, epoch int32, data
 		t.Error(err)
 	}
 	return err
+}
+
+// TestBatchBuiltInMemoryIsValidatedToo applies batches that Decode would
+// refuse (empty, nested) through ApplyRecord, which takes records built in
+// memory: they must be rejected the same way.
+func TestBatchBuiltInMemoryIsValidatedToo(t *testing.T) {
+	for _, batch := range []*BatchRecord{{}, {Records: []Record{&BatchRecord{Records: []Record{&RemoveTopicRecord{ID: testTopicID}}}}}} {
+		image := baseImage(t)
+		before := image.Snapshot()
+		if err := image.ApplyRecord(100, 2, batch); !errors.Is(err, ErrRejected) {
+			t.Errorf("ApplyRecord(%d records) = %v, want ErrRejected", len(batch.Records), err)
+		}
+		if !bytes.Equal(before, image.Snapshot()) {
+			t.Error("a rejected batch changed the image")
+		}
+	}
+}
+
+// TestCloneIsIndependent applies records to a clone and requires the
+// original unchanged, and the clone to snapshot like an image that applied
+// the same records itself.
+func TestCloneIsIndependent(t *testing.T) {
+	image := baseImage(t)
+	before := image.Snapshot()
+	clone := image.Clone()
+	if !bytes.Equal(clone.Snapshot(), before) {
+		t.Fatal("a clone differs from its original")
+	}
+	records := []Record{
+		change(func(s *PartitionState) { s.ISR = []int32{1, 2}; s.ELR = []int32{} }),
+		topicConfig("retention.ms", &testValue),
+		&FenceBrokerRecord{BrokerID: 3, BrokerEpoch: 30},
+		&TopicRecord{Name: "new", ID: otherTopicID},
+	}
+	direct := baseImage(t)
+	for index, record := range records {
+		if err := clone.ApplyRecord(int64(100+index), 2, record); err != nil {
+			t.Fatal(err)
+		}
+		if err := direct.ApplyRecord(int64(100+index), 2, record); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !bytes.Equal(image.Snapshot(), before) {
+		t.Error("changing a clone changed its original")
+	}
+	if !bytes.Equal(clone.Snapshot(), direct.Snapshot()) {
+		t.Error("a clone applies records differently from its original")
+	}
 }

@@ -9,7 +9,8 @@ import (
 // Check verifies the image's invariants and returns the first violation:
 //
 //   - every partition's leader is -1, or in its ISR, among its replicas and
-//     a registered, unfenced broker (no fenced broker leads);
+//     a registered broker neither fenced nor in controlled shutdown (no
+//     fenced broker leads); no broker is both fenced and shutting down;
 //   - replicas are distinct registered brokers, at least one and at most
 //     replicasMax; ISR and ELR are distinct subsets of the replicas and do
 //     not overlap;
@@ -24,8 +25,9 @@ import (
 func (image *Image) Check() error {
 	for _, id := range image.brokerIDs() {
 		broker := image.brokers[id]
-		if broker.ID != id || broker.Epoch < 0 {
-			return fmt.Errorf("broker %d: id %d, epoch %d", id, broker.ID, broker.Epoch)
+		if broker.ID != id || broker.Epoch < 0 || (broker.Fenced && broker.InControlledShutdown) {
+			return fmt.Errorf("broker %d: id %d, epoch %d, fenced %t and in controlled shutdown %t",
+				id, broker.ID, broker.Epoch, broker.Fenced, broker.InControlledShutdown)
 		}
 	}
 	if len(image.topicsByName) != len(image.topicsByID) {
@@ -118,7 +120,7 @@ func (image *Image) checkLeader(name string, state *PartitionState) error {
 		return fmt.Errorf("%s: leader %d is not in the ISR %v", name, state.Leader, state.ISR)
 	}
 	if !image.live(state.Leader) {
-		return fmt.Errorf("%s: leader %d is fenced", name, state.Leader)
+		return fmt.Errorf("%s: leader %d is fenced or in controlled shutdown", name, state.Leader)
 	}
 	return nil
 }

@@ -3,6 +3,8 @@ package metadata
 import (
 	"fmt"
 	"slices"
+
+	"github.com/twmb/franz-go/pkg/kerr"
 )
 
 // ElectLeader is the active controller's decision for a partition whose
@@ -89,12 +91,8 @@ func chooseLeader(partition *PartitionState, unclean bool, live func(int32) bool
 
 // FenceBrokerRecords returns the records that fence a broker, in the order
 // they must be committed, as Kafka's controller does when a broker's session
-// expires: first one change per partition where the broker leads or sits in
-// the ISR, removing it from the ISR (unless it is the last member, which
-// stays so that it can lead again) and electing a new leader where it led,
-// then the FenceBrokerRecord. Partitions are visited by topic name and
-// partition number. uncleanFor says whether unclean election is enabled for
-// a topic (the broker default or the topic's override).
+// expires: the changes of EvacuateBrokerRecords, then the
+// FenceBrokerRecord. The broker must be registered and unfenced.
 func FenceBrokerRecords(image *Image, brokerID int32, uncleanFor func(topicName string) bool) ([]Record, error) {
 	broker, ok := image.brokers[brokerID]
 	if !ok {
@@ -103,24 +101,48 @@ func FenceBrokerRecords(image *Image, brokerID int32, uncleanFor func(topicName 
 	if broker.Fenced {
 		return nil, rejectf("broker %d is already fenced", brokerID)
 	}
+	records := EvacuateBrokerRecords(image, brokerID, uncleanFor)
+	return append(records, &FenceBrokerRecord{BrokerID: brokerID, BrokerEpoch: broker.Epoch}), nil
+}
+
+// ControlledShutdownRecords returns the records that start a broker's
+// controlled shutdown (KIP-841): the changes of EvacuateBrokerRecords, then
+// the ControlledShutdownRecord. The broker must be registered, unfenced and
+// not already shutting down.
+func ControlledShutdownRecords(image *Image, brokerID int32, uncleanFor func(topicName string) bool) ([]Record, error) {
+	broker, ok := image.brokers[brokerID]
+	if !ok {
+		return nil, rejectf("broker %d is not registered", brokerID)
+	}
+	if broker.Fenced || broker.InControlledShutdown {
+		return nil, rejectf("broker %d is fenced (%t) or already shutting down (%t)", brokerID, broker.Fenced, broker.InControlledShutdown)
+	}
+	records := EvacuateBrokerRecords(image, brokerID, uncleanFor)
+	return append(records, &ControlledShutdownRecord{BrokerID: brokerID, BrokerEpoch: broker.Epoch}), nil
+}
+
+// EvacuateBrokerRecords returns one change per partition where the broker
+// leads or sits in the ISR: it leaves the ISR (unless it is the last
+// member, which stays so that it can lead again) and, where it led, a new
+// leader is elected as ElectLeader would with the broker counted as gone.
+// Partitions are visited by topic name and partition number. uncleanFor
+// says whether unclean election is enabled for a topic (the broker default
+// or the topic's override). After these changes the broker leads nothing,
+// so it may be fenced, shut down or registered again.
+func EvacuateBrokerRecords(image *Image, brokerID int32, uncleanFor func(topicName string) bool) []Record {
 	others := func(id int32) bool { return id != brokerID && image.live(id) }
 	var records []Record
 	for _, topic := range image.topicsInNameOrder() {
 		for _, partition := range topic.Partitions {
 			change, ok := fenceChange(partition, image, uncleanFor(topic.Name), brokerID, others)
 			if ok {
+				assert(change.Leader != brokerID, "evacuating a broker leaves it a leader")
 				records = append(records, &change)
 			}
 		}
 	}
-	records = append(records, &FenceBrokerRecord{BrokerID: brokerID, BrokerEpoch: broker.Epoch})
-	for _, record := range records[:len(records)-1] {
-		change := record.(*PartitionChangeRecord)
-		assert(change.Leader != brokerID, "fencing leaves the fenced broker a leader")
-	}
-	return records, nil
+	return records
 }
-
 func fenceChange(partition PartitionState, image *Image, unclean bool, brokerID int32, live func(int32) bool) (PartitionChangeRecord, bool) {
 	if partition.Leader != brokerID && (!slices.Contains(partition.ISR, brokerID) || len(partition.ISR) == 1) {
 		return PartitionChangeRecord{}, false
@@ -136,4 +158,29 @@ func fenceChange(partition PartitionState, image *Image, unclean bool, brokerID 
 	change, ok := electLeader(shrunk, image, unclean, live)
 	assert(ok, fmt.Sprintf("fencing broker %d elected nothing for a partition it led", brokerID))
 	return change, true
+}
+
+// PreferredLeaderChange returns the change that hands a partition's
+// leadership back to its preferred replica (the first), as ElectLeaders with
+// the preferred type and auto.leader.rebalance.enable do. The error wraps
+// kerr.ElectionNotNeeded when the preferred replica already leads, and
+// kerr.PreferredLeaderNotAvailable when it cannot lead (not live or not in
+// the ISR). Only the leader and the epochs change.
+func PreferredLeaderChange(partition PartitionState, image *Image) (PartitionChangeRecord, error) {
+	if len(partition.Replicas) == 0 {
+		return PartitionChangeRecord{}, rejectf("partition %d has no replicas", partition.Partition)
+	}
+	preferred := partition.Replicas[0]
+	if partition.Leader == preferred {
+		return PartitionChangeRecord{}, fmt.Errorf("%w: broker %d already leads", kerr.ElectionNotNeeded, preferred)
+	}
+	if !image.live(preferred) || !slices.Contains(partition.ISR, preferred) {
+		return PartitionChangeRecord{}, fmt.Errorf("%w: broker %d is not live or not in the ISR %v",
+			kerr.PreferredLeaderNotAvailable, preferred, partition.ISR)
+	}
+	next := partition.clone()
+	next.Leader = preferred
+	next.LeaderEpoch++
+	next.PartitionEpoch++
+	return PartitionChangeRecord{PartitionState: next}, nil
 }

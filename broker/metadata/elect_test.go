@@ -1,8 +1,11 @@
 package metadata
 
 import (
+	"errors"
 	"reflect"
 	"testing"
+
+	"github.com/twmb/franz-go/pkg/kerr"
 )
 
 // TestElectLeaderChoosesInKafkasOrder gives ElectLeader partitions whose
@@ -85,5 +88,89 @@ func TestFenceBrokerRecordsMoveLeadershipsFirst(t *testing.T) {
 		if _, err := FenceBrokerRecords(image, bad, func(string) bool { return false }); err == nil {
 			t.Errorf("fencing broker %d (fenced or unknown) succeeded", bad)
 		}
+	}
+}
+
+// TestControlledShutdownRecordsLeaveTheBrokerLeadingNothing starts the
+// controlled shutdown of broker 1 of the base image plus a partition it
+// follows in the ISR: its leadership moves to the ELR member, it leaves the
+// other ISR, the ControlledShutdownRecord comes last, and once applied in
+// one batch the broker is not live, so no election picks it; a second
+// shutdown of it, or one of a fenced broker, is refused.
+func TestControlledShutdownRecordsLeaveTheBrokerLeadingNothing(t *testing.T) {
+	image := baseImage(t)
+	second := PartitionState{TopicID: testTopicID, Partition: 1, Replicas: []int32{2, 1}, ISR: []int32{2, 1}, ELR: []int32{}, Leader: 2}
+	if err := image.ApplyRecord(10, 1, &PartitionRecord{second}); err != nil {
+		t.Fatal(err)
+	}
+	records, err := ControlledShutdownRecords(image, 1, func(string) bool { return false })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(records) != 3 || records[2].Kind() != ControlledShutdownKind {
+		t.Fatalf("records %+v, want two changes and the shutdown record", records)
+	}
+	if err := image.Apply(11, 1, Encode(&BatchRecord{Records: records})); err != nil {
+		t.Fatal(err)
+	}
+	if image.Leads(1) || image.Live(1) {
+		t.Error("a broker in controlled shutdown leads or is live")
+	}
+	partition, _ := image.Partition(testTopicID, 1)
+	if !reflect.DeepEqual(partition.ISR, []int32{2}) {
+		t.Errorf("ISR %v, want the shutting-down broker removed", partition.ISR)
+	}
+	for _, bad := range []int32{1, 4, 9} {
+		if _, err := ControlledShutdownRecords(image, bad, func(string) bool { return false }); err == nil {
+			t.Errorf("a controlled shutdown of broker %d (shutting down, fenced or unknown) was allowed", bad)
+		}
+	}
+	fence, err := FenceBrokerRecords(image, 1, func(string) bool { return false })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := image.Apply(12, 1, Encode(&BatchRecord{Records: fence})); err != nil {
+		t.Fatal(err)
+	}
+	if broker, _ := image.Broker(1); !broker.Fenced || broker.InControlledShutdown {
+		t.Errorf("after the fence: %+v, want fenced and no longer shutting down", broker)
+	}
+}
+
+// TestPreferredLeaderChange covers the three answers: a change to the
+// preferred replica when it is live and in sync (new leader epoch),
+// ELECTION_NOT_NEEDED when it already leads, and
+// PREFERRED_LEADER_NOT_AVAILABLE when it is fenced or out of the ISR.
+func TestPreferredLeaderChange(t *testing.T) {
+	image := baseImage(t)
+	state := func(replicas, isr []int32, leader int32) PartitionState {
+		return PartitionState{TopicID: testTopicID, Replicas: replicas, ISR: isr, ELR: []int32{}, Leader: leader, LeaderEpoch: 2, PartitionEpoch: 3}
+	}
+	cases := []struct {
+		name      string
+		partition PartitionState
+		want      error
+	}{
+		{"preferred in sync", state([]int32{2, 1}, []int32{1, 2}, 1), nil},
+		{"preferred for a leaderless partition", state([]int32{2, 1}, []int32{2}, NoLeader), nil},
+		{"preferred leads", state([]int32{1, 2}, []int32{1, 2}, 1), kerr.ElectionNotNeeded},
+		{"preferred out of the ISR", state([]int32{2, 1}, []int32{1}, 1), kerr.PreferredLeaderNotAvailable},
+		{"preferred fenced", state([]int32{4, 1}, []int32{1, 4}, 1), kerr.PreferredLeaderNotAvailable},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			change, err := PreferredLeaderChange(c.partition, image)
+			if !errors.Is(err, c.want) || (c.want == nil && err != nil) {
+				t.Fatalf("err = %v, want %v", err, c.want)
+			}
+			if err != nil {
+				return
+			}
+			want := c.partition
+			want.Leader, want.LeaderEpoch, want.PartitionEpoch = c.partition.Replicas[0], 3, 4
+			if !reflect.DeepEqual(change.PartitionState, want) {
+				t.Errorf("change %+v, want %+v", change.PartitionState, want)
+			}
+		})
 	}
 }

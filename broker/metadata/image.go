@@ -10,11 +10,16 @@ import (
 // NoLeader is the leader of a partition that has none.
 const NoLeader int32 = -1
 
-// Broker is one registered broker as the image knows it.
+// Broker is one registered broker as the image knows it: its current
+// incarnation (broker epoch and incarnation ID), whether it is fenced and
+// whether it is in controlled shutdown (KIP-841). Only a broker that is
+// neither may lead.
 type Broker struct {
-	ID     int32
-	Epoch  int64
-	Fenced bool
+	ID                   int32
+	Epoch                int64
+	IncarnationID        [16]byte
+	Fenced               bool
+	InControlledShutdown bool
 }
 
 // Topic is one topic as the image knows it. Partitions are numbered from 0
@@ -60,6 +65,35 @@ func (image *Image) AppliedOffset() int64 { return image.appliedOffset }
 
 // AppliedEpoch returns the Raft epoch of the last entry applied.
 func (image *Image) AppliedEpoch() int32 { return image.appliedEpoch }
+
+// Clone returns a deep copy of the image: applying entries to one leaves
+// the other as it was. The active controller decides against a clone of
+// the committed image with its own uncommitted proposals applied.
+func (image *Image) Clone() *Image {
+	clone := &Image{
+		brokers:       make(map[int32]*Broker, len(image.brokers)),
+		topicsByID:    make(map[TopicID]*Topic, len(image.topicsByID)),
+		topicsByName:  maps.Clone(image.topicsByName),
+		configs:       make(map[ConfigResource]map[string]string, len(image.configs)),
+		appliedOffset: image.appliedOffset,
+		appliedEpoch:  image.appliedEpoch,
+	}
+	for id, broker := range image.brokers { // order-independent: a copy
+		copied := *broker
+		clone.brokers[id] = &copied
+	}
+	for id, topic := range image.topicsByID { // order-independent: a copy
+		copied := &Topic{Name: topic.Name, ID: topic.ID}
+		for _, partition := range topic.Partitions {
+			copied.Partitions = append(copied.Partitions, partition.clone())
+		}
+		clone.topicsByID[id] = copied
+	}
+	for resource, values := range image.configs { // order-independent: a copy
+		clone.configs[resource] = maps.Clone(values)
+	}
+	return clone
+}
 
 // Broker returns the broker with the ID.
 func (image *Image) Broker(id int32) (Broker, bool) {
@@ -148,10 +182,19 @@ func (image *Image) topicsInNameOrder() []*Topic {
 	return topics
 }
 
-// live reports whether the broker may lead: registered and not fenced.
+// Live reports whether the broker may lead: registered, not fenced and not
+// in controlled shutdown.
+func (image *Image) Live(id int32) bool { return image.live(id) }
+
 func (image *Image) live(id int32) bool {
 	broker, ok := image.brokers[id]
-	return ok && !broker.Fenced
+	return ok && !broker.Fenced && !broker.InControlledShutdown
+}
+
+// Leads reports whether the broker leads any partition.
+func (image *Image) Leads(brokerID int32) bool {
+	_, leads := image.leadership(brokerID)
+	return leads
 }
 
 // leadership returns the first partition the broker leads, in name order,

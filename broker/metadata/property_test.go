@@ -57,12 +57,40 @@ func (g *generator) step(rt *rapid.T) {
 		"register", "register", "fence", "fence", "fence raw", "unfence", "unfence", "unfence",
 		"topic", "topic", "partitions", "partitions", "partitions", "partitions",
 		"elect", "elect", "isr", "isr", "move leader", "move leader", "perturb", "perturb", "config", "garbage", "leader change",
+		"shutdown", "shutdown raw", "remove", "preferred", "batch", "batch",
 	}).Draw(rt, "action")
-	if kind == "fence" {
-		g.fence(rt)
+	switch kind {
+	case "fence", "shutdown":
+		g.evacuate(rt, kind)
+	case "batch":
+		g.batch(rt)
+	default:
+		g.apply(rt, g.draw(rt, kind), false)
+	}
+}
+
+// batch applies several drawn records as one BatchRecord and requires all
+// or nothing: the image afterwards equals a clone that applied them one by
+// one when all fit, and is unchanged otherwise (apply checks that).
+func (g *generator) batch(rt *rapid.T) {
+	var records []Record
+	for range rapid.IntRange(1, 4).Draw(rt, "batch size") {
+		kind := rapid.SampledFrom([]string{"register", "unfence", "topic", "partitions", "elect", "isr", "move leader", "perturb", "config", "remove", "preferred", "shutdown raw"}).Draw(rt, "batch action")
+		if record, err := Decode(g.draw(rt, kind)); err == nil {
+			records = append(records, record)
+		}
+	}
+	if len(records) == 0 {
 		return
 	}
-	g.apply(rt, g.draw(rt, kind), false)
+	expected, allFit := g.image.Clone(), true
+	for index, record := range records {
+		allFit = allFit && expected.ApplyRecord(g.image.AppliedOffset()+1+int64(index), g.epoch, record) == nil
+	}
+	g.apply(rt, Encode(&BatchRecord{Records: records}), false)
+	if allFit && !bytes.Equal(g.image.Snapshot()[14:], expected.Snapshot()[14:]) {
+		rt.Fatal("a batch whose records all fit did not apply them all")
+	}
 }
 
 // apply appends one entry to the log and checks everything that must hold
@@ -87,10 +115,21 @@ func (g *generator) apply(rt *rapid.T, data []byte, mustAccept bool) {
 	requireElectionsSafe(rt, g.image)
 }
 
-func (g *generator) fence(rt *rapid.T) {
+// evacuate fences a broker or starts its controlled shutdown with the
+// decision functions' records, applied one by one or as one batch: both
+// must be accepted.
+func (g *generator) evacuate(rt *rapid.T, kind string) {
 	unclean := rapid.Bool().Draw(rt, "unclean")
-	records, err := FenceBrokerRecords(g.image, g.brokerID(rt), func(string) bool { return unclean })
+	decide := FenceBrokerRecords
+	if kind == "shutdown" {
+		decide = ControlledShutdownRecords
+	}
+	records, err := decide(g.image, g.brokerID(rt), func(string) bool { return unclean })
 	if err != nil {
+		return
+	}
+	if rapid.Bool().Draw(rt, "as a batch") {
+		g.apply(rt, Encode(&BatchRecord{Records: records}), true)
 		return
 	}
 	for _, record := range records {
@@ -122,6 +161,9 @@ func (g *generator) draw(rt *rapid.T, kind string) []byte {
 	case "fence raw":
 		id := g.brokerID(rt)
 		return Encode(&FenceBrokerRecord{BrokerID: id, BrokerEpoch: g.brokerEpoch(rt, id)})
+	case "shutdown raw":
+		id := g.brokerID(rt)
+		return Encode(&ControlledShutdownRecord{BrokerID: id, BrokerEpoch: g.brokerEpoch(rt, id)})
 	case "unfence":
 		id := g.brokerID(rt)
 		return Encode(&UnfenceBrokerRecord{BrokerID: id, BrokerEpoch: g.brokerEpoch(rt, id)})
@@ -152,6 +194,14 @@ func (g *generator) draw(rt *rapid.T, kind string) []byte {
 		return Encode(&PartitionChangeRecord{g.isrChange(rt, state)})
 	case "move leader":
 		return Encode(&PartitionChangeRecord{g.moveLeader(rt, state)})
+	case "remove":
+		return Encode(&RemoveTopicRecord{ID: state.TopicID})
+	case "preferred":
+		change, err := PreferredLeaderChange(state, g.image)
+		if err != nil {
+			return nil
+		}
+		return Encode(&change)
 	}
 	return Encode(&PartitionChangeRecord{g.perturb(rt, g.isrChange(rt, state))})
 }
@@ -280,16 +330,19 @@ func requireLeadersSafe(rt *rapid.T, image *Image) {
 			continue
 		}
 		broker, registered := image.Broker(state.Leader)
-		if !registered || broker.Fenced || !slices.Contains(state.ISR, state.Leader) {
-			rt.Fatalf("%s: leader %d is fenced (%t), unknown (%t) or outside the ISR %v",
-				name, state.Leader, broker.Fenced, !registered, state.ISR)
+		if !registered || broker.Fenced || broker.InControlledShutdown || !slices.Contains(state.ISR, state.Leader) {
+			rt.Fatalf("%s: leader %d is fenced (%t), shutting down (%t), unknown (%t) or outside the ISR %v",
+				name, state.Leader, broker.Fenced, broker.InControlledShutdown, !registered, state.ISR)
 		}
 	}
 }
 
 func requireEpochsMoveForward(rt *rapid.T, previous, current map[string]PartitionState) {
 	for name, old := range previous { // order-independent: any violation fails
-		state := current[name]
+		state, ok := current[name]
+		if !ok || state.TopicID != old.TopicID {
+			continue // the topic was removed (and perhaps created again)
+		}
 		if state.LeaderEpoch < old.LeaderEpoch {
 			rt.Fatalf("%s: leader epoch went back from %d to %d", name, old.LeaderEpoch, state.LeaderEpoch)
 		}

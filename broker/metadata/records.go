@@ -23,6 +23,15 @@ const (
 	PartitionChangeKind RecordKind = 5
 	FenceBrokerKind     RecordKind = 7
 	UnfenceBrokerKind   RecordKind = 8
+	RemoveTopicKind     RecordKind = 9
+	// ControlledShutdownKind is the key of Kafka's
+	// BrokerRegistrationChangeRecord, whose InControlledShutdown field is
+	// the one change of a registration we record.
+	ControlledShutdownKind RecordKind = 17
+	// BatchKind has no Kafka counterpart: Kafka commits several records
+	// atomically as one batch of its Raft log, while one entry of our Raft
+	// log holds one byte string, so a batch is a record of records.
+	BatchKind RecordKind = 1000
 )
 
 // frameVersion is the version of the frame around every record (kind and
@@ -42,6 +51,10 @@ const (
 	configNameBytesMax   = 255
 	configValueBytesMax  = 1 << 16
 	resourceNameBytesMax = 255
+	// BatchRecordsMax bounds the records of one BatchRecord. The controller
+	// never proposes more (a broker leads or follows far fewer partitions,
+	// and requests are bounded below it), and the decoder refuses more.
+	BatchRecordsMax = 1 << 20
 )
 
 // ErrMalformed wraps every decoding failure.
@@ -68,11 +81,15 @@ type Record interface {
 // RegisterBrokerRecord registers a broker, or registers a new incarnation of
 // it with a larger broker epoch (KIP-631). A broker registers fenced and is
 // unfenced once it has caught up; Fenced is false only in snapshots, which
-// restate a broker that was already unfenced.
+// restate a broker that was already unfenced. IncarnationID is the random ID
+// a broker process draws at start (BrokerRegistration's IncarnationId), by
+// which a controller, even a newly elected one, tells a broker retrying its
+// registration from a second process claiming the same broker ID.
 type RegisterBrokerRecord struct {
-	BrokerID    int32
-	BrokerEpoch int64
-	Fenced      bool
+	BrokerID      int32
+	BrokerEpoch   int64
+	IncarnationID [16]byte
+	Fenced        bool
 }
 
 // FenceBrokerRecord fences the named incarnation of a broker: it may lead
@@ -86,6 +103,32 @@ type FenceBrokerRecord struct {
 type UnfenceBrokerRecord struct {
 	BrokerID    int32
 	BrokerEpoch int64
+}
+
+// ControlledShutdownRecord marks the named incarnation of an unfenced broker
+// as shutting down (KIP-841), as Kafka's BrokerRegistrationChangeRecord with
+// InControlledShutdown does: from then on it may lead nothing, and it stays
+// so until it is fenced and registers again. The controller moves its
+// leaderships away in the same batch, before this record.
+type ControlledShutdownRecord struct {
+	BrokerID    int32
+	BrokerEpoch int64
+}
+
+// RemoveTopicRecord deletes a topic with its partitions and configurations
+// (DeleteTopics). Its name may be used again at once, with a new ID.
+type RemoveTopicRecord struct {
+	ID TopicID
+}
+
+// BatchRecord is several records committed as one entry: Apply applies all
+// of them or, when any does not fit, none. The active controller proposes
+// one batch per decision (a request, a fenced session, a rebalance), so
+// that a crash or a lost leadership never commits half of one, such as a
+// topic without all its partitions. A batch holds at least one record and
+// no batch.
+type BatchRecord struct {
+	Records []Record
 }
 
 // TopicRecord creates a topic with its ID. Its partitions follow as
@@ -152,6 +195,15 @@ func (*FenceBrokerRecord) Kind() RecordKind { return FenceBrokerKind }
 func (*UnfenceBrokerRecord) Kind() RecordKind { return UnfenceBrokerKind }
 
 // Kind implements Record.
+func (*ControlledShutdownRecord) Kind() RecordKind { return ControlledShutdownKind }
+
+// Kind implements Record.
+func (*RemoveTopicRecord) Kind() RecordKind { return RemoveTopicKind }
+
+// Kind implements Record.
+func (*BatchRecord) Kind() RecordKind { return BatchKind }
+
+// Kind implements Record.
 func (*TopicRecord) Kind() RecordKind { return TopicKind }
 
 // Kind implements Record.
@@ -180,6 +232,12 @@ func newRecord(kind RecordKind) Record {
 		return &PartitionChangeRecord{}
 	case ConfigKind:
 		return &ConfigRecord{}
+	case ControlledShutdownKind:
+		return &ControlledShutdownRecord{}
+	case RemoveTopicKind:
+		return &RemoveTopicRecord{}
+	case BatchKind:
+		return &BatchRecord{}
 	}
 	return nil
 }
@@ -200,8 +258,15 @@ func Encode(record Record) []byte {
 
 // Decode parses bytes written by Encode. It refuses unknown frame versions,
 // kinds and record versions, truncated bodies, lists or strings beyond their
-// bounds and trailing bytes, each with an error wrapping ErrMalformed.
+// bounds, trailing bytes and batches that are empty or nested, each with an
+// error wrapping ErrMalformed.
 func Decode(data []byte) (Record, error) {
+	return decode(data, true)
+}
+
+// decode is Decode; a batch is refused unless batchAllowed, which the batch
+// body clears for its members so that recursion never goes deeper than one.
+func decode(data []byte, batchAllowed bool) (Record, error) {
 	reader := kbin.Reader{Src: data}
 	frame := reader.Uvarint()
 	kind := RecordKind(reader.Uvarint())
@@ -213,6 +278,9 @@ func Decode(data []byte) (Record, error) {
 		return nil, fmt.Errorf("%w: unknown frame version %d", ErrMalformed, frame)
 	}
 	record := newRecord(kind)
+	if kind == BatchKind && !batchAllowed {
+		return nil, fmt.Errorf("%w: a batch inside a batch", ErrMalformed)
+	}
 	if record == nil {
 		return nil, fmt.Errorf("%w: unknown record kind %d", ErrMalformed, kind)
 	}
@@ -246,12 +314,63 @@ func readBrokerEpoch(reader *kbin.Reader) (int32, int64) {
 }
 
 func (r *RegisterBrokerRecord) appendBody(dst []byte) []byte {
-	return kbin.AppendBool(appendBrokerEpoch(dst, r.BrokerID, r.BrokerEpoch), r.Fenced)
+	dst = kbin.AppendUuid(appendBrokerEpoch(dst, r.BrokerID, r.BrokerEpoch), r.IncarnationID)
+	return kbin.AppendBool(dst, r.Fenced)
 }
 
 func (r *RegisterBrokerRecord) readBody(reader *kbin.Reader) {
 	r.BrokerID, r.BrokerEpoch = readBrokerEpoch(reader)
+	r.IncarnationID = reader.Uuid()
 	r.Fenced = readBool(reader)
+}
+
+func (r *ControlledShutdownRecord) appendBody(dst []byte) []byte {
+	return appendBrokerEpoch(dst, r.BrokerID, r.BrokerEpoch)
+}
+
+func (r *ControlledShutdownRecord) readBody(reader *kbin.Reader) {
+	r.BrokerID, r.BrokerEpoch = readBrokerEpoch(reader)
+}
+
+func (r *RemoveTopicRecord) appendBody(dst []byte) []byte {
+	return kbin.AppendUuid(dst, r.ID)
+}
+
+func (r *RemoveTopicRecord) readBody(reader *kbin.Reader) {
+	r.ID = reader.Uuid()
+}
+
+// appendBody writes the records as a compact array of compact byte strings,
+// each one record's Encode bytes, frame included.
+func (r *BatchRecord) appendBody(dst []byte) []byte {
+	dst = kbin.AppendCompactArrayLen(dst, len(r.Records))
+	for _, record := range r.Records {
+		dst = kbin.AppendCompactBytes(dst, Encode(record))
+	}
+	return dst
+}
+
+// readBody refuses an empty batch, a nested batch and any record Decode
+// refuses, so a decoded batch is always flat.
+func (r *BatchRecord) readBody(reader *kbin.Reader) {
+	length := reader.Uvarint()
+	if length <= 1 || length-1 > BatchRecordsMax {
+		poison(reader)
+		return
+	}
+	r.Records = make([]Record, 0, min(length-1, 1024))
+	for range length - 1 {
+		data := reader.CompactBytes()
+		if !reader.Ok() {
+			return
+		}
+		record, err := decode(data, false)
+		if err != nil {
+			poison(reader)
+			return
+		}
+		r.Records = append(r.Records, record)
+	}
 }
 
 func (r *FenceBrokerRecord) appendBody(dst []byte) []byte {

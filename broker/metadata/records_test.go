@@ -23,7 +23,7 @@ var (
 		name   string
 		record Record
 	}{
-		{"register-broker", &RegisterBrokerRecord{BrokerID: 1, BrokerEpoch: 7, Fenced: true}},
+		{"register-broker", &RegisterBrokerRecord{BrokerID: 1, BrokerEpoch: 7, IncarnationID: [16]byte{15: 0xee}, Fenced: true}},
 		{"fence-broker", &FenceBrokerRecord{BrokerID: 2, BrokerEpoch: 9}},
 		{"unfence-broker", &UnfenceBrokerRecord{BrokerID: 3, BrokerEpoch: 11}},
 		{"topic", &TopicRecord{Name: "orders", ID: testTopicID}},
@@ -33,6 +33,12 @@ var (
 			Replicas: []int32{3, 1}, ISR: []int32{3}, ELR: []int32{}, Leader: 3, LeaderEpoch: 5, PartitionEpoch: 9, LeaderRecovering: true}}},
 		{"config-set", &ConfigRecord{Resource: ConfigResource{Type: kmsg.ConfigResourceTypeTopic, Name: "orders"}, Name: "cleanup.policy", Value: &testValue}},
 		{"config-delete", &ConfigRecord{Resource: ConfigResource{Type: kmsg.ConfigResourceTypeBroker, Name: "2"}, Name: "unclean.leader.election.enable"}},
+		{"controlled-shutdown", &ControlledShutdownRecord{BrokerID: 4, BrokerEpoch: 13}},
+		{"remove-topic", &RemoveTopicRecord{ID: testTopicID}},
+		{"batch", &BatchRecord{Records: []Record{
+			&TopicRecord{Name: "orders", ID: testTopicID},
+			&PartitionRecord{PartitionState{TopicID: testTopicID, Replicas: []int32{1}, ISR: []int32{1}, ELR: []int32{}, Leader: 1}},
+		}}},
 	}
 )
 

@@ -18,7 +18,8 @@ const snapshotRecordsMax = 1 << 24
 // Snapshot encodes the image as Kafka encodes a metadata snapshot: as the
 // records that rebuild it. The layout is a version (int16), the applied
 // offset (int64) and epoch (int32), a record count (int32), then each
-// record's Encode bytes as compact bytes: brokers by ID, then topics by name
+// record's Encode bytes as compact bytes: brokers by ID (each followed by a
+// ControlledShutdownRecord if it is shutting down), then topics by name
 // each followed by its partitions in order, then configurations by resource
 // type, resource name and name. Equal images give equal bytes.
 func (image *Image) Snapshot() []byte {
@@ -36,7 +37,11 @@ func (image *Image) Snapshot() []byte {
 func (image *Image) snapshotRecords() []Record {
 	var records []Record
 	for _, broker := range image.Brokers() {
-		records = append(records, &RegisterBrokerRecord{BrokerID: broker.ID, BrokerEpoch: broker.Epoch, Fenced: broker.Fenced})
+		records = append(records, &RegisterBrokerRecord{BrokerID: broker.ID, BrokerEpoch: broker.Epoch,
+			IncarnationID: broker.IncarnationID, Fenced: broker.Fenced})
+		if broker.InControlledShutdown {
+			records = append(records, &ControlledShutdownRecord{BrokerID: broker.ID, BrokerEpoch: broker.Epoch})
+		}
 	}
 	for _, topic := range image.topicsInNameOrder() {
 		records = append(records, &TopicRecord{Name: topic.Name, ID: topic.ID})
