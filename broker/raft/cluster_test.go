@@ -61,21 +61,31 @@ type cluster struct {
 // newCluster starts voters 1..count from empty disks.
 func newCluster(t reporter, count int, seed uint64, tune func(*Config)) *cluster {
 	t.Helper()
+	return newClusterWithObservers(t, count, 0, seed, tune)
+}
+
+// newClusterWithObservers starts voters 1..voters and observers after them
+// (voters+1..voters+observers) from empty disks.
+func newClusterWithObservers(t reporter, voters, observers int, seed uint64, tune func(*Config)) *cluster {
+	t.Helper()
 	c := &cluster{t: t, cut: map[[2]int32]bool{}, seed: seed, leaders: map[int32]int32{}, preVotes: map[[3]int32]bool{}}
-	for id := int32(1); id <= int32(count); id++ {
+	for id := int32(1); id <= int32(voters); id++ {
 		c.config.Voters = append(c.config.Voters, id)
 	}
 	c.config.ClusterID = "raft-test"
 	if tune != nil {
 		tune(&c.config)
 	}
-	for _, id := range c.config.Voters {
+	for id := int32(1); id <= int32(voters+observers); id++ {
 		tn := &testNode{id: id}
 		c.nodes = append(c.nodes, tn)
 		c.start(tn)
 	}
 	return c
 }
+
+// isVoter reports whether id is one of the cluster's voters.
+func (c *cluster) isVoter(id int32) bool { return slices.Contains(c.config.Voters, id) }
 
 func (c *cluster) get(id int32) *testNode { return c.nodes[id-1] }
 
@@ -192,9 +202,11 @@ func (c *cluster) checkDurableBeforeSend(tn *testNode, m Message) {
 }
 
 func (c *cluster) sendOne(m Message) {
+	c.t.Helper()
 	if c.observe != nil {
 		c.observe(m)
 	}
+	c.checkObserverMessage(m)
 	if request, ok := m.Body.(*kmsg.VoteRequest); ok && request.Topics[0].Partitions[0].PreVote {
 		c.preVotes[[3]int32{m.From, m.To, m.CorrelationID}] = true
 	}
@@ -245,8 +257,8 @@ func (c *cluster) tick(id int32) {
 
 // isolate cuts every link to and from id; heal restores all links.
 func (c *cluster) isolate(id int32) {
-	for _, other := range c.config.Voters {
-		if other != id {
+	for _, tn := range c.nodes {
+		if other := tn.id; other != id {
 			c.cut[[2]int32{id, other}] = true
 			c.cut[[2]int32{other, id}] = true
 		}
@@ -323,6 +335,7 @@ func (c *cluster) check() {
 		if tn.node == nil {
 			continue
 		}
+		c.checkObserver(tn)
 		c.checkOneLeaderPerEpoch(tn)
 		c.checkCommittedPrefix(tn)
 		hw := tn.node.HighWatermark()
@@ -380,18 +393,64 @@ func (c *cluster) checkCommittedPrefix(tn *testNode) {
 	}
 }
 
-// checkCommittedDurable requires every committed entry on a majority of
-// disks: no crash of a minority can lose it.
+// checkCommittedDurable requires every committed entry on the disks of a
+// majority of voters: no crash of a minority can lose it. Observers' disks
+// never count; a quorum that counted them could lose committed entries.
 func (c *cluster) checkCommittedDurable() {
 	c.t.Helper()
 	holders := 0
 	for _, tn := range c.nodes {
+		if !c.isVoter(tn.id) {
+			continue
+		}
 		if int64(len(tn.disk.Entries)) >= int64(len(c.commited)) && prefixEqual(tn.disk.Entries, c.commited) {
 			holders++
 		}
 	}
-	if holders < len(c.nodes)/2+1 {
-		c.t.Fatalf("only %d of %d disks hold the %d committed entries", holders, len(c.nodes), len(c.commited))
+	if voters := len(c.config.Voters); holders < voters/2+1 {
+		c.t.Fatalf("only %d of %d voters' disks hold the %d committed entries", holders, voters, len(c.commited))
+	}
+}
+
+// checkObserver requires an observer never to act as a voter: it is only
+// ever Unattached or Follower and never records a vote.
+func (c *cluster) checkObserver(tn *testNode) {
+	c.t.Helper()
+	if c.isVoter(tn.id) {
+		return
+	}
+	n := tn.node
+	if !n.IsObserver() || (n.Role() != RoleUnattached && n.Role() != RoleFollower) || n.HardState().VotedFor != NoNode {
+		c.t.Fatalf("observer %d is %s with quorum state %+v", tn.id, n.Role(), n.HardState())
+	}
+	if n.Role() == RoleFollower && !c.isVoter(n.HardState().LeaderID) {
+		c.t.Fatalf("observer %d follows non-voter %d", tn.id, n.HardState().LeaderID)
+	}
+}
+
+// checkObserverMessage requires that observers never ask for votes or grant
+// one, and that a leader's DescribeQuorum lists them only as observers.
+func (c *cluster) checkObserverMessage(m Message) {
+	c.t.Helper()
+	switch body := m.Body.(type) {
+	case *kmsg.VoteRequest:
+		if !c.isVoter(m.From) {
+			c.t.Fatalf("observer %d asks for a vote: %v", m.From, m)
+		}
+	case *kmsg.VoteResponse:
+		if !c.isVoter(m.From) && body.Topics[0].Partitions[0].VoteGranted {
+			c.t.Fatalf("observer %d grants a vote: %v", m.From, m)
+		}
+	case *kmsg.BeginQuorumEpochRequest, *kmsg.EndQuorumEpochRequest:
+		if !c.isVoter(m.To) {
+			c.t.Fatalf("the leader sends %v to observer %d", m, m.To)
+		}
+	case *kmsg.DescribeQuorumResponse:
+		for _, voter := range body.Topics[0].Partitions[0].CurrentVoters {
+			if !c.isVoter(voter.ReplicaID) {
+				c.t.Fatalf("DescribeQuorum lists observer %d as a voter", voter.ReplicaID)
+			}
+		}
 	}
 }
 

@@ -72,6 +72,23 @@
 // the later epoch from the refusal, and the election that follows brings the
 // voter back.
 //
+// # Observers
+//
+// A node whose Config.ID is not among Config.Voters is an observer, as a
+// process.roles=broker node is in KRaft: it replicates the log and learns the
+// high watermark like a follower (capped at its own log end), but it is only
+// ever Unattached or Follower. It never votes (it refuses Vote requests
+// without changing state), never campaigns, and no leader counts it towards
+// the high watermark or check-quorum; the leader lists it among
+// DescribeQuorum's Observers while it fetched within ten fetch timeouts (at
+// most 1024 are remembered). Leaders send BeginQuorumEpoch and EndQuorumEpoch
+// to voters only, so an observer finds the leader through Fetch: while it
+// knows no leader, or its leader has been silent for the fetch timeout, each
+// Fetch goes to a voter drawn from Config.Rand; the leader serves it, and any
+// other voter refuses with CurrentLeader naming the leader and epoch it knows,
+// which the observer then follows. The host persists an observer's
+// HardState exactly as a voter's (its VotedFor stays NoNode).
+//
 // # Replication
 //
 // Replication is pull-based, as in KRaft. A follower keeps one Fetch in
@@ -105,24 +122,27 @@
 //     it runs; no node truncates below its high watermark.
 //   - applied offset <= high watermark <= log end offset; a leader holds its
 //     epoch's leader-change entry.
+//   - An observer is only ever Unattached or Follower, and only voters are
+//     counted in the high watermark and check-quorum.
 //
-// The tests check the cross-node properties at every step of random
-// schedules with message loss, duplication and reordering, partitions,
-// crashes that lose unpersisted state (also part way through a Ready), and
-// restarts: at most one leader per epoch, identical committed prefixes
-// everywhere, a monotonic high watermark per running node, every leader
-// holding what was committed before its epoch, and every committed entry on
-// a majority of disks. After healing, a new entry must commit everywhere
-// within a bound. Scripted scenarios each fail when their protection is
-// switched off (Config.unsafe, for tests only).
+// The tests check the cross-node properties at every step of random schedules
+// of 3 to 5 voters and 0 to 2 observers with message loss, duplication and
+// reordering, partitions, crashes that lose unpersisted state (also part way
+// through a Ready), and restarts: at most one leader per epoch, identical
+// committed prefixes everywhere, a monotonic high watermark per running node,
+// every leader holding what was committed before its epoch, and every
+// committed entry on a majority of voters' disks; observers never ask for or
+// grant a vote and are never listed as voters. After healing, a new entry
+// must commit everywhere within a bound. Scripted scenarios each fail when
+// their protection is switched off (Config.unsafe, for tests only).
 //
 // # Not yet
 //
 //   - Snapshots (FetchSnapshot, KIP-630) and truncation of the log's front:
 //     the log is kept whole in memory and restored whole.
-//   - Membership changes (KIP-853, AddRaftVoter/RemoveRaftVoter) and
-//     observers: the voter set is fixed from controller.quorum.voters and
-//     every node is a voter.
+//   - Membership changes (KIP-853, AddRaftVoter/RemoveRaftVoter): the voter
+//     set is fixed from controller.quorum.voters; an observer cannot be
+//     promoted.
 //   - Long-polling Fetch (the leader answers at once; an idle follower
 //     fetches once per tick); PartitionMaxBytes is sent but the leader bounds
 //     answers by FetchEntriesMax only.
@@ -133,5 +153,5 @@
 //     no codec, connection or host runs them yet, and the node is not wired
 //     into the broker.
 //   - Directory ids (KIP-853), endpoints in the responses, and
-//     DescribeQuorum's timestamps and observers.
+//     DescribeQuorum's timestamps.
 package raft

@@ -79,7 +79,9 @@ func (n *Node) handleVoteRequest(m Message, request *kmsg.VoteRequest) error {
 		n.reply(m, newVoteResponse(kmsg.VoteResponseTopicPartition{ErrorCode: kerr.InvalidRequest.Code, LeaderID: n.hard.LeaderID, LeaderEpoch: n.hard.Epoch}))
 		return errNoMetadataPartition
 	}
-	if n.voterIndex(p.CandidateID) < 0 || p.CandidateID != m.From {
+	// An observer never votes: it is not in the quorum, and a grant from it
+	// must never help anyone win (candidates ignore non-voters' answers too).
+	if n.observer || n.voterIndex(p.CandidateID) < 0 || p.CandidateID != m.From {
 		n.reply(m, newVoteResponse(kmsg.VoteResponseTopicPartition{ErrorCode: kerr.InconsistentVoterSet.Code, LeaderID: n.hard.LeaderID, LeaderEpoch: n.hard.Epoch}))
 		return nil
 	}
@@ -205,6 +207,11 @@ func (n *Node) becomeUnattached(epoch int32) {
 	n.setHardState(HardState{Epoch: epoch, VotedFor: NoNode, LeaderID: NoNode})
 	n.role = RoleUnattached
 	n.resetElectionTimer()
+	if n.observer {
+		// An observer looks for the leader of the new epoch at once.
+		n.follower = followerState{}
+		n.sendDiscoveryFetch()
+	}
 }
 
 // becomeFollower follows leaderID in epoch, which is this epoch or a later
@@ -214,6 +221,14 @@ func (n *Node) becomeFollower(epoch, leaderID int32) {
 	assertf(leaderID != n.config.ID, "node %d would follow itself", leaderID)
 	assertf(!(epoch == n.hard.Epoch && (n.role == RoleLeader || n.role == RoleResigned)),
 		"node %d led epoch %d and is told %d leads it", n.config.ID, epoch, leaderID)
+	n.becomeFollowerQuietly(epoch, leaderID)
+	n.sendFetch()
+}
+
+// becomeFollowerQuietly is becomeFollower without the first Fetch, for a
+// node that is handling a Fetch answer from the leader it now follows.
+func (n *Node) becomeFollowerQuietly(epoch, leaderID int32) {
+	assertf(leaderID != n.config.ID, "node %d would follow itself", leaderID)
 	if epoch > n.hard.Epoch {
 		n.setHardState(HardState{Epoch: epoch, VotedFor: NoNode, LeaderID: leaderID})
 	} else {
@@ -221,7 +236,6 @@ func (n *Node) becomeFollower(epoch, leaderID int32) {
 	}
 	n.role = RoleFollower
 	n.follower = followerState{lastFetchTicks: n.nowTicks}
-	n.sendFetch()
 }
 
 // handleBeginQuorumEpoch follows a leader that announces its epoch.

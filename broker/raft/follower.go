@@ -11,10 +11,16 @@ import (
 const fetchBytesMax int32 = 8 << 20
 
 // tickFollower starts a pre-vote when the leader went silent for the fetch
-// timeout (or resigned), and otherwise keeps one Fetch in flight.
+// timeout (or resigned), and otherwise keeps one Fetch in flight. An
+// observer cannot campaign: it asks the voters instead (tickObserverLost).
 func (n *Node) tickFollower() {
 	resigned := n.follower.leaderResigned && n.nowTicks >= n.follower.resignBackoffTicks
-	if resigned || n.nowTicks-n.follower.lastFetchTicks >= int64(n.config.FetchTimeoutTicks) {
+	lost := resigned || n.nowTicks-n.follower.lastFetchTicks >= int64(n.config.FetchTimeoutTicks)
+	if lost && n.observer {
+		n.tickObserverUnattached()
+		return
+	}
+	if lost {
 		n.startPreVote()
 		return
 	}
@@ -23,11 +29,30 @@ func (n *Node) tickFollower() {
 	}
 }
 
-// sendFetch asks the leader for the entries after this log's end. The
+// tickObserverUnattached keeps one discovery Fetch in flight for an
+// observer that knows no live leader, as Kafka's observers do: each goes to
+// a voter drawn from the injected Rand, until one answers as the leader or
+// names it.
+func (n *Node) tickObserverUnattached() {
+	if !n.follower.fetchInflight || n.nowTicks-n.follower.fetchSentTicks >= int64(n.config.RequestTimeoutTicks) {
+		n.sendDiscoveryFetch()
+	}
+}
+
+// sendDiscoveryFetch sends an observer's Fetch to a random voter.
+func (n *Node) sendDiscoveryFetch() {
+	assert(n.observer, "only observers look for the leader by fetching")
+	n.sendFetchTo(n.voters[n.config.Rand.IntN(len(n.voters))])
+}
+
+// sendFetch asks the leader for the entries after this log's end.
+func (n *Node) sendFetch() { n.sendFetchTo(n.hard.LeaderID) }
+
+// sendFetchTo sends a Fetch for the entries after this log's end. The
 // request leaves in a Ready after every entry before FetchOffset has been
 // made durable, so the offset the leader counts towards the high watermark
 // is one this follower cannot lose in a crash.
-func (n *Node) sendFetch() {
+func (n *Node) sendFetchTo(target int32) {
 	p := kmsg.FetchRequestTopicPartition{
 		CurrentLeaderEpoch: n.hard.Epoch,
 		FetchOffset:        n.log.endOffset(),
@@ -38,8 +63,9 @@ func (n *Node) sendFetch() {
 	request := newFetchRequest(n.config.ClusterID, n.config.ID, p)
 	request.MaxBytes = fetchBytesMax
 	n.follower.fetchInflight = true
+	n.follower.fetchTarget = target
 	n.follower.fetchSentTicks = n.nowTicks
-	n.follower.fetchCorrelationID = n.send(n.hard.LeaderID, request)
+	n.follower.fetchCorrelationID = n.send(target, request)
 }
 
 // handleFetchResponse appends what the leader sent, or truncates where the
@@ -47,7 +73,8 @@ func (n *Node) sendFetch() {
 // answer to the Fetch in flight counts: a duplicated or late answer could
 // truncate entries appended since.
 func (n *Node) handleFetchResponse(m Message, response *kmsg.FetchResponse) error {
-	if n.role != RoleFollower || m.From != n.hard.LeaderID || !n.follower.fetchInflight || m.CorrelationID != n.follower.fetchCorrelationID {
+	fetching := n.role == RoleFollower || (n.observer && n.role == RoleUnattached)
+	if !fetching || m.From != n.follower.fetchTarget || !n.follower.fetchInflight || m.CorrelationID != n.follower.fetchCorrelationID {
 		return nil
 	}
 	p, ok := fetchResponsePartition(response)
@@ -56,10 +83,13 @@ func (n *Node) handleFetchResponse(m Message, response *kmsg.FetchResponse) erro
 	}
 	n.follower.fetchInflight = false
 	if p.ErrorCode != 0 {
-		if p.CurrentLeader.LeaderEpoch > n.hard.Epoch {
-			n.learnEpoch(p.CurrentLeader.LeaderEpoch, p.CurrentLeader.LeaderID)
-		}
+		n.learnLeaderFromFetchError(m.From, p.CurrentLeader.LeaderEpoch, p.CurrentLeader.LeaderID)
 		return nil
+	}
+	if n.observer && n.role == RoleUnattached && p.CurrentLeader.LeaderEpoch == n.hard.Epoch && p.CurrentLeader.LeaderID == m.From {
+		// A discovery Fetch reached the leader of this epoch, which served
+		// it: follow it and take what it sent.
+		n.becomeFollowerQuietly(n.hard.Epoch, m.From)
 	}
 	if p.CurrentLeader.LeaderEpoch != n.hard.Epoch || p.CurrentLeader.LeaderID != n.hard.LeaderID {
 		return fmt.Errorf("raft: fetch answer from leader %d names leader %d epoch %d", m.From, p.CurrentLeader.LeaderID, p.CurrentLeader.LeaderEpoch)
@@ -121,5 +151,19 @@ func (n *Node) learnHighWatermark(leaderHighWatermark int64) {
 	next := min(leaderHighWatermark, n.log.endOffset())
 	if next > n.highWatermark {
 		n.advanceHighWatermark(next)
+	}
+}
+
+// learnLeaderFromFetchError learns what a refused Fetch says of the leader:
+// a later epoch (and its leader, if named), or, for an observer that knows no
+// leader, the leader of its own epoch. A voter that refuses while naming
+// itself is a leader that resigned, not one to follow.
+func (n *Node) learnLeaderFromFetchError(from, epoch, leaderID int32) {
+	switch {
+	case epoch > n.hard.Epoch:
+		n.learnEpoch(epoch, leaderID)
+	case n.observer && n.role == RoleUnattached && epoch == n.hard.Epoch &&
+		leaderID != NoNode && leaderID != from && n.voterIndex(leaderID) >= 0:
+		n.becomeFollower(epoch, leaderID)
 	}
 }

@@ -71,6 +71,14 @@ func (n *Node) lostQuorum() bool {
 			live++
 		}
 	}
+	if n.config.unsafe.countObservers {
+		for _, o := range n.leader.observers {
+			if n.nowTicks-o.lastFetchTicks < windowTicks {
+				live++
+			}
+		}
+		return live < (len(n.voters)+len(n.leader.observers))/2+1
+	}
 	return live < n.majority()
 }
 
@@ -107,6 +115,7 @@ func (n *Node) handleFetchRequest(m Message, request *kmsg.FetchRequest) error {
 		return errNoMetadataPartition
 	}
 	index := n.voterIndex(request.ReplicaID)
+	observer := index < 0
 	switch {
 	case p.CurrentLeaderEpoch < n.hard.Epoch:
 		n.reply(m, fetchError(kerr.FencedLeaderEpoch, n.hard.LeaderID, n.hard.Epoch))
@@ -117,7 +126,11 @@ func (n *Node) handleFetchRequest(m Message, request *kmsg.FetchRequest) error {
 	case n.role != RoleLeader:
 		n.reply(m, fetchError(kerr.NotLeaderForPartition, n.hard.LeaderID, n.hard.Epoch))
 		return nil
-	case index < 0 || request.ReplicaID != m.From || request.ReplicaID == n.config.ID:
+	case request.ReplicaID < 0:
+		// Kafka's consumers send -1; only replicas fetch the metadata log.
+		n.reply(m, fetchError(kerr.InvalidRequest, n.hard.LeaderID, n.hard.Epoch))
+		return nil
+	case request.ReplicaID != m.From || request.ReplicaID == n.config.ID:
 		n.reply(m, fetchError(kerr.InconsistentVoterSet, n.hard.LeaderID, n.hard.Epoch))
 		return nil
 	case p.FetchOffset < 0 || p.LastFetchedEpoch < 0 || p.LastFetchedEpoch > n.hard.Epoch:
@@ -131,9 +144,13 @@ func (n *Node) handleFetchRequest(m Message, request *kmsg.FetchRequest) error {
 	if epoch, endOffset, diverged := n.divergence(p.FetchOffset, p.LastFetchedEpoch); diverged {
 		response.DivergingEpoch = kmsg.FetchResponseTopicPartitionDivergingEpoch{Epoch: epoch, EndOffset: endOffset}
 	} else {
-		n.leader.endOffsets[index] = p.FetchOffset
-		n.leader.lastFetchTicks[index] = n.nowTicks
-		n.leader.begun[index] = true
+		if observer {
+			n.recordObserverFetch(request.ReplicaID, p.FetchOffset)
+		} else {
+			n.leader.endOffsets[index] = p.FetchOffset
+			n.leader.lastFetchTicks[index] = n.nowTicks
+			n.leader.begun[index] = true
+		}
 		n.updateLeaderHighWatermark()
 		to := min(n.log.endOffset(), p.FetchOffset+int64(n.config.FetchEntriesMax))
 		response.RecordBatches = encodeEntries(nil, n.log.slice(p.FetchOffset, to))
@@ -171,8 +188,15 @@ func (n *Node) updateLeaderHighWatermark() {
 			offsets[i] = n.durableEndOffset
 		}
 	}
+	quorum := n.majority()
+	if n.config.unsafe.countObservers {
+		for _, o := range n.leader.observers {
+			offsets = append(offsets, o.endOffset)
+		}
+		quorum = len(offsets)/2 + 1
+	}
 	slices.Sort(offsets)
-	candidate := offsets[len(offsets)-n.majority()]
+	candidate := offsets[len(offsets)-quorum]
 	if candidate <= n.highWatermark {
 		return
 	}
@@ -189,7 +213,8 @@ func (n *Node) updateLeaderHighWatermark() {
 }
 
 // handleDescribeQuorum answers DescribeQuorum (KIP-595) from the leader's
-// view: each voter's durable log end as its last Fetch reported it.
+// view: each voter's durable log end as its last Fetch reported it, and the
+// same for each observer that fetched within the observer session.
 func (n *Node) handleDescribeQuorum(m Message, request *kmsg.DescribeQuorumRequest) error {
 	p := kmsg.DescribeQuorumResponseTopicPartition{Partition: metadataPartition, LeaderID: n.hard.LeaderID, LeaderEpoch: n.hard.Epoch, HighWatermark: n.highWatermark}
 	valid := len(request.Topics) == 1 && request.Topics[0].Topic == MetadataTopic &&
@@ -208,6 +233,10 @@ func (n *Node) handleDescribeQuorum(m Message, request *kmsg.DescribeQuorumReque
 				end = n.durableEndOffset
 			}
 			p.CurrentVoters = append(p.CurrentVoters, kmsg.DescribeQuorumResponseTopicPartitionReplicaState{ReplicaID: voter, LogEndOffset: end})
+		}
+		n.expireObservers()
+		for _, o := range n.leader.observers {
+			p.Observers = append(p.Observers, kmsg.DescribeQuorumResponseTopicPartitionReplicaState{ReplicaID: o.id, LogEndOffset: o.endOffset})
 		}
 	}
 	response := &kmsg.DescribeQuorumResponse{
@@ -230,4 +259,57 @@ func fetchResponsePartition(r *kmsg.FetchResponse) (kmsg.FetchResponseTopicParti
 		return kmsg.FetchResponseTopicPartition{}, false
 	}
 	return r.Topics[0].Partitions[0], true
+}
+
+// observersMax bounds the observers a leader remembers; beyond it the one
+// that fetched least recently is forgotten (it only leaves DescribeQuorum).
+const observersMax = 1024
+
+// observerSessionFetchTimeouts is how many fetch timeouts an observer stays
+// in DescribeQuorum after its last Fetch, as Kafka keeps observers for a
+// while after they stop fetching.
+const observerSessionFetchTimeouts = 10
+
+// observerState is what a leader knows of one observer. Observers are
+// reported, never counted: they are not part of the quorum.
+type observerState struct {
+	id             int32
+	endOffset      int64
+	lastFetchTicks int64
+}
+
+// recordObserverFetch notes an observer's matching Fetch, keeping the list
+// sorted by id and within observersMax.
+func (n *Node) recordObserverFetch(id int32, fetchOffset int64) {
+	assertf(n.voterIndex(id) < 0, "voter %d recorded as an observer", id)
+	n.expireObservers()
+	i, found := slices.BinarySearchFunc(n.leader.observers, id, func(o observerState, id int32) int { return int(o.id) - int(id) })
+	if !found {
+		if len(n.leader.observers) >= observersMax {
+			n.forgetStalestObserver()
+			i, _ = slices.BinarySearchFunc(n.leader.observers, id, func(o observerState, id int32) int { return int(o.id) - int(id) })
+		}
+		n.leader.observers = slices.Insert(n.leader.observers, i, observerState{id: id})
+	}
+	n.leader.observers[i].endOffset = fetchOffset
+	n.leader.observers[i].lastFetchTicks = n.nowTicks
+}
+
+// expireObservers forgets observers that stopped fetching a session ago.
+func (n *Node) expireObservers() {
+	sessionTicks := int64(n.config.FetchTimeoutTicks) * observerSessionFetchTimeouts
+	n.leader.observers = slices.DeleteFunc(n.leader.observers, func(o observerState) bool {
+		return n.nowTicks-o.lastFetchTicks >= sessionTicks
+	})
+}
+
+// forgetStalestObserver drops the observer that fetched least recently.
+func (n *Node) forgetStalestObserver() {
+	stalest := 0
+	for i, o := range n.leader.observers {
+		if o.lastFetchTicks < n.leader.observers[stalest].lastFetchTicks {
+			stalest = i
+		}
+	}
+	n.leader.observers = slices.Delete(n.leader.observers, stalest, stalest+1)
 }

@@ -9,14 +9,18 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-// Config describes one voter of the quorum. Times are counted in ticks: the
+// Config describes one node of the quorum: a voter, or an observer (a node
+// whose ID is not among the Voters, as a process.roles=broker node is). Times are counted in ticks: the
 // host calls Tick at a fixed period of its core.Clock, so a tick of 100 ms and
 // FetchTimeoutTicks of 20 mirror quorum.fetch.timeout.ms=2000.
 type Config struct {
-	// ID is this node's node.id.
+	// ID is this node's node.id; it must not be negative (Kafka's replica
+	// ids are not).
 	ID int32
-	// Voters lists every voter's node.id (controller.quorum.voters); it must
-	// include ID.
+	// Voters lists every voter's node.id (controller.quorum.voters). A node
+	// whose ID is not among them is an observer: it replicates the log from
+	// the leader like a follower but never votes, never campaigns and is
+	// never counted towards the high watermark or check-quorum.
 	Voters []int32
 	// ClusterID is sent in every request, as KRaft does.
 	ClusterID string
@@ -65,6 +69,9 @@ type unsafeOptions struct {
 	// ignoreEndQuorumEpoch makes followers wait out the fetch timeout after
 	// their leader resigned.
 	ignoreEndQuorumEpoch bool
+	// countObservers makes a leader count observers like voters, in the
+	// high watermark and in check-quorum.
+	countObservers bool
 }
 
 // withDefaults fills unset limits with their documented defaults.
@@ -94,8 +101,10 @@ func (c *Config) validate() error {
 		return errors.New("raft: Config.Rand is required")
 	case c.ElectionTimeoutTicks < 1, c.FetchTimeoutTicks < 1, c.RequestTimeoutTicks < 1, c.FetchEntriesMax < 1, c.UncommittedEntriesMax < 1:
 		return errors.New("raft: tick counts, FetchEntriesMax and UncommittedEntriesMax must be positive")
-	case !slices.Contains(c.Voters, c.ID):
-		return fmt.Errorf("raft: node %d is not in the voters %v (observers are not supported yet)", c.ID, c.Voters)
+	case c.ID < 0:
+		return fmt.Errorf("raft: node id %d is negative", c.ID)
+	case len(c.Voters) == 0:
+		return errors.New("raft: Config.Voters is empty")
 	}
 	sorted := slices.Clone(c.Voters)
 	slices.Sort(sorted)
@@ -105,15 +114,18 @@ func (c *Config) validate() error {
 	return nil
 }
 
-// Node is one voter's Raft state machine. It is not safe for concurrent use
+// Node is one node's Raft state machine, a voter's or an observer's. It is not safe for concurrent use
 // and needs none: the host calls Tick, Step, Propose, Ready and Advance from
 // its single event loop.
 type Node struct {
 	config Config
 	voters []int32 // sorted; indexes of the per-voter slices below
-	role   Role
-	hard   HardState
-	log    entryLog
+	// observer is set when config.ID is not a voter: the node only ever is
+	// Unattached or Follower.
+	observer bool
+	role     Role
+	hard     HardState
+	log      entryLog
 
 	// highWatermark is the offset just past the last entry known committed;
 	// it never moves back while the node runs. A restarted node starts at 0
@@ -160,11 +172,15 @@ type leaderState struct {
 	lastFetchTicks   []int64 // when each voter last fetched successfully
 	begun            []bool  // whether the voter has fetched in this epoch
 	beginSentTicks   int64
+	// observers is every observer that fetched in this epoch within the
+	// observer session, sorted by id; never counted in any quorum.
+	observers []observerState
 }
 
 // followerState is a follower's Fetch bookkeeping (FollowerState in Kafka).
 type followerState struct {
 	fetchInflight      bool
+	fetchTarget        int32 // the node the Fetch in flight went to
 	fetchCorrelationID int32
 	fetchSentTicks     int64
 	lastFetchTicks     int64 // last successful Fetch response from the leader
@@ -185,12 +201,16 @@ func New(config Config, restored Restored) (*Node, error) {
 	n := &Node{config: config, truncateToOffset: -1}
 	n.voters = slices.Clone(config.Voters)
 	slices.Sort(n.voters)
+	n.observer = n.voterIndex(config.ID) < 0
 	n.hard = restored.HardState
 	if n.hard == (HardState{}) {
 		n.hard = emptyHardState
 	}
 	if err := validateRestored(n.hard, restored.Entries); err != nil {
 		return nil, err
+	}
+	if n.observer && n.hard.LeaderID == config.ID {
+		return nil, fmt.Errorf("raft: observer %d restored as the leader of epoch %d", config.ID, n.hard.Epoch)
 	}
 	n.log.append(restored.Entries...)
 	n.durableEndOffset = n.log.endOffset()
@@ -228,6 +248,10 @@ func validateRestored(hard HardState, entries []Entry) error {
 
 // ID returns the node's id.
 func (n *Node) ID() int32 { return n.config.ID }
+
+// IsObserver reports whether the node is an observer (its ID is not among
+// the voters): it replicates but never votes or leads.
+func (n *Node) IsObserver() bool { return n.observer }
 
 // Role returns what the node does now.
 func (n *Node) Role() Role { return n.role }
@@ -341,6 +365,10 @@ func (n *Node) Tick() {
 	case RoleFollower:
 		n.tickFollower()
 	default:
+		if n.observer {
+			n.tickObserverUnattached()
+			break
+		}
 		if n.nowTicks-n.electionStartTicks < n.electionTimeoutTick {
 			break
 		}
@@ -471,6 +499,9 @@ func (n *Node) checkInvariants() {
 	assertf(n.appliedOffset <= n.highWatermark && n.highWatermark <= n.log.endOffset(),
 		"applied %d, high watermark %d, log end %d out of order", n.appliedOffset, n.highWatermark, n.log.endOffset())
 	assertf(n.durableEndOffset <= n.log.endOffset(), "durable end %d beyond log end %d", n.durableEndOffset, n.log.endOffset())
+	if n.observer {
+		assertf(n.role == RoleUnattached || n.role == RoleFollower, "observer %d is %s", n.config.ID, n.role)
+	}
 	switch n.role {
 	case RoleLeader, RoleResigned:
 		assertf(h.LeaderID == n.config.ID && h.VotedFor == n.config.ID, "%s node %d has quorum state %+v", n.role, n.config.ID, h)

@@ -475,7 +475,8 @@ func TestInvalidConfig(t *testing.T) {
 	rand := core.NewRand(1)
 	tests := []Config{
 		{ID: 1, Voters: []int32{1, 2, 3}},
-		{ID: 4, Voters: []int32{1, 2, 3}, Rand: rand},
+		{ID: -1, Voters: []int32{1, 2, 3}, Rand: rand},
+		{ID: 1, Rand: rand},
 		{ID: 1, Voters: []int32{1, 1, 3}, Rand: rand},
 		{ID: 1, Voters: []int32{1}, Rand: rand, FetchEntriesMax: -1},
 	}

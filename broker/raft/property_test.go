@@ -11,27 +11,29 @@ import (
 // network holding more loses its oldest, as a congested one would.
 const networkMessagesMax = 400
 
-// TestRandomSchedulesKeepRaftSafe drives 3 to 5 voters through a random
+// TestRandomSchedulesKeepRaftSafe drives 3 to 5 voters (and 0 to 2
+// observers, which must never act as or count as voters) through a random
 // schedule of ticks, Ready flushes, deliveries out of order, drops,
 // duplicates, partitions, proposals, crashes (losing whatever the host had
 // not made durable, also part way through performing a Ready) and restarts.
 // The harness checks after every event that each epoch has at most one
 // leader, that committed prefixes agree, that a running node's high
 // watermark never moves back, that every leader holds the entries committed
-// before its epoch and that a majority of disks hold every committed entry.
-// Then it heals everything and requires the quorum to commit a new entry on
-// every node within a bound (liveness).
+// before its epoch and that a majority of voters' disks hold every committed
+// entry. Then it heals everything and requires the quorum to commit a new
+// entry on every node, observers included, within a bound (liveness).
 func TestRandomSchedulesKeepRaftSafe(t *testing.T) {
 	rapid.Check(t, func(rt *rapid.T) {
 		count := rapid.IntRange(3, 5).Draw(rt, "voters")
+		observers := rapid.IntRange(0, 2).Draw(rt, "observers")
 		seed := rapid.Uint64().Draw(rt, "seed")
-		c := newCluster(rt, count, seed, func(config *Config) {
+		c := newClusterWithObservers(rt, count, observers, seed, func(config *Config) {
 			config.ElectionTimeoutTicks = 4
 			config.FetchTimeoutTicks = 8
 			config.RequestTimeoutTicks = 3
 			config.FetchEntriesMax = 3
 		})
-		s := &schedule{c: c, count: count}
+		s := &schedule{c: c, count: count + observers}
 		s.run(rt)
 		s.requireLiveness(rt)
 	})
@@ -40,7 +42,7 @@ func TestRandomSchedulesKeepRaftSafe(t *testing.T) {
 // schedule holds the random schedule's state between actions.
 type schedule struct {
 	c         *cluster
-	count     int
+	count     int // voters and observers
 	proposals int
 }
 
