@@ -44,6 +44,21 @@ func WriteFileAtomic(fsys FS, dir, name string, data []byte) error {
 	return fsys.SyncDir(dir)
 }
 
+// MkdirAllDurable creates dir and any missing parents and makes each new
+// entry durable in its parent: a new directory vanishes in a crash until its
+// parent is synced, taking every file written below it along.
+func MkdirAllDurable(fsys FS, dir string) error {
+	if err := fsys.MkdirAll(dir); err != nil {
+		return err
+	}
+	for d := dir; d != "." && d != "/"; d = path.Dir(d) {
+		if err := fsys.SyncDir(path.Dir(d)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // ReadFile reads a whole file of at most limitBytes bytes, so that a garbled
 // or hostile file cannot make the caller allocate without bound. A missing
 // file gives an error matching fs.ErrNotExist, a larger one ErrFileTooLarge.

@@ -136,15 +136,7 @@ func (l *Log) open(nowMs int64, r *recovery) error {
 // every ancestor, since a new directory vanishes in a crash until its parent
 // is synced.
 func (l *Log) makeDir() error {
-	if err := l.fsys.MkdirAll(l.dir); err != nil {
-		return err
-	}
-	for d := l.dir; d != "." && d != "/"; d = path.Dir(d) {
-		if err := l.fsys.SyncDir(path.Dir(d)); err != nil {
-			return err
-		}
-	}
-	return nil
+	return core.MkdirAllDurable(l.fsys, l.dir)
 }
 
 // listSegments returns the sorted base offsets of the .log files, removing

@@ -1,0 +1,369 @@
+package quorum
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/kafkasim/kafkasim/broker/raft"
+	"github.com/kafkasim/kafkasim/core"
+)
+
+// Host runs one raft.Node on a node's core.Env: it persists each Ready
+// through core.IO before anything in it leaves, carries messages over
+// core.Network as Kafka request and response frames, ticks Raft from
+// core.Clock and hands committed entries to the node. All methods run on the
+// node's event loop.
+type Host struct {
+	env   core.Env
+	cfg   Config
+	log   *slog.Logger
+	io    core.IO
+	raft  *raft.Node
+	store *store
+
+	peers map[int32]*peer
+	// inbound holds the answer callbacks of requests other nodes sent us,
+	// by the correlation id the host gave each one when it stepped Raft.
+	inbound       map[int32]func(kmsg.Response)
+	nextInboundID int32
+
+	// busy is set while a Ready's I/O is in flight: Raft hands out one
+	// Ready at a time.
+	busy    bool
+	ticker  core.Timer
+	stopped bool
+	halted  error
+
+	// OnUpdate, if set, is called after every Ready the host completed, with
+	// the entries it committed (maybe none), in offset order. The node
+	// applies them and looks at Role and Leader again.
+	OnUpdate func(committed []raft.Entry)
+	// OnHalt, if set, is called once when a write or sync of the metadata
+	// log or quorum state failed. The node must stop: what the disk holds
+	// is no longer known, and a restart rereads it (KRaft exits too).
+	OnHalt func(error)
+}
+
+// New opens the metadata log directory and restores the Raft node from it.
+// It does not tick or send until Start.
+func New(env core.Env, cfg Config) (*Host, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	store, restored, err := openStore(env.FS, cfg.Dir, cfg.ClusterID)
+	if err != nil {
+		return nil, err
+	}
+	voters := make([]int32, len(cfg.Voters))
+	for i, v := range cfg.Voters {
+		voters[i] = v.ID
+	}
+	node, err := raft.New(raft.Config{
+		ID:                   cfg.NodeID,
+		Voters:               voters,
+		ClusterID:            cfg.ClusterID,
+		ElectionTimeoutTicks: cfg.ticks(cfg.ElectionTimeout),
+		FetchTimeoutTicks:    cfg.ticks(cfg.FetchTimeout),
+		RequestTimeoutTicks:  cfg.ticks(cfg.RequestTimeout),
+		Rand:                 env.Rand.Fork(),
+	}, restored)
+	if err != nil {
+		store.close()
+		return nil, fmt.Errorf("quorum: restore: %w", err)
+	}
+	log := env.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	io := env.IO
+	if io == nil {
+		io = core.InlineIO{Clock: env.Clock}
+	}
+	h := &Host{
+		env:     env,
+		cfg:     cfg,
+		log:     log.With(slog.String("component", "quorum")),
+		io:      io,
+		raft:    node,
+		store:   store,
+		peers:   make(map[int32]*peer),
+		inbound: make(map[int32]func(kmsg.Response)),
+	}
+	for _, v := range cfg.Voters {
+		if v.ID != cfg.NodeID {
+			h.peers[v.ID] = &peer{host: h, id: v.ID, address: v.Address}
+		}
+	}
+	h.log.Info("metadata quorum restored", slog.Int("epoch", int(restored.HardState.Epoch)),
+		slog.Int("leader", int(restored.HardState.LeaderID)), slog.Int("log_end", len(restored.Entries)))
+	return h, nil
+}
+
+// Start begins ticking. Entries restored from disk are committed again as
+// the node learns the high watermark; OnUpdate hands them out.
+func (h *Host) Start() {
+	h.scheduleTick()
+	h.pump()
+}
+
+// Stop stops ticking, closes the connections to peers and releases the log.
+// Requests waiting for Raft's answer are never answered; their connections
+// close with the node.
+func (h *Host) Stop() {
+	if h.stopped {
+		return
+	}
+	h.stopped = true
+	if h.ticker != nil {
+		h.ticker.Stop()
+	}
+	for _, id := range h.peerIDs() {
+		h.peers[id].close()
+	}
+	if !h.busy {
+		h.store.close()
+	}
+}
+
+// Role, Epoch, Leader and HighWatermark describe the node's view of the
+// quorum, for the node and for DescribeQuorum-like tools.
+func (h *Host) Role() raft.Role { return h.raft.Role() }
+
+// Epoch is the node's current epoch.
+func (h *Host) Epoch() int32 { return h.raft.HardState().Epoch }
+
+// Leader is the leader the node knows in its epoch, or raft.NoNode.
+func (h *Host) Leader() int32 { return h.raft.HardState().LeaderID }
+
+// HighWatermark is the offset past the last entry the node knows committed.
+func (h *Host) HighWatermark() int64 { return h.raft.HighWatermark() }
+
+// EndOffset is the offset past the node's last log entry.
+func (h *Host) EndOffset() int64 { return h.raft.EndOffset() }
+
+// Propose appends data to the metadata log if this node leads, and returns
+// the offset it will commit at (if it commits at all: a leader that loses
+// its epoch first may see it truncated).
+func (h *Host) Propose(data []byte) (int64, error) {
+	if h.stopped || h.halted != nil {
+		return 0, errors.New("quorum: stopped")
+	}
+	offset, err := h.raft.Propose(data)
+	if err == nil {
+		h.pump()
+	}
+	return offset, err
+}
+
+// Resign gives up leadership at a controlled shutdown.
+func (h *Host) Resign() {
+	h.raft.Resign()
+	h.pump()
+}
+
+// HandleRequest steps Raft with a quorum request that arrived from the
+// network (Vote, BeginQuorumEpoch, EndQuorumEpoch, DescribeQuorum, or a
+// Fetch of the metadata topic) and answers it through respond, exactly once,
+// when Raft answers. A request Raft refuses as malformed is answered at once
+// with INVALID_REQUEST.
+func (h *Host) HandleRequest(req kmsg.Request, respond func(kmsg.Response)) {
+	if h.stopped || h.halted != nil {
+		respond(errorResponse(req, kerr.NotController))
+		return
+	}
+	h.nextInboundID++
+	id := h.nextInboundID
+	h.inbound[id] = respond
+	body, ok := req.(raft.Body)
+	if !ok {
+		delete(h.inbound, id)
+		respond(errorResponse(req, kerr.InvalidRequest))
+		return
+	}
+	err := h.raft.Step(raft.Message{From: requestSender(req), To: h.cfg.NodeID, CorrelationID: id, Body: body})
+	if err != nil {
+		h.log.Debug("quorum request refused", slog.String("api", kmsg.NameForKey(req.Key())), slog.Any("err", err))
+		if respond, waiting := h.inbound[id]; waiting {
+			delete(h.inbound, id)
+			respond(errorResponse(req, kerr.InvalidRequest))
+		}
+	}
+	h.pump()
+}
+
+// requestSender is the node id a quorum request claims to come from, which
+// Raft checks against the request's own fields.
+func requestSender(req kmsg.Request) int32 {
+	switch r := req.(type) {
+	case *kmsg.VoteRequest:
+		if len(r.Topics) > 0 && len(r.Topics[0].Partitions) > 0 {
+			return r.Topics[0].Partitions[0].CandidateID
+		}
+	case *kmsg.BeginQuorumEpochRequest:
+		if len(r.Topics) > 0 && len(r.Topics[0].Partitions) > 0 {
+			return r.Topics[0].Partitions[0].LeaderID
+		}
+	case *kmsg.EndQuorumEpochRequest:
+		if len(r.Topics) > 0 && len(r.Topics[0].Partitions) > 0 {
+			return r.Topics[0].Partitions[0].LeaderID
+		}
+	case *kmsg.FetchRequest:
+		return r.ReplicaID
+	}
+	return raft.NoNode
+}
+
+// errorResponse is the answer to a quorum request the host cannot pass to
+// Raft: the request's response with err as its top-level error.
+func errorResponse(req kmsg.Request, err *kerr.Error) kmsg.Response {
+	resp := req.ResponseKind()
+	resp.SetVersion(req.GetVersion())
+	switch r := resp.(type) {
+	case *kmsg.VoteResponse:
+		r.ErrorCode = err.Code
+	case *kmsg.BeginQuorumEpochResponse:
+		r.ErrorCode = err.Code
+	case *kmsg.EndQuorumEpochResponse:
+		r.ErrorCode = err.Code
+	case *kmsg.DescribeQuorumResponse:
+		r.ErrorCode = err.Code
+	case *kmsg.FetchResponse:
+		r.ErrorCode = err.Code
+	}
+	return resp
+}
+
+// step hands Raft a response from a peer.
+func (h *Host) step(m raft.Message) {
+	if h.stopped || h.halted != nil {
+		return
+	}
+	if err := h.raft.Step(m); err != nil {
+		h.log.Debug("quorum response dropped", slog.String("message", m.String()), slog.Any("err", err))
+	}
+	h.pump()
+}
+
+func (h *Host) scheduleTick() {
+	h.ticker = h.env.Clock.AfterFunc(h.cfg.TickInterval, func() {
+		if h.stopped || h.halted != nil {
+			return
+		}
+		h.raft.Tick()
+		h.pump()
+		h.scheduleTick()
+	})
+}
+
+// pump takes Raft's next Ready, if any and if none is in flight, and
+// performs it: persist, then send, then advance and hand out what
+// committed. A Ready with nothing to persist is done at once.
+func (h *Host) pump() {
+	for !h.busy && !h.stopped && h.halted == nil && h.raft.HasReady() {
+		ready := h.raft.Ready()
+		if !ready.HardStateChanged && ready.TruncateToOffset < 0 && len(ready.Entries) == 0 && !ready.MustSync {
+			h.complete(ready)
+			continue
+		}
+		h.busy = true
+		store := h.store
+		h.io.Submit(func() error { return persist(store, ready) }, func(err error) {
+			h.busy = false
+			if h.stopped {
+				store.close()
+				return
+			}
+			if err != nil {
+				h.halt(fmt.Errorf("quorum: persist the metadata log: %w", err))
+				return
+			}
+			h.complete(ready)
+			h.pump()
+		})
+	}
+}
+
+// persist performs a Ready's durable steps in Raft's order: quorum state,
+// truncation, append, sync. It runs as I/O work and touches only the store.
+func persist(s *store, ready raft.Ready) error {
+	if ready.HardStateChanged {
+		if err := s.writeQuorumState(ready.HardState); err != nil {
+			return err
+		}
+	}
+	if ready.TruncateToOffset >= 0 {
+		if err := s.truncate(ready.TruncateToOffset); err != nil {
+			return err
+		}
+	}
+	if err := s.append(ready.Entries); err != nil {
+		return err
+	}
+	if ready.MustSync {
+		return s.sync()
+	}
+	return nil
+}
+
+// complete sends a persisted Ready's messages, advances Raft and hands out
+// its committed entries.
+func (h *Host) complete(ready raft.Ready) {
+	for _, m := range ready.Messages {
+		h.send(m)
+	}
+	h.raft.Advance()
+	if h.OnUpdate != nil {
+		h.OnUpdate(ready.CommittedEntries)
+	}
+}
+
+// send delivers one message: a response goes back to the request it
+// answers, a request goes to its peer.
+func (h *Host) send(m raft.Message) {
+	if resp, ok := m.Body.(kmsg.Response); ok {
+		respond, waiting := h.inbound[m.CorrelationID]
+		if !waiting {
+			return
+		}
+		delete(h.inbound, m.CorrelationID)
+		respond(resp)
+		return
+	}
+	p, ok := h.peers[m.To]
+	req, isRequest := m.Body.(kmsg.Request)
+	if !ok || !isRequest {
+		h.log.Warn("quorum message has no route", slog.String("message", m.String()))
+		return
+	}
+	p.send(m.CorrelationID, req)
+}
+
+// halt stops the host after a failed write and tells the node.
+func (h *Host) halt(err error) {
+	if h.halted != nil {
+		return
+	}
+	h.halted = err
+	h.log.Error("metadata log write failed; halting", slog.Any("err", err))
+	if h.ticker != nil {
+		h.ticker.Stop()
+	}
+	if h.OnHalt != nil {
+		h.OnHalt(err)
+	}
+}
+
+// peerIDs returns the peers' ids in order.
+func (h *Host) peerIDs() []int32 {
+	ids := make([]int32, 0, len(h.peers))
+	for _, v := range h.cfg.Voters {
+		if _, ok := h.peers[v.ID]; ok {
+			ids = append(ids, v.ID)
+		}
+	}
+	return ids
+}
