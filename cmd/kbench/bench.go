@@ -4,11 +4,13 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"runtime"
 	"runtime/pprof"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -30,12 +32,19 @@ type caseResult struct {
 	consumeRaw []throughput
 	// produceRaw is produceRaw's minimal producer, into a topic of its
 	// own; its bytes are record values.
-	produceRaw  []throughput
-	latency     latencies // at half of the median produce rate
-	latencyRate float64
+	produceRaw []throughput
+	// latencyRuns are the open-loop latency runs, one per rate.
+	latencyRuns []latencyResult
 	// consumeCPU and consumeGC add up the server's CPU, and the part its
 	// GC cycles reported, over the consume runs.
 	consumeCPU, consumeGC time.Duration
+}
+
+// latencyResult is one open-loop latency run.
+type latencyResult struct {
+	rate   float64
+	report stageReport
+	broker brokerView
 }
 
 // targetResult is everything measured on one server.
@@ -61,12 +70,21 @@ func bench(ctx context.Context, opts options, stdout, stderr io.Writer) error {
 		if err != nil {
 			return err
 		}
-		result, err := benchTarget(ctx, s, opts, &references, stderr)
+		var result *targetResult
+		if len(opts.latencyRates) > 0 {
+			result, err = benchLatencyTarget(ctx, s, opts, stderr)
+		} else {
+			result, err = benchTarget(ctx, s, opts, &references, stderr)
+		}
 		s.stop()
 		if err != nil {
 			return fmt.Errorf("%s: %w", s.name, err)
 		}
 		results = append(results, result)
+	}
+	if len(opts.latencyRates) > 0 {
+		reportLatency(stdout, opts, results, loadBefore, loadAverage())
+		return nil
 	}
 	report(stdout, opts, results, references, loadBefore, loadAverage())
 	return nil
@@ -97,23 +115,88 @@ func benchTarget(ctx context.Context, s *server, opts options, references *[]thr
 		}
 	}
 	for i, c := range result.cases {
-		c.latencyRate = median(c.produce, throughput.recordsPerSecond) / 2
-		topic := fmt.Sprintf("kbench-latency-%d-%d-%d", c.valueBytes, c.partitions, i)
-		if err := createTopic(ctx, s.addr, topic, c.partitions); err != nil {
-			return nil, err
-		}
-		latencyCtx, cancel := context.WithTimeout(ctx, opts.latencyFor+latencyDrainTimeout)
-		l, err := measureLatency(latencyCtx, s.addr, topic, c.valueBytes, c.latencyRate, opts.latencyFor, opts.fetch)
-		cancel()
-		if err != nil {
-			return nil, fmt.Errorf("latency %d B x %d: %w", c.valueBytes, c.partitions, err)
-		}
-		c.latency = l
-		if err := deleteTopic(ctx, s.addr, topic); err != nil {
+		rate := median(c.produce, throughput.recordsPerSecond) / 2
+		if err := benchLatency(ctx, s, opts, fmt.Sprintf("kbench-latency-%d-%d-%d", c.valueBytes, c.partitions, i), c, rate, stderr); err != nil {
 			return nil, err
 		}
 	}
 	return result, nil
+}
+
+// benchLatencyTarget runs the latency mode (--latency-rates) on s: for
+// every case, one open-loop run per rate, where "half" is half of the
+// median rate of --count produce runs of -n records.
+func benchLatencyTarget(ctx context.Context, s *server, opts options, stderr io.Writer) (*targetResult, error) {
+	result := &targetResult{name: s.name}
+	for _, valueBytes := range opts.sizes {
+		for _, partitions := range opts.partitions {
+			c := &caseResult{valueBytes: valueBytes, partitions: partitions}
+			result.cases = append(result.cases, c)
+			for r, rate := range opts.latencyRates {
+				perSecond := rate.perSecond
+				if rate.half {
+					half, err := halfProduceRate(ctx, s, opts, c)
+					if err != nil {
+						return nil, err
+					}
+					perSecond = half
+				}
+				topic := fmt.Sprintf("kbench-latency-%d-%d-%d", valueBytes, partitions, r)
+				if err := benchLatency(ctx, s, opts, topic, c, perSecond, stderr); err != nil {
+					return nil, err
+				}
+			}
+		}
+	}
+	return result, nil
+}
+
+// halfProduceRate is half of the median rate of --count produce runs of
+// -n records into fresh topics.
+func halfProduceRate(ctx context.Context, s *server, opts options, c *caseResult) (float64, error) {
+	var runs []throughput
+	for run := range opts.count {
+		topic := fmt.Sprintf("kbench-rate-%d-%d-%d", c.valueBytes, c.partitions, run)
+		if err := createTopic(ctx, s.addr, topic, c.partitions); err != nil {
+			return 0, err
+		}
+		produced, err := produceAll(ctx, s.addr, topic, opts.records, c.valueBytes)
+		if err != nil {
+			return 0, err
+		}
+		runs = append(runs, produced)
+		if err := deleteTopic(ctx, s.addr, topic); err != nil {
+			return 0, err
+		}
+	}
+	return median(runs, throughput.recordsPerSecond) / 2, nil
+}
+
+// benchLatency runs one open-loop latency test at rate on a fresh topic
+// and adds it to c.
+func benchLatency(ctx context.Context, s *server, opts options, topic string, c *caseResult, rate float64, stderr io.Writer) error {
+	if err := createTopic(ctx, s.addr, topic, c.partitions); err != nil {
+		return err
+	}
+	before, scrapeErr := s.scrape()
+	latencyCtx, cancel := context.WithTimeout(ctx, opts.latencyFor+latencyDrainTimeout)
+	rep, err := measureOpenLoop(latencyCtx, s.addr, topic, latencyConfig{
+		valueBytes: c.valueBytes, rate: rate, duration: opts.latencyFor, linger: opts.linger, fetch: opts.fetch})
+	cancel()
+	if err != nil {
+		return fmt.Errorf("latency %d B x %d at %s/s: %w", c.valueBytes, c.partitions, humanRate(rate), err)
+	}
+	result := latencyResult{rate: rate, report: rep}
+	if after, err := s.scrape(); err == nil && scrapeErr == nil {
+		result.broker = brokerView{known: true, syncLatency: after.syncLatency.minus(before.syncLatency),
+			produceLatency: after.produceLatency.minus(before.produceLatency)}
+	} else if s.metricsAddr != "" {
+		fmt.Fprintf(stderr, "kbench: scraping the broker's metrics: %v\n", cmpOr(scrapeErr, err))
+	}
+	c.latencyRuns = append(c.latencyRuns, result)
+	fmt.Fprintf(stderr, "kbench: %s %d B x %d partitions at %s records/s: end to end p50 %.2f ms, p99 %.2f ms\n", s.name,
+		c.valueBytes, c.partitions, humanRate(rate), ms(rep.quantiles[stageEndToEnd][0]), ms(rep.quantiles[stageEndToEnd][1]))
+	return deleteTopic(ctx, s.addr, topic)
 }
 
 // benchCase produces opts.records to a fresh topic, then consumes them,
@@ -233,15 +316,7 @@ func report(w io.Writer, opts options, results []*targetResult, references []thr
 	minimalTable(w, results, reference, "consume",
 		"Consume with a minimal client (batch headers only; MB/s of record batches):",
 		func(c *caseResult) []throughput { return c.consumeRaw })
-	fmt.Fprintln(w, "\nEnd-to-end latency (producer's send to consumer's poll) at half of the median produce rate:")
-	fmt.Fprintln(w, "\n| server | record | partitions | records/s | p50 ms | p99 ms | p99.9 ms |")
-	fmt.Fprintln(w, "|---|---:|---:|---:|---:|---:|---:|")
-	for _, t := range results {
-		for _, c := range t.cases {
-			fmt.Fprintf(w, "| %s | %d B | %d | %s | %.2f | %.2f | %.2f |\n", t.name, c.valueBytes, c.partitions, humanRate(c.latencyRate),
-				ms(c.latency.percentile(0.50)), ms(c.latency.percentile(0.99)), ms(c.latency.percentile(0.999)))
-		}
-	}
+	latencyTables(w, opts, results, "at half of the median produce rate")
 	fmt.Fprintln(w, "\nServer CPU during the consume runs (from /proc/PID/stat) and the part in GC cycles (GODEBUG=gctrace=1):")
 	fmt.Fprintln(w, "\n| server | record | partitions | CPU s | GC CPU s | GC share |")
 	fmt.Fprintln(w, "|---|---:|---:|---:|---:|---:|")
@@ -255,6 +330,94 @@ func report(w io.Writer, opts options, results []*targetResult, references []thr
 				c.consumeCPU.Seconds(), c.consumeGC.Seconds(), share)
 		}
 	}
+}
+
+// latencyTables prints the open-loop latency runs: the end-to-end
+// percentiles, then every stage's p50 and p99 and, in brackets, its median
+// over the records at or above the end-to-end p99.
+func latencyTables(w io.Writer, opts options, results []*targetResult, rates string) {
+	fmt.Fprintf(w, "\nEnd-to-end latency, open loop (from each record's scheduled send to the consumer's poll) %s, %s per run, producer linger %v:\n",
+		rates, opts.latencyFor, opts.linger)
+	fmt.Fprintln(w, "\n| server | record | partitions | records/s | p50 ms | p99 ms | p99.9 ms |")
+	fmt.Fprintln(w, "|---|---:|---:|---:|---:|---:|---:|")
+	for _, t := range results {
+		for _, c := range t.cases {
+			for _, l := range c.latencyRuns {
+				q := l.report.quantiles[stageEndToEnd]
+				fmt.Fprintf(w, "| %s | %d B | %d | %s | %.2f | %.2f | %.2f |\n", t.name, c.valueBytes, c.partitions,
+					humanRate(l.rate), ms(q[0]), ms(q[1]), ms(q[2]))
+			}
+		}
+	}
+	fmt.Fprintln(w, "\nStages of the same runs in ms, p50 / p99 [median over the records at or above the end-to-end p99]:")
+	fmt.Fprint(w, "\n| server | record | partitions | records/s |")
+	for _, name := range stageNames[:stageEndToEnd] {
+		fmt.Fprintf(w, " %s |", name)
+	}
+	fmt.Fprintln(w, "\n|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+	for _, t := range results {
+		for _, c := range t.cases {
+			for _, l := range c.latencyRuns {
+				fmt.Fprintf(w, "| %s | %d B | %d | %s |", t.name, c.valueBytes, c.partitions, humanRate(l.rate))
+				for stage := range stageEndToEnd {
+					if !l.report.tapped && stage != stagePace {
+						fmt.Fprint(w, " ? |")
+						continue
+					}
+					q := l.report.quantiles[stage]
+					fmt.Fprintf(w, " %.2f / %.2f [%.2f] |", ms(q[0]), ms(q[1]), ms(l.report.tail[stage]))
+				}
+				fmt.Fprintln(w)
+			}
+		}
+	}
+	brokerTable(w, opts, results)
+	for _, t := range results {
+		for _, c := range t.cases {
+			for _, l := range c.latencyRuns {
+				if !l.report.tapped {
+					fmt.Fprintf(w, "\n%s %d B x %d at %s/s: the wire tap lost track (%s)\n", t.name, c.valueBytes, c.partitions,
+						humanRate(l.rate), l.report.tapError)
+				}
+			}
+		}
+	}
+}
+
+// brokerTable prints the broker's own view of the latency runs.
+func brokerTable(w io.Writer, opts options, results []*targetResult) {
+	fmt.Fprintln(w, "\nThe broker's view of the same runs (its /metrics histograms; p50 and p99 are bucket upper bounds):")
+	fmt.Fprintln(w, "\n| server | record | partitions | records/s | fsyncs/s | fsync mean ms | fsync p50 / p99 ms | Produce requests/s | Produce mean ms | Produce p50 / p99 ms |")
+	fmt.Fprintln(w, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+	seconds := opts.latencyFor.Seconds()
+	for _, t := range results {
+		for _, c := range t.cases {
+			for _, l := range c.latencyRuns {
+				if !l.broker.known {
+					continue
+				}
+				sync, produce := l.broker.syncLatency, l.broker.produceLatency
+				fmt.Fprintf(w, "| %s | %d B | %d | %s | %.0f | %.2f | %s / %s | %.0f | %.2f | %s / %s |\n", t.name, c.valueBytes, c.partitions,
+					humanRate(l.rate), sync.count/seconds, ms(sync.mean()), bound(sync.quantileBound(0.5)), bound(sync.quantileBound(0.99)),
+					produce.count/seconds, ms(produce.mean()), bound(produce.quantileBound(0.5)), bound(produce.quantileBound(0.99)))
+			}
+		}
+	}
+}
+
+// bound prints a bucket's upper bound in ms.
+func bound(d time.Duration) string {
+	if d == time.Duration(math.MaxInt64) {
+		return "+Inf"
+	}
+	return strconv.FormatFloat(ms(d), 'g', -1, 64)
+}
+
+// reportLatency prints a run of the latency mode.
+func reportLatency(w io.Writer, opts options, results []*targetResult, loadBefore, loadAfter string) {
+	fmt.Fprintf(w, "kbench %s: latency mode, GOMAXPROCS %d, load average %s before and %s after\n",
+		time.Now().UTC().Format("2006-01-02 15:04 UTC"), runtime.GOMAXPROCS(0), loadBefore, loadAfter)
+	latencyTables(w, opts, results, "at fixed rates")
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }

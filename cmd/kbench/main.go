@@ -1,14 +1,16 @@
 // Command kbench measures what users of the broker see: the real broker
 // binary runs as its own process and kbench, a separate process, drives it
 // with franz-go clients. It reports produce and consume throughput for 1 KiB
-// and 100 B records on 1 and 8 partitions, the end-to-end latency (from the
-// producer's record timestamp to the consumer receiving the record) at half
+// and 100 B records on 1 and 8 partitions, the end-to-end latency (open
+// loop: from each record's scheduled send time to the consumer's poll
+// returning it, broken into stages seen at the clients' sockets) at half
 // of the largest produce rate it measured, the broker's garbage-collection
 // share of its CPU while consumers read, and one loopback TCP stream
 // measured in the same run as the physical reference every figure is
 // divided by. With --kfake it measures franz-go's fake broker (kfake, run
-// in a child kbench process) the same way. docs/performance.md ("Consume
-// path") shows a run and how to read it.
+// in a child kbench process) the same way. --latency-rates runs only the
+// latency test, at the rates given. docs/performance.md ("Consume path"
+// and "End-to-end latency") shows runs and how to read them.
 package main
 
 import (
@@ -48,7 +50,22 @@ Flags:
   --count N          runs of every case; medians are reported (default 3)
   --sizes LIST       record value sizes in bytes (default 1024,100)
   --partitions LIST  partition counts (default 1,8)
-  --latency-for D    how long the half-load latency test runs (default 5s)
+  --latency-for D    how long each open-loop latency run sends (default 5s)
+  --latency-rates LIST
+                     latency mode: skip the throughput cases and run, for every
+                     size and partition count, one open-loop latency run per
+                     rate in LIST (records/s, e.g. 1000,10000,100000,half;
+                     "half" is half of the median produce rate of --count
+                     produce runs of -n records). Each record is due at a
+                     scheduled time and its latency counts from then, so a
+                     stall delays every record due during it (no coordinated
+                     omission). The report breaks each record's trip into
+                     stages seen at the client's sockets: scheduled -> handed
+                     to kgo -> its Produce request written -> its Produce
+                     response read, and -> the first Fetch response holding
+                     it read -> the consumer's poll returning it
+  --linger D         the latency producer's linger (default 10ms, kgo's default;
+                     0 sends as soon as a request can be sent)
   --fetch-bytes N    the consumers' fetch.max.bytes (default 52428800, kgo's default)
   --fetch-partition-bytes N
                      the consumers' max.partition.fetch.bytes (default 1048576, kgo's default)
@@ -64,16 +81,22 @@ Flags:
 
 Example:
   go run ./cmd/kbench --count 3 --kfake
+  go run ./cmd/kbench --latency-rates 1000,10000,100000,half --latency-for 3s \
+      --sizes 100 --partitions 1 -n 300000 --count 1 --linger 0 --kfake
 `
 
 // options are the parsed flags.
 type options struct {
-	brokerPath  string
-	records     int
-	count       int
-	sizes       []int
-	partitions  []int32
-	latencyFor  time.Duration
+	brokerPath string
+	records    int
+	count      int
+	sizes      []int
+	partitions []int32
+	latencyFor time.Duration
+	// latencyRates, when set, selects the latency mode.
+	latencyRates []latencyRate
+	// linger is the latency producer's ProducerLinger.
+	linger      time.Duration
 	measureFake bool
 	fetch       fetchSizes
 	// profileDir, when set, receives a CPU profile of the kgo client
@@ -82,6 +105,31 @@ type options struct {
 	// brokerProperties are KEY=VALUE lines added to the broker's
 	// server.properties (--broker-property).
 	brokerProperties []string
+}
+
+// latencyRate is one rate of --latency-rates: records per second, or half
+// of the measured produce rate.
+type latencyRate struct {
+	perSecond float64
+	half      bool
+}
+
+// parseRates parses --latency-rates.
+func parseRates(text string) ([]latencyRate, error) {
+	var rates []latencyRate
+	for _, field := range strings.Split(text, ",") {
+		field = strings.TrimSpace(field)
+		if field == "half" {
+			rates = append(rates, latencyRate{half: true})
+			continue
+		}
+		value, err := strconv.ParseFloat(field, 64)
+		if err != nil || !(value >= 1 && value <= 1e8) {
+			return nil, fmt.Errorf("%q is neither a rate in [1, 1e8] records/s nor \"half\"", field)
+		}
+		rates = append(rates, latencyRate{perSecond: value})
+	}
+	return rates, nil
 }
 
 func main() {
@@ -124,6 +172,8 @@ func parseFlags(args []string) (options, error) {
 	partitions := fs.String("partitions", "1,8", "")
 	fs.DurationVar(&opts.latencyFor, "latency-for", 5*time.Second, "")
 	fs.BoolVar(&opts.measureFake, "kfake", false, "")
+	rates := fs.String("latency-rates", "", "")
+	fs.DurationVar(&opts.linger, "linger", 10*time.Millisecond, "")
 	fetchBytes := fs.Int("fetch-bytes", 50<<20, "")
 	fetchPartitionBytes := fs.Int("fetch-partition-bytes", 1<<20, "")
 	fs.StringVar(&opts.profileDir, "client-cpuprofile", "", "")
@@ -151,7 +201,15 @@ func parseFlags(args []string) (options, error) {
 	if opts.latencyFor <= 0 {
 		return opts, fmt.Errorf("--latency-for must be positive")
 	}
+	if opts.linger < 0 || opts.linger > time.Minute {
+		return opts, fmt.Errorf("--linger must be in [0, 1m]")
+	}
 	var err error
+	if *rates != "" {
+		if opts.latencyRates, err = parseRates(*rates); err != nil {
+			return opts, fmt.Errorf("--latency-rates: %w", err)
+		}
+	}
 	if opts.sizes, err = parseList(*sizes, 1, 1<<20); err != nil {
 		return opts, fmt.Errorf("--sizes: %w", err)
 	}

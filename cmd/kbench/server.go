@@ -35,12 +35,14 @@ const clockTicksPerSecond = 100
 // server is a process under test: its address, and the garbage
 // collection CPU its gctrace lines reported so far.
 type server struct {
-	name    string
-	addr    string
-	cmd     *exec.Cmd
-	dir     string
-	gcCPUus atomic.Int64 // microseconds of CPU in GC cycles
-	gcDone  chan struct{}
+	name string
+	addr string
+	// metricsAddr is the broker's /metrics listener (empty for kfake).
+	metricsAddr string
+	cmd         *exec.Cmd
+	dir         string
+	gcCPUus     atomic.Int64 // microseconds of CPU in GC cycles
+	gcDone      chan struct{}
 }
 
 // startBroker builds the broker unless path names it, and starts it on a
@@ -72,8 +74,18 @@ func startBroker(ctx context.Context, path string, extra []string) (*server, err
 	if err := os.WriteFile(config, []byte(properties), 0o644); err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(path, "--config", config, "--log-level", "warn", "--metrics-listener", "")
-	return startServer(ctx, "broker", addr, dir, cmd)
+	metricsPort, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	metricsAddr := fmt.Sprintf("127.0.0.1:%d", metricsPort)
+	cmd := exec.Command(path, "--config", config, "--log-level", "warn", "--metrics-listener", metricsAddr)
+	s, err := startServer(ctx, "broker", addr, dir, cmd)
+	if err != nil {
+		return nil, err
+	}
+	s.metricsAddr = metricsAddr
+	return s, nil
 }
 
 // startKfake starts a one-broker kfake cluster in a child kbench process.

@@ -2,13 +2,10 @@ package main
 
 import (
 	"context"
-	"encoding/binary"
-	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
 	stdnet "net"
-	"slices"
 	"sync"
 	"time"
 
@@ -28,11 +25,8 @@ const (
 	payloadsMax        = 1024
 	loopbackChunkBytes = 1 << 20
 	loopbackBytes      = 4 << 30
-	// latencyTickInterval is how often the paced producer of the latency
-	// test hands records to the client.
-	latencyTickInterval = time.Millisecond
-	// latencyStampBytes is the send time (Unix nanoseconds) at the start
-	// of every latency record's value.
+	// latencyStampBytes is the record's index in its latency run, at the
+	// start of every latency record's value.
 	latencyStampBytes = 8
 )
 
@@ -180,8 +174,7 @@ func consumeAll(ctx context.Context, addr, topic string, records int, fetch fetc
 	return throughput{records: got, valueBytes: valueBytes, elapsed: time.Since(started)}, nil
 }
 
-// latencies is the result of a paced run: the end-to-end latency of every
-// record, sorted.
+// latencies are durations, sorted, for percentiles.
 type latencies []time.Duration
 
 func (l latencies) percentile(q float64) time.Duration {
@@ -190,81 +183,6 @@ func (l latencies) percentile(q float64) time.Duration {
 	}
 	rank := int(float64(len(l))*q+0.999999) - 1
 	return l[min(max(rank, 0), len(l)-1)]
-}
-
-// measureLatency produces to a fresh topic at rate records per second for
-// duration while a consumer reads it, and returns, for every record, the
-// time from just before the producer handed it to the client (stamped in
-// its value) to the consumer's poll returning it.
-func measureLatency(ctx context.Context, addr, topic string, valueBytes int, rate float64, duration time.Duration, fetch fetchSizes) (latencies, error) {
-	consumer, err := newConsumer(addr, topic, fetch)
-	if err != nil {
-		return nil, err
-	}
-	defer consumer.Close()
-	producer, err := newProducer(addr, topic)
-	if err != nil {
-		return nil, err
-	}
-	defer producer.Close()
-	sent := make(chan int64, 1)
-	produceErr := make(chan error, 1)
-	go func() { sent <- paceProducer(ctx, producer, valueBytes, rate, duration, produceErr) }()
-	var result latencies
-	var total int64 = -1
-	for total < 0 || int64(len(result)) < total {
-		select {
-		case total = <-sent:
-		case err := <-produceErr:
-			return nil, err
-		default:
-		}
-		pollCtx, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
-		fetches := consumer.PollFetches(pollCtx)
-		cancel()
-		now := time.Now().UnixNano()
-		if err := fetches.Err(); err != nil && !errors.Is(err, context.DeadlineExceeded) {
-			return nil, fmt.Errorf("consume: %w", err)
-		}
-		fetches.EachRecord(func(r *kgo.Record) {
-			stamp := int64(binary.BigEndian.Uint64(r.Value))
-			result = append(result, time.Duration(now-stamp))
-		})
-		if ctx.Err() != nil {
-			return nil, ctx.Err()
-		}
-	}
-	slices.Sort(result)
-	return result, nil
-}
-
-// paceProducer hands records to the client at rate per second for
-// duration and returns how many it handed over.
-func paceProducer(ctx context.Context, client *kgo.Client, valueBytes int, rate float64, duration time.Duration, errs chan<- error) int64 {
-	started := time.Now()
-	ticker := time.NewTicker(latencyTickInterval)
-	defer ticker.Stop()
-	values := payloads(valueBytes)
-	var sent int64
-	for now := started; now.Sub(started) < duration; now = <-ticker.C {
-		due := int64(rate * now.Sub(started).Seconds())
-		for ; sent < due; sent++ {
-			value := slices.Clone(values[sent%int64(len(values))])
-			binary.BigEndian.PutUint64(value, uint64(time.Now().UnixNano()))
-			client.Produce(ctx, &kgo.Record{Value: value}, func(_ *kgo.Record, err error) {
-				if err != nil {
-					select {
-					case errs <- err:
-					default:
-					}
-				}
-			})
-		}
-	}
-	if err := client.Flush(ctx); err != nil {
-		errs <- err
-	}
-	return sent
 }
 
 // loopback measures one TCP stream over 127.0.0.1: 1 MiB writes read by
