@@ -205,7 +205,7 @@ func (image *Image) checkLeadsNothing(brokerID int32, fenced bool) error {
 }
 
 func (image *Image) applyTopic(record *TopicRecord) error {
-	if err := validateTopicName(record.Name); err != nil {
+	if err := ValidateTopicName(record.Name); err != nil {
 		return err
 	}
 	if record.ID.IsZero() {
@@ -222,9 +222,9 @@ func (image *Image) applyTopic(record *TopicRecord) error {
 	return nil
 }
 
-// validateTopicName applies Kafka's rules: 1 to 249 characters from
-// [a-zA-Z0-9._-], and neither "." nor "..".
-func validateTopicName(name string) error {
+// ValidateTopicName applies Kafka's rules: 1 to 249 characters from
+// [a-zA-Z0-9._-], and neither "." nor "..". The error wraps ErrRejected.
+func ValidateTopicName(name string) error {
 	if name == "" || len(name) > topicNameBytesMax || name == "." || name == ".." {
 		return rejectf("topic name %q is empty, longer than %d bytes, \".\" or \"..\"", name, topicNameBytesMax)
 	}

@@ -1,0 +1,132 @@
+package controller
+
+// BrokerRegistration (API key 62, versions 0-4) and BrokerHeartbeat (63,
+// versions 0-1), after KIP-631 and KIP-841, as Kafka's ClusterControlManager
+// and BrokerHeartbeatManager answer them.
+
+import (
+	"time"
+
+	"github.com/kafkasim/kafkasim/broker/metadata"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// register registers a new incarnation of a broker. Its broker epoch is the
+// offset of the entry that registers it, as in Kafka, so epochs grow across
+// controllers without any state of their own; and a broker is caught up
+// (may be unfenced) once it has replayed the log up to its own epoch. A
+// broker already registered is first evacuated (its leaderships move and it
+// leaves the ISRs) in the same entry, since it registers fenced and a
+// fenced broker may lead nothing.
+func (c *Controller) register(now time.Duration, request *kmsg.BrokerRegistrationRequest) (kmsg.Response, []metadata.Record) {
+	response := kmsg.NewPtrBrokerRegistrationResponse()
+	response.Version = request.Version
+	if request.ClusterID != c.config.ClusterID {
+		response.ErrorCode = kerr.InconsistentClusterID.Code
+		return response, nil
+	}
+	if request.BrokerID < 0 {
+		response.ErrorCode = kerr.InvalidRequest.Code
+		return response, nil
+	}
+	var records []metadata.Record
+	if existing, ok := c.working.Broker(request.BrokerID); ok {
+		// A live session with another incarnation is a second process
+		// claiming the ID (or a restart quicker than the session timeout,
+		// which retries until the old session expires), as in Kafka.
+		if c.sessionLive(now, request.BrokerID) && existing.IncarnationID != request.IncarnationID {
+			response.ErrorCode = kerr.DuplicateBrokerRegistration.Code
+			return response, nil
+		}
+		records = metadata.EvacuateBrokerRecords(c.working, request.BrokerID, c.uncleanFor)
+	}
+	epoch := c.working.AppliedOffset() + 1
+	records = append(records, &metadata.RegisterBrokerRecord{
+		BrokerID: request.BrokerID, BrokerEpoch: epoch, IncarnationID: request.IncarnationID, Fenced: true,
+	})
+	c.sessions[request.BrokerID] = now
+	response.BrokerEpoch = epoch
+	return response, records
+}
+
+func (c *Controller) sessionLive(now time.Duration, brokerID int32) bool {
+	last, ok := c.sessions[brokerID]
+	return ok && now-last < c.config.SessionTimeout
+}
+
+// heartbeat renews a broker's session and moves it through Kafka's broker
+// states: fenced, unfenced, in controlled shutdown, shut down.
+//
+//   - A fenced broker is unfenced once it is caught up (its metadata offset
+//     has reached its registration) unless it wants to stay fenced or shut
+//     down; one that wants to shut down may do so at once.
+//   - An unfenced broker that wants to be fenced is (KIP-631).
+//   - An unfenced broker that wants to shut down and leads nothing is
+//     fenced and told to shut down; one that leads starts a controlled
+//     shutdown (KIP-841): its leaderships move away and it leaves the ISRs,
+//     and it is told to shut down by a later heartbeat, once it leads
+//     nothing, with its fence.
+func (c *Controller) heartbeat(now time.Duration, request *kmsg.BrokerHeartbeatRequest) (kmsg.Response, []metadata.Record) {
+	response := kmsg.NewPtrBrokerHeartbeatResponse()
+	response.Version = request.Version
+	broker, ok := c.working.Broker(request.BrokerID)
+	if !ok {
+		response.ErrorCode = kerr.BrokerIDNotRegistered.Code
+		return response, nil
+	}
+	if request.BrokerEpoch != broker.Epoch {
+		response.ErrorCode = kerr.StaleBrokerEpoch.Code
+		return response, nil
+	}
+	c.sessions[broker.ID] = now
+	// kmsg's default for IsFenced is true, as in Kafka's schema; every
+	// branch below states it.
+	response.IsFenced = broker.Fenced
+	response.IsCaughtUp = request.CurrentMetadataOffset >= broker.Epoch
+	switch {
+	case broker.Fenced:
+		return c.heartbeatFenced(request, response, broker)
+	case request.WantFence:
+		response.IsFenced, response.ShouldShutdown = true, request.WantShutdown
+		return response, c.fenceRecords(broker.ID)
+	case request.WantShutdown || broker.InControlledShutdown:
+		return c.heartbeatShuttingDown(response, broker)
+	}
+	return response, nil
+}
+
+func (c *Controller) heartbeatFenced(request *kmsg.BrokerHeartbeatRequest, response *kmsg.BrokerHeartbeatResponse, broker metadata.Broker) (kmsg.Response, []metadata.Record) {
+	response.IsFenced = true
+	if request.WantShutdown {
+		response.ShouldShutdown = true
+		return response, nil
+	}
+	if request.WantFence || !response.IsCaughtUp {
+		return response, nil
+	}
+	response.IsFenced = false
+	return response, []metadata.Record{&metadata.UnfenceBrokerRecord{BrokerID: broker.ID, BrokerEpoch: broker.Epoch}}
+}
+
+func (c *Controller) heartbeatShuttingDown(response *kmsg.BrokerHeartbeatResponse, broker metadata.Broker) (kmsg.Response, []metadata.Record) {
+	if !c.working.Leads(broker.ID) {
+		response.IsFenced, response.ShouldShutdown = true, true
+		return response, c.fenceRecords(broker.ID)
+	}
+	if broker.InControlledShutdown {
+		// A broker in controlled shutdown is not live, so no election
+		// chooses it; it can lead only what it led before, which the
+		// shutdown's own entry moved away.
+		panic("controller: invariant violated: a broker in controlled shutdown leads")
+	}
+	records, err := metadata.ControlledShutdownRecords(c.working, broker.ID, c.uncleanFor)
+	assert(err == nil, "a controlled shutdown of an unfenced broker was refused")
+	return response, records
+}
+
+func (c *Controller) fenceRecords(brokerID int32) []metadata.Record {
+	records, err := metadata.FenceBrokerRecords(c.working, brokerID, c.uncleanFor)
+	assert(err == nil, "fencing an unfenced broker was refused")
+	return records
+}
