@@ -2,7 +2,10 @@ package raft
 
 import (
 	"bytes"
+	"encoding/binary"
 	"fmt"
+	"hash/fnv"
+	"math"
 	"slices"
 
 	"github.com/kafkasim/kafkasim/core"
@@ -30,7 +33,8 @@ type testNode struct {
 	node     *Node // nil while crashed
 	disk     Restored
 	lastHW   int64 // for the monotonic check, per incarnation
-	applied  int64 // entries applied in this incarnation
+	applied  int64 // offset just past the last entry applied to state
+	state    uint64 // the state machine: a hash chain of applied entries
 	restarts int
 }
 
@@ -54,8 +58,22 @@ type cluster struct {
 	// correlation id), to tell a pre-vote grant (nothing to persist) from a
 	// vote in checkDurableBeforeSend.
 	preVotes map[[3]int32]bool
+	// states holds, per committed offset i, the state machine's state after
+	// applying the committed entries below i (states[0] is the initial
+	// state): what a snapshot at offset i must contain.
+	states []uint64
 	// observe, when set, sees every message sent.
 	observe func(Message)
+	// rewrite, when set, replaces every message sent by what it returns (to
+	// drop, duplicate, delay or corrupt chosen messages).
+	rewrite func(Message) []Message
+	// tolerateStepErrors counts errors from Step in stepErrors instead of
+	// failing: for scenarios that feed a node corrupt input on purpose.
+	tolerateStepErrors bool
+	stepErrors         int
+	// compactions and installs count snapshots taken by hosts and fetched
+	// snapshots installed, so that tests can require the paths to run.
+	compactions, installs int
 }
 
 // newCluster starts voters 1..count from empty disks.
@@ -68,7 +86,7 @@ func newCluster(t reporter, count int, seed uint64, tune func(*Config)) *cluster
 // (voters+1..voters+observers) from empty disks.
 func newClusterWithObservers(t reporter, voters, observers int, seed uint64, tune func(*Config)) *cluster {
 	t.Helper()
-	c := &cluster{t: t, cut: map[[2]int32]bool{}, seed: seed, leaders: map[int32]int32{}, preVotes: map[[3]int32]bool{}}
+	c := &cluster{t: t, cut: map[[2]int32]bool{}, seed: seed, leaders: map[int32]int32{}, preVotes: map[[3]int32]bool{}, states: []uint64{initialState}}
 	for id := int32(1); id <= int32(voters); id++ {
 		c.config.Voters = append(c.config.Voters, id)
 	}
@@ -95,12 +113,50 @@ func (c *cluster) start(tn *testNode) {
 	config := c.config
 	config.ID = tn.id
 	config.Rand = core.NewRand(c.seed*1000 + uint64(tn.id)*31 + uint64(tn.restarts))
-	restored := Restored{HardState: tn.disk.HardState, Entries: slices.Clone(tn.disk.Entries)}
+	restored := Restored{HardState: tn.disk.HardState, Entries: slices.Clone(tn.disk.Entries), Snapshot: tn.disk.Snapshot}
 	n, err := New(config, restored)
 	if err != nil {
 		c.t.Fatalf("start node %d: %v", tn.id, err)
 	}
-	tn.node, tn.lastHW, tn.applied = n, 0, 0
+	// The host loads its state machine from its snapshot, then applies
+	// what the node hands out from the snapshot's offset on.
+	tn.node, tn.lastHW, tn.applied, tn.state = n, 0, tn.disk.Snapshot.Offset, stateOf(tn.disk.Snapshot)
+}
+
+// initialState is the test state machine's state before any entry.
+const initialState uint64 = 14695981039346656037
+
+// nextState applies one entry to the test state machine: a hash chain, so
+// that any entry missing, extra, reordered or changed changes every state
+// after it.
+func nextState(state uint64, e Entry) uint64 {
+	h := fnv.New64a()
+	var header [20]byte
+	binary.BigEndian.PutUint64(header[:8], state)
+	binary.BigEndian.PutUint64(header[8:16], uint64(e.Offset))
+	binary.BigEndian.PutUint32(header[16:], uint32(e.Epoch))
+	h.Write(header[:])
+	h.Write(e.Data)
+	return h.Sum64()
+}
+
+// stateOf decodes a snapshot of the test state machine (8 bytes).
+func stateOf(s Snapshot) uint64 {
+	if s.Offset == 0 {
+		return initialState
+	}
+	return binary.BigEndian.Uint64(s.Data)
+}
+
+// snapshotData encodes the test state machine's state.
+func snapshotData(state uint64) []byte { return binary.BigEndian.AppendUint64(nil, state) }
+
+// diskEnd returns the offset just past the last entry on tn's disk.
+func diskEnd(tn *testNode) int64 {
+	if len(tn.disk.Entries) == 0 {
+		return tn.disk.Snapshot.Offset
+	}
+	return tn.disk.Entries[len(tn.disk.Entries)-1].Offset + 1
 }
 
 // crash loses everything the host had not made durable.
@@ -130,52 +186,108 @@ func (c *cluster) flush(id int32) {
 		return
 	}
 	r := tn.node.Ready()
-	c.persist(tn, r, len(r.Entries))
+	c.persist(tn, r, math.MaxInt)
 	for _, m := range r.Messages {
 		c.checkDurableBeforeSend(tn, m)
 		c.sendOne(m)
+	}
+	if r.Snapshot != nil {
+		c.installSnapshot(tn, *r.Snapshot)
 	}
 	c.checkApplied(tn, r.CommittedEntries)
 	tn.node.Advance()
 	c.check()
 }
 
-// persist performs steps 1 to 3 of Ready, appending only the first
-// entryCount entries (a crash part way through keeps a prefix).
-func (c *cluster) persist(tn *testNode, r Ready, entryCount int) {
+// persist performs steps 1 to 4 of Ready, stopping after the first steps
+// of them (a crash part way through): 1 writes the quorum state, 2 the
+// snapshot, 3 removes the log a snapshot replaces, 4 truncates, and each
+// further step appends one entry (a torn append keeps a prefix).
+func (c *cluster) persist(tn *testNode, r Ready, steps int) {
+	if steps < 1 {
+		return
+	}
 	if r.HardStateChanged && !c.host.volatileHardState {
 		tn.disk.HardState = r.HardState
 	}
-	if r.TruncateToOffset >= 0 {
-		tn.disk.Entries = tn.disk.Entries[:min(int64(len(tn.disk.Entries)), r.TruncateToOffset)]
+	if steps < 2 {
+		return
 	}
-	for _, e := range r.Entries[:entryCount] {
-		if e.Offset != int64(len(tn.disk.Entries)) {
-			c.t.Fatalf("node %d: Ready appends offset %d to a disk log of %d entries", tn.id, e.Offset, len(tn.disk.Entries))
+	if r.Snapshot != nil {
+		tn.disk.Snapshot = *r.Snapshot
+	}
+	if steps < 3 {
+		return
+	}
+	if r.Snapshot != nil {
+		tn.disk.Entries = nil
+	}
+	if steps < 4 {
+		return
+	}
+	if r.TruncateToOffset >= 0 {
+		tn.disk.Entries = slices.DeleteFunc(tn.disk.Entries, func(e Entry) bool { return e.Offset >= r.TruncateToOffset })
+	}
+	for _, e := range r.Entries[:min(steps-4, len(r.Entries))] {
+		if e.Offset != diskEnd(tn) {
+			c.t.Fatalf("node %d: Ready appends offset %d to a disk log ending at %d", tn.id, e.Offset, diskEnd(tn))
 		}
 		tn.disk.Entries = append(tn.disk.Entries, e)
 	}
 }
 
-// crashDuringFlush takes a node's Ready and crashes part way through it:
-// with steps drawn by the caller, it keeps the quorum state (or not), the
-// truncation (or not) and a prefix of the entries, and sends nothing.
+// crashDuringFlush takes a node's Ready and crashes part way through it,
+// after the number of persist steps drawn by the caller; it sends nothing.
 func (c *cluster) crashDuringFlush(id int32, steps int) {
 	tn := c.get(id)
 	if tn.node == nil || !tn.node.HasReady() {
 		c.crash(id)
 		return
 	}
-	r := tn.node.Ready()
-	partial := r
-	if steps < 1 {
-		partial.HardStateChanged = false
-	}
-	if steps < 2 {
-		partial.TruncateToOffset = -1
-	}
-	c.persist(tn, partial, min(max(steps-2, 0), len(r.Entries)))
+	c.persist(tn, tn.node.Ready(), steps)
 	c.crash(id)
+}
+
+// installSnapshot performs step 7 of a Ready that carries a snapshot: the
+// state machine takes the snapshot's state, which must be the state of the
+// committed log at the snapshot's offset.
+func (c *cluster) installSnapshot(tn *testNode, s Snapshot) {
+	c.t.Helper()
+	if s.Offset <= tn.applied || s.Offset >= int64(len(c.states)) || stateOf(s) != c.states[s.Offset] {
+		c.t.Fatalf("node %d installs snapshot %d-%d (state %x) after applying up to %d; the committed state there is not that", tn.id, s.Offset, s.Epoch, s.Data, tn.applied)
+	}
+	tn.applied, tn.state = s.Offset, stateOf(s)
+	c.installs++
+}
+
+// compact takes a snapshot of id's state machine as a host does: after
+// performing its Ready (so between Advance and the next Ready), at the end
+// of what it applied, written to disk before Compact is called. With
+// deleteEntries the host then deletes the entries the snapshot covers.
+func (c *cluster) compact(id int32, deleteEntries bool) {
+	c.t.Helper()
+	tn := c.get(id)
+	if tn.node == nil {
+		return
+	}
+	c.flush(id)
+	offset := tn.applied
+	if offset <= tn.node.LogStartOffset() {
+		return
+	}
+	if tn.state != c.states[offset] {
+		c.t.Fatalf("node %d state machine at %d is %x, the committed log's state there is %x", tn.id, offset, tn.state, c.states[offset])
+	}
+	snapshot := Snapshot{Offset: offset, Epoch: c.commited[offset-1].Epoch, Data: snapshotData(tn.state)}
+	tn.disk.Snapshot = snapshot
+	if err := tn.node.Compact(snapshot.Offset, snapshot.Epoch, snapshot.Data); err != nil {
+		c.t.Fatalf("node %d: %v", tn.id, err)
+	}
+	if deleteEntries {
+		tn.disk.Entries = slices.DeleteFunc(tn.disk.Entries, func(e Entry) bool { return e.Offset < offset })
+	}
+	c.compactions++
+	c.check()
 }
 
 // checkDurableBeforeSend verifies, at the moment a message leaves, that what
@@ -195,8 +307,8 @@ func (c *cluster) checkDurableBeforeSend(tn *testNode, m Message) {
 		}
 	case *kmsg.FetchRequest:
 		p := body.Topics[0].Partitions[0]
-		if p.FetchOffset > int64(len(tn.disk.Entries)) {
-			c.t.Fatalf("node %d fetches from offset %d with only %d entries durable", tn.id, p.FetchOffset, len(tn.disk.Entries))
+		if p.FetchOffset > diskEnd(tn) {
+			c.t.Fatalf("node %d fetches from offset %d with its disk log ending at %d", tn.id, p.FetchOffset, diskEnd(tn))
 		}
 	}
 }
@@ -207,6 +319,17 @@ func (c *cluster) sendOne(m Message) {
 		c.observe(m)
 	}
 	c.checkObserverMessage(m)
+	if c.rewrite != nil {
+		for _, rewritten := range c.rewrite(m) {
+			c.queue(rewritten)
+		}
+		return
+	}
+	c.queue(m)
+}
+
+// queue puts m in flight unless its link is cut.
+func (c *cluster) queue(m Message) {
 	if request, ok := m.Body.(*kmsg.VoteRequest); ok && request.Topics[0].Partitions[0].PreVote {
 		c.preVotes[[3]int32{m.From, m.To, m.CorrelationID}] = true
 	}
@@ -239,9 +362,13 @@ func (c *cluster) deliverCopy(e envelope) {
 	if tn.node == nil || tn.restarts != e.incarnation || c.cut[[2]int32{m.From, m.To}] {
 		return
 	}
-	// Errors are for malformed input; the harness sends none, so any is a bug.
+	// Errors are for malformed input; the harness sends none unless a
+	// scenario corrupts messages on purpose, so any other is a bug.
 	if err := tn.node.Step(m); err != nil {
-		c.t.Fatalf("node %d step %v: %v", m.To, m, err)
+		if !c.tolerateStepErrors {
+			c.t.Fatalf("node %d step %v: %v", m.To, m, err)
+		}
+		c.stepErrors++
 	}
 	c.check()
 }
@@ -338,6 +465,7 @@ func (c *cluster) check() {
 		c.checkObserver(tn)
 		c.checkOneLeaderPerEpoch(tn)
 		c.checkCommittedPrefix(tn)
+		c.checkSnapshot(tn)
 		hw := tn.node.HighWatermark()
 		if hw < tn.lastHW {
 			c.t.Fatalf("node %d high watermark moved back from %d to %d", tn.id, tn.lastHW, hw)
@@ -368,9 +496,12 @@ func (c *cluster) checkOneLeaderPerEpoch(tn *testNode) {
 		c.t.Fatalf("leader %d of epoch %d lacks committed entries: log ends at %d, %d were committed before its epoch",
 			tn.id, epoch, tn.node.EndOffset(), required)
 	}
-	for i, e := range tn.node.log.slice(0, int64(required)) {
-		if !sameEntry(c.commited[i], e) {
-			c.t.Fatalf("leader %d of epoch %d holds %v at committed offset %d, committed was %v", tn.id, epoch, e, i, c.commited[i])
+	// Entries below the log start are in the snapshot, which checkSnapshot
+	// compares with the committed state.
+	from := tn.node.LogStartOffset()
+	for _, e := range tn.node.log.slice(from, max(from, int64(required))) {
+		if !sameEntry(c.commited[e.Offset], e) {
+			c.t.Fatalf("leader %d of epoch %d holds %v at committed offset %d, committed was %v", tn.id, epoch, e, e.Offset, c.commited[e.Offset])
 		}
 	}
 }
@@ -380,16 +511,39 @@ func (c *cluster) checkOneLeaderPerEpoch(tn *testNode) {
 func (c *cluster) checkCommittedPrefix(tn *testNode) {
 	c.t.Helper()
 	hw := tn.node.HighWatermark()
-	entries := tn.node.log.slice(0, min(hw, tn.node.EndOffset()))
-	for i, e := range entries {
-		if i < len(c.commited) {
-			if !sameEntry(c.commited[i], e) {
-				c.t.Fatalf("node %d committed %v at offset %d, another node committed %v", tn.id, e, i, c.commited[i])
+	start := tn.node.LogStartOffset()
+	if start > int64(len(c.commited)) {
+		c.t.Fatalf("node %d log starts at %d, beyond the %d entries any node reported committed", tn.id, start, len(c.commited))
+	}
+	for _, e := range tn.node.log.slice(start, min(hw, tn.node.EndOffset())) {
+		if e.Offset < int64(len(c.commited)) {
+			if !sameEntry(c.commited[e.Offset], e) {
+				c.t.Fatalf("node %d committed %v at offset %d, another node committed %v", tn.id, e, e.Offset, c.commited[e.Offset])
 			}
 			continue
 		}
 		c.commited = append(c.commited, e)
 		c.commitEpochs = append(c.commitEpochs, tn.node.HardState().Epoch)
+		c.states = append(c.states, nextState(c.states[len(c.states)-1], e))
+	}
+}
+
+// checkSnapshot checks KIP-630's invariants on a running node: the log
+// starts at or below the high watermark, and the snapshot the node keeps at
+// its log start exists and holds the committed log's state at that offset.
+func (c *cluster) checkSnapshot(tn *testNode) {
+	c.t.Helper()
+	n := tn.node
+	start := n.LogStartOffset()
+	if start > n.HighWatermark() {
+		c.t.Fatalf("node %d log starts at %d beyond its high watermark %d", tn.id, start, n.HighWatermark())
+	}
+	if start == 0 {
+		return
+	}
+	if n.snapshot.Offset != start || stateOf(n.snapshot) != c.states[start] {
+		c.t.Fatalf("node %d log starts at %d; its snapshot %d-%d holds state %x, the committed state there is %x",
+			tn.id, start, n.snapshot.Offset, n.snapshot.Epoch, n.snapshot.Data, c.states[start])
 	}
 }
 
@@ -403,7 +557,7 @@ func (c *cluster) checkCommittedDurable() {
 		if !c.isVoter(tn.id) {
 			continue
 		}
-		if int64(len(tn.disk.Entries)) >= int64(len(c.commited)) && prefixEqual(tn.disk.Entries, c.commited) {
+		if c.diskHoldsCommitted(tn) {
 			holders++
 		}
 	}
@@ -454,23 +608,41 @@ func (c *cluster) checkObserverMessage(m Message) {
 	}
 }
 
+// diskHoldsCommitted reports whether tn's disk holds every committed entry:
+// in its snapshot (whose state must be the committed one) or its log.
+func (c *cluster) diskHoldsCommitted(tn *testNode) bool {
+	snapshot := tn.disk.Snapshot
+	if snapshot.Offset > int64(len(c.commited)) || stateOf(snapshot) != c.states[snapshot.Offset] {
+		return false
+	}
+	next := snapshot.Offset
+	for _, e := range tn.disk.Entries {
+		if e.Offset < next {
+			continue
+		}
+		if e.Offset != next || next >= int64(len(c.commited)) {
+			break
+		}
+		if !sameEntry(e, c.commited[next]) {
+			return false
+		}
+		next++
+	}
+	return next >= int64(len(c.commited))
+}
+
 func (c *cluster) checkApplied(tn *testNode, entries []Entry) {
 	c.t.Helper()
 	for _, e := range entries {
 		if e.Offset != tn.applied || e.Offset >= int64(len(c.commited)) || !sameEntry(e, c.commited[e.Offset]) {
 			c.t.Fatalf("node %d applies %v, expected offset %d of the committed log", tn.id, e, tn.applied)
 		}
+		tn.state = nextState(tn.state, e)
 		tn.applied++
-	}
-}
-
-func prefixEqual(log, prefix []Entry) bool {
-	for i := range prefix {
-		if !sameEntry(log[i], prefix[i]) {
-			return false
+		if tn.state != c.states[tn.applied] {
+			c.t.Fatalf("node %d state after applying %v differs from the committed log's", tn.id, e)
 		}
 	}
-	return true
 }
 
 func sameEntry(a, b Entry) bool {

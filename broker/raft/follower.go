@@ -45,8 +45,15 @@ func (n *Node) sendDiscoveryFetch() {
 	n.sendFetchTo(n.voters[n.config.Rand.IntN(len(n.voters))])
 }
 
-// sendFetch asks the leader for the entries after this log's end.
-func (n *Node) sendFetch() { n.sendFetchTo(n.hard.LeaderID) }
+// sendFetch asks the leader for the entries after this log's end, or for
+// the next chunk of the snapshot being fetched.
+func (n *Node) sendFetch() {
+	if n.follower.download != nil {
+		n.sendFetchSnapshot()
+		return
+	}
+	n.sendFetchTo(n.hard.LeaderID)
+}
 
 // sendFetchTo sends a Fetch for the entries after this log's end. The
 // request leaves in a Ready after every entry before FetchOffset has been
@@ -57,6 +64,7 @@ func (n *Node) sendFetchTo(target int32) {
 		CurrentLeaderEpoch: n.hard.Epoch,
 		FetchOffset:        n.log.endOffset(),
 		LastFetchedEpoch:   n.log.lastEpoch(),
+		LogStartOffset:     n.log.startOffset,
 		PartitionMaxBytes:  fetchBytesMax,
 		HighWatermark:      n.highWatermark,
 	}
@@ -95,9 +103,17 @@ func (n *Node) handleFetchResponse(m Message, response *kmsg.FetchResponse) erro
 		return fmt.Errorf("raft: fetch answer from leader %d names leader %d epoch %d", m.From, p.CurrentLeader.LeaderID, p.CurrentLeader.LeaderEpoch)
 	}
 	n.follower.fetchedFromLeader = true
+	if p.SnapshotID.EndOffset > 0 {
+		// This log cannot continue the leader's above its log start: fetch
+		// the leader's snapshot (KIP-630).
+		n.follower.lastFetchTicks = n.nowTicks
+		return n.startSnapshotDownload(p.SnapshotID)
+	}
 	if p.DivergingEpoch.EndOffset >= 0 {
 		n.follower.lastFetchTicks = n.nowTicks
-		n.truncateDiverged(p.DivergingEpoch.Epoch, p.DivergingEpoch.EndOffset)
+		if err := n.truncateDiverged(p.DivergingEpoch.Epoch, p.DivergingEpoch.EndOffset); err != nil {
+			return err
+		}
 		n.sendFetch()
 		return nil
 	}
@@ -118,13 +134,21 @@ func (n *Node) handleFetchResponse(m Message, response *kmsg.FetchResponse) erro
 
 // truncateDiverged truncates to where this log and the leader's may still
 // agree: the end of the diverging epoch in both logs. If the logs still
-// differ below, the next Fetch finds the next divergence.
-func (n *Node) truncateDiverged(leaderEpoch int32, leaderEndOffset int64) {
+// differ below, the next Fetch finds the next divergence. A correct leader
+// never names a divergence below this node's snapshot (it would have sent
+// its own snapshot's id instead), so such an answer is refused: entries
+// below the log start are committed and cannot be truncated.
+func (n *Node) truncateDiverged(leaderEpoch int32, leaderEndOffset int64) error {
+	if leaderEpoch < n.log.startEpoch || leaderEndOffset < n.log.startOffset {
+		return fmt.Errorf("raft: leader %d names a divergence at epoch %d offset %d, below this log's start %d epoch %d",
+			n.hard.LeaderID, leaderEpoch, leaderEndOffset, n.log.startOffset, n.log.startEpoch)
+	}
 	epoch, endOffset := n.log.endOffsetForEpoch(leaderEpoch)
 	if epoch == leaderEpoch {
 		endOffset = min(endOffset, leaderEndOffset)
 	}
 	n.truncate(endOffset)
+	return nil
 }
 
 // appendFetched checks that fetched entries continue this log with epochs

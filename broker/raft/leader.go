@@ -140,8 +140,16 @@ func (n *Node) handleFetchRequest(m Message, request *kmsg.FetchRequest) error {
 	response := kmsg.FetchResponseTopicPartition{
 		DivergingEpoch: kmsg.FetchResponseTopicPartitionDivergingEpoch{Epoch: -1, EndOffset: -1},
 		CurrentLeader:  kmsg.FetchResponseTopicPartitionCurrentLeader{LeaderID: n.config.ID, LeaderEpoch: n.hard.Epoch},
+		LogStartOffset: n.log.startOffset,
 	}
-	if epoch, endOffset, diverged := n.divergence(p.FetchOffset, p.LastFetchedEpoch); diverged {
+	if n.snapshotIDFor(p.FetchOffset, p.LastFetchedEpoch) {
+		response.SnapshotID = kmsg.FetchResponseTopicPartitionSnapshotID{EndOffset: n.snapshot.Offset, Epoch: n.snapshot.Epoch}
+		if !observer {
+			// The voter is in touch, but its log does not yet count.
+			n.leader.lastFetchTicks[index] = n.nowTicks
+			n.leader.begun[index] = true
+		}
+	} else if epoch, endOffset, diverged := n.divergence(p.FetchOffset, p.LastFetchedEpoch); diverged {
 		response.DivergingEpoch = kmsg.FetchResponseTopicPartitionDivergingEpoch{Epoch: epoch, EndOffset: endOffset}
 	} else {
 		if observer {

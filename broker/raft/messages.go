@@ -19,20 +19,23 @@ const metadataPartition int32 = 0
 // Versions of the quorum RPCs the node builds. Each is the first version that
 // carries every field the node uses, so that a later wire codec can encode
 // them with kmsg unchanged: Vote v2 has PreVote (KIP-996); Fetch v12 has
-// LastFetchedEpoch and DivergingEpoch and still names topics; the others are
-// KIP-595's first versions.
+// LastFetchedEpoch, DivergingEpoch and SnapshotId and still names topics;
+// FetchSnapshot v0 is KIP-630's, which Kafka 3.x speaks until 3.9's v1 adds
+// endpoints; the others are KIP-595's first versions.
 const (
 	voteVersion             int16 = 2
 	beginQuorumEpochVersion int16 = 0
 	endQuorumEpochVersion   int16 = 0
 	fetchVersion            int16 = 12
 	describeQuorumVersion   int16 = 0
+	fetchSnapshotVersion    int16 = 0
 )
 
 // Body is a kmsg request or response: one of *kmsg.VoteRequest,
 // *kmsg.VoteResponse, *kmsg.BeginQuorumEpochRequest,
 // *kmsg.BeginQuorumEpochResponse, *kmsg.EndQuorumEpochRequest,
 // *kmsg.EndQuorumEpochResponse, *kmsg.FetchRequest, *kmsg.FetchResponse,
+// *kmsg.FetchSnapshotRequest, *kmsg.FetchSnapshotResponse,
 // *kmsg.DescribeQuorumRequest or *kmsg.DescribeQuorumResponse.
 type Body interface {
 	Key() int16
@@ -118,7 +121,6 @@ func newEndQuorumEpochResponse(errorCode int16, leaderID, epoch int32) *kmsg.End
 
 func newFetchRequest(clusterID string, replicaID int32, p kmsg.FetchRequestTopicPartition) *kmsg.FetchRequest {
 	p.Partition = metadataPartition
-	p.LogStartOffset = 0
 	return &kmsg.FetchRequest{
 		Version:   fetchVersion,
 		ClusterID: kmsg.StringPtr(clusterID),
@@ -131,6 +133,10 @@ func newFetchResponse(p kmsg.FetchResponseTopicPartition) *kmsg.FetchResponse {
 	p.Partition = metadataPartition
 	p.LastStableOffset = p.HighWatermark
 	p.PreferredReadReplica = NoNode
+	if p.SnapshotID.EndOffset <= 0 {
+		// Kafka's "no snapshot" is -1, -1; a snapshot never ends at 0.
+		p.SnapshotID = kmsg.FetchResponseTopicPartitionSnapshotID{EndOffset: -1, Epoch: -1}
+	}
 	return &kmsg.FetchResponse{
 		Version: fetchVersion,
 		Topics:  []kmsg.FetchResponseTopic{{Topic: MetadataTopic, Partitions: []kmsg.FetchResponseTopicPartition{p}}},
@@ -185,4 +191,38 @@ func decodeEntries(batches []byte) ([]Entry, error) {
 		batches = batches[size:]
 	}
 	return entries, nil
+}
+
+func newFetchSnapshotResponse(p kmsg.FetchSnapshotResponseTopicPartition) *kmsg.FetchSnapshotResponse {
+	p.Partition = metadataPartition
+	return &kmsg.FetchSnapshotResponse{
+		Version: fetchSnapshotVersion,
+		Topics:  []kmsg.FetchSnapshotResponseTopic{{Topic: MetadataTopic, Partitions: []kmsg.FetchSnapshotResponseTopicPartition{p}}},
+	}
+}
+
+// fetchSnapshotError builds the answer to a FetchSnapshot that cannot be
+// served, naming the leader this node knows.
+func fetchSnapshotError(err *kerr.Error, leaderID, epoch int32) *kmsg.FetchSnapshotResponse {
+	return newFetchSnapshotResponse(kmsg.FetchSnapshotResponseTopicPartition{
+		ErrorCode:     err.Code,
+		SnapshotID:    kmsg.FetchSnapshotResponseTopicPartitionSnapshotID{EndOffset: -1, Epoch: -1},
+		CurrentLeader: kmsg.FetchSnapshotResponseTopicPartitionCurrentLeader{LeaderID: leaderID, LeaderEpoch: epoch},
+		Size:          -1,
+		Position:      -1,
+	})
+}
+
+func fetchSnapshotRequestPartition(r *kmsg.FetchSnapshotRequest) (kmsg.FetchSnapshotRequestTopicPartition, bool) {
+	if len(r.Topics) != 1 || r.Topics[0].Topic != MetadataTopic || len(r.Topics[0].Partitions) != 1 || r.Topics[0].Partitions[0].Partition != metadataPartition {
+		return kmsg.FetchSnapshotRequestTopicPartition{}, false
+	}
+	return r.Topics[0].Partitions[0], true
+}
+
+func fetchSnapshotResponsePartition(r *kmsg.FetchSnapshotResponse) (kmsg.FetchSnapshotResponseTopicPartition, bool) {
+	if len(r.Topics) != 1 || r.Topics[0].Topic != MetadataTopic || len(r.Topics[0].Partitions) != 1 {
+		return kmsg.FetchSnapshotResponseTopicPartition{}, false
+	}
+	return r.Topics[0].Partitions[0], true
 }

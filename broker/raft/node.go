@@ -43,6 +43,10 @@ type Config struct {
 	// high watermark; Propose refuses more, so a leader that cannot commit
 	// does not grow its log without bound. Default 1024.
 	UncommittedEntriesMax int
+	// SnapshotChunkBytesMax bounds the snapshot bytes a leader sends in one
+	// FetchSnapshot response (a request's MaxBytes can lower it further), so
+	// that a large snapshot travels in many small answers. Default 1 MiB.
+	SnapshotChunkBytesMax int
 	// Rand is the node's only source of randomness (election jitter).
 	Rand *core.Rand
 
@@ -72,6 +76,13 @@ type unsafeOptions struct {
 	// countObservers makes a leader count observers like voters, in the
 	// high watermark and in check-quorum.
 	countObservers bool
+	// noSnapshotChecksum installs a fetched snapshot without checking the
+	// checksum that travels with it.
+	noSnapshotChecksum bool
+	// trustSnapshotChunks takes every FetchSnapshot answer of the snapshot
+	// being fetched as the next chunk, whatever its correlation id, position
+	// and size, and skips the checksum.
+	trustSnapshotChunks bool
 }
 
 // withDefaults fills unset limits with their documented defaults.
@@ -91,6 +102,9 @@ func (c Config) withDefaults() Config {
 	if c.UncommittedEntriesMax == 0 {
 		c.UncommittedEntriesMax = 1024
 	}
+	if c.SnapshotChunkBytesMax == 0 {
+		c.SnapshotChunkBytesMax = 1 << 20
+	}
 	return c
 }
 
@@ -99,8 +113,8 @@ func (c *Config) validate() error {
 	switch {
 	case c.Rand == nil:
 		return errors.New("raft: Config.Rand is required")
-	case c.ElectionTimeoutTicks < 1, c.FetchTimeoutTicks < 1, c.RequestTimeoutTicks < 1, c.FetchEntriesMax < 1, c.UncommittedEntriesMax < 1:
-		return errors.New("raft: tick counts, FetchEntriesMax and UncommittedEntriesMax must be positive")
+	case c.ElectionTimeoutTicks < 1, c.FetchTimeoutTicks < 1, c.RequestTimeoutTicks < 1, c.FetchEntriesMax < 1, c.UncommittedEntriesMax < 1, c.SnapshotChunkBytesMax < 1:
+		return errors.New("raft: tick counts, FetchEntriesMax, UncommittedEntriesMax and SnapshotChunkBytesMax must be positive")
 	case c.ID < 0:
 		return fmt.Errorf("raft: node id %d is negative", c.ID)
 	case len(c.Voters) == 0:
@@ -127,9 +141,16 @@ type Node struct {
 	hard     HardState
 	log      entryLog
 
+	// snapshot is the snapshot at the log start (the zero Snapshot while the
+	// log starts at 0), and snapshotWire its bytes as FetchSnapshot sends
+	// them (the data and a checksum).
+	snapshot     Snapshot
+	snapshotWire []byte
+
 	// highWatermark is the offset just past the last entry known committed;
-	// it never moves back while the node runs. A restarted node starts at 0
-	// and relearns it from the leader, as KRaft does.
+	// it never moves back while the node runs. A restarted node starts at
+	// its snapshot's offset (0 without one) and relearns it from the
+	// leader, as KRaft does.
 	highWatermark int64
 	// appliedOffset is the offset just past the last committed entry handed
 	// out in a Ready.
@@ -141,6 +162,7 @@ type Node struct {
 
 	// Work not yet handed out in a Ready.
 	hardChanged      bool
+	snapshotChanged  bool // a fetched snapshot was installed
 	truncateToOffset int64 // -1 when nothing durable must be truncated
 	unstableOffset   int64 // entries from here on are not yet in a Ready
 	messages         []Message
@@ -187,6 +209,8 @@ type followerState struct {
 	fetchedFromLeader  bool  // a Fetch succeeded since following this leader
 	leaderResigned     bool  // the leader said it ends its epoch
 	resignBackoffTicks int64
+	// download is the snapshot being fetched from the leader, or nil.
+	download *snapshotDownload
 }
 
 // New returns a node that resumes from restored, which is what the host made
@@ -206,13 +230,13 @@ func New(config Config, restored Restored) (*Node, error) {
 	if n.hard == (HardState{}) {
 		n.hard = emptyHardState
 	}
-	if err := validateRestored(n.hard, restored.Entries); err != nil {
+	if err := validateRestored(n.hard, restored.Snapshot, restored.Entries); err != nil {
 		return nil, err
 	}
 	if n.observer && n.hard.LeaderID == config.ID {
 		return nil, fmt.Errorf("raft: observer %d restored as the leader of epoch %d", config.ID, n.hard.Epoch)
 	}
-	n.log.append(restored.Entries...)
+	n.restoreLog(restored.Snapshot, restored.Entries)
 	n.durableEndOffset = n.log.endOffset()
 	n.unstableOffset = n.log.endOffset()
 	switch n.hard.LeaderID {
@@ -232,10 +256,19 @@ func New(config Config, restored Restored) (*Node, error) {
 
 // validateRestored rejects durable state that no correct host could have
 // written, with an error rather than a crash: it comes from a disk.
-func validateRestored(hard HardState, entries []Entry) error {
+func validateRestored(hard HardState, snapshot Snapshot, entries []Entry) error {
+	if snapshot.Offset < 0 || snapshot.Epoch < 0 || (snapshot.Offset == 0 && snapshot.Epoch != 0) {
+		return fmt.Errorf("raft: restored snapshot has offset %d and epoch %d", snapshot.Offset, snapshot.Epoch)
+	}
+	if hard.Epoch < snapshot.Epoch {
+		return fmt.Errorf("raft: restored quorum state has epoch %d, below the snapshot's epoch %d", hard.Epoch, snapshot.Epoch)
+	}
+	if len(entries) > 0 && (entries[0].Offset > snapshot.Offset || entries[0].Offset < 0) {
+		return fmt.Errorf("raft: restored log starts at %d, not at or below the snapshot's offset %d", entries[0].Offset, snapshot.Offset)
+	}
 	last := int32(0)
 	for i, e := range entries {
-		if e.Offset != int64(i) || e.Epoch < last || e.Epoch < 0 {
+		if e.Offset != entries[0].Offset+int64(i) || e.Epoch < last || e.Epoch < 0 {
 			return fmt.Errorf("raft: restored entry %d has offset %d and epoch %d after epoch %d", i, e.Offset, e.Epoch, last)
 		}
 		last = e.Epoch
@@ -244,6 +277,36 @@ func validateRestored(hard HardState, entries []Entry) error {
 		return fmt.Errorf("raft: restored quorum state has epoch %d, below the log's last epoch %d", hard.Epoch, last)
 	}
 	return nil
+}
+
+// restoreLog rebuilds the log from the restored snapshot and entries: the
+// entries that continue the snapshot are kept, and if some at or after its
+// offset do not (the host crashed while installing a fetched snapshot), the
+// first Ready asks the host to truncate them.
+func (n *Node) restoreLog(snapshot Snapshot, entries []Entry) {
+	if snapshot.Offset > 0 {
+		n.snapshot = Snapshot{Offset: snapshot.Offset, Epoch: snapshot.Epoch, Data: slices.Clone(snapshot.Data)}
+		n.snapshotWire = encodeSnapshot(n.snapshot)
+	}
+	n.log.reset(snapshot.Offset, snapshot.Epoch)
+	first := snapshot.Offset
+	if len(entries) > 0 {
+		first = entries[0].Offset
+	}
+	end := first + int64(len(entries))
+	continues := snapshot.Offset == first ||
+		(snapshot.Offset <= end && entries[snapshot.Offset-1-first].Epoch == snapshot.Epoch)
+	if !continues {
+		if end > snapshot.Offset {
+			n.truncateToOffset = snapshot.Offset
+		}
+		entries = nil
+	} else {
+		entries = entries[snapshot.Offset-first:]
+	}
+	n.log.append(entries...)
+	n.highWatermark = snapshot.Offset
+	n.appliedOffset = snapshot.Offset
 }
 
 // ID returns the node's id.
@@ -263,8 +326,13 @@ func (n *Node) HardState() HardState { return n.hard }
 // node knows of.
 func (n *Node) HighWatermark() int64 { return n.highWatermark }
 
-// Entries returns a copy of the node's log in [from, to): for tests and tools.
+// Entries returns a copy of the node's log in [from, to), which must lie at
+// or after LogStartOffset: for tests and tools.
 func (n *Node) Entries(from, to int64) []Entry { return slices.Clone(n.log.slice(from, to)) }
+
+// LogStartOffset returns the offset of the first entry the node holds: the
+// offset of the snapshot at the log start, or 0 without one.
+func (n *Node) LogStartOffset() int64 { return n.log.startOffset }
 
 // EndOffset returns the offset the next entry will get.
 func (n *Node) EndOffset() int64 { return n.log.endOffset() }
@@ -311,7 +379,7 @@ func (n *Node) HasReady() bool {
 	if n.readyPending {
 		return false
 	}
-	return n.hardChanged || n.truncateToOffset >= 0 || n.unstableOffset < n.log.endOffset() ||
+	return n.hardChanged || n.snapshotChanged || n.truncateToOffset >= 0 || n.unstableOffset < n.log.endOffset() ||
 		len(n.messages) > 0 || n.appliedOffset < n.highWatermark
 }
 
@@ -328,10 +396,15 @@ func (n *Node) Ready() Ready {
 		Messages:         n.messages,
 		CommittedEntries: n.log.slice(n.appliedOffset, n.highWatermark),
 	}
-	r.MustSync = r.HardStateChanged || r.TruncateToOffset >= 0 || len(r.Entries) > 0
+	if n.snapshotChanged {
+		snapshot := n.snapshot
+		r.Snapshot = &snapshot
+	}
+	r.MustSync = r.HardStateChanged || r.Snapshot != nil || r.TruncateToOffset >= 0 || len(r.Entries) > 0
 	n.readyPending = true
 	n.readyEndOffset = n.log.endOffset()
 	n.hardChanged = false
+	n.snapshotChanged = false
 	n.truncateToOffset = -1
 	n.unstableOffset = n.log.endOffset()
 	n.messages = nil
@@ -411,6 +484,10 @@ func (n *Node) step(m Message) error {
 		return n.handleFetchResponse(m, body)
 	case *kmsg.DescribeQuorumRequest:
 		return n.handleDescribeQuorum(m, body)
+	case *kmsg.FetchSnapshotRequest:
+		return n.handleFetchSnapshotRequest(m, body)
+	case *kmsg.FetchSnapshotResponse:
+		return n.handleFetchSnapshotResponse(m, body)
 	case *kmsg.BeginQuorumEpochResponse:
 		return n.handleEpochAnswer(beginQuorumEpochAnswer(body))
 	case *kmsg.EndQuorumEpochResponse:
@@ -471,6 +548,7 @@ func (n *Node) resetElectionTimer() {
 // uncommitted, and arranges for the host to drop them from disk.
 func (n *Node) truncate(offset int64) {
 	assertf(offset >= n.highWatermark, "node %d truncates to %d below its high watermark %d", n.config.ID, offset, n.highWatermark)
+	assertf(offset >= n.log.startOffset, "node %d truncates to %d below its log start %d", n.config.ID, offset, n.log.startOffset)
 	if offset >= n.log.endOffset() {
 		return
 	}
@@ -499,6 +577,7 @@ func (n *Node) checkInvariants() {
 	assertf(n.appliedOffset <= n.highWatermark && n.highWatermark <= n.log.endOffset(),
 		"applied %d, high watermark %d, log end %d out of order", n.appliedOffset, n.highWatermark, n.log.endOffset())
 	assertf(n.durableEndOffset <= n.log.endOffset(), "durable end %d beyond log end %d", n.durableEndOffset, n.log.endOffset())
+	n.checkSnapshotInvariants()
 	if n.observer {
 		assertf(n.role == RoleUnattached || n.role == RoleFollower, "observer %d is %s", n.config.ID, n.role)
 	}
@@ -512,9 +591,12 @@ func (n *Node) checkInvariants() {
 	case RoleUnattached:
 		assertf(h.LeaderID == NoNode, "unattached node %d knows leader %d", n.config.ID, h.LeaderID)
 	}
-	if n.role == RoleLeader {
-		start := n.leader.epochStartOffset
-		assertf(start < n.log.endOffset() && n.log.epochAt(start) == h.Epoch && n.log.entries[start].IsLeaderChange(),
+	if start := n.leader.epochStartOffset; n.role == RoleLeader && start >= n.log.startOffset {
+		assertf(start < n.log.endOffset() && n.log.epochAt(start) == h.Epoch && n.log.entries[start-n.log.startOffset].IsLeaderChange(),
 			"leader %d has no leader-change entry of epoch %d at %d", n.config.ID, h.Epoch, start)
+	} else if n.role == RoleLeader {
+		// The leader-change entry was compacted into a snapshot, which is
+		// only taken at or below the high watermark: the epoch committed.
+		assertf(n.highWatermark > start, "leader %d compacted its uncommitted leader-change entry at %d", n.config.ID, start)
 	}
 }

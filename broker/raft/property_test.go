@@ -23,6 +23,7 @@ const networkMessagesMax = 400
 // entry. Then it heals everything and requires the quorum to commit a new
 // entry on every node, observers included, within a bound (liveness).
 func TestRandomSchedulesKeepRaftSafe(t *testing.T) {
+	runs, compactions, installs := 0, 0, 0
 	rapid.Check(t, func(rt *rapid.T) {
 		count := rapid.IntRange(3, 5).Draw(rt, "voters")
 		observers := rapid.IntRange(0, 2).Draw(rt, "observers")
@@ -32,11 +33,19 @@ func TestRandomSchedulesKeepRaftSafe(t *testing.T) {
 			config.FetchTimeoutTicks = 8
 			config.RequestTimeoutTicks = 3
 			config.FetchEntriesMax = 3
+			config.SnapshotChunkBytesMax = 5 // a snapshot of 8 bytes and its checksum travels in 3 chunks
 		})
 		s := &schedule{c: c, count: count + observers}
 		s.run(rt)
 		s.requireLiveness(rt)
+		runs, compactions, installs = runs+1, compactions+c.compactions, installs+c.installs
 	})
+	// The snapshot paths must have run, or the schedules proved nothing
+	// about them.
+	t.Logf("%d schedules: %d snapshots taken, %d fetched snapshots installed", runs, compactions, installs)
+	if runs >= 50 && (compactions == 0 || installs == 0) {
+		t.Fatalf("%d schedules took %d snapshots and installed %d fetched ones; both paths must run", runs, compactions, installs)
+	}
 }
 
 // schedule holds the random schedule's state between actions.
@@ -133,9 +142,10 @@ func (s *schedule) actions() []action {
 		}},
 		{"crash", 1, func(rt *rapid.T) { c.crash(s.node(rt, "crash")) }},
 		{"crashDuringFlush", 1, func(rt *rapid.T) {
-			c.crashDuringFlush(s.node(rt, "crash"), rapid.IntRange(0, 6).Draw(rt, "steps"))
+			c.crashDuringFlush(s.node(rt, "crash"), rapid.IntRange(0, 8).Draw(rt, "steps"))
 		}},
 		{"restart", 2, func(rt *rapid.T) { c.restart(s.node(rt, "restart")) }},
+		{"compact", 2, func(rt *rapid.T) { c.compact(s.node(rt, "compact"), rapid.Bool().Draw(rt, "deleteEntries")) }},
 		{"isolate", 1, func(rt *rapid.T) { c.isolate(s.node(rt, "isolate")) }},
 		{"cutLink", 1, func(rt *rapid.T) {
 			from, to := s.node(rt, "from"), s.node(rt, "to")
