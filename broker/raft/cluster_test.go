@@ -32,8 +32,8 @@ type testNode struct {
 	id       int32
 	node     *Node // nil while crashed
 	disk     Restored
-	lastHW   int64 // for the monotonic check, per incarnation
-	applied  int64 // offset just past the last entry applied to state
+	lastHW   int64  // for the monotonic check, per incarnation
+	applied  int64  // offset just past the last entry applied to state
 	state    uint64 // the state machine: a hash chain of applied entries
 	restarts int
 }

@@ -162,7 +162,7 @@ type Node struct {
 
 	// Work not yet handed out in a Ready.
 	hardChanged      bool
-	snapshotChanged  bool // a fetched snapshot was installed
+	snapshotChanged  bool  // a fetched snapshot was installed
 	truncateToOffset int64 // -1 when nothing durable must be truncated
 	unstableOffset   int64 // entries from here on are not yet in a Ready
 	messages         []Message
