@@ -26,7 +26,8 @@ func (c *Controller) register(now time.Duration, request *kmsg.BrokerRegistratio
 		response.ErrorCode = kerr.InconsistentClusterID.Code
 		return response, nil
 	}
-	if request.BrokerID < 0 {
+	listeners, ok := registeredListeners(request.Listeners)
+	if request.BrokerID < 0 || !ok {
 		response.ErrorCode = kerr.InvalidRequest.Code
 		return response, nil
 	}
@@ -44,10 +45,27 @@ func (c *Controller) register(now time.Duration, request *kmsg.BrokerRegistratio
 	epoch := c.working.AppliedOffset() + 1
 	records = append(records, &metadata.RegisterBrokerRecord{
 		BrokerID: request.BrokerID, BrokerEpoch: epoch, IncarnationID: request.IncarnationID, Fenced: true,
+		Listeners: listeners,
 	})
 	c.sessions[request.BrokerID] = now
 	response.BrokerEpoch = epoch
 	return response, records
+}
+
+// registeredListeners converts the endpoints a broker advertised, or
+// reports that a record could not hold them.
+func registeredListeners(listeners []kmsg.BrokerRegistrationRequestListener) ([]metadata.Listener, bool) {
+	if len(listeners) > metadata.ListenersMax {
+		return nil, false
+	}
+	var kept []metadata.Listener
+	for _, l := range listeners {
+		if len(l.Name) > metadata.ListenerBytesMax || len(l.Host) > metadata.ListenerBytesMax {
+			return nil, false
+		}
+		kept = append(kept, metadata.Listener{Name: l.Name, Host: l.Host, Port: l.Port})
+	}
+	return kept, true
 }
 
 func (c *Controller) sessionLive(now time.Duration, brokerID int32) bool {

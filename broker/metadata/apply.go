@@ -103,7 +103,8 @@ func (image *Image) applyRegisterBroker(record *RegisterBrokerRecord) error {
 			return err
 		}
 	}
-	image.brokers[record.BrokerID] = &Broker{ID: record.BrokerID, Epoch: record.BrokerEpoch, IncarnationID: record.IncarnationID, Fenced: record.Fenced}
+	image.brokers[record.BrokerID] = &Broker{ID: record.BrokerID, Epoch: record.BrokerEpoch, IncarnationID: record.IncarnationID,
+		Listeners: slices.Clone(record.Listeners), Fenced: record.Fenced}
 	return nil
 }
 

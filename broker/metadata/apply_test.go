@@ -3,6 +3,7 @@ package metadata
 import (
 	"bytes"
 	"errors"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -71,8 +72,12 @@ func TestApplyAcceptsValidRecords(t *testing.T) {
 		record Record
 		check  func(image *Image) bool
 	}{
-		{"register a new broker fenced", &RegisterBrokerRecord{BrokerID: 5, BrokerEpoch: 50, Fenced: true},
-			func(image *Image) bool { b, _ := image.Broker(5); return b == Broker{ID: 5, Epoch: 50, Fenced: true} }},
+		{"register a new broker fenced", &RegisterBrokerRecord{BrokerID: 5, BrokerEpoch: 50, Fenced: true,
+			Listeners: []Listener{{Name: "PLAINTEXT", Host: "b5", Port: 9092}}},
+			func(image *Image) bool {
+				b, _ := image.Broker(5)
+				return reflect.DeepEqual(b, Broker{ID: 5, Epoch: 50, Fenced: true, Listeners: []Listener{{Name: "PLAINTEXT", Host: "b5", Port: 9092}}})
+			}},
 		{"register a new incarnation", &RegisterBrokerRecord{BrokerID: 2, BrokerEpoch: 21, Fenced: true},
 			func(image *Image) bool { b, _ := image.Broker(2); return b.Epoch == 21 && b.Fenced }},
 		{"fence a broker that leads nothing", &FenceBrokerRecord{BrokerID: 2, BrokerEpoch: 20},

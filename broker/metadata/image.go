@@ -18,6 +18,7 @@ type Broker struct {
 	ID                   int32
 	Epoch                int64
 	IncarnationID        [16]byte
+	Listeners            []Listener
 	Fenced               bool
 	InControlledShutdown bool
 }

@@ -51,6 +51,10 @@ const (
 	configNameBytesMax   = 255
 	configValueBytesMax  = 1 << 16
 	resourceNameBytesMax = 255
+	// ListenersMax bounds the listeners of one broker registration, and
+	// ListenerBytesMax the length of a listener's name and host.
+	ListenersMax     = 16
+	ListenerBytesMax = 255
 	// BatchRecordsMax bounds the records of one BatchRecord. The controller
 	// never proposes more (a broker leads or follows far fewer partitions,
 	// and requests are bounded below it), and the decoder refuses more.
@@ -90,6 +94,17 @@ type RegisterBrokerRecord struct {
 	BrokerEpoch   int64
 	IncarnationID [16]byte
 	Fenced        bool
+	// Listeners are the endpoints the broker advertised for clients
+	// (BrokerRegistration's Listeners), which Metadata hands out.
+	Listeners []Listener
+}
+
+// Listener is one endpoint a broker advertises: a listener name and where
+// clients reach it.
+type Listener struct {
+	Name string
+	Host string
+	Port uint16
 }
 
 // FenceBrokerRecord fences the named incarnation of a broker: it may lead
@@ -315,13 +330,31 @@ func readBrokerEpoch(reader *kbin.Reader) (int32, int64) {
 
 func (r *RegisterBrokerRecord) appendBody(dst []byte) []byte {
 	dst = kbin.AppendUuid(appendBrokerEpoch(dst, r.BrokerID, r.BrokerEpoch), r.IncarnationID)
-	return kbin.AppendBool(dst, r.Fenced)
+	dst = kbin.AppendBool(dst, r.Fenced)
+	dst = kbin.AppendCompactArrayLen(dst, len(r.Listeners))
+	for _, l := range r.Listeners {
+		dst = kbin.AppendCompactString(dst, l.Name)
+		dst = kbin.AppendCompactString(dst, l.Host)
+		dst = kbin.AppendUint16(dst, l.Port)
+	}
+	return dst
 }
 
 func (r *RegisterBrokerRecord) readBody(reader *kbin.Reader) {
 	r.BrokerID, r.BrokerEpoch = readBrokerEpoch(reader)
 	r.IncarnationID = reader.Uuid()
 	r.Fenced = readBool(reader)
+	length := reader.Uvarint()
+	if length == 0 || length-1 > ListenersMax {
+		poison(reader)
+		return
+	}
+	r.Listeners = nil
+	for range length - 1 {
+		name := readString(reader, ListenerBytesMax)
+		host := readString(reader, ListenerBytesMax)
+		r.Listeners = append(r.Listeners, Listener{Name: name, Host: host, Port: reader.Uint16()})
+	}
 }
 
 func (r *ControlledShutdownRecord) appendBody(dst []byte) []byte {

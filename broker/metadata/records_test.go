@@ -23,7 +23,8 @@ var (
 		name   string
 		record Record
 	}{
-		{"register-broker", &RegisterBrokerRecord{BrokerID: 1, BrokerEpoch: 7, IncarnationID: [16]byte{15: 0xee}, Fenced: true}},
+		{"register-broker", &RegisterBrokerRecord{BrokerID: 1, BrokerEpoch: 7, IncarnationID: [16]byte{15: 0xee}, Fenced: true,
+			Listeners: []Listener{{Name: "PLAINTEXT", Host: "localhost", Port: 9092}}}},
 		{"fence-broker", &FenceBrokerRecord{BrokerID: 2, BrokerEpoch: 9}},
 		{"unfence-broker", &UnfenceBrokerRecord{BrokerID: 3, BrokerEpoch: 11}},
 		{"topic", &TopicRecord{Name: "orders", ID: testTopicID}},

@@ -38,7 +38,7 @@ func (image *Image) snapshotRecords() []Record {
 	var records []Record
 	for _, broker := range image.Brokers() {
 		records = append(records, &RegisterBrokerRecord{BrokerID: broker.ID, BrokerEpoch: broker.Epoch,
-			IncarnationID: broker.IncarnationID, Fenced: broker.Fenced})
+			IncarnationID: broker.IncarnationID, Listeners: slices.Clone(broker.Listeners), Fenced: broker.Fenced})
 		if broker.InControlledShutdown {
 			records = append(records, &ControlledShutdownRecord{BrokerID: broker.ID, BrokerEpoch: broker.Epoch})
 		}
