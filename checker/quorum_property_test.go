@@ -1,6 +1,7 @@
 package checker
 
 import (
+	"bytes"
 	"fmt"
 	"slices"
 	"testing"
@@ -339,9 +340,9 @@ func TestPropertyQuorumRunsPassMutantsFail(t *testing.T) {
 		h, liveness := genQuorumRun(t)
 		cfg := QuorumCheckConfig{NewMetadataMachine: newImageMachine, Liveness: liveness}
 		if r := CheckQuorum(h, cfg); r.Status != StatusOK || len(r.Findings) != 0 {
-			t.Fatalf("a correct run fails:\n%s\n%s", r.Report(), quorumText(h))
+			t.Fatalf("a correct run fails:\n%s\n%s", r.Report(), h.Text())
 		}
-		mutant := cloneQuorumHistory(h)
+		mutant := cloneQuorumHistory(t, h)
 		kind, what := mutateQuorum(t, mutant)
 		if kind == "" {
 			return // nothing of that kind to break in this run
@@ -351,30 +352,23 @@ func TestPropertyQuorumRunsPassMutantsFail(t *testing.T) {
 			t.Fatalf("mutant (%s) is invalid: %v", what, r.Err)
 		}
 		if !slices.Contains(quorumKinds(r), kind) {
-			t.Fatalf("mutant (%s) lacks %s:\n%s\n%s", what, kind, r.Report(), quorumText(mutant))
+			t.Fatalf("mutant (%s) lacks %s:\n%s\n%s", what, kind, r.Report(), mutant.Text())
 		}
 	})
 }
 
-func cloneQuorumHistory(h *QuorumHistory) *QuorumHistory {
-	clone := &QuorumHistory{Voters: slices.Clone(h.Voters), Observations: slices.Clone(h.Observations)}
-	for _, node := range h.Nodes {
-		node.Events = slices.Clone(node.Events)
-		clone.Nodes = append(clone.Nodes, node)
+// cloneQuorumHistory deep-copies h through its JSON encoding, which must
+// keep everything CheckQuorum judges.
+func cloneQuorumHistory(t *rapid.T, h *QuorumHistory) *QuorumHistory {
+	var buf bytes.Buffer
+	if err := EncodeQuorumJSON(&buf, h); err != nil {
+		t.Fatal(err)
 	}
-	return clone
-}
-
-// quorumText renders a history for failure messages.
-func quorumText(h *QuorumHistory) string {
-	var text string
-	for _, node := range h.Nodes {
-		for j, e := range node.Events {
-			text += fmt.Sprintf("n%d #%d t=%d %s epoch=%d role=%s leader=%d vote=%d offset=%d data=%d digest=%.8s %s\n",
-				node.ID, j, e.Time, e.Kind, e.Epoch, e.Role, e.Leader, e.Vote, e.Offset, len(e.Data), e.Digest, e.Source)
-		}
+	clone, err := DecodeQuorumJSON(&buf)
+	if err != nil {
+		t.Fatal(err)
 	}
-	return text
+	return &clone
 }
 
 // quorumMutation is one way to break a correct run: it picks an event it

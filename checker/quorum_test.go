@@ -343,3 +343,46 @@ func TestQuorumHistoryValidate(t *testing.T) {
 		})
 	}
 }
+
+// TestQuorumHistoryTextAndJSON renders a small history as text, exactly,
+// and round-trips it through JSON, which refuses unknown fields.
+func TestQuorumHistoryTextAndJSON(t *testing.T) {
+	r := NewQuorumRecorder([]int32{0})
+	r.Start(0, 0, true)
+	r.State(0, 1, 1, QuorumRoleLeader, 0, 0)
+	r.LogEnd(0, 2, 1)
+	r.HighWatermark(0, 3, 1)
+	r.Applied(0, 3, 0, 1, nil, "")
+	r.Snapshot(0, 4, 1, 1, "0123456789abcdef", SnapshotTaken)
+	r.Observe("admin", 4, 0, 1)
+	r.Stop(0, 5)
+	want := `t=0 n0#0 start
+t=1 n0#1 state epoch=1 leader leader=0 vote=0
+t=2 n0#2 log-end 1
+t=3 n0#3 high-watermark 1
+t=3 n0#4 applied 0 epoch=1 0B
+t=4 n0#5 snapshot taken end=1 epoch=1 digest=01234567
+t=4 client "admin" controller=0 epoch=1
+t=5 n0#6 stop
+`
+	if got := r.History().Text(); got != want {
+		t.Fatalf("text:\n%s\nwant:\n%s", got, want)
+	}
+	var buf strings.Builder
+	if err := EncodeQuorumJSON(&buf, r.History()); err != nil {
+		t.Fatal(err)
+	}
+	decoded, err := DecodeQuorumJSON(strings.NewReader(buf.String()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if decoded.Text() != want || !decoded.Nodes[0].Broker {
+		t.Fatalf("decoded history differs:\n%s", decoded.Text())
+	}
+	if _, err := DecodeQuorumJSON(strings.NewReader(`{"voters":[0],"nodes":[],"extra":1}`)); err == nil || !strings.Contains(err.Error(), "unknown field") {
+		t.Fatalf("an unknown field decodes: %v", err)
+	}
+	if _, err := DecodeQuorumJSON(strings.NewReader(`{"voters":[],"nodes":[]}`)); !errors.Is(err, ErrInvalidQuorumHistory) {
+		t.Fatalf("an invalid history decodes: %v", err)
+	}
+}
