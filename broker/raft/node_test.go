@@ -489,7 +489,8 @@ func TestInvalidConfig(t *testing.T) {
 
 // TestMessagesRoundTripOnTheWire encodes every kind of message a quorum
 // sends with kmsg and decodes it again, so the versions chosen carry every
-// field the node relies on.
+// field the node relies on (FetchSnapshot included: a follower is restarted
+// behind the compacted log).
 func TestMessagesRoundTripOnTheWire(t *testing.T) {
 	c := newCluster(t, 3, 4, nil)
 	kinds := map[int16]bool{}
@@ -500,7 +501,7 @@ func TestMessagesRoundTripOnTheWire(t *testing.T) {
 			AppendTo([]byte) []byte
 		}
 		switch body := m.Body.(type) {
-		case *kmsg.VoteRequest, *kmsg.BeginQuorumEpochRequest, *kmsg.EndQuorumEpochRequest, *kmsg.FetchRequest:
+		case *kmsg.VoteRequest, *kmsg.BeginQuorumEpochRequest, *kmsg.EndQuorumEpochRequest, *kmsg.FetchRequest, *kmsg.FetchSnapshotRequest:
 			request := kmsg.RequestForKey(body.Key())
 			request.SetVersion(body.GetVersion())
 			decoded = request
@@ -522,8 +523,17 @@ func TestMessagesRoundTripOnTheWire(t *testing.T) {
 	c.propose(leader, "x")
 	c.tickAll(2)
 	c.get(leader).node.Resign()
-	c.waitLeader()
-	for _, key := range []int16{52, 53, 54, 1} {
+	leader = c.waitLeader()
+	lagging := leader%3 + 1
+	c.crash(lagging)
+	c.propose(leader, "y")
+	c.tickAll(2)
+	for _, tn := range c.nodes {
+		c.compact(tn.id, true)
+	}
+	c.restart(lagging)
+	c.tickAll(5)
+	for _, key := range []int16{52, 53, 54, 1, 59} {
 		if !kinds[key] {
 			t.Errorf("no %s was sent", kmsg.NameForKey(key))
 		}
