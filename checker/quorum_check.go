@@ -411,49 +411,66 @@ func (ni *quorumNodeIndex) stateAt(t int64) int {
 	return state
 }
 
-// checkQuorumEpochs: per node, over all its incarnations, the durable epoch
-// never decreases and one epoch holds at most one vote. The quorum state is
-// durable, so a restart changes neither.
+// checkQuorumEpochs: per voter, over all its incarnations, the durable
+// epoch never decreases and one epoch holds at most one vote. The quorum
+// state is durable, so a restart changes neither. An observer's epoch is
+// judged within each incarnation only.
 func checkQuorumEpochs(ix *quorumIndex) ([]QuorumAnomaly, int) {
 	var anomalies []QuorumAnomaly
+	for i := range ix.nodes {
+		anomalies = append(anomalies, checkNodeEpochs(ix, &ix.nodes[i])...)
+	}
 	checked := 0
 	for _, ni := range ix.nodes {
-		highest, reportedEpoch := -1, false
-		votes := map[int32]int{} // epoch -> index of the first state with a vote; only looked up
-		for _, j := range ni.states {
-			checked++
-			e := &ni.node.Events[j]
-			ref := QuorumEventRef{Node: ni.node.ID, Event: j}
-			if highest >= 0 && e.Epoch < ni.node.Events[highest].Epoch && !reportedEpoch {
-				reportedEpoch = true
-				before := QuorumEventRef{Node: ni.node.ID, Event: highest}
-				anomalies = append(anomalies, QuorumAnomaly{Kind: QuorumAnomalyEpochWentBack, Node: ni.node.ID, Offset: -1, Epoch: e.Epoch,
-					Events: []QuorumEventRef{ref, before},
-					Explanation: fmt.Sprintf("%s recorded epoch %d after %s had recorded epoch %d",
-						ix.describe(ref), e.Epoch, ix.describe(before), ni.node.Events[highest].Epoch)})
-			}
-			if highest < 0 || e.Epoch > ni.node.Events[highest].Epoch {
-				highest = j
-			}
-			if e.Vote == NoQuorumNode {
-				continue
-			}
-			first, ok := votes[e.Epoch]
-			if !ok {
-				votes[e.Epoch] = j
-				continue
-			}
-			if other := ni.node.Events[first].Vote; other != e.Vote {
-				before := QuorumEventRef{Node: ni.node.ID, Event: first}
-				anomalies = append(anomalies, QuorumAnomaly{Kind: QuorumAnomalyTwoVotesOneEpoch, Node: ni.node.ID, Offset: -1, Epoch: e.Epoch,
-					Events: []QuorumEventRef{ref, before},
-					Explanation: fmt.Sprintf("%s voted for %d in epoch %d, after %s had voted for %d in it",
-						ix.describe(ref), e.Vote, e.Epoch, ix.describe(before), other)})
-				votes[e.Epoch] = j
-			}
-		}
+		checked += len(ni.states)
 	}
 	return anomalies, checked
+}
+
+// checkNodeEpochs reports the first time a node's epoch went back, and each
+// second vote in an epoch.
+func checkNodeEpochs(ix *quorumIndex, ni *quorumNodeIndex) []QuorumAnomaly {
+	var anomalies []QuorumAnomaly
+	highest, reported := -1, false
+	votes := map[int32]int{} // epoch -> index of the state with its vote; only looked up
+	for j := range ni.node.Events {
+		e := &ni.node.Events[j]
+		if e.Kind == QuorumEventStart && !ni.voter {
+			// Safety asks no durable quorum state of an observer, which
+			// casts no vote: its epoch may restart with its process.
+			highest, reported = -1, false
+		}
+		if e.Kind != QuorumEventState {
+			continue
+		}
+		ref := QuorumEventRef{Node: ni.node.ID, Event: j}
+		if highest >= 0 && e.Epoch < ni.node.Events[highest].Epoch && !reported {
+			reported = true
+			before := QuorumEventRef{Node: ni.node.ID, Event: highest}
+			anomalies = append(anomalies, QuorumAnomaly{Kind: QuorumAnomalyEpochWentBack, Node: ni.node.ID, Offset: -1, Epoch: e.Epoch,
+				Events: []QuorumEventRef{ref, before},
+				Explanation: fmt.Sprintf("%s recorded epoch %d after %s had recorded epoch %d",
+					ix.describe(ref), e.Epoch, ix.describe(before), ni.node.Events[highest].Epoch)})
+		}
+		if highest < 0 || e.Epoch > ni.node.Events[highest].Epoch {
+			highest = j
+		}
+		if e.Vote == NoQuorumNode {
+			continue
+		}
+		first, ok := votes[e.Epoch]
+		if ok && ni.node.Events[first].Vote != e.Vote {
+			before := QuorumEventRef{Node: ni.node.ID, Event: first}
+			anomalies = append(anomalies, QuorumAnomaly{Kind: QuorumAnomalyTwoVotesOneEpoch, Node: ni.node.ID, Offset: -1, Epoch: e.Epoch,
+				Events: []QuorumEventRef{ref, before},
+				Explanation: fmt.Sprintf("%s voted for %d in epoch %d, after %s had voted for %d in it",
+					ix.describe(ref), e.Vote, e.Epoch, ix.describe(before), ni.node.Events[first].Vote)})
+		}
+		if !ok || ni.node.Events[first].Vote != e.Vote {
+			votes[e.Epoch] = j
+		}
+	}
+	return anomalies
 }
 
 // leaderClaim is one statement that a node leads an epoch.

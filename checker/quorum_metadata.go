@@ -48,16 +48,31 @@ type MetadataPartition struct {
 // name renders "topic-3".
 func (p MetadataPartition) name() string { return fmt.Sprintf("%s-%d", p.Topic, p.Partition) }
 
+// partitionKey identifies a partition in the replay's maps without
+// formatting its name for every partition after every entry.
+type partitionKey struct {
+	topic     string
+	partition int32
+}
+
+// leadership is a partition led by a broker, for the fenced-leader check.
+type leadership struct {
+	partition partitionKey
+	leader    int32
+}
+
+func (p MetadataPartition) key() partitionKey { return partitionKey{p.Topic, p.Partition} }
+
 // metadataReplay is the state of one replay of the committed history.
 type metadataReplay struct {
 	ix       *quorumIndex
 	machine  MetadataMachine
-	brokers  map[int32]MetadataBroker     // only looked up
-	previous map[string]MetadataPartition // by name; only looked up
-	// violating holds "partition/leader" pairs that broke fenced-leader
-	// after the previous entry, so that each is reported once when it
-	// begins, not after every later entry.
-	violating map[string]bool
+	brokers  map[int32]MetadataBroker           // only looked up
+	previous map[partitionKey]MetadataPartition // only looked up
+	// violating holds the leaderships that broke fenced-leader after the
+	// previous entry, so that each is reported once when it begins, not
+	// after every later entry.
+	violating map[leadership]bool
 	// snapshots and digests are the recorded snapshots and applied-entry
 	// digests, by the offset after which the replay must reach them.
 	snapshots map[int64][]quorumEntry
@@ -78,10 +93,15 @@ type metadataReplay struct {
 // metadata checks after every entry.
 func checkQuorumMetadata(ix *quorumIndex, cfg QuorumCheckConfig, result *QuorumResult) {
 	if cfg.NewMetadataMachine == nil {
+		if cfg.Liveness != nil {
+			// Without a machine nothing tells fenced brokers apart; the
+			// zero count shows the check did not run.
+			result.Checks = append(result.Checks, CheckStat{Name: "brokers-after-heal"})
+		}
 		return
 	}
 	r := &metadataReplay{ix: ix, machine: cfg.NewMetadataMachine(), brokers: map[int32]MetadataBroker{},
-		previous: map[string]MetadataPartition{}, violating: map[string]bool{}, cutoff: -1}
+		previous: map[partitionKey]MetadataPartition{}, violating: map[leadership]bool{}, cutoff: -1}
 	r.snapshots, r.digests = recordedDigests(ix)
 	if cfg.Liveness != nil {
 		r.cutoff = lastAppliedBy(ix, cfg.Liveness.HealTime+cfg.Liveness.BoundNanos)
@@ -139,7 +159,7 @@ func (r *metadataReplay) step(entry quorumEntry) {
 	r.findUncleanElections(entry, partitions)
 	clear(r.previous)
 	for _, p := range partitions {
-		r.previous[p.name()] = p
+		r.previous[p.key()] = p
 	}
 	r.lastBrokers = brokers
 	if e.Offset == r.cutoff {
@@ -152,7 +172,7 @@ func (r *metadataReplay) step(entry quorumEntry) {
 // checkLeaders reports each partition whose leader became a fenced or
 // unregistered broker with this entry.
 func (r *metadataReplay) checkLeaders(entry quorumEntry, partitions []MetadataPartition) {
-	now := map[string]bool{}
+	now := map[leadership]bool{}
 	for _, p := range partitions {
 		if p.Leader < 0 {
 			continue
@@ -161,7 +181,7 @@ func (r *metadataReplay) checkLeaders(entry quorumEntry, partitions []MetadataPa
 		if registered && !broker.Fenced {
 			continue
 		}
-		key := fmt.Sprintf("%s/%d", p.name(), p.Leader)
+		key := leadership{p.key(), p.Leader}
 		now[key] = true
 		if r.violating[key] {
 			continue
@@ -184,7 +204,7 @@ func (r *metadataReplay) checkLeaders(entry quorumEntry, partitions []MetadataPa
 func (r *metadataReplay) findUncleanElections(entry quorumEntry, partitions []MetadataPartition) {
 	var unclean []string
 	for _, p := range partitions {
-		old, ok := r.previous[p.name()]
+		old, ok := r.previous[p.key()]
 		if !ok || p.Leader < 0 || p.Leader == old.Leader || slices.Contains(old.ISR, p.Leader) || slices.Contains(old.ELR, p.Leader) {
 			continue
 		}

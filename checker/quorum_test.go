@@ -57,6 +57,11 @@ var quorumCases = []quorumCase{
 	{name: "near miss: restart keeps the epoch",
 		then: func(r *QuorumRecorder) { restartNode(r, 2, 30, 1, QuorumRoleFollower, 1, 1) }},
 
+	{name: "an observer's epoch goes back within an incarnation", want: []QuorumAnomalyKind{QuorumAnomalyEpochWentBack},
+		then: func(r *QuorumRecorder) { r.State(4, 30, 0, QuorumRoleUnattached, NoQuorumNode, NoQuorumNode) }},
+	{name: "near miss: a restarted observer starts from epoch 0",
+		then: func(r *QuorumRecorder) { restartNode(r, 4, 30, 0, QuorumRoleUnattached, NoQuorumNode, NoQuorumNode) }},
+
 	{name: "second vote in one epoch", want: []QuorumAnomalyKind{QuorumAnomalyTwoVotesOneEpoch},
 		then: func(r *QuorumRecorder) { r.State(2, 30, 1, QuorumRoleFollower, 1, 3) }},
 	{name: "second vote in one epoch after a restart (vote not durable)", want: []QuorumAnomalyKind{QuorumAnomalyTwoVotesOneEpoch},
