@@ -14,9 +14,11 @@ import (
 	"pgregory.net/rapid"
 )
 
-// TestRandomScheduleKeepsInvariants drives one controller through random
-// schedules: registrations (new, repeated, from other incarnations),
-// heartbeats (current, stale, behind, wanting the fence or a shutdown),
+// TestRandomScheduleKeepsInvariants drives one controller, starting from
+// three brokers and a topic whose ISRs are full, through random schedules:
+// registrations (new, repeated, from other incarnations),
+// heartbeats (current, stale, behind, wanting the fence or a shutdown,
+// leaders asking for a controlled shutdown),
 // elapsed time and ticks, creates, deletes, new partitions and elections,
 // partial commits, refused proposals, and lost and regained leadership
 // (where the next leader commits a random prefix of what was proposed).
@@ -24,7 +26,9 @@ import (
 // partition is led by a broker that is unregistered, fenced, shutting down
 // or outside the ISR (through the exported accessors, independently of
 // Check); every committed unclean election happened with unclean election
-// enabled for its topic or by an unclean ElectLeaders request; no request
+// enabled for its topic or by an unclean ElectLeaders request; no broker
+// incarnation is unfenced before it sent a heartbeat whose metadata offset
+// reached its epoch (KIP-631); no request
 // was answered twice, and none with a claim (anything but NOT_CONTROLLER
 // or REQUEST_TIMED_OUT) before everything proposed up to its decision was
 // committed; after a tick, no unfenced broker's session is older than the
@@ -35,7 +39,7 @@ import (
 func TestRandomScheduleKeepsInvariants(t *testing.T) {
 	rapid.Check(t, func(rt *rapid.T) {
 		m := newModel(rt)
-		for range rapid.IntRange(1, 150).Draw(rt, "steps") {
+		for range rapid.IntRange(20, 200).Draw(rt, "steps") {
 			m.step(rt)
 			m.check(rt)
 		}
@@ -58,6 +62,16 @@ type model struct {
 	// uncleanRequests holds the offsets of entries proposed by unclean
 	// ElectLeaders requests.
 	uncleanRequests map[int64]bool
+	// log holds every committed entry.
+	log []fakeEntry
+	// caughtUp holds the broker incarnations (ID and epoch) that sent a
+	// heartbeat with a metadata offset at or past their epoch.
+	caughtUp map[brokerIncarnation]bool
+}
+
+type brokerIncarnation struct {
+	id    int32
+	epoch int64
 }
 
 type trackedCall struct {
@@ -74,12 +88,29 @@ func newModel(rt *rapid.T) *model {
 	config.LeaderImbalanceCheckInterval = 20 * time.Second
 	config.DefaultPartitions = int32(rapid.IntRange(1, 3).Draw(rt, "default partitions"))
 	config.DefaultReplicationFactor = int16(rapid.IntRange(1, 3).Draw(rt, "default factor"))
+	// The log starts with brokers 1 to 3 and topic "seeded" with three
+	// partitions whose ISRs hold every replica, which only AlterPartition
+	// could build otherwise, so that clean elections have candidates.
 	committed := metadata.NewImage()
-	if err := committed.Apply(0, 1, nil); err != nil {
+	seed := seedOrders([]int32{1, 2, 3}, 1)
+	seed = append(seed[:3], &metadata.TopicRecord{Name: "seeded", ID: ordersID})
+	for partition := range int32(3) {
+		replicas := []int32{1 + partition, 1 + (partition+1)%3, 1 + (partition+2)%3}
+		seed = append(seed, &metadata.PartitionRecord{PartitionState: metadata.PartitionState{
+			TopicID: ordersID, Partition: partition, Replicas: replicas, ISR: replicas, ELR: []int32{}, Leader: replicas[0],
+		}})
+	}
+	for offset, record := range seed {
+		if err := committed.ApplyRecord(int64(offset), 1, record); err != nil {
+			rt.Fatal(err)
+		}
+	}
+	if err := committed.Apply(int64(len(seed)), 1, nil); err != nil {
 		rt.Fatal(err)
 	}
-	m := &model{committed: committed, raft: &fakeRaft{next: 1, epoch: 1}, config: config,
-		epochs: map[int32]int64{}, uncleanRequests: map[int64]bool{}}
+	m := &model{committed: committed, raft: &fakeRaft{next: int64(len(seed)) + 1, epoch: 1}, config: config,
+		epochs: map[int32]int64{1: 1, 2: 2, 3: 3}, uncleanRequests: map[int64]bool{},
+		caughtUp: map[brokerIncarnation]bool{{1, 1}: true, {2, 2}: true, {3, 3}: true}}
 	c, err := New(config, committed, m.raft)
 	if err != nil {
 		rt.Fatal(err)
@@ -94,8 +125,9 @@ func (m *model) step(rt *rapid.T) {
 	action := rapid.SampledFrom([]string{
 		"register", "register", "heartbeat", "heartbeat all", "heartbeat all", "heartbeat all",
 		"time", "time", "tick", "tick", "create", "create", "delete", "partitions", "elect",
-		"commit", "commit", "commit", "refuse", "leadership",
+		"commit", "commit", "commit all", "commit all", "refuse", "leadership", "shut down a leader",
 	}).Draw(rt, "action")
+	refusing := m.raft.err != nil
 	switch action {
 	case "register":
 		m.register(rt)
@@ -113,10 +145,17 @@ func (m *model) step(rt *rapid.T) {
 		m.topicRequest(rt, action)
 	case "commit":
 		m.commit(rt, rapid.IntRange(0, len(m.raft.entries)).Draw(rt, "entries to commit"))
+	case "commit all":
+		m.commit(rt, len(m.raft.entries))
 	case "refuse":
-		m.raft.err = rapid.SampledFrom([]error{nil, nil, raft.ErrTooManyUncommitted, raft.ErrNotLeader}).Draw(rt, "propose error")
+		m.raft.err = rapid.SampledFrom([]error{raft.ErrTooManyUncommitted, raft.ErrNotLeader}).Draw(rt, "propose error")
 	case "leadership":
 		m.leadership(rt)
+	case "shut down a leader":
+		m.shutDownALeader(rt)
+	}
+	if refusing {
+		m.raft.err = nil // a refusal lasts one step
 	}
 }
 
@@ -208,6 +247,31 @@ func (m *model) heartbeat(rt *rapid.T, id int32, wild bool) {
 		request.WantFence = rapid.IntRange(0, 5).Draw(rt, "want fence") == 0
 		request.WantShutdown = rapid.IntRange(0, 5).Draw(rt, "want shutdown") == 0
 	}
+	if request.CurrentMetadataOffset >= request.BrokerEpoch {
+		m.caughtUp[brokerIncarnation{id, request.BrokerEpoch}] = true
+	}
+	m.handle(rt, request)
+}
+
+// shutDownALeader sends WantShutdown for the leader of a random partition
+// of the working image, so controlled shutdowns happen often.
+func (m *model) shutDownALeader(rt *rapid.T) {
+	if !m.active {
+		return
+	}
+	var leaders []int32
+	for _, state := range partitionStates(m.c.working) { // order-independent: sorted below
+		if state.Leader != metadata.NoLeader {
+			leaders = append(leaders, state.Leader)
+		}
+	}
+	slices.Sort(leaders)
+	if len(leaders) == 0 {
+		return
+	}
+	id := rapid.SampledFrom(leaders).Draw(rt, "leader to shut down")
+	request := heartbeat(id, m.epochs[id], m.committed.AppliedOffset())
+	request.WantShutdown = true
 	m.handle(rt, request)
 }
 
@@ -280,6 +344,7 @@ func (m *model) applyCommitted(rt *rapid.T, entry fakeEntry) {
 	if err := m.committed.Apply(entry.offset, entry.epoch, entry.data); err != nil {
 		rt.Fatalf("the committed image rejected entry %d: %v", entry.offset, err)
 	}
+	m.log = append(m.log, entry)
 	for key, state := range partitionStates(m.committed) { // order-independent: any violation fails
 		old, existed := before[key]
 		if !existed {
@@ -380,6 +445,11 @@ func (m *model) check(rt *rapid.T) {
 			rt.Fatal(err)
 		}
 		requireLeadersLive(rt, image)
+		for _, broker := range image.Brokers() {
+			if !broker.Fenced && !m.caughtUp[brokerIncarnation{broker.ID, broker.Epoch}] {
+				rt.Fatalf("broker %d is unfenced at epoch %d without a heartbeat that caught up", broker.ID, broker.Epoch)
+			}
+		}
 	}
 }
 

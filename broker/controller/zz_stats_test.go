@@ -1,6 +1,7 @@
 package controller
 
 import (
+	"fmt"
 	"testing"
 
 	"github.com/kafkasim/kafkasim/broker/metadata"
@@ -12,7 +13,7 @@ func TestZZStats(t *testing.T) {
 	stats := map[string]int{}
 	rapid.Check(t, func(rt *rapid.T) {
 		m := newModel(rt)
-		for range rapid.IntRange(1, 150).Draw(rt, "steps") {
+		for range rapid.IntRange(20, 200).Draw(rt, "steps") {
 			m.step(rt)
 			m.check(rt)
 		}
@@ -40,6 +41,14 @@ func TestZZStats(t *testing.T) {
 			}
 		}
 		_ = kmsg.NewPtrBrokerHeartbeatRequest
+		for _, e := range m.log {
+			r, err := metadata.Decode(e.data)
+			if err != nil { continue }
+			for _, x := range r.(*metadata.BatchRecord).Records {
+				stats[fmt.Sprintf("kind%d", x.Kind())]++
+				if pc, ok := x.(*metadata.PartitionChangeRecord); ok && pc.LeaderRecovering { stats["unclean-change"]++ }
+			}
+		}
 	})
 	t.Log(stats)
 }
