@@ -97,8 +97,8 @@
 //     other broker has replayed the leadership moves (Kafka's
 //     lowestActiveOffset check).
 //   - Requests carry no deadline: one waits until its entry commits or
-//     leadership is lost. Listeners, racks and features of registrations
-//     are not recorded; topic configurations other than
+//     leadership is lost. Racks and features of registrations are not
+//     recorded (listeners are); topic configurations other than
 //     unclean.leader.election.enable are stored unchecked.
 //   - A cleanly restarted broker is taken out of its ISRs when it
 //     registers again (KIP-966 keeps it, using PreviousBrokerEpoch).

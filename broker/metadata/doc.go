@@ -92,7 +92,7 @@
 //   - Wiring: broker/controller proposes these records, but no node applies
 //     the log yet.
 //   - Records Kafka has and we lack: UnregisterBrokerRecord, feature levels,
-//     producer IDs, listeners and racks in registrations; a controlled
+//     producer IDs, racks in registrations; a controlled
 //     shutdown is one-way, where Kafka's BrokerRegistrationChangeRecord also
 //     records fencing changes.
 //   - Decisions: ISR expansion and the recovering leader's return to
