@@ -216,7 +216,10 @@ type followerState struct {
 // New returns a node that resumes from restored, which is what the host made
 // durable before the node last stopped (empty for a new node). A node that
 // was leader restarts Resigned, since its leader state is gone; one that knew
-// a leader restarts following it; others restart Unattached.
+// a leader restarts following it; others restart Unattached (an observer
+// then looks for the leader). Its log, high watermark and applied offset
+// start at restored.Snapshot's offset. Restored state that no correct host
+// could have written, such as an observer that led, is an error.
 func New(config Config, restored Restored) (*Node, error) {
 	config = config.withDefaults()
 	if err := config.validate(); err != nil {
