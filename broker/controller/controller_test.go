@@ -158,3 +158,26 @@ func TestServes(t *testing.T) {
 		t.Error("serves Produce or AlterPartition")
 	}
 }
+
+// TestAnswerCallbackMaySendTheNextRequest has a broker heartbeat from
+// inside the callback that delivers its registration, as a host that
+// answers synchronously does: the heartbeat is decided and proposed while
+// Applied is still answering, and neither the working-image check nor the
+// answer bookkeeping may trip over it.
+func TestAnswerCallbackMaySendTheNextRequest(t *testing.T) {
+	h := newHarness(t, nil)
+	var heartbeatAnswers []kmsg.Response
+	request := kmsg.NewPtrBrokerRegistrationRequest()
+	request.BrokerID, request.ClusterID = 1, "cluster"
+	h.c.Handle(h.now, request, func(response kmsg.Response) {
+		epoch := response.(*kmsg.BrokerRegistrationResponse).BrokerEpoch
+		h.c.Handle(h.now, heartbeat(1, epoch, h.committed.AppliedOffset()), func(response kmsg.Response) {
+			heartbeatAnswers = append(heartbeatAnswers, response)
+		})
+	})
+	h.commit()
+	h.commit()
+	if len(heartbeatAnswers) != 1 || heartbeatAnswers[0].(*kmsg.BrokerHeartbeatResponse).IsFenced {
+		t.Fatalf("heartbeat answers %+v, want one that unfences", heartbeatAnswers)
+	}
+}
