@@ -33,18 +33,48 @@ type caseResult struct {
 	// produceRaw is produceRaw's minimal producer, into a topic of its
 	// own; its bytes are record values.
 	produceRaw []throughput
-	// latencyRuns are the open-loop latency runs, one per rate.
-	latencyRuns []latencyResult
+	// latencyRuns are the open-loop latency runs, one result per rate.
+	latencyRuns []*latencyResult
 	// consumeCPU and consumeGC add up the server's CPU, and the part its
 	// GC cycles reported, over the consume runs.
 	consumeCPU, consumeGC time.Duration
 }
 
-// latencyResult is one open-loop latency run.
+// latencyResult holds the open-loop latency runs at one rate (--count of
+// them), and the broker's view summed over them.
 type latencyResult struct {
 	rate   float64
-	report stageReport
+	runs   []stageReport
 	broker brokerView
+	// brokerSeconds is how long the runs the broker's view covers sent.
+	brokerSeconds float64
+}
+
+// summary is the median over the runs of every percentile and tail
+// figure; the stages count as tapped only if every run's were.
+func (l *latencyResult) summary() stageReport {
+	out := stageReport{tapped: true}
+	values := make(latencies, len(l.runs))
+	middle := func(pick func(stageReport) time.Duration) time.Duration {
+		for i, run := range l.runs {
+			values[i] = pick(run)
+		}
+		slices.Sort(values)
+		return values.percentile(0.5)
+	}
+	for _, run := range l.runs {
+		out.records += run.records
+		if !run.tapped {
+			out.tapped, out.tapError = false, run.tapError
+		}
+	}
+	for stage := range stageCount {
+		for q := range reportQuantiles {
+			out.quantiles[stage][q] = middle(func(r stageReport) time.Duration { return r.quantiles[stage][q] })
+		}
+		out.tail[stage] = middle(func(r stageReport) time.Duration { return r.tail[stage] })
+	}
+	return out
 }
 
 // targetResult is everything measured on one server.
@@ -116,8 +146,11 @@ func benchTarget(ctx context.Context, s *server, opts options, references *[]thr
 	}
 	for i, c := range result.cases {
 		rate := median(c.produce, throughput.recordsPerSecond) / 2
-		if err := benchLatency(ctx, s, opts, fmt.Sprintf("kbench-latency-%d-%d-%d", c.valueBytes, c.partitions, i), c, rate, stderr); err != nil {
-			return nil, err
+		for run := range opts.count {
+			topic := fmt.Sprintf("kbench-latency-%d-%d-%d-%d", c.valueBytes, c.partitions, i, run)
+			if err := benchLatency(ctx, s, opts, topic, c, rate, stderr); err != nil {
+				return nil, err
+			}
 		}
 	}
 	return result, nil
@@ -142,8 +175,10 @@ func benchLatencyTarget(ctx context.Context, s *server, opts options, stderr io.
 					perSecond = half
 				}
 				topic := fmt.Sprintf("kbench-latency-%d-%d-%d", valueBytes, partitions, r)
-				if err := benchLatency(ctx, s, opts, topic, c, perSecond, stderr); err != nil {
-					return nil, err
+				for run := range opts.count {
+					if err := benchLatency(ctx, s, opts, fmt.Sprintf("%s-%d", topic, run), c, perSecond, stderr); err != nil {
+						return nil, err
+					}
 				}
 			}
 		}
@@ -173,7 +208,7 @@ func halfProduceRate(ctx context.Context, s *server, opts options, c *caseResult
 }
 
 // benchLatency runs one open-loop latency test at rate on a fresh topic
-// and adds it to c.
+// and adds it to c's result at that rate.
 func benchLatency(ctx context.Context, s *server, opts options, topic string, c *caseResult, rate float64, stderr io.Writer) error {
 	if err := createTopic(ctx, s.addr, topic, c.partitions); err != nil {
 		return err
@@ -186,17 +221,29 @@ func benchLatency(ctx context.Context, s *server, opts options, topic string, c 
 	if err != nil {
 		return fmt.Errorf("latency %d B x %d at %s/s: %w", c.valueBytes, c.partitions, humanRate(rate), err)
 	}
-	result := latencyResult{rate: rate, report: rep}
+	result := c.latencyAt(rate)
+	result.runs = append(result.runs, rep)
 	if after, err := s.scrape(); err == nil && scrapeErr == nil {
-		result.broker = brokerView{known: true, syncLatency: after.syncLatency.minus(before.syncLatency),
-			produceLatency: after.produceLatency.minus(before.produceLatency)}
+		result.broker.add(after.minus(before))
+		result.brokerSeconds += opts.latencyFor.Seconds()
 	} else if s.metricsAddr != "" {
 		fmt.Fprintf(stderr, "kbench: scraping the broker's metrics: %v\n", cmpOr(scrapeErr, err))
 	}
-	c.latencyRuns = append(c.latencyRuns, result)
 	fmt.Fprintf(stderr, "kbench: %s %d B x %d partitions at %s records/s: end to end p50 %.2f ms, p99 %.2f ms\n", s.name,
 		c.valueBytes, c.partitions, humanRate(rate), ms(rep.quantiles[stageEndToEnd][0]), ms(rep.quantiles[stageEndToEnd][1]))
 	return deleteTopic(ctx, s.addr, topic)
+}
+
+// latencyAt returns c's result at rate, adding it if new.
+func (c *caseResult) latencyAt(rate float64) *latencyResult {
+	for _, l := range c.latencyRuns {
+		if l.rate == rate {
+			return l
+		}
+	}
+	l := &latencyResult{rate: rate}
+	c.latencyRuns = append(c.latencyRuns, l)
+	return l
 }
 
 // benchCase produces opts.records to a fresh topic, then consumes them,
@@ -336,14 +383,14 @@ func report(w io.Writer, opts options, results []*targetResult, references []thr
 // percentiles, then every stage's p50 and p99 and, in brackets, its median
 // over the records at or above the end-to-end p99.
 func latencyTables(w io.Writer, opts options, results []*targetResult, rates string) {
-	fmt.Fprintf(w, "\nEnd-to-end latency, open loop (from each record's scheduled send to the consumer's poll) %s, %s per run, producer linger %v:\n",
-		rates, opts.latencyFor, opts.linger)
+	fmt.Fprintf(w, "\nEnd-to-end latency, open loop (from each record's scheduled send to the consumer's poll) %s, %s per run, median of %d runs, producer linger %v:\n",
+		rates, opts.latencyFor, opts.count, opts.linger)
 	fmt.Fprintln(w, "\n| server | record | partitions | records/s | p50 ms | p99 ms | p99.9 ms |")
 	fmt.Fprintln(w, "|---|---:|---:|---:|---:|---:|---:|")
 	for _, t := range results {
 		for _, c := range t.cases {
 			for _, l := range c.latencyRuns {
-				q := l.report.quantiles[stageEndToEnd]
+				q := l.summary().quantiles[stageEndToEnd]
 				fmt.Fprintf(w, "| %s | %d B | %d | %s | %.2f | %.2f | %.2f |\n", t.name, c.valueBytes, c.partitions,
 					humanRate(l.rate), ms(q[0]), ms(q[1]), ms(q[2]))
 			}
@@ -358,14 +405,15 @@ func latencyTables(w io.Writer, opts options, results []*targetResult, rates str
 	for _, t := range results {
 		for _, c := range t.cases {
 			for _, l := range c.latencyRuns {
+				summary := l.summary()
 				fmt.Fprintf(w, "| %s | %d B | %d | %s |", t.name, c.valueBytes, c.partitions, humanRate(l.rate))
 				for stage := range stageEndToEnd {
-					if !l.report.tapped && stage != stagePace {
+					if !summary.tapped && stage != stagePace {
 						fmt.Fprint(w, " ? |")
 						continue
 					}
-					q := l.report.quantiles[stage]
-					fmt.Fprintf(w, " %.2f / %.2f [%.2f] |", ms(q[0]), ms(q[1]), ms(l.report.tail[stage]))
+					q := summary.quantiles[stage]
+					fmt.Fprintf(w, " %.2f / %.2f [%.2f] |", ms(q[0]), ms(q[1]), ms(summary.tail[stage]))
 				}
 				fmt.Fprintln(w)
 			}
@@ -375,9 +423,9 @@ func latencyTables(w io.Writer, opts options, results []*targetResult, rates str
 	for _, t := range results {
 		for _, c := range t.cases {
 			for _, l := range c.latencyRuns {
-				if !l.report.tapped {
+				if summary := l.summary(); !summary.tapped {
 					fmt.Fprintf(w, "\n%s %d B x %d at %s/s: the wire tap lost track (%s)\n", t.name, c.valueBytes, c.partitions,
-						humanRate(l.rate), l.report.tapError)
+						humanRate(l.rate), summary.tapError)
 				}
 			}
 		}
@@ -386,23 +434,35 @@ func latencyTables(w io.Writer, opts options, results []*targetResult, rates str
 
 // brokerTable prints the broker's own view of the latency runs.
 func brokerTable(w io.Writer, opts options, results []*targetResult) {
-	fmt.Fprintln(w, "\nThe broker's view of the same runs (its /metrics histograms; p50 and p99 are bucket upper bounds):")
-	fmt.Fprintln(w, "\n| server | record | partitions | records/s | fsyncs/s | fsync mean ms | fsync p50 / p99 ms | Produce requests/s | Produce mean ms | Produce p50 / p99 ms |")
-	fmt.Fprintln(w, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
-	seconds := opts.latencyFor.Seconds()
+	fmt.Fprintln(w, "\nThe broker's view of the same runs (its /metrics histograms; p50 and p99 are bucket upper bounds; a Produce counts from its arrival, so it includes its wait behind the requests before it on its connection):")
+	fmt.Fprintln(w, "\n| server | record | partitions | records/s | fsyncs/s | fsync mean ms | fsync p50 / p99 ms | Produce requests/s | Produce mean ms | Produce p50 / p99 ms | queued ms per Produce |")
+	fmt.Fprintln(w, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 	for _, t := range results {
 		for _, c := range t.cases {
 			for _, l := range c.latencyRuns {
 				if !l.broker.known {
 					continue
 				}
-				sync, produce := l.broker.syncLatency, l.broker.produceLatency
-				fmt.Fprintf(w, "| %s | %d B | %d | %s | %.0f | %.2f | %s / %s | %.0f | %.2f | %s / %s |\n", t.name, c.valueBytes, c.partitions,
+				sync, produce, seconds := l.broker.syncLatency, l.broker.produceLatency, l.brokerSeconds
+				fmt.Fprintf(w, "| %s | %d B | %d | %s | %.0f | %.2f | %s / %s | %.0f | %.2f | %s / %s | %.2f |\n", t.name, c.valueBytes, c.partitions,
 					humanRate(l.rate), sync.count/seconds, ms(sync.mean()), bound(sync.quantileBound(0.5)), bound(sync.quantileBound(0.99)),
-					produce.count/seconds, ms(produce.mean()), bound(produce.quantileBound(0.5)), bound(produce.quantileBound(0.99)))
+					produce.count/seconds, ms(produce.mean()), bound(produce.quantileBound(0.5)), bound(produce.quantileBound(0.99)),
+					ms(queuedPerProduce(l.broker.brokerMetrics)))
 			}
 		}
 	}
+}
+
+// queuedPerProduce is the time requests waited behind earlier requests of
+// their connection, over the Produce requests: in a latency run only the
+// producer's connection pipelines (the consumer has one Fetch out at a
+// time), so this is the mean wait of a Produce request for the ones
+// before it.
+func queuedPerProduce(m brokerMetrics) time.Duration {
+	if m.produceLatency.count <= 0 {
+		return 0
+	}
+	return time.Duration(m.queueTime.sum / m.produceLatency.count * float64(time.Second))
 }
 
 // bound prints a bucket's upper bound in ms.

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/binary"
+	"math"
 	stdnet "net"
 	"strconv"
 	"strings"
@@ -237,3 +238,31 @@ func TestParseMetrics(t *testing.T) {
 }
 
 func ftoa(v float64) string { return strconv.FormatFloat(v, 'g', -1, 64) }
+
+// TestLatencySummaryIsTheMedianOfRuns: repeated runs at one rate report
+// the median of every figure, and a run whose tap failed marks the stages
+// unknown; broker views add up.
+func TestLatencySummaryIsTheMedianOfRuns(t *testing.T) {
+	l := &latencyResult{rate: 10}
+	for _, p99 := range []time.Duration{1, 5, 3} {
+		run := stageReport{records: 10, tapped: true}
+		run.quantiles[stageEndToEnd][1] = p99
+		run.tail[stageAnswer] = 2 * p99
+		l.runs = append(l.runs, run)
+	}
+	got := l.summary()
+	if got.quantiles[stageEndToEnd][1] != 3 || got.tail[stageAnswer] != 6 || got.records != 30 || !got.tapped {
+		t.Errorf("summary = %+v, want p99 3, tail 6, 30 records, tapped", got)
+	}
+	l.runs[1].tapped, l.runs[1].tapError = false, "lost"
+	if got := l.summary(); got.tapped || got.tapError != "lost" {
+		t.Errorf("a run without its tap left the summary tapped: %+v", got)
+	}
+	var view brokerView
+	one := histogram{bounds: []float64{0.001, math.Inf(1)}, counts: []float64{2, 3}, sum: 0.004, count: 3}
+	view.add(brokerMetrics{syncLatency: one})
+	view.add(brokerMetrics{syncLatency: one})
+	if sync := view.syncLatency; !view.known || sync.count != 6 || sync.counts[0] != 4 || sync.quantileBound(0.99) != time.Duration(math.MaxInt64) {
+		t.Errorf("two runs' views add to %+v", sync)
+	}
+}

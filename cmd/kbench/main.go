@@ -47,7 +47,9 @@ the medians are printed with their ratio to the loopback stream.
 Flags:
   --broker PATH      broker binary (default: go build ./cmd/broker into a temporary directory)
   -n N               records per throughput case (default 1000000)
-  --count N          runs of every case; medians are reported (default 3)
+  --count N          runs of every case; medians are reported (default 3). Latency
+                     runs too repeat --count times per rate, and every
+                     percentile reported is the median over the runs
   --sizes LIST       record value sizes in bytes (default 1024,100)
   --partitions LIST  partition counts (default 1,8)
   --latency-for D    how long each open-loop latency run sends (default 5s)

@@ -26,6 +26,7 @@ const scrapeTimeout = 5 * time.Second
 const (
 	seriesSyncLatency    = "kafkasim_log_sync_latency_seconds"
 	seriesRequestLatency = "kafkasim_request_latency_seconds"
+	seriesQueueTime      = "kafkasim_request_queue_time_seconds"
 	produceLabel         = `api="Produce"`
 )
 
@@ -44,6 +45,21 @@ func (h histogram) minus(earlier histogram) histogram {
 	if len(earlier.counts) == len(h.counts) {
 		for i := range out.counts {
 			out.counts[i] -= earlier.counts[i]
+		}
+	}
+	return out
+}
+
+// plus returns the sum of h and another scrape difference of the same
+// histogram.
+func (h histogram) plus(other histogram) histogram {
+	if len(h.counts) == 0 {
+		return other
+	}
+	out := histogram{bounds: h.bounds, counts: slices.Clone(h.counts), sum: h.sum + other.sum, count: h.count + other.count}
+	if len(other.counts) == len(h.counts) {
+		for i := range out.counts {
+			out.counts[i] += other.counts[i]
 		}
 	}
 	return out
@@ -78,12 +94,30 @@ func (h histogram) mean() time.Duration {
 // brokerMetrics is what one scrape read.
 type brokerMetrics struct {
 	syncLatency, produceLatency histogram
+	// queueTime is how long requests waited behind earlier requests of
+	// their connection (every API).
+	queueTime histogram
 }
 
-// brokerView is the broker's side of one latency run.
+// minus returns m less an earlier scrape.
+func (m brokerMetrics) minus(earlier brokerMetrics) brokerMetrics {
+	return brokerMetrics{syncLatency: m.syncLatency.minus(earlier.syncLatency),
+		produceLatency: m.produceLatency.minus(earlier.produceLatency), queueTime: m.queueTime.minus(earlier.queueTime)}
+}
+
+// brokerView is the broker's side of latency runs: the sum of the
+// differences of their scrapes.
 type brokerView struct {
-	known                       bool
-	syncLatency, produceLatency histogram
+	known bool
+	brokerMetrics
+}
+
+// add adds the scrape difference of one more run.
+func (v *brokerView) add(m brokerMetrics) {
+	v.known = true
+	v.syncLatency = v.syncLatency.plus(m.syncLatency)
+	v.produceLatency = v.produceLatency.plus(m.produceLatency)
+	v.queueTime = v.queueTime.plus(m.queueTime)
 }
 
 // scrape reads the broker's metrics at addr (host:port of /metrics).
@@ -110,6 +144,10 @@ func parseMetrics(r io.Reader) (brokerMetrics, error) {
 		switch {
 		case strings.HasPrefix(line, seriesSyncLatency):
 			if err := m.syncLatency.add(line[len(seriesSyncLatency):], ""); err != nil {
+				return m, err
+			}
+		case strings.HasPrefix(line, seriesQueueTime):
+			if err := m.queueTime.add(line[len(seriesQueueTime):], ""); err != nil {
 				return m, err
 			}
 		case strings.HasPrefix(line, seriesRequestLatency) && strings.Contains(line, produceLabel):
