@@ -382,9 +382,10 @@ type quorumMutation struct {
 }
 
 var quorumMutations = []quorumMutation{
+	// Only a voter's epoch must survive a restart; node 4 is an observer.
 	{kind: QuorumAnomalyEpochWentBack,
 		pick: func(h *QuorumHistory, n, j int) bool {
-			return h.Nodes[n].Events[j].Kind == QuorumEventState && maxEpochBefore(h, n, j) >= 1
+			return h.Nodes[n].ID != 4 && h.Nodes[n].Events[j].Kind == QuorumEventState && maxEpochBefore(h, n, j) >= 1
 		},
 		change: func(h *QuorumHistory, n, j int) { h.Nodes[n].Events[j].Epoch = maxEpochBefore(h, n, j) - 1 }},
 	{kind: QuorumAnomalyTwoVotesOneEpoch,
