@@ -159,7 +159,8 @@ type QuorumCheckConfig struct {
 type QuorumResult struct {
 	Status Status `json:"status"`
 	// Verdict is one line, such as "OK: 5 nodes (3 voters), 812 events, 96
-	// committed entries, 0 anomalies" or "FAIL: fenced-leader x1".
+	// committed entries, 0 anomalies" (with ", 2 findings" when there are
+	// findings) or "FAIL: fenced-leader x1".
 	Verdict string `json:"verdict"`
 	// Err is set, and nothing else is, when the history or the
 	// configuration is invalid.
@@ -240,8 +241,12 @@ func quorumVerdict(ix *quorumIndex, r *QuorumResult) (Status, string) {
 		}
 		return StatusFail, "FAIL: " + strings.Join(parts, ", ")
 	}
-	return StatusOK, fmt.Sprintf("OK: %d nodes (%d voters), %d events, %d committed entries, 0 anomalies",
+	line := fmt.Sprintf("OK: %d nodes (%d voters), %d events, %d committed entries, 0 anomalies",
 		len(ix.nodes), len(ix.h.Voters), ix.events, len(ix.committed))
+	if len(r.Findings) > 0 {
+		line += fmt.Sprintf(", %d findings", len(r.Findings))
+	}
+	return StatusOK, line
 }
 
 // Report renders r: the verdict, one line per anomaly, then one line per

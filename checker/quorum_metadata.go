@@ -30,13 +30,17 @@ type MetadataMachine interface {
 
 // MetadataBroker is a registered broker as the metadata names it.
 type MetadataBroker struct {
-	ID     int32
-	Epoch  int64
+	// ID is the broker's node.id and Epoch the broker epoch of its current
+	// registration.
+	ID    int32
+	Epoch int64
+	// Fenced is set while the broker may lead nothing.
 	Fenced bool
 }
 
 // MetadataPartition is what the checker needs of a partition's state.
 type MetadataPartition struct {
+	// Topic and Partition name it.
 	Topic     string
 	Partition int32
 	// Leader is a broker id or -1; ISR and ELR are broker ids.

@@ -252,6 +252,9 @@ func TestCheckQuorum(t *testing.T) {
 			if !slices.Equal(findings, c.findings) {
 				t.Fatalf("findings %v, want %v:\n%s", findings, c.findings, result.Report())
 			}
+			if len(want) == 0 && !strings.HasPrefix(result.Verdict, "OK: 4 nodes (3 voters), ") {
+				t.Errorf("verdict %q", result.Verdict)
+			}
 			if c.liveness != nil && result.ControllerActiveTime != c.active {
 				t.Fatalf("controller active at %d, want %d:\n%s", result.ControllerActiveTime, c.active, result.Report())
 			}
@@ -389,5 +392,14 @@ t=5 n0#6 stop
 	}
 	if _, err := DecodeQuorumJSON(strings.NewReader(`{"voters":[],"nodes":[]}`)); !errors.Is(err, ErrInvalidQuorumHistory) {
 		t.Fatalf("an invalid history decodes: %v", err)
+	}
+}
+
+// TestCheckQuorumVerdictCountsFindings shows findings in a passing verdict.
+func TestCheckQuorumVerdictCountsFindings(t *testing.T) {
+	h := buildQuorumCase(t, quorumCase{records: append(slices.Clone(defaultToyEntries), "partition t 0 leader=4 isr=4")})
+	result := CheckQuorum(h, QuorumCheckConfig{NewMetadataMachine: newToyMachine})
+	if want := "OK: 4 nodes (3 voters), 71 events, 11 committed entries, 0 anomalies, 1 findings"; result.Verdict != want {
+		t.Fatalf("verdict %q, want %q", result.Verdict, want)
 	}
 }
