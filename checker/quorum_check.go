@@ -22,6 +22,9 @@ const (
 	// QuorumAnomalyTwoLeadersOneEpoch: two nodes were named leader of one
 	// epoch, by the nodes themselves or by what clients saw.
 	QuorumAnomalyTwoLeadersOneEpoch QuorumAnomalyKind = "two-leaders-one-epoch"
+	// QuorumAnomalyPhantomController: a client was told of a controller in
+	// an epoch before any node recorded that leadership.
+	QuorumAnomalyPhantomController QuorumAnomalyKind = "phantom-controller"
 	// QuorumAnomalyHighWatermarkWentBack: a node's high watermark moved back
 	// within an incarnation, or a leader's high watermark fell below one
 	// some node had recorded before.
@@ -73,7 +76,7 @@ const (
 // quorumAnomalyKinds lists every kind in report order.
 var quorumAnomalyKinds = []QuorumAnomalyKind{
 	QuorumAnomalyEpochWentBack, QuorumAnomalyTwoVotesOneEpoch, QuorumAnomalyTwoLeadersOneEpoch,
-	QuorumAnomalyHighWatermarkWentBack, QuorumAnomalyHighWatermarkWithoutMajority,
+	QuorumAnomalyPhantomController, QuorumAnomalyHighWatermarkWentBack, QuorumAnomalyHighWatermarkWithoutMajority,
 	QuorumAnomalyAppliedUncommitted, QuorumAnomalyAppliedNotDense, QuorumAnomalyCommittedDataDiffers,
 	QuorumAnomalyNoSnapshotAtLogStart, QuorumAnomalySnapshotDiffers, QuorumAnomalyLeaderLoadedSnapshot,
 	QuorumAnomalyMetadataDiffers, QuorumAnomalyMetadataRejected, QuorumAnomalyMetadataInvariant,
@@ -519,7 +522,39 @@ func checkSingleLeader(ix *quorumIndex) ([]QuorumAnomaly, int) {
 		}
 		start = end
 	}
-	return anomalies, len(claims)
+	return append(anomalies, checkPhantomControllers(ix)...), len(claims)
+}
+
+// checkPhantomControllers: a client learns of a controller only through a
+// node that knew it, and a node's quorum state is durable (so recorded)
+// before any message leaves in it. So some node recorded the observed
+// controller leading the observed epoch at or before the observation.
+func checkPhantomControllers(ix *quorumIndex) []QuorumAnomaly {
+	var anomalies []QuorumAnomaly
+	for i, o := range ix.h.Observations {
+		if ix.leaderRecorded(o.Epoch, o.Controller, o.Time) {
+			continue
+		}
+		ref := QuorumEventRef{Node: NoQuorumNode, Event: i}
+		anomalies = append(anomalies, QuorumAnomaly{Kind: QuorumAnomalyPhantomController, Node: o.Controller, Offset: -1, Epoch: o.Epoch,
+			Events: []QuorumEventRef{ref},
+			Explanation: fmt.Sprintf("%s names node %d controller in epoch %d, but no node had recorded that leadership by then",
+				ix.describe(ref), o.Controller, o.Epoch)})
+	}
+	return anomalies
+}
+
+// leaderRecorded reports whether some node recorded, at or before time t, a
+// state naming leader as the leader of epoch.
+func (ix *quorumIndex) leaderRecorded(epoch, leader int32, t int64) bool {
+	for _, ni := range ix.nodes {
+		for _, j := range ni.states {
+			if e := &ni.node.Events[j]; e.Time <= t && e.Epoch == epoch && e.Leader == leader {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // checkHighWatermarks: within an incarnation a node's high watermark never

@@ -126,6 +126,36 @@ func (h *raftHarness) recordState(host *raftHost) {
 	h.rec.State(host.id, h.time, hard.Epoch, quorumRoleOf(role), hard.LeaderID, hard.VotedFor)
 }
 
+// recordPassedState records a durable HardState that the node's memory has
+// already moved past (the contract's rule 2): it was durable, so the node
+// may have acted in it. Its role then is gone; the one recorded follows from
+// the HardState, and the node's next durable state follows soon.
+func (h *raftHarness) recordPassedState(host *raftHost) {
+	hard := host.hard
+	if host.node.HardState() == hard || (host.recordedState && hard == host.recordedHard) {
+		return
+	}
+	role := raft.RoleUnattached
+	switch hard.LeaderID {
+	case raft.NoNode:
+	case host.id:
+		role = raft.RoleResigned
+	default:
+		role = raft.RoleFollower
+	}
+	host.recordedState, host.recordedHard, host.recordedRole = true, hard, role
+	h.rec.State(host.id, h.time, hard.Epoch, quorumRoleOf(role), hard.LeaderID, hard.VotedFor)
+}
+
+// observe records what a client learns from a running node about the
+// controller: what the node's answer carries, its durable state, since an
+// answer leaves only after the state it reports is durable.
+func (h *raftHarness) observe(host *raftHost) {
+	if host.node != nil && host.hard.LeaderID != raft.NoNode {
+		h.rec.Observe(fmt.Sprintf("client-of-%d", host.id), h.time, host.hard.LeaderID, host.hard.Epoch)
+	}
+}
+
 func quorumRoleOf(role raft.Role) QuorumRole {
 	return map[raft.Role]QuorumRole{
 		raft.RoleUnattached: QuorumRoleUnattached, raft.RoleProspective: QuorumRoleProspective,
@@ -152,6 +182,7 @@ func (h *raftHarness) perform(host *raftHost) {
 	host.pending = nil
 	if ready.HardStateChanged {
 		host.hard = ready.HardState
+		h.recordPassedState(host)
 	}
 	if ready.Snapshot != nil {
 		host.snapshot = raft.Snapshot{Offset: ready.Snapshot.Offset, Epoch: ready.Snapshot.Epoch, Data: slices.Clone(ready.Snapshot.Data)}
@@ -278,8 +309,10 @@ func (h *raftHarness) step() {
 		}
 		h.propose()
 		h.settle(rapid.IntRange(0, 15).Draw(h.t, "drop one in"))
-	case action < 17:
+	case action < 16:
 		h.compact(host)
+	case action < 17:
+		h.observe(host)
 	case action < 18:
 		h.crash(host)
 	default:
@@ -310,6 +343,7 @@ func (h *raftHarness) heal(rounds int) *QuorumLiveness {
 		}
 		if round%25 == 0 {
 			h.compact(h.hosts[round/25%len(h.hosts)])
+			h.observe(h.hosts[round/25%len(h.hosts)])
 		}
 		h.settle(0)
 	}
@@ -351,8 +385,9 @@ func (m *chainMachine) Partitions() []MetadataPartition { return nil }
 
 // TestPropertyRealRaftRunsPass records random schedules of real Raft nodes
 // (three voters and an observer, with message loss and reordering, crashes
-// that lose the Ready in flight, restarts, snapshots and FetchSnapshot)
-// and a heal, and requires CheckQuorum, liveness included, to pass them.
+// that lose the Ready in flight, restarts, snapshots and FetchSnapshot,
+// clients asking nodes for the controller) and a heal, and requires
+// CheckQuorum, liveness included, to pass them.
 func TestPropertyRealRaftRunsPass(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) {
 		h := newRaftHarness(t)

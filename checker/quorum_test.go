@@ -71,8 +71,14 @@ var quorumCases = []quorumCase{
 
 	{name: "two leaders in one epoch", want: []QuorumAnomalyKind{QuorumAnomalyTwoLeadersOneEpoch},
 		then: func(r *QuorumRecorder) { r.State(3, 30, 1, QuorumRoleLeader, 3, 1) }},
-	{name: "a client sees another controller in the epoch", want: []QuorumAnomalyKind{QuorumAnomalyTwoLeadersOneEpoch},
+	// No node recorded node 2 leading epoch 1, so the client's view is a
+	// phantom as well.
+	{name: "a client sees another controller in the epoch", want: []QuorumAnomalyKind{QuorumAnomalyTwoLeadersOneEpoch, QuorumAnomalyPhantomController},
 		then: func(r *QuorumRecorder) { r.Observe("admin", 30, 2, 1) }},
+	{name: "a client sees a controller no node recorded", want: []QuorumAnomalyKind{QuorumAnomalyPhantomController},
+		then: func(r *QuorumRecorder) { r.Observe("admin", 30, 2, 5) }},
+	{name: "a client sees a controller before its leadership is durable", want: []QuorumAnomalyKind{QuorumAnomalyPhantomController},
+		then: func(r *QuorumRecorder) { becomeLeader(r, 3, 2, 40, 2); r.Observe("admin", 35, 3, 2) }},
 	{name: "near miss: a new leader in a new epoch, seen by a client",
 		then: func(r *QuorumRecorder) {
 			becomeLeader(r, 3, 2, 30, 2)
