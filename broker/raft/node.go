@@ -83,6 +83,10 @@ type unsafeOptions struct {
 	// being fetched as the next chunk, whatever its correlation id, position
 	// and size, and skips the checksum.
 	trustSnapshotChunks bool
+	// snapshotFetchNotLive keeps FetchSnapshot out of the liveness checks:
+	// a leader does not count a voter fetching a snapshot for check-quorum,
+	// and a follower does not count the chunks as hearing from its leader.
+	snapshotFetchNotLive bool
 }
 
 // withDefaults fills unset limits with their documented defaults.

@@ -148,7 +148,7 @@ func (n *Node) handleFetchSnapshotRequest(m Message, request *kmsg.FetchSnapshot
 		n.reply(m, fetchSnapshotError(refusal, n.hard.LeaderID, n.hard.Epoch))
 		return nil
 	}
-	if index := n.voterIndex(request.ReplicaID); index >= 0 {
+	if index := n.voterIndex(request.ReplicaID); index >= 0 && !n.config.unsafe.snapshotFetchNotLive {
 		// A voter busy fetching a snapshot is in touch: it counts for
 		// check-quorum, as in Kafka, though not for the high watermark.
 		n.leader.lastFetchTicks[index] = n.nowTicks
@@ -245,8 +245,9 @@ func (n *Node) handleFetchSnapshotResponse(m Message, response *kmsg.FetchSnapsh
 	if err := d.checkChunk(p); err != nil && !trust {
 		return err
 	}
-	n.follower.lastFetchTicks = n.nowTicks
-	n.follower.fetchedFromLeader = true
+	if !n.config.unsafe.snapshotFetchNotLive {
+		n.follower.lastFetchTicks = n.nowTicks
+	}
 	d.received = append(d.received, p.Bytes...)
 	d.size = p.Size
 	if int64(len(d.received)) < d.size {

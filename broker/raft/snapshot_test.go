@@ -6,6 +6,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/kafkasim/kafkasim/core"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -506,4 +507,97 @@ func TestCompactedObserverCatchesUpThroughSnapshot(t *testing.T) {
 	if !c.allCommitted(target) || c.get(4).node.LogStartOffset() == 0 {
 		t.Fatalf("the observer did not catch up through a snapshot: %s", c.describe())
 	}
+}
+
+// liveDuringSnapshotFetch has node 2 fetch a snapshot from leader 1 one byte
+// per tick, for many check-quorum windows, while node 3 is silent. The
+// leader must keep leading at every tick (it hears from a majority: itself
+// and node 2), and node 2 must finish the transfer without restarting it
+// (it hears from its leader).
+func liveDuringSnapshotFetch(t reporter, tune func(*Config)) {
+	config := Config{ID: 1, Voters: []int32{1, 2, 3}, ClusterID: "unit", SnapshotChunkBytesMax: 1}
+	if tune != nil {
+		tune(&config)
+	}
+	start := func(id int32, restored Restored) *Node {
+		config.ID, config.Rand = id, core.NewRand(uint64(id))
+		n, err := New(config, restored)
+		if err != nil {
+			t.Fatalf("%v", err)
+		}
+		return n
+	}
+	leader := start(1, Restored{HardState: HardState{Epoch: 2, VotedFor: NoNode, LeaderID: NoNode}, Entries: entries(1, 1, 2, 2)})
+	for range 100 {
+		if leader.Role() == RoleLeader {
+			break
+		}
+		leader.Tick()
+		for _, m := range drainAll(leader) {
+			if _, ok := m.Body.(*kmsg.VoteRequest); ok && m.To == 2 {
+				answer := newVoteResponse(kmsg.VoteResponseTopicPartition{LeaderID: NoNode, LeaderEpoch: leader.HardState().Epoch, VoteGranted: true})
+				leader.Step(Message{From: 2, To: 1, CorrelationID: m.CorrelationID, Body: answer})
+			}
+		}
+	}
+	if leader.Role() != RoleLeader {
+		t.Fatalf("node 1 did not win an election")
+	}
+	epoch := leader.HardState().Epoch
+	follower := start(2, Restored{HardState: HardState{Epoch: epoch, VotedFor: NoNode, LeaderID: 1}})
+	exchange := func(from, to *Node) {
+		for _, m := range drainAll(from) {
+			if m.To == to.ID() {
+				to.Step(m)
+			}
+		}
+	}
+	// Node 2 fetches the leader's entries once, so that the leader commits
+	// and can compact.
+	follower.Tick()
+	exchange(follower, leader)
+	exchange(leader, follower)
+	exchange(follower, leader)
+	drainAll(leader)
+	if err := leader.Compact(leader.HighWatermark(), epoch, bytes.Repeat([]byte("a large state, sent one byte per tick. "), 10)); err != nil {
+		t.Fatalf("%v", err)
+	}
+	// Node 2 restarts with an empty log and must fetch the snapshot, one
+	// byte per tick: far longer than the fetch timeout and the check-quorum
+	// window.
+	follower = start(2, Restored{HardState: HardState{Epoch: epoch, VotedFor: NoNode, LeaderID: 1}})
+	bound := len(leader.snapshotWire) + config.withDefaults().FetchTimeoutTicks
+	for tick := range bound {
+		leader.Tick()
+		follower.Tick()
+		exchange(follower, leader)
+		exchange(leader, follower)
+		if leader.Role() != RoleLeader {
+			t.Fatalf("leader resigned after %d ticks of snapshot fetching", tick+1)
+		}
+		if follower.LogStartOffset() > 0 {
+			return
+		}
+	}
+	t.Fatalf("node 2 did not install the %d-byte snapshot within %d ticks (it is %s)", len(leader.snapshotWire), bound, follower.Role())
+}
+
+// drainAll performs a node's Ready, if any, and returns its messages.
+func drainAll(n *Node) []Message {
+	if !n.HasReady() {
+		return nil
+	}
+	r := n.Ready()
+	n.Advance()
+	return r.Messages
+}
+
+// TestSnapshotFetchKeepsQuorumAlive: a voter busy fetching a long snapshot
+// keeps its leader's quorum and its own lease on the leader, as in Kafka.
+// The unprotected run switches both off: the follower then times out every
+// fetch timeout, runs a pre-vote, returns and starts the transfer over, so
+// it never completes (with only the leader's side off, the leader would
+// resign instead).
+func TestSnapshotFetchKeepsQuorumAlive(t *testing.T) {
+	protects(t, liveDuringSnapshotFetch, "fails when snapshot fetching does not count as live", func(c *Config) { c.unsafe.snapshotFetchNotLive = true })
 }
