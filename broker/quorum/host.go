@@ -33,15 +33,22 @@ type Host struct {
 
 	// busy is set while a Ready's I/O is in flight: Raft hands out one
 	// Ready at a time.
-	busy    bool
-	ticker  core.Timer
-	stopped bool
-	halted  error
+	busy bool
+	// persistedHard is the quorum state last made durable.
+	persistedHard raft.HardState
+	ticker        core.Timer
+	stopped       bool
+	halted        error
 
 	// OnUpdate, if set, is called after every Ready the host completed, with
 	// the entries it committed (maybe none), in offset order. The node
 	// applies them and looks at Role and Leader again.
 	OnUpdate func(committed []raft.Entry)
+	// OnPersisted, if set, is called after each Ready's writes are durable
+	// and before its messages leave, with the quorum state now on disk and
+	// the durable log end (the offset after the last synced entry): what a
+	// recorder of the quorum's history needs (checker.QuorumRecorder).
+	OnPersisted func(hard raft.HardState, durableLogEnd int64)
 	// OnHalt, if set, is called once when a write or sync of the metadata
 	// log or quorum state failed. The node must stop: what the disk holds
 	// is no longer known, and a restart rereads it (KRaft exits too).
@@ -92,10 +99,12 @@ func New(env core.Env, cfg Config) (*Host, error) {
 		store:   store,
 		peers:   make(map[int32]*peer),
 		inbound: make(map[int32]func(kmsg.Response)),
+
+		persistedHard: restored.HardState,
 	}
 	for _, v := range cfg.Voters {
 		if v.ID != cfg.NodeID {
-			h.peers[v.ID] = &peer{host: h, id: v.ID, address: v.Address}
+			h.peers[v.ID] = &peer{host: h, id: v.ID, channel: NewChannel(env, h.log, v.Address, h.clientID(), cfg.RequestTimeout)}
 		}
 	}
 	h.log.Info("metadata quorum restored", slog.Int("epoch", int(restored.HardState.Epoch)),
@@ -280,6 +289,12 @@ func (h *Host) pump() {
 			if err != nil {
 				h.halt(fmt.Errorf("quorum: persist the metadata log: %w", err))
 				return
+			}
+			if ready.HardStateChanged {
+				h.persistedHard = ready.HardState
+			}
+			if h.OnPersisted != nil && (ready.HardStateChanged || ready.MustSync) {
+				h.OnPersisted(h.persistedHard, int64(len(store.positions)))
 			}
 			h.complete(ready)
 			h.pump()
