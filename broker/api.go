@@ -32,6 +32,9 @@ func init() {
 		32: {versionRange{0, 4}, handleDescribeConfigs},
 		37: {versionRange{0, 3}, handleCreatePartitions},
 		44: {versionRange{0, 1}, handleIncrementalAlterConfigs},
+		43: {versionRange{0, 2}, handleElectLeaders},
+		55: {versionRange{0, 0}, handleDescribeQuorum},
+		60: {versionRange{0, 2}, handleDescribeCluster},
 	}
 	registerGroupAPIs(apis)
 }
@@ -55,9 +58,14 @@ func apiVersionsKeys() []kmsg.ApiVersionsResponseApiKey {
 
 // handleAPIVersions answers ApiVersions (key 18): the keys and versions we
 // implement, no features.
-func handleAPIVersions(_ *Node, r *request, req kmsg.Request) {
+func handleAPIVersions(n *Node, r *request, req kmsg.Request) {
 	resp := req.(*kmsg.ApiVersionsRequest).ResponseKind().(*kmsg.ApiVersionsResponse)
-	resp.ApiKeys = apiVersionsKeys()
+	for _, k := range apiVersionsKeys() {
+		if n.cluster == nil && clusterOnlyAPIs[k.ApiKey] {
+			continue
+		}
+		resp.ApiKeys = append(resp.ApiKeys, k)
+	}
 	r.respond(resp)
 }
 

@@ -62,7 +62,15 @@ func registerGroupAPIs(table map[int16]api) {
 		if !ok {
 			panic(fmt.Sprintf("broker: group API %d has no handler", v.Key))
 		}
-		table[v.Key] = api{versionRange{v.Min, v.Max}, handle}
+		table[v.Key] = api{versionRange{v.Min, v.Max}, func(n *Node, r *request, req kmsg.Request) {
+			if n.groups == nil {
+				// Cluster mode, before __consumer_offsets has local
+				// partitions: the coordinator is still loading.
+				r.respond(group.ErrorResponse(req, kerr.CoordinatorLoadInProgress))
+				return
+			}
+			handle(n, r, req)
+		}}
 	}
 }
 
@@ -90,6 +98,15 @@ func handleFindCoordinator(n *Node, r *request, req kmsg.Request) {
 	fr := req.(*kmsg.FindCoordinatorRequest)
 	resp := fr.ResponseKind().(*kmsg.FindCoordinatorResponse)
 	host, port := splitHostPort(n.advertisedAddrs()[0])
+	locate := func(key string) (int32, string, int32, error) {
+		if p := n.offsetsPartitionOf(key); p.offline != nil {
+			return -1, "", -1, fmt.Errorf("%w: %s, which holds the group, is offline", kerr.CoordinatorNotAvailable, p)
+		}
+		return n.cfg.NodeID, host, port, nil
+	}
+	if n.cluster != nil {
+		locate = n.cluster.locateCoordinator
+	}
 	answer := func(key string) (int32, string, int32, error) {
 		switch {
 		case fr.CoordinatorType == coordinatorTransaction:
@@ -99,10 +116,7 @@ func handleFindCoordinator(n *Node, r *request, req kmsg.Request) {
 		case key == "":
 			return -1, "", -1, fmt.Errorf("%w: empty group id", kerr.InvalidGroupID)
 		}
-		if p := n.offsetsPartitionOf(key); p.offline != nil {
-			return -1, "", -1, fmt.Errorf("%w: %s, which holds the group, is offline", kerr.CoordinatorNotAvailable, p)
-		}
-		return n.cfg.NodeID, host, port, nil
+		return locate(key)
 	}
 	if fr.Version < 4 {
 		var err error

@@ -19,6 +19,10 @@ import (
 // leader and whole ISR, and the controller.
 func handleMetadata(n *Node, r *request, req kmsg.Request) {
 	mr := req.(*kmsg.MetadataRequest)
+	if n.cluster != nil {
+		n.cluster.handleMetadata(r, mr)
+		return
+	}
 	resp := mr.ResponseKind().(*kmsg.MetadataResponse)
 	for _, addr := range n.advertisedAddrs() {
 		b := kmsg.NewMetadataResponseBroker()

@@ -31,6 +31,10 @@ import (
 // controller answers, and its creation goes on; it appears in Metadata
 // once complete. A timeout of 0 or less waits for the creation.
 func handleCreateTopics(n *Node, r *request, req kmsg.Request) {
+	if n.cluster != nil {
+		n.forwardToController(r, req, time.Duration(req.(*kmsg.CreateTopicsRequest).TimeoutMillis)*time.Millisecond)
+		return
+	}
 	cr := req.(*kmsg.CreateTopicsRequest)
 	resp := cr.ResponseKind().(*kmsg.CreateTopicsResponse)
 	names := make([]string, 0, len(cr.Topics))
@@ -293,6 +297,10 @@ func checkTopicAbsent(c *catalog, name string) error {
 // committed offsets are deleted from every group (tombstones in
 // __consumer_offsets), and the answer waits until they are durable.
 func handleDeleteTopics(n *Node, r *request, req kmsg.Request) {
+	if n.cluster != nil {
+		n.forwardToController(r, req, time.Duration(req.(*kmsg.DeleteTopicsRequest).TimeoutMillis)*time.Millisecond)
+		return
+	}
 	dr := req.(*kmsg.DeleteTopicsRequest)
 	resp := dr.ResponseKind().(*kmsg.DeleteTopicsResponse)
 	targets := dr.Topics
@@ -387,6 +395,10 @@ func (n *Node) deleteTopic(rt kmsg.DeleteTopicsRequestTopic) kmsg.DeleteTopicsRe
 // under way when the request's timeout passes is answered
 // REQUEST_TIMED_OUT and goes on, as CreateTopics does.
 func handleCreatePartitions(n *Node, r *request, req kmsg.Request) {
+	if n.cluster != nil {
+		n.forwardToController(r, req, time.Duration(req.(*kmsg.CreatePartitionsRequest).TimeoutMillis)*time.Millisecond)
+		return
+	}
 	cr := req.(*kmsg.CreatePartitionsRequest)
 	resp := cr.ResponseKind().(*kmsg.CreatePartitionsResponse)
 	w := &partitionsWaiter{waiting: waiting{request: r, resp: resp}}

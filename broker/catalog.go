@@ -118,7 +118,8 @@ func openCatalog(n *Node) (*catalog, error) {
 		c.close()
 		return nil, err
 	}
-	if _, ok := c.topics[offsetsTopic]; !ok {
+	if _, ok := c.topics[offsetsTopic]; !ok && !n.cfg.ClusterMode() {
+		// In cluster mode the controller creates it, like every topic.
 		if _, err := c.create(offsetsTopic, n.cfg.OffsetsTopicPartitions, nil); err != nil {
 			c.close()
 			return nil, fmt.Errorf("broker: create %s: %w", offsetsTopic, err)
@@ -358,10 +359,19 @@ func internalTopicConfig(name string, c topicConfig) topicConfig {
 // create makes a new topic durable and returns it. Errors wrap Kafka error
 // codes (kerr) for the response.
 func (c *catalog) create(name string, partitions int32, overrides map[string]string) (*topic, error) {
+	return c.createWithID(name, [16]byte{}, partitions, overrides)
+}
+
+// createWithID is create with the topic id given, as the metadata log
+// names it in cluster mode; a zero id draws a fresh one.
+func (c *catalog) createWithID(name string, id [16]byte, partitions int32, overrides map[string]string) (*topic, error) {
 	if err := c.validateCreate(name, partitions, overrides); err != nil {
 		return nil, err
 	}
 	t := c.newTopic(name, overrides)
+	if id != ([16]byte{}) {
+		t.id = id
+	}
 	if err := c.grow(t, partitions); err != nil {
 		return nil, err
 	}
@@ -495,6 +505,11 @@ func (c *catalog) remove(t *topic) error {
 func (c *catalog) partition(name string, index int32) *partition {
 	t := c.topics[name]
 	if t == nil || index < 0 || int(index) >= len(t.partitions) {
+		return nil
+	}
+	if cl := c.node.cluster; cl != nil && !cl.leads(t, index) {
+		// In cluster mode a local replica serves only while this broker
+		// leads it in the metadata image.
 		return nil
 	}
 	if p := t.partitions[index]; p.log != nil {

@@ -5,11 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/kafkasim/kafkasim/broker/quorum"
 	"github.com/kafkasim/kafkasim/core/record"
 )
 
@@ -29,6 +31,42 @@ type Config struct {
 	// AdvertisedListeners are the addresses clients are told to use
 	// (advertised.listeners); empty means Listeners.
 	AdvertisedListeners []string
+	// ProcessRoles are this node's roles (process.roles): "broker" and,
+	// on a node that is one of the controller quorum's voters,
+	// "controller".
+	ProcessRoles []string
+	// QuorumVoters are the controller quorum's voters
+	// (controller.quorum.voters, "id@host:port,..."). With voters the node
+	// runs in cluster mode: the metadata log, replicated by the quorum, is
+	// the truth about brokers and topics (docs/cluster.md). Without them
+	// the node is a standalone broker that is its own controller.
+	QuorumVoters []quorum.Voter
+	// ControllerListeners are the addresses of the listeners named in
+	// controller.listener.names, served on a controller node for the
+	// quorum's and the controller's requests.
+	ControllerListeners []string
+	// QuorumElectionTimeoutMs, QuorumFetchTimeoutMs and
+	// QuorumRequestTimeoutMs are the metadata quorum's timeouts
+	// (controller.quorum.election.timeout.ms, .fetch.timeout.ms,
+	// .request.timeout.ms).
+	QuorumElectionTimeoutMs int64
+	QuorumFetchTimeoutMs    int64
+	QuorumRequestTimeoutMs  int64
+	// BrokerSessionTimeoutMs fences a broker whose heartbeats stopped for
+	// this long (broker.session.timeout.ms); BrokerHeartbeatIntervalMs is
+	// how often a broker sends one (broker.heartbeat.interval.ms).
+	BrokerSessionTimeoutMs    int64
+	BrokerHeartbeatIntervalMs int64
+	// AutoLeaderRebalance moves leaderships back to preferred replicas
+	// every LeaderImbalanceCheckIntervalMs (auto.leader.rebalance.enable,
+	// leader.imbalance.check.interval.seconds).
+	AutoLeaderRebalance            bool
+	LeaderImbalanceCheckIntervalMs int64
+	// OffsetsTopicReplicationFactor is the replication factor of
+	// __consumer_offsets in cluster mode (offsets.topic.replication.factor).
+	// Kafka's default is 3; ours is 1 until partitions replicate.
+	OffsetsTopicReplicationFactor int16
+
 	// LogDir is the data directory, relative to the node's FS root
 	// (log.dirs; only one directory is supported).
 	LogDir string
@@ -160,6 +198,14 @@ func DefaultConfig() Config {
 		GroupMinSessionTimeoutMs:          6000,
 		GroupMaxSessionTimeoutMs:          30 * 60 * 1000,
 		OffsetsTopicPartitions:            1,
+		QuorumElectionTimeoutMs:           1000,
+		QuorumFetchTimeoutMs:              2000,
+		QuorumRequestTimeoutMs:            2000,
+		BrokerSessionTimeoutMs:            9000,
+		BrokerHeartbeatIntervalMs:         2000,
+		AutoLeaderRebalance:               true,
+		LeaderImbalanceCheckIntervalMs:    300_000,
+		OffsetsTopicReplicationFactor:     1,
 		ConnectionsMaxIdleMs:              10 * 60 * 1000,
 		ConnectionsMax:                    math.MaxInt32,
 		ConnectionsPerAddressMax:          math.MaxInt32,
@@ -268,7 +314,53 @@ var properties = map[string]property{
 	"max.connections":         intProperty(1, math.MaxInt32, func(c *Config, n int64) { c.ConnectionsMax = int32(n) }),
 	"max.connections.per.ip":  intProperty(1, math.MaxInt32, func(c *Config, n int64) { c.ConnectionsPerAddressMax = int32(n) }),
 	"metrics.listener":        metricsListenerProperty,
+	"controller.quorum.voters": func(c *Config, v string) error {
+		voters, err := quorum.ParseVoters(v)
+		c.QuorumVoters = voters
+		return err
+	},
+	"controller.quorum.election.timeout.ms": intProperty(1, math.MaxInt32, func(c *Config, n int64) { c.QuorumElectionTimeoutMs = n }),
+	"controller.quorum.fetch.timeout.ms":    intProperty(1, math.MaxInt32, func(c *Config, n int64) { c.QuorumFetchTimeoutMs = n }),
+	"controller.quorum.request.timeout.ms":  intProperty(1, math.MaxInt32, func(c *Config, n int64) { c.QuorumRequestTimeoutMs = n }),
+	"broker.session.timeout.ms":             intProperty(1, math.MaxInt32, func(c *Config, n int64) { c.BrokerSessionTimeoutMs = n }),
+	"broker.heartbeat.interval.ms":          intProperty(1, math.MaxInt32, func(c *Config, n int64) { c.BrokerHeartbeatIntervalMs = n }),
+	"auto.leader.rebalance.enable":          boolProperty(func(c *Config, b bool) { c.AutoLeaderRebalance = b }),
+	"leader.imbalance.check.interval.seconds": intProperty(1, math.MaxInt32, func(c *Config, n int64) {
+		c.LeaderImbalanceCheckIntervalMs = n * 1000
+	}),
+	"offsets.topic.replication.factor": intProperty(1, replicationFactorMax, func(c *Config, n int64) {
+		c.OffsetsTopicReplicationFactor = int16(n)
+	}),
+	processRolesKey: processRolesProperty,
 }
+
+// processRolesProperty reads process.roles: "broker", or
+// "broker,controller" for a combined node.
+func processRolesProperty(c *Config, value string) error {
+	roles := splitList(value)
+	if len(roles) == 0 {
+		return errors.New("is empty; want broker or broker,controller")
+	}
+	for _, role := range roles {
+		if role != roleBroker && role != roleController {
+			return fmt.Errorf("unknown role %q; want broker or broker,controller", role)
+		}
+	}
+	c.ProcessRoles = roles
+	return nil
+}
+
+// The roles of process.roles.
+const (
+	roleBroker     = "broker"
+	roleController = "controller"
+)
+
+// IsController reports whether process.roles names the controller role.
+func (c *Config) IsController() bool { return slices.Contains(c.ProcessRoles, roleController) }
+
+// ClusterMode reports whether the node runs with a controller quorum.
+func (c *Config) ClusterMode() bool { return len(c.QuorumVoters) > 0 }
 
 // connectionsMaxIdleProperty reads connections.max.idle.ms: a positive
 // number of milliseconds, or -1 to keep idle connections open.
@@ -328,6 +420,27 @@ func (c Config) Validate() error {
 	case int64(c.MessageBytesMax) > int64(c.RequestBytesMax):
 		return fmt.Errorf("%w: message.max.bytes %d exceeds socket.request.max.bytes %d",
 			ErrConfig, c.MessageBytesMax, c.RequestBytesMax)
+	}
+	return c.validateCluster()
+}
+
+// validateCluster checks the settings of cluster mode against each other.
+func (c Config) validateCluster() error {
+	if !c.ClusterMode() {
+		return nil
+	}
+	voter := slices.ContainsFunc(c.QuorumVoters, func(v quorum.Voter) bool { return v.ID == c.NodeID })
+	switch {
+	case len(c.ProcessRoles) == 0:
+		return fmt.Errorf("%w: controller.quorum.voters is set but process.roles is not; use process.roles=broker,controller on a voter, broker on any other node", ErrConfig)
+	case c.IsController() && !voter:
+		return fmt.Errorf("%w: process.roles names the controller but node.id %d is not in controller.quorum.voters", ErrConfig, c.NodeID)
+	case !c.IsController() && voter:
+		return fmt.Errorf("%w: node.id %d is in controller.quorum.voters but process.roles does not name the controller", ErrConfig, c.NodeID)
+	case c.IsController() && len(c.ControllerListeners) == 0:
+		return fmt.Errorf("%w: a controller needs a listener named in controller.listener.names (listeners=PLAINTEXT://:9092,CONTROLLER://:9093 and controller.listener.names=CONTROLLER)", ErrConfig)
+	case c.BrokerHeartbeatIntervalMs >= c.BrokerSessionTimeoutMs:
+		return fmt.Errorf("%w: broker.heartbeat.interval.ms %d must be below broker.session.timeout.ms %d", ErrConfig, c.BrokerHeartbeatIntervalMs, c.BrokerSessionTimeoutMs)
 	}
 	return nil
 }
@@ -393,9 +506,9 @@ var kafkaSettingsIgnored = map[string]bool{
 	"advertised.host.name": true, "advertised.port": true, "allow.everyone.if.no.acl.found": true,
 	"alter.config.policy.class.name": true, "alter.log.dirs.replication.quota.window.num": true,
 	"alter.log.dirs.replication.quota.window.size.seconds": true, "authorizer.class.name": true,
-	"auto.include.jmx.reporter": true, "auto.leader.rebalance.enable": true, "background.threads": true,
-	"broker.heartbeat.interval.ms": true, "broker.id.generation.enable": true, "broker.rack": true,
-	"broker.session.timeout.ms": true, "client.quota.callback.class": true, "compression.gzip.level": true,
+	"auto.include.jmx.reporter": true, "background.threads": true,
+	"broker.id.generation.enable": true, "broker.rack": true,
+	"client.quota.callback.class": true, "compression.gzip.level": true,
 	"compression.lz4.level": true, "compression.type": true, "compression.zstd.level": true,
 	"connection.failed.authentication.delay.ms": true,
 	"connections.max.reauth.ms":                 true, "control.plane.listener.name": true, "controlled.shutdown.enable": true,
@@ -410,8 +523,8 @@ var kafkaSettingsIgnored = map[string]bool{
 	"group.coordinator.threads": true, "group.max.size": true, "initial.broker.registration.timeout.ms": true,
 	"inter.broker.listener.name": true, "inter.broker.protocol.version": true,
 	"kafka.metrics.polling.interval.secs": true, "kafka.metrics.reporters": true,
-	"leader.imbalance.check.interval.seconds": true, "leader.imbalance.per.broker.percentage": true,
-	"leader.replication.throttled.rate": true, "leader.replication.throttled.replicas": true,
+	"leader.imbalance.per.broker.percentage": true,
+	"leader.replication.throttled.rate":      true, "leader.replication.throttled.replicas": true,
 	"log.cleanup.policy": true, "log.dir.failure.timeout.ms": true,
 	"log.flush.scheduler.interval.ms": true, "log.flush.start.offset.checkpoint.interval.ms": true,
 	"log.index.interval.bytes": true, "log.index.size.max.bytes": true, "log.initial.task.delay.ms": true,
@@ -428,9 +541,8 @@ var kafkaSettingsIgnored = map[string]bool{
 	"num.replica.fetchers": true, "offset.metadata.max.bytes": true, "offsets.commit.required.acks": true,
 	"offsets.commit.timeout.ms": true, "offsets.load.buffer.size": true, "offsets.retention.check.interval.ms": true,
 	"offsets.retention.minutes": true, "offsets.topic.compression.codec": true, "offsets.topic.min.isr": true,
-	"offsets.topic.replication.factor": true, "offsets.topic.segment.bytes": true, "port": true,
-	"host.name": true, "principal.builder.class": true, processRolesKey: true,
-	"producer.id.expiration.check.interval.ms":   true,
+	"offsets.topic.segment.bytes": true, "port": true,
+	"host.name": true, "principal.builder.class": true, "producer.id.expiration.check.interval.ms": true,
 	"producer.purgatory.purge.interval.requests": true, "queued.max.request.bytes": true,
 	"queued.max.requests": true, "quota.window.num": true, "quota.window.size.seconds": true,
 	"remote.fetch.max.wait.ms": true, "replica.alter.log.dirs.io.max.bytes.per.second": true,
@@ -456,7 +568,8 @@ var kafkaSettingsIgnored = map[string]bool{
 // setting this broker implements, so a typo in an implemented setting is
 // never taken for one of them.
 var kafkaPrefixesIgnored = []string{
-	"controller.quorum.", "delegation.token.", "group.consumer.", "group.share.", "listener.name.",
+	"controller.quorum.bootstrap.", "controller.quorum.retry.", "controller.quorum.append.",
+	"controller.quorum.auto.", "delegation.token.", "group.consumer.", "group.share.", "listener.name.",
 	"log.cleaner.", "metadata.", "password.encoder.", "remote.log.", "sasl.", "share.coordinator.",
 	"ssl.", "transaction.",
 }
@@ -612,7 +725,7 @@ func splitProperties(text string) ([]propertyLine, []configProblem) {
 // ignored, or unknown.
 func (s *parseState) apply(p propertyLine) {
 	if set, ok := properties[p.key]; ok {
-		if p.key == "node.id" || p.key == "broker.id" {
+		if p.key == "node.id" || p.key == "broker.id" || p.key == processRolesKey {
 			s.settings[p.key] = p
 		}
 		if err := set(&s.config, p.value); err != nil {
@@ -627,9 +740,6 @@ func (s *parseState) apply(p propertyLine) {
 		s.zoo = append(s.zoo, p)
 	case isKafkaSettingIgnored(p.key):
 		s.ignored = append(s.ignored, p.key)
-		if p.key == processRolesKey {
-			s.settings[p.key] = p
-		}
 	default:
 		if suggestion := suggestKey(p.key); suggestion != "" {
 			s.problem(p.line, "unknown setting %q (did you mean %q?)", p.key, suggestion)
@@ -678,7 +788,7 @@ func (s *parseState) checkProcessRoles() {
 			return
 		}
 	}
-	s.problem(p.line, "process.roles=%s: a kafkasim node is always a broker; use process.roles=broker,controller", p.value)
+	s.problem(p.line, "process.roles=%s: a controller-only node is not supported yet; a kafkasim node is always a broker: use process.roles=broker,controller", p.value)
 }
 
 // listenerAddress is one entry of listeners or advertised.listeners.
@@ -753,10 +863,12 @@ func (s *parseState) servedListeners(p propertyLine, protocols map[string]string
 		}
 		protocol, known := protocols[name]
 		switch {
+		case controllers[name] && warn && s.config.IsController() && s.config.ClusterMode():
+			s.config.ControllerListeners = append(s.config.ControllerListeners, listener.address)
 		case controllers[name] || name == controllerListenerName:
-			if warn {
-				s.warnings = append(s.warnings, fmt.Sprintf("listener %s is not served: kafkasim has no controller quorum yet "+
-					"(clients use the PLAINTEXT listeners)", item))
+			if warn && !(s.config.IsController() && s.config.ClusterMode()) {
+				s.warnings = append(s.warnings, fmt.Sprintf("listener %s is not served: without controller.quorum.voters "+
+					"this node runs standalone, as its own controller (clients use the PLAINTEXT listeners)", item))
 			}
 		case !known:
 			s.problem(p.line, "%s: listener %q: %s has no entry in %s", p.key, item, name, protocolMapKey)

@@ -75,7 +75,9 @@ func TestParsePropertiesRejectsBadSettings(t *testing.T) {
 		{"listeners=CONTROLLER://:9093\ncontroller.listener.names=CONTROLLER", "no PLAINTEXT listener for clients"},
 		{"listener.security.protocol.map=PLAINTEXT", `"PLAINTEXT" is not NAME:PROTOCOL`},
 		{"node.id=1\nbroker.id=2", "broker.id=2 differs from node.id=1 (line 1)"},
-		{"process.roles=controller", "a kafkasim node is always a broker"},
+		{"process.roles=controller", "a controller-only node is not supported yet"},
+		{"process.roles=broker,zookeeper", "unknown role \"zookeeper\""},
+		{"controller.quorum.voters=1@a:1,1@b:2", "names node 1 twice"},
 		{"zookeeper.connect=localhost:2181", "no ZooKeeper mode"},
 		{"num.partitions=2\nnum.partitions=3", "num.partitions is set twice (lines 1 and 2)"},
 		{"listeners=", "no PLAINTEXT listener for clients"},
@@ -165,9 +167,9 @@ func TestParsePropertiesWarnsOnceAboutIgnoredKafkaSettings(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []string{
-		"ignoring 5 Kafka settings that have no effect in kafkasim: process.roles, controller.quorum.bootstrap.servers, " +
+		"ignoring 4 Kafka settings that have no effect in kafkasim: controller.quorum.bootstrap.servers, " +
 			"num.network.threads, socket.send.buffer.bytes, listener.name.internal.ssl.keystore.location",
-		"listener CONTROLLER://:9093 is not served: kafkasim has no controller quorum yet (clients use the PLAINTEXT listeners)",
+		"listener CONTROLLER://:9093 is not served: without controller.quorum.voters this node runs standalone, as its own controller (clients use the PLAINTEXT listeners)",
 	}
 	if strings.Join(warnings, "\n") != strings.Join(want, "\n") {
 		t.Fatalf("warnings:\n%s\nwant:\n%s", strings.Join(warnings, "\n"), strings.Join(want, "\n"))

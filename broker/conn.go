@@ -62,6 +62,8 @@ type conn struct {
 	// metrics of the Fetch response being built (fetch_respond.go).
 	frames     [connFrameSlots]frameSlot
 	fetchStats fetchStats
+	// controlPlane marks a connection accepted on a controller listener.
+	controlPlane bool
 }
 
 func (c *conn) OnOpen(core.Conn) {}

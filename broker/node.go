@@ -30,7 +30,12 @@ type Node struct {
 
 	catalog     *catalog
 	producerIDs *producerIDAllocator
-	groups      *group.Coordinator
+	// groups is the group coordinator. In cluster mode it is nil until
+	// __consumer_offsets has local partitions (cluster_catalog.go).
+	groups *group.Coordinator
+	// cluster is the node's part in a controller quorum, or nil for a
+	// standalone broker (cluster.go).
+	cluster *cluster
 
 	io      core.IO
 	metrics nodeMetrics
@@ -94,6 +99,13 @@ func New(env core.Env, cfg Config) (*Node, error) {
 		return nil, err
 	}
 	n.catalog = catalog
+	if cfg.ClusterMode() {
+		if n.cluster, err = newCluster(n); err != nil {
+			catalog.close()
+			return nil, fmt.Errorf("broker: open the metadata quorum: %w", err)
+		}
+		return n, nil
+	}
 	if err := n.openGroups(); err != nil {
 		catalog.close()
 		return nil, fmt.Errorf("broker: restore consumer groups: %w", err)
@@ -112,6 +124,18 @@ func (n *Node) Start() error {
 		}
 		n.listeners = append(n.listeners, l)
 		n.log.Info("listening", slog.String("addr", l.Addr()))
+	}
+	for _, addr := range n.cfg.ControllerListeners {
+		l, err := n.env.Net.Listen(addr, n.acceptController)
+		if err != nil {
+			n.closeListeners()
+			return fmt.Errorf("broker: listen on controller listener %s: %w", addr, err)
+		}
+		n.listeners = append(n.listeners, l)
+		n.log.Info("listening for the controller quorum", slog.String("addr", l.Addr()))
+	}
+	if n.cluster != nil {
+		n.cluster.start()
 	}
 	n.scheduleRetention()
 	n.scheduleFlush()
@@ -153,7 +177,12 @@ func (n *Node) Stop() error {
 		n.checkpointTimer.Stop()
 	}
 	n.connections.stop()
-	n.groups.Close()
+	if n.cluster != nil {
+		n.cluster.stop()
+	}
+	if n.groups != nil {
+		n.groups.Close()
+	}
 	return n.catalog.close()
 }
 
@@ -169,6 +198,9 @@ func (n *Node) halt(err error) {
 	n.halted = err
 	n.log.Error("halting after a fatal storage error", slog.Any("err", err))
 	n.stopped = true
+	if n.cluster != nil {
+		n.cluster.stop()
+	}
 	n.closeListeners()
 	for _, id := range n.sortedConnIDs() {
 		n.conns[id].close()
@@ -209,6 +241,14 @@ func (n *Node) accept(nc core.Conn) core.ConnHandler {
 	return c
 }
 
+// acceptController accepts a connection on a controller listener: it
+// serves the quorum's and the controller's requests only.
+func (n *Node) acceptController(nc core.Conn) core.ConnHandler {
+	handler := n.accept(nc)
+	handler.(*conn).controlPlane = true
+	return handler
+}
+
 func (n *Node) forgetConn(c *conn) {
 	delete(n.conns, c.id)
 	n.connections.forget(c)
@@ -221,7 +261,11 @@ func (n *Node) now() time.Time { return n.env.Clock.Now() }
 // dispatches it. Every path ends in exactly one c.respond (possibly later)
 // or closes the connection.
 func (n *Node) handleFrame(c *conn, frame []byte, arrived time.Time) {
-	header, req, err := decodeRequest(frame, supportedVersions)
+	supported, table := supportedVersions, apis
+	if c.controlPlane {
+		supported, table = controllerSupportedVersions, controllerAPIs
+	}
+	header, req, err := decodeRequest(frame, supported)
 	switch {
 	case errors.Is(err, errUnsupportedVersion) && header.apiKey == apiKeyAPIVersions:
 		// KIP-511: answer a too-new ApiVersions with a v0 response that
@@ -236,7 +280,7 @@ func (n *Node) handleFrame(c *conn, frame []byte, arrived time.Time) {
 	}
 	r := &request{conn: c, header: header, arrived: arrived}
 	n.metrics.requestStarted(header.apiKey, n.now().Sub(arrived))
-	apis[header.apiKey].handle(n, r, req)
+	table[header.apiKey].handle(n, r, req)
 }
 
 // request is one request in progress.

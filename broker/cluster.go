@@ -1,0 +1,323 @@
+package broker
+
+import (
+	"fmt"
+	"log/slog"
+	"path"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/kafkasim/kafkasim/broker/controller"
+	"github.com/kafkasim/kafkasim/broker/metadata"
+	"github.com/kafkasim/kafkasim/broker/quorum"
+	"github.com/kafkasim/kafkasim/broker/raft"
+	"github.com/kafkasim/kafkasim/core"
+)
+
+// metadataLogDirName is the metadata log's directory under log.dirs, as
+// KRaft names it.
+const metadataLogDirName = raft.MetadataTopic + "-0"
+
+// controllerTickInterval is how often the active controller looks at broker
+// sessions and its rebalance timer.
+const controllerTickInterval = 100 * time.Millisecond
+
+// controllerRetryBackoff is how long a request for the controller waits
+// before it is sent again after NOT_CONTROLLER or a broken connection.
+const controllerRetryBackoff = 100 * time.Millisecond
+
+// cluster is the node's part in a cluster (cluster mode, cfg.QuorumVoters
+// set): the metadata quorum's host, the image every broker builds by
+// applying the committed metadata log, the controller when this node is a
+// voter, and the broker's lifecycle towards the active controller
+// (registration, heartbeats). The image is the truth about brokers, topics
+// and leaders; the catalog follows it (cluster_catalog.go).
+type cluster struct {
+	node       *Node
+	host       *quorum.Host
+	image      *metadata.Image
+	controller *controller.Controller
+	// startedAt is the clock reading the controller's durations count
+	// from.
+	startedAt        time.Time
+	controllerTicker core.Timer
+	// channels are the lines to each voter's controller listener, by id.
+	channels  map[int32]*quorum.Channel
+	lifecycle lifecycle
+	// offsetsTopicAsked is set once this broker asked the controller to
+	// create __consumer_offsets, so that it asks once per life.
+	offsetsTopicAsked bool
+}
+
+// newCluster opens the metadata quorum's log and builds the controller.
+func newCluster(n *Node) (*cluster, error) {
+	cfg := n.cfg
+	qc := quorum.DefaultConfig()
+	qc.NodeID, qc.Voters, qc.ClusterID = cfg.NodeID, cfg.QuorumVoters, cfg.ClusterID
+	qc.Dir = path.Join(cfg.LogDir, metadataLogDirName)
+	qc.ElectionTimeout = time.Duration(cfg.QuorumElectionTimeoutMs) * time.Millisecond
+	qc.FetchTimeout = time.Duration(cfg.QuorumFetchTimeoutMs) * time.Millisecond
+	qc.RequestTimeout = time.Duration(cfg.QuorumRequestTimeoutMs) * time.Millisecond
+	env := n.env
+	env.Log = n.log
+	host, err := quorum.New(env, qc)
+	if err != nil {
+		return nil, err
+	}
+	c := &cluster{
+		node:      n,
+		host:      host,
+		image:     metadata.NewImage(),
+		startedAt: n.now(),
+		channels:  make(map[int32]*quorum.Channel),
+	}
+	for _, v := range cfg.QuorumVoters {
+		c.channels[v.ID] = quorum.NewChannel(n.env, n.log, v.Address, fmt.Sprintf("broker-%d", cfg.NodeID), qc.RequestTimeout)
+	}
+	if cfg.IsController() {
+		c.controller, err = controller.New(controller.Config{
+			NodeID:                       cfg.NodeID,
+			ClusterID:                    cfg.ClusterID,
+			SessionTimeout:               time.Duration(cfg.BrokerSessionTimeoutMs) * time.Millisecond,
+			DefaultPartitions:            cfg.NumPartitions,
+			DefaultReplicationFactor:     cfg.DefaultReplicationFactor,
+			UncleanLeaderElection:        cfg.UncleanLeaderElection,
+			AutoLeaderRebalance:          cfg.AutoLeaderRebalance,
+			LeaderImbalanceCheckInterval: time.Duration(cfg.LeaderImbalanceCheckIntervalMs) * time.Millisecond,
+			Rand:                         n.env.Rand.Fork(),
+		}, c.image, host)
+		if err != nil {
+			host.Stop()
+			return nil, err
+		}
+	}
+	host.OnUpdate = c.onUpdate
+	host.OnHalt = n.halt
+	c.lifecycle.init(c)
+	return c, nil
+}
+
+// start begins the quorum's ticks, the controller's and the broker's
+// registration.
+func (c *cluster) start() {
+	c.host.Start()
+	if c.controller != nil {
+		c.scheduleControllerTick()
+	}
+	c.lifecycle.start()
+}
+
+// stop stops every timer and connection of the cluster side.
+func (c *cluster) stop() {
+	c.lifecycle.stop()
+	if c.controllerTicker != nil {
+		c.controllerTicker.Stop()
+	}
+	if c.controller != nil && c.controller.Active() {
+		c.controller.Deactivate()
+	}
+	for _, v := range c.node.cfg.QuorumVoters {
+		c.channels[v.ID].Close()
+	}
+	c.host.Stop()
+}
+
+// elapsed is the controller's clock: time since this node started.
+func (c *cluster) elapsed() time.Duration { return c.node.now().Sub(c.startedAt) }
+
+func (c *cluster) scheduleControllerTick() {
+	c.controllerTicker = c.node.env.Clock.AfterFunc(controllerTickInterval, func() {
+		if c.node.stopped {
+			return
+		}
+		c.controller.Tick(c.elapsed())
+		c.scheduleControllerTick()
+	})
+}
+
+// onUpdate applies what the quorum committed to the image, lets the
+// catalog follow it, answers the controller's waiting requests and
+// (de)activates the controller with the quorum's leadership.
+func (c *cluster) onUpdate(committed []raft.Entry) {
+	if c.node.stopped {
+		return
+	}
+	for _, e := range committed {
+		if err := c.image.Apply(e.Offset, e.Epoch, e.Data); err != nil {
+			// Every replica rejects the same entry the same way; the
+			// image stays as it was and only the applied offset moves.
+			c.node.log.Warn("metadata record rejected", slog.Int64("offset", e.Offset), slog.Any("err", err))
+		}
+	}
+	if len(committed) > 0 {
+		c.reconcile()
+	}
+	if c.controller != nil {
+		c.updateController()
+	}
+	if len(committed) > 0 {
+		c.lifecycle.metadataApplied()
+	}
+}
+
+// updateController activates the controller once this node leads the
+// quorum and the image has applied its epoch's leader-change entry, and
+// deactivates it when the node stops leading.
+func (c *cluster) updateController() {
+	leads := c.host.Role() == raft.RoleLeader
+	switch {
+	case leads && !c.controller.Active() && c.image.AppliedEpoch() == c.host.Epoch():
+		c.node.log.Info("active controller", slog.Int("epoch", int(c.host.Epoch())))
+		c.controller.Activate(c.elapsed())
+	case !leads && c.controller.Active():
+		c.node.log.Info("no longer the active controller", slog.Int("epoch", int(c.host.Epoch())))
+		c.controller.Deactivate()
+	case c.controller.Active():
+		c.controller.Applied(c.elapsed())
+	}
+}
+
+// activeController is the id of the node that leads the quorum as far as
+// this node knows, or -1.
+func (c *cluster) activeController() int32 { return c.host.Leader() }
+
+// sendToController sends req to the active controller and calls done with
+// its answer: at once through this node's own controller when it is the
+// one, else over the channel to the leader's controller listener. A
+// request that finds no controller, a broken line or NOT_CONTROLLER is
+// sent again after a backoff until deadline, then done gets err.
+func (c *cluster) sendToController(req kmsg.Request, deadline time.Time, done func(kmsg.Response, error)) {
+	if c.node.stopped {
+		done(nil, kerr.NotController)
+		return
+	}
+	retry := func() {
+		if !c.node.now().Before(deadline) {
+			done(nil, kerr.RequestTimedOut)
+			return
+		}
+		c.node.env.Clock.AfterFunc(controllerRetryBackoff, func() { c.sendToController(req, deadline, done) })
+	}
+	answer := func(resp kmsg.Response, err error) {
+		if c.node.stopped {
+			return
+		}
+		if err != nil || notController(resp) {
+			retry()
+			return
+		}
+		done(resp, nil)
+	}
+	leader := c.activeController()
+	switch {
+	case leader < 0:
+		retry()
+	case leader == c.node.cfg.NodeID && c.controller != nil:
+		if !c.controller.Active() {
+			retry()
+			return
+		}
+		c.controller.Handle(c.elapsed(), req, func(resp kmsg.Response) { answer(resp, nil) })
+	default:
+		ch, ok := c.channels[leader]
+		if !ok {
+			retry()
+			return
+		}
+		ch.Send(req, answer)
+	}
+}
+
+// notController reports whether a controller's answer says it is not the
+// active controller, so that the request should go to the next one.
+func notController(resp kmsg.Response) bool {
+	code := kerr.NotController.Code
+	switch r := resp.(type) {
+	case *kmsg.BrokerRegistrationResponse:
+		return r.ErrorCode == code
+	case *kmsg.BrokerHeartbeatResponse:
+		return r.ErrorCode == code
+	case *kmsg.ElectLeadersResponse:
+		return r.ErrorCode == code
+	case *kmsg.DescribeQuorumResponse:
+		return r.ErrorCode == code || r.ErrorCode == kerr.NotLeaderForPartition.Code ||
+			(len(r.Topics) > 0 && len(r.Topics[0].Partitions) > 0 && r.Topics[0].Partitions[0].ErrorCode == kerr.NotLeaderForPartition.Code)
+	case *kmsg.CreateTopicsResponse:
+		for _, t := range r.Topics {
+			if t.ErrorCode == code {
+				return true
+			}
+		}
+	case *kmsg.DeleteTopicsResponse:
+		for _, t := range r.Topics {
+			if t.ErrorCode == code {
+				return true
+			}
+		}
+	case *kmsg.CreatePartitionsResponse:
+		for _, t := range r.Topics {
+			if t.ErrorCode == code {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// forwardToController answers a client's request with the active
+// controller's answer (KIP-590's forwarding, without the envelope: the
+// controller listener takes the request itself). If no controller answers
+// within the request's timeout, every item gets REQUEST_TIMED_OUT.
+func (n *Node) forwardToController(r *request, req kmsg.Request, timeout time.Duration) {
+	if timeout <= 0 {
+		timeout = 30 * time.Second
+	}
+	n.cluster.sendToController(req, n.now().Add(timeout), func(resp kmsg.Response, err error) {
+		if err != nil {
+			resp = controllerErrorResponse(req, kerr.RequestTimedOut)
+		}
+		r.respond(resp)
+	})
+}
+
+// controllerErrorResponse is the answer to a forwarded request that no
+// controller answered: err for every item.
+func controllerErrorResponse(req kmsg.Request, err *kerr.Error) kmsg.Response {
+	resp := req.ResponseKind()
+	resp.SetVersion(req.GetVersion())
+	switch q := req.(type) {
+	case *kmsg.CreateTopicsRequest:
+		out := resp.(*kmsg.CreateTopicsResponse)
+		for _, t := range q.Topics {
+			rt := kmsg.NewCreateTopicsResponseTopic()
+			rt.Topic, rt.ErrorCode = t.Topic, err.Code
+			out.Topics = append(out.Topics, rt)
+		}
+	case *kmsg.DeleteTopicsRequest:
+		out := resp.(*kmsg.DeleteTopicsResponse)
+		for _, t := range q.Topics {
+			rt := kmsg.NewDeleteTopicsResponseTopic()
+			rt.Topic, rt.TopicID, rt.ErrorCode = t.Topic, t.TopicID, err.Code
+			out.Topics = append(out.Topics, rt)
+		}
+		for _, name := range q.TopicNames {
+			rt := kmsg.NewDeleteTopicsResponseTopic()
+			rt.Topic, rt.ErrorCode = kmsg.StringPtr(name), err.Code
+			out.Topics = append(out.Topics, rt)
+		}
+	case *kmsg.CreatePartitionsRequest:
+		out := resp.(*kmsg.CreatePartitionsResponse)
+		for _, t := range q.Topics {
+			rt := kmsg.NewCreatePartitionsResponseTopic()
+			rt.Topic, rt.ErrorCode = t.Topic, err.Code
+			out.Topics = append(out.Topics, rt)
+		}
+	case *kmsg.ElectLeadersRequest:
+		resp.(*kmsg.ElectLeadersResponse).ErrorCode = err.Code
+	case *kmsg.DescribeQuorumRequest:
+		resp.(*kmsg.DescribeQuorumResponse).ErrorCode = err.Code
+	}
+	return resp
+}

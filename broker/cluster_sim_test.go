@@ -1,0 +1,304 @@
+package broker
+
+import (
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kafkasim/kafkasim/broker/quorum"
+	"github.com/kafkasim/kafkasim/client"
+	"github.com/kafkasim/kafkasim/sim"
+)
+
+// simCluster is a cluster of combined broker and controller nodes inside
+// the simulator, with a client node that talks to them over the simulated
+// network.
+type simCluster struct {
+	t      *testing.T
+	sched  *sim.Scheduler
+	nodes  []*simClusterNode
+	client *client.Cluster
+	admin  *client.Admin
+}
+
+type simClusterNode struct {
+	c    *simCluster
+	id   int32
+	host *sim.Node
+	cfg  Config
+	node *Node
+}
+
+func newSimCluster(t *testing.T, seed uint64, size int) *simCluster {
+	t.Helper()
+	sc := &simCluster{t: t, sched: sim.NewScheduler(seed)}
+	if testing.Verbose() {
+		sc.sched.SetTraceWriter(os.Stdout)
+	}
+	var voters []quorum.Voter
+	var bootstrap []string
+	for i := 1; i <= size; i++ {
+		voters = append(voters, quorum.Voter{ID: int32(i), Address: fmt.Sprintf("b%d:9093", i)})
+		bootstrap = append(bootstrap, fmt.Sprintf("b%d:9092", i))
+	}
+	for i := 1; i <= size; i++ {
+		host := sc.sched.AddNode(fmt.Sprintf("b%d", i), sim.NodeOptions{})
+		host.SetDisk(sim.NewDisk(sc.sched.ForkRand(), sim.DiskOptions{}))
+		cfg := DefaultConfig()
+		cfg.NodeID = int32(i)
+		cfg.Listeners = []string{fmt.Sprintf("b%d:9092", i)}
+		cfg.ControllerListeners = []string{fmt.Sprintf("b%d:9093", i)}
+		cfg.QuorumVoters = voters
+		cfg.ProcessRoles = []string{roleBroker, roleController}
+		cfg.GroupInitialRebalanceDelayMs = 0
+		n := &simClusterNode{c: sc, id: int32(i), host: host, cfg: cfg}
+		sc.nodes = append(sc.nodes, n)
+		n.boot()
+	}
+	clientHost := sc.sched.AddNode("client", sim.NodeOptions{})
+	var err error
+	sc.client, err = client.NewCluster(clientHost.Env(), client.ClusterConfig{Bootstrap: bootstrap, RequestTimeout: 10 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc.admin = client.NewAdmin(sc.client)
+	return sc
+}
+
+func (n *simClusterNode) boot() {
+	node, err := New(n.host.Env(), n.cfg)
+	if err != nil {
+		n.c.t.Fatalf("node %d: %v", n.id, err)
+	}
+	if err := node.Start(); err != nil {
+		n.c.t.Fatalf("node %d: start: %v", n.id, err)
+	}
+	n.node = node
+}
+
+func (n *simClusterNode) crash() {
+	n.host.Crash()
+	n.node = nil
+}
+
+func (n *simClusterNode) restart() {
+	n.host.Restart()
+	n.boot()
+}
+
+// activeController returns the node whose controller is active, or nil.
+func (sc *simCluster) activeController() *simClusterNode {
+	for _, n := range sc.nodes {
+		if n.node != nil && n.node.cluster.controller.Active() {
+			return n
+		}
+	}
+	return nil
+}
+
+// runUntil runs the simulation until cond holds, failing after limit.
+func (sc *simCluster) runUntil(what string, limit time.Duration, cond func() bool) {
+	sc.t.Helper()
+	deadline := sc.sched.Now() + limit
+	for !cond() {
+		if sc.sched.Now() > deadline {
+			sc.t.Fatalf("not within %v: %s", limit, what)
+		}
+		if err := sc.sched.RunFor(50 * time.Millisecond); err != nil {
+			sc.t.Fatal(err)
+		}
+	}
+}
+
+// unfenced reports whether every live node sees every live broker
+// registered and unfenced.
+func (sc *simCluster) unfenced() bool {
+	for _, viewer := range sc.nodes {
+		if viewer.node == nil {
+			continue
+		}
+		for _, n := range sc.nodes {
+			if n.node == nil {
+				continue
+			}
+			b, ok := viewer.node.cluster.image.Broker(n.id)
+			if !ok || b.Fenced || b.Epoch != n.node.cluster.lifecycle.brokerEpoch {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// createTopic creates a topic through the client and returns its error
+// text, or "".
+func (sc *simCluster) createTopic(name string, partitions int32) string {
+	var result string
+	done := false
+	sc.admin.CreateTopics([]client.TopicSpec{{Topic: name, Partitions: partitions, ReplicationFactor: 1}}, func(errs []client.TopicError, err error) {
+		done = true
+		switch {
+		case err != nil:
+			result = err.Error()
+		case len(errs) != 1:
+			result = fmt.Sprintf("%d answers", len(errs))
+		case errs[0].Err != nil:
+			result = errs[0].Err.Error()
+		}
+	})
+	sc.runUntil("CreateTopics answered", 30*time.Second, func() bool { return done })
+	return result
+}
+
+func TestClusterElectsRegistersCreatesAndFailsOver(t *testing.T) {
+	sc := newSimCluster(t, 1, 3)
+	sc.runUntil("an active controller", 20*time.Second, func() bool { return sc.activeController() != nil })
+	sc.runUntil("every broker unfenced", 20*time.Second, sc.unfenced)
+
+	if err := sc.createTopic("orders", 6); err != "" {
+		t.Fatalf("create: %s", err)
+	}
+	// Every node's image has the topic; the six partitions are spread over
+	// the three brokers, and each leader holds its partition locally.
+	sc.runUntil("every image has the topic", 10*time.Second, func() bool {
+		for _, n := range sc.nodes {
+			if _, ok := n.node.cluster.image.TopicByName("orders"); !ok {
+				return false
+			}
+		}
+		return true
+	})
+	leaders := map[int32]int{}
+	topic, _ := sc.nodes[0].node.cluster.image.TopicByName("orders")
+	for i, p := range topic.Partitions {
+		leaders[p.Leader]++
+		leader := sc.nodes[p.Leader-1].node
+		if leader.catalog.partition("orders", int32(i)) == nil {
+			t.Fatalf("partition %d: leader %d serves no local replica", i, p.Leader)
+		}
+	}
+	if len(leaders) != 3 {
+		t.Fatalf("leaders spread %v, want all three brokers", leaders)
+	}
+	sc.produceAndConsume("orders", 60)
+
+	// kill -9 the active controller: another takes over, the topic is
+	// still there, and a new topic can be created.
+	old := sc.activeController()
+	old.crash()
+	sc.runUntil("a new active controller", 20*time.Second, func() bool {
+		a := sc.activeController()
+		return a != nil && a != old
+	})
+	// The client's first attempt may go to the dead node (its cached
+	// controller); like an admin tool, it tries again, and a retry of an
+	// attempt that did land finds the topic already there.
+	for attempt := 0; ; attempt++ {
+		err := sc.createTopic("after-failover", 1)
+		if err == "" || (attempt > 0 && strings.Contains(err, "TOPIC_ALREADY_EXISTS")) {
+			break
+		}
+		if attempt == 5 || !strings.Contains(err, "connection") {
+			t.Fatalf("create after failover: %s", err)
+		}
+		refreshed := false
+		sc.client.RefreshMetadata(func(error) { refreshed = true })
+		sc.runUntil("a metadata refresh", 30*time.Second, func() bool { return refreshed })
+	}
+	for _, n := range sc.nodes {
+		if n.node == nil {
+			continue
+		}
+		if _, ok := n.node.cluster.image.TopicByName("orders"); !ok {
+			t.Fatalf("node %d lost the topic created before the failover", n.id)
+		}
+	}
+	// The crashed broker is fenced once its session expires, and no
+	// partition names it leader any more.
+	sc.runUntil("the crashed broker fenced", 30*time.Second, func() bool {
+		b, _ := sc.activeController().node.cluster.image.Broker(old.id)
+		return b.Fenced
+	})
+	image := sc.activeController().node.cluster.image
+	topic, _ = image.TopicByName("orders")
+	for i, p := range topic.Partitions {
+		if p.Leader == old.id {
+			t.Fatalf("partition %d still led by fenced broker %d", i, old.id)
+		}
+	}
+	// Restarted, it registers again and is unfenced.
+	old.restart()
+	sc.runUntil("the restarted broker unfenced", 40*time.Second, sc.unfenced)
+}
+
+// produceAndConsume produces count records with acks=all and reads them
+// back through a consumer group, whose coordinator lives on the leader of
+// a __consumer_offsets partition that the first FindCoordinator asked the
+// controller to create.
+func (sc *simCluster) produceAndConsume(topic string, count int) {
+	sc.t.Helper()
+	producer, err := client.NewProducer(sc.client, client.DefaultProducerConfig())
+	if err != nil {
+		sc.t.Fatal(err)
+	}
+	acknowledged := 0
+	for i := range count {
+		producer.Produce(client.Record{Topic: topic, Key: []byte(fmt.Sprintf("k%d", i)), Value: []byte(fmt.Sprintf("v%d", i))}, func(r client.Result) {
+			if r.Err != nil {
+				sc.t.Errorf("produce %d: %v", i, r.Err)
+			}
+			acknowledged++
+		})
+	}
+	sc.runUntil("every record acknowledged", 30*time.Second, func() bool { return acknowledged == count })
+	producer.Close()
+	cfg := client.DefaultConsumerConfig("readers")
+	cfg.AutoOffsetReset = client.ResetEarliest
+	consumer, err := client.NewConsumer(sc.client, cfg)
+	if err != nil {
+		sc.t.Fatal(err)
+	}
+	if err := consumer.Subscribe([]string{topic}); err != nil {
+		sc.t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	var poll func([]client.Record)
+	poll = func(records []client.Record) {
+		for _, r := range records {
+			seen[string(r.Value)] = true
+		}
+		_ = consumer.Poll(poll)
+	}
+	if err := consumer.Poll(poll); err != nil {
+		sc.t.Fatal(err)
+	}
+	sc.runUntil("every record consumed through the group", 60*time.Second, func() bool { return len(seen) == count })
+	closed := false
+	consumer.Close(func() { closed = true })
+	sc.runUntil("the consumer closed", 30*time.Second, func() bool { return closed })
+}
+
+func TestClusterModeConfigRejections(t *testing.T) {
+	voters, _ := quorum.ParseVoters("1@b1:9093,2@b2:9093,3@b3:9093")
+	base := DefaultConfig()
+	base.QuorumVoters = voters
+	for _, tc := range []struct {
+		name      string
+		configure func(*Config)
+		want      string
+	}{
+		{"no process.roles", func(c *Config) {}, "process.roles is not"},
+		{"controller not a voter", func(c *Config) { c.NodeID = 9; c.ProcessRoles = []string{roleBroker, roleController} }, "not in controller.quorum.voters"},
+		{"voter without controller role", func(c *Config) { c.ProcessRoles = []string{roleBroker} }, "does not name the controller"},
+		{"controller without listener", func(c *Config) { c.ProcessRoles = []string{roleBroker, roleController} }, "controller.listener.names"},
+	} {
+		cfg := base
+		tc.configure(&cfg)
+		err := cfg.Validate()
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: got %v, want an error containing %q", tc.name, err, tc.want)
+		}
+	}
+}
