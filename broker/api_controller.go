@@ -23,6 +23,7 @@ func init() {
 		54: {versionRange{0, 0}, handleQuorumRequest},   // EndQuorumEpoch
 		55: {versionRange{0, 0}, handleQuorumRequest},   // DescribeQuorum
 		1:  {versionRange{12, 12}, handleQuorumRequest}, // Fetch of the metadata log
+		59: {versionRange{0, 0}, handleQuorumRequest},   // FetchSnapshot
 		62: {versionRange{0, 4}, handleControllerRequest},
 		63: {versionRange{0, 2}, handleControllerRequest},
 		19: {versionRange{2, 7}, handleControllerRequest},

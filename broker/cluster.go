@@ -49,6 +49,9 @@ type cluster struct {
 	// offsetsTopicAsked is set once this broker asked the controller to
 	// create __consumer_offsets, so that it asks once per life.
 	offsetsTopicAsked bool
+	// observeCommitted, if set, sees every batch of committed entries
+	// after the image applied it (a history recorder, see ObserveQuorum).
+	observeCommitted func(committed []raft.Entry)
 }
 
 // newCluster opens the metadata quorum's log and builds the controller.
@@ -152,6 +155,9 @@ func (c *cluster) onUpdate(committed []raft.Entry) {
 		}
 	}
 	if len(committed) > 0 {
+		if c.observeCommitted != nil {
+			c.observeCommitted(committed)
+		}
 		c.reconcile()
 	}
 	if c.controller != nil {
