@@ -33,6 +33,13 @@ type lifecycle struct {
 	inflight bool
 	timer    core.Timer
 	stopped  bool
+	// shuttingDown is set by a controlled shutdown (KIP-841): heartbeats
+	// ask to shut down until the controller has moved every leadership
+	// away and answers ShouldShutdown, or shutdownDeadline passes; then
+	// shutdownDone runs once.
+	shuttingDown     bool
+	shutdownDeadline time.Time
+	shutdownDone     func()
 }
 
 // init draws the incarnation id, fresh for each process life.
@@ -126,7 +133,44 @@ func (l *lifecycle) heartbeat() *kmsg.BrokerHeartbeatRequest {
 	req.BrokerID = c.node.cfg.NodeID
 	req.BrokerEpoch = l.brokerEpoch
 	req.CurrentMetadataOffset = c.image.AppliedOffset()
+	req.WantShutdown = l.shuttingDown
 	return req
+}
+
+// controlledShutdownPollInterval is how often a broker in controlled
+// shutdown asks again whether it may go.
+const controlledShutdownPollInterval = 100 * time.Millisecond
+
+// beginShutdown starts a controlled shutdown: done runs once the
+// controller lets the broker go, or at deadline, or at once when the broker
+// is not registered and unfenced (it leads nothing then).
+func (l *lifecycle) beginShutdown(deadline time.Time, done func()) {
+	if l.shuttingDown {
+		return
+	}
+	l.shuttingDown, l.shutdownDeadline, l.shutdownDone = true, deadline, done
+	if l.brokerEpoch < 0 || l.fenced {
+		l.finishShutdown("not registered or fenced")
+		return
+	}
+	l.cluster.node.log.Info("controlled shutdown: asking the controller to move this broker's leaderships")
+	if !l.inflight {
+		l.send()
+	}
+	l.cluster.node.env.Clock.AfterFunc(deadline.Sub(l.cluster.node.now()), func() {
+		l.finishShutdown("the controller did not answer in time")
+	})
+}
+
+// finishShutdown runs the shutdown's continuation once.
+func (l *lifecycle) finishShutdown(why string) {
+	if l.shutdownDone == nil {
+		return
+	}
+	done := l.shutdownDone
+	l.shutdownDone = nil
+	l.cluster.node.log.Info("controlled shutdown done", slog.String("why", why))
+	done()
 }
 
 func (l *lifecycle) onRegistered(resp kmsg.Response, err error) {
@@ -165,6 +209,10 @@ func (l *lifecycle) onHeartbeat(resp kmsg.Response, err error) {
 	switch r.ErrorCode {
 	case 0:
 	case kerr.StaleBrokerEpoch.Code, kerr.BrokerIDNotRegistered.Code:
+		if l.shuttingDown {
+			l.finishShutdown("the controller no longer knows this registration")
+			return
+		}
 		n.log.Warn("the controller no longer knows this registration; registering again",
 			slog.Int64("broker_epoch", l.brokerEpoch), slog.String("err", kerr.ErrorForCode(r.ErrorCode).Error()))
 		l.brokerEpoch, l.fenced = -1, true
@@ -178,5 +226,13 @@ func (l *lifecycle) onHeartbeat(resp kmsg.Response, err error) {
 		n.log.Info("broker fencing changed", slog.Bool("fenced", r.IsFenced), slog.Int64("broker_epoch", l.brokerEpoch))
 	}
 	l.fenced = r.IsFenced
+	if l.shuttingDown {
+		if r.ShouldShutdown {
+			l.finishShutdown("the controller moved every leadership away")
+			return
+		}
+		l.schedule(controlledShutdownPollInterval)
+		return
+	}
 	l.schedule(l.interval())
 }

@@ -302,3 +302,45 @@ func TestClusterModeConfigRejections(t *testing.T) {
 		}
 	}
 }
+
+// TestControlledShutdownMovesLeadershipsFirst shuts down the active
+// controller's node the way SIGTERM does: it may stop only once it leads
+// no partition, and the quorum elects a successor at once (the leader
+// resigns) rather than after a fetch timeout.
+func TestControlledShutdownMovesLeadershipsFirst(t *testing.T) {
+	sc := newSimCluster(t, 2, 3)
+	sc.runUntil("an active controller", 20*time.Second, func() bool { return sc.activeController() != nil })
+	sc.runUntil("every broker unfenced", 20*time.Second, sc.unfenced)
+	if err := sc.createTopic("orders", 6); err != "" {
+		t.Fatalf("create: %s", err)
+	}
+	leaving := sc.activeController()
+	stopped := false
+	var stopErr error
+	leaving.node.Shutdown(func(err error) { stopped, stopErr = true, err })
+	sc.runUntil("the controlled shutdown finished", 30*time.Second, func() bool { return stopped })
+	if stopErr != nil {
+		t.Fatal(stopErr)
+	}
+	// Its own image, as it stopped, shows it leading nothing: the
+	// controller let it go only after committing the moves.
+	image := leaving.node.cluster.image
+	topic, _ := image.TopicByName("orders")
+	for i, p := range topic.Partitions {
+		if p.Leader == leaving.id {
+			t.Fatalf("partition %d still led by the broker that shut down", i)
+		}
+	}
+	if b, _ := image.Broker(leaving.id); !b.Fenced && !b.InControlledShutdown {
+		t.Fatalf("broker %d left neither fenced nor in controlled shutdown: %+v", leaving.id, b)
+	}
+	leaving.host.Crash()
+	leaving.node = nil
+	// The resignation lets the others elect well within one fetch
+	// timeout (2 s), the wait a crashed leader would cost.
+	start := sc.sched.Now()
+	sc.runUntil("a successor controller", 20*time.Second, func() bool { return sc.activeController() != nil })
+	if took := sc.sched.Now() - start; took >= 2*time.Second {
+		t.Fatalf("a successor took %v of virtual time after a resignation", took)
+	}
+}

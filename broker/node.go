@@ -186,6 +186,30 @@ func (n *Node) Stop() error {
 	return n.catalog.close()
 }
 
+// controlledShutdownTimeout bounds how long Shutdown waits for the
+// controller to move this broker's leaderships away.
+const controlledShutdownTimeout = 30 * time.Second
+
+// Shutdown shuts the node down as SIGTERM asks and calls done with Stop's
+// result. In cluster mode it first runs a controlled shutdown (KIP-841): the
+// broker tells the active controller it wants to shut down, the controller
+// moves its leaderships away and removes it from ISRs, and only then (or
+// after controlledShutdownTimeout) does the broker stop; a node that leads
+// the metadata quorum then resigns, so that the others elect a successor at
+// once instead of waiting out a fetch timeout. A standalone broker stops at
+// once. done runs on the loop, never inside Shutdown.
+func (n *Node) Shutdown(done func(error)) {
+	if n.cluster == nil || n.stopped {
+		n.env.Clock.AfterFunc(0, func() { done(n.Stop()) })
+		return
+	}
+	n.cluster.lifecycle.beginShutdown(n.now().Add(controlledShutdownTimeout), func() {
+		n.cluster.host.Resign()
+		// Give the resignation's EndQuorumEpoch a moment to leave.
+		n.env.Clock.AfterFunc(controllerRetryBackoff, func() { done(n.Stop()) })
+	})
+}
+
 // halt stops the node after a storage error that leaves files in an unknown
 // state (a failed fsync): continuing could acknowledge writes that a crash
 // later loses, so the node stops serving without syncing anything, and only

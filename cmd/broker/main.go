@@ -284,6 +284,18 @@ func stopOnSignal(loop *knet.Loop, node *broker.Node, log *slog.Logger, signals 
 		metrics.stopped("shutting down")
 		loop.Post(func() {
 			log.Info("shutting down", slog.String("signal", sig.String()))
+			node.Shutdown(func(err error) {
+				if err != nil {
+					log.Error("clean shutdown failed", slog.Any("err", err))
+				}
+				loop.Stop()
+			})
+		})
+		// A second signal stops at once, skipping the controlled
+		// shutdown's wait for the controller.
+		sig = <-signals
+		loop.Post(func() {
+			log.Info("stopping at once", slog.String("signal", sig.String()))
 			if err := node.Stop(); err != nil {
 				log.Error("clean shutdown failed", slog.Any("err", err))
 			}
