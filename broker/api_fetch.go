@@ -76,7 +76,15 @@ func (n *Node) buildFetch(r *request, fr *kmsg.FetchRequest) fetchResult {
 		var topicMessages, topicBytes int64
 		for _, rp := range rt.Partitions {
 			p := n.catalog.partition(rt.Topic, rp.Partition)
-			size, messages, code := appendFetchPartition(&f, p, rp, min(budget-bytes, int(rp.PartitionMaxBytes)), bytes == 0)
+			var size int
+			var messages int64
+			var code int16
+			if p == nil {
+				code = errorCode(n.missingPartition(rt.Topic, rp.Partition))
+				f.beginPartitionError(rp.Partition, code)
+			} else {
+				size, messages, code = appendFetchPartition(&f, p, rp, min(budget-bytes, int(rp.PartitionMaxBytes)), bytes == 0)
+			}
 			if code != 0 {
 				stats.errorCodes = append(stats.errorCodes, code)
 				final = true

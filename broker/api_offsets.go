@@ -29,7 +29,13 @@ func handleListOffsets(n *Node, r *request, req kmsg.Request) {
 		for _, rp := range rt.Partitions {
 			sp := kmsg.NewListOffsetsResponseTopicPartition()
 			sp.Partition = rp.Partition
-			err := n.listOffset(n.catalog.partition(rt.Topic, rp.Partition), rp, &sp)
+			p := n.catalog.partition(rt.Topic, rp.Partition)
+			err := n.missingPartition(rt.Topic, rp.Partition)
+			if p != nil {
+				err = n.listOffset(p, rp, &sp)
+			} else {
+				sp.Timestamp, sp.Offset = -1, -1
+			}
 			sp.ErrorCode = errorCode(err)
 			if err == nil && lr.Version == 0 && sp.Offset >= 0 {
 				sp.OldStyleOffsets = []int64{sp.Offset}
@@ -104,7 +110,7 @@ func handleOffsetForLeaderEpoch(n *Node, r *request, req kmsg.Request) {
 			p := n.catalog.partition(rt.Topic, rp.Partition)
 			var err error
 			if p == nil {
-				err = kerr.UnknownTopicOrPartition
+				err = n.missingPartition(rt.Topic, rp.Partition)
 			} else if p.offline != nil {
 				err = p.offlineError()
 			} else if err = checkLeaderEpoch(p, rp.CurrentLeaderEpoch); err == nil {

@@ -104,7 +104,7 @@ func (n *Node) producePartition(pr *kmsg.ProduceRequest, topicName string, rp km
 	}
 	p := n.catalog.partition(topicName, rp.Partition)
 	if p == nil {
-		return failed, fmt.Errorf("%w: %s-%d", kerr.UnknownTopicOrPartition, topicName, rp.Partition)
+		return failed, fmt.Errorf("%w: %s-%d", n.missingPartition(topicName, rp.Partition), topicName, rp.Partition)
 	}
 	if p.topic.internal {
 		return failed, fmt.Errorf("%w: %s is internal", kerr.InvalidTopicException, topicName)

@@ -326,3 +326,23 @@ func (c *cluster) locateCoordinator(key string) (int32, string, int32, error) {
 	}
 	return leader, host, port, nil
 }
+
+// missingPartition is the error for a partition the catalog does not serve:
+// UNKNOWN_TOPIC_OR_PARTITION for a standalone broker; in cluster mode,
+// what the image says, so that a client goes to the right broker:
+// LEADER_NOT_AVAILABLE when the partition has no leader,
+// NOT_LEADER_OR_FOLLOWER when another broker leads it (or this one does
+// and has not made its local replica yet).
+func (n *Node) missingPartition(topic string, index int32) error {
+	if n.cluster == nil {
+		return kerr.UnknownTopicOrPartition
+	}
+	t, ok := n.cluster.image.TopicByName(topic)
+	if !ok || index < 0 || int(index) >= len(t.Partitions) {
+		return kerr.UnknownTopicOrPartition
+	}
+	if t.Partitions[index].Leader == metadata.NoLeader {
+		return kerr.LeaderNotAvailable
+	}
+	return kerr.NotLeaderForPartition
+}

@@ -1,11 +1,14 @@
 package broker
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
 
 	"github.com/kafkasim/kafkasim/broker/quorum"
 	"github.com/kafkasim/kafkasim/client"
@@ -177,6 +180,11 @@ func TestClusterElectsRegistersCreatesAndFailsOver(t *testing.T) {
 		leader := sc.nodes[p.Leader-1].node
 		if leader.catalog.partition("orders", int32(i)) == nil {
 			t.Fatalf("partition %d: leader %d serves no local replica", i, p.Leader)
+		}
+		// Any other broker sends the client to the leader.
+		other := sc.nodes[p.Leader%3].node
+		if other.catalog.partition("orders", int32(i)) != nil || !errors.Is(other.missingPartition("orders", int32(i)), kerr.NotLeaderForPartition) {
+			t.Fatalf("partition %d: broker %d, not its leader, serves it or answers %v", i, other.cfg.NodeID, other.missingPartition("orders", int32(i)))
 		}
 	}
 	if len(leaders) != 3 {
