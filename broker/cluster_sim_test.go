@@ -36,6 +36,14 @@ type simClusterNode struct {
 
 func newSimCluster(t *testing.T, seed uint64, size int) *simCluster {
 	t.Helper()
+	return newSimClusterWithVoters(t, seed, size, size)
+}
+
+// newSimClusterWithVoters builds size nodes of which the first voters are
+// combined broker and controller nodes and the rest broker-only nodes,
+// which follow the metadata log as observers.
+func newSimClusterWithVoters(t *testing.T, seed uint64, size, votersCount int) *simCluster {
+	t.Helper()
 	sc := &simCluster{t: t, sched: sim.NewScheduler(seed)}
 	if testing.Verbose() {
 		sc.sched.SetTraceWriter(os.Stdout)
@@ -43,7 +51,9 @@ func newSimCluster(t *testing.T, seed uint64, size int) *simCluster {
 	var voters []quorum.Voter
 	var bootstrap []string
 	for i := 1; i <= size; i++ {
-		voters = append(voters, quorum.Voter{ID: int32(i), Address: fmt.Sprintf("b%d:9093", i)})
+		if i <= votersCount {
+			voters = append(voters, quorum.Voter{ID: int32(i), Address: fmt.Sprintf("b%d:9093", i)})
+		}
 		bootstrap = append(bootstrap, fmt.Sprintf("b%d:9092", i))
 	}
 	for i := 1; i <= size; i++ {
@@ -52,9 +62,12 @@ func newSimCluster(t *testing.T, seed uint64, size int) *simCluster {
 		cfg := DefaultConfig()
 		cfg.NodeID = int32(i)
 		cfg.Listeners = []string{fmt.Sprintf("b%d:9092", i)}
-		cfg.ControllerListeners = []string{fmt.Sprintf("b%d:9093", i)}
 		cfg.QuorumVoters = voters
-		cfg.ProcessRoles = []string{roleBroker, roleController}
+		cfg.ProcessRoles = []string{roleBroker}
+		if i <= votersCount {
+			cfg.ControllerListeners = []string{fmt.Sprintf("b%d:9093", i)}
+			cfg.ProcessRoles = []string{roleBroker, roleController}
+		}
 		cfg.GroupInitialRebalanceDelayMs = 0
 		n := &simClusterNode{c: sc, id: int32(i), host: host, cfg: cfg}
 		sc.nodes = append(sc.nodes, n)
@@ -94,7 +107,7 @@ func (n *simClusterNode) restart() {
 // activeController returns the node whose controller is active, or nil.
 func (sc *simCluster) activeController() *simClusterNode {
 	for _, n := range sc.nodes {
-		if n.node != nil && n.node.cluster.controller.Active() {
+		if n.node != nil && n.node.cluster.controller != nil && n.node.cluster.controller.Active() {
 			return n
 		}
 	}
@@ -351,4 +364,38 @@ func TestControlledShutdownMovesLeadershipsFirst(t *testing.T) {
 	if took := sc.sched.Now() - start; took >= 2*time.Second {
 		t.Fatalf("a successor took %v of virtual time after a resignation", took)
 	}
+}
+
+// TestBrokerOnlyNodesFollowTheMetadataLog runs three voters and two
+// broker-only nodes: the latter follow the metadata log as observers,
+// register, are unfenced, lead partitions and serve them.
+func TestBrokerOnlyNodesFollowTheMetadataLog(t *testing.T) {
+	sc := newSimClusterWithVoters(t, 3, 5, 3)
+	sc.runUntil("an active controller", 20*time.Second, func() bool { return sc.activeController() != nil })
+	sc.runUntil("every broker unfenced", 30*time.Second, sc.unfenced)
+	for _, n := range sc.nodes[3:] {
+		if !n.node.cluster.host.IsObserver() {
+			t.Fatalf("broker-only node %d is not an observer of the quorum", n.id)
+		}
+	}
+	if err := sc.createTopic("wide", 10); err != "" {
+		t.Fatalf("create: %s", err)
+	}
+	sc.runUntil("every image has the topic", 10*time.Second, func() bool {
+		for _, n := range sc.nodes {
+			if _, ok := n.node.cluster.image.TopicByName("wide"); !ok {
+				return false
+			}
+		}
+		return true
+	})
+	topic, _ := sc.nodes[4].node.cluster.image.TopicByName("wide")
+	led := map[int32]bool{}
+	for _, p := range topic.Partitions {
+		led[p.Leader] = true
+	}
+	if !led[4] || !led[5] {
+		t.Fatalf("broker-only nodes lead nothing: leaders %v", led)
+	}
+	sc.produceAndConsume("wide", 40)
 }

@@ -142,6 +142,10 @@ func (h *Host) Stop() {
 // quorum, for the node and for DescribeQuorum-like tools.
 func (h *Host) Role() raft.Role { return h.raft.Role() }
 
+// IsObserver reports whether the node follows the quorum without being a
+// voter (a broker-only node).
+func (h *Host) IsObserver() bool { return h.raft.IsObserver() }
+
 // Epoch is the node's current epoch.
 func (h *Host) Epoch() int32 { return h.raft.HardState().Epoch }
 
