@@ -50,7 +50,12 @@ func (l *lifecycle) init(c *cluster) {
 	c.node.env.Rand.Fill(l.incarnationID[:])
 }
 
-func (l *lifecycle) start() { l.send() }
+// start registers a broker; a controller-only node never registers.
+func (l *lifecycle) start() {
+	if l.cluster.node.cfg.IsBroker() {
+		l.send()
+	}
+}
 
 func (l *lifecycle) stop() {
 	l.stopped = true

@@ -44,6 +44,13 @@ func newSimCluster(t *testing.T, seed uint64, size int) *simCluster {
 // which follow the metadata log as observers.
 func newSimClusterWithVoters(t *testing.T, seed uint64, size, votersCount int) *simCluster {
 	t.Helper()
+	return newSimClusterOfRoles(t, seed, size, votersCount, false)
+}
+
+// newSimClusterOfRoles is newSimClusterWithVoters whose voters, when
+// separate is set, are controller-only nodes that serve no client.
+func newSimClusterOfRoles(t *testing.T, seed uint64, size, votersCount int, separate bool) *simCluster {
+	t.Helper()
 	sc := &simCluster{t: t, sched: sim.NewScheduler(seed)}
 	if testing.Verbose() {
 		sc.sched.SetTraceWriter(os.Stdout)
@@ -54,7 +61,9 @@ func newSimClusterWithVoters(t *testing.T, seed uint64, size, votersCount int) *
 		if i <= votersCount {
 			voters = append(voters, quorum.Voter{ID: int32(i), Address: fmt.Sprintf("b%d:9093", i)})
 		}
-		bootstrap = append(bootstrap, fmt.Sprintf("b%d:9092", i))
+		if i > votersCount || !separate {
+			bootstrap = append(bootstrap, fmt.Sprintf("b%d:9092", i))
+		}
 	}
 	for i := 1; i <= size; i++ {
 		host := sc.sched.AddNode(fmt.Sprintf("b%d", i), sim.NodeOptions{})
@@ -67,6 +76,9 @@ func newSimClusterWithVoters(t *testing.T, seed uint64, size, votersCount int) *
 		if i <= votersCount {
 			cfg.ControllerListeners = []string{fmt.Sprintf("b%d:9093", i)}
 			cfg.ProcessRoles = []string{roleBroker, roleController}
+			if separate {
+				cfg.ProcessRoles, cfg.Listeners = []string{roleController}, nil
+			}
 		}
 		cfg.GroupInitialRebalanceDelayMs = 0
 		n := &simClusterNode{c: sc, id: int32(i), host: host, cfg: cfg}
@@ -136,7 +148,7 @@ func (sc *simCluster) unfenced() bool {
 			continue
 		}
 		for _, n := range sc.nodes {
-			if n.node == nil {
+			if n.node == nil || !n.cfg.IsBroker() {
 				continue
 			}
 			b, ok := viewer.node.cluster.image.Broker(n.id)
@@ -398,4 +410,42 @@ func TestBrokerOnlyNodesFollowTheMetadataLog(t *testing.T) {
 		t.Fatalf("broker-only nodes lead nothing: leaders %v", led)
 	}
 	sc.produceAndConsume("wide", 40)
+}
+
+// TestSeparateControllers runs three controller-only nodes and three
+// broker-only nodes: the controllers serve no client and lead no
+// partition, the brokers register with the active controller through its
+// controller listener, and killing the active controller leaves the
+// brokers serving and a new controller taking requests.
+func TestSeparateControllers(t *testing.T) {
+	sc := newSimClusterOfRoles(t, 4, 6, 3, true)
+	sc.runUntil("an active controller", 20*time.Second, func() bool { return sc.activeController() != nil })
+	sc.runUntil("every broker unfenced", 30*time.Second, sc.unfenced)
+	for _, n := range sc.nodes[:3] {
+		if _, registered := n.node.cluster.image.Broker(n.id); registered || len(n.node.Addrs()) != 1 {
+			t.Fatalf("controller-only node %d registered as a broker or serves clients: %v", n.id, n.node.Addrs())
+		}
+	}
+	if err := sc.createTopic("events", 6); err != "" {
+		t.Fatalf("create: %s", err)
+	}
+	sc.produceAndConsume("events", 30)
+	old := sc.activeController()
+	old.crash()
+	sc.runUntil("a new active controller", 20*time.Second, func() bool {
+		a := sc.activeController()
+		return a != nil && a != old
+	})
+	for attempt := 0; ; attempt++ {
+		err := sc.createTopic("after-failover", 1)
+		if err == "" || (attempt > 0 && strings.Contains(err, "TOPIC_ALREADY_EXISTS")) {
+			break
+		}
+		if attempt == 5 {
+			t.Fatalf("create after failover: %s", err)
+		}
+		refreshed := false
+		sc.client.RefreshMetadata(func(error) { refreshed = true })
+		sc.runUntil("a metadata refresh", 30*time.Second, func() bool { return refreshed })
+	}
 }

@@ -334,16 +334,17 @@ var properties = map[string]property{
 	processRolesKey: processRolesProperty,
 }
 
-// processRolesProperty reads process.roles: "broker", or
-// "broker,controller" for a combined node.
+// processRolesProperty reads process.roles: "broker", "controller" (a
+// controller-only node, which serves no clients), or "broker,controller"
+// for a combined node.
 func processRolesProperty(c *Config, value string) error {
 	roles := splitList(value)
 	if len(roles) == 0 {
-		return errors.New("is empty; want broker or broker,controller")
+		return errors.New("is empty; want broker, controller or broker,controller")
 	}
 	for _, role := range roles {
 		if role != roleBroker && role != roleController {
-			return fmt.Errorf("unknown role %q; want broker or broker,controller", role)
+			return fmt.Errorf("unknown role %q; want broker, controller or broker,controller", role)
 		}
 	}
 	c.ProcessRoles = roles
@@ -355,6 +356,12 @@ const (
 	roleBroker     = "broker"
 	roleController = "controller"
 )
+
+// IsBroker reports whether the node serves clients: process.roles names
+// the broker, or is unset (a standalone broker).
+func (c *Config) IsBroker() bool {
+	return len(c.ProcessRoles) == 0 || slices.Contains(c.ProcessRoles, roleBroker)
+}
 
 // IsController reports whether process.roles names the controller role.
 func (c *Config) IsController() bool { return slices.Contains(c.ProcessRoles, roleController) }
@@ -404,8 +411,10 @@ func logDirProperty(c *Config, value string) error {
 // Validate checks the relations between settings.
 func (c Config) Validate() error {
 	switch {
-	case len(c.Listeners) == 0:
+	case len(c.Listeners) == 0 && c.IsBroker():
 		return fmt.Errorf("%w: listeners: no listener given", ErrConfig)
+	case !c.IsBroker() && !c.ClusterMode():
+		return fmt.Errorf("%w: process.roles=controller needs controller.quorum.voters", ErrConfig)
 	case c.MinInsyncReplicas > c.DefaultReplicationFactor && c.DefaultReplicationFactor > 1:
 		return fmt.Errorf("%w: min.insync.replicas %d exceeds default.replication.factor %d",
 			ErrConfig, c.MinInsyncReplicas, c.DefaultReplicationFactor)
@@ -639,7 +648,6 @@ func ParseProperties(base Config, text string) (Config, []string, error) {
 	}
 	s.checkZooKeeper()
 	s.checkNodeIDs()
-	s.checkProcessRoles()
 	s.parseListenerSettings()
 	if len(s.ignored) > 0 {
 		noun := "settings"
@@ -775,22 +783,6 @@ func (s *parseState) checkNodeIDs() {
 	}
 }
 
-// checkProcessRoles refuses a controller-only node: this process is always
-// a broker, so serving clients from a file meant for a controller would
-// surprise its operator.
-func (s *parseState) checkProcessRoles() {
-	p, ok := s.settings[processRolesKey]
-	if !ok {
-		return
-	}
-	for _, role := range strings.Split(p.value, ",") {
-		if strings.TrimSpace(role) == "broker" {
-			return
-		}
-	}
-	s.problem(p.line, "process.roles=%s: a controller-only node is not supported yet; a kafkasim node is always a broker: use process.roles=broker,controller", p.value)
-}
-
 // listenerAddress is one entry of listeners or advertised.listeners.
 type listenerAddress struct {
 	name, address string // name is "" for a bare host:port
@@ -804,7 +796,7 @@ type listenerAddress struct {
 func (s *parseState) parseListenerSettings() {
 	protocols, controllers := s.listenerProtocols()
 	if p, ok := s.settings[listenersKey]; ok {
-		if addrs := s.servedListeners(p, protocols, controllers, true); len(addrs) > 0 {
+		if addrs := s.servedListeners(p, protocols, controllers, true); len(addrs) > 0 || !s.config.IsBroker() {
 			s.config.Listeners = addrs
 		} else if len(s.problems) == 0 {
 			s.problem(p.line, "listeners: no PLAINTEXT listener for clients in %q", p.value)

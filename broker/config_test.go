@@ -75,7 +75,7 @@ func TestParsePropertiesRejectsBadSettings(t *testing.T) {
 		{"listeners=CONTROLLER://:9093\ncontroller.listener.names=CONTROLLER", "no PLAINTEXT listener for clients"},
 		{"listener.security.protocol.map=PLAINTEXT", `"PLAINTEXT" is not NAME:PROTOCOL`},
 		{"node.id=1\nbroker.id=2", "broker.id=2 differs from node.id=1 (line 1)"},
-		{"process.roles=controller", "a controller-only node is not supported yet"},
+		{"process.roles=controller", "process.roles=controller needs controller.quorum.voters"},
 		{"process.roles=broker,zookeeper", "unknown role \"zookeeper\""},
 		{"controller.quorum.voters=1@a:1,1@b:2", "names node 1 twice"},
 		{"zookeeper.connect=localhost:2181", "no ZooKeeper mode"},
@@ -215,6 +215,37 @@ func TestIgnoredKafkaSettingsAreNotImplemented(t *testing.T) {
 	for name := range listenerSettings { // order-independent: each is checked alone
 		if isKafkaSettingIgnored(name) {
 			t.Errorf("%s is read with the listeners and ignored", name)
+		}
+	}
+}
+
+// TestParseClusterRoles checks the three shapes of a cluster-mode node: a
+// combined voter, a broker-only node and a controller-only voter, which
+// serves no client listener.
+func TestParseClusterRoles(t *testing.T) {
+	const voters = "controller.quorum.voters=1@localhost:9093,2@localhost:9094,3@localhost:9095\n"
+	for _, tc := range []struct {
+		name, text           string
+		clients, controllers string
+	}{
+		{"combined", "node.id=1\nprocess.roles=broker,controller\n" + voters +
+			"listeners=PLAINTEXT://:9092,CONTROLLER://:9093\ncontroller.listener.names=CONTROLLER\n", "0.0.0.0:9092", "0.0.0.0:9093"},
+		{"broker-only", "node.id=4\nprocess.roles=broker\n" + voters + "listeners=PLAINTEXT://:9096\n", "0.0.0.0:9096", ""},
+		{"controller-only", "node.id=2\nprocess.roles=controller\n" + voters +
+			"listeners=CONTROLLER://:9094\ncontroller.listener.names=CONTROLLER\n", "", "0.0.0.0:9094"},
+	} {
+		cfg, warnings, err := ParseProperties(DefaultConfig(), tc.text)
+		if err != nil || len(warnings) != 0 {
+			t.Fatalf("%s: %v %v", tc.name, err, warnings)
+		}
+		if got := strings.Join(cfg.Listeners, ","); got != tc.clients {
+			t.Errorf("%s: client listeners %q, want %q", tc.name, got, tc.clients)
+		}
+		if got := strings.Join(cfg.ControllerListeners, ","); got != tc.controllers {
+			t.Errorf("%s: controller listeners %q, want %q", tc.name, got, tc.controllers)
+		}
+		if !cfg.ClusterMode() || len(cfg.QuorumVoters) != 3 {
+			t.Errorf("%s: not in cluster mode with three voters", tc.name)
 		}
 	}
 }

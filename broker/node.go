@@ -116,7 +116,13 @@ func New(env core.Env, cfg Config) (*Node, error) {
 // Start listens on every configured listener and starts the periodic
 // retention and flush timers.
 func (n *Node) Start() error {
-	for _, addr := range n.cfg.Listeners {
+	clientListeners := n.cfg.Listeners
+	if !n.cfg.IsBroker() {
+		// A controller-only node serves the quorum and the controller on
+		// its controller listeners, and no client.
+		clientListeners = nil
+	}
+	for _, addr := range clientListeners {
 		l, err := n.env.Net.Listen(addr, n.accept)
 		if err != nil {
 			n.closeListeners()
