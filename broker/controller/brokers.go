@@ -5,6 +5,7 @@ package controller
 // and BrokerHeartbeatManager answer them.
 
 import (
+	"slices"
 	"time"
 
 	"github.com/kafkasim/kafkasim/broker/metadata"
@@ -124,7 +125,34 @@ func (c *Controller) heartbeatFenced(request *kmsg.BrokerHeartbeatRequest, respo
 		return response, nil
 	}
 	response.IsFenced = false
-	return response, []metadata.Record{&metadata.UnfenceBrokerRecord{BrokerID: broker.ID, BrokerEpoch: broker.Epoch}}
+	unfence := &metadata.UnfenceBrokerRecord{BrokerID: broker.ID, BrokerEpoch: broker.Epoch}
+	return response, append([]metadata.Record{unfence}, c.electWithReturningBroker(unfence)...)
+}
+
+// electWithReturningBroker elects leaders, in the entry that unfences a
+// broker, for the leaderless partitions it can lead: those whose ISR or ELR
+// it is in (or any it replicates, where unclean election is enabled), as
+// Kafka's controller does when a broker comes back. Without this a
+// partition whose last ISR member restarted would stay leaderless until a
+// preferred-leader rebalance.
+func (c *Controller) electWithReturningBroker(unfence *metadata.UnfenceBrokerRecord) []metadata.Record {
+	after := c.working.Clone()
+	err := after.ApplyRecord(after.AppliedOffset()+1, c.epoch, unfence)
+	assert(err == nil, "unfencing a caught-up fenced broker was refused")
+	var records []metadata.Record
+	for _, name := range after.TopicNames() {
+		topic, _ := after.TopicByName(name)
+		for _, partition := range topic.Partitions {
+			if partition.Leader != metadata.NoLeader || !slices.Contains(partition.Replicas, unfence.BrokerID) {
+				continue
+			}
+			change, ok := metadata.ElectLeader(partition, after, c.uncleanFor(name))
+			if ok && change.Leader != metadata.NoLeader {
+				records = append(records, &change)
+			}
+		}
+	}
+	return records
 }
 
 func (c *Controller) heartbeatShuttingDown(response *kmsg.BrokerHeartbeatResponse, broker metadata.Broker) (kmsg.Response, []metadata.Record) {

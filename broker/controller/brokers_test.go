@@ -266,3 +266,21 @@ func TestUnfencedHeartbeatSaysUnfenced(t *testing.T) {
 		t.Errorf("answer %+v, want unfenced and caught up", response)
 	}
 }
+
+// TestReturningBrokerLeadsItsLeaderlessPartitions re-registers broker 1,
+// the only ISR member and leader of "orders": its registration leaves the
+// partition leaderless (it may not lead while fenced), and the entry that
+// unfences it once it caught up elects it again in the same batch.
+func TestReturningBrokerLeadsItsLeaderlessPartitions(t *testing.T) {
+	h := newHarness(t, nil, seedOrders([]int32{1}, 1)...)
+	epoch := h.register(1, 1).BrokerEpoch
+	if partition := h.partition("orders", 0); partition.Leader != metadata.NoLeader || !slices.Equal(partition.ISR, []int32{1}) {
+		t.Fatalf("after re-registration: %+v, want no leader and ISR 1", partition)
+	}
+	if response := h.heartbeat(heartbeat(1, epoch, h.committed.AppliedOffset())); response.IsFenced {
+		t.Fatal("a caught-up broker stays fenced")
+	}
+	if partition := h.partition("orders", 0); partition.Leader != 1 || partition.LeaderEpoch != 2 {
+		t.Fatalf("after unfencing: %+v, want broker 1 leading again in leader epoch 2", partition)
+	}
+}
