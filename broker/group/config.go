@@ -65,6 +65,11 @@ type Config struct {
 	// in partition OffsetsPartition(group, OffsetsPartitions), and
 	// UnloadPartition makes every group of one partition unavailable.
 	OffsetsPartitions int32
+
+	// PartitionsStartUnloaded makes the coordinator serve no partition
+	// until LoadPartition loads it: a broker of a cluster serves only the
+	// groups of the offsets partitions it leads.
+	PartitionsStartUnloaded bool
 }
 
 // DefaultConfig returns Kafka's defaults, with bounds where Kafka has none.

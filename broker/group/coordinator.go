@@ -58,11 +58,40 @@ func NewCoordinator(clock core.Clock, rand *core.Rand, log *slog.Logger, cfg Con
 	if clock == nil || rand == nil || log == nil || store == nil {
 		panic("group: NewCoordinator needs a clock, a rand, a logger and a store")
 	}
-	return &Coordinator{
+	c := &Coordinator{
 		clock: clock, rand: rand, log: log, cfg: cfg, store: store, topics: topics,
 		groups:             make(map[string]*group),
 		unloadedPartitions: make([]bool, cfg.OffsetsPartitions),
-	}, nil
+	}
+	if cfg.PartitionsStartUnloaded {
+		for i := range c.unloadedPartitions {
+			c.unloadedPartitions[i] = true
+		}
+	}
+	return c, nil
+}
+
+// LoadPartition starts serving the groups of offsets partition partition,
+// which this coordinator had unloaded or never served: replay must call
+// apply (Replay) for every record of the partition, in log order. The
+// groups come back from the log, never from what this coordinator held
+// before, as in Kafka when a broker becomes an offsets partition's leader.
+// On an error the partition is left unloaded, with nothing of the partial
+// replay kept. Loading a served partition does nothing.
+func (c *Coordinator) LoadPartition(partition int32, replay func(apply func(key, value []byte) error) error) error {
+	if partition < 0 || partition >= c.cfg.OffsetsPartitions {
+		panic(fmt.Sprintf("group: LoadPartition(%d) outside the %d offsets partitions", partition, c.cfg.OffsetsPartitions))
+	}
+	if !c.unloadedPartitions[partition] || c.closed {
+		return nil
+	}
+	c.unloadedPartitions[partition] = false
+	if err := replay(c.Replay); err != nil {
+		c.UnloadPartition(partition)
+		return err
+	}
+	c.log.Info("groups loaded", "partition", partition)
+	return nil
 }
 
 // UnloadPartition stops serving the groups whose offsets live in

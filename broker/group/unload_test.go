@@ -201,3 +201,59 @@ func TestReplayRefusesUnloadedPartition(t *testing.T) {
 		t.Fatal("the replay created a group of an unloaded partition")
 	}
 }
+
+// TestLoadPartitionServesFromTheLog: a coordinator that starts with every
+// partition unloaded (a cluster broker before it leads any) answers
+// NOT_COORDINATOR; loading one partition replays its records and serves
+// its groups, with what was committed; unloading and loading again brings
+// them back from the log; a replay that fails leaves the partition
+// unloaded and keeps nothing of it.
+func TestLoadPartitionServesFromTheLog(t *testing.T) {
+	h := newHarness(t, unloadConfig())
+	name, other := groupsInTwoPartitions(t, h.cfg.OffsetsPartitions)
+	commitCode(h.commit(commitReq(name, "", -1, "t", 0, 5)))
+	records := h.store.log
+	replay := func(apply func(key, value []byte) error) error {
+		for _, r := range records {
+			if err := apply(r.Key, r.Value); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	h.c.Close()
+	cfg := h.cfg
+	cfg.PartitionsStartUnloaded = true
+	h.cfg = cfg
+	h.c = h.newCoordinator()
+	partition := OffsetsPartition(name, cfg.OffsetsPartitions)
+	if _, code := h.fetch(name, "t", 0); code != kerr.NotCoordinator.Code {
+		t.Fatalf("before loading: error %d, want NOT_COORDINATOR", code)
+	}
+	if err := h.c.LoadPartition(partition, replay); err != nil {
+		t.Fatal(err)
+	}
+	if off, code := h.fetch(name, "t", 0); code != 0 || off != 5 {
+		t.Fatalf("after loading: offset %d error %d, want 5", off, code)
+	}
+	if _, code := h.fetch(other, "t", 0); code != kerr.NotCoordinator.Code {
+		t.Fatalf("a group of a partition not loaded: error %d, want NOT_COORDINATOR", code)
+	}
+	h.c.UnloadPartition(partition)
+	if err := h.c.LoadPartition(partition, replay); err != nil {
+		t.Fatal(err)
+	}
+	if off, code := h.fetch(name, "t", 0); code != 0 || off != 5 {
+		t.Fatalf("after loading again: offset %d error %d, want 5", off, code)
+	}
+	h.c.UnloadPartition(partition)
+	failing := func(apply func(key, value []byte) error) error {
+		if err := replay(apply); err != nil {
+			return err
+		}
+		return fmt.Errorf("the partition went offline while it was read")
+	}
+	if err := h.c.LoadPartition(partition, failing); err == nil || !h.c.PartitionUnloaded(partition) || h.c.groups[name] != nil {
+		t.Fatalf("a failed load: error %v, unloaded %v, group kept %v", err, h.c.PartitionUnloaded(partition), h.c.groups[name] != nil)
+	}
+}
