@@ -219,12 +219,7 @@ func (s *offsetsStore) append(p *partition, records []group.StoreRecord) (int64,
 // of the broker serves. Any other replay error stops the start.
 func (n *Node) openGroups() error {
 	partitions := n.catalog.topics[offsetsTopic].partitions
-	cfg := group.DefaultConfig()
-	cfg.SessionTimeoutMin = time.Duration(n.cfg.GroupMinSessionTimeoutMs) * time.Millisecond
-	cfg.SessionTimeoutMax = time.Duration(n.cfg.GroupMaxSessionTimeoutMs) * time.Millisecond
-	cfg.InitialRebalanceDelay = time.Duration(n.cfg.GroupInitialRebalanceDelayMs) * time.Millisecond
-	cfg.OffsetsPartitions = int32(len(partitions))
-	coordinator, err := group.NewCoordinator(n.env.Clock, n.env.Rand.Fork(), n.log, cfg, &offsetsStore{node: n}, n.catalog)
+	coordinator, err := n.newGroupCoordinator(int32(len(partitions)), false)
 	if err != nil {
 		return err
 	}
@@ -245,6 +240,18 @@ func (n *Node) openGroups() error {
 	}
 	n.groups = coordinator
 	return nil
+}
+
+// newGroupCoordinator builds the group coordinator for an offsets topic of
+// partitions partitions; startUnloaded makes it serve none until loaded.
+func (n *Node) newGroupCoordinator(partitions int32, startUnloaded bool) (*group.Coordinator, error) {
+	cfg := group.DefaultConfig()
+	cfg.SessionTimeoutMin = time.Duration(n.cfg.GroupMinSessionTimeoutMs) * time.Millisecond
+	cfg.SessionTimeoutMax = time.Duration(n.cfg.GroupMaxSessionTimeoutMs) * time.Millisecond
+	cfg.InitialRebalanceDelay = time.Duration(n.cfg.GroupInitialRebalanceDelayMs) * time.Millisecond
+	cfg.OffsetsPartitions = partitions
+	cfg.PartitionsStartUnloaded = startUnloaded
+	return group.NewCoordinator(n.env.Clock, n.env.Rand.Fork(), n.log, cfg, &offsetsStore{node: n}, n.catalog)
 }
 
 // PartitionExists implements group.TopicChecker.

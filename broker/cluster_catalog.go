@@ -21,9 +21,18 @@ import (
 // may simply not have caught up). A local partition serves clients only
 // while the image names this broker its leader.
 
-// leads reports whether the image names this broker the leader of a local
-// topic's partition, under the same topic id.
+// leads reports whether this broker may serve a local topic's partition
+// as its leader: the image names it leader under the same topic id, and the
+// controller has unfenced this incarnation. The second condition keeps a
+// restarted broker from serving on a stale view: while it replays the
+// metadata log, old records name it leader of partitions that later
+// records moved away, and the controller unfences it only once it has
+// applied its own registration, which comes after all of them (and which
+// itself takes every leadership of the previous incarnation away).
 func (c *cluster) leads(t *topic, index int32) bool {
+	if c.lifecycle.fenced {
+		return false
+	}
 	state, ok := c.image.Partition(metadata.TopicID(t.id), index)
 	return ok && state.Leader == c.node.cfg.NodeID
 }
@@ -93,6 +102,7 @@ func (c *cluster) reconcile() {
 			}
 		}
 	}
+	c.syncGroups()
 	if c.lifecycle.brokerEpoch < 0 || c.image.AppliedOffset() < c.lifecycle.brokerEpoch {
 		return
 	}
@@ -111,25 +121,45 @@ func (c *cluster) reconcile() {
 	}
 }
 
-// topicCreated runs when the catalog made a topic's local partitions: the
-// consumer offsets topic brings the group coordinator up.
+// topicCreated runs when the catalog made a topic's local partitions.
 func (c *cluster) topicCreated(t *topic) {
-	if t.name == offsetsTopic && c.node.groups == nil {
-		if err := c.node.openGroups(); err != nil {
-			c.node.log.Error("cannot start the group coordinator", slog.Any("err", err))
-			return
-		}
-		c.unloadUnledOffsetsPartitions()
+	if t.name == offsetsTopic {
+		c.syncGroups()
 	}
 }
 
-// unloadUnledOffsetsPartitions hands NOT_COORDINATOR for the groups of
-// every offsets partition this broker does not lead.
-func (c *cluster) unloadUnledOffsetsPartitions() {
-	t := c.node.catalog.topics[offsetsTopic]
-	for i := range t.partitions {
-		if !c.leads(t, int32(i)) {
-			c.node.groups.UnloadPartition(int32(i))
+// syncGroups makes the group coordinator serve exactly the groups of the
+// __consumer_offsets partitions this broker may lead (cluster.leads): a
+// partition it came to lead is loaded from its log, one it no longer leads
+// is unloaded (NOT_COORDINATOR, so clients look the coordinator up again).
+// The coordinator is built, serving nothing, once the topic has local
+// partitions.
+func (c *cluster) syncGroups() {
+	n := c.node
+	local := n.catalog.topics[offsetsTopic]
+	if local == nil || n.stopped {
+		return
+	}
+	if n.groups == nil {
+		coordinator, err := n.newGroupCoordinator(int32(len(local.partitions)), true)
+		if err != nil {
+			n.log.Error("cannot start the group coordinator", slog.Any("err", err))
+			return
+		}
+		n.groups = coordinator
+	}
+	for i, p := range local.partitions {
+		index := int32(i)
+		serve := c.leads(local, index) && p.log != nil && p.offline == nil
+		switch unloaded := n.groups.PartitionUnloaded(index); {
+		case serve && unloaded:
+			err := n.groups.LoadPartition(index, p.replayRecords)
+			if err != nil {
+				n.log.Warn("cannot load the groups of an offsets partition", slog.Int("partition", i), slog.Any("err", err))
+				p.checkCorruption("group load", err)
+			}
+		case !serve && !unloaded:
+			n.groups.UnloadPartition(index)
 		}
 	}
 }

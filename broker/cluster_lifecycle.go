@@ -229,8 +229,10 @@ func (l *lifecycle) onHeartbeat(resp kmsg.Response, err error) {
 	}
 	if l.fenced != r.IsFenced {
 		n.log.Info("broker fencing changed", slog.Bool("fenced", r.IsFenced), slog.Int64("broker_epoch", l.brokerEpoch))
+		l.fenced = r.IsFenced
+		// What this broker may lead changed with it.
+		l.cluster.syncGroups()
 	}
-	l.fenced = r.IsFenced
 	if l.shuttingDown {
 		if r.ShouldShutdown {
 			l.finishShutdown("the controller moved every leadership away")

@@ -10,6 +10,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 
+	"github.com/kafkasim/kafkasim/broker/metadata"
 	"github.com/kafkasim/kafkasim/broker/quorum"
 	"github.com/kafkasim/kafkasim/client"
 	"github.com/kafkasim/kafkasim/sim"
@@ -261,9 +262,22 @@ func TestClusterElectsRegistersCreatesAndFailsOver(t *testing.T) {
 			t.Fatalf("partition %d still led by fenced broker %d", i, old.id)
 		}
 	}
-	// Restarted, it registers again and is unfenced.
+	// Restarted, it registers again and is unfenced, and the controller
+	// elects it again for the partitions it was the last in-sync replica
+	// of; the group reads everything, its coordinator reloaded from the
+	// offsets log wherever that partition's leader is now.
 	old.restart()
 	sc.runUntil("the restarted broker unfenced", 40*time.Second, sc.unfenced)
+	sc.runUntil("every partition led again", 20*time.Second, func() bool {
+		topic, _ := old.node.cluster.image.TopicByName("orders")
+		for _, p := range topic.Partitions {
+			if p.Leader == metadata.NoLeader {
+				return false
+			}
+		}
+		return true
+	})
+	sc.produceAndConsume("orders", 120)
 }
 
 // produceAndConsume produces count records with acks=all and reads them
