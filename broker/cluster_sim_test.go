@@ -20,7 +20,7 @@ import (
 // the simulator, with a client node that talks to them over the simulated
 // network.
 type simCluster struct {
-	t      *testing.T
+	t      testing.TB
 	sched  *sim.Scheduler
 	nodes  []*simClusterNode
 	client *client.Cluster
@@ -35,7 +35,7 @@ type simClusterNode struct {
 	node *Node
 }
 
-func newSimCluster(t *testing.T, seed uint64, size int) *simCluster {
+func newSimCluster(t testing.TB, seed uint64, size int) *simCluster {
 	t.Helper()
 	return newSimClusterWithVoters(t, seed, size, size)
 }
@@ -43,14 +43,14 @@ func newSimCluster(t *testing.T, seed uint64, size int) *simCluster {
 // newSimClusterWithVoters builds size nodes of which the first voters are
 // combined broker and controller nodes and the rest broker-only nodes,
 // which follow the metadata log as observers.
-func newSimClusterWithVoters(t *testing.T, seed uint64, size, votersCount int) *simCluster {
+func newSimClusterWithVoters(t testing.TB, seed uint64, size, votersCount int) *simCluster {
 	t.Helper()
 	return newSimClusterOfRoles(t, seed, size, votersCount, false)
 }
 
 // newSimClusterOfRoles is newSimClusterWithVoters whose voters, when
 // separate is set, are controller-only nodes that serve no client.
-func newSimClusterOfRoles(t *testing.T, seed uint64, size, votersCount int, separate bool) *simCluster {
+func newSimClusterOfRoles(t testing.TB, seed uint64, size, votersCount int, separate bool) *simCluster {
 	t.Helper()
 	sc := &simCluster{t: t, sched: sim.NewScheduler(seed)}
 	if testing.Verbose() {
