@@ -14,6 +14,7 @@
 //	kctl topic add-partitions NAME... -n COUNT
 //	kctl produce TOPIC [-k key-separator] [-z codec] [--acks all|1|0] [-p partition]
 //	kctl consume TOPIC [-g group] [-o start|end|OFFSET|-N] [-n count] [-e] [-f format]
+//	kctl cluster
 //	kctl group list
 //	kctl group describe GROUP...
 //	kctl group delete GROUP...

@@ -49,6 +49,10 @@ type nodeSetup struct {
 	listener  string
 	configure func(*broker.Config)
 	wrapFS    func(core.FS) core.FS // fault injection; nil for none
+	// seed seeds the node's randomness; 0 means 1. Nodes of one cluster
+	// need different seeds, or their election timeouts would all be
+	// equal and their elections could split the vote again and again.
+	seed uint64
 }
 
 // startNodeAt starts a node as setup says and stops it when the test ends.
@@ -76,7 +80,11 @@ func startNodeAt(t *testing.T, setup nodeSetup) *runningNode {
 		t.Fatal(err)
 	}
 	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	env := core.Env{Clock: knet.NewClock(r.loop), Rand: core.NewRand(1), FS: fsys, Net: r.tcp, Log: log}
+	seed := setup.seed
+	if seed == 0 {
+		seed = 1
+	}
+	env := core.Env{Clock: knet.NewClock(r.loop), Rand: core.NewRand(seed), FS: fsys, Net: r.tcp, Log: log}
 	started := make(chan error, 1)
 	r.loop.Post(func() {
 		r.node, err = broker.New(env, cfg)
@@ -110,6 +118,14 @@ func (r *runningNode) stop() {
 		r.node.Stop()
 		r.loop.Stop()
 	})
+	<-r.done
+	r.tcp.Close()
+}
+
+// crash stops the node as kill -9 would: its loop stops and its sockets
+// close with no clean shutdown (no controlled shutdown, no flush).
+func (r *runningNode) crash() {
+	r.loop.Post(r.loop.Stop)
 	<-r.done
 	r.tcp.Close()
 }

@@ -87,6 +87,7 @@ var commandGroups = []struct {
 	{name: "topic", summary: "Create, list, describe, configure and delete topics.", subcommands: topicCommands},
 	{name: "produce", single: &produceCommand},
 	{name: "consume", single: &consumeCommand},
+	{name: "cluster", single: &clusterCommand},
 	{name: "group", summary: "List, describe, delete consumer groups and reset their offsets.", subcommands: groupCommands},
 	{name: "perf", summary: "Measure produce and consume throughput and latency.", subcommands: perfCommands},
 }
@@ -175,7 +176,7 @@ func topHelp() string {
 		"usage: kctl [-b brokers] [--timeout duration] COMMAND ...\n\ncommands:\n")
 	for _, g := range commandGroups {
 		if g.single != nil {
-			fmt.Fprintf(&b, "  kctl %s %s\n", g.name, g.single.synopsis)
+			fmt.Fprintf(&b, "  %s\n", strings.TrimSpace("kctl "+g.name+" "+g.single.synopsis))
 			continue
 		}
 		for _, c := range g.subcommands {
@@ -211,7 +212,7 @@ func groupHelp(group, summary string, subcommands []command) string {
 // description, the command's own flags and examples.
 func commandHelp(name string, c command, fs *flagSet) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s\n\nusage: %s %s\n", c.summary, name, c.synopsis)
+	fmt.Fprintf(&b, "%s\n\nusage: %s\n", c.summary, strings.TrimSpace(name+" "+c.synopsis))
 	if c.description != "" {
 		fmt.Fprintf(&b, "\n%s\n", strings.TrimRight(c.description, "\n"))
 	}

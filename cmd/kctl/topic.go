@@ -308,13 +308,31 @@ func loadTopicState(inv *invocation, admin *kadm.Client, state *topicState) erro
 	if state.configs.Err != nil {
 		return fmt.Errorf("describe configs of %s: %s", name, kafkaError(state.configs.Err, state.configs.ErrMessage))
 	}
-	if state.starts, err = admin.ListStartOffsets(ctx, name); err != nil {
+	if state.starts, err = tolerateLeaderless(admin.ListStartOffsets(ctx, name)); err != nil {
 		return requestError("list start offsets of "+name, err)
 	}
-	if state.ends, err = admin.ListEndOffsets(ctx, name); err != nil {
+	if state.ends, err = tolerateLeaderless(admin.ListEndOffsets(ctx, name)); err != nil {
 		return requestError("list end offsets of "+name, err)
 	}
 	return nil
+}
+
+// tolerateLeaderless keeps a listing whose only failures are partitions
+// without a leader (in a cluster, a partition whose broker is fenced and
+// whose ISR has no other member): nobody can say their offsets, so the
+// table shows "-" beside leader "none" instead of failing the whole topic.
+// Any other failure is still an error.
+func tolerateLeaderless(offsets kadm.ListedOffsets, err error) (kadm.ListedOffsets, error) {
+	var shardErrors *kadm.ShardErrors
+	if err == nil || !errors.As(err, &shardErrors) {
+		return offsets, err
+	}
+	for _, e := range shardErrors.Errs {
+		if !errors.Is(e.Err, kerr.LeaderNotAvailable) {
+			return offsets, err
+		}
+	}
+	return offsets, nil
 }
 
 func printTopic(w io.Writer, s topicState) error {
@@ -342,7 +360,7 @@ func printTopic(w io.Writer, s topicState) error {
 	fmt.Fprintln(w)
 	table := newTable(w, "PARTITION", "LEADER", "EPOCH", "REPLICAS", "ISR", "LOG-START-OFFSET", "HIGH-WATERMARK")
 	for _, p := range d.Partitions.Sorted() {
-		table.row(p.Partition, p.Leader, p.LeaderEpoch, joinInt32s(p.Replicas), joinInt32s(p.ISR),
+		table.row(p.Partition, nodeText(p.Leader), p.LeaderEpoch, idsCell(p.Replicas), idsCell(p.ISR),
 			offsetText(s.starts, d.Topic, p.Partition), offsetText(s.ends, d.Topic, p.Partition))
 	}
 	return table.flush()
@@ -380,6 +398,16 @@ func offsetText(offsets kadm.ListedOffsets, topic string, partition int32) strin
 		return kafkaErrorName(o.Err)
 	}
 	return strconv.FormatInt(o.Offset, 10)
+}
+
+// idsCell is a list of broker ids for a table cell: joined with commas,
+// or "-" for none (an ISR can be empty), so that every cell holds
+// something.
+func idsCell(ids []int32) string {
+	if len(ids) == 0 {
+		return "-"
+	}
+	return joinInt32s(ids)
 }
 
 func joinInt32s(values []int32) string {
