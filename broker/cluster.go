@@ -65,17 +65,20 @@ func newCluster(n *Node) (*cluster, error) {
 	qc.RequestTimeout = time.Duration(cfg.QuorumRequestTimeoutMs) * time.Millisecond
 	env := n.env
 	env.Log = n.log
-	host, err := quorum.New(env, qc)
-	if err != nil {
-		return nil, err
-	}
 	c := &cluster{
 		node:      n,
-		host:      host,
 		image:     metadata.NewImage(),
 		startedAt: n.now(),
 		channels:  make(map[int32]*quorum.Channel),
 	}
+	// The host loads the newest metadata snapshot into the image while it
+	// opens (cluster_snapshot.go).
+	machine := &metadataMachine{cluster: c}
+	host, err := quorum.New(env, qc, machine)
+	if err != nil {
+		return nil, err
+	}
+	c.host = host
 	for _, v := range cfg.QuorumVoters {
 		c.channels[v.ID] = quorum.NewChannel(n.env, n.log, v.Address, fmt.Sprintf("broker-%d", cfg.NodeID), qc.RequestTimeout)
 	}
@@ -96,7 +99,7 @@ func newCluster(n *Node) (*cluster, error) {
 			return nil, err
 		}
 	}
-	host.OnUpdate = c.onUpdate
+	host.OnUpdate = func(committed []raft.Entry) { c.onUpdate(committed, machine.takeRestored()) }
 	host.OnHalt = n.halt
 	c.lifecycle.init(c)
 	return c, nil
@@ -142,8 +145,9 @@ func (c *cluster) scheduleControllerTick() {
 
 // onUpdate applies what the quorum committed to the image, lets the
 // catalog follow it, answers the controller's waiting requests and
-// (de)activates the controller with the quorum's leadership.
-func (c *cluster) onUpdate(committed []raft.Entry) {
+// (de)activates the controller with the quorum's leadership. restored says
+// that a metadata snapshot replaced the image since the last call.
+func (c *cluster) onUpdate(committed []raft.Entry, restored bool) {
 	if c.node.stopped {
 		return
 	}
@@ -154,16 +158,17 @@ func (c *cluster) onUpdate(committed []raft.Entry) {
 			c.node.log.Warn("metadata record rejected", slog.Int64("offset", e.Offset), slog.Any("err", err))
 		}
 	}
-	if len(committed) > 0 {
-		if c.observeCommitted != nil {
-			c.observeCommitted(committed)
-		}
+	if len(committed) > 0 && c.observeCommitted != nil {
+		c.observeCommitted(committed)
+	}
+	changed := restored || len(committed) > 0
+	if changed {
 		c.reconcile()
 	}
 	if c.controller != nil {
 		c.updateController()
 	}
-	if len(committed) > 0 {
+	if changed {
 		c.lifecycle.metadataApplied()
 	}
 }

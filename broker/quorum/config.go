@@ -63,16 +63,29 @@ type Config struct {
 	FetchTimeout time.Duration
 	// RequestTimeout is quorum.request.timeout.ms.
 	RequestTimeout time.Duration
+	// SnapshotIntervalEntries and SnapshotIntervalBytes decide when the
+	// host snapshots the state machine and drops the log below it: once
+	// this many entries, or entries with this many bytes of data, were
+	// applied since the last snapshot (or since the restart), whichever
+	// comes first. Zero switches a threshold off; both zero, no snapshot is
+	// taken and the log grows without bound. Kafka's settings are in bytes
+	// and time (metadata.log.max.record.bytes.between.snapshots, 20 MiB,
+	// and metadata.log.max.snapshot.interval.ms, one hour); a count of
+	// entries stands in for the time, since a quiet log needs no snapshot.
+	SnapshotIntervalEntries int
+	SnapshotIntervalBytes   int64
 }
 
 // DefaultConfig returns Kafka's defaults for the timeouts, with a 50 ms
-// tick.
+// tick, and a snapshot every 1000 entries or 1 MiB of entry data.
 func DefaultConfig() Config {
 	return Config{
-		TickInterval:    50 * time.Millisecond,
-		ElectionTimeout: time.Second,
-		FetchTimeout:    2 * time.Second,
-		RequestTimeout:  2 * time.Second,
+		TickInterval:            50 * time.Millisecond,
+		ElectionTimeout:         time.Second,
+		FetchTimeout:            2 * time.Second,
+		RequestTimeout:          2 * time.Second,
+		SnapshotIntervalEntries: 1000,
+		SnapshotIntervalBytes:   1 << 20,
 	}
 }
 
@@ -86,6 +99,8 @@ func (c *Config) validate() error {
 	switch {
 	case c.TickInterval <= 0 || c.ElectionTimeout <= 0 || c.FetchTimeout <= 0 || c.RequestTimeout <= 0:
 		return errors.New("quorum: the tick interval and the quorum timeouts must be positive")
+	case c.SnapshotIntervalEntries < 0 || c.SnapshotIntervalBytes < 0:
+		return errors.New("quorum: the snapshot intervals must not be negative")
 	case len(c.Voters) == 0:
 		return errors.New("quorum: controller.quorum.voters is empty")
 	case c.Dir == "":

@@ -31,9 +31,22 @@ type Host struct {
 	inbound       map[int32]func(kmsg.Response)
 	nextInboundID int32
 
-	// busy is set while a Ready's I/O is in flight: Raft hands out one
-	// Ready at a time.
+	// busy is set while a Ready's I/O or a snapshot's is in flight: Raft
+	// hands out one Ready at a time, and a snapshot is taken between two.
 	busy bool
+	// machine is the node's state machine; snapshots are its images.
+	machine StateMachine
+	// appliedOffset is the offset after the last entry handed to OnUpdate
+	// (or the restored snapshot's), appliedEpoch that entry's epoch: the
+	// id a snapshot taken now gets.
+	appliedOffset int64
+	appliedEpoch  int32
+	// sinceSnapshotEntries and sinceSnapshotBytes count the entries (and
+	// their data) applied since the last snapshot, against the thresholds.
+	sinceSnapshotEntries int
+	sinceSnapshotBytes   int64
+	// snapshotting is set while a snapshot is being written and compacted.
+	snapshotting bool
 	// persistedHard is the quorum state last made durable.
 	persistedHard raft.HardState
 	ticker        core.Timer
@@ -42,7 +55,9 @@ type Host struct {
 
 	// OnUpdate, if set, is called after every Ready the host completed, with
 	// the entries it committed (maybe none), in offset order. The node
-	// applies them and looks at Role and Leader again.
+	// applies them to its StateMachine and looks at Role and Leader again.
+	// After a snapshot fetched from the leader the entries start at its
+	// offset: the host has already called StateMachine.Restore.
 	OnUpdate func(committed []raft.Entry)
 	// OnPersisted, if set, is called after each Ready's writes are durable
 	// and before its messages leave, with the quorum state now on disk and
@@ -55,15 +70,26 @@ type Host struct {
 	OnHalt func(error)
 }
 
-// New opens the metadata log directory and restores the Raft node from it.
-// It does not tick or send until Start.
-func New(env core.Env, cfg Config) (*Host, error) {
+// New opens the metadata log directory, loads the newest snapshot into
+// machine (StateMachine.Restore) and restores the Raft node from the
+// snapshot and the log after it. It does not tick or send until Start; the
+// first entries OnUpdate hands out continue the snapshot.
+func New(env core.Env, cfg Config, machine StateMachine) (*Host, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
+	}
+	if machine == nil {
+		return nil, errors.New("quorum: no state machine")
 	}
 	store, restored, err := openStore(env.FS, cfg.Dir, cfg.ClusterID)
 	if err != nil {
 		return nil, err
+	}
+	if snapshot := restored.Snapshot; snapshot.Offset > 0 {
+		if err := machine.Restore(snapshot.Offset, snapshot.Epoch, snapshot.Data); err != nil {
+			store.close()
+			return nil, fmt.Errorf("quorum: load snapshot %s: %w", checkpointName(snapshot.Offset, snapshot.Epoch), err)
+		}
 	}
 	voters := make([]int32, len(cfg.Voters))
 	for i, v := range cfg.Voters {
@@ -101,6 +127,9 @@ func New(env core.Env, cfg Config) (*Host, error) {
 		inbound: make(map[int32]func(kmsg.Response)),
 
 		persistedHard: restored.HardState,
+		machine:       machine,
+		appliedOffset: restored.Snapshot.Offset,
+		appliedEpoch:  restored.Snapshot.Epoch,
 	}
 	for _, v := range cfg.Voters {
 		if v.ID != cfg.NodeID {
@@ -108,7 +137,8 @@ func New(env core.Env, cfg Config) (*Host, error) {
 		}
 	}
 	h.log.Info("metadata quorum restored", slog.Int("epoch", int(restored.HardState.Epoch)),
-		slog.Int("leader", int(restored.HardState.LeaderID)), slog.Int("log_end", len(restored.Entries)))
+		slog.Int("leader", int(restored.HardState.LeaderID)),
+		slog.Int64("snapshot", restored.Snapshot.Offset), slog.Int64("log_end", store.endOffset()))
 	return h, nil
 }
 
@@ -180,7 +210,7 @@ func (h *Host) Resign() {
 
 // HandleRequest steps Raft with a quorum request that arrived from the
 // network (Vote, BeginQuorumEpoch, EndQuorumEpoch, DescribeQuorum, or a
-// Fetch of the metadata topic) and answers it through respond, exactly once,
+// Fetch or FetchSnapshot of the metadata topic) and answers it through respond, exactly once,
 // when Raft answers. A request Raft refuses as malformed is answered at once
 // with INVALID_REQUEST.
 func (h *Host) HandleRequest(req kmsg.Request, respond func(kmsg.Response)) {
@@ -226,6 +256,8 @@ func requestSender(req kmsg.Request) int32 {
 		}
 	case *kmsg.FetchRequest:
 		return r.ReplicaID
+	case *kmsg.FetchSnapshotRequest:
+		return r.ReplicaID
 	}
 	return raft.NoNode
 }
@@ -245,6 +277,8 @@ func errorResponse(req kmsg.Request, err *kerr.Error) kmsg.Response {
 	case *kmsg.DescribeQuorumResponse:
 		r.ErrorCode = err.Code
 	case *kmsg.FetchResponse:
+		r.ErrorCode = err.Code
+	case *kmsg.FetchSnapshotResponse:
 		r.ErrorCode = err.Code
 	}
 	return resp
@@ -298,7 +332,7 @@ func (h *Host) pump() {
 				h.persistedHard = ready.HardState
 			}
 			if h.OnPersisted != nil && (ready.HardStateChanged || ready.MustSync) {
-				h.OnPersisted(h.persistedHard, int64(len(store.positions)))
+				h.OnPersisted(h.persistedHard, store.endOffset())
 			}
 			h.complete(ready)
 			h.pump()
@@ -307,10 +341,16 @@ func (h *Host) pump() {
 }
 
 // persist performs a Ready's durable steps in Raft's order: quorum state,
-// truncation, append, sync. It runs as I/O work and touches only the store.
+// a fetched snapshot (which replaces the whole log), truncation, append,
+// sync. It runs as I/O work and touches only the store.
 func persist(s *store, ready raft.Ready) error {
 	if ready.HardStateChanged {
 		if err := s.writeQuorumState(ready.HardState); err != nil {
+			return err
+		}
+	}
+	if ready.Snapshot != nil {
+		if err := s.install(*ready.Snapshot); err != nil {
 			return err
 		}
 	}
@@ -328,16 +368,34 @@ func persist(s *store, ready raft.Ready) error {
 	return nil
 }
 
-// complete sends a persisted Ready's messages, advances Raft and hands out
-// its committed entries.
+// complete sends a persisted Ready's messages, advances Raft, replaces the
+// state machine with a fetched snapshot, hands out the committed entries
+// and then takes a snapshot if enough were applied since the last.
 func (h *Host) complete(ready raft.Ready) {
 	for _, m := range ready.Messages {
 		h.send(m)
 	}
 	h.raft.Advance()
+	if snapshot := ready.Snapshot; snapshot != nil {
+		assertf(snapshot.Offset > h.appliedOffset, "fetched snapshot %d is not beyond the applied offset %d", snapshot.Offset, h.appliedOffset)
+		if err := h.machine.Restore(snapshot.Offset, snapshot.Epoch, snapshot.Data); err != nil {
+			h.halt(fmt.Errorf("quorum: load the snapshot fetched from the leader (%d-%d): %w", snapshot.Offset, snapshot.Epoch, err))
+			return
+		}
+		h.log.Info("installed a metadata snapshot from the leader", slog.Int64("offset", snapshot.Offset), slog.Int("epoch", int(snapshot.Epoch)))
+		h.appliedOffset, h.appliedEpoch = snapshot.Offset, snapshot.Epoch
+		h.sinceSnapshotEntries, h.sinceSnapshotBytes = 0, 0
+	}
+	for _, e := range ready.CommittedEntries {
+		assertf(e.Offset == h.appliedOffset, "committed entry %d handed out at applied offset %d", e.Offset, h.appliedOffset)
+		h.appliedOffset, h.appliedEpoch = e.Offset+1, e.Epoch
+		h.sinceSnapshotEntries++
+		h.sinceSnapshotBytes += int64(len(e.Data))
+	}
 	if h.OnUpdate != nil {
 		h.OnUpdate(ready.CommittedEntries)
 	}
+	h.maybeSnapshot()
 }
 
 // send delivers one message: a response goes back to the request it

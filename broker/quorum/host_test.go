@@ -1,10 +1,13 @@
 package quorum
 
 import (
+	"crypto/sha256"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"reflect"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -23,6 +26,19 @@ type simQuorum struct {
 	sched   *sim.Scheduler
 	voters  []Voter
 	members []*simMember
+	// snapshotEntries, if not zero, replaces the default snapshot interval
+	// of every host booted from then on.
+	snapshotEntries int
+	// history is the hash chain's value after each offset's entry, as the
+	// first member to reach that offset (by applying or restoring)
+	// computed it; every other member must compute the same.
+	history map[int64][sha256.Size]byte
+	// failures are the disagreements found, reported by
+	// checkCommittedPrefixes.
+	failures []string
+	// loaded counts the snapshots machines loaded at a restart, installed
+	// those fetched from a leader.
+	loaded, installed int
 }
 
 type simMember struct {
@@ -36,10 +52,70 @@ type simMember struct {
 	applied []raft.Entry
 	// lives counts the restarts, so applied can restart with each life.
 	lives int
+	// machine is the state machine of the current life.
+	machine *chainMachine
+	// restoresAtBoot is how many snapshots the machine loaded in New; the
+	// rest were fetched from the leader.
+	restoresAtBoot int
+}
+
+// chainMachine is the tests' state machine: a hash chain over every entry
+// applied (offset, epoch and data). Its snapshot is its state, so two nodes
+// that agree on the chain at an offset agree on every entry below it, even
+// entries that neither replays any more.
+type chainMachine struct {
+	m        *simMember
+	offset   int64
+	hash     [sha256.Size]byte
+	restores int
+}
+
+func (c *chainMachine) apply(e raft.Entry) {
+	if e.Offset != c.offset {
+		c.m.q.fail("node %d applied offset %d at chain offset %d", c.m.id, e.Offset, c.offset)
+		return
+	}
+	buffer := binary.BigEndian.AppendUint64(c.hash[:], uint64(e.Offset))
+	buffer = binary.BigEndian.AppendUint32(buffer, uint32(e.Epoch))
+	c.hash = sha256.Sum256(append(buffer, e.Data...))
+	c.offset++
+	c.m.q.record(c.m.id, c.offset, c.hash)
+}
+
+// Snapshot implements StateMachine.
+func (c *chainMachine) Snapshot() []byte {
+	return append(binary.BigEndian.AppendUint64(nil, uint64(c.offset)), c.hash[:]...)
+}
+
+// Restore implements StateMachine.
+func (c *chainMachine) Restore(offset int64, epoch int32, data []byte) error {
+	if len(data) != 8+sha256.Size || int64(binary.BigEndian.Uint64(data)) != offset {
+		return errors.New("chain snapshot does not match its id")
+	}
+	c.offset = offset
+	copy(c.hash[:], data[8:])
+	c.restores++
+	if c.m.host != nil {
+		c.m.q.installed++
+	}
+	c.m.q.record(c.m.id, offset, c.hash)
+	return nil
+}
+
+// record checks a member's chain value at offset against the history.
+func (q *simQuorum) record(id int32, offset int64, hash [sha256.Size]byte) {
+	if known, ok := q.history[offset]; ok && known != hash {
+		q.fail("node %d disagrees on the committed history below offset %d", id, offset)
+	}
+	q.history[offset] = hash
+}
+
+func (q *simQuorum) fail(format string, args ...any) {
+	q.failures = append(q.failures, fmt.Sprintf(format, args...))
 }
 
 func newSimQuorum(t *testing.T, seed uint64, size int) *simQuorum {
-	q := &simQuorum{t: t, sched: sim.NewScheduler(seed)}
+	q := &simQuorum{t: t, sched: sim.NewScheduler(seed), history: map[int64][sha256.Size]byte{}}
 	for i := 1; i <= size; i++ {
 		q.voters = append(q.voters, Voter{ID: int32(i), Address: fmt.Sprintf("c%d:9093", i)})
 	}
@@ -58,11 +134,22 @@ func newSimQuorum(t *testing.T, seed uint64, size int) *simQuorum {
 func (m *simMember) boot() {
 	env := m.node.Env()
 	cfg := DefaultConfig()
-	cfg.NodeID, cfg.Voters, cfg.ClusterID, cfg.Dir = m.id, m.q.voters, "test-cluster", "meta/__cluster_metadata-0"
-	host, err := New(env, cfg)
+	cfg.NodeID, cfg.Voters, cfg.ClusterID, cfg.Dir = m.id, m.q.voters, "test-cluster", storeDir
+	if m.q.snapshotEntries > 0 {
+		cfg.SnapshotIntervalEntries = m.q.snapshotEntries
+	}
+	m.machine = &chainMachine{m: m}
+	host, err := New(env, cfg, m.machine)
 	noError(m.q.t, err)
+	m.restoresAtBoot = m.machine.restores
+	m.q.loaded += m.machine.restores
 	m.applied = nil
-	host.OnUpdate = func(committed []raft.Entry) { m.applied = append(m.applied, committed...) }
+	host.OnUpdate = func(committed []raft.Entry) {
+		for _, e := range committed {
+			m.machine.apply(e)
+		}
+		m.applied = append(m.applied, committed...)
+	}
 	host.OnHalt = func(err error) { m.q.t.Errorf("node %d halted: %v", m.id, err) }
 	_, err = env.Net.Listen(m.q.voters[m.id-1].Address, func(core.Conn) core.ConnHandler { return &testServer{host: host} })
 	noError(m.q.t, err)
@@ -72,6 +159,11 @@ func (m *simMember) boot() {
 
 func (m *simMember) crash() {
 	m.node.Crash()
+	m.host = nil
+}
+
+func (m *simMember) powerOff() {
+	m.node.PowerOff()
 	m.host = nil
 }
 
@@ -132,24 +224,13 @@ func (q *simQuorum) runUntilLeader(limit time.Duration) *simMember {
 	return nil
 }
 
-// checkCommittedPrefixes requires that every member's applied entries are a
-// prefix of one history.
+// checkCommittedPrefixes requires that every member's state machine went
+// through one history: at every offset any two members reached (by
+// applying entries or by loading a snapshot), their hash chains agree.
 func (q *simQuorum) checkCommittedPrefixes() {
-	var longest []raft.Entry
-	for _, m := range q.members {
-		if len(m.applied) > len(longest) {
-			longest = m.applied
-		}
-	}
-	for _, m := range q.members {
-		if len(m.applied) > 0 && !reflect.DeepEqual(longest[:len(m.applied)], m.applied) {
-			q.dump()
-			for i, e := range m.applied {
-				if !reflect.DeepEqual(e, longest[i]) {
-					q.t.Fatalf("seed %d: node %d applied %d/%d/%q at offset %d, another node %d/%d/%q", q.sched.Seed(), m.id, e.Offset, e.Epoch, e.Data, i, longest[i].Offset, longest[i].Epoch, longest[i].Data)
-				}
-			}
-		}
+	if len(q.failures) > 0 {
+		q.dump()
+		q.t.Fatalf("seed %d: %s", q.sched.Seed(), strings.Join(q.failures, "; "))
 	}
 }
 
@@ -295,7 +376,8 @@ func (q *simQuorum) dump() {
 			q.t.Logf("node %d down", m.id)
 			continue
 		}
-		q.t.Logf("node %d role %v epoch %d leader %d hw %d end %d applied %d", m.id, m.host.Role(), m.host.Epoch(), m.host.Leader(), m.host.HighWatermark(), m.host.EndOffset(), len(m.applied))
+		q.t.Logf("node %d role %v epoch %d leader %d log start %d hw %d end %d applied %d chain at %d", m.id, m.host.Role(), m.host.Epoch(), m.host.Leader(),
+			m.host.raft.LogStartOffset(), m.host.HighWatermark(), m.host.EndOffset(), len(m.applied), m.machine.offset)
 	}
 }
 
@@ -320,8 +402,16 @@ func (q *simQuorum) allApplied(data string) bool {
 }
 
 func TestQuorumUnderRandomFaults(t *testing.T) {
+	loaded, installed := 0, 0
 	for seed := uint64(1); seed <= quorumSeeds; seed++ {
 		q := newSimQuorum(t, seed, 3+int(seed%3))
+		// Snapshots every few entries, so that crashes strike while one
+		// is written and restarted or lagging nodes load and fetch them.
+		q.snapshotEntries = 5 + int(seed%7)
+		for _, m := range q.members {
+			m.crash()
+			m.restart()
+		}
 		rand := q.sched.ForkRand()
 		nodes := func() *simMember { return q.members[rand.IntN(len(q.members))] }
 		proposed := 0
@@ -382,11 +472,151 @@ func TestQuorumUnderRandomFaults(t *testing.T) {
 			noError(t, q.sched.RunFor(time.Second))
 		}
 		if testing.Verbose() {
-			t.Logf("seed %d: converged %v after healing", seed, q.sched.Now()-healed)
+			t.Logf("seed %d: converged %v after healing; %d snapshots loaded at restarts, %d fetched", seed, q.sched.Now()-healed, q.loaded, q.installed)
 		}
 		q.checkCommittedPrefixes()
+		loaded, installed = loaded+q.loaded, installed+q.installed
+	}
+	// The faults must exercise both ways a snapshot reaches a machine, or
+	// the agreement above says nothing about them.
+	if loaded == 0 || installed == 0 {
+		t.Fatalf("over %d seeds, %d snapshots were loaded at restarts and %d fetched from leaders", quorumSeeds, loaded, installed)
 	}
 }
 
 // quorumSeeds is how many seeds TestQuorumUnderRandomFaults runs.
-var quorumSeeds = uint64(40)
+var quorumSeeds = uint64(200)
+
+// proposeAndRun proposes count entries through the leader, a few per step,
+// letting the quorum commit them as it goes.
+func (q *simQuorum) proposeAndRun(prefix string, count int) {
+	for i := 0; i < count; {
+		leader := q.leader()
+		if leader == nil {
+			noError(q.t, q.sched.RunFor(100*time.Millisecond))
+			continue
+		}
+		for batch := 0; batch < 5 && i < count; batch++ {
+			_, err := leader.host.Propose([]byte(fmt.Sprintf("%s-%d", prefix, i)))
+			noError(q.t, err)
+			i++
+		}
+		noError(q.t, q.sched.RunFor(20*time.Millisecond))
+	}
+	noError(q.t, q.sched.RunFor(time.Second))
+}
+
+// directoryNames lists a member's metadata log directory: its segments
+// and checkpoints.
+func (m *simMember) directoryNames() []string {
+	entries, err := m.disk.ReadDir(storeDir)
+	noError(m.q.t, err)
+	var names []string
+	for _, e := range entries {
+		if strings.HasSuffix(e.Name, segmentSuffix) || strings.HasSuffix(e.Name, checkpointSuffix) {
+			names = append(names, e.Name)
+		}
+	}
+	return names
+}
+
+// TestQuorumLaggingFollowerCatchesUpFromSnapshot stops a follower while the
+// others commit far past their snapshot interval, so that they snapshot and
+// drop the log it would need; restarted, it must catch up by fetching the
+// leader's snapshot (FetchSnapshot), load it into its state machine, agree
+// with the others on the whole history and keep committing.
+func TestQuorumLaggingFollowerCatchesUpFromSnapshot(t *testing.T) {
+	q := newSimQuorum(t, 5, 3)
+	q.snapshotEntries = 20
+	for _, m := range q.members {
+		m.crash()
+		m.restart()
+	}
+	leader := q.runUntilLeader(10 * time.Second)
+	lagging := q.members[leader.id%3]
+	lagging.crash()
+	q.proposeAndRun("entry", 100)
+	start := leader.host.raft.LogStartOffset()
+	if start < 80 {
+		q.dump()
+		t.Fatalf("the leader's log starts at %d after 100 entries with a snapshot every 20", start)
+	}
+	// On disk too the leader's log starts at its snapshot.
+	if names := leader.directoryNames(); len(names) != 2 || names[1] != segmentName(start) || names[0] != checkpointName(start, leader.host.Epoch()) {
+		t.Fatalf("the leader's directory holds %v, want one checkpoint and one segment at %d", names, start)
+	}
+	lagging.restart()
+	q.proposeAndRun("after", 3)
+	if fetched := lagging.machine.restores - lagging.restoresAtBoot; fetched == 0 {
+		q.dump()
+		t.Fatal("the lagging follower caught up without fetching a snapshot")
+	}
+	for _, m := range q.members {
+		if m.machine.offset != leader.machine.offset || m.host.raft.LogStartOffset() == 0 {
+			q.dump()
+			t.Fatalf("node %d is at chain offset %d with log start %d, the leader at %d", m.id, m.machine.offset, m.host.raft.LogStartOffset(), leader.machine.offset)
+		}
+	}
+	q.checkCommittedPrefixes()
+}
+
+// TestQuorumPowerLossDuringSnapshot cuts the power of every voter at once
+// at successive events after a snapshot began (with a snapshot every 5
+// entries, each run strikes a different step of writing it, compacting
+// the log or the Readies around them) and restarts them: every entry
+// committed before the power loss must still be in every node's history
+// (the hash chains at the old high watermark agree) and the quorum must
+// commit again.
+func TestQuorumPowerLossDuringSnapshot(t *testing.T) {
+	for eventsAfter := range 6 {
+		q := newSimQuorum(t, 13+uint64(eventsAfter), 3)
+		q.snapshotEntries = 5
+		for _, m := range q.members {
+			m.crash()
+			m.restart()
+		}
+		q.runUntilLeader(10 * time.Second)
+		q.proposeAndRun("entry", 12)
+		// Propose one entry at a time and step event by event until a
+		// snapshot is under way somewhere.
+		snapshotting := func() bool {
+			return slices.ContainsFunc(q.members, func(m *simMember) bool { return m.host.snapshotting })
+		}
+		for i := 0; !snapshotting(); i++ {
+			if i == 100 {
+				t.Fatal("no snapshot began within 100 entries")
+			}
+			if leader := q.leader(); leader != nil {
+				_, _ = leader.host.Propose([]byte(fmt.Sprintf("last-%d", i)))
+			}
+			deadline := q.sched.Now() + 100*time.Millisecond
+			for !snapshotting() && q.sched.Now() < deadline && q.sched.Step() {
+			}
+		}
+		for range eventsAfter {
+			q.sched.Step()
+		}
+		committed := int64(0)
+		for _, m := range q.members {
+			committed = max(committed, m.host.HighWatermark())
+		}
+		for _, m := range q.members {
+			m.powerOff()
+		}
+		for _, m := range q.members {
+			m.restart()
+		}
+		q.runUntilLeader(20 * time.Second)
+		q.proposeAndRun("after", 1)
+		for _, m := range q.members {
+			if m.machine.offset < committed {
+				q.dump()
+				t.Fatalf("power loss %d events into a snapshot: node %d reached offset %d, but %d were committed before", eventsAfter, m.id, m.machine.offset, committed)
+			}
+		}
+		if _, ok := q.history[committed]; !ok {
+			t.Fatalf("no node reached the committed offset %d again", committed)
+		}
+		q.checkCommittedPrefixes()
+	}
+}
