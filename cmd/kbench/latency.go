@@ -27,9 +27,10 @@ import (
 // (the wire tap, by partition and offset), and when the consumer's poll
 // returned it.
 
-// latencyRecordsMax bounds the records of one latency run (its arrays take
-// about 20 bytes per record, plus the records themselves in flight).
-const latencyRecordsMax = 20_000_000
+// latencyRecordsMax bounds the records of one latency run: its arrays and
+// the tap's take about 32 bytes per record, and the report another 48
+// while it is computed, plus the records themselves in flight.
+const latencyRecordsMax = 10_000_000
 
 // latencyPollTimeout bounds one poll of the latency consumer, so that it
 // notices when the producer is done.
@@ -225,8 +226,8 @@ var stageNames = [stageCount]string{"sched→handed", "handed→written", "writt
 // stageReport summarizes a run.
 type stageReport struct {
 	records int
-	// tapped is false when the wire tap lost track; then only the pace,
-	// delivery-free stages and the end to end latency are known.
+	// tapped is false when the wire tap lost track; then only
+	// sched→handed and the end-to-end latency are known.
 	tapped    bool
 	tapError  string
 	quantiles [stageCount][3]time.Duration // p50, p99, p99.9
