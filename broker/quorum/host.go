@@ -185,6 +185,10 @@ func (h *Host) Leader() int32 { return h.raft.HardState().LeaderID }
 // HighWatermark is the offset past the last entry the node knows committed.
 func (h *Host) HighWatermark() int64 { return h.raft.HighWatermark() }
 
+// LogStartOffset is the offset of the node's first log entry: its
+// snapshot's offset, 0 without one.
+func (h *Host) LogStartOffset() int64 { return h.raft.LogStartOffset() }
+
 // EndOffset is the offset past the node's last log entry.
 func (h *Host) EndOffset() int64 { return h.raft.EndOffset() }
 
