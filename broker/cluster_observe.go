@@ -1,0 +1,152 @@
+package broker
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+
+	"github.com/kafkasim/kafkasim/broker/raft"
+)
+
+// QuorumObserver sees a cluster node's part in the metadata quorum as a
+// history recorder needs it: the recording contract of docs/checker.md
+// ("The controller quorum"), which checker.QuorumRecorder takes. Every
+// method runs on the node's event loop, in the order things happened; the
+// recorder adds the time.
+type QuorumObserver interface {
+	// QuorumState is the node's quorum state once its epoch, vote and
+	// leader are durable. Vote is raft.NoNode when it is not known: at a
+	// start the host does not tell the restored vote.
+	QuorumState(epoch int32, role raft.Role, leader, vote int32)
+	// QuorumLogEnd is the durable log end: one past the last entry the disk
+	// holds after a sync, or what recovery kept at a start.
+	QuorumLogEnd(offset int64)
+	// QuorumHighWatermark is the node's new high watermark, told before the
+	// entries it commits are applied.
+	QuorumHighWatermark(offset int64)
+	// QuorumApplied is a committed entry the metadata image applied, in
+	// offset order. Digest is the hexadecimal SHA-256 of the image's
+	// Snapshot after it, given for the last entry of each committed batch
+	// and empty for the others.
+	QuorumApplied(offset int64, epoch int32, data []byte, digest string)
+}
+
+// quorumObservation is what an observer was last told, so that it is told
+// only changes.
+type quorumObservation struct {
+	observer QuorumObserver
+	// durable is the quorum state last made durable; told says whether a
+	// state was told at all, and toldHard and toldRole what it was.
+	durable       raft.HardState
+	told          bool
+	toldHard      raft.HardState
+	toldRole      raft.Role
+	logEnd        int64
+	highWatermark int64
+}
+
+// ObserveQuorum makes o see this node's quorum history from now on. Call it
+// after New and before Start, so that o sees the state the node restored
+// before anything else. It does nothing on a standalone broker, which has
+// no quorum.
+func (n *Node) ObserveQuorum(o QuorumObserver) {
+	c := n.cluster
+	if c == nil || o == nil {
+		return
+	}
+	h := c.host
+	obs := &quorumObservation{observer: o, highWatermark: -1, logEnd: h.EndOffset(),
+		durable: raft.HardState{Epoch: h.Epoch(), VotedFor: raft.NoNode, LeaderID: h.Leader()}}
+	o.QuorumLogEnd(obs.logEnd)
+	obs.tellState(h.Role(), obs.durable)
+	obs.tellHighWatermark(h.HighWatermark())
+
+	h.OnPersisted = func(hard raft.HardState, durableLogEnd int64) {
+		obs.durable = hard
+		obs.tellPassedState(c.host.Epoch(), c.host.Leader(), n.cfg.NodeID)
+		if durableLogEnd != obs.logEnd {
+			obs.logEnd = durableLogEnd
+			o.QuorumLogEnd(durableLogEnd)
+		}
+	}
+	c.observeCommitted = func(committed []raft.Entry) {
+		obs.tellCurrentState(c)
+		obs.tellHighWatermark(c.host.HighWatermark())
+		digest := imageDigest(c)
+		for i, e := range committed {
+			d := ""
+			if i == len(committed)-1 {
+				d = digest
+			}
+			o.QuorumApplied(e.Offset, e.Epoch, e.Data, d)
+		}
+	}
+	// After every completed Ready, committed entries or not: a new role or
+	// high watermark shows there first.
+	update := h.OnUpdate
+	h.OnUpdate = func(committed []raft.Entry) {
+		update(committed)
+		if n.stopped {
+			return
+		}
+		obs.tellCurrentState(c)
+		obs.tellHighWatermark(c.host.HighWatermark())
+	}
+}
+
+// imageDigest is the digest a recorder records with an applied entry.
+func imageDigest(c *cluster) string {
+	sum := sha256.Sum256(c.image.Snapshot())
+	return hex.EncodeToString(sum[:])
+}
+
+// tellCurrentState tells the node's current state when its epoch and
+// leader are the durable ones (the contract's rule 2). The host does not
+// expose the vote in memory; within one epoch and leader a vote changes
+// only from none to a candidate, which is a new durable state that
+// OnPersisted tells, so the durable vote is the one told.
+func (obs *quorumObservation) tellCurrentState(c *cluster) {
+	h := c.host
+	if h.Epoch() != obs.durable.Epoch || h.Leader() != obs.durable.LeaderID {
+		return
+	}
+	obs.tellState(h.Role(), obs.durable)
+}
+
+// tellPassedState tells a state that just became durable. If the node's
+// memory has already moved past it, its role is gone; the one told follows
+// from the state: resigned if it names this node leader, follower if it
+// names another, unattached if none. The node may have sent messages in
+// it, so it must be told even so.
+func (obs *quorumObservation) tellPassedState(epoch, leader, self int32) {
+	hard := obs.durable
+	if epoch == hard.Epoch && leader == hard.LeaderID {
+		return // the current state: tellCurrentState tells it with its role
+	}
+	role := raft.RoleUnattached
+	switch hard.LeaderID {
+	case raft.NoNode:
+	case self:
+		role = raft.RoleResigned
+	default:
+		role = raft.RoleFollower
+	}
+	obs.tellState(role, hard)
+}
+
+// tellState tells (role, hard) unless it is what was told last.
+func (obs *quorumObservation) tellState(role raft.Role, hard raft.HardState) {
+	if obs.told && obs.toldHard == hard && obs.toldRole == role {
+		return
+	}
+	obs.told, obs.toldHard, obs.toldRole = true, hard, role
+	obs.observer.QuorumState(hard.Epoch, role, hard.LeaderID, hard.VotedFor)
+}
+
+// tellHighWatermark tells a changed high watermark.
+func (obs *quorumObservation) tellHighWatermark(offset int64) {
+	if offset == obs.highWatermark {
+		return
+	}
+	obs.highWatermark = offset
+	obs.observer.QuorumHighWatermark(offset)
+}
