@@ -6,15 +6,19 @@ package main
 // TestHelpNamesEveryFlag keeps it in step with the flags.
 const helpText = `sim runs a kafkasim broker and its clients inside a deterministic simulator.
 
-From one seed it derives a whole run: the topic's partitions, the producers
-(acks, idempotence, compression, rate), the consumers (groups, delivery
-mode) and a rate for every enabled fault. The run has a safety phase in
-which the faults strike (crashes, power loss, disk errors, full disks, bit
-flips, network faults, client crashes, clock jumps, pauses, aggressive
-retention), then heals everything and requires progress, then reads every
-partition back. A checker judges what the clients observed: linearizable
-partitions, no lost acknowledged write, no duplicates where idempotence
-promises none, ordered polls and commits, and more (docs/checker.md).
+From one seed it derives a whole run: one broker or, with the cluster
+fault, for half the seeds a cluster of 3 to 5 nodes with 3 controller
+voters; the topic's partitions, the producers (acks, idempotence,
+compression, rate), the consumers (groups, delivery mode) and a rate for
+every enabled fault. The run has a safety phase in which the faults strike
+(crashes, power loss, disk errors, full disks, bit flips, network faults,
+network partitions between nodes, client crashes, clock jumps, pauses,
+aggressive retention), then heals everything and requires progress, then
+reads every partition back. A checker judges what the clients observed:
+linearizable partitions, no lost acknowledged write, no duplicates where
+idempotence promises none, ordered polls and commits, and more; in a
+cluster another judges what the nodes recorded of the controller quorum
+(docs/checker.md).
 
 The same seed always replays the same run: standard output is identical
 byte for byte; wall-clock times and progress go to standard error.
@@ -37,8 +41,8 @@ Examples:
 Flags of every mode:
   --seed N          the seed of a single run, or the first seed of a sweep (default 1)
   --faults LIST     none, all, or a comma-separated list of: bitflips, clients,
-                    clock, corruption, crash, disk-errors, disk-full, network,
-                    pause, powerloss, retention (default all)
+                    clock, cluster, corruption, crash, disk-errors, disk-full,
+                    network, partition, pause, powerloss, retention (default all)
 
 Flags of a single run:
   --quiet           print only the verdict and the reproduce command

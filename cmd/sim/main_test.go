@@ -168,7 +168,7 @@ func TestArgumentErrors(t *testing.T) {
 		{[]string{"--seeds", "many"}, `invalid value "many" for flag --seeds: want a whole number from 1 to 1000000000`},
 		{[]string{"--seed", "x"}, `invalid value "x" for flag --seed: want a whole number from 0 to 18446744073709551615`},
 		{[]string{"--seed", "-1"}, `invalid value "-1" for flag --seed: want a whole number from 0 to 18446744073709551615`},
-		{[]string{"--faults", "meteor"}, `--faults: unknown fault "meteor" (known: none, all, bitflips, clients, clock, corruption, crash, disk-errors, disk-full, network, pause, powerloss, retention)`},
+		{[]string{"--faults", "meteor"}, `--faults: unknown fault "meteor" (known: none, all, bitflips, clients, clock, cluster, corruption, crash, disk-errors, disk-full, network, partition, pause, powerloss, retention)`},
 		{[]string{"--frobnicate"}, `flag provided but not defined: --frobnicate`},
 		{[]string{"-frobnicate"}, `flag provided but not defined: --frobnicate`},
 		{[]string{"--seeds"}, `flag needs an argument: --seeds`},

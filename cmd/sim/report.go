@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/kafkasim/kafkasim/checker"
 	"github.com/kafkasim/kafkasim/sim/scenario"
@@ -100,12 +101,48 @@ func partitionLine(p checker.PartitionResult) string {
 
 // writeFullReport writes every anomaly and every partition's verdict,
 // under a header naming the run.
-func writeFullReport(path string, seed uint64, faults scenario.Faults, check *checker.Result) error {
+func writeFullReport(path string, seed uint64, faults scenario.Faults, check *checker.Result, quorum *checker.QuorumResult) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "seed %d, faults %s\nreproduce: %s\n", seed, faults, reproduceCommand(seed, faults))
 	if check.Err != nil {
 		fmt.Fprintf(&b, "error: %v\n", check.Err)
 	}
 	b.WriteString(check.Report())
+	if quorum != nil {
+		b.WriteString("\ncontroller quorum:\n")
+		b.WriteString(quorum.Report())
+	}
 	return os.WriteFile(path, []byte(b.String()), 0o644)
+}
+
+// writeCappedQuorumReport prints a failed quorum check: its report (the
+// verdict, one line per anomaly and finding) up to reportLinesMax lines,
+// and where the full report is.
+func writeCappedQuorumReport(w io.Writer, quorum *checker.QuorumResult, fullPath string) {
+	lines := strings.Split(strings.TrimRight(quorum.Report(), "\n"), "\n")
+	for i, line := range lines {
+		if i > reportLinesMax {
+			fmt.Fprintf(w, "  ... %d more lines\n", len(lines)-i)
+			break
+		}
+		fmt.Fprintf(w, "  %s\n", line)
+	}
+	if fullPath != "" {
+		fmt.Fprintf(w, "  full report: %s\n", fullPath)
+	}
+}
+
+// writeQuorumSummary prints a cluster run's quorum verdict and, when
+// liveness was judged, how long after the heal a controller was active
+// and the bound it had.
+func writeQuorumSummary(w io.Writer, result scenario.Result) {
+	q := result.Quorum
+	fmt.Fprintf(w, "  quorum: %s\n", q.Verdict)
+	if result.HealTime < 0 {
+		return
+	}
+	if q.ControllerActiveTime >= 0 {
+		fmt.Fprintf(w, "  controller active %v after the heal (bound %v)\n",
+			(time.Duration(q.ControllerActiveTime) - result.HealTime).Round(time.Millisecond), scenario.QuorumLivenessBound)
+	}
 }

@@ -8,6 +8,8 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime/debug"
+	"strings"
 	"time"
 
 	"github.com/kafkasim/kafkasim/checker"
@@ -33,7 +35,7 @@ func single(o options, env environment, stdout, stderr io.Writer) int {
 		}
 	}
 	start := env.now()
-	result := env.simulate(cfg, scenario.Options{Trace: trace.writer()})
+	result := simulateRecovering(env, cfg, scenario.Options{Trace: trace.writer()}, stderr)
 	fmt.Fprintf(stderr, "sim: seed %d took %v of wall time\n", o.seed, env.now().Sub(start).Round(time.Millisecond))
 
 	code := exitPassed
@@ -68,6 +70,21 @@ func single(o options, env environment, stdout, stderr io.Writer) int {
 	return code
 }
 
+// simulateRecovering runs cfg, turning a panic (a broken assertion in the
+// broker) into a failed result whose verdict names it, with its stack on
+// stderr: the verdict, the reproduce command and the shrinking still
+// follow, and standard output stays the same on every run of the seed.
+func simulateRecovering(env environment, cfg scenario.Config, opts scenario.Options, stderr io.Writer) (result scenario.Result) {
+	defer func() {
+		if recovered := recover(); recovered != nil {
+			firstLine, _, _ := strings.Cut(fmt.Sprint(recovered), "\n")
+			fmt.Fprintf(stderr, "sim: the run panicked: %v\n%s", recovered, debug.Stack())
+			result = scenario.Result{Config: cfg, Err: fmt.Errorf("panic: %s", firstLine)}
+		}
+	}()
+	return env.simulate(cfg, opts)
+}
+
 // printOutcome prints the run's counts, the capped report of a failed
 // check (writing the full one to a file), the verdict and the reproduce
 // command. Only the last two are printed with --quiet.
@@ -77,18 +94,25 @@ func printOutcome(o options, env environment, result scenario.Result, stdout io.
 		fmt.Fprintf(stdout, "  ops=%d events=%d virtual=%v trace=%s\n",
 			len(result.History.Ops), result.Events, result.VirtualTime.Round(time.Millisecond), shortHash(result.TraceHash))
 	}
-	if result.Check.Status != checker.StatusOK && (!o.quiet || o.reportPath != "") {
+	quorumFailed := result.Quorum != nil && result.Quorum.Status != checker.StatusOK
+	if (result.Check.Status != checker.StatusOK || quorumFailed) && (!o.quiet || o.reportPath != "") {
 		path := o.reportPath
 		if path == "" {
 			path = defaultReportPath(env.reportDirectory, o.seed, o.faults)
 		}
-		reportErr = writeFullReport(path, o.seed, o.faults, &result.Check)
+		reportErr = writeFullReport(path, o.seed, o.faults, &result.Check, result.Quorum)
 		if reportErr != nil {
 			path = ""
 		}
-		if !o.quiet {
+		if !o.quiet && result.Check.Status != checker.StatusOK {
 			writeCappedReport(stdout, &result.Check, path)
 		}
+		if !o.quiet && quorumFailed {
+			writeCappedQuorumReport(stdout, result.Quorum, path)
+		}
+	}
+	if !o.quiet && result.Quorum != nil {
+		writeQuorumSummary(stdout, result)
 	}
 	fmt.Fprintf(stdout, "seed %d: %s\n", o.seed, result.Verdict())
 	fmt.Fprintf(stdout, "reproduce: %s\n", reproduceCommand(o.seed, o.faults))
@@ -153,11 +177,11 @@ func (t traceFile) close() error {
 func shrinkFaults(seed uint64, faults scenario.Faults, env environment, stdout io.Writer) {
 	fmt.Fprintf(stdout, "shrinking the fault set (each try is a full run)...\n")
 	fails := func(seed uint64, f scenario.Faults) bool {
-		result := env.simulate(scenario.Derive(seed, f), scenario.Options{})
+		result := simulateRecovering(env, scenario.Derive(seed, f), scenario.Options{}, io.Discard)
 		return !result.Passed()
 	}
 	smallest := scenario.ShrinkFaults(seed, faults, fails)
-	result := env.simulate(scenario.Derive(seed, smallest), scenario.Options{})
+	result := simulateRecovering(env, scenario.Derive(seed, smallest), scenario.Options{}, io.Discard)
 	fmt.Fprintf(stdout, "smallest failing fault set: %s: %s\n", smallest, result.Verdict())
 	fmt.Fprintf(stdout, "reproduce: %s\n", reproduceCommand(seed, smallest))
 }

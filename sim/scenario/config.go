@@ -25,12 +25,14 @@ const (
 	FaultCorruption = "corruption"  // synced record batches are damaged at rest: bytes change or become unreadable
 	FaultPause      = "pause"       // the broker pauses (a long GC or a stopped VM)
 	FaultRetention  = "retention"   // aggressive size retention deletes segments under the clients
+	FaultCluster    = "cluster"     // the seed may run a cluster of 3 to 5 nodes instead of one broker (cluster.go)
+	FaultPartition  = "partition"   // network partitions between the nodes of a cluster, of every shape (partitions.go)
 )
 
 // AllFaults lists every fault, sorted.
 var AllFaults = []string{
-	FaultBitFlips, FaultClients, FaultClock, FaultCorruption, FaultCrash, FaultDiskErrors,
-	FaultDiskFull, FaultNetwork, FaultPause, FaultPowerLoss, FaultRetention,
+	FaultBitFlips, FaultClients, FaultClock, FaultCluster, FaultCorruption, FaultCrash, FaultDiskErrors,
+	FaultDiskFull, FaultNetwork, FaultPartition, FaultPause, FaultPowerLoss, FaultRetention,
 }
 
 // Faults is a set of enabled faults.
@@ -128,7 +130,10 @@ type Config struct {
 	// Workload is the rest of the workload's shape (workload.go).
 	Workload WorkloadSpec
 	// Damage is how the run damages stored data at rest (damage.go).
-	Damage       DamageSpec
+	Damage DamageSpec
+	// Cluster is the cluster the run builds; its zero value is one
+	// standalone broker (cluster.go).
+	Cluster      ClusterSpec
 	SegmentBytes int64
 	Producers    []ProducerSpec
 	Consumers    []ConsumerSpec
@@ -241,6 +246,9 @@ func Derive(seed uint64, faults Faults) Config {
 	// Drawn last, so that enabling it leaves every earlier choice of a
 	// seed unchanged.
 	c.Damage = deriveDamage(r, faults)
+	// From its own stream: a seed that runs one broker runs exactly as it
+	// did before clusters existed.
+	c.Cluster = deriveCluster(seed, faults)
 	return c
 }
 
@@ -321,6 +329,7 @@ func (c Config) Lines() []string {
 			fmt.Sprintf("auto-commit:%v commit-on-revoke:%v max.poll.records:%d", m.AutoCommitInterval, m.CommitOnRevoke, m.MaxPollRecords), true})
 	}
 	rates = append(rates, c.Damage.lines()...)
+	rates = append(rates, c.Cluster.lines()...)
 	for _, line := range c.Harsh.lines() {
 		rates = append(rates, optionLine{line.name, line.value, true})
 	}

@@ -89,7 +89,7 @@ func (c *consumerActor) start() {
 	if c.next == nil {
 		c.next = make(map[client.TopicPartition]int64)
 	}
-	cluster, err := client.NewCluster(c.host.Env(), client.ClusterConfig{Bootstrap: []string{brokerAddress}, ClientID: c.name()})
+	cluster, err := client.NewCluster(c.host.Env(), client.ClusterConfig{Bootstrap: c.r.bootstrap(), ClientID: c.name()})
 	if err != nil {
 		c.r.fail(fmt.Errorf("%s: %w", c.name(), err))
 		return

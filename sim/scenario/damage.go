@@ -127,13 +127,16 @@ func storedBatches(content []byte) []storedBatch {
 // tell it from a torn write.
 func (r *run) damageStoredData() {
 	spec := r.cfg.Damage
-	if !r.down && r.rand.Chance(spec.CrashAfterChance) {
+	// In a cluster the damage strikes one node's disk: the partition's
+	// only replica when that node leads it, else nothing.
+	node := r.pickBroker()
+	if !node.down && r.rand.Chance(spec.CrashAfterChance) {
 		powerLoss := r.cfg.Faults[FaultPowerLoss] && (!r.cfg.Faults[FaultCrash] || r.rand.Chance(0.5))
-		r.crashBroker(powerLoss)
-		r.damageBatch(true)
+		r.crashBroker(node, powerLoss)
+		r.damageBatch(node, true)
 		return
 	}
-	r.damageBatch(false)
+	r.damageBatch(node, false)
 }
 
 // damageBatch damages one batch. It aims only at a batch that a valid
@@ -145,7 +148,7 @@ func (r *run) damageStoredData() {
 // fsync was recorded in the partition (after one, recovery rightly cuts
 // at the first invalid batch above the recovery point: the range's
 // content is unknown).
-func (r *run) damageBatch(recoveryNext bool) {
+func (r *run) damageBatch(node *brokerNode, recoveryNext bool) {
 	spec := r.cfg.Damage
 	topic, partitions := topicName, r.cfg.Partitions
 	if r.rand.Chance(offsetsDamageChance) {
@@ -154,7 +157,7 @@ func (r *run) damageBatch(recoveryNext bool) {
 	partition := int32(r.rand.IntN(int(partitions)))
 	dir := fmt.Sprintf("%s/%s-%d/", r.brokerCfg.LogDir, topic, partition)
 	var segments []sim.StableFile
-	for _, f := range r.disk.StableFiles(dir) {
+	for _, f := range node.disk.StableFiles(dir) {
 		if strings.HasSuffix(f.Name, ".log") && !strings.Contains(f.Name[len(dir):], "/") {
 			segments = append(segments, f)
 		}
@@ -167,13 +170,13 @@ func (r *run) damageBatch(recoveryNext bool) {
 	if !tail {
 		segment = segments[r.rand.IntN(len(segments))]
 	}
-	content, err := r.disk.StableContent(segment.Name)
+	content, err := node.disk.StableContent(segment.Name)
 	if err != nil {
 		r.fail(fmt.Errorf("damage: %w", err))
 		return
 	}
-	limit := r.checkpointedRecoveryPoint(dir)
-	if recoveryNext && !r.syncFailureRecorded(dir) {
+	limit := checkpointedRecoveryPoint(node.disk, dir)
+	if recoveryNext && !syncFailureRecorded(node.disk, dir) {
 		limit = math.MaxInt64
 	}
 	var eligible []storedBatch
@@ -196,9 +199,9 @@ func (r *run) damageBatch(recoveryNext bool) {
 	kind := checker.DamageCorruption
 	if r.rand.Chance(spec.LatentChance) {
 		kind = checker.DamageLatent
-		err = r.disk.AddLatentError(segment.Name, at, length)
+		err = node.disk.AddLatentError(segment.Name, at, length)
 	} else {
-		err = r.disk.Corrupt(segment.Name, at, length)
+		err = node.disk.Corrupt(segment.Name, at, length)
 	}
 	if err != nil {
 		r.fail(fmt.Errorf("damage: %w", err))
@@ -212,8 +215,8 @@ func (r *run) damageBatch(recoveryNext bool) {
 
 // syncFailureRecorded reports whether the broker recorded a failed fsync
 // in the partition directory dir (its segment-sync-failed marker).
-func (r *run) syncFailureRecorded(dir string) bool {
-	_, err := r.disk.StableContent(dir + "segment-sync-failed")
+func syncFailureRecorded(disk *sim.Disk, dir string) bool {
+	_, err := disk.StableContent(dir + "segment-sync-failed")
 	return err == nil
 }
 
@@ -221,8 +224,8 @@ func (r *run) syncFailureRecorded(dir string) bool {
 // checkpointed durably in the partition directory dir (the checkpoint
 // format: a version line, then the offset), or 0 when there is none. It
 // only aims the damage; the checker never sees it.
-func (r *run) checkpointedRecoveryPoint(dir string) int64 {
-	content, err := r.disk.StableContent(dir + "recovery-point-offset-checkpoint")
+func checkpointedRecoveryPoint(disk *sim.Disk, dir string) int64 {
+	content, err := disk.StableContent(dir + "recovery-point-offset-checkpoint")
 	if err != nil {
 		return 0
 	}

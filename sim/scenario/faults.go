@@ -13,18 +13,19 @@ import (
 func (r *run) scheduleFaults() {
 	safetyEnd := r.sched.Now() + r.cfg.SafetyDuration
 	r.every(r.cfg.CrashEvery, "fault-crash", func() {
-		if r.io.Stalling() {
+		if r.stalling() {
 			return // a power loss ends the stall (stallThenPowerLoss)
 		}
+		b := r.pickBroker()
 		powerLoss := r.cfg.Faults[FaultPowerLoss] && (!r.cfg.Faults[FaultCrash] || r.rand.Chance(0.5))
-		if powerLoss && r.cfg.Harsh.StallPowerLossChance > 0 && r.rand.Chance(r.cfg.Harsh.StallPowerLossChance) && r.stallThenPowerLoss(safetyEnd) {
+		if powerLoss && r.cfg.Harsh.StallPowerLossChance > 0 && r.rand.Chance(r.cfg.Harsh.StallPowerLossChance) && r.stallThenPowerLoss(b, safetyEnd) {
 			return
 		}
 		if r.rand.Chance(r.cfg.Harsh.CrashPointChance) {
-			r.armCrashPoint(powerLoss)
+			r.armCrashPoint(b, powerLoss)
 			return
 		}
-		r.crashBroker(powerLoss)
+		r.crashBroker(b, powerLoss)
 	})
 	// The broker's other faults, and client crashes, wait while its disk
 	// stalls, so that the stall's power loss (stallThenPowerLoss) strikes a
@@ -34,6 +35,7 @@ func (r *run) scheduleFaults() {
 	r.every(r.cfg.ClientCrashEvery, "fault-client-crash", r.unlessStalling(r.crashClient))
 	r.every(r.cfg.NetworkFaultEvery, "fault-network", r.networkFault)
 	r.every(r.cfg.PauseEvery, "fault-pause", r.unlessStalling(r.pauseBroker))
+	r.every(r.cfg.Cluster.PartitionEvery, "fault-partition", r.unlessStalling(r.partitionNodes))
 	if r.cfg.Faults[FaultNetwork] {
 		link := sim.LinkConfig{DelayMin: 50 * time.Microsecond, DelayMax: 50*time.Microsecond + r.cfg.DelayMax, LossProbability: r.cfg.LossChance}
 		if err := r.sched.Network().SetDefaultLink(link); err != nil {
@@ -55,10 +57,10 @@ func (r *run) scheduleFaults() {
 	}
 }
 
-// unlessStalling returns f, skipped while the broker's disk stalls.
+// unlessStalling returns f, skipped while a broker's disk stalls.
 func (r *run) unlessStalling(f func()) func() {
 	return func() {
-		if !r.io.Stalling() {
+		if !r.stalling() {
 			f()
 		}
 	}
@@ -97,14 +99,16 @@ func (r *run) injectDiskErrors() {
 	}
 	r.stats.DiskErrorBursts++
 	ambiguous := r.rand.Chance(r.cfg.Harsh.AmbiguousChance)
-	r.disk.InjectFault(sim.DiskFault{Op: op, Probability: 0.5, Count: 1 + r.rand.IntN(3), Err: core.ErrIO, Ambiguous: ambiguous})
-	r.sched.After(time.Duration(r.rand.Int64Range(int64(100*time.Millisecond), int64(2*time.Second))), "disk-errors-clear", r.disk.ClearFaults)
+	disk := r.pickBroker().disk
+	disk.InjectFault(sim.DiskFault{Op: op, Probability: 0.5, Count: 1 + r.rand.IntN(3), Err: core.ErrIO, Ambiguous: ambiguous})
+	r.sched.After(time.Duration(r.rand.Int64Range(int64(100*time.Millisecond), int64(2*time.Second))), "disk-errors-clear", disk.ClearFaults)
 }
 
 // fillDisk caps the disk just above what it holds for a while, or, with
 // LongFullChance, leaves a few KiB free until healing.
 func (r *run) fillDisk() {
 	r.stats.DiskFullSpells++
+	disk := r.pickBroker().disk
 	if r.rand.Chance(r.cfg.Harsh.LongFullChance) {
 		r.stats.LongDiskFullSpells++
 		// Sometimes not one byte free: an fsync of data written before may
@@ -113,12 +117,12 @@ func (r *run) fillDisk() {
 		if r.rand.Chance(0.5) {
 			free = r.rand.Int64Range(1, 8<<10)
 		}
-		r.disk.LeaveFree(free)
+		disk.LeaveFree(free)
 		return
 	}
-	r.disk.SetCapacity(r.disk.UsedBytes() + r.rand.Int64Range(0, 64<<10))
+	disk.SetCapacity(disk.UsedBytes() + r.rand.Int64Range(0, 64<<10))
 	r.sched.After(time.Duration(r.rand.Int64Range(int64(200*time.Millisecond), int64(3*time.Second))), "disk-full-clear", func() {
-		r.disk.SetCapacity(0)
+		disk.SetCapacity(0)
 	})
 }
 
@@ -163,14 +167,15 @@ func (r *run) networkFault() {
 }
 
 func (r *run) pauseBroker() {
-	if r.host.Paused() || !r.host.Alive() {
+	host := r.pickBroker().host
+	if host.Paused() || !host.Alive() {
 		return
 	}
-	r.host.Pause()
+	host.Pause()
 	r.stats.Pauses++
 	r.sched.After(time.Duration(r.rand.Int64Range(int64(10*time.Millisecond), int64(3*time.Second))), "broker-resume", func() {
-		if r.host.Paused() {
-			r.host.Resume()
+		if host.Paused() {
+			host.Resume()
 		}
 	})
 }

@@ -160,15 +160,15 @@ var everyCallOps = []sim.DiskOp{
 // calls, inside whatever handler makes it: between the write and the sync
 // of an append, the rename and the directory sync of a checkpoint, or in
 // the middle of recovery.
-func (r *run) armCrashPoint(powerLoss bool) {
-	if r.down || r.disk.CrashPointArmed() {
+func (r *run) armCrashPoint(b *brokerNode, powerLoss bool) {
+	if b.down || b.disk.CrashPointArmed() {
 		return
 	}
 	r.stats.CrashPointsArmed++
-	r.disk.SetCrashPoint(sim.CrashPoint{
+	b.disk.SetCrashPoint(sim.CrashPoint{
 		CallsBefore: r.rand.IntN(r.cfg.Harsh.CrashPointCallsMax + 1),
 		PowerLoss:   powerLoss,
-		OnHit:       func() { r.crashPointHit(powerLoss) },
+		OnHit:       func() { r.crashPointHit(b, powerLoss) },
 	})
 }
 
@@ -176,15 +176,16 @@ func (r *run) armCrashPoint(powerLoss bool) {
 // crash point (and, with power loss, its disk): it books the crash as
 // crashBroker does and schedules the restart. The crash may have struck
 // during a boot, when the broker was already down.
-func (r *run) crashPointHit(powerLoss bool) {
+func (r *run) crashPointHit(b *brokerNode, powerLoss bool) {
 	r.stats.BrokerCrashes++
 	if powerLoss {
 		r.stats.PowerLosses++
 	}
-	r.down = true
-	r.node = nil
-	r.host.Restart()
-	r.scheduleRestart()
+	b.down = true
+	b.node = nil
+	r.quorum.stop(r, b)
+	b.host.Restart()
+	r.scheduleRestart(b)
 }
 
 // blackhole cuts one direction between the broker and a client for a
@@ -192,11 +193,12 @@ func (r *run) crashPointHit(powerLoss bool) {
 func (r *run) blackhole() {
 	nw := r.sched.Network()
 	nodes := r.sched.Nodes()
+	b := r.pickBroker()
 	other := nodes[r.rand.IntN(len(nodes))]
-	if other == r.host {
+	if other == b.host {
 		return
 	}
-	from, to := r.host, other
+	from, to := b.host, other
 	if r.rand.Chance(0.5) {
 		from, to = to, from
 	}
@@ -220,25 +222,25 @@ func (r *run) blackhole() {
 // before safetyEnd, when faults stop: it reports false, and stalls
 // nothing, when too little of the safety phase is left or the broker is
 // paused.
-func (r *run) stallThenPowerLoss(safetyEnd time.Duration) bool {
+func (r *run) stallThenPowerLoss(b *brokerNode, safetyEnd time.Duration) bool {
 	timeout := r.cfg.Workload.produceRequestTimeout()
 	shortest := timeout + stallPastTimeoutMin
 	longest := min(2*timeout+stallPastTimeoutMax, safetyEnd-r.sched.Now())
-	if longest < shortest || r.host.Paused() {
+	if longest < shortest || b.host.Paused() {
 		return false
 	}
-	if r.down {
+	if b.down {
 		return true
 	}
 	stall := time.Duration(r.rand.Int64Range(int64(shortest), int64(longest)))
 	early := time.Duration(r.rand.Int64Range(int64(time.Microsecond), int64(time.Millisecond)))
 	until := r.sched.Now() + stall
-	r.sched.Trace("disk-stall broker for=%v power-loss-in=%v", stall, stall-early)
-	r.io.StallUntil(until)
+	r.sched.Trace("disk-stall %s for=%v power-loss-in=%v", b.name, stall, stall-early)
+	b.io.StallUntil(until)
 	// The stall replaces a crash point armed before: it has its own.
-	r.disk.ClearCrashPoint()
-	r.strikeOnRetryAcknowledged(until, timeout)
-	r.sched.After(stall-early, "fault-powerloss-after-stall", func() { r.strikeStall(until, "stall ending") })
+	b.disk.ClearCrashPoint()
+	r.strikeOnRetryAcknowledged(b, until, timeout)
+	r.sched.After(stall-early, "fault-powerloss-after-stall", func() { r.strikeStall(b, until, "stall ending") })
 	return true
 }
 
@@ -246,17 +248,17 @@ func (r *run) stallThenPowerLoss(safetyEnd time.Duration) bool {
 // soon as an idempotent acks=all send is acknowledged, once a request
 // timeout has passed in the stall, more than a request timeout after it
 // was made: a retry (or a send that waited behind one).
-func (r *run) strikeOnRetryAcknowledged(until, timeout time.Duration) {
+func (r *run) strikeOnRetryAcknowledged(b *brokerNode, until, timeout time.Duration) {
 	armedAt := r.sched.Now() + timeout
 	for _, p := range r.producers {
 		if p.spec.Acks != -1 || !p.spec.Idempotent {
 			continue
 		}
 		p.acknowledged = func(latency time.Duration) {
-			if latency > timeout && r.sched.Now() > armedAt && r.io.StalledUntil() == until {
+			if latency > timeout && r.sched.Now() > armedAt && b.io.StalledUntil() == until {
 				// A separate event: the producer's callback is still
 				// running.
-				r.sched.After(0, "fault-powerloss-in-stall", func() { r.strikeStall(until, "a retried acks=all send acknowledged") })
+				r.sched.After(0, "fault-powerloss-in-stall", func() { r.strikeStall(b, until, "a retried acks=all send acknowledged") })
 			}
 		}
 	}
@@ -265,8 +267,8 @@ func (r *run) strikeOnRetryAcknowledged(until, timeout time.Duration) {
 // strikeStall fails the power during the stall that ends at until, once:
 // nothing happens when that stall is over (its power loss struck, or
 // another crash ended it first, which ends a stall too).
-func (r *run) strikeStall(until time.Duration, cause string) {
-	if r.io.StalledUntil() != until || !r.io.Stalling() {
+func (r *run) strikeStall(b *brokerNode, until time.Duration, cause string) {
+	if b.io.StalledUntil() != until || !b.io.Stalling() {
 		return
 	}
 	for _, p := range r.producers {
@@ -276,7 +278,7 @@ func (r *run) strikeStall(until time.Duration, cause string) {
 		return
 	}
 	r.sched.Trace("power loss in a disk stall: %s", cause)
-	r.crashBroker(true)
+	r.crashBroker(b, true)
 }
 
 // A stall lasts from stallPastTimeoutMin more than the producers' request

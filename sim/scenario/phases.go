@@ -33,11 +33,16 @@ func (r *run) durable(acks int16) bool {
 // setup creates the topic through an admin client, before any fault.
 func (r *run) setup() error {
 	host := r.sched.AddNode("admin", sim.NodeOptions{})
-	cluster, err := client.NewCluster(host.Env(), client.ClusterConfig{Bootstrap: []string{brokerAddress}, ClientID: "admin"})
+	cluster, err := client.NewCluster(host.Env(), client.ClusterConfig{Bootstrap: r.bootstrap(), ClientID: "admin"})
 	if err != nil {
 		return err
 	}
 	defer cluster.Close()
+	// Partitions go to the unfenced brokers: a cluster waits for all of
+	// them, so that the topic spreads over every node.
+	if err := r.waitClusterReady(setupTimeMax, "every broker registered and unfenced"); err != nil {
+		return err
+	}
 	admin := client.NewAdmin(cluster)
 	created := false
 	var attempt func()
@@ -98,11 +103,14 @@ func (r *run) heal() error {
 	if err := r.sched.Network().SetDefaultLink(sim.LinkConfig{DelayMin: 50 * time.Microsecond, DelayMax: 500 * time.Microsecond}); err != nil {
 		return err
 	}
-	r.disk.ClearFaults()
-	r.disk.ClearCrashPoint()
-	r.disk.SetCapacity(0)
-	if r.host.Paused() {
-		r.host.Resume()
+	r.healTime = r.sched.Now()
+	for _, b := range r.brokers {
+		b.disk.ClearFaults()
+		b.disk.ClearCrashPoint()
+		b.disk.SetCapacity(0)
+		if b.host.Paused() {
+			b.host.Resume()
+		}
 	}
 	for _, p := range r.producers {
 		p.restart()
@@ -110,11 +118,13 @@ func (r *run) heal() error {
 	for _, c := range r.consumers {
 		c.restart()
 	}
-	if r.down {
-		r.rebootBroker()
+	for _, b := range r.brokers {
+		if b.down {
+			r.rebootBroker(b)
+		}
 	}
 	settled := func() bool {
-		if r.down {
+		if r.anyDown() {
 			return false
 		}
 		for _, p := range r.producers {
@@ -124,7 +134,32 @@ func (r *run) heal() error {
 		}
 		return true
 	}
-	return r.runUntil(healTimeMax, "healing (every produce answered)", settled)
+	if err := r.runUntil(healTimeMax, "healing (every produce answered)", settled); err != nil {
+		return err
+	}
+	// A cluster must also have taken every broker back and given every
+	// partition a leader within the quorum's liveness bound, or the drain
+	// would find partitions it cannot read.
+	bound := r.healTime + QuorumLivenessBound - r.sched.Now()
+	return r.waitClusterReady(max(bound, 0), "after healing, every broker unfenced and every partition led", topicName)
+}
+
+// waitClusterReady runs a cluster until its committed metadata has every
+// broker unfenced and each of topics led on every partition, failing with
+// what is missing after limit. A single broker is always ready.
+func (r *run) waitClusterReady(limit time.Duration, what string, topics ...string) error {
+	if r.quorum == nil {
+		return nil
+	}
+	ready := func() bool {
+		ok, _ := r.quorum.ready(len(r.brokers), topics...)
+		return ok
+	}
+	if err := r.runUntil(limit, what, ready); err != nil {
+		_, missing := r.quorum.ready(len(r.brokers), topics...)
+		return fmt.Errorf("%w: %s", err, missing)
+	}
+	return nil
 }
 
 // drain reads the end offsets, then reads every partition from its start
@@ -136,7 +171,7 @@ func (r *run) drain() error {
 		}
 	}
 	host := r.sched.AddNode("drain", sim.NodeOptions{})
-	cluster, err := client.NewCluster(host.Env(), client.ClusterConfig{Bootstrap: []string{brokerAddress}, ClientID: "drain"})
+	cluster, err := client.NewCluster(host.Env(), client.ClusterConfig{Bootstrap: r.bootstrap(), ClientID: "drain"})
 	if err != nil {
 		return err
 	}

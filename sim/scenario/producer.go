@@ -39,7 +39,7 @@ func (p *producerActor) start() {
 	describeRetention(p.r)
 	p.session++
 	env := p.host.Env()
-	cluster, err := client.NewCluster(env, client.ClusterConfig{Bootstrap: []string{brokerAddress}, ClientID: p.name()})
+	cluster, err := client.NewCluster(env, client.ClusterConfig{Bootstrap: p.r.bootstrap(), ClientID: p.name()})
 	if err != nil {
 		p.r.fail(fmt.Errorf("%s: %w", p.name(), err))
 		return

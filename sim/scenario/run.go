@@ -32,7 +32,16 @@ type Result struct {
 	// Err is set when the run itself failed to make progress (setup never
 	// finished, the cluster did not heal or the drain did not complete in
 	// its bound): a liveness failure, reported as a failed verdict.
-	Err         error
+	Err error
+	// Quorum is the controller quorum's verdict (CheckQuorum) in a
+	// cluster run, nil for a single broker.
+	Quorum *checker.QuorumResult
+	// QuorumHistory is what the cluster's nodes recorded about the quorum,
+	// nil for a single broker.
+	QuorumHistory *checker.QuorumHistory
+	// HealTime is when the heal phase began, or -1 when the run never
+	// got there.
+	HealTime    time.Duration
 	Stats       Stats
 	TraceHash   string
 	Events      uint64
@@ -40,14 +49,23 @@ type Result struct {
 }
 
 // Passed reports whether every property held.
-func (r *Result) Passed() bool { return r.Err == nil && r.Check.Status == checker.StatusOK }
+func (r *Result) Passed() bool {
+	return r.Err == nil && r.Check.Status == checker.StatusOK && (r.Quorum == nil || r.Quorum.Status == checker.StatusOK)
+}
 
-// Verdict is the one-line summary.
+// Verdict is the one-line summary: the clients' verdict, then in a cluster
+// run the quorum's.
 func (r *Result) Verdict() string {
 	if r.Err != nil {
 		return "FAIL: " + r.Err.Error()
 	}
-	return r.Check.Verdict
+	if r.Quorum == nil {
+		return r.Check.Verdict
+	}
+	if r.Check.Status == checker.StatusOK && r.Quorum.Status != checker.StatusOK {
+		return "FAIL: quorum " + r.Quorum.Verdict + "; clients " + r.Check.Verdict
+	}
+	return r.Check.Verdict + "; quorum " + r.Quorum.Verdict
 }
 
 // Stats count what happened in a run, so that a sweep can show its faults
@@ -66,6 +84,9 @@ type Stats struct {
 	// those that struck); LongDiskFullSpells counts disks left full until
 	// healing.
 	CrashPointsArmed, LongDiskFullSpells int
+	// NetworkPartitions counts the cluster's network partitions by shape
+	// (partitions.go).
+	NetworkPartitions [partitionShapeCount]int
 	// Damages counts record batches damaged at rest (damage.go).
 	Damages int
 	// Disk and Network are the effects the simulated disk and network
@@ -89,13 +110,18 @@ type run struct {
 	sched *sim.Scheduler
 	rand  *core.Rand
 	phase phase
+	// healTime is when the heal phase began, or -1 before.
+	healTime time.Duration
 
-	host      *sim.Node
-	disk      *sim.Disk
-	io        *sim.IO
-	node      *broker.Node
+	// brokers are the run's broker nodes: one standalone broker, or a
+	// cluster (cluster.go).
+	brokers []*brokerNode
+	// brokerCfg is the configuration every broker shares; a cluster node
+	// adds its id, listeners and roles (clusterConfig).
 	brokerCfg broker.Config
-	down      bool
+	// quorum records the cluster's controller quorum, nil for a single
+	// broker (quorum.go).
+	quorum *quorumRecording
 
 	producers []*producerActor
 	consumers []*consumerActor
@@ -116,23 +142,18 @@ const (
 
 // Run executes one simulation and checks its history.
 func Run(cfg Config, opts Options) Result {
-	r := &run{cfg: cfg, opts: opts, sched: sim.NewScheduler(cfg.Seed)}
+	r := &run{cfg: cfg, opts: opts, sched: sim.NewScheduler(cfg.Seed), healTime: -1}
 	r.rand = r.sched.ForkRand()
 	r.sched.SetEventsMax(runEventsMax)
 	if opts.Trace != nil {
 		r.sched.SetTraceWriter(opts.Trace)
 	}
 	r.err = r.execute()
-	if r.io != nil {
-		r.stats.IO = r.io.Stats()
-	}
-	if r.disk != nil {
-		r.stats.Disk = r.disk.Stats()
-	}
+	r.sumBrokerStats()
 	r.stats.Network = r.sched.Network().Stats()
 	result := Result{
 		Config: cfg, Err: r.err, Stats: r.stats, TraceHash: r.sched.TraceHash(),
-		Events: r.sched.EventsExecuted(), VirtualTime: r.sched.Now(),
+		Events: r.sched.EventsExecuted(), VirtualTime: r.sched.Now(), HealTime: r.healTime,
 	}
 	result.History = r.recorder.history(r.sched.Now())
 	for _, e := range result.History.Ends {
@@ -152,7 +173,55 @@ func Run(cfg Config, opts Options) Result {
 		}
 	}
 	result.Check = checker.Check(&result.History, checker.Options{})
+	result.Quorum = r.quorum.check(r.healTime, r.sched.Now())
+	if r.quorum != nil {
+		result.QuorumHistory = r.quorum.recorder.History()
+	}
 	return result
+}
+
+// sumBrokerStats adds up what every broker's disk and fsyncs did.
+func (r *run) sumBrokerStats() {
+	for _, b := range r.brokers {
+		io, disk := b.io.Stats(), b.disk.Stats()
+		s := &r.stats
+		s.IO.Submitted += io.Submitted
+		s.IO.Completed += io.Completed
+		s.IO.Tail += io.Tail
+		s.IO.LatencyMax = max(s.IO.LatencyMax, io.LatencyMax)
+		s.IO.Stalled += io.Stalled
+		s.IO.Cancelled += io.Cancelled
+		s.IO.CancelledStalled += io.CancelledStalled
+		if len(r.brokers) == 1 {
+			s.Disk = disk
+			return
+		}
+		addDiskStats(&s.Disk, disk)
+	}
+}
+
+// addDiskStats adds d to sum, field by field.
+func addDiskStats(sum *sim.DiskStats, d sim.DiskStats) {
+	for i := range d.CallsFailed {
+		sum.CallsFailed[i] += d.CallsFailed[i]
+	}
+	for i := range d.TornTails {
+		sum.TornTails[i] += d.TornTails[i]
+	}
+	sum.CallsFailedTookEffect += d.CallsFailedTookEffect
+	sum.WritesNoSpace += d.WritesNoSpace
+	sum.WriteBytesRefused += d.WriteBytesRefused
+	sum.SyncsNoSpace += d.SyncsNoSpace
+	sum.SyncsLostData += d.SyncsLostData
+	sum.PagesDropped += d.PagesDropped
+	sum.BytesDropped += d.BytesDropped
+	sum.ReadBitFlips += d.ReadBitFlips
+	sum.ReadsCorrupted += d.ReadsCorrupted
+	sum.BytesReadCorrupted += d.BytesReadCorrupted
+	sum.LatentReadsFailed += d.LatentReadsFailed
+	sum.TornTailBytes += d.TornTailBytes
+	sum.CrashPointsHit += d.CrashPointsHit
+	sum.Crashes += d.Crashes
 }
 
 func (r *run) execute() error {
@@ -180,27 +249,29 @@ func (r *run) execute() error {
 	if err := r.drain(); err != nil {
 		return err
 	}
+	if err := r.waitLivenessBound(); err != nil {
+		return err
+	}
 	r.phase = phaseDone
 	return nil
 }
 
-// startBroker adds the broker's host with its disk and boots the node.
+// waitLivenessBound runs a cluster until the quorum's liveness bound after
+// the heal has passed, so that the quorum checker can judge liveness.
+func (r *run) waitLivenessBound() error {
+	if r.quorum == nil {
+		return nil
+	}
+	bound := r.healTime + QuorumLivenessBound
+	if r.sched.Now() >= bound {
+		return nil
+	}
+	return r.sched.RunFor(bound - r.sched.Now())
+}
+
+// startBroker adds the brokers' hosts with their disks and boots them.
 func (r *run) startBroker() error {
-	r.host = r.sched.AddNode(brokerName, sim.NodeOptions{})
-	// One IO for every incarnation: a crash drops the completions pending
-	// on the host's clock, so the jobs in flight never ran.
-	r.io = sim.NewIO(r.host, r.sched.ForkRand(), r.cfg.IOLatency)
-	r.disk = sim.NewDisk(r.sched.ForkRand(), r.cfg.Harsh.diskOptions(sim.DiskOptions{
-		TornWriteProbability:   r.cfg.TornWriteChance,
-		ReadBitFlipProbability: r.cfg.BitFlipChance,
-	}))
-	// Bound to its host for crash points; installed as a plain FS (below)
-	// so that a process crash keeps the page cache.
-	r.disk.Bind(r.host)
-	// The disk is installed as a plain FS so that a process crash keeps
-	// the page cache; power loss calls disk.Crash explicitly.
-	r.host.SetFS(r.disk)
-	r.disk.Stall = r.host.Stall
+	r.addBrokerNodes()
 	cfg := broker.DefaultConfig()
 	cfg.Listeners = []string{brokerAddress}
 	cfg.LogDir = "data"
@@ -220,75 +291,87 @@ func (r *run) startBroker() error {
 		cfg.RetentionCheckIntervalMs = r.cfg.RetentionCheck.Milliseconds()
 	}
 	r.brokerCfg = cfg
-	return r.bootBroker()
+	if r.clustered() {
+		r.quorum = newQuorumRecording(r.cfg.Cluster)
+	}
+	for _, b := range r.brokers {
+		b.cfg = r.clusterConfig(cfg, b)
+		if err := r.bootBroker(b); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // bootBroker builds the node from what the disk holds, as a process start
 // does. A boot that fails (a disk error during recovery) is retried later.
-func (r *run) bootBroker() error {
-	env := r.host.Env()
-	env.IO = r.io
+func (r *run) bootBroker(b *brokerNode) error {
+	env := b.host.Env()
+	env.IO = b.io
 	if r.opts.Log != nil {
 		env.Log = slog.New(slog.NewTextHandler(r.opts.Log, nil))
 	}
-	node, err := broker.New(env, r.brokerCfg)
+	node, err := broker.New(env, b.cfg)
 	if err == nil {
+		r.quorum.start(r, b, node)
 		err = node.Start()
 	}
 	if err != nil {
 		r.sched.Trace("broker boot failed: %v", err)
+		r.quorum.stop(r, b)
 		r.stats.BootFailures++
-		r.down = true
-		r.host.Crash()
-		r.host.Restart()
-		r.sched.After(time.Second, "broker-reboot", func() { r.rebootBroker() })
+		b.down = true
+		b.host.Crash()
+		b.host.Restart()
+		r.sched.After(time.Second, "broker-reboot", func() { r.rebootBroker(b) })
 		return nil
 	}
-	r.node, r.down = node, false
+	b.node, b.down = node, false
 	node.OnHalt = func(err error) {
 		r.sched.Trace("broker halted: %v", err)
 		r.stats.BrokerHalts++
-		r.sched.After(0, "broker-halt-crash", func() { r.crashBroker(false) })
+		r.sched.After(0, "broker-halt-crash", func() { r.crashBroker(b, false) })
 	}
 	return nil
 }
 
 // crashBroker kills the broker process (and with power loss, the machine)
 // and schedules its restart.
-func (r *run) crashBroker(powerLoss bool) {
-	if r.down {
+func (r *run) crashBroker(b *brokerNode, powerLoss bool) {
+	if b.down {
 		return
 	}
-	r.down = true
-	r.node = nil
-	r.disk.ClearCrashPoint()
+	b.down = true
+	b.node = nil
+	r.quorum.stop(r, b)
+	b.disk.ClearCrashPoint()
 	if powerLoss && r.rand.Chance(r.cfg.Harsh.PowerOffChance) {
 		// The machine goes silent: its peers see no reset and must find
 		// out through their own timeouts.
-		r.host.PowerOff()
+		b.host.PowerOff()
 	} else {
-		r.host.Crash()
+		b.host.Crash()
 	}
 	r.stats.BrokerCrashes++
 	if powerLoss {
-		r.disk.Crash()
+		b.disk.Crash()
 		r.stats.PowerLosses++
 	}
-	r.host.Restart()
-	r.scheduleRestart()
+	b.host.Restart()
+	r.scheduleRestart(b)
 }
 
 // scheduleRestart boots the broker again after a drawn downtime.
-func (r *run) scheduleRestart() {
+func (r *run) scheduleRestart(b *brokerNode) {
 	downtime := time.Duration(r.rand.Int64Range(int64(10*time.Millisecond), int64(max(r.cfg.DowntimeMax, 20*time.Millisecond))))
-	r.sched.After(downtime, "broker-restart", func() { r.rebootBroker() })
+	r.sched.After(downtime, "broker-restart", func() { r.rebootBroker(b) })
 }
 
-func (r *run) rebootBroker() {
-	if !r.down {
+func (r *run) rebootBroker(b *brokerNode) {
+	if !b.down {
 		return
 	}
-	if err := r.bootBroker(); err != nil {
+	if err := r.bootBroker(b); err != nil {
 		r.fail(fmt.Errorf("broker reboot: %w", err))
 	}
 }

@@ -16,7 +16,7 @@ import (
 // the hash of every event and the recorded history: a seed must fix the
 // run completely, faults included. Different seeds must differ.
 func TestSameSeedReplaysByteForByte(t *testing.T) {
-	faults, _ := ParseFaults("all")
+	faults, _ := ParseFaults(singleBrokerFaults)
 	hashes := map[string]uint64{}
 	for _, seed := range []uint64{1, 2, 3} {
 		first := Run(Derive(seed, faults), Options{})
@@ -29,6 +29,9 @@ func TestSameSeedReplaysByteForByte(t *testing.T) {
 		if !bytes.Equal(a, b) {
 			t.Fatalf("seed %d: histories differ", seed)
 		}
+		if !sameQuorumHistory(first, second) {
+			t.Fatalf("seed %d: quorum histories differ", seed)
+		}
 		if other, ok := hashes[first.TraceHash]; ok {
 			t.Fatalf("seeds %d and %d gave the same trace", other, seed)
 		}
@@ -40,7 +43,7 @@ func TestSameSeedReplaysByteForByte(t *testing.T) {
 // the broker's disk: that fault fails the power in reaction to what the
 // producers were answered, so it must be as deterministic as the rest.
 func TestDiskStallReplaysByteForByte(t *testing.T) {
-	faults, _ := ParseFaults("all")
+	faults, _ := ParseFaults(singleBrokerFaults)
 	for seed := uint64(1); seed <= 50; seed++ {
 		first := Run(Derive(seed, faults), Options{})
 		if first.Stats.IO.Stalled == 0 {
@@ -87,10 +90,16 @@ func sweep(t *testing.T, faultList string, first uint64, count int) map[string]i
 // clients, or the harness itself.
 func TestSeedsWithoutFaults(t *testing.T) { sweep(t, "none", 1, 10) }
 
-// TestSeedsWithFaults sweeps seeds with every fault class, and requires
-// both group delivery promises to have been checked in the sweep.
+// singleBrokerFaults is every fault but the cluster's: the runs "all"
+// made before clusters existed, seed for seed (Derive draws the cluster
+// from its own stream).
+const singleBrokerFaults = "bitflips,clients,clock,corruption,crash,disk-errors,disk-full,network,pause,powerloss,retention"
+
+// TestSeedsWithFaults sweeps single-broker seeds with every fault class
+// (cluster_test.go sweeps clusters), and requires both group delivery
+// promises to have been checked in the sweep.
 func TestSeedsWithFaults(t *testing.T) {
-	promises := sweep(t, "all", 1, 300)
+	promises := sweep(t, singleBrokerFaults, 1, 300)
 	if promises["at-most-once"] == 0 || promises["at-least-once"] == 0 {
 		t.Errorf("delivery promises checked: %v; want both", promises)
 	}
@@ -199,6 +208,9 @@ func TestParseFaults(t *testing.T) {
 	if f, err := ParseFaults("crash,network"); err != nil || f.String() != "crash,network" {
 		t.Fatalf("list: %v %v", f, err)
 	}
+	if f, _ := ParseFaults(singleBrokerFaults); len(f.names()) != len(AllFaults)-2 || f[FaultCluster] || f[FaultPartition] {
+		t.Fatalf("the single-broker faults are %v", f)
+	}
 	if f, _ := ParseFaults("all"); !f[FaultRetention] || len(f.names()) != len(AllFaults) {
 		t.Fatalf("all is %v", f)
 	}
@@ -235,7 +247,7 @@ func TestBrokenPromiseIsCaught(t *testing.T) {
 // TestFaultsStrike sums the statistics of a faulty sweep: every enabled
 // fault class must have struck, or a passing sweep would prove nothing.
 func TestFaultsStrike(t *testing.T) {
-	faults, _ := ParseFaults("all")
+	faults, _ := ParseFaults(singleBrokerFaults)
 	const seeds = 100
 	var total Stats
 	failedByOp := map[string]int64{}

@@ -45,7 +45,7 @@ func startCommitReader(r *run) {
 	cr := &commitReader{r: r, clientID: len(r.cfg.Producers) + len(r.cfg.Consumers) + 1}
 	r.recorder.commitReader = cr
 	cr.host = r.sched.AddNode("commit-reader", sim.NodeOptions{})
-	cluster, err := client.NewCluster(cr.host.Env(), client.ClusterConfig{Bootstrap: []string{brokerAddress}, ClientID: "commit-reader"})
+	cluster, err := client.NewCluster(cr.host.Env(), client.ClusterConfig{Bootstrap: cr.r.bootstrap(), ClientID: "commit-reader"})
 	if err != nil {
 		r.fail(fmt.Errorf("commit reader: %w", err))
 		return

@@ -32,7 +32,7 @@ func startZombie(r *run) {
 	}
 	z := &zombie{r: r, clientID: len(r.cfg.Producers) + len(r.cfg.Consumers) + 2}
 	z.host = r.sched.AddNode("zombie", sim.NodeOptions{})
-	cluster, err := client.NewCluster(z.host.Env(), client.ClusterConfig{Bootstrap: []string{brokerAddress}, ClientID: "zombie"})
+	cluster, err := client.NewCluster(z.host.Env(), client.ClusterConfig{Bootstrap: z.r.bootstrap(), ClientID: "zombie"})
 	if err != nil {
 		r.fail(fmt.Errorf("zombie: %w", err))
 		return

@@ -1,0 +1,199 @@
+package scenario
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/kafkasim/kafkasim/broker"
+	"github.com/kafkasim/kafkasim/broker/quorum"
+	"github.com/kafkasim/kafkasim/core"
+	"github.com/kafkasim/kafkasim/sim"
+)
+
+// ClusterSpec is the cluster a run builds. Its zero value is one
+// standalone broker, the run every seed made before clusters existed.
+type ClusterSpec struct {
+	// Nodes is how many nodes run, 3 to 5, or 0 for one standalone broker.
+	// Nodes 1 to Voters are voters of the metadata quorum and brokers
+	// (process.roles=broker,controller); the rest are brokers only.
+	Nodes int
+	// Voters is the size of controller.quorum.voters.
+	Voters int
+	// PartitionEvery is the mean time between two network partitions
+	// between the nodes (partitions.go); 0 when the fault is off.
+	PartitionEvery time.Duration
+	// PartitionLengthMax bounds how long one partition lasts.
+	PartitionLengthMax time.Duration
+}
+
+// clusterVoters is how many voters a cluster has, as issue 9 asks: the
+// quorum of Kafka's default KRaft deployment.
+const clusterVoters = 3
+
+// clusterChance is the share of seeds that run a cluster when the fault
+// set enables it.
+const clusterChance = 0.5
+
+// clusterStreamSalt makes the cluster's random stream differ from the one
+// Derive draws everything else from.
+const clusterStreamSalt = 0x636c75737465722d
+
+// deriveCluster draws the cluster from its own stream, so that enabling
+// clusters leaves every other choice of a seed, and every single-broker
+// seed's run, unchanged.
+func deriveCluster(seed uint64, faults Faults) ClusterSpec {
+	if !faults[FaultCluster] {
+		return ClusterSpec{}
+	}
+	r := core.NewRand(seed ^ clusterStreamSalt)
+	if !r.Chance(clusterChance) {
+		return ClusterSpec{}
+	}
+	c := ClusterSpec{Nodes: clusterVoters + r.IntN(3), Voters: clusterVoters}
+	if faults[FaultPartition] {
+		c.PartitionEvery = time.Duration(1+r.IntN(5)) * time.Second
+		c.PartitionLengthMax = time.Duration(1+r.IntN(12)) * time.Second
+	}
+	return c
+}
+
+// lines describes the cluster for Config.Lines.
+func (c ClusterSpec) lines() []optionLine {
+	return []optionLine{
+		{"cluster.nodes", c.Nodes, c.Nodes > 0},
+		{"cluster.voters", fmt.Sprintf("%d (broker,controller); the other %d broker only", c.Voters, c.Nodes-c.Voters), c.Nodes > 0},
+		{"fault.partition.every", c.PartitionEvery, c.PartitionEvery > 0},
+		{"fault.partition.length.max", c.PartitionLengthMax, c.PartitionEvery > 0},
+	}
+}
+
+// brokerNode is one broker process of the run and the machine it runs
+// on: its host, disk and I/O survive the process's crashes.
+type brokerNode struct {
+	id   int32
+	name string
+	host *sim.Node
+	disk *sim.Disk
+	io   *sim.IO
+	cfg  broker.Config
+	// node is the running process, nil while down.
+	node *broker.Node
+	down bool
+	// running is set while the quorum history has a start of this node
+	// without its stop.
+	running bool
+	// incarnation counts the node's recorded starts.
+	incarnation int
+	// role is the quorum role the node last recorded, so that a fault can
+	// aim at the active controller.
+	role  quorumRole
+	epoch int32
+}
+
+// address is the node's client listener.
+func (b *brokerNode) address() string { return b.name + ":9092" }
+
+// clustered reports whether the run is a cluster.
+func (r *run) clustered() bool { return r.cfg.Cluster.Nodes > 0 }
+
+// bootstrap is the client listeners every client starts from: all nodes.
+func (r *run) bootstrap() []string {
+	addresses := make([]string, len(r.brokers))
+	for i, b := range r.brokers {
+		addresses[i] = b.address()
+	}
+	return addresses
+}
+
+// addBrokerNodes adds the host, disk and I/O of every node, in id order:
+// one named "broker" for a single-broker run (as before clusters), or b1
+// to bN.
+func (r *run) addBrokerNodes() {
+	count := max(r.cfg.Cluster.Nodes, 1)
+	for i := 1; i <= count; i++ {
+		name := brokerName
+		if r.clustered() {
+			name = fmt.Sprintf("b%d", i)
+		}
+		b := &brokerNode{id: int32(i), name: name}
+		b.host = r.sched.AddNode(name, sim.NodeOptions{})
+		// One IO for every incarnation: a crash drops the completions
+		// pending on the host's clock, so the jobs in flight never ran.
+		b.io = sim.NewIO(b.host, r.sched.ForkRand(), r.cfg.IOLatency)
+		b.disk = sim.NewDisk(r.sched.ForkRand(), r.cfg.Harsh.diskOptions(sim.DiskOptions{
+			TornWriteProbability:   r.cfg.TornWriteChance,
+			ReadBitFlipProbability: r.cfg.BitFlipChance,
+		}))
+		// Bound to its host for crash points; installed as a plain FS so
+		// that a process crash keeps the page cache (power loss calls
+		// disk.Crash explicitly).
+		b.disk.Bind(b.host)
+		b.host.SetFS(b.disk)
+		b.disk.Stall = b.host.Stall
+		r.brokers = append(r.brokers, b)
+	}
+}
+
+// clusterConfig turns the broker configuration into node b's in a
+// cluster: its id, listeners, roles and the quorum's voters. Partitions
+// have one replica, as replication is not there yet (docs/cluster.md).
+func (r *run) clusterConfig(cfg broker.Config, b *brokerNode) broker.Config {
+	if !r.clustered() {
+		return cfg
+	}
+	var voters []quorum.Voter
+	for id := 1; id <= r.cfg.Cluster.Voters; id++ {
+		voters = append(voters, quorum.Voter{ID: int32(id), Address: fmt.Sprintf("b%d:9093", id)})
+	}
+	cfg.NodeID = b.id
+	cfg.Listeners = []string{b.address()}
+	cfg.QuorumVoters = voters
+	cfg.ProcessRoles = []string{"broker"}
+	cfg.ControllerListeners = nil
+	if int(b.id) <= r.cfg.Cluster.Voters {
+		cfg.ProcessRoles = []string{"broker", "controller"}
+		cfg.ControllerListeners = []string{fmt.Sprintf("b%d:9093", b.id)}
+	}
+	cfg.OffsetsTopicReplicationFactor = 1
+	cfg.DefaultReplicationFactor = 1
+	return cfg
+}
+
+// pickBroker draws the node a fault strikes. A single-broker run draws
+// nothing, so that its random stream is the one it always was.
+func (r *run) pickBroker() *brokerNode {
+	if len(r.brokers) == 1 {
+		return r.brokers[0]
+	}
+	return r.brokers[r.rand.IntN(len(r.brokers))]
+}
+
+// stalling reports whether some node's disk stalls (stallThenPowerLoss).
+func (r *run) stalling() bool {
+	for _, b := range r.brokers {
+		if b.io.Stalling() {
+			return true
+		}
+	}
+	return false
+}
+
+// anyDown reports whether some node is down.
+func (r *run) anyDown() bool {
+	for _, b := range r.brokers {
+		if b.down {
+			return true
+		}
+	}
+	return false
+}
+
+// brokerHost reports whether n is the host of a broker node.
+func (r *run) brokerHost(n *sim.Node) bool {
+	for _, b := range r.brokers {
+		if b.host == n {
+			return true
+		}
+	}
+	return false
+}
