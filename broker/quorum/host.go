@@ -64,6 +64,13 @@ type Host struct {
 	// the durable log end (the offset after the last synced entry): what a
 	// recorder of the quorum's history needs (checker.QuorumRecorder).
 	OnPersisted func(hard raft.HardState, durableLogEnd int64)
+	// OnSnapshot, if set, is called when a snapshot becomes the node's log
+	// start: one it took, once it is durable and Raft accepted it (the log
+	// below it may still be on disk for a moment), or one fetched from the
+	// leader, once it is durable and the state machine was restored from it
+	// (before OnUpdate hands out the entries after it). A snapshot loaded
+	// at a restart is the one at LogStartOffset when New returns.
+	OnSnapshot func(offset int64, epoch int32, source SnapshotSource)
 	// OnHalt, if set, is called once when a write or sync of the metadata
 	// log or quorum state failed. The node must stop: what the disk holds
 	// is no longer known, and a restart rereads it (KRaft exits too).
@@ -389,6 +396,9 @@ func (h *Host) complete(ready raft.Ready) {
 		h.log.Info("installed a metadata snapshot from the leader", slog.Int64("offset", snapshot.Offset), slog.Int("epoch", int(snapshot.Epoch)))
 		h.appliedOffset, h.appliedEpoch = snapshot.Offset, snapshot.Epoch
 		h.sinceSnapshotEntries, h.sinceSnapshotBytes = 0, 0
+		if h.OnSnapshot != nil {
+			h.OnSnapshot(snapshot.Offset, snapshot.Epoch, SnapshotInstalled)
+		}
 	}
 	for _, e := range ready.CommittedEntries {
 		assertf(e.Offset == h.appliedOffset, "committed entry %d handed out at applied offset %d", e.Offset, h.appliedOffset)

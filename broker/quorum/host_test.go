@@ -57,6 +57,9 @@ type simMember struct {
 	// restoresAtBoot is how many snapshots the machine loaded in New; the
 	// rest were fetched from the leader.
 	restoresAtBoot int
+	// reported counts the snapshots OnSnapshot reported in this life, by
+	// source.
+	reported [2]int
 }
 
 // chainMachine is the tests' state machine: a hash chain over every entry
@@ -151,6 +154,13 @@ func (m *simMember) boot() {
 		m.applied = append(m.applied, committed...)
 	}
 	host.OnHalt = func(err error) { m.q.t.Errorf("node %d halted: %v", m.id, err) }
+	m.reported = [2]int{}
+	host.OnSnapshot = func(offset int64, epoch int32, source SnapshotSource) {
+		if offset != host.LogStartOffset() {
+			m.q.fail("node %d reported snapshot %d-%d %v at log start %d", m.id, offset, epoch, source, host.LogStartOffset())
+		}
+		m.reported[source]++
+	}
 	_, err = env.Net.Listen(m.q.voters[m.id-1].Address, func(core.Conn) core.ConnHandler { return &testServer{host: host} })
 	noError(m.q.t, err)
 	host.Start()
@@ -547,9 +557,12 @@ func TestQuorumLaggingFollowerCatchesUpFromSnapshot(t *testing.T) {
 	}
 	lagging.restart()
 	q.proposeAndRun("after", 3)
-	if fetched := lagging.machine.restores - lagging.restoresAtBoot; fetched == 0 {
+	if fetched := lagging.machine.restores - lagging.restoresAtBoot; fetched == 0 || lagging.reported[SnapshotInstalled] != fetched {
 		q.dump()
-		t.Fatal("the lagging follower caught up without fetching a snapshot")
+		t.Fatalf("the lagging follower fetched %d snapshots and reported %d", fetched, lagging.reported[SnapshotInstalled])
+	}
+	if leader.reported[SnapshotTaken] < 4 {
+		t.Fatalf("the leader reported %d snapshots taken over 100 entries", leader.reported[SnapshotTaken])
 	}
 	for _, m := range q.members {
 		if m.machine.offset != leader.machine.offset || m.host.raft.LogStartOffset() == 0 {

@@ -22,6 +22,27 @@ type StateMachine interface {
 	Restore(offset int64, epoch int32, data []byte) error
 }
 
+// SnapshotSource says how a snapshot became a node's (Host.OnSnapshot).
+type SnapshotSource int8
+
+// The ways a snapshot becomes a node's.
+const (
+	// SnapshotTaken: the host wrote it from its own state machine, which
+	// is unchanged.
+	SnapshotTaken SnapshotSource = iota
+	// SnapshotInstalled: the node fetched it from the leader and the state
+	// machine was replaced with it.
+	SnapshotInstalled
+)
+
+// String names the source as checker.SnapshotSource does.
+func (s SnapshotSource) String() string {
+	if s == SnapshotInstalled {
+		return "installed"
+	}
+	return "taken"
+}
+
 // snapshotDue reports whether enough was applied since the last snapshot
 // for a new one (either threshold crossed; a zero threshold never is).
 func (h *Host) snapshotDue() bool {
@@ -56,6 +77,9 @@ func (h *Host) maybeSnapshot() {
 			return
 		}
 		h.sinceSnapshotEntries, h.sinceSnapshotBytes = 0, 0
+		if h.OnSnapshot != nil {
+			h.OnSnapshot(offset, epoch, SnapshotTaken)
+		}
 		h.io.Submit(func() error { return store.compact(offset, epoch) }, func(err error) {
 			if h.snapshotDone(store, err) {
 				return

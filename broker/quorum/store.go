@@ -1,6 +1,7 @@
 package quorum
 
 import (
+	"cmp"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -145,10 +146,7 @@ func listDirectory(fsys core.FS, dir string) (directory, error) {
 	}
 	slices.Sort(found.segments)
 	slices.SortFunc(found.checkpoints, func(a, b raft.Snapshot) int {
-		if a.Offset != b.Offset {
-			return int(min(max(a.Offset-b.Offset, -1), 1))
-		}
-		return int(a.Epoch - b.Epoch)
+		return cmp.Or(cmp.Compare(a.Offset, b.Offset), cmp.Compare(a.Epoch, b.Epoch))
 	})
 	return found, nil
 }
