@@ -25,6 +25,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/kafkasim/kafkasim/broker"
 )
 
 // Timeouts of the test clusters: a short broker session so that a killed
@@ -43,50 +45,60 @@ const pollInterval = 200 * time.Millisecond
 const fencingSlack = 10 * time.Second
 
 // TestClusterExampleConfigsLoad checks that the shipped cluster files load
-// without a warning and agree with each other: distinct node ids, client
-// and controller ports and data directories; the same voters everywhere;
-// each voter's CONTROLLER listener is the address the voters line gives
-// it; and the broker-only node is not a voter.
+// without a warning and agree with each other within each layout
+// (examples/cluster: three combined nodes and a broker-only node that
+// joins them; examples/cluster-separate: three controller-only nodes and
+// three broker-only nodes): distinct node ids, listeners, metrics
+// listeners and data directories; the same voters everywhere; each
+// voter's CONTROLLER listener is the address the voters line gives it; and
+// each file's roles are the ones its name says.
 func TestClusterExampleConfigsLoad(t *testing.T) {
-	paths, err := filepath.Glob("examples/cluster/*.properties")
-	if err != nil || len(paths) != 4 {
-		t.Fatalf("want node-1..3 and broker-4 in examples/cluster: %v %v", paths, err)
-	}
-	seen := map[string]string{}
-	unique := func(path, what, value string) {
-		if other, ok := seen[what+" "+value]; ok {
-			t.Errorf("%s and %s share %s %s", other, path, what, value)
-		}
-		seen[what+" "+value] = path
-	}
+	layouts := map[string]int{"examples/cluster": 4, "examples/cluster-separate": 6}
 	var voters string
-	for _, path := range paths {
-		cfg, warnings, err := loadConfig(path)
-		if err != nil || len(warnings) > 0 {
-			t.Fatalf("%s: %v, warnings %q", path, err, warnings)
+	for _, dir := range []string{"examples/cluster", "examples/cluster-separate"} {
+		paths, err := filepath.Glob(dir + "/*.properties")
+		if err != nil || len(paths) != layouts[dir] {
+			t.Fatalf("%s: want %d files, have %v %v", dir, layouts[dir], paths, err)
 		}
-		unique(path, "node.id", fmt.Sprint(cfg.NodeID))
-		unique(path, "log.dirs", cfg.LogDir)
-		unique(path, "metrics.listener", cfg.MetricsListener)
-		for _, l := range append(append([]string(nil), cfg.Listeners...), cfg.ControllerListeners...) {
-			unique(path, "listener", l)
+		seen := map[string]string{}
+		unique := func(path, what, value string) {
+			if other, ok := seen[what+" "+value]; ok {
+				t.Errorf("%s and %s share %s %s", other, path, what, value)
+			}
+			seen[what+" "+value] = path
 		}
-		if text := fmt.Sprint(cfg.QuorumVoters); voters == "" {
-			voters = text
-		} else if text != voters {
-			t.Errorf("%s names voters %s, another file %s", path, text, voters)
-		}
-		isVoter := false
-		for _, v := range cfg.QuorumVoters {
-			if v.ID == cfg.NodeID {
-				isVoter = true
-				if !reflect.DeepEqual(cfg.ControllerListeners, []string{v.Address}) {
-					t.Errorf("%s: controller listeners %v, but the voters line says %s", path, cfg.ControllerListeners, v.Address)
+		for _, path := range paths {
+			cfg, warnings, err := loadConfig(path)
+			if err != nil || len(warnings) > 0 {
+				t.Fatalf("%s: %v, warnings %q", path, err, warnings)
+			}
+			unique(path, "node.id", fmt.Sprint(cfg.NodeID))
+			unique(path, "log.dirs", cfg.LogDir)
+			unique(path, "metrics.listener", cfg.MetricsListener)
+			for _, l := range append(append([]string(nil), cfg.Listeners...), cfg.ControllerListeners...) {
+				unique(path, "listener", l)
+			}
+			if text := fmt.Sprint(cfg.QuorumVoters); voters == "" {
+				voters = text
+			} else if text != voters {
+				t.Errorf("%s names voters %s, another file %s", path, text, voters)
+			}
+			isVoter := false
+			for _, v := range cfg.QuorumVoters {
+				if v.ID == cfg.NodeID {
+					isVoter = true
+					if !reflect.DeepEqual(cfg.ControllerListeners, []string{v.Address}) {
+						t.Errorf("%s: controller listeners %v, but the voters line says %s", path, cfg.ControllerListeners, v.Address)
+					}
 				}
 			}
-		}
-		if wantVoter := strings.HasPrefix(filepath.Base(path), "node-"); isVoter != wantVoter || cfg.IsController() != wantVoter {
-			t.Errorf("%s: voter %v, controller role %v, want both %v", path, isVoter, cfg.IsController(), wantVoter)
+			name := filepath.Base(path)
+			wantVoter := strings.HasPrefix(name, "node-") || strings.HasPrefix(name, "controller-")
+			wantBroker := !strings.HasPrefix(name, "controller-")
+			if isVoter != wantVoter || cfg.IsController() != wantVoter || cfg.IsBroker() != wantBroker {
+				t.Errorf("%s: voter %v, controller role %v, broker role %v; want %v, %v, %v",
+					path, isVoter, cfg.IsController(), cfg.IsBroker(), wantVoter, wantVoter, wantBroker)
+			}
 		}
 	}
 }
@@ -144,50 +156,83 @@ func rewriteProperties(t *testing.T, text string, values map[string]string) stri
 	return strings.Join(lines, "\n")
 }
 
-// newTestCluster writes the configs of nodes 1..voters from
-// examples/cluster/node-N.properties and, when withBroker is set, node 4
-// from broker-4.properties (a broker-only node), on free loopback ports and
-// temporary data directories. Nothing starts yet.
-func newTestCluster(t *testing.T, voters int, withBroker bool) *testCluster {
+// newTestCluster writes a cluster's configs from the shipped example files
+// at paths, in order, on free loopback ports and temporary data
+// directories, keeping each file's node.id and roles: a voter gets a
+// CONTROLLER listener, a node with the broker role a PLAINTEXT one.
+// Nothing starts yet.
+func newTestCluster(t *testing.T, paths ...string) *testCluster {
 	t.Helper()
-	ports := freeLoopbackPorts(t, 2*voters+1)
+	configs := make([]broker.Config, len(paths))
 	var voterList []string
-	for i := range voters {
-		voterList = append(voterList, fmt.Sprintf("%d@127.0.0.1:%d", i+1, ports[voters+i]))
+	ports := freeLoopbackPorts(t, 2*len(paths))
+	controllerAddr := func(i int) string { return fmt.Sprintf("127.0.0.1:%d", ports[len(paths)+i]) }
+	for i, path := range paths {
+		cfg, _, err := loadConfig(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		configs[i] = cfg
+		if cfg.IsController() {
+			voterList = append(voterList, fmt.Sprintf("%d@%s", cfg.NodeID, controllerAddr(i)))
+		}
 	}
 	c := &testCluster{t: t}
-	for i := range voters + 1 {
-		if i == voters && !withBroker {
-			break
+	for i, path := range paths {
+		cfg := configs[i]
+		n := &clusterNode{id: cfg.NodeID, dataDir: t.TempDir()}
+		var listeners []string
+		if cfg.IsBroker() {
+			n.client = fmt.Sprintf("127.0.0.1:%d", ports[i])
+			listeners = append(listeners, "PLAINTEXT://"+n.client)
 		}
-		n := &clusterNode{id: int32(i + 1), dataDir: t.TempDir()}
-		example := fmt.Sprintf("examples/cluster/node-%d.properties", i+1)
+		if cfg.IsController() {
+			listeners = append(listeners, "CONTROLLER://"+controllerAddr(i))
+		}
 		values := map[string]string{
+			"listeners":                    strings.Join(listeners, ","),
 			"controller.quorum.voters":     strings.Join(voterList, ","),
 			"log.dirs":                     n.dataDir,
 			"metrics.listener":             "",
 			"broker.session.timeout.ms":    fmt.Sprint(testSessionTimeoutMs),
 			"broker.heartbeat.interval.ms": fmt.Sprint(testHeartbeatIntervalMs),
 		}
-		if i < voters {
-			n.client = fmt.Sprintf("127.0.0.1:%d", ports[i])
-			values["listeners"] = fmt.Sprintf("PLAINTEXT://%s,CONTROLLER://127.0.0.1:%d", n.client, ports[voters+i])
-		} else {
-			example = "examples/cluster/broker-4.properties"
-			n.client = fmt.Sprintf("127.0.0.1:%d", ports[2*voters])
-			values["listeners"] = "PLAINTEXT://" + n.client
-		}
-		text, err := os.ReadFile(example)
+		text, err := os.ReadFile(path)
 		if err != nil {
 			t.Fatal(err)
 		}
-		n.configPath = filepath.Join(t.TempDir(), filepath.Base(example))
+		n.configPath = filepath.Join(t.TempDir(), filepath.Base(path))
 		if err := os.WriteFile(n.configPath, []byte(rewriteProperties(t, string(text), values)), 0o644); err != nil {
 			t.Fatal(err)
 		}
 		c.nodes = append(c.nodes, n)
 	}
 	return c
+}
+
+// The shipped layouts: three combined nodes, a broker-only node that joins
+// them, and separate controllers with their brokers.
+var (
+	combinedExamples = []string{
+		"examples/cluster/node-1.properties", "examples/cluster/node-2.properties", "examples/cluster/node-3.properties",
+	}
+	joiningBrokerExample = "examples/cluster/broker-4.properties"
+	separateExamples     = []string{
+		"examples/cluster-separate/controller-1.properties", "examples/cluster-separate/controller-2.properties",
+		"examples/cluster-separate/controller-3.properties", "examples/cluster-separate/broker-4.properties",
+		"examples/cluster-separate/broker-5.properties", "examples/cluster-separate/broker-6.properties",
+	}
+)
+
+// brokers returns the nodes that serve clients.
+func (c *testCluster) brokers() []*clusterNode {
+	var out []*clusterNode
+	for _, n := range c.nodes {
+		if n.client != "" {
+			out = append(out, n)
+		}
+	}
+	return out
 }
 
 // start starts every node that is not running.
@@ -250,10 +295,11 @@ func (c *testCluster) node(id int32) *clusterNode {
 	return nil
 }
 
-// running returns the nodes whose process runs.
-func (c *testCluster) running() []*clusterNode {
+// runningBrokers returns the nodes that serve clients and whose process
+// runs.
+func (c *testCluster) runningBrokers() []*clusterNode {
 	var out []*clusterNode
-	for _, n := range c.nodes {
+	for _, n := range c.brokers() {
 		if n.process != nil {
 			out = append(out, n)
 		}
@@ -361,8 +407,8 @@ func view(t *testing.T, addr string) (clusterView, error) {
 	return v, nil
 }
 
-// awaitHealthy waits until the node at addr reports every node of the
-// cluster registered and unfenced, and a controller that is the quorum
+// awaitHealthy waits until the node at addr reports every broker of the
+// cluster (and nothing else) registered and unfenced, and a controller that is the quorum
 // leader, and returns that view.
 func (c *testCluster) awaitHealthy(addr string) clusterView {
 	c.t.Helper()
@@ -373,10 +419,11 @@ func (c *testCluster) awaitHealthy(addr string) clusterView {
 			return false, err.Error()
 		}
 		last = v
-		if v.controller < 0 || v.controller != v.leader || len(v.fenced) != len(c.nodes) {
+		brokers := c.brokers()
+		if v.controller < 0 || v.controller != v.leader || len(v.fenced) != len(brokers) {
 			return false, v.String()
 		}
-		for _, n := range c.nodes {
+		for _, n := range brokers {
 			if fenced, ok := v.fenced[n.id]; !ok || fenced {
 				return false, v.String()
 			}
@@ -431,7 +478,7 @@ func leaders(t *testing.T, addr, topic string) (map[int32]int32, error) {
 // must still exist with its partitions, and a topic must be creatable
 // after, seen by every surviving node.
 func TestClusterKill9ActiveController(t *testing.T) {
-	c := newTestCluster(t, 3, true)
+	c := newTestCluster(t, append(combinedExamples, joiningBrokerExample)...)
 	c.start()
 	before := c.awaitHealthy(c.nodes[0].client)
 	if !reflect.DeepEqual(before.voters, []int32{1, 2, 3}) || !reflect.DeepEqual(before.observers, []int32{4}) {
@@ -442,43 +489,94 @@ func TestClusterKill9ActiveController(t *testing.T) {
 		t.Fatalf("create before: %v", err)
 	}
 
+	survivors := c.killController(before)
+	c.awaitTopic(survivors, "before", 3)
+	created, err := admin(t, survivors...).CreateTopic(ctx, 2, 3, nil, "after")
+	if err != nil || created.Err != nil {
+		t.Fatalf("create after the kill: %v %v", err, created.Err)
+	}
+	c.awaitTopic(survivors, "after", 2)
+}
+
+// killController kills the active controller that before names with
+// SIGKILL, waits until a surviving broker names another controller, which
+// leads the quorum in a later epoch, and returns the running brokers.
+func (c *testCluster) killController(before clusterView) []*clusterNode {
+	c.t.Helper()
 	old := c.node(before.leader)
 	c.kill9(old)
 	killed := time.Now()
-	survivors := c.running()
+	survivors := c.runningBrokers()
 	var after clusterView
 	c.await("a new active controller", func() (bool, string) {
-		v, err := view(t, survivors[0].client)
+		v, err := view(c.t, survivors[0].client)
 		if err != nil {
 			return false, err.Error()
 		}
 		after = v
 		return v.leader >= 0 && v.leader != old.id && v.epoch > before.epoch && v.controller == v.leader, v.String()
 	})
-	t.Logf("controller %d (epoch %d) killed; controller %d seen active in epoch %d after %v",
+	c.t.Logf("controller %d (epoch %d) killed; controller %d seen active in epoch %d after %v",
 		old.id, before.epoch, after.leader, after.epoch, time.Since(killed).Round(time.Millisecond))
+	return survivors
+}
 
-	// Each node learns metadata by replaying the log at its own pace (an
-	// observer must first find the new leader), so every survivor is
-	// asked until it knows the topic; what is checked is that none lost
-	// it, not how soon each learns it.
-	awaitTopic := func(topic string, partitions int) {
-		for _, n := range survivors {
-			c.await(fmt.Sprintf("node %d knows topic %s with %d partitions", n.id, topic, partitions), func() (bool, string) {
-				got, err := leaders(t, n.client, topic)
-				if err != nil {
-					return false, err.Error()
-				}
-				return len(got) == partitions, fmt.Sprint(got)
-			})
-		}
+// awaitTopic waits until every node in nodes knows topic with its
+// partitions. Each node learns metadata by replaying the log at its own
+// pace (an observer must first find a new leader), so each is asked until
+// it knows the topic: what is checked is that none lost it, not how soon
+// each learns it.
+func (c *testCluster) awaitTopic(nodes []*clusterNode, topic string, partitions int) {
+	c.t.Helper()
+	for _, n := range nodes {
+		c.await(fmt.Sprintf("node %d knows topic %s with %d partitions", n.id, topic, partitions), func() (bool, string) {
+			got, err := leaders(c.t, n.client, topic)
+			if err != nil {
+				return false, err.Error()
+			}
+			return len(got) == partitions, fmt.Sprint(got)
+		})
 	}
-	awaitTopic("before", 3)
+}
+
+// TestClusterSeparateControllers runs the shipped layout with separate
+// controllers: three controller-only voters, which must not register as
+// brokers, and three broker-only nodes, which must register unfenced and
+// follow the quorum as observers. A topic's partitions must be led by
+// brokers only; after the active controller is killed with SIGKILL,
+// another takes over, the topic is still there and a new one can be
+// created.
+func TestClusterSeparateControllers(t *testing.T) {
+	c := newTestCluster(t, separateExamples...)
+	c.start()
+	brokers := c.brokers()
+	before := c.awaitHealthy(brokers[0].client)
+	if !reflect.DeepEqual(before.voters, []int32{1, 2, 3}) || !reflect.DeepEqual(before.observers, []int32{4, 5, 6}) {
+		t.Fatalf("want voters 1-3 and observers 4-6: %v", before)
+	}
+	ctx := testContext(t)
+	if _, err := admin(t, brokers...).CreateTopic(ctx, 6, 3, nil, "placed"); err != nil {
+		t.Fatalf("create placed: %v", err)
+	}
+	c.await("every partition of placed led by a broker-only node", func() (bool, string) {
+		got, err := leaders(t, brokers[0].client, "placed")
+		if err != nil {
+			return false, err.Error()
+		}
+		for _, leader := range got { // order-independent: a conjunction
+			if leader < 4 {
+				return false, fmt.Sprint(got)
+			}
+		}
+		return len(got) == 6, fmt.Sprint(got)
+	})
+	survivors := c.killController(before)
+	c.awaitTopic(survivors, "placed", 6)
 	created, err := admin(t, survivors...).CreateTopic(ctx, 2, 3, nil, "after")
 	if err != nil || created.Err != nil {
 		t.Fatalf("create after the kill: %v %v", err, created.Err)
 	}
-	awaitTopic("after", 2)
+	c.awaitTopic(survivors, "after", 2)
 }
 
 // TestClusterKill9BrokerFencedLeadersMoveRestartUnfenced kills with SIGKILL
@@ -496,7 +594,7 @@ func TestClusterKill9ActiveController(t *testing.T) {
 // without a leader (Kafka's choice: no unclean election unless allowed)
 // and keep the others where they were.
 func TestClusterKill9BrokerFencedLeadersMoveRestartUnfenced(t *testing.T) {
-	c := newTestCluster(t, 3, false)
+	c := newTestCluster(t, combinedExamples...)
 	c.start()
 	healthy := c.awaitHealthy(c.nodes[0].client)
 	ctx := testContext(t)
