@@ -15,6 +15,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 
+	"github.com/kafkasim/kafkasim/broker/raft"
 	"github.com/kafkasim/kafkasim/broker/storage"
 	"github.com/kafkasim/kafkasim/core"
 )
@@ -205,7 +206,10 @@ func (c *catalog) removeLeftovers() error {
 		// A name ending in deletedSuffix is removed even when it also
 		// contains orphanedSuffix: a topic may be called "x.orphaned".
 		switch {
-		case !entry.IsDir || c.namesPartitionDir(entry.Name):
+		case !entry.IsDir || c.namesPartitionDir(entry.Name) || entry.Name == metadataLogDirName:
+			// The metadata log's directory belongs to the quorum
+			// (broker/quorum), never to a topic: setting it aside
+			// would forget the node's votes and its log.
 			continue
 		case strings.HasSuffix(entry.Name, deletedSuffix):
 			err = fsys.RemoveAll(path.Join(dir, entry.Name))
@@ -329,7 +333,7 @@ func (c *catalog) sorted() []*topic {
 // validateTopicName applies Kafka's rules for topic names.
 func validateTopicName(name string) error {
 	switch {
-	case name == "" || name == "." || name == "..":
+	case name == "" || name == "." || name == ".." || name == raft.MetadataTopic:
 		return fmt.Errorf("%w: topic name %q is not allowed", kerr.InvalidTopicException, name)
 	case len(name) > topicNameBytesMax:
 		return fmt.Errorf("%w: topic name is %d bytes, limit %d", kerr.InvalidTopicException, len(name), topicNameBytesMax)

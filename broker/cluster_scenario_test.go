@@ -19,7 +19,9 @@ import (
 // only once it has applied its own registration, after the fence.
 // Protection: cluster.leads refuses while the lifecycle is fenced.
 func TestRestartedBrokerDoesNotLeadOnAStaleView(t *testing.T) {
-	sc := newSimCluster(t, 5, 3)
+	// A session long enough for the filler entries to commit before the
+	// fence.
+	sc := newSimClusterOfRoles(t, 5, 3, 3, false, func(c *Config) { c.BrokerSessionTimeoutMs = 60_000 })
 	sc.runUntil("an active controller", 20*time.Second, func() bool { return sc.activeController() != nil })
 	sc.runUntil("every broker unfenced", 20*time.Second, sc.unfenced)
 	if err := sc.createTopic("orders", 6); err != "" {
@@ -32,16 +34,21 @@ func TestRestartedBrokerDoesNotLeadOnAStaleView(t *testing.T) {
 			break
 		}
 	}
-	// Lengthen the log between the topic's creation and the fence, so that
-	// the replay spans several Fetch answers and the stale view lasts
-	// across events.
+	// Lengthen the log between the broker's crash and its fence, so that
+	// its catch-up after the restart spans several Fetch answers and the
+	// stale view (everything up to the crash, read back from its own disk,
+	// without the fence) lasts across events.
+	restarted.crash()
+	crashedAt := sc.sched.Now()
 	for i := range 150 {
-		if err := sc.createTopic(fmt.Sprintf("filler-%d", i), 1); err != "" {
+		if err := sc.createTopicRetrying(fmt.Sprintf("filler-%d", i), 1); err != "" {
 			t.Fatalf("create filler: %s", err)
 		}
 	}
-	restarted.crash()
-	sc.runUntil("the crashed broker fenced", 30*time.Second, func() bool {
+	if b, _ := sc.activeController().node.cluster.image.Broker(restarted.id); b.Fenced {
+		t.Fatalf("the broker was fenced %v after its crash, before the filler entries", sc.sched.Now()-crashedAt)
+	}
+	sc.runUntil("the crashed broker fenced", 90*time.Second, func() bool {
 		b, _ := sc.activeController().node.cluster.image.Broker(restarted.id)
 		return b.Fenced
 	})
@@ -133,5 +140,28 @@ func TestControllerDiesWhileFencingABroker(t *testing.T) {
 		if p.Leader == dead.id {
 			t.Fatalf("orders-%d still led by the fenced broker %d", i, p.Leader)
 		}
+	}
+}
+
+// TestRestartKeepsTheQuorumState restarts a voter and checks that it comes
+// back with the epoch, vote and log it had: the metadata log's directory
+// lives beside the partitions' and must never be taken for a leftover
+// partition directory (it once was, and every restart forgot its votes).
+func TestRestartKeepsTheQuorumState(t *testing.T) {
+	sc := newSimCluster(t, 7, 3)
+	sc.runUntil("an active controller", 20*time.Second, func() bool { return sc.activeController() != nil })
+	sc.runUntil("every broker unfenced", 20*time.Second, sc.unfenced)
+	n := sc.nodes[0]
+	epoch, end := n.node.cluster.host.Epoch(), n.node.cluster.host.EndOffset()
+	if epoch == 0 || end == 0 {
+		t.Fatalf("node 1 has epoch %d and log end %d before the restart", epoch, end)
+	}
+	n.crash()
+	n.restart()
+	if got := n.node.cluster.host.Epoch(); got < epoch {
+		t.Fatalf("restarted in epoch %d, before the crash it was %d", got, epoch)
+	}
+	if got := n.node.cluster.host.EndOffset(); got < end {
+		t.Fatalf("restarted with log end %d, before the crash it was %d (committed entries were lost)", got, end)
 	}
 }

@@ -45,12 +45,13 @@ func newSimCluster(t testing.TB, seed uint64, size int) *simCluster {
 // which follow the metadata log as observers.
 func newSimClusterWithVoters(t testing.TB, seed uint64, size, votersCount int) *simCluster {
 	t.Helper()
-	return newSimClusterOfRoles(t, seed, size, votersCount, false)
+	return newSimClusterOfRoles(t, seed, size, votersCount, false, nil)
 }
 
 // newSimClusterOfRoles is newSimClusterWithVoters whose voters, when
-// separate is set, are controller-only nodes that serve no client.
-func newSimClusterOfRoles(t testing.TB, seed uint64, size, votersCount int, separate bool) *simCluster {
+// separate is set, are controller-only nodes that serve no client;
+// configure, if set, adjusts every node's configuration.
+func newSimClusterOfRoles(t testing.TB, seed uint64, size, votersCount int, separate bool, configure func(*Config)) *simCluster {
 	t.Helper()
 	sc := &simCluster{t: t, sched: sim.NewScheduler(seed)}
 	if testing.Verbose() {
@@ -82,6 +83,9 @@ func newSimClusterOfRoles(t testing.TB, seed uint64, size, votersCount int, sepa
 			}
 		}
 		cfg.GroupInitialRebalanceDelayMs = 0
+		if configure != nil {
+			configure(&cfg)
+		}
 		n := &simClusterNode{c: sc, id: int32(i), host: host, cfg: cfg}
 		sc.nodes = append(sc.nodes, n)
 		n.boot()
@@ -226,20 +230,8 @@ func TestClusterElectsRegistersCreatesAndFailsOver(t *testing.T) {
 		a := sc.activeController()
 		return a != nil && a != old
 	})
-	// The client's first attempt may go to the dead node (its cached
-	// controller); like an admin tool, it tries again, and a retry of an
-	// attempt that did land finds the topic already there.
-	for attempt := 0; ; attempt++ {
-		err := sc.createTopic("after-failover", 1)
-		if err == "" || (attempt > 0 && strings.Contains(err, "TOPIC_ALREADY_EXISTS")) {
-			break
-		}
-		if attempt == 5 || !strings.Contains(err, "connection") {
-			t.Fatalf("create after failover: %s", err)
-		}
-		refreshed := false
-		sc.client.RefreshMetadata(func(error) { refreshed = true })
-		sc.runUntil("a metadata refresh", 30*time.Second, func() bool { return refreshed })
+	if err := sc.createTopicRetrying("after-failover", 1); err != "" {
+		t.Fatalf("create after failover: %s", err)
 	}
 	for _, n := range sc.nodes {
 		if n.node == nil {
@@ -278,6 +270,25 @@ func TestClusterElectsRegistersCreatesAndFailsOver(t *testing.T) {
 		return true
 	})
 	sc.produceAndConsume("orders", 120)
+}
+
+// createTopicRetrying creates a topic as an admin tool would across a
+// failure: an attempt may go to a dead node (the client's cached
+// controller), so on a broken connection it refreshes its metadata and
+// tries again; a retry of an attempt that did land finds the topic there.
+func (sc *simCluster) createTopicRetrying(name string, partitions int32) string {
+	for attempt := 0; ; attempt++ {
+		err := sc.createTopic(name, partitions)
+		if err == "" || (attempt > 0 && strings.Contains(err, "TOPIC_ALREADY_EXISTS")) {
+			return ""
+		}
+		if attempt == 5 || !strings.Contains(err, "connection") {
+			return err
+		}
+		refreshed := false
+		sc.client.RefreshMetadata(func(error) { refreshed = true })
+		sc.runUntil("a metadata refresh", 30*time.Second, func() bool { return refreshed })
+	}
 }
 
 // produceAndConsume produces count records with acks=all and reads them
@@ -432,7 +443,7 @@ func TestBrokerOnlyNodesFollowTheMetadataLog(t *testing.T) {
 // controller listener, and killing the active controller leaves the
 // brokers serving and a new controller taking requests.
 func TestSeparateControllers(t *testing.T) {
-	sc := newSimClusterOfRoles(t, 4, 6, 3, true)
+	sc := newSimClusterOfRoles(t, 4, 6, 3, true, nil)
 	sc.runUntil("an active controller", 20*time.Second, func() bool { return sc.activeController() != nil })
 	sc.runUntil("every broker unfenced", 30*time.Second, sc.unfenced)
 	for _, n := range sc.nodes[:3] {
@@ -450,16 +461,7 @@ func TestSeparateControllers(t *testing.T) {
 		a := sc.activeController()
 		return a != nil && a != old
 	})
-	for attempt := 0; ; attempt++ {
-		err := sc.createTopic("after-failover", 1)
-		if err == "" || (attempt > 0 && strings.Contains(err, "TOPIC_ALREADY_EXISTS")) {
-			break
-		}
-		if attempt == 5 {
-			t.Fatalf("create after failover: %s", err)
-		}
-		refreshed := false
-		sc.client.RefreshMetadata(func(error) { refreshed = true })
-		sc.runUntil("a metadata refresh", 30*time.Second, func() bool { return refreshed })
+	if err := sc.createTopicRetrying("after-failover", 1); err != "" {
+		t.Fatalf("create after failover: %s", err)
 	}
 }

@@ -223,11 +223,16 @@ func (image *Image) applyTopic(record *TopicRecord) error {
 	return nil
 }
 
+// metadataTopicName is the metadata log's own topic, which no topic may
+// take: its partition directory is the quorum's (KRaft reserves it too).
+const metadataTopicName = "__cluster_metadata"
+
 // ValidateTopicName applies Kafka's rules: 1 to 249 characters from
-// [a-zA-Z0-9._-], and neither "." nor "..". The error wraps ErrRejected.
+// [a-zA-Z0-9._-], neither "." nor "..", and not the metadata log's topic.
+// The error wraps ErrRejected.
 func ValidateTopicName(name string) error {
-	if name == "" || len(name) > topicNameBytesMax || name == "." || name == ".." {
-		return rejectf("topic name %q is empty, longer than %d bytes, \".\" or \"..\"", name, topicNameBytesMax)
+	if name == "" || len(name) > topicNameBytesMax || name == "." || name == ".." || name == metadataTopicName {
+		return rejectf("topic name %q is empty, longer than %d bytes, \".\", \"..\" or the metadata log's", name, topicNameBytesMax)
 	}
 	for _, character := range []byte(name) {
 		legal := character == '.' || character == '_' || character == '-' ||
