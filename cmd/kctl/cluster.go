@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -59,6 +60,9 @@ type clusterState struct {
 	quorum *kmsg.DescribeQuorumResponseTopicPartition
 	// quorumNote says why quorum is nil, for the QUORUM line.
 	quorumNote string
+	// quorumFailed is set when DescribeQuorum failed (as opposed to not
+	// being offered): nobody is known to lead the quorum.
+	quorumFailed bool
 }
 
 func clusterShow(inv *invocation) error {
@@ -70,16 +74,23 @@ func clusterShow(inv *invocation) error {
 	ctx, cancel := inv.requestContext()
 	defer cancel()
 	state, err := loadClusterState(ctx, client)
-	if err != nil {
+	if state.cluster == nil {
 		return err
 	}
-	return printCluster(inv.stdout, state)
+	// A quorum that cannot be described (no leader while a majority of
+	// voters is down) is part of the picture: the brokers and the
+	// controller are still printed, then the error, with exit status 1.
+	if printErr := printCluster(inv.stdout, state); printErr != nil {
+		return printErr
+	}
+	return err
 }
 
 // loadClusterState asks any broker for the brokers and the controller, and
 // the quorum leader (through the controller, as kgo routes admin requests)
 // for the quorum. A broker without DescribeQuorum runs no quorum: that is a
-// note on the output, not a failure.
+// note on the output, not a failure. When only the quorum fails, the state
+// still holds the brokers, with the error.
 func loadClusterState(ctx context.Context, client *kgo.Client) (clusterState, error) {
 	var state clusterState
 	describe := kmsg.NewPtrDescribeClusterRequest()
@@ -93,6 +104,9 @@ func loadClusterState(ctx context.Context, client *kgo.Client) (clusterState, er
 	}
 	state.cluster = cluster
 	state.quorum, state.quorumNote, err = loadQuorum(ctx, client)
+	if err != nil {
+		state.quorumNote, state.quorumFailed = "unavailable (the error follows)", true
+	}
 	return state, err
 }
 
@@ -114,7 +128,7 @@ func loadQuorum(ctx context.Context, client *kgo.Client) (*kmsg.DescribeQuorumRe
 		return nil, "", requestError("describe quorum", err)
 	}
 	if err := kerr.ErrorForCode(resp.ErrorCode); err != nil {
-		return nil, "", fmt.Errorf("describe quorum: %s", kafkaError(err, stringOrEmpty(resp.ErrorMessage)))
+		return nil, "", quorumError(err, resp.ErrorMessage)
 	}
 	for i := range resp.Topics {
 		t := &resp.Topics[i]
@@ -124,12 +138,22 @@ func loadQuorum(ctx context.Context, client *kgo.Client) (*kmsg.DescribeQuorumRe
 				continue
 			}
 			if err := kerr.ErrorForCode(p.ErrorCode); err != nil {
-				return nil, "", fmt.Errorf("describe quorum: %s", kafkaError(err, stringOrEmpty(p.ErrorMessage)))
+				return nil, "", quorumError(err, p.ErrorMessage)
 			}
 			return p, "", nil
 		}
 	}
 	return nil, "", fmt.Errorf("describe quorum: the answer does not describe %s-%d", metadataTopic, metadataPartition)
+}
+
+// quorumError describes a DescribeQuorum error code, with what
+// NOT_LEADER_FOR_PARTITION means here: no voter leads the quorum.
+func quorumError(err error, message *string) error {
+	text := kafkaError(err, stringOrEmpty(message))
+	if errors.Is(err, kerr.NotLeaderForPartition) {
+		text += " (no voter leads the metadata quorum: is a majority of the voters running?)"
+	}
+	return fmt.Errorf("describe quorum: %s", text)
 }
 
 func stringOrEmpty(s *string) string {
@@ -144,7 +168,7 @@ func stringOrEmpty(s *string) string {
 func printCluster(w io.Writer, s clusterState) error {
 	header := newTable(w)
 	header.row("CLUSTER", s.cluster.ClusterID)
-	header.row("CONTROLLER", nodeText(s.cluster.ControllerID))
+	header.row("CONTROLLER", controllerText(s))
 	if err := header.flush(); err != nil {
 		return err
 	}
@@ -158,6 +182,21 @@ func printCluster(w io.Writer, s clusterState) error {
 		return err
 	}
 	return printQuorum(w, s.quorum)
+}
+
+// controllerText names the active controller. In KRaft it is the quorum
+// leader, which DescribeQuorum names; DescribeCluster's controller id is
+// only the node a client should send admin requests to (Kafka's brokers
+// name any live broker, which forwards them), so it is shown only when
+// there is no quorum to ask, as on a standalone broker.
+func controllerText(s clusterState) string {
+	switch {
+	case s.quorum != nil:
+		return nodeText(s.quorum.LeaderID)
+	case s.quorumFailed:
+		return "unknown (no quorum leader answers)"
+	}
+	return nodeText(s.cluster.ControllerID)
 }
 
 // printBrokers lists the brokers by id. Before DescribeCluster v2 a broker

@@ -20,8 +20,10 @@ import (
 // TestClusterOutputGolden prints fixed DescribeCluster and DescribeQuorum
 // answers and compares the text with testdata/cluster.golden: a healthy
 // quorum with an observer and a fenced broker, a DescribeCluster v1 answer
-// (which cannot say who is fenced) from a standalone broker, and a quorum
-// that has no leader and a voter whose log end is unknown.
+// (which cannot say who is fenced) from a standalone broker, a quorum that
+// could not be described (the controller is then unknown, whatever
+// DescribeCluster named), and a quorum that has no leader and a voter
+// whose log end is unknown.
 func TestClusterOutputGolden(t *testing.T) {
 	rack := "rack-a"
 	broker := func(id int32, port int32, fenced bool) kmsg.DescribeClusterResponseBroker {
@@ -49,6 +51,7 @@ func TestClusterOutputGolden(t *testing.T) {
 		}}},
 		{"standalone broker, DescribeCluster v1", clusterState{cluster: standalone,
 			quorumNote: "none (the broker runs standalone: it does not offer DescribeQuorum)"}},
+		{"quorum unavailable", clusterState{cluster: healthy, quorumNote: "unavailable (the error follows)", quorumFailed: true}},
 		{"no leader, unknown log end", clusterState{cluster: leaderless, quorum: &kmsg.DescribeQuorumResponseTopicPartition{
 			LeaderID: -1, LeaderEpoch: 8, HighWatermark: -1,
 			CurrentVoters: []kmsg.DescribeQuorumResponseTopicPartitionReplicaState{replica(1, -1), replica(2, 130)},
@@ -190,7 +193,9 @@ func fencedByID(stdout string) map[string]string {
 // replicas and an ISR per partition; then, after one node that is not the
 // controller crashes, kctl cluster shows it fenced and topic describe shows
 // the partitions it led without a leader ("none", since their only ISR
-// member is gone and unclean election is off) and still exits 0.
+// member is gone and unclean election is off) and still exits 0; last,
+// after a second crash leaves no majority, kctl cluster says the
+// controller is unknown, names the likely cause and exits 1.
 func TestClusterLive(t *testing.T) {
 	nodes := startCluster(t, 3)
 	seed := nodes[0].addr
@@ -241,6 +246,22 @@ func TestClusterLive(t *testing.T) {
 	}, "topic", "describe", "orders")
 	if got := partitionLeaders(t, after.stdout, 6)["none"]; got != leaders[victim] {
 		t.Fatalf("%d partitions without a leader, want the %d broker %s led:\n%s", got, leaders[victim], victim, after.stdout)
+	}
+
+	// With a second node gone no majority is left: no voter leads the
+	// quorum, and kctl cluster still prints the brokers, then one error
+	// line, and exits 1.
+	for i, n := range nodes {
+		if fmt.Sprint(i+1) != victim && n.addr != survivor {
+			n.crash()
+		}
+	}
+	lost := awaitKctl(t, survivor, "the quorum without a leader", func(r result) bool {
+		return r.status == exitFailure && strings.Contains(r.stdout, "CONTROLLER  unknown (no quorum leader answers)")
+	}, "cluster", "--timeout", "2s")
+	if strings.Count(lost.stderr, "\n") != 1 || !strings.Contains(lost.stderr, "is a majority of the voters running?") ||
+		len(fencedByID(lost.stdout)) != 3 {
+		t.Fatalf("want three broker rows and one error line:\n%s%s", lost.stdout, lost.stderr)
 	}
 }
 
