@@ -63,6 +63,7 @@ func newCluster(n *Node) (*cluster, error) {
 	qc.ElectionTimeout = time.Duration(cfg.QuorumElectionTimeoutMs) * time.Millisecond
 	qc.FetchTimeout = time.Duration(cfg.QuorumFetchTimeoutMs) * time.Millisecond
 	qc.RequestTimeout = time.Duration(cfg.QuorumRequestTimeoutMs) * time.Millisecond
+	qc.SnapshotIntervalBytes = cfg.MetadataSnapshotBytes
 	env := n.env
 	env.Log = n.log
 	c := &cluster{
