@@ -14,8 +14,9 @@ var clusterOnlyAPIs = map[int16]bool{43: true, 55: true}
 
 // handleDescribeCluster answers DescribeCluster (key 60), versions 0-2:
 // the registered brokers (from v2, fenced ones too when asked, flagged),
-// the controller and the cluster id. A standalone broker is the whole
-// cluster and its own controller.
+// the controller (the active one when it is also a broker, else this
+// broker, which forwards) and the cluster id. A standalone broker is the
+// whole cluster and its own controller.
 func handleDescribeCluster(n *Node, r *request, req kmsg.Request) {
 	dr := req.(*kmsg.DescribeClusterRequest)
 	resp := dr.ResponseKind().(*kmsg.DescribeClusterResponse)
@@ -37,7 +38,13 @@ func handleDescribeCluster(n *Node, r *request, req kmsg.Request) {
 	}
 	c := n.cluster
 	if leader := c.activeController(); leader >= 0 {
-		resp.ControllerID = leader
+		if _, isBroker := c.image.Broker(leader); isBroker {
+			resp.ControllerID = leader
+		}
+		// Otherwise the active controller is a controller-only node,
+		// which clients cannot reach on a broker listener; as Kafka's
+		// brokers do, name a broker (this one) that forwards. The quorum's
+		// leader is DescribeQuorum's answer.
 	}
 	for _, broker := range c.image.Brokers() {
 		if broker.Fenced && !dr.IncludeFencedBrokers {
