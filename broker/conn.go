@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kbin"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/kafkasim/kafkasim/core"
@@ -20,19 +22,59 @@ import (
 const (
 	connFramesQueuedMax = 1024
 	connBytesQueuedMax  = 256 << 20
+	// connRequestsInFlightMax bounds the requests of one connection that
+	// started and whose answers have not left yet: Produce requests
+	// started while earlier ones wait for durability. Kafka's clients keep
+	// at most 5 requests in flight per connection, so 8 never holds a
+	// well-behaved client back, and the bound caps the parked requests (and
+	// the answers held for ordering) that one connection can pin.
+	connRequestsInFlightMax = 8
 )
 
 // conn is the broker's side of one client connection.
 //
-// Kafka processes the requests of one connection strictly in order, one at a
-// time: the next request is not read until the previous response was sent.
-// Clients rely on it (a Produce followed by a Fetch on the same connection
-// sees its own write, and responses arrive in request order). conn keeps that
-// rule with a queue of received frames and at most one request in progress.
+// Kafka processes the requests of one connection in order, one at a time:
+// its socket server stops reading a connection until the previous response
+// was sent. Clients rely on three consequences: responses arrive in request
+// order (they match them by position as much as by correlation id); a
+// request sees the effects of every request sent before it on the
+// connection (a Fetch after a Produce reads the write, an EndTxn after a
+// Produce covers it); and an idempotent producer's batches are appended in
+// the order it sent them, so the broker's sequence checks see them in that
+// order.
 //
-// States: idle (no request in progress), busy (a handler holds the respond
-// function of the request at the head), closed (terminal; queued frames are
-// dropped, and a late respond is ignored).
+// Running one request at a time would cost an acks=all Produce a whole
+// group-commit fsync per request, because the next request's append could
+// not join the sync the previous one waits for. conn therefore lets Produce
+// requests pipeline, and keeps the three promises with these rules:
+//
+//  1. Requests start in arrival order (the queue is first in, first out).
+//  2. A request starts when no request of the connection is in flight.
+//     Otherwise it starts only if it is a Produce with acks 1 or all
+//     (pipelinableProduce), fewer than connRequestsInFlightMax requests are
+//     in flight, and every request in flight has either been answered or is
+//     a Produce whose appends are done and which only waits for durability
+//     (request.pipelined). So a Produce appends after every earlier request
+//     took effect, and sequence checks run in request order.
+//  3. Every other request (a Fetch, an EndTxn, a Metadata...) waits until
+//     nothing is in flight, which is after every earlier answer was sent:
+//     a client reads its own acknowledged writes.
+//  4. Answers leave in start order, which is request order: an answer
+//     ready behind an unanswered request is held (request.response) until
+//     the ones before it leave. Each request's latency is counted when its
+//     answer leaves, so the hold shows in it.
+//  5. acks=0 Produce requests do not pipeline: one that fails closes the
+//     connection (Kafka's way to tell such a producer), and that must not
+//     drop the answers of earlier requests. A frame that cannot be decoded
+//     closes the connection likewise only after the earlier answers left
+//     (closeMalformedInOrder).
+//  6. Closing the connection withdraws every request in flight exactly
+//     once (request.cancel); answers that come later are dropped.
+//
+// States: idle (nothing in flight), serving (requests in flight, oldest
+// first in inFlight), draining (a malformed frame arrived: nothing more
+// starts, and the connection closes once inFlight empties), closed
+// (terminal; queued frames are dropped, and a late respond is ignored).
 type conn struct {
 	node *Node
 	id   uint64
@@ -49,15 +91,17 @@ type conn struct {
 	// the idle sweep; idleSweeps counts the sweeps since it was last set.
 	active     bool
 	idleSweeps int
-	busy       bool
 	closed     bool
+	// inFlight are the requests started whose answers have not left yet,
+	// in start order (rules 2 and 4 above); at most
+	// connRequestsInFlightMax.
+	inFlight []*request
+	// drainError, when set, is why the connection closes once inFlight
+	// empties (a malformed frame behind pipelined requests).
+	drainError error
 	// dispatching is true while processQueue runs, so that a handler that
 	// responds synchronously does not recurse into processQueue.
 	dispatching bool
-	// cancelParked, when set, withdraws the request in progress from
-	// whatever it waits on (a long-polling fetch); it runs if the
-	// connection closes first.
-	cancelParked func()
 	// frames are the response frames kept for reuse, and fetchStats the
 	// metrics of the Fetch response being built (fetch_respond.go).
 	frames     [connFrameSlots]frameSlot
@@ -119,18 +163,28 @@ func (c *conn) close() {
 
 func (c *conn) release() {
 	c.queue, c.arrivals, c.queuedBytes = nil, nil, 0
-	c.releaseFrames()
 	c.node.metrics.connections.closed++
-	if cancel := c.cancelParked; cancel != nil {
-		c.cancelParked = nil
-		cancel()
+	inFlight := c.inFlight
+	c.inFlight = nil
+	for _, r := range inFlight {
+		// A held answer's frame goes back to its slot; the request is
+		// withdrawn from whatever it waits on, once.
+		if r.response != nil {
+			c.returnFrame(r.response, r.slot)
+			r.response = nil
+		}
+		if cancel := r.cancel; cancel != nil {
+			r.cancel = nil
+			cancel()
+		}
 	}
+	c.releaseFrames()
 	c.node.forgetConn(c)
 }
 
-// processQueue starts queued requests while the connection is idle. A
-// handler that answers synchronously lets the loop continue with the next
-// frame; one that parks the request leaves the connection busy until its
+// processQueue starts queued requests while the ordering rules allow (see
+// conn). A handler that answers synchronously lets the loop continue with
+// the next frame; one that parks its request leaves it in flight until its
 // respond function runs.
 func (c *conn) processQueue() {
 	if c.dispatching {
@@ -138,62 +192,162 @@ func (c *conn) processQueue() {
 	}
 	c.dispatching = true
 	defer func() { c.dispatching = false }()
-	for !c.busy && !c.closed && len(c.queue) > 0 {
+	for !c.closed && c.drainError == nil && len(c.queue) > 0 && c.mayStart(c.queue[0]) {
 		frame, arrived := c.queue[0], c.arrivals[0]
 		c.queue[0] = nil
 		c.queue, c.arrivals = c.queue[1:], c.arrivals[1:]
 		c.queuedBytes -= len(frame)
-		c.busy = true
+		inFlightBefore := len(c.inFlight)
 		c.node.handleFrame(c, frame, arrived)
+		assert(c.closed || c.drainError != nil || len(c.inFlight) <= inFlightBefore+1,
+			"a handler started more than one request")
 	}
 }
 
-// respond sends resp as the answer to the request in progress and lets the
-// connection move on. A nil resp sends nothing (acks=0 produce). It is safe
-// to call after the connection closed: the answer is dropped.
-func (c *conn) respond(correlationID int32, resp kmsg.Response) {
+// mayStart reports whether the request in frame may start now (rule 2 of
+// conn).
+func (c *conn) mayStart(frame []byte) bool {
+	if len(c.inFlight) == 0 {
+		return true
+	}
+	if len(c.inFlight) >= connRequestsInFlightMax || !pipelinableProduce(frame) {
+		return false
+	}
+	for _, r := range c.inFlight {
+		if !r.pipelined && !r.ready {
+			return false
+		}
+	}
+	return true
+}
+
+// pipelinableProduce reports whether frame is a Produce request with acks 1
+// or all (-1), reading only as far as its acks field; anything it cannot
+// read is not pipelinable, and waits to be decoded (and refused) in turn.
+// The fields before acks: the request header (api key, version,
+// correlation id, client id, and tags from the first flexible version),
+// then, from version 3, the transactional id.
+func pipelinableProduce(frame []byte) bool {
+	reader := kbin.Reader{Src: frame}
+	if reader.Int16() != int16(kmsg.Produce) {
+		return false
+	}
+	header := kmsg.ProduceRequest{Version: reader.Int16()}
+	reader.Int32()
+	reader.NullableString()
+	if header.IsFlexible() {
+		kmsg.SkipTags(&reader)
+	}
+	switch {
+	case header.Version >= 3 && header.IsFlexible():
+		reader.CompactNullableString()
+	case header.Version >= 3:
+		reader.NullableString()
+	}
+	acks := reader.Int16()
+	return reader.Ok() && (acks == 1 || acks == -1)
+}
+
+// started registers a request whose handler is about to run; handleFrame
+// calls it once per decoded request.
+func (c *conn) started(r *request) {
+	assert(!c.closed && len(c.inFlight) < connRequestsInFlightMax, "request started past the in-flight bound")
+	for _, earlier := range c.inFlight {
+		assert(earlier.pipelined || earlier.ready, "request started behind one still running")
+	}
+	c.inFlight = append(c.inFlight, r)
+}
+
+// respond answers r with resp, which leaves once the requests before it
+// have been answered (rule 4 of conn), and lets the connection move on. A
+// nil resp sends nothing (acks=0 produce). It is safe to call after the
+// connection closed: the answer is dropped.
+func (c *conn) respond(r *request, resp kmsg.Response) {
 	if c.closed {
 		return
 	}
-	if !c.busy {
-		panic("broker: respond called on a connection with no request in progress")
-	}
+	r.response, r.slot = nil, -1
 	if resp != nil {
-		c.net.Send(appendResponse(nil, correlationID, resp))
+		r.response = appendResponse(nil, r.header.correlationID, resp)
 	}
-	c.requestDone()
+	r.countAtSend, r.answer = true, resp
+	c.requestDone(r)
 }
 
 // respondFrame is respond for a response already encoded into frame, from
-// the connection's frame slot (see takeFrame). On a closed connection the
-// frame goes back to its slot.
-func (c *conn) respondFrame(frame []byte, slot int) {
+// the connection's frame slot (see takeFrame), whose metrics the caller
+// counted. On a closed connection the frame goes back to its slot.
+func (c *conn) respondFrame(r *request, frame []byte, slot int) {
 	if c.closed {
 		c.returnFrame(frame, slot)
 		return
 	}
-	if !c.busy {
-		panic("broker: respond called on a connection with no request in progress")
-	}
-	c.sendFrame(frame, slot)
-	c.requestDone()
+	r.response, r.slot = frame, slot
+	c.requestDone(r)
 }
 
-// requestDone lets the connection move on to its next request.
-func (c *conn) requestDone() {
+// requestDone marks r answered, sends every answer ready at the head of
+// inFlight, and lets the connection move on.
+func (c *conn) requestDone(r *request) {
+	assert(slices.Contains(c.inFlight, r), "respond called for a request not in flight")
+	assert(!r.ready, "request answered twice")
+	r.ready, r.cancel = true, nil
+	for len(c.inFlight) > 0 && c.inFlight[0].ready {
+		head := c.inFlight[0]
+		// Shift rather than reslice, so that the slice's storage is
+		// reused and a steady connection allocates nothing.
+		copy(c.inFlight, c.inFlight[1:])
+		c.inFlight[len(c.inFlight)-1] = nil
+		c.inFlight = c.inFlight[:len(c.inFlight)-1]
+		c.send(head)
+	}
 	c.active = true
-	c.cancelParked = nil
-	c.busy = false
+	if c.drainError != nil && len(c.inFlight) == 0 {
+		c.closeMalformed(c.drainError)
+		return
+	}
 	c.processQueue()
 }
 
-// park records how to withdraw the request in progress if the connection
-// closes before it is answered.
-func (c *conn) park(cancel func()) {
-	if !c.busy || c.cancelParked != nil {
-		panic("broker: park without a request in progress, or parked twice")
+// send puts r's answer on the wire (none for acks=0) and counts its
+// latency, from arrival to now, and its error codes.
+func (c *conn) send(r *request) {
+	if r.countAtSend {
+		n := c.node
+		n.metrics.requestAnswered(r.header.apiKey, r.answer, n.now().Sub(r.arrived))
+		r.countAtSend, r.answer = false, nil
 	}
-	c.cancelParked = cancel
+	if r.response != nil {
+		c.sendFrame(r.response, r.slot)
+		r.response = nil
+	}
+}
+
+// closeMalformedInOrder closes the connection for a frame that cannot be
+// decoded, once the answers of the requests before it have left (rule 5
+// of conn); nothing more starts meanwhile.
+func (c *conn) closeMalformedInOrder(err error) {
+	if len(c.inFlight) == 0 {
+		c.closeMalformed(err)
+		return
+	}
+	c.drainError = err
+}
+
+// park records how to withdraw the request whose handler runs if the
+// connection closes before it is answered. That request is the newest in
+// flight: rule 2 lets nothing start behind a request still running.
+func (c *conn) park(cancel func()) {
+	if c.closed {
+		// The connection closed while the handler ran: withdraw now, as
+		// release would have.
+		cancel()
+		return
+	}
+	assert(len(c.inFlight) > 0, "park without a request in flight")
+	r := c.inFlight[len(c.inFlight)-1]
+	assert(!r.ready && r.cancel == nil && !r.pipelined, "park of an answered request, or parked twice")
+	r.cancel = cancel
 }
 
 // Bounds on the log lines about connections: each kind (malformed frames,
@@ -299,7 +453,7 @@ func (b *connBookkeeping) stop() {
 // or queued for idleSweepsPerTimeout sweeps in a row. A parked request (a
 // long-polling fetch, an acks=all produce) keeps its connection open.
 func (b *connBookkeeping) sweepIdle(c *conn) {
-	if c.active || c.busy || len(c.queue) > 0 {
+	if c.active || len(c.inFlight) > 0 || len(c.queue) > 0 {
 		c.active, c.idleSweeps = false, 0
 		return
 	}

@@ -228,6 +228,10 @@ func (n *Node) parkProduce(r *request, resp *kmsg.ProduceResponse, timeoutMs int
 	timeout := time.Duration(min(max(int64(timeoutMs), 0), produceTimeoutMsMax)) * time.Millisecond
 	w.timer = n.env.Clock.AfterFunc(timeout, w.expire)
 	r.conn.park(w.withdraw)
+	// Its appends are done and it only waits for durability: the
+	// connection's next Produce may start and join the same group commit
+	// (conn.go, rule 2). Set before whenDurable, which may answer at once.
+	r.pipelined = true
 	n.metrics.producePurgatory++
 	for i, wait := range waits {
 		wait.partition.whenDurable(wait.endOffset, func(err error) { w.partitionDone(i, err) })

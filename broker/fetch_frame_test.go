@@ -123,8 +123,8 @@ func newSteadyFetch(t *testing.T, version int16) *steadyFetch {
 
 // run answers the fetch once, as the connection would.
 func (s *steadyFetch) run() {
-	s.request.answered = false
-	s.conn.busy = true
+	s.request.answered, s.request.ready = false, false
+	s.conn.started(s.request)
 	handleFetch(s.broker.node, s.request, s.fetch)
 }
 

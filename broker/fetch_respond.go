@@ -141,5 +141,5 @@ func (r *request) respondFetch(built fetchResult) {
 		topic.messagesOut += t.messages
 		topic.bytesOut += t.bytes
 	}
-	c.respondFrame(built.frame, built.slot)
+	c.respondFrame(r, built.frame, built.slot)
 }

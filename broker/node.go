@@ -287,9 +287,11 @@ func (n *Node) forgetConn(c *conn) {
 // now returns the node's current time.
 func (n *Node) now() time.Time { return n.env.Clock.Now() }
 
-// handleFrame decodes one request, which arrived at arrived, and
-// dispatches it. Every path ends in exactly one c.respond (possibly later)
-// or closes the connection.
+// handleFrame decodes one request, which arrived at arrived, registers it
+// with its connection (which orders its answer among the connection's
+// requests in flight; conn.go) and dispatches it. Every path ends in
+// exactly one c.respond (possibly later) or closes the connection, after
+// the answers of the requests before it have left.
 func (n *Node) handleFrame(c *conn, frame []byte, arrived time.Time) {
 	supported, table := supportedVersions, apis
 	if c.controlPlane {
@@ -301,38 +303,60 @@ func (n *Node) handleFrame(c *conn, frame []byte, arrived time.Time) {
 		// KIP-511: answer a too-new ApiVersions with a v0 response that
 		// carries our range, so the client retries with a version we speak.
 		r := &request{conn: c, header: header, arrived: arrived}
+		c.started(r)
 		n.metrics.requestStarted(header.apiKey, n.now().Sub(arrived))
 		r.respond(apiVersionsDowngrade())
 		return
 	case err != nil:
-		c.closeMalformed(fmt.Errorf("client %q: %w", header.clientID, err))
+		c.closeMalformedInOrder(fmt.Errorf("client %q: %w", header.clientID, err))
 		return
 	}
 	r := &request{conn: c, header: header, arrived: arrived}
+	c.started(r)
 	n.metrics.requestStarted(header.apiKey, n.now().Sub(arrived))
 	table[header.apiKey].handle(n, r, req)
 }
 
-// request is one request in progress.
+// request is one request in progress. States: running (its handler has
+// not answered; parked if cancel is set, and pipelined once a Produce's
+// appends are done and it only waits for durability), ready (answered; its
+// answer waits in response for the requests before it) and sent (removed
+// from its connection's inFlight; terminal).
 type request struct {
 	conn     *conn
 	header   requestHeader
 	arrived  time.Time // when its frame arrived, for latency
 	answered bool
+	// pipelined is set on an acks=all Produce parked for durability after
+	// its appends: the connection's next Produce may start (conn.go,
+	// rule 2).
+	pipelined bool
+	// cancel withdraws the parked request from what it waits on, if the
+	// connection closes first; nil once answered.
+	cancel func()
+	// ready is set once answered. response is the encoded answer (nil for
+	// none) waiting for the requests before it to leave, and slot its
+	// connection frame slot (-1 for a frame of its own).
+	ready    bool
+	response []byte
+	slot     int
+	// countAtSend asks the connection to count answer in the request
+	// metrics when it leaves, so that the latency includes the wait
+	// behind earlier requests. respondFetch counts its own metrics.
+	countAtSend bool
+	answer      kmsg.Response
 }
 
 // respond answers the request. Exactly one call per request; nil sends
-// nothing (acks=0 produce) but still lets the connection move on.
+// nothing (acks=0 produce) but still lets the connection move on. The
+// answer leaves, and is counted in the request metrics, once the requests
+// before it on the connection have been answered.
 func (r *request) respond(resp kmsg.Response) {
 	if r.answered {
 		panic(fmt.Sprintf("broker: %s answered twice", kmsg.NameForKey(r.header.apiKey)))
 	}
 	r.answered = true
-	if !r.conn.closed {
-		n := r.conn.node
-		n.metrics.requestAnswered(r.header.apiKey, resp, n.now().Sub(r.arrived))
-	}
-	r.conn.respond(r.header.correlationID, resp)
+	r.conn.respond(r, resp)
 }
 
 func (n *Node) scheduleRetention() {
