@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 
+	"github.com/kafkasim/kafkasim/broker/quorum"
 	"github.com/kafkasim/kafkasim/broker/raft"
 )
 
@@ -28,7 +29,25 @@ type QuorumObserver interface {
 	// Snapshot after it, given for the last entry of each committed batch
 	// and empty for the others.
 	QuorumApplied(offset int64, epoch int32, data []byte, digest string)
+	// QuorumSnapshot is a snapshot that became the node's log start:
+	// source is "taken", "installed" or "loaded" (checker.SnapshotSource's
+	// names); offset is the first entry it does not hold, epoch that of the
+	// entry before, digest the image's as in QuorumApplied. QuorumLogStart
+	// follows with the log's new first offset. The host does not tell a
+	// loaded snapshot's epoch: it is the restored image's applied epoch, and
+	// a recorder that saw the node take or install that snapshot knows it
+	// better.
+	QuorumSnapshot(offset int64, epoch int32, digest, source string)
+	// QuorumLogStart is the log's new first offset: everything below it
+	// lives only in a snapshot.
+	QuorumLogStart(offset int64)
 }
+
+// snapshotDigestsMax is how many of the latest committed batches' digests
+// an observation keeps: a snapshot the host takes is of the state after
+// one of them, and is reported once it is durable, a few batches later at
+// most.
+const snapshotDigestsMax = 64
 
 // quorumObservation is what an observer was last told, so that it is told
 // only changes.
@@ -42,6 +61,15 @@ type quorumObservation struct {
 	toldRole      raft.Role
 	logEnd        int64
 	highWatermark int64
+	// digests are the image digests after the latest committed batches, by
+	// the offset after each batch, oldest first.
+	digests []batchDigest
+}
+
+// batchDigest is the image digest after the entries below offset.
+type batchDigest struct {
+	offset int64
+	digest string
 }
 
 // ObserveQuorum makes o see this node's quorum history from now on. Call it
@@ -57,6 +85,11 @@ func (n *Node) ObserveQuorum(o QuorumObserver) {
 	obs := &quorumObservation{observer: o, highWatermark: -1, logEnd: h.EndOffset(),
 		durable: raft.HardState{Epoch: h.Epoch(), VotedFor: raft.NoNode, LeaderID: h.Leader()}}
 	o.QuorumLogEnd(obs.logEnd)
+	if start := h.LogStartOffset(); start > 0 {
+		// New restored the image from the snapshot at the log start.
+		o.QuorumSnapshot(start, c.image.AppliedEpoch(), imageDigest(c), "loaded")
+		o.QuorumLogStart(start)
+	}
 	obs.tellState(h.Role(), obs.durable)
 	obs.tellHighWatermark(h.HighWatermark())
 
@@ -72,6 +105,10 @@ func (n *Node) ObserveQuorum(o QuorumObserver) {
 		obs.tellCurrentState(c)
 		obs.tellHighWatermark(c.host.HighWatermark())
 		digest := imageDigest(c)
+		obs.digests = append(obs.digests, batchDigest{offset: committed[len(committed)-1].Offset + 1, digest: digest})
+		if len(obs.digests) > snapshotDigestsMax {
+			obs.digests = obs.digests[1:]
+		}
 		for i, e := range committed {
 			d := ""
 			if i == len(committed)-1 {
@@ -79,6 +116,21 @@ func (n *Node) ObserveQuorum(o QuorumObserver) {
 			}
 			o.QuorumApplied(e.Offset, e.Epoch, e.Data, d)
 		}
+	}
+	h.OnSnapshot = func(offset int64, epoch int32, source quorum.SnapshotSource) {
+		digest := ""
+		if source == quorum.SnapshotInstalled {
+			// The image was restored from it before this call.
+			digest = imageDigest(c)
+		} else {
+			for _, d := range obs.digests {
+				if d.offset == offset {
+					digest = d.digest
+				}
+			}
+		}
+		o.QuorumSnapshot(offset, epoch, digest, source.String())
+		o.QuorumLogStart(offset)
 	}
 	// After every completed Ready, committed entries or not: a new role or
 	// high watermark shows there first.

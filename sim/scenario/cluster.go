@@ -84,6 +84,9 @@ type brokerNode struct {
 	running bool
 	// incarnation counts the node's recorded starts.
 	incarnation int
+	// registeredAfter is the last offset of the committed metadata when
+	// the running incarnation started: its registration comes after it.
+	registeredAfter int64
 	// role is the quorum role the node last recorded, so that a fault can
 	// aim at the active controller.
 	role  quorumRole

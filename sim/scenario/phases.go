@@ -152,11 +152,11 @@ func (r *run) waitClusterReady(limit time.Duration, what string, topics ...strin
 		return nil
 	}
 	ready := func() bool {
-		ok, _ := r.quorum.ready(len(r.brokers), topics...)
+		ok, _ := r.quorum.ready(r.brokers, topics...)
 		return ok
 	}
 	if err := r.runUntil(limit, what, ready); err != nil {
-		_, missing := r.quorum.ready(len(r.brokers), topics...)
+		_, missing := r.quorum.ready(r.brokers, topics...)
 		return fmt.Errorf("%w: %s", err, missing)
 	}
 	return nil

@@ -38,6 +38,15 @@ type quorumRecording struct {
 	// ready (every broker unfenced, every partition led). The checker
 	// replays the recorded history on its own.
 	image *metadata.Image
+	// snapshotEpochs are the epochs of the snapshots each node recorded,
+	// for the snapshot it loads at a restart.
+	snapshotEpochs map[snapshotKey]int32
+}
+
+// snapshotKey names a node's snapshot by its end offset.
+type snapshotKey struct {
+	node   int32
+	offset int64
 }
 
 func newQuorumRecording(spec ClusterSpec) *quorumRecording {
@@ -45,7 +54,7 @@ func newQuorumRecording(spec ClusterSpec) *quorumRecording {
 	for i := range voters {
 		voters[i] = int32(i + 1)
 	}
-	return &quorumRecording{recorder: checker.NewQuorumRecorder(voters), image: metadata.NewImage()}
+	return &quorumRecording{recorder: checker.NewQuorumRecorder(voters), image: metadata.NewImage(), snapshotEpochs: make(map[snapshotKey]int32)}
 }
 
 // start records a new incarnation of b and makes its node report to the
@@ -57,6 +66,7 @@ func (q *quorumRecording) start(r *run, b *brokerNode, node *broker.Node) {
 	}
 	b.running = true
 	b.incarnation++
+	b.registeredAfter = q.image.AppliedOffset()
 	b.role = checker.QuorumRoleUnattached
 	q.recorder.Start(b.id, int64(r.sched.Now()), true)
 	node.ObserveQuorum(&quorumObserver{r: r, q: q, b: b, incarnation: b.incarnation})
@@ -132,14 +142,39 @@ func (o *quorumObserver) QuorumApplied(offset int64, epoch int32, data []byte, d
 	}
 }
 
+func (o *quorumObserver) QuorumSnapshot(offset int64, epoch int32, digest, source string) {
+	if !o.live() {
+		return
+	}
+	key := snapshotKey{node: o.b.id, offset: offset}
+	if known, ok := o.q.snapshotEpochs[key]; ok && checker.SnapshotSource(source) == checker.SnapshotLoaded {
+		// The node took or installed this snapshot in an earlier life,
+		// when its epoch was told (broker.QuorumObserver).
+		epoch = known
+	}
+	o.q.snapshotEpochs[key] = epoch
+	o.q.recorder.Snapshot(o.b.id, o.now(), offset, epoch, digest, checker.SnapshotSource(source))
+}
+
+func (o *quorumObserver) QuorumLogStart(offset int64) {
+	if o.live() {
+		o.q.recorder.LogStart(o.b.id, o.now(), offset)
+	}
+}
+
 // ready reports whether the committed metadata has every one of the
-// cluster's brokers registered and unfenced and, when topics is not
-// empty, those topics with a leader for every partition. It names what is
-// missing otherwise.
-func (q *quorumRecording) ready(brokers int, topics ...string) (bool, string) {
-	for id := int32(1); id <= int32(brokers); id++ {
-		if b, ok := q.image.Broker(id); !ok || b.Fenced {
-			return false, fmt.Sprintf("broker %d is not registered and unfenced", id)
+// cluster's brokers registered in its running incarnation and unfenced
+// and, when topics is not empty, those topics with a leader for every
+// partition. It names what is missing otherwise. A registration is the
+// running incarnation's when its broker epoch (the offset of its record)
+// is above everything committed when the process started; an older one
+// belongs to a process that is gone, and the broker does not serve under
+// it.
+func (q *quorumRecording) ready(brokers []*brokerNode, topics ...string) (bool, string) {
+	for _, node := range brokers {
+		b, ok := q.image.Broker(node.id)
+		if !ok || b.Fenced || b.Epoch <= node.registeredAfter {
+			return false, fmt.Sprintf("broker %d is not registered and unfenced in its running incarnation", node.id)
 		}
 	}
 	for _, name := range topics {
