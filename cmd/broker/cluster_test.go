@@ -359,6 +359,21 @@ func (v clusterView) String() string {
 		v.controller, v.fenced, v.leader, v.epoch, v.voters, v.observers)
 }
 
+// controllerAgrees reports whether the quorum has a leader and
+// DescribeCluster names it as the controller, or, when the leader is a
+// controller-only node (which clients cannot reach), names a registered
+// broker instead, as Kafka's brokers do, to take admin requests.
+func (v clusterView) controllerAgrees() bool {
+	if v.leader < 0 {
+		return false
+	}
+	if _, leaderIsBroker := v.fenced[v.leader]; leaderIsBroker {
+		return v.controller == v.leader
+	}
+	_, controllerIsBroker := v.fenced[v.controller]
+	return controllerIsBroker
+}
+
 // view asks the node at addr for a clusterView.
 func view(t *testing.T, addr string) (clusterView, error) {
 	describe := kmsg.NewPtrDescribeClusterRequest()
@@ -408,8 +423,9 @@ func view(t *testing.T, addr string) (clusterView, error) {
 }
 
 // awaitHealthy waits until the node at addr reports every broker of the
-// cluster (and nothing else) registered and unfenced, and a controller that is the quorum
-// leader, and returns that view.
+// cluster (and nothing else) registered and unfenced, and a quorum leader
+// that its DescribeCluster agrees with (controllerAgrees), and returns
+// that view.
 func (c *testCluster) awaitHealthy(addr string) clusterView {
 	c.t.Helper()
 	var last clusterView
@@ -420,7 +436,7 @@ func (c *testCluster) awaitHealthy(addr string) clusterView {
 		}
 		last = v
 		brokers := c.brokers()
-		if v.controller < 0 || v.controller != v.leader || len(v.fenced) != len(brokers) {
+		if !v.controllerAgrees() || len(v.fenced) != len(brokers) {
 			return false, v.String()
 		}
 		for _, n := range brokers {
@@ -514,7 +530,7 @@ func (c *testCluster) killController(before clusterView) []*clusterNode {
 			return false, err.Error()
 		}
 		after = v
-		return v.leader >= 0 && v.leader != old.id && v.epoch > before.epoch && v.controller == v.leader, v.String()
+		return v.leader != old.id && v.epoch > before.epoch && v.controllerAgrees(), v.String()
 	})
 	c.t.Logf("controller %d (epoch %d) killed; controller %d seen active in epoch %d after %v",
 		old.id, before.epoch, after.leader, after.epoch, time.Since(killed).Round(time.Millisecond))
@@ -616,17 +632,17 @@ func TestClusterKill9BrokerFencedLeadersMoveRestartUnfenced(t *testing.T) {
 	})
 	var victim *clusterNode
 	for _, n := range c.nodes {
-		if n.id != healthy.controller && slices.Contains(values(movingBefore), n.id) && slices.Contains(values(stuckBefore), n.id) {
+		if n.id != healthy.leader && slices.Contains(values(movingBefore), n.id) && slices.Contains(values(stuckBefore), n.id) {
 			victim = n
 			break
 		}
 	}
 	if victim == nil {
-		t.Fatalf("no broker besides controller %d leads in both topics: moving %v, stuck %v", healthy.controller, movingBefore, stuckBefore)
+		t.Fatalf("no broker besides controller %d leads in both topics: moving %v, stuck %v", healthy.leader, movingBefore, stuckBefore)
 	}
 	c.kill9(victim)
 	killed := time.Now()
-	observer := c.node(healthy.controller)
+	observer := c.node(healthy.leader)
 
 	// The controller fences a broker broker.session.timeout.ms after its
 	// last heartbeat; the slack is generous, since the machine is shared

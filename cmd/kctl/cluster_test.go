@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -295,4 +296,56 @@ func partitionLeaders(t *testing.T, stdout string, partitions int) map[string]in
 		count[leader]++
 	}
 	return count
+}
+
+// TestListSettled checks that topic describe asks again while a partition
+// answers an error that only means its leader has not yet applied a new
+// topic, keeps the last answer (the error's name shows in the cell) when
+// the context ends first, and returns any request failure at once.
+func TestListSettled(t *testing.T) {
+	answer := func(p1 error) kadm.ListedOffsets {
+		return kadm.ListedOffsets{"t": {
+			0: {Topic: "t", Partition: 0, Offset: 3},
+			1: {Topic: "t", Partition: 1, Offset: 4, Err: p1},
+		}}
+	}
+	cases := []struct {
+		name      string
+		answers   []error // partition 1's error in each answer; the last repeats
+		request   error
+		wantCalls int
+		wantCell  string
+		wantErr   bool
+	}{
+		{"settled at once", []error{nil}, nil, 1, "4", false},
+		{"settles on the third answer", []error{kerr.UnknownTopicOrPartition, kerr.NotLeaderForPartition, nil}, nil, 3, "4", false},
+		{"never settles", []error{kerr.UnknownTopicOrPartition}, nil, -1, "UNKNOWN_TOPIC_OR_PARTITION", false},
+		{"another error is not waited for", []error{kerr.OffsetNotAvailable}, nil, 1, "OFFSET_NOT_AVAILABLE", false},
+		{"request failure", []error{nil}, errors.New("connection reset"), 1, "", true},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*settleInterval)
+			defer cancel()
+			calls := 0
+			list := func(context.Context, ...string) (kadm.ListedOffsets, error) {
+				err := c.answers[min(calls, len(c.answers)-1)]
+				calls++
+				return answer(err), c.request
+			}
+			got, err := listSettled(ctx, list, "t")
+			if (err != nil) != c.wantErr {
+				t.Fatalf("error %v, want an error: %v", err, c.wantErr)
+			}
+			if c.wantCalls > 0 && calls != c.wantCalls {
+				t.Fatalf("%d listings, want %d", calls, c.wantCalls)
+			}
+			if c.wantCalls < 0 && calls < 2 {
+				t.Fatalf("%d listings: it did not ask again", calls)
+			}
+			if !c.wantErr && offsetText(got, "t", 1) != c.wantCell {
+				t.Fatalf("cell %q, want %q", offsetText(got, "t", 1), c.wantCell)
+			}
+		})
+	}
 }

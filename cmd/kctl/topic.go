@@ -298,23 +298,69 @@ func loadTopicState(inv *invocation, admin *kadm.Client, state *topicState) erro
 	ctx, cancel := inv.requestContext()
 	defer cancel()
 	name := state.detail.Topic
-	configs, err := admin.DescribeTopicConfigs(ctx, name)
-	if err != nil {
-		return requestError("describe configs of "+name, err)
+	for {
+		configs, err := admin.DescribeTopicConfigs(ctx, name)
+		if err != nil {
+			return requestError("describe configs of "+name, err)
+		}
+		if state.configs, err = configs.On(name, nil); err != nil {
+			return requestError("describe configs of "+name, err)
+		}
+		if state.configs.Err == nil {
+			break
+		}
+		if !settling(state.configs.Err) || !settlePause(ctx) {
+			return fmt.Errorf("describe configs of %s: %s", name, kafkaError(state.configs.Err, state.configs.ErrMessage))
+		}
 	}
-	if state.configs, err = configs.On(name, nil); err != nil {
-		return requestError("describe configs of "+name, err)
-	}
-	if state.configs.Err != nil {
-		return fmt.Errorf("describe configs of %s: %s", name, kafkaError(state.configs.Err, state.configs.ErrMessage))
-	}
-	if state.starts, err = tolerateLeaderless(admin.ListStartOffsets(ctx, name)); err != nil {
+	var err error
+	if state.starts, err = listSettled(ctx, admin.ListStartOffsets, name); err != nil {
 		return requestError("list start offsets of "+name, err)
 	}
-	if state.ends, err = tolerateLeaderless(admin.ListEndOffsets(ctx, name)); err != nil {
+	if state.ends, err = listSettled(ctx, admin.ListEndOffsets, name); err != nil {
 		return requestError("list end offsets of "+name, err)
 	}
 	return nil
+}
+
+// settleInterval is how often topic describe asks again while a topic
+// that was just created is still reaching its brokers.
+const settleInterval = 200 * time.Millisecond
+
+// settling reports whether err may only mean that a broker has not yet
+// applied a topic the cluster metadata already has: right after a
+// creation in a cluster, the leader of a partition answers
+// UNKNOWN_TOPIC_OR_PARTITION or NOT_LEADER_FOR_PARTITION for a moment.
+func settling(err error) bool {
+	return errors.Is(err, kerr.UnknownTopicOrPartition) || errors.Is(err, kerr.NotLeaderForPartition)
+}
+
+// settlePause waits settleInterval and reports true, or reports false at once
+// when ctx ends first.
+func settlePause(ctx context.Context) bool {
+	select {
+	case <-ctx.Done():
+		return false
+	case <-time.After(settleInterval):
+		return true
+	}
+}
+
+// listSettled lists topic's offsets with list, again while some partition
+// answers a settling error, until ctx ends; then the last listing stands
+// and those partitions show their error's name.
+func listSettled(ctx context.Context, list func(context.Context, ...string) (kadm.ListedOffsets, error), topic string) (kadm.ListedOffsets, error) {
+	for {
+		offsets, err := tolerateLeaderless(list(ctx, topic))
+		if err != nil {
+			return offsets, err
+		}
+		waiting := false
+		offsets.Each(func(o kadm.ListedOffset) { waiting = waiting || settling(o.Err) })
+		if !waiting || !settlePause(ctx) {
+			return offsets, nil
+		}
+	}
 }
 
 // tolerateLeaderless keeps a listing whose only failures are partitions
