@@ -159,7 +159,13 @@ func TestSeedsWithDiskFaults(t *testing.T) {
 //     batches behind them were acknowledged and newer ones sent, six
 //     batches past them, so the broker refused the retries as outside its
 //     5-batch window although they were in the log (the producer now never
-//     sends 5 or more batches past its partition's oldest unresolved one).
+//     sends 5 or more batches past its partition's oldest unresolved one);
+//   - seed1-all-cluster: a three-node cluster whose restarted brokers were
+//     refused re-registration while their crashed processes' sessions
+//     lived on; the heal looked only at the committed registrations, which
+//     were the dead processes', so the drain began while no broker served
+//     and recorded every partition unreadable (the heal now waits for each
+//     running process's own registration).
 func TestRegressions(t *testing.T) {
 	paths, err := filepath.Glob("testdata/regressions/*.json")
 	if err != nil || len(paths) == 0 {
