@@ -678,10 +678,11 @@ func TestClusterKill9BrokerFencedLeadersMoveRestartUnfenced(t *testing.T) {
 		return true, ""
 	})
 
-	c.startNode(victim)
 	restarted := time.Now()
+	c.startNode(victim)
 	c.awaitHealthy(observer.client)
-	t.Logf("broker %d restarted; seen unfenced after %v", victim.id, time.Since(restarted).Round(time.Millisecond))
+	t.Logf("broker %d restarted; seen unfenced %v after its process started (the start line is polled every %v)",
+		victim.id, time.Since(restarted).Round(time.Millisecond), pollInterval)
 }
 
 // allLed reports whether every partition has a leader.
