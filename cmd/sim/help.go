@@ -25,7 +25,7 @@ byte for byte; wall-clock times and progress go to standard error.
 
 Usage:
   sim [--seed N] [--faults LIST] [--quiet] [--trace FILE] [--history FILE]
-      [--html FILE] [--report FILE] [--shrink=false]
+      [--quorum-history FILE] [--html FILE] [--report FILE] [--shrink=false]
   sim --seeds COUNT [--seed FIRST] [--faults LIST] [--parallel N] [--shard I/N]
 
 Examples:
@@ -48,6 +48,9 @@ Flags of a single run:
   --quiet           print only the verdict and the reproduce command
   --trace FILE      write the event trace of the run to FILE
   --history FILE    write the recorded history (JSON) to FILE
+  --quorum-history FILE
+                    in a cluster run, write what the nodes recorded of the
+                    controller quorum (JSON) to FILE
   --html FILE       on failure, write porcupine's visualization of the first
                     non-linearizable partition to FILE
   --report FILE     on failure, write the full anomaly report to FILE; standard

@@ -285,3 +285,42 @@ func TestReorderBuffer(t *testing.T) {
 		t.Errorf("got\n%swant\n%s", stdout, want.String())
 	}
 }
+
+// TestClusterRunWritesQuorumHistory runs a cluster seed without faults:
+// it prints the cluster's options and both verdicts, states the liveness
+// bound, and --quorum-history writes a history that CheckQuorum reads
+// back. A single-broker seed writes nothing and says why.
+func TestClusterRunWritesQuorumHistory(t *testing.T) {
+	faults, _ := scenario.ParseFaults(scenario.FaultCluster)
+	seed := uint64(1)
+	for scenario.Derive(seed, faults).Cluster.Nodes == 0 {
+		seed++
+	}
+	path := filepath.Join(t.TempDir(), "quorum.json")
+	code, stdout, stderr := invoke(testEnvironment(t), "--seed", fmt.Sprint(seed), "--faults", "cluster", "--quorum-history", path)
+	if code != 0 {
+		t.Fatalf("exit %d\n%s%s", code, stdout, stderr)
+	}
+	for _, want := range []string{"cluster.nodes=", "cluster.voters=3", "; quorum OK: ", "after the heal (bound 30s)"} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("output lacks %q:\n%s", want, stdout)
+		}
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	history, err := checker.DecodeQuorumJSON(bytes.NewReader(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := checker.CheckQuorum(&history, checker.QuorumCheckConfig{}); got.Status != checker.StatusOK || len(history.Voters) != 3 {
+		t.Fatalf("the written history: %d voters, %s", len(history.Voters), got.Verdict)
+	}
+
+	single := filepath.Join(t.TempDir(), "none.json")
+	code, _, stderr = invoke(testEnvironment(t), "--seed", "3", "--faults", "none", "--quorum-history", single)
+	if _, err := os.Stat(single); code != 0 || err == nil || !strings.Contains(stderr, "has no quorum") {
+		t.Fatalf("single broker: exit %d, file %v, stderr:\n%s", code, err, stderr)
+	}
+}

@@ -33,6 +33,7 @@ type options struct {
 
 	// Single-run flags.
 	tracePath, historyPath, htmlPath, reportPath string
+	quorumHistoryPath                            string
 	quiet, shrink                                bool
 
 	// Sweep flags.
@@ -45,7 +46,7 @@ func (o options) sweep() bool { return o.seeds > 0 }
 
 // singleRunFlags do not apply to a sweep; sweepFlags apply only to one.
 var (
-	singleRunFlags = []string{"trace", "history", "html", "report", "quiet", "shrink"}
+	singleRunFlags = []string{"trace", "history", "quorum-history", "html", "report", "quiet", "shrink"}
 	sweepFlags     = []string{"parallel", "shard"}
 )
 
@@ -82,6 +83,7 @@ func newFlagSet(o *options) (*flag.FlagSet, *string) {
 	faultsText := flags.String("faults", "all", "")
 	flags.StringVar(&o.tracePath, "trace", "", "")
 	flags.StringVar(&o.historyPath, "history", "", "")
+	flags.StringVar(&o.quorumHistoryPath, "quorum-history", "", "")
 	flags.StringVar(&o.htmlPath, "html", "", "")
 	flags.StringVar(&o.reportPath, "report", "", "")
 	flags.BoolVar(&o.quiet, "quiet", false, "")

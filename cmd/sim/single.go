@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -52,6 +53,13 @@ func single(o options, env environment, stdout, stderr io.Writer) int {
 	if o.historyPath != "" {
 		if err := writeHistory(o.historyPath, result.History); err != nil {
 			failed("history", err)
+		}
+	}
+	if o.quorumHistoryPath != "" {
+		if result.QuorumHistory == nil {
+			fmt.Fprintf(stderr, "sim: --quorum-history: nothing written: seed %d runs one broker, which has no quorum (a cluster needs the cluster fault)\n", o.seed)
+		} else if err := writeQuorumHistory(o.quorumHistoryPath, result.QuorumHistory); err != nil {
+			failed("quorum-history", err)
 		}
 	}
 	if err := printOutcome(o, env, result, stdout); err != nil {
@@ -184,6 +192,16 @@ func shrinkFaults(seed uint64, faults scenario.Faults, env environment, stdout i
 	result := simulateRecovering(env, scenario.Derive(seed, smallest), scenario.Options{}, io.Discard)
 	fmt.Fprintf(stdout, "smallest failing fault set: %s: %s\n", smallest, result.Verdict())
 	fmt.Fprintf(stdout, "reproduce: %s\n", reproduceCommand(seed, smallest))
+}
+
+// writeQuorumHistory writes what a cluster's nodes recorded of the
+// controller quorum, as checker.DecodeQuorumJSON reads it.
+func writeQuorumHistory(path string, h *checker.QuorumHistory) error {
+	var b bytes.Buffer
+	if err := checker.EncodeQuorumJSON(&b, h); err != nil {
+		return err
+	}
+	return os.WriteFile(path, b.Bytes(), 0o644)
 }
 
 func writeHistory(path string, h checker.History) error {
