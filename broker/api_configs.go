@@ -67,8 +67,8 @@ func handleDescribeConfigs(n *Node, r *request, req kmsg.Request) {
 		readOnly := false
 		switch rr.ResourceType {
 		case kmsg.ConfigResourceTypeTopic:
-			if t := n.catalog.topics[rr.ResourceName]; t != nil {
-				entries = describeTopicConfig(n.cfg, t.overrides)
+			if overrides, ok := n.topicOverrides(rr.ResourceName); ok {
+				entries = describeTopicConfig(n.cfg, overrides)
 			} else {
 				err = kerr.UnknownTopicOrPartition
 			}
@@ -91,6 +91,22 @@ func handleDescribeConfigs(n *Node, r *request, req kmsg.Request) {
 		resp.Resources = append(resp.Resources, sr)
 	}
 	r.respond(resp)
+}
+
+// topicOverrides returns a topic's configuration overrides: in cluster
+// mode from the metadata image, so that any broker answers for any topic,
+// replica here or not; standalone from the catalog.
+func (n *Node) topicOverrides(name string) (map[string]string, bool) {
+	if n.cluster != nil {
+		if _, ok := n.cluster.image.TopicByName(name); !ok {
+			return nil, false
+		}
+		return n.cluster.topicOverrides(name), true
+	}
+	if t := n.catalog.topics[name]; t != nil {
+		return t.overrides, true
+	}
+	return nil, false
 }
 
 // checkBrokerResource accepts the names of this broker as a config resource:
@@ -121,7 +137,8 @@ func filterConfigs(entries []configEntry, names []string) []configEntry {
 // opened, and the storage layer has no way yet to change them on an open
 // log; IncrementalAlterConfigs refuses to change them rather than show a
 // value that is not in force.
-var liveTopicSettings = []string{"cleanup.policy", "compression.type", "max.message.bytes", "message.timestamp.type", "min.insync.replicas"}
+var liveTopicSettings = []string{"cleanup.policy", "compression.type", "max.message.bytes", "message.timestamp.type", "min.insync.replicas",
+	"unclean.leader.election.enable"}
 
 // handleIncrementalAlterConfigs answers IncrementalAlterConfigs (key 44),
 // versions 0-1, for topic settings: SET and DELETE of any topic setting
@@ -137,6 +154,12 @@ var liveTopicSettings = []string{"cleanup.policy", "compression.type", "max.mess
 // (INVALID_REQUEST). ValidateOnly checks everything and changes nothing.
 func handleIncrementalAlterConfigs(n *Node, r *request, req kmsg.Request) {
 	ar := req.(*kmsg.IncrementalAlterConfigsRequest)
+	if n.cluster != nil {
+		// The controller commits the change; every broker's catalog
+		// follows (cluster_catalog.go).
+		n.forwardToController(r, req, 0)
+		return
+	}
 	resp := ar.ResponseKind().(*kmsg.IncrementalAlterConfigsResponse)
 	for i, rr := range ar.Resources {
 		sr := kmsg.NewIncrementalAlterConfigsResponseResource()
@@ -183,28 +206,50 @@ func (n *Node) alterResource(rr kmsg.IncrementalAlterConfigsRequestResource, val
 	var current map[string]string
 	if t != nil {
 		current = t.overrides
+		if current == nil {
+			current = map[string]string{}
+		}
 	}
-	overrides, err := applyConfigOps(current, rr.Configs)
+	overrides, err := n.alteredTopicConfigs(current, rr.Configs)
 	if err != nil {
 		return err
-	}
-	config, err := resolveTopicConfig(n.cfg, overrides)
-	if err != nil {
-		return fmt.Errorf("%w: %v", kerr.InvalidConfig, err)
 	}
 	if t == nil {
 		return fmt.Errorf("%w: topic %q does not exist", kerr.UnknownTopicOrPartition, rr.ResourceName)
 	}
-	for _, name := range changedSettings(current, overrides) {
-		if !slices.Contains(liveTopicSettings, name) {
-			return fmt.Errorf("%w: %s cannot be changed on an existing topic yet (the partition logs read it when they open); settable now: %s",
-				kerr.InvalidConfig, name, strings.Join(liveTopicSettings, ", "))
-		}
-	}
 	if validateOnly {
 		return nil
 	}
+	config, _ := resolveTopicConfig(n.cfg, overrides)
 	return n.setTopicOverrides(t, overrides, internalTopicConfig(t.name, config))
+}
+
+// alteredTopicConfigs returns a topic's overrides after changes, checked as
+// IncrementalAlterConfigs checks them (controller.TopicConfigs): the
+// request-level checks, the operations, every value valid, and, for an
+// existing topic (current not nil), only settings that take effect at once
+// changed. A new topic (current nil) may set any setting.
+func (n *Node) alteredTopicConfigs(current map[string]string, changes []kmsg.IncrementalAlterConfigsRequestResourceConfig) (map[string]string, error) {
+	if err := checkAlterRequest(changes); err != nil {
+		return nil, err
+	}
+	overrides, err := applyConfigOps(current, changes)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := resolveTopicConfig(n.cfg, overrides); err != nil {
+		return nil, fmt.Errorf("%w: %v", kerr.InvalidConfig, err)
+	}
+	if current == nil {
+		return overrides, nil
+	}
+	for _, name := range changedSettings(current, overrides) {
+		if !slices.Contains(liveTopicSettings, name) {
+			return nil, fmt.Errorf("%w: %s cannot be changed on an existing topic yet (the partition logs read it when they open); settable now: %s",
+				kerr.InvalidConfig, name, strings.Join(liveTopicSettings, ", "))
+		}
+	}
+	return overrides, nil
 }
 
 // checkAlterRequest applies the request-level checks of Kafka's

@@ -30,6 +30,7 @@ func init() {
 		20: {versionRange{1, 6}, handleControllerRequest},
 		37: {versionRange{0, 3}, handleControllerRequest},
 		43: {versionRange{0, 2}, handleControllerRequest},
+		44: {versionRange{0, 1}, handleControllerRequest},
 	}
 }
 

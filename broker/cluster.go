@@ -94,6 +94,7 @@ func newCluster(n *Node) (*cluster, error) {
 			AutoLeaderRebalance:          cfg.AutoLeaderRebalance,
 			LeaderImbalanceCheckInterval: time.Duration(cfg.LeaderImbalanceCheckIntervalMs) * time.Millisecond,
 			Rand:                         n.env.Rand.Fork(),
+			TopicConfigs:                 n.alteredTopicConfigs,
 		}, c.image, host)
 		if err != nil {
 			host.Stop()
@@ -274,6 +275,12 @@ func notController(resp kmsg.Response) bool {
 				return true
 			}
 		}
+	case *kmsg.IncrementalAlterConfigsResponse:
+		for _, resource := range r.Resources {
+			if resource.ErrorCode == code {
+				return true
+			}
+		}
 	}
 	return false
 }
@@ -330,6 +337,13 @@ func controllerErrorResponse(req kmsg.Request, err *kerr.Error) kmsg.Response {
 		resp.(*kmsg.ElectLeadersResponse).ErrorCode = err.Code
 	case *kmsg.DescribeQuorumRequest:
 		resp.(*kmsg.DescribeQuorumResponse).ErrorCode = err.Code
+	case *kmsg.IncrementalAlterConfigsRequest:
+		out := resp.(*kmsg.IncrementalAlterConfigsResponse)
+		for _, r := range q.Resources {
+			rr := kmsg.NewIncrementalAlterConfigsResponseResource()
+			rr.ResourceType, rr.ResourceName, rr.ErrorCode = r.ResourceType, r.ResourceName, err.Code
+			out.Resources = append(out.Resources, rr)
+		}
 	}
 	return resp
 }

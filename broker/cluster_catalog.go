@@ -3,6 +3,7 @@ package broker
 import (
 	"fmt"
 	"log/slog"
+	"maps"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -101,6 +102,7 @@ func (c *cluster) reconcile() {
 				p.leaderEpoch = state.LeaderEpoch
 			}
 		}
+		c.followConfigs(local)
 	}
 	c.syncGroups()
 	if c.lifecycle.brokerEpoch < 0 || c.image.AppliedOffset() < c.lifecycle.brokerEpoch {
@@ -375,4 +377,23 @@ func (n *Node) missingPartition(topic string, index int32) error {
 		return kerr.LeaderNotAvailable
 	}
 	return kerr.NotLeaderForPartition
+}
+
+// followConfigs gives a local topic the configuration the image commits.
+// The controller accepted it through the same checks this broker applies
+// (alteredTopicConfigs), so it resolves; if it somehow does not, the local
+// topic keeps what it had and the problem is logged.
+func (c *cluster) followConfigs(t *topic) {
+	overrides := c.topicOverrides(t.name)
+	if maps.Equal(overrides, t.overrides) {
+		return
+	}
+	config, err := resolveTopicConfig(c.node.cfg, overrides)
+	if err != nil {
+		c.node.log.Error("committed topic config does not resolve", slog.String("topic", t.name), slog.Any("err", err))
+		return
+	}
+	if err := c.node.setTopicOverrides(t, overrides, internalTopicConfig(t.name, config)); err != nil {
+		c.node.log.Warn("cannot save a topic's committed config", slog.String("topic", t.name), slog.Any("err", err))
+	}
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/kafkasim/kafkasim/broker/metadata"
 	"github.com/kafkasim/kafkasim/broker/quorum"
@@ -464,4 +465,84 @@ func TestSeparateControllers(t *testing.T) {
 	if err := sc.createTopicRetrying("after-failover", 1); err != "" {
 		t.Fatalf("create after failover: %s", err)
 	}
+}
+
+// TestClusterTopicConfigs: configurations go through the controller. A
+// topic created with unclean.leader.election.enable gets its partitions on
+// every replica (a setting the brokers did not know once left it with none);
+// an unknown setting is refused before anything commits; an
+// IncrementalAlterConfigs sent to any broker commits, every broker's
+// catalog follows it, and every broker describes the topic's configuration,
+// a replica of it or not.
+func TestClusterTopicConfigs(t *testing.T) {
+	sc := newSimCluster(t, 8, 3)
+	sc.runUntil("an active controller", 20*time.Second, func() bool { return sc.activeController() != nil })
+	sc.runUntil("every broker unfenced", 20*time.Second, sc.unfenced)
+	create := func(name string, configs map[string]string) string {
+		var result string
+		done := false
+		sc.admin.CreateTopics([]client.TopicSpec{{Topic: name, Partitions: 3, ReplicationFactor: 1, Configs: configs}}, func(errs []client.TopicError, err error) {
+			done = true
+			if err != nil {
+				result = err.Error()
+			} else if errs[0].Err != nil {
+				result = errs[0].Err.Error()
+			}
+		})
+		sc.runUntil("CreateTopics answered", 30*time.Second, func() bool { return done })
+		return result
+	}
+	if err := create("unclean", map[string]string{"unclean.leader.election.enable": "true"}); err != "" {
+		t.Fatalf("create with unclean election: %s", err)
+	}
+	sc.runUntil("every leader serves its partition", 10*time.Second, func() bool {
+		topic, ok := sc.nodes[0].node.cluster.image.TopicByName("unclean")
+		if !ok {
+			return false
+		}
+		for i, p := range topic.Partitions {
+			if sc.nodes[p.Leader-1].node.catalog.partition("unclean", int32(i)) == nil {
+				return false
+			}
+		}
+		return true
+	})
+	if err := create("bogus", map[string]string{"bogus.setting": "1"}); !strings.Contains(err, "INVALID_CONFIG") {
+		t.Fatalf("an unknown setting: %q, want INVALID_CONFIG", err)
+	}
+	if _, ok := sc.nodes[0].node.cluster.image.TopicByName("bogus"); ok {
+		t.Fatal("a topic with an unknown setting was committed")
+	}
+
+	alter := kmsg.NewPtrIncrementalAlterConfigsRequest()
+	resource := kmsg.NewIncrementalAlterConfigsRequestResource()
+	resource.ResourceType, resource.ResourceName = kmsg.ConfigResourceTypeTopic, "unclean"
+	change := kmsg.NewIncrementalAlterConfigsRequestResourceConfig()
+	change.Name, change.Op, change.Value = "compression.type", kmsg.IncrementalAlterConfigOpSet, kmsg.StringPtr("lz4")
+	resource.Configs = append(resource.Configs, change)
+	alter.Resources = append(alter.Resources, resource)
+	var answer *kmsg.IncrementalAlterConfigsResponse
+	from := sc.nodes[2].node
+	from.cluster.sendToController(alter, from.now().Add(10*time.Second), func(resp kmsg.Response, err error) {
+		if err != nil {
+			t.Fatalf("alter: %v", err)
+		}
+		answer = resp.(*kmsg.IncrementalAlterConfigsResponse)
+	})
+	sc.runUntil("IncrementalAlterConfigs answered", 20*time.Second, func() bool { return answer != nil })
+	if code := answer.Resources[0].ErrorCode; code != 0 {
+		t.Fatalf("alter: %v", kerr.ErrorForCode(code))
+	}
+	sc.runUntil("every broker follows the change", 10*time.Second, func() bool {
+		for _, n := range sc.nodes {
+			overrides, ok := n.node.topicOverrides("unclean")
+			if !ok || overrides["compression.type"] != "lz4" {
+				return false
+			}
+			if local := n.node.catalog.topics["unclean"]; local != nil && local.overrides["compression.type"] != "lz4" {
+				return false
+			}
+		}
+		return true
+	})
 }

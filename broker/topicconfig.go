@@ -139,6 +139,18 @@ var topicSettings = []topicSetting{
 	topicIntSetting("segment.ms", 1, math.MaxInt64,
 		func(c Config) int64 { return c.SegmentMs },
 		func(t *topicConfig, v int64) { t.segmentMs = v }),
+	{
+		// Read by the controller when it elects the topic's leaders
+		// (cluster mode); a standalone broker has no one to elect.
+		name:          "unclean.leader.election.enable",
+		brokerDefault: func(c Config) string { return strconv.FormatBool(c.UncleanLeaderElection) },
+		apply: func(_ *topicConfig, value string) error {
+			if value != "true" && value != "false" {
+				return fmt.Errorf("unclean.leader.election.enable=%q must be true or false", value)
+			}
+			return nil
+		},
+	},
 }
 
 func findTopicSetting(name string) (topicSetting, bool) {

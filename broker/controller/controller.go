@@ -41,6 +41,11 @@ type Config struct {
 	LeaderImbalanceCheckInterval time.Duration
 	// Rand is the only source of randomness (topic IDs).
 	Rand *core.Rand
+	// TopicConfigs validates topic configurations (CreateTopics' and
+	// IncrementalAlterConfigs'); the broker supplies it. Without it,
+	// CreateTopics checks only unclean.leader.election.enable and
+	// IncrementalAlterConfigs is refused.
+	TopicConfigs TopicConfigs
 }
 
 // Proposer appends an entry to the metadata log: raft.Node.Propose. The
@@ -211,7 +216,8 @@ func (c *Controller) Tick(now time.Duration) {
 func Serves(key int16) bool {
 	switch key {
 	case kmsg.BrokerRegistration.Int16(), kmsg.BrokerHeartbeat.Int16(), kmsg.CreateTopics.Int16(),
-		kmsg.DeleteTopics.Int16(), kmsg.CreatePartitions.Int16(), kmsg.ElectLeaders.Int16():
+		kmsg.DeleteTopics.Int16(), kmsg.CreatePartitions.Int16(), kmsg.ElectLeaders.Int16(),
+		kmsg.IncrementalAlterConfigs.Int16():
 		return true
 	}
 	return false
@@ -255,6 +261,8 @@ func (c *Controller) decide(now time.Duration, request kmsg.Request) (kmsg.Respo
 		return c.createPartitions(request)
 	case *kmsg.ElectLeadersRequest:
 		return c.electLeaders(request)
+	case *kmsg.IncrementalAlterConfigsRequest:
+		return c.alterConfigs(request)
 	}
 	panic(fmt.Sprintf("controller: no decision for %T", request))
 }

@@ -51,6 +51,8 @@ func errorResponse(request kmsg.Request, err *kerr.Error) kmsg.Response {
 		return response
 	case *kmsg.ElectLeadersRequest:
 		return electLeadersError(request, err)
+	case *kmsg.IncrementalAlterConfigsRequest:
+		return alterConfigsError(request, err)
 	}
 	panic("controller: no error response for an unserved request")
 }

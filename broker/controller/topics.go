@@ -109,7 +109,7 @@ func (c *Controller) createTopic(d *decision, topic kmsg.CreateTopicsRequestTopi
 	if err != nil {
 		return err
 	}
-	configs, err := topicConfigs(topic)
+	configs, err := c.topicConfigs(topic)
 	if err != nil {
 		return err
 	}
@@ -212,9 +212,12 @@ func newPartition(image *metadata.Image, id metadata.TopicID, partition int32, r
 }
 
 // topicConfigs validates a new topic's configurations: each set once, with
-// a value, and unclean.leader.election.enable true or false.
-func topicConfigs(topic kmsg.CreateTopicsRequestTopic) ([]kmsg.CreateTopicsRequestTopicConfig, error) {
+// a value, unclean.leader.election.enable true or false, and, when the
+// broker supplied TopicConfigs, every setting one the brokers accept, so
+// that no broker refuses to create the topic's partitions.
+func (c *Controller) topicConfigs(topic kmsg.CreateTopicsRequestTopic) ([]kmsg.CreateTopicsRequestTopicConfig, error) {
 	seen := map[string]bool{}
+	var changes []kmsg.IncrementalAlterConfigsRequestResourceConfig
 	for _, config := range topic.Configs {
 		switch {
 		case config.Value == nil:
@@ -225,6 +228,14 @@ func topicConfigs(topic kmsg.CreateTopicsRequestTopic) ([]kmsg.CreateTopicsReque
 			return nil, fmt.Errorf("%w: %s must be true or false, have %q", kerr.InvalidConfig, uncleanConfigName, *config.Value)
 		}
 		seen[config.Name] = true
+		change := kmsg.NewIncrementalAlterConfigsRequestResourceConfig()
+		change.Name, change.Op, change.Value = config.Name, kmsg.IncrementalAlterConfigOpSet, config.Value
+		changes = append(changes, change)
+	}
+	if c.config.TopicConfigs != nil {
+		if _, err := c.config.TopicConfigs(nil, changes); err != nil {
+			return nil, fmt.Errorf("%w: %w", kerr.InvalidConfig, err)
+		}
 	}
 	return topic.Configs, nil
 }
