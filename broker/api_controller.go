@@ -31,6 +31,7 @@ func init() {
 		37: {versionRange{0, 3}, handleControllerRequest},
 		43: {versionRange{0, 2}, handleControllerRequest},
 		44: {versionRange{0, 1}, handleControllerRequest},
+		67: {versionRange{0, 0}, handleControllerRequest}, // AllocateProducerIds
 	}
 }
 

@@ -137,6 +137,17 @@ func handleInitProducerID(n *Node, r *request, req kmsg.Request) {
 		r.respond(resp)
 		return
 	}
+	if n.cluster != nil {
+		id, ok := n.cluster.producerIDs.allocate()
+		if !ok {
+			// A block is on its way from the controller; retriable.
+			resp.ErrorCode = kerr.CoordinatorLoadInProgress.Code
+		} else {
+			resp.ProducerID, resp.ProducerEpoch = id, 0
+		}
+		r.respond(resp)
+		return
+	}
 	id, err := n.producerIDs.allocate()
 	if err != nil {
 		n.log.Error("cannot allocate a producer id", "err", err)

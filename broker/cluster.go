@@ -49,6 +49,8 @@ type cluster struct {
 	// offsetsTopicAsked is set once this broker asked the controller to
 	// create __consumer_offsets, so that it asks once per life.
 	offsetsTopicAsked bool
+	// producerIDs hands out producer ids from the controller's blocks.
+	producerIDs producerIDBlocks
 	// observeCommitted, if set, sees every batch of committed entries
 	// after the image applied it (a history recorder, see ObserveQuorum).
 	observeCommitted func(committed []raft.Entry)
@@ -104,6 +106,7 @@ func newCluster(n *Node) (*cluster, error) {
 	host.OnUpdate = func(committed []raft.Entry) { c.onUpdate(committed, machine.takeRestored()) }
 	host.OnHalt = n.halt
 	c.lifecycle.init(c)
+	c.producerIDs.cluster = c
 	return c, nil
 }
 

@@ -11,6 +11,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/kafkasim/kafkasim/broker/controller"
 	"github.com/kafkasim/kafkasim/broker/metadata"
 	"github.com/kafkasim/kafkasim/broker/quorum"
 	"github.com/kafkasim/kafkasim/client"
@@ -545,4 +546,57 @@ func TestClusterTopicConfigs(t *testing.T) {
 		}
 		return true
 	})
+}
+
+// TestProducerIDsAreUniqueAcrossBrokers: every broker hands out producer
+// ids from blocks the controller committed, so no two brokers, and no
+// restarted broker, ever give out the same id; an idempotent producer then
+// writes through the cluster.
+func TestProducerIDsAreUniqueAcrossBrokers(t *testing.T) {
+	sc := newSimCluster(t, 9, 3)
+	sc.runUntil("an active controller", 20*time.Second, func() bool { return sc.activeController() != nil })
+	sc.runUntil("every broker unfenced", 20*time.Second, sc.unfenced)
+	seen := map[int64]int32{}
+	take := func(n *simClusterNode, count int) {
+		for range count {
+			var id int64
+			sc.runUntil("a producer id", 10*time.Second, func() bool {
+				var ok bool
+				id, ok = n.node.cluster.producerIDs.allocate()
+				return ok
+			})
+			if other, taken := seen[id]; taken {
+				t.Fatalf("producer id %d handed out by brokers %d and %d", id, other, n.id)
+			}
+			seen[id] = n.id
+		}
+	}
+	for _, n := range sc.nodes {
+		take(n, 5)
+	}
+	sc.nodes[1].crash()
+	sc.nodes[1].restart()
+	sc.runUntil("every broker unfenced", 30*time.Second, sc.unfenced)
+	take(sc.nodes[1], 5)
+	take(sc.nodes[0], controller.ProducerIDBlockSize)
+
+	if err := sc.createTopic("idempotent", 3); err != "" {
+		t.Fatalf("create: %s", err)
+	}
+	cfg := client.DefaultProducerConfig()
+	cfg.Idempotent = true
+	producer, err := client.NewProducer(sc.client, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	acknowledged := 0
+	for i := range 30 {
+		producer.Produce(client.Record{Topic: "idempotent", Value: []byte(fmt.Sprintf("v%d", i))}, func(r client.Result) {
+			if r.Err != nil || r.ProducerID < 0 {
+				t.Errorf("produce %d: %v, producer id %d", i, r.Err, r.ProducerID)
+			}
+			acknowledged++
+		})
+	}
+	sc.runUntil("every idempotent record acknowledged", 30*time.Second, func() bool { return acknowledged == 30 })
 }

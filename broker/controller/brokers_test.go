@@ -284,3 +284,28 @@ func TestReturningBrokerLeadsItsLeaderlessPartitions(t *testing.T) {
 		t.Fatalf("after unfencing: %+v, want broker 1 leading again in leader epoch 2", partition)
 	}
 }
+
+// TestAllocateProducerIDs hands out consecutive, disjoint blocks to
+// registered brokers at their current epoch, and refuses stale or unknown
+// ones without recording anything.
+func TestAllocateProducerIDs(t *testing.T) {
+	h := newHarness(t, nil)
+	h.brokers(2)
+	ask := func(id int32, epoch int64) *kmsg.AllocateProducerIDsResponse {
+		request := kmsg.NewPtrAllocateProducerIDsRequest()
+		request.BrokerID, request.BrokerEpoch = id, epoch
+		return h.do(request).(*kmsg.AllocateProducerIDsResponse)
+	}
+	first := ask(1, h.broker(1).Epoch)
+	second := ask(2, h.broker(2).Epoch)
+	requireCode(t, "first block", first.ErrorCode, nil)
+	requireCode(t, "second block", second.ErrorCode, nil)
+	if first.ProducerIDStart != 0 || first.ProducerIDLen != ProducerIDBlockSize || second.ProducerIDStart != ProducerIDBlockSize {
+		t.Fatalf("blocks [%d, +%d) and [%d, +%d), want consecutive blocks from 0", first.ProducerIDStart, first.ProducerIDLen, second.ProducerIDStart, second.ProducerIDLen)
+	}
+	requireCode(t, "stale epoch", ask(1, h.broker(1).Epoch-1).ErrorCode, kerr.StaleBrokerEpoch)
+	requireCode(t, "unknown broker", ask(9, 0).ErrorCode, kerr.BrokerIDNotRegistered)
+	if next := h.committed.NextProducerID(); next != 2*ProducerIDBlockSize {
+		t.Fatalf("next producer id %d, want %d", next, 2*ProducerIDBlockSize)
+	}
+}

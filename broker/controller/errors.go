@@ -53,6 +53,11 @@ func errorResponse(request kmsg.Request, err *kerr.Error) kmsg.Response {
 		return electLeadersError(request, err)
 	case *kmsg.IncrementalAlterConfigsRequest:
 		return alterConfigsError(request, err)
+	case *kmsg.AllocateProducerIDsRequest:
+		response := kmsg.NewPtrAllocateProducerIDsResponse()
+		response.Version, response.ErrorCode = request.Version, err.Code
+		response.ProducerIDStart = -1
+		return response
 	}
 	panic("controller: no error response for an unserved request")
 }

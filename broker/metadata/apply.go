@@ -78,6 +78,12 @@ func (image *Image) apply(record Record) error {
 		return image.applyControlledShutdown(record)
 	case *RemoveTopicRecord:
 		return image.applyRemoveTopic(record)
+	case *ProducerIdsRecord:
+		if record.NextProducerID <= image.nextProducerID {
+			return rejectf("next producer id %d does not pass %d", record.NextProducerID, image.nextProducerID)
+		}
+		image.nextProducerID = record.NextProducerID
+		return nil
 	case *BatchRecord:
 		return image.applyBatch(record)
 	}

@@ -357,3 +357,25 @@ func TestCloneIsIndependent(t *testing.T) {
 		t.Error("a clone applies records differently from its original")
 	}
 }
+
+// TestProducerIdsOnlyGrow: each block of producer ids starts where the last
+// ended, so a record that does not move the next id forward is refused and
+// leaves the image as it was; a snapshot keeps the next id.
+func TestProducerIdsOnlyGrow(t *testing.T) {
+	image := NewImage()
+	if err := image.ApplyRecord(0, 1, &ProducerIdsRecord{BrokerID: 1, BrokerEpoch: 0, NextProducerID: 1000}); err != nil {
+		t.Fatal(err)
+	}
+	for _, next := range []int64{1000, 999, 0} {
+		if err := image.ApplyRecord(1, 1, &ProducerIdsRecord{BrokerID: 2, BrokerEpoch: 0, NextProducerID: next}); err == nil {
+			t.Fatalf("next producer id %d after 1000 was accepted", next)
+		}
+	}
+	if image.NextProducerID() != 1000 || image.AppliedOffset() != 0 {
+		t.Fatalf("a refused record changed the image: next %d, applied %d", image.NextProducerID(), image.AppliedOffset())
+	}
+	loaded, err := Load(image.Snapshot())
+	if err != nil || loaded.NextProducerID() != 1000 {
+		t.Fatalf("after a snapshot: next %d, %v", loaded.NextProducerID(), err)
+	}
+}

@@ -48,7 +48,13 @@ type Image struct {
 	configs       map[ConfigResource]map[string]string
 	appliedOffset int64
 	appliedEpoch  int32
+	// nextProducerID is the first producer id no block has covered yet.
+	nextProducerID int64
 }
+
+// NextProducerID is the first producer id the controller has not given to
+// any broker yet.
+func (image *Image) NextProducerID() int64 { return image.nextProducerID }
 
 // NewImage returns the image of an empty metadata log.
 func NewImage() *Image {
@@ -78,6 +84,8 @@ func (image *Image) Clone() *Image {
 		configs:       make(map[ConfigResource]map[string]string, len(image.configs)),
 		appliedOffset: image.appliedOffset,
 		appliedEpoch:  image.appliedEpoch,
+
+		nextProducerID: image.nextProducerID,
 	}
 	for id, broker := range image.brokers { // order-independent: a copy
 		copied := *broker

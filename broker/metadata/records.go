@@ -28,6 +28,9 @@ const (
 	// BrokerRegistrationChangeRecord, whose InControlledShutdown field is
 	// the one change of a registration we record.
 	ControlledShutdownKind RecordKind = 17
+	// ProducerIdsKind is Kafka's ProducerIdsRecord: the next producer id
+	// the controller will hand out (KIP-730).
+	ProducerIdsKind RecordKind = 15
 	// BatchKind has no Kafka counterpart: Kafka commits several records
 	// atomically as one batch of its Raft log, while one entry of our Raft
 	// log holds one byte string, so a batch is a record of records.
@@ -136,6 +139,16 @@ type RemoveTopicRecord struct {
 	ID TopicID
 }
 
+// ProducerIdsRecord records that the controller gave broker BrokerID (at
+// BrokerEpoch) a block of producer ids ending just before NextProducerID,
+// the first id of the next block (Kafka's ProducerIdsRecord, KIP-730). The
+// next id only grows, so no id is handed out twice across the cluster.
+type ProducerIdsRecord struct {
+	BrokerID       int32
+	BrokerEpoch    int64
+	NextProducerID int64
+}
+
 // BatchRecord is several records committed as one entry: Apply applies all
 // of them or, when any does not fit, none. The active controller proposes
 // one batch per decision (a request, a fenced session, a rebalance), so
@@ -216,6 +229,9 @@ func (*ControlledShutdownRecord) Kind() RecordKind { return ControlledShutdownKi
 func (*RemoveTopicRecord) Kind() RecordKind { return RemoveTopicKind }
 
 // Kind implements Record.
+func (*ProducerIdsRecord) Kind() RecordKind { return ProducerIdsKind }
+
+// Kind implements Record.
 func (*BatchRecord) Kind() RecordKind { return BatchKind }
 
 // Kind implements Record.
@@ -249,6 +265,8 @@ func newRecord(kind RecordKind) Record {
 		return &ConfigRecord{}
 	case ControlledShutdownKind:
 		return &ControlledShutdownRecord{}
+	case ProducerIdsKind:
+		return &ProducerIdsRecord{}
 	case RemoveTopicKind:
 		return &RemoveTopicRecord{}
 	case BatchKind:
@@ -363,6 +381,15 @@ func (r *ControlledShutdownRecord) appendBody(dst []byte) []byte {
 
 func (r *ControlledShutdownRecord) readBody(reader *kbin.Reader) {
 	r.BrokerID, r.BrokerEpoch = readBrokerEpoch(reader)
+}
+
+func (r *ProducerIdsRecord) appendBody(dst []byte) []byte {
+	return kbin.AppendInt64(appendBrokerEpoch(dst, r.BrokerID, r.BrokerEpoch), r.NextProducerID)
+}
+
+func (r *ProducerIdsRecord) readBody(reader *kbin.Reader) {
+	r.BrokerID, r.BrokerEpoch = readBrokerEpoch(reader)
+	r.NextProducerID = reader.Int64()
 }
 
 func (r *RemoveTopicRecord) appendBody(dst []byte) []byte {

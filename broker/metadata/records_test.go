@@ -23,6 +23,7 @@ var (
 		name   string
 		record Record
 	}{
+		{"producer-ids", &ProducerIdsRecord{BrokerID: 2, BrokerEpoch: 9, NextProducerID: 5000}},
 		{"register-broker", &RegisterBrokerRecord{BrokerID: 1, BrokerEpoch: 7, IncarnationID: [16]byte{15: 0xee}, Fenced: true,
 			Listeners: []Listener{{Name: "PLAINTEXT", Host: "localhost", Port: 9092}}}},
 		{"fence-broker", &FenceBrokerRecord{BrokerID: 2, BrokerEpoch: 9}},

@@ -36,6 +36,9 @@ func (image *Image) Snapshot() []byte {
 
 func (image *Image) snapshotRecords() []Record {
 	var records []Record
+	if image.nextProducerID > 0 {
+		records = append(records, &ProducerIdsRecord{BrokerID: -1, BrokerEpoch: -1, NextProducerID: image.nextProducerID})
+	}
 	for _, broker := range image.Brokers() {
 		records = append(records, &RegisterBrokerRecord{BrokerID: broker.ID, BrokerEpoch: broker.Epoch,
 			IncarnationID: broker.IncarnationID, Listeners: slices.Clone(broker.Listeners), Fenced: broker.Fenced})

@@ -121,9 +121,6 @@ func TestClusterSeedsWithoutFaults(t *testing.T) { clusterSweep(t, FaultCluster,
 // network partitions of every shape included, and requires every shape,
 // crashes and power losses to have struck.
 func TestClusterSeedsWithFaults(t *testing.T) {
-	t.Skip("waits for a broker fix these seeds found: producer ids are allocated per broker " +
-		"(producerIDAllocator), so two brokers of a cluster hand out the same id and an idempotent " +
-		"producer's batches are taken for duplicates of another's (seeds 16, 39, 43 with --faults all)")
 	total := clusterSweep(t, "all", 40)
 	for shape, n := range total.NetworkPartitions {
 		if n == 0 {

@@ -165,7 +165,11 @@ func TestSeedsWithDiskFaults(t *testing.T) {
 //     lived on; the heal looked only at the committed registrations, which
 //     were the dead processes', so the drain began while no broker served
 //     and recorded every partition unreadable (the heal now waits for each
-//     running process's own registration).
+//     running process's own registration);
+//   - seed16-all-cluster: two brokers of a cluster handed out the same
+//     producer id from their own counters, so one producer's batches were
+//     taken for duplicates of another's (ids now come in blocks the
+//     controller commits, AllocateProducerIds).
 func TestRegressions(t *testing.T) {
 	paths, err := filepath.Glob("testdata/regressions/*.json")
 	if err != nil || len(paths) == 0 {
