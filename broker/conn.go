@@ -276,12 +276,16 @@ func (c *conn) respond(r *request, resp kmsg.Response) {
 
 // respondFrame is respond for a response already encoded into frame, from
 // the connection's frame slot (see takeFrame), whose metrics the caller
-// counted. On a closed connection the frame goes back to its slot.
+// counted. Only a Fetch answers this way, and a Fetch runs alone (rule 3
+// of conn), so its answer leaves at once and the latency counted is the
+// one the client sees. On a closed connection the frame goes back to its
+// slot.
 func (c *conn) respondFrame(r *request, frame []byte, slot int) {
 	if c.closed {
 		c.returnFrame(frame, slot)
 		return
 	}
+	assert(len(c.inFlight) > 0 && c.inFlight[0] == r, "a frame-slot answer would wait behind an earlier request")
 	r.response, r.slot = frame, slot
 	c.requestDone(r)
 }
