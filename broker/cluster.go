@@ -39,9 +39,13 @@ type cluster struct {
 	host       *quorum.Host
 	image      *metadata.Image
 	controller *controller.Controller
-	// startedAt is the clock reading the controller's durations count
-	// from.
-	startedAt        time.Time
+	// monotonic is the controller's clock: the time its ticker has
+	// counted since this node started. It advances only with timers, never
+	// with the wall clock, which an NTP step (a simulated clock fault) can
+	// move back by hours: sessions measured against it once never
+	// expired, and every restarted broker was refused as a duplicate
+	// forever (cluster seeds 61, 170 and 196).
+	monotonic        time.Duration
 	controllerTicker core.Timer
 	// channels are the lines to each voter's controller listener, by id.
 	channels  map[int32]*quorum.Channel
@@ -69,10 +73,9 @@ func newCluster(n *Node) (*cluster, error) {
 	env := n.env
 	env.Log = n.log
 	c := &cluster{
-		node:      n,
-		image:     metadata.NewImage(),
-		startedAt: n.now(),
-		channels:  make(map[int32]*quorum.Channel),
+		node:     n,
+		image:    metadata.NewImage(),
+		channels: make(map[int32]*quorum.Channel),
 	}
 	// The host loads the newest metadata snapshot into the image while it
 	// opens (cluster_snapshot.go).
@@ -135,14 +138,15 @@ func (c *cluster) stop() {
 	c.host.Stop()
 }
 
-// elapsed is the controller's clock: time since this node started.
-func (c *cluster) elapsed() time.Duration { return c.node.now().Sub(c.startedAt) }
+// elapsed is the controller's clock (monotonic), to a tick's precision.
+func (c *cluster) elapsed() time.Duration { return c.monotonic }
 
 func (c *cluster) scheduleControllerTick() {
 	c.controllerTicker = c.node.env.Clock.AfterFunc(controllerTickInterval, func() {
 		if c.node.stopped {
 			return
 		}
+		c.monotonic += controllerTickInterval
 		c.controller.Tick(c.elapsed())
 		c.scheduleControllerTick()
 	})

@@ -15,8 +15,7 @@ import (
 // recorder adds the time.
 type QuorumObserver interface {
 	// QuorumState is the node's quorum state once its epoch, vote and
-	// leader are durable. Vote is raft.NoNode when it is not known: at a
-	// start the host does not tell the restored vote.
+	// leader are durable; at a start, the state restored from disk.
 	QuorumState(epoch int32, role raft.Role, leader, vote int32)
 	// QuorumLogEnd is the durable log end: one past the last entry the disk
 	// holds after a sync, or what recovery kept at a start.
@@ -83,7 +82,7 @@ func (n *Node) ObserveQuorum(o QuorumObserver) {
 	}
 	h := c.host
 	obs := &quorumObservation{observer: o, highWatermark: -1, logEnd: h.EndOffset(),
-		durable: raft.HardState{Epoch: h.Epoch(), VotedFor: raft.NoNode, LeaderID: h.Leader()}}
+		durable: h.HardState()}
 	o.QuorumLogEnd(obs.logEnd)
 	if start := h.LogStartOffset(); start > 0 {
 		// New restored the image from the snapshot at the log start.

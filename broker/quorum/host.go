@@ -183,6 +183,10 @@ func (h *Host) Role() raft.Role { return h.raft.Role() }
 // voter (a broker-only node).
 func (h *Host) IsObserver() bool { return h.raft.IsObserver() }
 
+// HardState is the node's quorum state (epoch, vote, leader) as Raft
+// holds it; the durable one is what OnPersisted last reported.
+func (h *Host) HardState() raft.HardState { return h.raft.HardState() }
+
 // Epoch is the node's current epoch.
 func (h *Host) Epoch() int32 { return h.raft.HardState().Epoch }
 

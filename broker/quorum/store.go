@@ -164,6 +164,9 @@ func openStore(fsys core.FS, dir, clusterID string) (*store, raft.Restored, erro
 	if err := core.MkdirAllDurable(fsys, dir); err != nil {
 		return nil, restored, fmt.Errorf("quorum: create %s: %w", dir, err)
 	}
+	if err := syncDirectory(fsys, dir); err != nil {
+		return nil, restored, err
+	}
 	hard, err := readQuorumState(fsys, dir, clusterID)
 	if err != nil {
 		return nil, restored, err
@@ -195,6 +198,41 @@ func openStore(fsys core.FS, dir, clusterID string) (*store, raft.Restored, erro
 	restored.Snapshot = snapshot
 	restored.Entries = read.entries
 	return s, restored, nil
+}
+
+// syncDirectory makes everything the directory shows durable before the
+// node reads any of it. After a process crash the page cache may still hold
+// writes that were never synced (an append whose sync the crash cut, a
+// rename whose directory sync failed but took effect); a restarted node
+// that acted on them (voted in the epoch it read, told the leader the log
+// end it read) and then lost power would come back without them, with an
+// older epoch or a shorter log than it announced. Syncing first makes what
+// it reads what survives, as PostgreSQL syncs its data directory after a
+// crash.
+func syncDirectory(fsys core.FS, dir string) error {
+	entries, err := fsys.ReadDir(dir)
+	if err != nil {
+		return fmt.Errorf("quorum: list %s: %w", dir, err)
+	}
+	for _, entry := range entries {
+		if entry.IsDir {
+			continue
+		}
+		name := path.Join(dir, entry.Name)
+		file, err := fsys.Open(name)
+		if err != nil {
+			return fmt.Errorf("quorum: open %s: %w", name, err)
+		}
+		err = file.Sync()
+		file.Close()
+		if err != nil {
+			return fmt.Errorf("quorum: sync %s at startup: %w", name, err)
+		}
+	}
+	if err := fsys.SyncDir(dir); err != nil {
+		return fmt.Errorf("quorum: sync %s at startup: %w", dir, err)
+	}
+	return nil
 }
 
 // loadNewestSnapshot reads the newest checkpoint whose checksum and header
@@ -252,12 +290,11 @@ func readLogFrom(fsys core.FS, dir string, segments []int64, snapshot raft.Snaps
 			return logRead{}, fmt.Errorf("quorum: the metadata log in %s ends at %d and the next segment starts at %d: the entries between are lost", dir, end, base)
 		}
 		name := path.Join(dir, segmentName(base))
-		data, err := core.ReadFile(fsys, name, logBytesMax)
+		data, segment, positions, valid, err := readSegment(fsys, name, base, epochMax)
 		if err != nil {
-			return logRead{}, fmt.Errorf("quorum: read %s: %w", name, err)
+			return logRead{}, err
 		}
-		var segment []raft.Entry
-		segment, read.positions, read.validBytes = parseLog(data, base, epochMax)
+		read.positions, read.validBytes = positions, valid
 		read.lastBase, read.lastBytes = base, int64(len(data))
 		entries = append(entries[:base-first], segment...)
 	}
@@ -275,6 +312,46 @@ func readLogFrom(fsys core.FS, dir string, segments []int64, snapshot raft.Snaps
 		read.entries = slices.Clip(entries[snapshot.Offset-first:])
 	}
 	return read, nil
+}
+
+// segmentReadsMax bounds the reads of a segment whose valid prefix ends
+// before its end.
+const segmentReadsMax = 8
+
+// readSegment reads and parses one segment, and keeps the longest valid
+// prefix of several reads when one ends early. What ends a segment's valid
+// prefix is either a torn tail (the same on every read) or a read that came
+// back changed or failed (a flipped bit on the way, a transient error), which
+// the next read does not repeat. Cutting the log there would throw away
+// synced, committed entries, which the simulator's bit flips on read once
+// did: a restarted voter lost six committed entries and a later leader
+// overwrote them (cluster seed 170).
+func readSegment(fsys core.FS, name string, base int64, epochMax int32) ([]byte, []raft.Entry, []int64, int64, error) {
+	var (
+		best          []byte
+		bestEntries   []raft.Entry
+		bestPositions []int64
+		bestValid     int64 = -1
+		lastErr       error
+	)
+	for range segmentReadsMax {
+		data, err := core.ReadFile(fsys, name, logBytesMax)
+		if err != nil {
+			lastErr = err
+			continue
+		}
+		entries, positions, valid := parseLog(data, base, epochMax)
+		if valid > bestValid {
+			best, bestEntries, bestPositions, bestValid = data, entries, positions, valid
+		}
+		if valid == int64(len(data)) {
+			break
+		}
+	}
+	if bestValid < 0 {
+		return nil, nil, nil, 0, fmt.Errorf("quorum: read %s: %w", name, lastErr)
+	}
+	return best, bestEntries, bestPositions, bestValid, nil
 }
 
 // logRead is what readLogFrom found: the entries from the snapshot's

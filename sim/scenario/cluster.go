@@ -159,6 +159,10 @@ func (r *run) clusterConfig(cfg broker.Config, b *brokerNode) broker.Config {
 	}
 	cfg.OffsetsTopicReplicationFactor = 1
 	cfg.DefaultReplicationFactor = 1
+	// Snapshot the metadata log every few entries (a run commits 15 to
+	// 30), so that snapshots, log truncation and FetchSnapshot happen
+	// under the faults and the quorum checker sees them.
+	cfg.MetadataSnapshotBytes = clusterSnapshotBytes
 	return cfg
 }
 
@@ -200,3 +204,7 @@ func (r *run) brokerHost(n *sim.Node) bool {
 	}
 	return false
 }
+
+// clusterSnapshotBytes is the metadata snapshot interval of cluster runs,
+// in bytes of committed records: a few entries.
+const clusterSnapshotBytes = 256
