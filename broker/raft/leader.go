@@ -237,8 +237,13 @@ func (n *Node) handleDescribeQuorum(m Message, request *kmsg.DescribeQuorumReque
 	default:
 		for i, voter := range n.voters {
 			end := n.leader.endOffsets[i]
-			if voter == n.config.ID {
+			switch {
+			case voter == n.config.ID:
 				end = n.durableEndOffset
+			case !n.leader.begun[i]:
+				// Not fetched in this epoch: unknown, as Kafka reports it,
+				// not a voter with an empty log.
+				end = -1
 			}
 			p.CurrentVoters = append(p.CurrentVoters, kmsg.DescribeQuorumResponseTopicPartitionReplicaState{ReplicaID: voter, LogEndOffset: end})
 		}
