@@ -21,7 +21,7 @@ type Voter struct {
 // The result is sorted by id.
 func ParseVoters(value string) ([]Voter, error) {
 	if strings.TrimSpace(value) == "" {
-		return nil, errors.New("controller.quorum.voters is empty; want id@host:port,...")
+		return nil, errors.New("controller.quorum.voters is empty; want a list of id@host:port")
 	}
 	var voters []Voter
 	for _, item := range strings.Split(value, ",") {
@@ -107,14 +107,4 @@ func (c *Config) validate() error {
 		return errors.New("quorum: no metadata log directory")
 	}
 	return nil
-}
-
-// address returns the controller address of voter id.
-func (c *Config) address(id int32) (string, bool) {
-	for _, v := range c.Voters {
-		if v.ID == id {
-			return v.Address, true
-		}
-	}
-	return "", false
 }

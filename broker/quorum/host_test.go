@@ -301,7 +301,7 @@ func TestQuorumPowerLossKeepsVotesAndEntries(t *testing.T) {
 		m.node.Restart()
 		m.boot()
 	}
-	leader = q.runUntilLeader(20 * time.Second)
+	q.runUntilLeader(20 * time.Second)
 	noError(t, q.sched.RunFor(2*time.Second))
 	for _, m := range q.members {
 		var data []string

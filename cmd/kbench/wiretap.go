@@ -34,9 +34,6 @@ const (
 // means the tap lost the frame boundaries, and it stops.
 const frameBytesMax = 1 << 30
 
-// batchBaseSequenceAt is the offset of a record batch's base sequence.
-const batchBaseSequenceAt = 53
-
 // tapTimeline holds, per partition and offset, when a stage of the record
 // at that offset happened, in microseconds since the run's start (0: not
 // seen).

@@ -19,6 +19,10 @@ type ClusterSpec struct {
 	Nodes int
 	// Voters is the size of controller.quorum.voters.
 	Voters int
+	// Separate makes the voters controller-only nodes
+	// (process.roles=controller) that serve no client and lead no
+	// partition; the brokers are the other nodes, at least one.
+	Separate bool `json:",omitempty"`
 	// PartitionEvery is the mean time between two network partitions
 	// between the nodes (partitions.go); 0 when the fault is off.
 	PartitionEvery time.Duration
@@ -54,14 +58,27 @@ func deriveCluster(seed uint64, faults Faults) ClusterSpec {
 		c.PartitionEvery = time.Duration(1+r.IntN(5)) * time.Second
 		c.PartitionLengthMax = time.Duration(1+r.IntN(12)) * time.Second
 	}
+	// Drawn last, so that the draws above stay what they were.
+	if r.Chance(separateChance) {
+		c.Separate = true
+		c.Nodes = clusterVoters + 1 + r.IntN(3)
+	}
 	return c
 }
+
+// separateChance is the share of cluster seeds whose voters are
+// controller-only nodes (issue 9: combined or separate, per seed).
+const separateChance = 0.3
+
+// isBroker reports whether node id serves clients as a broker.
+func (c ClusterSpec) isBroker(id int32) bool { return !c.Separate || int(id) > c.Voters }
 
 // lines describes the cluster for Config.Lines.
 func (c ClusterSpec) lines() []optionLine {
 	return []optionLine{
 		{"cluster.nodes", c.Nodes, c.Nodes > 0},
-		{"cluster.voters", fmt.Sprintf("%d (broker,controller); the other %d broker only", c.Voters, c.Nodes-c.Voters), c.Nodes > 0},
+		{"cluster.voters", fmt.Sprintf("%d (broker,controller); the other %d broker only", c.Voters, c.Nodes-c.Voters), c.Nodes > 0 && !c.Separate},
+		{"cluster.voters", fmt.Sprintf("%d (controller only); the other %d broker only", c.Voters, c.Nodes-c.Voters), c.Separate},
 		{"fault.partition.every", c.PartitionEvery, c.PartitionEvery > 0},
 		{"fault.partition.length.max", c.PartitionLengthMax, c.PartitionEvery > 0},
 	}
@@ -99,11 +116,14 @@ func (b *brokerNode) address() string { return b.name + ":9092" }
 // clustered reports whether the run is a cluster.
 func (r *run) clustered() bool { return r.cfg.Cluster.Nodes > 0 }
 
-// bootstrap is the client listeners every client starts from: all nodes.
+// bootstrap is the client listeners every client starts from: every
+// broker (a controller-only node has none).
 func (r *run) bootstrap() []string {
-	addresses := make([]string, len(r.brokers))
-	for i, b := range r.brokers {
-		addresses[i] = b.address()
+	var addresses []string
+	for _, b := range r.brokers {
+		if r.cfg.Cluster.isBroker(b.id) {
+			addresses = append(addresses, b.address())
+		}
 	}
 	return addresses
 }
@@ -156,6 +176,9 @@ func (r *run) clusterConfig(cfg broker.Config, b *brokerNode) broker.Config {
 	if int(b.id) <= r.cfg.Cluster.Voters {
 		cfg.ProcessRoles = []string{"broker", "controller"}
 		cfg.ControllerListeners = []string{fmt.Sprintf("b%d:9093", b.id)}
+		if r.cfg.Cluster.Separate {
+			cfg.ProcessRoles, cfg.Listeners = []string{"controller"}, nil
+		}
 	}
 	cfg.OffsetsTopicReplicationFactor = 1
 	cfg.DefaultReplicationFactor = 1
@@ -189,16 +212,6 @@ func (r *run) stalling() bool {
 func (r *run) anyDown() bool {
 	for _, b := range r.brokers {
 		if b.down {
-			return true
-		}
-	}
-	return false
-}
-
-// brokerHost reports whether n is the host of a broker node.
-func (r *run) brokerHost(n *sim.Node) bool {
-	for _, b := range r.brokers {
-		if b.host == n {
 			return true
 		}
 	}

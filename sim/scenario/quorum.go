@@ -68,7 +68,7 @@ func (q *quorumRecording) start(r *run, b *brokerNode, node *broker.Node) {
 	b.incarnation++
 	b.registeredAfter = q.image.AppliedOffset()
 	b.role = checker.QuorumRoleUnattached
-	q.recorder.Start(b.id, int64(r.sched.Now()), true)
+	q.recorder.Start(b.id, int64(r.sched.Now()), r.cfg.Cluster.isBroker(b.id))
 	node.ObserveQuorum(&quorumObserver{r: r, q: q, b: b, incarnation: b.incarnation})
 }
 
@@ -172,6 +172,9 @@ func (o *quorumObserver) QuorumLogStart(offset int64) {
 // it.
 func (q *quorumRecording) ready(brokers []*brokerNode, topics ...string) (bool, string) {
 	for _, node := range brokers {
+		if !node.cfg.IsBroker() {
+			continue
+		}
 		b, ok := q.image.Broker(node.id)
 		if !ok || b.Fenced || b.Epoch <= node.registeredAfter {
 			return false, fmt.Sprintf("broker %d is not registered and unfenced in its running incarnation", node.id)
