@@ -39,17 +39,26 @@ func sameQuorumHistory(a, b Result) bool {
 // TestDeriveClusterKeepsSingleBrokerSeeds checks that clusters leave every
 // other choice of a seed alone: with "all", a seed derives what it derives
 // without the cluster faults, plus its cluster. Of 200 seeds some run one
-// broker and some run each cluster size.
+// broker and some run each cluster size; a combined cluster has 3 to 5
+// nodes, a separate one 3 controllers and 1 to 3 brokers.
 func TestDeriveClusterKeepsSingleBrokerSeeds(t *testing.T) {
 	all, _ := ParseFaults("all")
 	single, _ := ParseFaults(singleBrokerFaults)
 	sizes := map[int]int{}
+	separate := 0
 	for seed := uint64(1); seed <= 200; seed++ {
 		withCluster, without := Derive(seed, all), Derive(seed, single)
 		sizes[withCluster.Cluster.Nodes]++
 		c := withCluster.Cluster
-		if c.Nodes > 0 && (c.Nodes < 3 || c.Nodes > 5 || c.Voters != 3 || c.PartitionEvery <= 0) {
-			t.Errorf("seed %d: cluster %+v, want 3 to 5 nodes, 3 voters and partitions", seed, c)
+		nodesMin, nodesMax := 3, 5
+		if c.Separate {
+			nodesMin, nodesMax = 4, 6
+		}
+		if c.Nodes > 0 && (c.Nodes < nodesMin || c.Nodes > nodesMax || c.Voters != 3 || c.PartitionEvery <= 0) {
+			t.Errorf("seed %d: cluster %+v, want %d to %d nodes, 3 voters and partitions", seed, c, nodesMin, nodesMax)
+		}
+		if c.Separate {
+			separate++
 		}
 		withCluster.Cluster, withCluster.Faults = ClusterSpec{}, single
 		a, _ := json.Marshal(withCluster)
@@ -62,6 +71,9 @@ func TestDeriveClusterKeepsSingleBrokerSeeds(t *testing.T) {
 		if sizes[nodes] == 0 {
 			t.Errorf("no seed of 200 has %d nodes: %v", nodes, sizes)
 		}
+	}
+	if separate == 0 {
+		t.Error("no seed of 200 runs separate controllers")
 	}
 }
 
