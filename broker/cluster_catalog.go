@@ -11,6 +11,7 @@ import (
 
 	"github.com/kafkasim/kafkasim/broker/group"
 	"github.com/kafkasim/kafkasim/broker/metadata"
+	"github.com/kafkasim/kafkasim/core/planted"
 )
 
 // In cluster mode the catalog follows the metadata image: a topic with a
@@ -31,7 +32,7 @@ import (
 // applied its own registration, which comes after all of them (and which
 // itself takes every leadership of the previous incarnation away).
 func (c *cluster) leads(t *topic, index int32) bool {
-	if c.lifecycle.fenced {
+	if c.lifecycle.fenced && !planted.Is("lead-while-fenced") {
 		return false
 	}
 	state, ok := c.image.Partition(metadata.TopicID(t.id), index)

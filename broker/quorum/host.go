@@ -10,6 +10,7 @@ import (
 
 	"github.com/kafkasim/kafkasim/broker/raft"
 	"github.com/kafkasim/kafkasim/core"
+	"github.com/kafkasim/kafkasim/core/planted"
 )
 
 // Host runs one raft.Node on a node's core.Env: it persists each Ready
@@ -333,6 +334,11 @@ func (h *Host) pump() {
 		}
 		h.busy = true
 		store := h.store
+		// Planted: the Ready's messages leave before its state is durable.
+		early := planted.Is("send-before-persist")
+		if early {
+			h.complete(ready)
+		}
 		h.io.Submit(func() error { return persist(store, ready) }, func(err error) {
 			h.busy = false
 			if h.stopped {
@@ -349,7 +355,9 @@ func (h *Host) pump() {
 			if h.OnPersisted != nil && (ready.HardStateChanged || ready.MustSync) {
 				h.OnPersisted(h.persistedHard, store.endOffset())
 			}
-			h.complete(ready)
+			if !early {
+				h.complete(ready)
+			}
 			h.pump()
 		})
 	}
