@@ -305,8 +305,9 @@ type quorumNodeIndex struct {
 	node  *QuorumNode
 	voter bool
 	// role is the role in force at each event: the last state recorded in
-	// the same incarnation, "" before any.
-	role []QuorumRole
+	// the same incarnation, "" before any; epoch is that state's epoch.
+	role  []QuorumRole
+	epoch []int32
 	// lifecycle, states, highWatermarks and logEnds are the indexes of the
 	// node's start and stop, state, high-watermark and log-end events.
 	lifecycle, states, highWatermarks, logEnds []int
@@ -317,22 +318,24 @@ func buildQuorumIndex(h *QuorumHistory) *quorumIndex {
 	for i := range h.Nodes {
 		node := &h.Nodes[i]
 		ix.events += len(node.Events)
-		ni := quorumNodeIndex{node: node, voter: slices.Contains(h.Voters, node.ID), role: make([]QuorumRole, len(node.Events))}
+		ni := quorumNodeIndex{node: node, voter: slices.Contains(h.Voters, node.ID), role: make([]QuorumRole, len(node.Events)),
+			epoch: make([]int32, len(node.Events))}
 		var role QuorumRole
+		var epoch int32
 		for j, e := range node.Events {
 			switch e.Kind {
 			case QuorumEventStart, QuorumEventStop:
 				role = ""
 				ni.lifecycle = append(ni.lifecycle, j)
 			case QuorumEventState:
-				role = e.Role
+				role, epoch = e.Role, e.Epoch
 				ni.states = append(ni.states, j)
 			case QuorumEventHighWatermark:
 				ni.highWatermarks = append(ni.highWatermarks, j)
 			case QuorumEventLogEnd:
 				ni.logEnds = append(ni.logEnds, j)
 			}
-			ni.role[j] = role
+			ni.role[j], ni.epoch[j] = role, epoch
 		}
 		ix.nodes = append(ix.nodes, ni)
 	}
@@ -590,10 +593,17 @@ func checkHighWatermarks(ix *quorumIndex) ([]QuorumAnomaly, int) {
 	return anomalies, len(all)
 }
 
-// checkLeaderHighWatermarks compares each high watermark recorded by a
-// leader with the highest recorded strictly before it by any node.
+// checkLeaderHighWatermarks compares each high watermark recorded by the
+// newest leader with the highest recorded strictly before it by any node,
+// as Kafka's MonotonicHighWatermark checks the high watermark of the
+// leader of the highest epoch. A deposed leader that has not heard of its
+// successor may still advance its own high watermark over entries a
+// majority held in its epoch, after the successor committed more: that is
+// not a high watermark going back (cluster seed 1000297 once was reported
+// so), and the committed-data checks judge what it committed.
 func checkLeaderHighWatermarks(ix *quorumIndex, all []QuorumEventRef) []QuorumAnomaly {
 	event := func(ref QuorumEventRef) *QuorumEvent { return &ix.node(ref.Node).node.Events[ref.Event] }
+	newestLeaderEpoch := newestLeaderEpochs(ix)
 	slices.SortStableFunc(all, func(a, b QuorumEventRef) int { return cmp.Compare(event(a).Time, event(b).Time) })
 	var anomalies []QuorumAnomaly
 	highest := QuorumEventRef{Node: NoQuorumNode}
@@ -604,7 +614,9 @@ func checkLeaderHighWatermarks(ix *quorumIndex, all []QuorumEventRef) []QuorumAn
 		}
 		for _, ref := range all[start:end] {
 			e := event(ref)
-			if highest.Node == NoQuorumNode || ix.node(ref.Node).role[ref.Event] != QuorumRoleLeader || e.Offset >= event(highest).Offset {
+			ni := ix.node(ref.Node)
+			if highest.Node == NoQuorumNode || ni.role[ref.Event] != QuorumRoleLeader || e.Offset >= event(highest).Offset ||
+				ni.epoch[ref.Event] < newestLeaderEpoch(e.Time) {
 				continue
 			}
 			anomalies = append(anomalies, QuorumAnomaly{Kind: QuorumAnomalyHighWatermarkWentBack, Node: ref.Node, Offset: e.Offset, Epoch: -1,
@@ -620,6 +632,34 @@ func checkLeaderHighWatermarks(ix *quorumIndex, all []QuorumEventRef) []QuorumAn
 		start = end
 	}
 	return anomalies
+}
+
+// newestLeaderEpochs returns a function giving the highest epoch any node
+// had recorded leading at or before a time.
+func newestLeaderEpochs(ix *quorumIndex) func(time int64) int32 {
+	type leadership struct {
+		time  int64
+		epoch int32
+	}
+	var led []leadership
+	for _, ni := range ix.nodes {
+		for _, j := range ni.states {
+			if e := ni.node.Events[j]; e.Role == QuorumRoleLeader {
+				led = append(led, leadership{e.Time, e.Epoch})
+			}
+		}
+	}
+	slices.SortFunc(led, func(a, b leadership) int { return cmp.Compare(a.time, b.time) })
+	return func(time int64) int32 {
+		newest := int32(-1)
+		for _, l := range led {
+			if l.time > time {
+				break
+			}
+			newest = max(newest, l.epoch)
+		}
+		return newest
+	}
 }
 
 // node returns the index of the node with the id, which must exist.

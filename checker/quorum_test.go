@@ -409,3 +409,39 @@ func TestCheckQuorumVerdictCountsFindings(t *testing.T) {
 		t.Fatalf("verdict %q, want %q", result.Verdict, want)
 	}
 }
+
+// TestDeposedLeaderMayAdvanceItsHighWatermarkLate: a leader of epoch 3 that
+// has not heard of epoch 4 may advance its own high watermark, over entries
+// a majority held in its epoch, after epoch 4's leader committed more. That
+// is not a high watermark going back (Kafka checks the newest leader's);
+// the newest leader's going back still is.
+func TestDeposedLeaderMayAdvanceItsHighWatermarkLate(t *testing.T) {
+	record := func(newestGoesBack bool) QuorumResult {
+		r := NewQuorumRecorder([]int32{1, 2, 3})
+		for id := int32(1); id <= 3; id++ {
+			r.Start(id, 0, true)
+			r.LogEnd(id, 0, 18)
+		}
+		r.State(2, 10, 3, QuorumRoleLeader, 2, 2)
+		r.State(1, 20, 4, QuorumRoleLeader, 1, 1)
+		r.State(3, 20, 4, QuorumRoleFollower, 1, 1)
+		r.HighWatermark(1, 30, 18)
+		r.HighWatermark(2, 40, 17)
+		if newestGoesBack {
+			r.HighWatermark(1, 50, 16)
+		}
+		return CheckQuorum(r.History(), QuorumCheckConfig{NewMetadataMachine: newToyMachine})
+	}
+	for _, a := range record(false).Anomalies {
+		if a.Kind == QuorumAnomalyHighWatermarkWentBack {
+			t.Fatalf("a deposed leader's late high watermark was reported: %s", a.Explanation)
+		}
+	}
+	found := false
+	for _, a := range record(true).Anomalies {
+		found = found || a.Kind == QuorumAnomalyHighWatermarkWentBack
+	}
+	if !found {
+		t.Fatal("the newest leader's high watermark going back was not reported")
+	}
+}
