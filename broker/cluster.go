@@ -207,18 +207,29 @@ func (c *cluster) activeController() int32 { return c.host.Leader() }
 // its answer: at once through this node's own controller when it is the
 // one, else over the channel to the leader's controller listener. A
 // request that finds no controller, a broken line or NOT_CONTROLLER is
-// sent again after a backoff until deadline, then done gets err.
-func (c *cluster) sendToController(req kmsg.Request, deadline time.Time, done func(kmsg.Response, error)) {
+// sent again after a backoff until budget has passed, measured by a timer
+// (the node's clock may be stepped), then done gets REQUEST_TIMED_OUT.
+func (c *cluster) sendToController(req kmsg.Request, budget time.Duration, done func(kmsg.Response, error)) {
+	expired := false
+	timer := c.node.env.Clock.AfterFunc(budget, func() { expired = true })
+	c.attemptController(req, &expired, func(resp kmsg.Response, err error) {
+		timer.Stop()
+		done(resp, err)
+	})
+}
+
+// attemptController is one attempt of sendToController.
+func (c *cluster) attemptController(req kmsg.Request, expired *bool, done func(kmsg.Response, error)) {
 	if c.node.stopped {
 		done(nil, kerr.NotController)
 		return
 	}
 	retry := func() {
-		if !c.node.now().Before(deadline) {
+		if *expired {
 			done(nil, kerr.RequestTimedOut)
 			return
 		}
-		c.node.env.Clock.AfterFunc(controllerRetryBackoff, func() { c.sendToController(req, deadline, done) })
+		c.node.env.Clock.AfterFunc(controllerRetryBackoff, func() { c.attemptController(req, expired, done) })
 	}
 	answer := func(resp kmsg.Response, err error) {
 		if c.node.stopped {
@@ -300,7 +311,7 @@ func (n *Node) forwardToController(r *request, req kmsg.Request, timeout time.Du
 	if timeout <= 0 {
 		timeout = 30 * time.Second
 	}
-	n.cluster.sendToController(req, n.now().Add(timeout), func(resp kmsg.Response, err error) {
+	n.cluster.sendToController(req, timeout, func(resp kmsg.Response, err error) {
 		if err != nil {
 			resp = controllerErrorResponse(req, kerr.RequestTimedOut)
 		}

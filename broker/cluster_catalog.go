@@ -205,7 +205,7 @@ func (c *cluster) ensureOffsetsTopic() {
 	rt.NumPartitions = c.node.cfg.OffsetsTopicPartitions
 	rt.ReplicationFactor = c.node.cfg.OffsetsTopicReplicationFactor
 	req.Topics = append(req.Topics, rt)
-	c.sendToController(req, c.node.now().Add(30*time.Second), func(resp kmsg.Response, err error) {
+	c.sendToController(req, 30*time.Second, func(resp kmsg.Response, err error) {
 		if err != nil {
 			c.offsetsTopicAsked = false
 			return
@@ -333,7 +333,7 @@ func (c *cluster) autoCreate(names []string) {
 		rt.Topic, rt.NumPartitions, rt.ReplicationFactor = name, -1, -1
 		req.Topics = append(req.Topics, rt)
 	}
-	c.sendToController(req, c.node.now().Add(30*time.Second), func(kmsg.Response, error) {})
+	c.sendToController(req, 30*time.Second, func(kmsg.Response, error) {})
 }
 
 // locateCoordinator finds a group's coordinator in cluster mode: the

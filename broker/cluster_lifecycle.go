@@ -35,11 +35,10 @@ type lifecycle struct {
 	stopped  bool
 	// shuttingDown is set by a controlled shutdown (KIP-841): heartbeats
 	// ask to shut down until the controller has moved every leadership
-	// away and answers ShouldShutdown, or shutdownDeadline passes; then
+	// away and answers ShouldShutdown, or its timeout passes; then
 	// shutdownDone runs once.
-	shuttingDown     bool
-	shutdownDeadline time.Time
-	shutdownDone     func()
+	shuttingDown bool
+	shutdownDone func()
 }
 
 // init draws the incarnation id, fresh for each process life.
@@ -100,12 +99,11 @@ func (l *lifecycle) send() {
 		return
 	}
 	l.inflight = true
-	deadline := l.cluster.node.now().Add(l.interval())
 	if l.brokerEpoch < 0 {
-		l.cluster.sendToController(l.registration(), deadline, l.onRegistered)
+		l.cluster.sendToController(l.registration(), l.interval(), l.onRegistered)
 		return
 	}
-	l.cluster.sendToController(l.heartbeat(), deadline, l.onHeartbeat)
+	l.cluster.sendToController(l.heartbeat(), l.interval(), l.onHeartbeat)
 }
 
 func (l *lifecycle) registration() *kmsg.BrokerRegistrationRequest {
@@ -147,13 +145,13 @@ func (l *lifecycle) heartbeat() *kmsg.BrokerHeartbeatRequest {
 const controlledShutdownPollInterval = 100 * time.Millisecond
 
 // beginShutdown starts a controlled shutdown: done runs once the
-// controller lets the broker go, or at deadline, or at once when the broker
+// controller lets the broker go, or after timeout, or at once when the broker
 // is not registered and unfenced (it leads nothing then).
-func (l *lifecycle) beginShutdown(deadline time.Time, done func()) {
+func (l *lifecycle) beginShutdown(timeout time.Duration, done func()) {
 	if l.shuttingDown {
 		return
 	}
-	l.shuttingDown, l.shutdownDeadline, l.shutdownDone = true, deadline, done
+	l.shuttingDown, l.shutdownDone = true, done
 	if l.brokerEpoch < 0 || l.fenced {
 		l.finishShutdown("not registered or fenced")
 		return
@@ -162,7 +160,7 @@ func (l *lifecycle) beginShutdown(deadline time.Time, done func()) {
 	if !l.inflight {
 		l.send()
 	}
-	l.cluster.node.env.Clock.AfterFunc(deadline.Sub(l.cluster.node.now()), func() {
+	l.cluster.node.env.Clock.AfterFunc(timeout, func() {
 		l.finishShutdown("the controller did not answer in time")
 	})
 }

@@ -55,7 +55,7 @@ func (p *producerIDBlocks) request() {
 	p.requesting = true
 	req := kmsg.NewPtrAllocateProducerIDsRequest()
 	req.BrokerID, req.BrokerEpoch = c.node.cfg.NodeID, c.lifecycle.brokerEpoch
-	c.sendToController(req, c.node.now().Add(10*time.Second), func(resp kmsg.Response, err error) {
+	c.sendToController(req, 10*time.Second, func(resp kmsg.Response, err error) {
 		p.requesting = false
 		if err != nil {
 			return

@@ -524,7 +524,7 @@ func TestClusterTopicConfigs(t *testing.T) {
 	alter.Resources = append(alter.Resources, resource)
 	var answer *kmsg.IncrementalAlterConfigsResponse
 	from := sc.nodes[2].node
-	from.cluster.sendToController(alter, from.now().Add(10*time.Second), func(resp kmsg.Response, err error) {
+	from.cluster.sendToController(alter, 10*time.Second, func(resp kmsg.Response, err error) {
 		if err != nil {
 			t.Fatalf("alter: %v", err)
 		}

@@ -209,7 +209,7 @@ func (n *Node) Shutdown(done func(error)) {
 		n.env.Clock.AfterFunc(0, func() { done(n.Stop()) })
 		return
 	}
-	n.cluster.lifecycle.beginShutdown(n.now().Add(controlledShutdownTimeout), func() {
+	n.cluster.lifecycle.beginShutdown(controlledShutdownTimeout, func() {
 		n.cluster.host.Resign()
 		// Give the resignation's EndQuorumEpoch a moment to leave.
 		n.env.Clock.AfterFunc(controllerRetryBackoff, func() { done(n.Stop()) })

@@ -24,12 +24,15 @@ var ErrChannelClosed = errors.New("quorum: connection to the peer closed before 
 // voter's line to each other voter. One connection carries the requests in
 // order; it is dialed on the first request and again after it breaks.
 //
-// A connection on which requests wait and nothing came back for longer than
-// the timeout is closed, failing what waits on it, and the next request
-// dials again: a peer that went silent (a dial that hangs, frames dropped
-// without a reset) must not hold traffic on a dead connection, as Kafka's
-// network client disconnects after request.timeout.ms. The check runs at
-// each request and on a timer.
+// A connection on which requests wait and nothing came back for a whole
+// timeout (between one and two timeouts after the last answer) is closed,
+// failing what waits on it, and the next request dials again: a peer that
+// went silent (a dial that hangs, frames dropped without a reset) must not
+// hold traffic on a dead connection, as Kafka's network client disconnects
+// after request.timeout.ms. The check runs on a timer and counts answers,
+// never reading the clock: a clock stepped back by hours once kept a dead
+// connection, and a broker's heartbeats with it, waiting forever (cluster
+// seed 1002898).
 type Channel struct {
 	env      core.Env
 	log      *slog.Logger
@@ -37,10 +40,12 @@ type Channel struct {
 	clientID string
 	timeout  time.Duration
 
-	conn          core.Conn
-	waiting       map[int32]pendingRequest
-	nextID        int32
-	progressAt    time.Time
+	conn    core.Conn
+	waiting map[int32]pendingRequest
+	nextID  int32
+	// progressed is set when the connection made progress (a request sent
+	// while none waited, or an answer) since the watchdog last looked.
+	progressed    bool
 	watchdog      core.Timer
 	closedForever bool
 }
@@ -66,17 +71,12 @@ func (c *Channel) Send(req kmsg.Request, done func(kmsg.Response, error)) {
 		c.env.Clock.AfterFunc(0, func() { done(nil, ErrChannelClosed) })
 		return
 	}
-	now := c.env.Clock.Now()
-	if c.conn != nil && len(c.waiting) > 0 && now.Sub(c.progressAt) > c.timeout {
-		c.log.Debug("peer silent; reconnecting", slog.String("address", c.address))
-		c.drop()
-	}
 	if c.conn == nil {
 		c.waiting = make(map[int32]pendingRequest)
 		c.conn = c.env.Net.Dial(c.address, c)
 	}
 	if len(c.waiting) == 0 {
-		c.progressAt = now
+		c.progressed = true
 	}
 	c.nextID++
 	c.waiting[c.nextID] = pendingRequest{request: req, done: done}
@@ -105,11 +105,12 @@ func (c *Channel) armWatchdog() {
 		if c.conn == nil || len(c.waiting) == 0 {
 			return
 		}
-		if c.env.Clock.Now().Sub(c.progressAt) >= c.timeout {
+		if !c.progressed {
 			c.log.Debug("peer silent; closing", slog.String("address", c.address))
 			c.drop()
 			return
 		}
+		c.progressed = false
 		c.armWatchdog()
 	})
 }
@@ -160,7 +161,7 @@ func (c *Channel) OnFrame(conn core.Conn, frame []byte) {
 		c.drop()
 		return
 	}
-	c.progressAt = c.env.Clock.Now()
+	c.progressed = true
 	pending.done(resp, nil)
 }
 

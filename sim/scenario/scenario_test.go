@@ -177,7 +177,15 @@ func TestSeedsWithDiskFaults(t *testing.T) {
 //   - seed196-all-cluster: a node clock stepped back by hours kept the
 //     active controller's broker sessions alive forever, so restarted
 //     brokers were refused as duplicates (the controller's clock is now its
-//     ticker's).
+//     ticker's);
+//   - seed1002898-all-cluster: the line from a broker to the controller
+//     judged a peer silent by the wall clock, which a clock fault stepped
+//     back, so a dead connection kept the broker's heartbeat waiting forever
+//     and it was never unfenced (the watchdog now counts answers);
+//   - seed1000297-all-cluster: a leader deposed in epoch 3 advanced its high
+//     watermark after epoch 4's leader had committed more, which the quorum
+//     checker took for a high watermark going back (it now judges the
+//     newest leader's, as Kafka's simulation does).
 func TestRegressions(t *testing.T) {
 	paths, err := filepath.Glob("testdata/regressions/*.json")
 	if err != nil || len(paths) == 0 {
