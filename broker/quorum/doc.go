@@ -120,10 +120,13 @@
 //
 // Requests to another voter go over one outbound connection per peer, to
 // its controller listener (controller.quorum.voters), dialed on first use
-// and after it breaks. A connection on which requests wait and nothing came
-// back for quorum.request.timeout.ms is closed and dialed again: a peer that
-// went silent must not hold the quorum's traffic on a dead connection
-// (TestQuorumIsolatedLeaderIsReplaced fails without this). Requests from
+// and after it breaks (Channel, which also carries a broker's requests to
+// the active controller). A connection on which requests wait and no answer
+// came for a whole controller.quorum.request.timeout.ms is closed and dialed
+// again: a peer that went silent must not hold the quorum's traffic on a
+// dead connection (TestQuorumIsolatedLeaderIsReplaced fails without this).
+// The watchdog counts answers between its timers and never reads the clock,
+// which a clock fault can step back by hours. Requests from
 // peers arrive on the node's own listener, which passes them to
 // HandleRequest with a callback for the answer; the host gives each its own
 // correlation id towards Raft and routes Raft's answer back through that
