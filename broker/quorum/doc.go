@@ -134,17 +134,16 @@
 //
 // # Not yet
 //
-//   - Snapshot timing: the thresholds count entries and bytes, not time
-//     (Kafka's metadata.log.max.snapshot.interval.ms), and the broker does
-//     not read metadata.log.max.record.bytes.between.snapshots yet: it uses
-//     DefaultConfig's thresholds. Writing a snapshot pauses the quorum's
-//     Readies for its syncs, and the whole snapshot is held in memory (by
-//     Raft too, to serve followers).
+//   - Snapshot timing: the thresholds count entries and bytes
+//     (metadata.log.max.record.bytes.between.snapshots), not time (Kafka's
+//     metadata.log.max.snapshot.interval.ms). Writing a snapshot pauses the
+//     quorum's Readies for its syncs, and the whole snapshot is held in
+//     memory (by Raft too, to serve followers).
 //   - Only the newest snapshot is kept, so a damaged checkpoint found at a
 //     restart has nothing older to fall back to unless a crash left one.
-//   - Observers: every node that runs the host is a voter.
-//   - Damage at rest in the metadata log is treated like a torn tail: the
-//     log is cut at the first bad batch. An acknowledged entry cut this way
-//     could break Raft's majority; the simulator does not yet aim corruption
-//     at this log.
+//   - Damage at rest in the metadata log: a segment whose reads keep
+//     ending early at the same place is cut there like a torn tail (a read
+//     that ends early is read again first, so a bit flipped on the way is
+//     never taken for one). An acknowledged entry cut this way could break
+//     Raft's majority; the simulator does not yet aim damage at this log.
 package quorum
