@@ -160,14 +160,9 @@ func (s *offsetsStore) Append(groupID string, records []group.StoreRecord, done 
 		p.failInOrder(p.offlineError(), reply)
 		return
 	}
-	endOffset, err := s.append(p, records)
+	endOffset, err := s.append(p, records, reply)
 	if err != nil {
-		// Earlier appends may still wait for durability: the failure is
-		// reported after them, since the coordinator requires completions
-		// in append order (the simulator found the failure overtaking them
-		// on a full disk).
-		p.failInOrder(err, reply)
-		return
+		return // answered in order by append
 	}
 	p.whenDurable(endOffset, reply)
 }
@@ -191,7 +186,18 @@ func (n *Node) offsetsPartitionOf(groupID string) *partition {
 	return t.partitions[group.OffsetsPartition(groupID, int32(len(t.partitions)))]
 }
 
-func (s *offsetsStore) append(p *partition, records []group.StoreRecord) (int64, error) {
+// errAppendAnswered is append's error once it has queued the answer itself.
+var errAppendAnswered = errors.New("broker: offsets append failed and was answered in order")
+
+// append writes records to p. On a failure it queues reply's failure
+// behind the earlier appends that still wait for durability, and only then
+// lets the storage failure take effect: a failed log answers those earlier
+// appends at once, an answer may run the connection's next request at
+// once, and that request's append must find this failure already queued,
+// since the coordinator requires completions in append order (a full disk
+// let a later failure overtake an earlier one: sim seeds found it before,
+// and 2002983 again once produce requests pipelined).
+func (s *offsetsStore) append(p *partition, records []group.StoreRecord, reply func(error)) (int64, error) {
 	now := s.node.now().UnixMilli()
 	s.recs = s.recs[:0]
 	for _, rec := range records {
@@ -199,13 +205,16 @@ func (s *offsetsStore) append(p *partition, records []group.StoreRecord) (int64,
 	}
 	batch, err := record.AppendBatch(s.buf[:0], record.NewBatchSpec(record.CodecNone), s.recs)
 	if err != nil {
-		return 0, fmt.Errorf("encode offsets batch: %w", err)
+		p.failInOrder(fmt.Errorf("encode offsets batch: %w", err), reply)
+		return 0, errAppendAnswered
 	}
 	s.buf = batch
 	durableBefore := p.log.DurableEndOffset()
 	_, last, err := p.log.Append(batch, p.leaderEpoch, s.node.now())
 	if err != nil {
-		return 0, p.storageFailure("commit offsets", err)
+		p.failInOrder(p.storageFailureError(err), reply)
+		p.storageFailure("commit offsets", err)
+		return 0, errAppendAnswered
 	}
 	p.afterAppend(durableBefore)
 	return last + 1, nil

@@ -196,10 +196,16 @@ func (p *partition) highWatermarkAdvanced() {
 
 // failDurableWaiters answers every waiter with err (the partition is
 // closing or its log failed).
+//
+// The waiters not answered yet stay in the list while one is answered, as
+// in durableAdvanced: an answer may run the next request of its connection
+// at once, whose append may fail, and that failure (failInOrder) must queue
+// behind them rather than overtake them (sim seed 2002983: "Store completed
+// append 57 after 55").
 func (p *partition) failDurableWaiters(err error) {
-	waiting := p.durableWaiters
-	p.durableWaiters = nil
-	for _, w := range waiting {
+	for len(p.durableWaiters) > 0 {
+		w := p.durableWaiters[0]
+		p.durableWaiters = p.durableWaiters[1:]
 		w.done(err)
 	}
 }

@@ -353,6 +353,15 @@ func (p *partition) checkBatches(data []byte, fetched, expected int64) (int64, e
 // storageFailure logs a disk error and maps it for the client. After
 // storage.ErrLogFailed the node halts: the files' contents are unknown, and
 // only a restart's recovery may touch them again.
+// storageFailureError is the error storageFailure returns for err, without
+// its effects, for a caller that must queue an answer before they happen.
+func (p *partition) storageFailureError(err error) error {
+	if errors.Is(err, storage.ErrCorruption) {
+		return fmt.Errorf("%w: %s is offline: %v", kerr.KafkaStorageError, p, err)
+	}
+	return fmt.Errorf("%w: %v", storageErrorCode(err), err)
+}
+
 func (p *partition) storageFailure(op string, err error) error {
 	if errors.Is(err, storage.ErrCorruption) {
 		// Corrupt data at rest takes this partition offline, not the node.

@@ -185,7 +185,12 @@ func TestSeedsWithDiskFaults(t *testing.T) {
 //   - seed1000297-all-cluster: a leader deposed in epoch 3 advanced its high
 //     watermark after epoch 4's leader had committed more, which the quorum
 //     checker took for a high watermark going back (it now judges the
-//     newest leader's, as Kafka's simulation does).
+//     newest leader's, as Kafka's simulation does);
+//   - seed2002983-all: an offsets append failed on a full disk, the failed
+//     log answered the earlier append at once, its answer ran the
+//     connection's next commit, whose failure then overtook the first
+//     one's (the failure is now queued before the log's failure takes
+//     effect).
 func TestRegressions(t *testing.T) {
 	paths, err := filepath.Glob("testdata/regressions/*.json")
 	if err != nil || len(paths) == 0 {
