@@ -32,6 +32,7 @@ func init() {
 		43: {versionRange{0, 2}, handleControllerRequest},
 		44: {versionRange{0, 1}, handleControllerRequest},
 		67: {versionRange{0, 0}, handleControllerRequest}, // AllocateProducerIds
+		56: {versionRange{0, 3}, handleControllerRequest}, // AlterPartition
 	}
 }
 

@@ -217,7 +217,7 @@ func Serves(key int16) bool {
 	switch key {
 	case kmsg.BrokerRegistration.Int16(), kmsg.BrokerHeartbeat.Int16(), kmsg.CreateTopics.Int16(),
 		kmsg.DeleteTopics.Int16(), kmsg.CreatePartitions.Int16(), kmsg.ElectLeaders.Int16(),
-		kmsg.IncrementalAlterConfigs.Int16(), kmsg.AllocateProducerIDs.Int16():
+		kmsg.IncrementalAlterConfigs.Int16(), kmsg.AllocateProducerIDs.Int16(), kmsg.AlterPartition.Int16():
 		return true
 	}
 	return false
@@ -265,6 +265,8 @@ func (c *Controller) decide(now time.Duration, request kmsg.Request) (kmsg.Respo
 		return c.alterConfigs(request)
 	case *kmsg.AllocateProducerIDsRequest:
 		return c.allocateProducerIDs(request)
+	case *kmsg.AlterPartitionRequest:
+		return c.alterPartition(request)
 	}
 	panic(fmt.Sprintf("controller: no decision for %T", request))
 }

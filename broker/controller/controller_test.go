@@ -149,13 +149,14 @@ func TestNewRefusesBadConfiguration(t *testing.T) {
 
 // TestServes lists the API keys Handle answers.
 func TestServes(t *testing.T) {
-	for _, key := range []kmsg.Key{kmsg.BrokerRegistration, kmsg.BrokerHeartbeat, kmsg.CreateTopics, kmsg.DeleteTopics, kmsg.CreatePartitions, kmsg.ElectLeaders} {
+	for _, key := range []kmsg.Key{kmsg.BrokerRegistration, kmsg.BrokerHeartbeat, kmsg.CreateTopics, kmsg.DeleteTopics, kmsg.CreatePartitions,
+		kmsg.ElectLeaders, kmsg.IncrementalAlterConfigs, kmsg.AllocateProducerIDs, kmsg.AlterPartition} {
 		if !Serves(key.Int16()) {
 			t.Errorf("does not serve %v", key)
 		}
 	}
-	if Serves(kmsg.Produce.Int16()) || Serves(kmsg.AlterPartition.Int16()) {
-		t.Error("serves Produce or AlterPartition")
+	if Serves(kmsg.Produce.Int16()) {
+		t.Error("serves Produce")
 	}
 }
 

@@ -87,19 +87,21 @@
 //
 // # Not yet
 //
-//   - AlterPartition (ISR changes from partition leaders) waits for the
-//     replication issue. Until it lands, a new partition has its leader
-//     alone in the ISR whatever its replication factor, since no follower
-//     has copied anything; so a clean election after its leader fails
-//     finds no candidate and the partition stays leaderless, unless unclean
-//     election is enabled.
+//   - AlterPartition (alter_partition.go) is decided with Kafka's checks
+//     (broker epoch, leadership, leader and partition epochs, the new ISR's
+//     shape and eligibility), but no broker sends it until partitions
+//     replicate (issue 10). Until then a new partition has its leader alone
+//     in the ISR whatever its replication factor, since no follower has
+//     copied anything; so a clean election after its leader fails finds no
+//     candidate and the partition stays leaderless unless unclean election
+//     is enabled.
 //   - The broker's controlled-shutdown release does not wait until every
 //     other broker has replayed the leadership moves (Kafka's
 //     lowestActiveOffset check).
 //   - Requests carry no deadline: one waits until its entry commits or
 //     leadership is lost. Racks and features of registrations are not
-//     recorded (listeners are); topic configurations other than
-//     unclean.leader.election.enable are stored unchecked.
+//     recorded (listeners are). Topic configurations are checked only
+//     when the host supplies Config.TopicConfigs (the broker does).
 //   - A cleanly restarted broker is taken out of its ISRs when it
 //     registers again (KIP-966 keeps it, using PreviousBrokerEpoch).
 package controller

@@ -53,6 +53,10 @@ func errorResponse(request kmsg.Request, err *kerr.Error) kmsg.Response {
 		return electLeadersError(request, err)
 	case *kmsg.IncrementalAlterConfigsRequest:
 		return alterConfigsError(request, err)
+	case *kmsg.AlterPartitionRequest:
+		response := kmsg.NewPtrAlterPartitionResponse()
+		response.Version, response.ErrorCode = request.Version, err.Code
+		return response
 	case *kmsg.AllocateProducerIDsRequest:
 		response := kmsg.NewPtrAllocateProducerIDsResponse()
 		response.Version, response.ErrorCode = request.Version, err.Code
