@@ -492,7 +492,7 @@ func parseLog(data []byte, base int64, epochMax int32) ([]raft.Entry, []int64, i
 		}
 		epoch := header.PartitionLeaderEpoch
 		if header.BaseOffset != base+int64(len(entries)) || epoch > epochMax ||
-			(len(entries) > 0 && epoch < entries[len(entries)-1].Epoch) {
+			(len(entries) > 0 && epoch < entries[len(entries)-1].Epoch) || !epochKeyMatches(records[0].Key, epoch) {
 			break
 		}
 		entries = append(entries, raft.Entry{Offset: header.BaseOffset, Epoch: epoch, Data: records[0].Value})
@@ -500,6 +500,22 @@ func parseLog(data []byte, base int64, epochMax int32) ([]raft.Entry, []int64, i
 		position += size
 	}
 	return entries, positions, int64(position)
+}
+
+// epochKey is an entry's epoch as its record's key. A batch's partition
+// leader epoch lies outside the batch's CRC, so a bit flipped there on the
+// way from the disk passed every check, and a restarted voter handed Raft
+// an entry of epoch 0 after a snapshot of epoch 1 (cluster seed 5003810);
+// the key repeats the epoch inside the CRC.
+func epochKey(epoch int32) []byte {
+	return binary.BigEndian.AppendUint32(nil, uint32(epoch))
+}
+
+// epochKeyMatches reports whether a record's key agrees with its batch's
+// epoch. A record without a key comes from before the key was written and
+// is taken as it is.
+func epochKeyMatches(key []byte, epoch int32) bool {
+	return key == nil || (len(key) == 4 && int32(binary.BigEndian.Uint32(key)) == epoch)
 }
 
 // encodeEntries appends entries to dst as batches and returns the
@@ -512,7 +528,7 @@ func encodeEntries(dst []byte, startBytes int64, entries []raft.Entry) ([]byte, 
 		spec.BaseOffset = e.Offset
 		spec.PartitionLeaderEpoch = e.Epoch
 		var err error
-		if dst, err = record.AppendBatch(dst, spec, []record.Record{{Value: e.Data}}); err != nil {
+		if dst, err = record.AppendBatch(dst, spec, []record.Record{{Key: epochKey(e.Epoch), Value: e.Data}}); err != nil {
 			return nil, nil, fmt.Errorf("quorum: encode entry %d: %w", e.Offset, err)
 		}
 	}

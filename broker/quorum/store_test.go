@@ -6,6 +6,7 @@ import (
 	"hash/crc32"
 	"path"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -259,13 +260,13 @@ func TestOpenSurvivesBitFlipsOnRead(t *testing.T) {
 	disk.Crash()
 	flaky := sim.NewDisk(core.NewRand(6), sim.DiskOptions{ReadBitFlipProbability: 0.5})
 	copyDisk(t, disk, flaky)
-	for attempt := range 40 {
+	for attempt := range 200 {
 		s, restored, err := openStore(flaky, storeDir, "c")
 		if err != nil {
 			continue // a flipped quorum-state or checkpoint read is refused, never trusted
 		}
-		if len(restored.Entries) != 10 {
-			t.Fatalf("open %d: %d entries, want 10 (a flipped read cut the log)", attempt, len(restored.Entries))
+		if !reflect.DeepEqual(restored.Entries, storeEntries(0, 10)) {
+			t.Fatalf("open %d: entries %v, want %v (a flipped read cut the log or changed an epoch)", attempt, restored.Entries, storeEntries(0, 10))
 		}
 		noError(t, s.close())
 	}
@@ -288,4 +289,25 @@ func copyDisk(t *testing.T, from, to *sim.Disk) {
 		noError(t, file.Close())
 	}
 	noError(t, to.SyncDir(storeDir))
+}
+
+// TestParseLogRefusesAnEpochChangedOutsideTheCRC: a batch's partition
+// leader epoch lies outside its CRC, so a bit flipped there passes the
+// CRC; the epoch repeated in the record's key (inside it) must catch it,
+// so that the read is retried rather than an entry of a wrong epoch handed
+// to Raft (cluster seed 5003810: epoch 0 after a snapshot of epoch 1).
+func TestParseLogRefusesAnEpochChangedOutsideTheCRC(t *testing.T) {
+	entries := storeEntries(0, 3)
+	data, _, err := encodeEntries(nil, 0, entries)
+	noError(t, err)
+	parsed, _, valid := parseLog(data, 0, 2)
+	if !reflect.DeepEqual(parsed, entries) || valid != int64(len(data)) {
+		t.Fatalf("the intact log parses to %v, %d of %d bytes", parsed, valid, len(data))
+	}
+	flipped := slices.Clone(data)
+	flipped[15] ^= 1 // the low bit of the first batch's partition leader epoch
+	parsed, _, valid = parseLog(flipped, 0, 2)
+	if len(parsed) != 0 || valid != 0 {
+		t.Fatalf("a flipped epoch parsed as %v (%d valid bytes)", parsed, valid)
+	}
 }
