@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"log/slog"
 	"path"
+	"slices"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -276,29 +277,13 @@ func notController(resp kmsg.Response) bool {
 		return r.ErrorCode == code || r.ErrorCode == kerr.NotLeaderForPartition.Code ||
 			(len(r.Topics) > 0 && len(r.Topics[0].Partitions) > 0 && r.Topics[0].Partitions[0].ErrorCode == kerr.NotLeaderForPartition.Code)
 	case *kmsg.CreateTopicsResponse:
-		for _, t := range r.Topics {
-			if t.ErrorCode == code {
-				return true
-			}
-		}
+		return slices.ContainsFunc(r.Topics, func(t kmsg.CreateTopicsResponseTopic) bool { return t.ErrorCode == code })
 	case *kmsg.DeleteTopicsResponse:
-		for _, t := range r.Topics {
-			if t.ErrorCode == code {
-				return true
-			}
-		}
+		return slices.ContainsFunc(r.Topics, func(t kmsg.DeleteTopicsResponseTopic) bool { return t.ErrorCode == code })
 	case *kmsg.CreatePartitionsResponse:
-		for _, t := range r.Topics {
-			if t.ErrorCode == code {
-				return true
-			}
-		}
+		return slices.ContainsFunc(r.Topics, func(t kmsg.CreatePartitionsResponseTopic) bool { return t.ErrorCode == code })
 	case *kmsg.IncrementalAlterConfigsResponse:
-		for _, resource := range r.Resources {
-			if resource.ErrorCode == code {
-				return true
-			}
-		}
+		return slices.ContainsFunc(r.Resources, func(t kmsg.IncrementalAlterConfigsResponseResource) bool { return t.ErrorCode == code })
 	}
 	return false
 }

@@ -169,10 +169,14 @@ func (sc *simCluster) unfenced() bool {
 
 // createTopic creates a topic through the client and returns its error
 // text, or "".
-func (sc *simCluster) createTopic(name string, partitions int32) string {
+func (sc *simCluster) createTopic(name string, partitions int32, configs ...map[string]string) string {
 	var result string
 	done := false
-	sc.admin.CreateTopics([]client.TopicSpec{{Topic: name, Partitions: partitions, ReplicationFactor: 1}}, func(errs []client.TopicError, err error) {
+	spec := client.TopicSpec{Topic: name, Partitions: partitions, ReplicationFactor: 1}
+	if len(configs) > 0 {
+		spec.Configs = configs[0]
+	}
+	sc.admin.CreateTopics([]client.TopicSpec{spec}, func(errs []client.TopicError, err error) {
 		done = true
 		switch {
 		case err != nil:
@@ -226,15 +230,7 @@ func TestClusterElectsRegistersCreatesAndFailsOver(t *testing.T) {
 
 	// kill -9 the active controller: another takes over, the topic is
 	// still there, and a new topic can be created.
-	old := sc.activeController()
-	old.crash()
-	sc.runUntil("a new active controller", 20*time.Second, func() bool {
-		a := sc.activeController()
-		return a != nil && a != old
-	})
-	if err := sc.createTopicRetrying("after-failover", 1); err != "" {
-		t.Fatalf("create after failover: %s", err)
-	}
+	old := sc.killActiveController()
 	for _, n := range sc.nodes {
 		if n.node == nil {
 			continue
@@ -272,6 +268,23 @@ func TestClusterElectsRegistersCreatesAndFailsOver(t *testing.T) {
 		return true
 	})
 	sc.produceAndConsume("orders", 120)
+}
+
+// killActiveController kill -9s the active controller and requires that
+// another takes over and that a topic can then be created; it returns the
+// killed node.
+func (sc *simCluster) killActiveController() *simClusterNode {
+	sc.t.Helper()
+	old := sc.activeController()
+	old.crash()
+	sc.runUntil("a new active controller", 20*time.Second, func() bool {
+		a := sc.activeController()
+		return a != nil && a != old
+	})
+	if err := sc.createTopicRetrying("after-failover", 1); err != "" {
+		sc.t.Fatalf("create after failover: %s", err)
+	}
+	return old
 }
 
 // createTopicRetrying creates a topic as an admin tool would across a
@@ -457,15 +470,7 @@ func TestSeparateControllers(t *testing.T) {
 		t.Fatalf("create: %s", err)
 	}
 	sc.produceAndConsume("events", 30)
-	old := sc.activeController()
-	old.crash()
-	sc.runUntil("a new active controller", 20*time.Second, func() bool {
-		a := sc.activeController()
-		return a != nil && a != old
-	})
-	if err := sc.createTopicRetrying("after-failover", 1); err != "" {
-		t.Fatalf("create after failover: %s", err)
-	}
+	sc.killActiveController()
 }
 
 // TestClusterTopicConfigs: configurations go through the controller. A
@@ -479,21 +484,7 @@ func TestClusterTopicConfigs(t *testing.T) {
 	sc := newSimCluster(t, 8, 3)
 	sc.runUntil("an active controller", 20*time.Second, func() bool { return sc.activeController() != nil })
 	sc.runUntil("every broker unfenced", 20*time.Second, sc.unfenced)
-	create := func(name string, configs map[string]string) string {
-		var result string
-		done := false
-		sc.admin.CreateTopics([]client.TopicSpec{{Topic: name, Partitions: 3, ReplicationFactor: 1, Configs: configs}}, func(errs []client.TopicError, err error) {
-			done = true
-			if err != nil {
-				result = err.Error()
-			} else if errs[0].Err != nil {
-				result = errs[0].Err.Error()
-			}
-		})
-		sc.runUntil("CreateTopics answered", 30*time.Second, func() bool { return done })
-		return result
-	}
-	if err := create("unclean", map[string]string{"unclean.leader.election.enable": "true"}); err != "" {
+	if err := sc.createTopic("unclean", 3, map[string]string{"unclean.leader.election.enable": "true"}); err != "" {
 		t.Fatalf("create with unclean election: %s", err)
 	}
 	sc.runUntil("every leader serves its partition", 10*time.Second, func() bool {
@@ -508,7 +499,7 @@ func TestClusterTopicConfigs(t *testing.T) {
 		}
 		return true
 	})
-	if err := create("bogus", map[string]string{"bogus.setting": "1"}); !strings.Contains(err, "INVALID_CONFIG") {
+	if err := sc.createTopic("bogus", 3, map[string]string{"bogus.setting": "1"}); !strings.Contains(err, "INVALID_CONFIG") {
 		t.Fatalf("an unknown setting: %q, want INVALID_CONFIG", err)
 	}
 	if _, ok := sc.nodes[0].node.cluster.image.TopicByName("bogus"); ok {

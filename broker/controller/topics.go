@@ -58,11 +58,11 @@ func codeAndMessage(err error) (int16, *string) {
 }
 
 // duplicates returns the names that appear more than once.
-func duplicates(names []string) map[string]bool {
+func duplicates[T any](items []T, name func(T) string) map[string]bool {
 	counts, repeated := map[string]int{}, map[string]bool{}
-	for _, name := range names {
-		counts[name]++
-		repeated[name] = counts[name] > 1
+	for _, item := range items {
+		counts[name(item)]++
+		repeated[name(item)] = counts[name(item)] > 1
 	}
 	return repeated
 }
@@ -70,11 +70,7 @@ func duplicates(names []string) map[string]bool {
 func (c *Controller) createTopics(request *kmsg.CreateTopicsRequest) (kmsg.Response, []metadata.Record) {
 	response := kmsg.NewPtrCreateTopicsResponse()
 	response.Version = request.Version
-	names := make([]string, 0, len(request.Topics))
-	for _, topic := range request.Topics {
-		names = append(names, topic.Topic)
-	}
-	repeated := duplicates(names)
+	repeated := duplicates(request.Topics, func(t kmsg.CreateTopicsRequestTopic) string { return t.Topic })
 	d := c.newDecision()
 	for _, topic := range request.Topics {
 		answer := kmsg.NewCreateTopicsResponseTopic()
@@ -315,11 +311,7 @@ func (c *Controller) deleteTarget(wanted kmsg.DeleteTopicsRequestTopic) (metadat
 func (c *Controller) createPartitions(request *kmsg.CreatePartitionsRequest) (kmsg.Response, []metadata.Record) {
 	response := kmsg.NewPtrCreatePartitionsResponse()
 	response.Version = request.Version
-	names := make([]string, 0, len(request.Topics))
-	for _, topic := range request.Topics {
-		names = append(names, topic.Topic)
-	}
-	repeated := duplicates(names)
+	repeated := duplicates(request.Topics, func(t kmsg.CreatePartitionsRequestTopic) string { return t.Topic })
 	d := c.newDecision()
 	for _, topic := range request.Topics {
 		answer := kmsg.NewCreatePartitionsResponseTopic()
