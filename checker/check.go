@@ -76,6 +76,9 @@ type CheckStat struct {
 	// values, polls, partitions...), to show that it looked at something.
 	Checked   int `json:"checked"`
 	Anomalies int `json:"anomalies"`
+	// Note says what the check could not see, when it matters (a replica
+	// whose node was down at the end); empty otherwise.
+	Note string `json:"note,omitempty"`
 }
 
 // Result is Check's verdict on a history.
@@ -143,6 +146,9 @@ func Check(h *History, opts Options) Result {
 		result.Anomalies = append(result.Anomalies, anomalies...)
 		result.Checks = append(result.Checks, CheckStat{Name: c.name, Checked: checked, Anomalies: len(anomalies)})
 	}
+	replication, stats := checkReplication(ix)
+	result.Anomalies = append(result.Anomalies, replication...)
+	result.Checks = append(result.Checks, stats...)
 	sortAnomalies(result.Anomalies)
 	result.Status, result.Verdict = verdict(h, &result, opts)
 	return result
@@ -194,6 +200,11 @@ func (r *Result) Report() string {
 	b.WriteByte('\n')
 	for _, a := range r.Anomalies {
 		fmt.Fprintf(&b, "  %s\n", a)
+	}
+	for _, c := range r.Checks {
+		if c.Note != "" {
+			fmt.Fprintf(&b, "  %s: %s\n", c.Name, c.Note)
+		}
 	}
 	for _, p := range r.Partitions {
 		fmt.Fprintf(&b, "  partition %s: %d ops, %d linearized, %s by %s", p.Partition, p.Ops, p.Linearized, p.Verdict, p.Method)

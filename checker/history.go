@@ -107,6 +107,10 @@ type History struct {
 	// Damage is the simulator's record of the stored data it damaged at
 	// rest (see damage.go): the checker's only evidence of damage.
 	Damage []Damage `json:"damage,omitempty"`
+	// Replication is the evidence about the partitions' replicas: the
+	// high watermarks fetches saw and the logs read off the disks after
+	// healing (replicas.go, highwatermark.go); nil when not recorded.
+	Replication *Replication `json:"replication,omitempty"`
 }
 
 // End is the high-water mark of one partition observed after healing.
@@ -340,6 +344,9 @@ func (h *History) Validate() error {
 		return fmt.Errorf("%w: %w", ErrInvalidHistory, err)
 	}
 	if err := validateProducers(h.Ops); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalidHistory, err)
+	}
+	if err := h.Replication.validate(); err != nil {
 		return fmt.Errorf("%w: %w", ErrInvalidHistory, err)
 	}
 	return nil
