@@ -109,6 +109,13 @@ type ConsumerConfig struct {
 	// connection, and when its answer (or failure) arrives. Together they
 	// bound when the broker served a record. May be nil.
 	OnFetchSent, OnFetchReceived func(id uint64)
+	// OnFetchAnswer observes each partition that a Fetch answer carried
+	// without an error, right after OnFetchReceived: the high watermark
+	// the leader answered and the leader epoch the request carried, which
+	// the broker checked. A checker uses them to see the high watermark
+	// move within one leader epoch. It observes; it decides nothing. May
+	// be nil.
+	OnFetchAnswer func(FetchAnswer)
 	// BufferedRecordsMax bounds records fetched and not yet polled; fetching
 	// pauses beyond it. Default 100000.
 	BufferedRecordsMax int
@@ -117,6 +124,18 @@ type ConsumerConfig struct {
 	// RequestTimeout is request.timeout.ms for fetches, beyond MaxWait.
 	// Default 30s.
 	RequestTimeout time.Duration
+}
+
+// FetchAnswer is one partition of a Fetch answer without an error.
+type FetchAnswer struct {
+	// ID is the Fetch request's number, as OnFetchSent was told.
+	ID        uint64
+	Partition TopicPartition
+	// LeaderEpoch is the CurrentLeaderEpoch the request carried: the
+	// partition's leader epoch in the client's metadata, or -1 when it
+	// knew none (the broker then checks no epoch).
+	LeaderEpoch   int32
+	HighWatermark int64
 }
 
 // DefaultConsumerConfig returns Kafka's consumer defaults for group.

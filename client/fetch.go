@@ -68,6 +68,8 @@ type fetchedPart struct {
 	cp      *consumePart
 	offset  int64
 	version uint64
+	// epoch is the leader epoch the request carried for the partition.
+	epoch int32
 }
 
 func (c *Consumer) sendFetch(node int32, parts []*consumePart) {
@@ -98,7 +100,7 @@ func (c *Consumer) sendFetch(node int32, parts []*consumePart) {
 		t := &req.Topics[len(req.Topics)-1]
 		t.Partitions = append(t.Partitions, fp)
 		cp.fetching = true
-		asked = append(asked, fetchedPart{cp: cp, offset: cp.fetchOffset, version: cp.version})
+		asked = append(asked, fetchedPart{cp: cp, offset: cp.fetchOffset, version: cp.version, epoch: epoch})
 	}
 	c.nodeFetching[node] = true
 	c.fetchCount++
@@ -132,6 +134,9 @@ func (c *Consumer) onFetch(asked []fetchedPart, r kmsg.Response, err error) {
 	for _, a := range asked {
 		cp := a.cp
 		cp.fetching = false
+		if rp := results[cp.tp]; err == nil && rp != nil && rp.ErrorCode == 0 && c.cfg.OnFetchAnswer != nil {
+			c.cfg.OnFetchAnswer(FetchAnswer{ID: c.fetchID, Partition: cp.tp, LeaderEpoch: a.epoch, HighWatermark: rp.HighWatermark})
+		}
 		if c.closed || c.parts[cp.tp] != cp || cp.version != a.version || cp.fetchOffset != a.offset {
 			continue // Reassigned or sought since the request left.
 		}
