@@ -132,6 +132,7 @@ func (r *run) damageStoredData() {
 	node := r.pickBroker()
 	if !node.down && r.rand.Chance(spec.CrashAfterChance) {
 		powerLoss := r.cfg.Faults[FaultPowerLoss] && (!r.cfg.Faults[FaultCrash] || r.rand.Chance(0.5))
+		r.noteFault("%s of %s", crashName(powerLoss), node.name)
 		r.crashBroker(node, powerLoss)
 		r.damageBatch(node, true)
 		return
@@ -208,9 +209,15 @@ func (r *run) damageBatch(node *brokerNode, recoveryNext bool) {
 		return
 	}
 	r.stats.Damages++
+	r.noteFault("%s of %s-%d offsets %d to %d on %s", damageNames[kind], topic, partition, b.first, b.last, node.name)
 	r.recorder.damage = append(r.recorder.damage, checker.Damage{
 		Topic: topic, Partition: partition, FirstOffset: b.first, LastOffset: b.last, Kind: kind, At: int64(r.sched.Now()),
 	})
+}
+
+// damageNames name the kinds of damage in a fault event's description.
+var damageNames = map[string]string{
+	checker.DamageCorruption: "corruption", checker.DamageLatent: "latent sector error",
 }
 
 // syncFailureRecorded reports whether the broker recorded a failed fsync

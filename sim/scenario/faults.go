@@ -25,6 +25,9 @@ func (r *run) scheduleFaults() {
 			r.armCrashPoint(b, powerLoss)
 			return
 		}
+		if !b.down {
+			r.noteFault("%s of %s", crashName(powerLoss), b.name)
+		}
 		r.crashBroker(b, powerLoss)
 	})
 	// The broker's other faults, and client crashes, wait while its disk
@@ -50,11 +53,21 @@ func (r *run) scheduleFaults() {
 			// ±ClockJumpMax/2, so no two clocks ever differ by more than
 			// ClockJumpMax, however many jumps a run makes.
 			half := max(r.cfg.Harsh.ClockJumpMax, 2*time.Second) / 2
-			if err := n.Clock().SetOffset(time.Duration(r.rand.Int64Range(-int64(half), int64(half)))); err != nil {
+			offset := time.Duration(r.rand.Int64Range(-int64(half), int64(half)))
+			r.noteFault("clock of %s set %v from true time", n.Name(), offset.Round(time.Millisecond))
+			if err := n.Clock().SetOffset(offset); err != nil {
 				r.fail(err)
 			}
 		})
 	}
+}
+
+// crashName names a broker crash for a fault event's description.
+func crashName(powerLoss bool) string {
+	if powerLoss {
+		return "power loss"
+	}
+	return "crash"
 }
 
 // unlessStalling returns f, skipped while a broker's disk stalls.
@@ -82,7 +95,7 @@ func (r *run) every(mean time.Duration, label string, f func()) {
 		if r.phase != phaseSafety {
 			return
 		}
-		f()
+		r.fireFault(label, f)
 		r.every(mean, label, f)
 	})
 }
@@ -99,16 +112,21 @@ func (r *run) injectDiskErrors() {
 	}
 	r.stats.DiskErrorBursts++
 	ambiguous := r.rand.Chance(r.cfg.Harsh.AmbiguousChance)
-	disk := r.pickBroker().disk
-	disk.InjectFault(sim.DiskFault{Op: op, Probability: 0.5, Count: 1 + r.rand.IntN(3), Err: core.ErrIO, Ambiguous: ambiguous})
-	r.sched.After(time.Duration(r.rand.Int64Range(int64(100*time.Millisecond), int64(2*time.Second))), "disk-errors-clear", disk.ClearFaults)
+	b := r.pickBroker()
+	disk := b.disk
+	count := 1 + r.rand.IntN(3)
+	disk.InjectFault(sim.DiskFault{Op: op, Probability: 0.5, Count: count, Err: core.ErrIO, Ambiguous: ambiguous})
+	length := time.Duration(r.rand.Int64Range(int64(100*time.Millisecond), int64(2*time.Second)))
+	r.noteFault("disk errors on %s: up to %d %s calls fail (ambiguous: %v) for %v", b.name, count, op, ambiguous, length.Round(time.Millisecond))
+	r.sched.After(length, "disk-errors-clear", disk.ClearFaults)
 }
 
 // fillDisk caps the disk just above what it holds for a while, or, with
 // LongFullChance, leaves a few KiB free until healing.
 func (r *run) fillDisk() {
 	r.stats.DiskFullSpells++
-	disk := r.pickBroker().disk
+	b := r.pickBroker()
+	disk := b.disk
 	if r.rand.Chance(r.cfg.Harsh.LongFullChance) {
 		r.stats.LongDiskFullSpells++
 		// Sometimes not one byte free: an fsync of data written before may
@@ -117,11 +135,14 @@ func (r *run) fillDisk() {
 		if r.rand.Chance(0.5) {
 			free = r.rand.Int64Range(1, 8<<10)
 		}
+		r.noteFault("disk of %s full until healing, %d bytes free", b.name, free)
 		disk.LeaveFree(free)
 		return
 	}
 	disk.SetCapacity(disk.UsedBytes() + r.rand.Int64Range(0, 64<<10))
-	r.sched.After(time.Duration(r.rand.Int64Range(int64(200*time.Millisecond), int64(3*time.Second))), "disk-full-clear", func() {
+	length := time.Duration(r.rand.Int64Range(int64(200*time.Millisecond), int64(3*time.Second)))
+	r.noteFault("disk of %s full for %v", b.name, length.Round(time.Millisecond))
+	r.sched.After(length, "disk-full-clear", func() {
 		disk.SetCapacity(0)
 	})
 }
@@ -135,11 +156,13 @@ func (r *run) crashClient() {
 	r.stats.ClientCrashes++
 	if i < len(r.producers) {
 		if r.producers[i].host.Alive() {
+			r.noteFault("crash of %s", r.producers[i].name())
 			r.producers[i].crash()
 		}
 		return
 	}
 	if c := r.consumers[i-len(r.producers)]; c.host.Alive() {
+		r.noteFault("crash of %s", c.name())
 		c.crash()
 	}
 }
@@ -153,13 +176,17 @@ func (r *run) networkFault() {
 		return
 	}
 	if r.rand.Chance(0.5) {
-		nw.ResetRandom()
+		if nw.ResetRandom() {
+			r.noteFault("a connection reset")
+		}
 		return
 	}
 	nodes := r.sched.Nodes()
 	victim := nodes[r.rand.IntN(len(nodes))]
 	nw.Isolate(victim)
-	r.sched.After(time.Duration(r.rand.Int64Range(int64(100*time.Millisecond), int64(5*time.Second))), "network-heal", func() {
+	length := time.Duration(r.rand.Int64Range(int64(100*time.Millisecond), int64(5*time.Second)))
+	r.noteFault("%s isolated for %v", victim.Name(), length.Round(time.Millisecond))
+	r.sched.After(length, "network-heal", func() {
 		if r.phase == phaseSafety {
 			nw.HealAll()
 		}
@@ -173,7 +200,9 @@ func (r *run) pauseBroker() {
 	}
 	host.Pause()
 	r.stats.Pauses++
-	r.sched.After(time.Duration(r.rand.Int64Range(int64(10*time.Millisecond), int64(3*time.Second))), "broker-resume", func() {
+	length := time.Duration(r.rand.Int64Range(int64(10*time.Millisecond), int64(3*time.Second)))
+	r.noteFault("pause of %s for %v", host.Name(), length.Round(time.Millisecond))
+	r.sched.After(length, "broker-resume", func() {
 		if host.Paused() {
 			host.Resume()
 		}

@@ -66,6 +66,12 @@ type HarshSpec struct {
 	// clock faults.
 	SegmentAgeMs int64
 	ClockJumpMax time.Duration
+
+	// schedule, when set, records the run's fault events or replays only
+	// some of them (schedule.go; Config.WithFaultSchedule). It travels in
+	// the configuration because a replay is a different run of the seed,
+	// and is printed with the options (fault.events) when it replays.
+	schedule *FaultSchedule
 }
 
 // crashPointCallsLimit bounds CrashPointCallsMax: a few hundred calls is
@@ -129,6 +135,7 @@ func (h HarshSpec) lines() []harshLine {
 		{harshLine{"fault.network.one-way.chance", h.BlackholeChance}, h.BlackholeChance > 0},
 		{harshLine{"log.roll.ms", h.SegmentAgeMs}, h.SegmentAgeMs > 0},
 		{harshLine{"fault.clock.jump.max", h.ClockJumpMax}, h.ClockJumpMax > 0},
+		{harshLine{"fault.events", h.keptEvents()}, h.schedule.Replaying()},
 	}
 	var lines []harshLine
 	for _, l := range all {
@@ -137,6 +144,14 @@ func (h HarshSpec) lines() []harshLine {
 		}
 	}
 	return lines
+}
+
+// keptEvents renders the fault events a replay keeps, "" without one.
+func (h HarshSpec) keptEvents() string {
+	if !h.schedule.Replaying() {
+		return ""
+	}
+	return FormatFaultEvents(h.schedule.kept)
 }
 
 // diskOptions adds the harsh disk options to opts.
@@ -165,8 +180,10 @@ func (r *run) armCrashPoint(b *brokerNode, powerLoss bool) {
 		return
 	}
 	r.stats.CrashPointsArmed++
+	callsBefore := r.rand.IntN(r.cfg.Harsh.CrashPointCallsMax + 1)
+	r.noteFault("%s point on %s: %s at its disk call %d from now", crashName(powerLoss), b.name, crashName(powerLoss), callsBefore+1)
 	b.disk.SetCrashPoint(sim.CrashPoint{
-		CallsBefore: r.rand.IntN(r.cfg.Harsh.CrashPointCallsMax + 1),
+		CallsBefore: callsBefore,
 		PowerLoss:   powerLoss,
 		OnHit:       func() { r.crashPointHit(b, powerLoss) },
 	})
@@ -203,7 +220,9 @@ func (r *run) blackhole() {
 		from, to = to, from
 	}
 	nw.Blackhole(from, to)
-	r.sched.After(time.Duration(r.rand.Int64Range(int64(100*time.Millisecond), int64(5*time.Second))), "network-heal", func() {
+	length := time.Duration(r.rand.Int64Range(int64(100*time.Millisecond), int64(5*time.Second)))
+	r.noteFault("one-way cut from %s to %s for %v", from.Name(), to.Name(), length.Round(time.Millisecond))
+	r.sched.After(length, "network-heal", func() {
 		if r.phase == phaseSafety {
 			nw.HealAll()
 		}
@@ -236,6 +255,7 @@ func (r *run) stallThenPowerLoss(b *brokerNode, safetyEnd time.Duration) bool {
 	early := time.Duration(r.rand.Int64Range(int64(time.Microsecond), int64(time.Millisecond)))
 	until := r.sched.Now() + stall
 	r.sched.Trace("disk-stall %s for=%v power-loss-in=%v", b.name, stall, stall-early)
+	r.noteFault("disk of %s stalls for %v, power loss in it", b.name, stall.Round(time.Millisecond))
 	b.io.StallUntil(until)
 	// The stall replaces a crash point armed before: it has its own.
 	b.disk.ClearCrashPoint()

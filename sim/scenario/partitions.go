@@ -1,6 +1,7 @@
 package scenario
 
 import (
+	"strings"
 	"time"
 
 	"github.com/kafkasim/kafkasim/checker"
@@ -43,10 +44,12 @@ var partitionShapeNames = [partitionShapeCount]string{
 func (r *run) partitionNodes() {
 	shape := partitionShape(r.rand.IntN(int(partitionShapeCount)))
 	var done bool
+	// sides describes the cut for the fault schedule (schedule.go).
+	var sides string
 	switch shape {
 	case partitionSymmetric:
 		a, b := r.splitNodes(r.brokers)
-		done = r.cutBetween(a, b)
+		done, sides = r.cutBetween(a, b), sideNames(a, b)
 	case partitionOneWay, partitionBlackhole:
 		from, to := r.twoNodes()
 		if shape == partitionOneWay {
@@ -54,14 +57,15 @@ func (r *run) partitionNodes() {
 		} else {
 			r.sched.Network().Blackhole(from.host, to.host)
 		}
-		done = true
+		done, sides = true, from.name+" -> "+to.name
 	case partitionIsolateController:
 		if controller := r.activeController(); controller != nil {
 			r.sched.Network().Isolate(controller.host)
-			done = true
+			done, sides = true, controller.name+" alone"
 		}
 	case partitionSplitBrain:
-		done = r.splitBrain()
+		a, b := r.splitBrain()
+		done, sides = r.cutBetween(a, b), sideNames(a, b)
 	case partitionBridge:
 		bridge := r.pickBroker()
 		var rest []*brokerNode
@@ -71,7 +75,7 @@ func (r *run) partitionNodes() {
 			}
 		}
 		a, b := r.splitNodes(rest)
-		done = r.cutBetween(a, b)
+		done, sides = r.cutBetween(a, b), sideNames(a, b)+", bridge "+bridge.name
 	}
 	if !done {
 		return
@@ -79,6 +83,7 @@ func (r *run) partitionNodes() {
 	r.stats.NetworkPartitions[shape]++
 	length := time.Duration(r.rand.Int64Range(int64(100*time.Millisecond), int64(max(r.cfg.Cluster.PartitionLengthMax, 200*time.Millisecond))))
 	r.sched.Trace("partition %s for=%v", partitionShapeNames[shape], length)
+	r.noteFault("partition %s (%s) for %v", partitionShapeNames[shape], sides, length.Round(time.Millisecond))
 	r.sched.After(length, "partition-heal", func() {
 		if r.phase == phaseSafety {
 			r.sched.Network().HealAll()
@@ -128,14 +133,14 @@ func (r *run) cutBetween(a, b []*brokerNode) bool {
 
 // splitBrain puts the active controller with the broker-only nodes drawn
 // to join it on one side, and every other voter with the remaining
-// brokers on the other. It does nothing without an active controller.
-func (r *run) splitBrain() bool {
+// brokers on the other, for cutBetween. Without an active controller both
+// sides are empty.
+func (r *run) splitBrain() (minority, majority []*brokerNode) {
 	controller := r.activeController()
 	if controller == nil {
-		return false
+		return nil, nil
 	}
-	minority := []*brokerNode{controller}
-	var majority []*brokerNode
+	minority = []*brokerNode{controller}
 	for _, b := range r.brokers {
 		switch {
 		case b == controller:
@@ -145,7 +150,19 @@ func (r *run) splitBrain() bool {
 			majority = append(majority, b)
 		}
 	}
-	return r.cutBetween(minority, majority)
+	return minority, majority
+}
+
+// sideNames names the nodes on each side of a cut: "b1,b3 | b2".
+func sideNames(a, b []*brokerNode) string {
+	names := func(nodes []*brokerNode) string {
+		var list []string
+		for _, n := range nodes {
+			list = append(list, n.name)
+		}
+		return strings.Join(list, ",")
+	}
+	return names(a) + " | " + names(b)
 }
 
 // activeController returns the running node that last recorded itself
