@@ -26,6 +26,7 @@ byte for byte; wall-clock times and progress go to standard error.
 Usage:
   sim [--seed N] [--faults LIST] [--quiet] [--trace FILE] [--history FILE]
       [--quorum-history FILE] [--html FILE] [--report FILE] [--shrink=false]
+      [--fault-events LIST]
   sim --seeds COUNT [--seed FIRST] [--faults LIST] [--parallel N] [--shard I/N]
 
 Examples:
@@ -37,6 +38,8 @@ Examples:
       the third of eight shares of seeds 1 to 10000 (one CI matrix job)
   sim --seed 42 --faults none --trace trace.txt --history history.json
       one fault-free run, with its event trace and recorded history
+  sim --seed 7 --faults crash,network --fault-events crash#2,network#3
+      seed 7 with only its second crash and third network fault striking
 
 Flags of every mode:
   --seed N          the seed of a single run, or the first seed of a sweep (default 1)
@@ -57,7 +60,17 @@ Flags of a single run:
                     output shows at most 20 anomalies (default: a file named
                     after the seed and faults in the temporary directory)
   --shrink          on failure, look for the smallest fault set that still
-                    fails with this seed (default true; --shrink=false to skip)
+                    fails with this seed, then for the smallest schedule of
+                    fault events, and print the command that replays it
+                    (default true; --shrink=false to skip)
+  --fault-events LIST
+                    replay the seed with only these fault events striking:
+                    none, or a comma-separated list of KIND#N, the N-th
+                    firing of one fault's timer (kinds: client-crash,
+                    clock-jump, crash, damage, disk-error, disk-full, network,
+                    partition, pause); every other firing is suppressed, and
+                    the rest of the run is pinned to the seed's own run,
+                    which costs one run more
 
 Flags of a sweep:
   --seeds COUNT     run COUNT seeds from --seed on, print one line per seed in

@@ -97,3 +97,9 @@ func run(args []string, stdout, stderr io.Writer, env environment) int {
 func reproduceCommand(seed uint64, faults scenario.Faults) string {
 	return fmt.Sprintf("go run ./cmd/sim --seed %d --faults %s", seed, faults)
 }
+
+// replayCommand is the command that replays one seed exactly with only
+// the fault events kept.
+func replayCommand(seed uint64, faults scenario.Faults, kept []scenario.FaultEventID) string {
+	return reproduceCommand(seed, faults) + " --fault-events " + scenario.FormatFaultEvents(kept)
+}

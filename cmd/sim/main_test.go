@@ -185,6 +185,9 @@ func TestArgumentErrors(t *testing.T) {
 		{[]string{"--seeds", "10", "--shard", "0/2"}, `invalid value "0/2" for flag --shard: want I/N with 1 <= I <= N, such as 2/4 for the second of four shards`},
 		{[]string{"--seeds", "10", "--shard", "two"}, `invalid value "two" for flag --shard: want I/N with 1 <= I <= N, such as 2/4 for the second of four shards`},
 		{[]string{"--seeds", "2", "--seed", "18446744073709551615"}, `--seed 18446744073709551615 with --seeds 2 goes past the largest seed, 18446744073709551615`},
+		{[]string{"--fault-events", "meteor#1"}, `invalid value "meteor#1" for flag --fault-events: unknown fault event kind "meteor" in "meteor#1" (known: client-crash, clock-jump, crash, damage, disk-error, disk-full, network, partition, pause)`},
+		{[]string{"--fault-events", "crash"}, `invalid value "crash" for flag --fault-events: "crash" is not a fault event: want KIND#N such as crash#3, or none`},
+		{[]string{"--seeds", "10", "--fault-events", "none"}, `--fault-events does not apply to a sweep (--seeds); rerun one seed with its reproduce command to use it`},
 	}
 	ran := false
 	env := fakeEnvironment(t, func(uint64) scenario.Result { ran = true; return passing() })

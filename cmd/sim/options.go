@@ -35,6 +35,9 @@ type options struct {
 	tracePath, historyPath, htmlPath, reportPath string
 	quorumHistoryPath                            string
 	quiet, shrink                                bool
+	// faultEvents are the fault events --fault-events keeps, nil without
+	// the flag (and empty for --fault-events none).
+	faultEvents []scenario.FaultEventID
 
 	// Sweep flags.
 	parallel               int64
@@ -46,7 +49,7 @@ func (o options) sweep() bool { return o.seeds > 0 }
 
 // singleRunFlags do not apply to a sweep; sweepFlags apply only to one.
 var (
-	singleRunFlags = []string{"trace", "history", "quorum-history", "html", "report", "quiet", "shrink"}
+	singleRunFlags = []string{"trace", "history", "quorum-history", "html", "report", "quiet", "shrink", "fault-events"}
 	sweepFlags     = []string{"parallel", "shard"}
 )
 
@@ -88,6 +91,7 @@ func newFlagSet(o *options) (*flag.FlagSet, *string) {
 	flags.StringVar(&o.reportPath, "report", "", "")
 	flags.BoolVar(&o.quiet, "quiet", false, "")
 	flags.BoolVar(&o.shrink, "shrink", true, "")
+	flags.Var((*faultEventsValue)(&o.faultEvents), "fault-events", "")
 	flags.Var(&numberValue{&o.parallel, 1, parallelMax}, "parallel", "")
 	flags.Var(&shardValue{&o.shardIndex, &o.shardCount}, "shard", "")
 	return flags, faultsText
@@ -230,5 +234,27 @@ func (v *shardValue) Set(s string) error {
 		return errors.New("want I/N with 1 <= I <= N, such as 2/4 for the second of four shards")
 	}
 	*v.index, *v.count = index, count
+	return nil
+}
+
+// faultEventsValue is the --fault-events flag: "none" or a list of fault
+// events such as crash#3,partition#1 (scenario.ParseFaultEvents).
+type faultEventsValue []scenario.FaultEventID
+
+func (v *faultEventsValue) String() string {
+	if v == nil || *v == nil {
+		return ""
+	}
+	return scenario.FormatFaultEvents(*v)
+}
+
+// Set reads the list; the flag package puts the value and the flag's name
+// before the error.
+func (v *faultEventsValue) Set(s string) error {
+	ids, err := scenario.ParseFaultEvents(s)
+	if err != nil {
+		return err
+	}
+	*v = ids
 	return nil
 }

@@ -29,13 +29,19 @@ func single(o options, env environment, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "sim: --trace: %v\n", err)
 		return exitUsage
 	}
-	cfg := scenario.Derive(o.seed, o.faults)
+	start := env.now()
+	schedule, err := faultSchedule(o, env)
+	if err != nil {
+		fmt.Fprintf(stderr, "sim: --fault-events: %v\n", err)
+		_ = trace.close()
+		return exitUsage
+	}
+	cfg := scenario.Derive(o.seed, o.faults).WithFaultSchedule(schedule)
 	if !o.quiet {
 		for _, line := range cfg.Lines() {
 			fmt.Fprintln(stdout, "  "+line)
 		}
 	}
-	start := env.now()
 	result := simulateRecovering(env, cfg, scenario.Options{Trace: trace.writer()}, stderr)
 	fmt.Fprintf(stderr, "sim: seed %d took %v of wall time\n", o.seed, env.now().Sub(start).Round(time.Millisecond))
 
@@ -62,7 +68,14 @@ func single(o options, env environment, stdout, stderr io.Writer) int {
 			failed("quorum-history", err)
 		}
 	}
-	if err := printOutcome(o, env, result, stdout); err != nil {
+	if o.faultEvents != nil && !o.quiet {
+		writeKeptEvents(stdout, schedule)
+	}
+	reproduce := reproduceCommand(o.seed, o.faults)
+	if schedule.Replaying() {
+		reproduce = replayCommand(o.seed, o.faults, schedule.Kept())
+	}
+	if err := printOutcome(o, env, result, reproduce, stdout); err != nil {
 		failed("report", err)
 	}
 	if !result.Passed() && o.htmlPath != "" {
@@ -73,9 +86,46 @@ func single(o options, env environment, stdout, stderr io.Writer) int {
 		}
 	}
 	if !result.Passed() && o.shrink && len(o.faults) > 0 {
-		shrinkFaults(o.seed, o.faults, env, stdout)
+		faults := o.faults
+		if !schedule.Replaying() {
+			// The fault set first: it drops whole classes, the continuous
+			// ones too, in a few tries, and leaves fewer events to shrink.
+			faults, schedule = shrinkFaults(o.seed, o.faults, env, stdout)
+		}
+		shrinkSchedule(o.seed, faults, schedule, env, stdout)
 	}
 	return code
+}
+
+// faultSchedule returns the schedule of the seed's run: a recording, which
+// changes nothing in the run and which the schedule's shrinking starts
+// from; or, with --fault-events, a replay of the kept events. A replay is
+// pinned to a recording of the same seed and faults (scenario's
+// schedule.go says why), so it costs a run first.
+func faultSchedule(o options, env environment) (*scenario.FaultSchedule, error) {
+	recording := scenario.NewFaultRecording()
+	if o.faultEvents == nil {
+		return recording, nil
+	}
+	cfg := scenario.Derive(o.seed, o.faults).WithFaultSchedule(recording)
+	simulateRecovering(env, cfg, scenario.Options{}, io.Discard)
+	return recording.Replay(o.faultEvents)
+}
+
+// writeKeptEvents lists the events a replay kept, with what each did.
+func writeKeptEvents(stdout io.Writer, schedule *scenario.FaultSchedule) {
+	kept := 0
+	for _, e := range schedule.Fired {
+		if !e.Suppressed {
+			kept++
+		}
+	}
+	fmt.Fprintf(stdout, "  fault events kept: %d of %d fired\n", kept, len(schedule.Fired))
+	for _, e := range schedule.Fired {
+		if !e.Suppressed {
+			fmt.Fprintf(stdout, "    %s\n", e)
+		}
+	}
 }
 
 // simulateRecovering runs cfg, turning a panic (a broken assertion in the
@@ -96,7 +146,7 @@ func simulateRecovering(env environment, cfg scenario.Config, opts scenario.Opti
 // printOutcome prints the run's counts, the capped report of a failed
 // check (writing the full one to a file), the verdict and the reproduce
 // command. Only the last two are printed with --quiet.
-func printOutcome(o options, env environment, result scenario.Result, stdout io.Writer) error {
+func printOutcome(o options, env environment, result scenario.Result, reproduce string, stdout io.Writer) error {
 	var reportErr error
 	if !o.quiet {
 		fmt.Fprintf(stdout, "  ops=%d events=%d virtual=%v trace=%s\n",
@@ -123,7 +173,7 @@ func printOutcome(o options, env environment, result scenario.Result, stdout io.
 		writeQuorumSummary(stdout, result)
 	}
 	fmt.Fprintf(stdout, "seed %d: %s\n", o.seed, result.Verdict())
-	fmt.Fprintf(stdout, "reproduce: %s\n", reproduceCommand(o.seed, o.faults))
+	fmt.Fprintf(stdout, "reproduce: %s\n", reproduce)
 	return reportErr
 }
 
@@ -181,17 +231,20 @@ func (t traceFile) close() error {
 }
 
 // shrinkFaults prints the smallest fault set with which the seed still
-// fails, as a command to run.
-func shrinkFaults(seed uint64, faults scenario.Faults, env environment, stdout io.Writer) {
+// fails, as a command to run, and returns it with the recorded schedule of
+// its run.
+func shrinkFaults(seed uint64, faults scenario.Faults, env environment, stdout io.Writer) (scenario.Faults, *scenario.FaultSchedule) {
 	fmt.Fprintf(stdout, "shrinking the fault set (each try is a full run)...\n")
 	fails := func(seed uint64, f scenario.Faults) bool {
 		result := simulateRecovering(env, scenario.Derive(seed, f), scenario.Options{}, io.Discard)
 		return !result.Passed()
 	}
 	smallest := scenario.ShrinkFaults(seed, faults, fails)
-	result := simulateRecovering(env, scenario.Derive(seed, smallest), scenario.Options{}, io.Discard)
+	recording := scenario.NewFaultRecording()
+	result := simulateRecovering(env, scenario.Derive(seed, smallest).WithFaultSchedule(recording), scenario.Options{}, io.Discard)
 	fmt.Fprintf(stdout, "smallest failing fault set: %s: %s\n", smallest, result.Verdict())
 	fmt.Fprintf(stdout, "reproduce: %s\n", reproduceCommand(seed, smallest))
+	return smallest, recording
 }
 
 // writeQuorumHistory writes what a cluster's nodes recorded of the
