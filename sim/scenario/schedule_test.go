@@ -41,7 +41,7 @@ func sameRun(t *testing.T, what string, got, want Result) {
 // plain run, byte for byte (same trace hash, verdict, statistics and
 // history), for a single broker and a cluster seed with every fault. The
 // recording must hold events of several kinds that took effect, or the
-// test would prove nothing.
+// test would prove nothing, and only kinds that --fault-events reads.
 func TestReplayOfEveryEventIsThePlainRun(t *testing.T) {
 	faults, _ := ParseFaults("all")
 	for _, seed := range []uint64{3, firstClusterSeed(t, faults)} {
@@ -52,6 +52,13 @@ func TestReplayOfEveryEventIsThePlainRun(t *testing.T) {
 		kinds := map[string]bool{}
 		for _, e := range recording.Struck() {
 			kinds[e.Kind] = true
+		}
+		for _, e := range recording.Fired {
+			// A kind missing from the list would make the printed replay
+			// command one that --fault-events refuses.
+			if !slices.Contains(FaultEventKinds, e.Kind) {
+				t.Errorf("seed %d fired %s, a kind FaultEventKinds lacks", seed, e.FaultEventID)
+			}
 		}
 		if len(kinds) < 3 {
 			t.Fatalf("seed %d: events of only %d kinds struck: %v", seed, len(kinds), recording.Fired)
