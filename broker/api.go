@@ -21,7 +21,7 @@ var apis map[int16]api
 func init() {
 	apis = map[int16]api{
 		0:  {versionRange{0, 11}, handleProduce},
-		1:  {versionRange{4, 12}, handleFetch},
+		1:  {versionRange{4, 15}, handleFetch},
 		2:  {versionRange{0, 6}, handleListOffsets},
 		3:  {versionRange{0, 12}, handleMetadata},
 		18: {versionRange{0, 3}, handleAPIVersions},

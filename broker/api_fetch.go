@@ -14,7 +14,7 @@ import (
 // asks for.
 const fetchWaitMsMax = 60_000
 
-// handleFetch answers Fetch (key 1), versions 4-12.
+// handleFetch answers Fetch (key 1), versions 4-15.
 //
 // Fetch sessions (KIP-227) are not created: the response carries session id
 // 0, which tells clients to keep sending full fetch requests; a request that
@@ -23,7 +23,14 @@ const fetchWaitMsMax = 60_000
 // PartitionMaxBytes, except that the first batch of the first partition with
 // data is returned whole, so that consumers make progress (KIP-74). When less
 // than MinBytes is available the request is parked until a partition it reads
-// grows or MaxWaitMillis passes (long polling).
+// grows or MaxWaitMillis passes (long polling). From version 13 topics are
+// named by id; an id this broker does not know gets UNKNOWN_TOPIC_ID.
+//
+// A Fetch from a follower (a replica id, in ReplicaState from version 15)
+// reads up to the log end rather than the high watermark, records the
+// follower's progress (replica.go), and answers a follower whose last
+// fetched epoch shows a diverged log with a DivergingEpoch instead of data
+// (fetchReplicaPartition).
 func handleFetch(n *Node, r *request, req kmsg.Request) {
 	fr := req.(*kmsg.FetchRequest)
 	if fr.Version >= 7 && fr.SessionID != 0 {
@@ -32,15 +39,38 @@ func handleFetch(n *Node, r *request, req kmsg.Request) {
 		r.respond(resp)
 		return
 	}
-	built := n.buildFetch(r, fr)
+	n.resolveFetchTopics(fr)
+	built := n.buildFetch(r, fr, true)
 	waitMs := min(int64(fr.MaxWaitMillis), fetchWaitMsMax)
 	if built.final || int64(built.bytes) >= int64(fr.MinBytes) || waitMs <= 0 {
 		r.respondFetch(built)
 		return
 	}
 	r.conn.returnFrame(built.frame, built.slot)
-	w := &fetchWaiter{node: n, request: r, fetch: fr, bytes: int64(built.bytes)}
+	w := &fetchWaiter{node: n, request: r, fetch: fr, bytes: int64(built.bytes), replica: fetchReplicaID(fr) >= 0}
 	w.park(time.Duration(waitMs) * time.Millisecond)
+}
+
+// fetchReplicaID is the broker id of a follower's Fetch, or -1 for a
+// consumer's.
+func fetchReplicaID(fr *kmsg.FetchRequest) int32 {
+	if fr.Version >= 15 {
+		return fr.ReplicaState.ID
+	}
+	return fr.ReplicaID
+}
+
+// resolveFetchTopics fills in the names of the topics a Fetch from version
+// 13 names by id; an unknown id leaves the name empty.
+func (n *Node) resolveFetchTopics(fr *kmsg.FetchRequest) {
+	if fr.Version < fetchTopicIDVersionMin {
+		return
+	}
+	for i := range fr.Topics {
+		if t := n.catalog.byID[fr.Topics[i].TopicID]; t != nil {
+			fr.Topics[i].Topic = t.name
+		}
+	}
 }
 
 // fetchResult is a Fetch response encoded into its frame (fetch_frame.go).
@@ -58,8 +88,10 @@ type fetchResult struct {
 // buildFetch reads every requested partition straight into a response
 // frame of the request's connection. What the response holds for the
 // metrics (error codes, records and bytes per topic) is left in the
-// connection's fetchStats, for respondFetch.
-func (n *Node) buildFetch(r *request, fr *kmsg.FetchRequest) fetchResult {
+// connection's fetchStats, for respondFetch. fresh is set on the request's
+// first reading (not a parked fetch's next), the one whose offsets a
+// follower's progress is taken from.
+func (n *Node) buildFetch(r *request, fr *kmsg.FetchRequest, fresh bool) fetchResult {
 	c := r.conn
 	buf, slot := c.takeFrame()
 	stats := &c.fetchStats
@@ -71,18 +103,25 @@ func (n *Node) buildFetch(r *request, fr *kmsg.FetchRequest) fetchResult {
 	var f fetchFrame
 	f.begin(buf, fr.Version, r.header.correlationID, 0, len(fr.Topics))
 	bytes, final := 0, false
+	replica := replicaFetch{id: fetchReplicaID(fr), brokerEpoch: fr.ReplicaState.Epoch, fresh: fresh}
 	for _, rt := range fr.Topics {
-		f.beginTopic(rt.Topic, len(rt.Partitions))
+		f.beginTopic(rt.Topic, rt.TopicID, len(rt.Partitions))
 		var topicMessages, topicBytes int64
 		for _, rp := range rt.Partitions {
 			p := n.catalog.partition(rt.Topic, rp.Partition)
 			var size int
 			var messages int64
 			var code int16
-			if p == nil {
+			switch {
+			case fr.Version >= fetchTopicIDVersionMin && rt.Topic == "":
+				code = kerr.UnknownTopicID.Code
+				f.beginPartitionError(rp.Partition, code)
+			case p == nil:
 				code = errorCode(n.missingPartition(rt.Topic, rp.Partition))
 				f.beginPartitionError(rp.Partition, code)
-			} else {
+			case replica.id >= 0:
+				size, messages, code = fetchReplicaPartition(&f, p, rp, replica, min(budget-bytes, int(rp.PartitionMaxBytes)), bytes == 0)
+			default:
 				size, messages, code = appendFetchPartition(&f, p, rp, min(budget-bytes, int(rp.PartitionMaxBytes)), bytes == 0)
 			}
 			if code != 0 {
@@ -114,11 +153,11 @@ func appendFetchPartition(f *fetchFrame, p *partition, rp kmsg.FetchRequestTopic
 		prefixAt := f.beginPartition(header, maxBytes)
 		reserved := len(f.buf) - prefixAt
 		dataAt := len(f.buf)
-		f.buf, err = p.readForFetch(rp.FetchOffset, maxBytes, first, f.buf)
+		f.buf, err = p.readForFetch(rp.FetchOffset, maxBytes, first, p.highWatermark(), f.buf)
 		if err == nil {
 			size = len(f.buf) - dataAt
 			messages = recordsIn(f.buf[dataAt:])
-			f.endPartition(prefixAt, reserved)
+			f.endPartition(prefixAt, reserved, divergingEpoch{})
 			return size, messages, 0
 		}
 		err = p.storageFailure("fetch", err)
@@ -180,6 +219,9 @@ type fetchWaiter struct {
 	rereads int
 	timer   core.Timer
 	done    bool
+	// replica is set for a follower's fetch, which reads up to the log end
+	// rather than the high watermark.
+	replica bool
 }
 
 // watchedPartition is a partition a parked fetch reads, as it was when the
@@ -191,6 +233,16 @@ type watchedPartition struct {
 	logEnd        int64
 	leaderEpoch   int32
 	logStart      int64
+	role          replicaRole
+}
+
+// visibleEnd is how far the waiter's fetch may read p: the log end for a
+// follower, the high watermark for a consumer.
+func (w *fetchWaiter) visibleEnd(p *partition) int64 {
+	if w.replica {
+		return p.log.LogEndOffset()
+	}
+	return p.highWatermark()
 }
 
 func (w *fetchWaiter) park(wait time.Duration) {
@@ -216,7 +268,7 @@ func (w *fetchWaiter) looked() {
 			continue
 		}
 		watched.sizeBytes, watched.logEnd, watched.logStart = p.log.Size(), p.log.LogEndOffset(), p.log.LogStartOffset()
-		watched.highWatermark, watched.leaderEpoch = p.highWatermark(), p.leaderEpoch
+		watched.highWatermark, watched.leaderEpoch, watched.role = w.visibleEnd(p), p.leaderEpoch, p.repl.role
 	}
 }
 
@@ -230,7 +282,7 @@ func (w *fetchWaiter) wake() {
 		return
 	}
 	w.rereads++
-	built := w.node.buildFetch(w.request, w.fetch)
+	built := w.node.buildFetch(w.request, w.fetch, false)
 	if w.done {
 		// Reading found corruption and took a partition offline, which
 		// answered every waiter on it, this one too.
@@ -266,7 +318,10 @@ func (w *fetchWaiter) mayBeReady() bool {
 		if p.leaderEpoch != watched.leaderEpoch || p.log.LogStartOffset() != watched.logStart {
 			return true
 		}
-		hw, size := p.highWatermark(), p.log.Size()
+		if p.repl.role != watched.role {
+			return true
+		}
+		hw, size := w.visibleEnd(p), p.log.Size()
 		if size < watched.sizeBytes || (hw > watched.highWatermark && watched.highWatermark < watched.logEnd) {
 			return true
 		}
@@ -282,7 +337,7 @@ func (w *fetchWaiter) finish() {
 	if w.done {
 		return
 	}
-	built := w.node.buildFetch(w.request, w.fetch)
+	built := w.node.buildFetch(w.request, w.fetch, false)
 	if w.done {
 		// Reading found corruption and took a partition offline, which
 		// answered every waiter on it, this one too (sim seed 122 with

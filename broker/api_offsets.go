@@ -61,6 +61,9 @@ func (n *Node) listOffset(p *partition, rp kmsg.ListOffsetsRequestTopicPartition
 	sp.LeaderEpoch = p.leaderEpoch
 	switch {
 	case rp.Timestamp == listOffsetsLatest:
+		if err := p.checkHighWatermarkCaughtUp(); err != nil {
+			return err
+		}
 		sp.Offset = p.highWatermark()
 	case rp.Timestamp == listOffsetsEarliest:
 		sp.Offset = p.log.LogStartOffset()
@@ -89,6 +92,19 @@ func listOffsetForTimestamp(p *partition, timestamp int64, sp *kmsg.ListOffsetsR
 	}
 	if ok && match.Offset < p.highWatermark() {
 		sp.Offset, sp.Timestamp, sp.LeaderEpoch = match.Offset, match.Timestamp, match.LeaderEpoch
+		return nil
+	}
+	return p.checkHighWatermarkCaughtUp()
+}
+
+// checkHighWatermarkCaughtUp answers OFFSET_NOT_AVAILABLE while a new
+// leader's high watermark is below the first offset of its epoch (KIP-207):
+// the high watermark it inherited may be older than the one consumers
+// already saw, and answering with it would send them back.
+func (p *partition) checkHighWatermarkCaughtUp() error {
+	if p.replicated() && p.repl.role == roleLeader && p.highWatermark() < p.repl.epochStartOffset {
+		return fmt.Errorf("%w: the high watermark %d is below the leader epoch's start %d", kerr.OffsetNotAvailable,
+			p.highWatermark(), p.repl.epochStartOffset)
 	}
 	return nil
 }

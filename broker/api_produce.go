@@ -30,8 +30,9 @@ const legacyMagicOffset = 16
 // REQUEST_TIMED_OUT for the partitions still waiting after the request's
 // timeout. A retried duplicate of an idempotent producer waits the same way
 // for its original. An acks=0 request with an error closes the connection,
-// as in Kafka, since the producer sees no answer. With one broker the ISR
-// is the leader alone, so acks=all also needs min.insync.replicas <= 1.
+// as in Kafka, since the producer sees no answer. acks=all is refused with
+// NOT_ENOUGH_REPLICAS while the ISR (the leader alone on a standalone
+// broker) is smaller than min.insync.replicas.
 // Transactional batches are rejected until transactions exist.
 func handleProduce(n *Node, r *request, req kmsg.Request) {
 	pr := req.(*kmsg.ProduceRequest)
@@ -109,9 +110,9 @@ func (n *Node) producePartition(pr *kmsg.ProduceRequest, topicName string, rp km
 	if p.topic.internal {
 		return failed, fmt.Errorf("%w: %s is internal", kerr.InvalidTopicException, topicName)
 	}
-	if pr.Acks == -1 && p.topic.config.minInsyncReplicas > 1 {
-		return failed, fmt.Errorf("%w: ISR has 1 replica, min.insync.replicas is %d",
-			kerr.NotEnoughReplicas, p.topic.config.minInsyncReplicas)
+	if isr := p.isrSize(); pr.Acks == -1 && isr < int(p.topic.config.minInsyncReplicas) {
+		return failed, fmt.Errorf("%w: ISR has %d replicas, min.insync.replicas is %d",
+			kerr.NotEnoughReplicas, isr, p.topic.config.minInsyncReplicas)
 	}
 	if len(rp.Records) > legacyMagicOffset && rp.Records[legacyMagicOffset] < record.Magic {
 		// Message format v0/v1 puts its magic byte at the same place. A

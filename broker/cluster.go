@@ -59,6 +59,11 @@ type cluster struct {
 	// observeCommitted, if set, sees every batch of committed entries
 	// after the image applied it (a history recorder, see ObserveQuorum).
 	observeCommitted func(committed []raft.Entry)
+	// fetchers copy partitions from their leaders, by leader id
+	// (replica_fetcher.go).
+	fetchers map[int32]*replicaFetcher
+	// ticks counts the ticker's turns, for the leaders' ISR checks.
+	ticks int64
 }
 
 // newCluster opens the metadata quorum's log and builds the controller.
@@ -77,6 +82,7 @@ func newCluster(n *Node) (*cluster, error) {
 		node:     n,
 		image:    metadata.NewImage(),
 		channels: make(map[int32]*quorum.Channel),
+		fetchers: make(map[int32]*replicaFetcher),
 	}
 	// The host loads the newest metadata snapshot into the image while it
 	// opens (cluster_snapshot.go).
@@ -118,9 +124,7 @@ func newCluster(n *Node) (*cluster, error) {
 // registration.
 func (c *cluster) start() {
 	c.host.Start()
-	if c.controller != nil {
-		c.scheduleControllerTick()
-	}
+	c.scheduleTick()
 	c.lifecycle.start()
 }
 
@@ -130,6 +134,7 @@ func (c *cluster) stop() {
 	if c.controllerTicker != nil {
 		c.controllerTicker.Stop()
 	}
+	c.stopFetchers()
 	if c.controller != nil && c.controller.Active() {
 		c.controller.Deactivate()
 	}
@@ -142,14 +147,24 @@ func (c *cluster) stop() {
 // elapsed is the controller's clock (monotonic), to a tick's precision.
 func (c *cluster) elapsed() time.Duration { return c.monotonic }
 
-func (c *cluster) scheduleControllerTick() {
+// scheduleTick arms the cluster's ticker: it advances the monotonic clock,
+// ticks the controller on a voter, and runs the leaders' ISR check every
+// half replica.lag.time.max.ms, as Kafka's ReplicaManager does.
+func (c *cluster) scheduleTick() {
 	c.controllerTicker = c.node.env.Clock.AfterFunc(controllerTickInterval, func() {
 		if c.node.stopped {
 			return
 		}
 		c.monotonic += controllerTickInterval
-		c.controller.Tick(c.elapsed())
-		c.scheduleControllerTick()
+		c.ticks++
+		if c.controller != nil {
+			c.controller.Tick(c.elapsed())
+		}
+		checkEvery := max(int64(time.Duration(c.node.cfg.ReplicaLagTimeMaxMs)*time.Millisecond/2/controllerTickInterval), 1)
+		if c.ticks%checkEvery == 0 {
+			c.checkReplicas()
+		}
+		c.scheduleTick()
 	})
 }
 
@@ -270,6 +285,8 @@ func notController(resp kmsg.Response) bool {
 	case *kmsg.BrokerRegistrationResponse:
 		return r.ErrorCode == code
 	case *kmsg.BrokerHeartbeatResponse:
+		return r.ErrorCode == code
+	case *kmsg.AlterPartitionResponse:
 		return r.ErrorCode == code
 	case *kmsg.ElectLeadersResponse:
 		return r.ErrorCode == code

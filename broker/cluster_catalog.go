@@ -16,8 +16,8 @@ import (
 
 // In cluster mode the catalog follows the metadata image: a topic with a
 // replica on this broker gets local partitions (all of the topic's, for
-// now: partitions do not replicate yet, so a replica that does not lead
-// stays empty), a topic re-created under a new id replaces the old one's
+// now: a partition this broker is no replica of stays empty and plays no
+// role, replica.go), a topic re-created under a new id replaces the old one's
 // files, and a topic the image no longer has is deleted once this broker
 // has applied the log up to its own registration (before that the image
 // may simply not have caught up). A local partition serves clients only
@@ -98,14 +98,9 @@ func (c *cluster) reconcile() {
 				n.log.Warn("cannot add a topic's local partitions", slog.String("topic", name), slog.Any("err", err))
 			}
 		}
-		for i, p := range local.partitions {
-			if state, ok := c.image.Partition(t.ID, int32(i)); ok && state.Leader == n.cfg.NodeID {
-				p.leaderEpoch = state.LeaderEpoch
-			}
-		}
 		c.followConfigs(local)
 	}
-	c.syncGroups()
+	c.applyRoles()
 	if c.lifecycle.brokerEpoch < 0 || c.image.AppliedOffset() < c.lifecycle.brokerEpoch {
 		return
 	}
@@ -122,6 +117,16 @@ func (c *cluster) reconcile() {
 			n.log.Warn("cannot remove a topic", slog.String("topic", local.name), slog.Any("err", err))
 		}
 	}
+}
+
+// applyRoles gives every local partition the replication role the image
+// and this broker's fencing allow (replica.go), then lets the group
+// coordinator follow the offsets partitions it leads.
+func (c *cluster) applyRoles() {
+	for _, t := range c.node.catalog.sorted() {
+		c.applyImage(t)
+	}
+	c.syncGroups()
 }
 
 // topicCreated runs when the catalog made a topic's local partitions.
@@ -155,6 +160,10 @@ func (c *cluster) syncGroups() {
 		index := int32(i)
 		serve := c.leads(local, index) && p.log != nil && p.offline == nil
 		switch unloaded := n.groups.PartitionUnloaded(index); {
+		case serve && unloaded && p.highWatermark() < p.log.LogEndOffset():
+			// A new leader loads its groups once everything in its log is
+			// committed, so that no group state it serves can be truncated
+			// away by the next leader (committedAdvanced calls again).
 		case serve && unloaded:
 			err := n.groups.LoadPartition(index, p.replayRecords)
 			if err != nil {

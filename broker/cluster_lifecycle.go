@@ -194,6 +194,7 @@ func (l *lifecycle) onRegistered(resp kmsg.Response, err error) {
 	}
 	l.brokerEpoch = r.BrokerEpoch
 	l.fenced = true
+	l.cluster.applyRoles()
 	n.log.Info("registered with the controller", slog.Int64("broker_epoch", r.BrokerEpoch))
 	l.send()
 }
@@ -219,6 +220,7 @@ func (l *lifecycle) onHeartbeat(resp kmsg.Response, err error) {
 		n.log.Warn("the controller no longer knows this registration; registering again",
 			slog.Int64("broker_epoch", l.brokerEpoch), slog.String("err", kerr.ErrorForCode(r.ErrorCode).Error()))
 		l.brokerEpoch, l.fenced = -1, true
+		l.cluster.applyRoles()
 		l.send()
 		return
 	default:
@@ -229,7 +231,7 @@ func (l *lifecycle) onHeartbeat(resp kmsg.Response, err error) {
 		n.log.Info("broker fencing changed", slog.Bool("fenced", r.IsFenced), slog.Int64("broker_epoch", l.brokerEpoch))
 		l.fenced = r.IsFenced
 		// What this broker may lead changed with it.
-		l.cluster.syncGroups()
+		l.cluster.applyRoles()
 	}
 	if l.shuttingDown {
 		if r.ShouldShutdown {

@@ -138,6 +138,16 @@ type Config struct {
 	// ReplicaLagTimeMaxMs removes a follower from the ISR after this long
 	// without catching up (replica.lag.time.max.ms).
 	ReplicaLagTimeMaxMs int64
+	// A follower's Fetch waits at most ReplicaFetchWaitMaxMs at the
+	// leader for data (replica.fetch.wait.max.ms), asks for at most
+	// ReplicaFetchMaxBytes per partition (replica.fetch.max.bytes) and
+	// ReplicaFetchResponseMaxBytes in all
+	// (replica.fetch.response.max.bytes), and after a failed Fetch waits
+	// ReplicaFetchBackoffMs before the next (replica.fetch.backoff.ms).
+	ReplicaFetchWaitMaxMs        int64
+	ReplicaFetchMaxBytes         int64
+	ReplicaFetchResponseMaxBytes int64
+	ReplicaFetchBackoffMs        int64
 
 	// GroupInitialRebalanceDelayMs delays the first rebalance of an empty
 	// group so that more members can join (group.initial.rebalance.delay.ms).
@@ -199,6 +209,10 @@ func DefaultConfig() Config {
 		ProducerIDExpirationMs:            producerIDExpirationMsDefault,
 		FlushIntervalMs:                   -1,
 		ReplicaLagTimeMaxMs:               30_000,
+		ReplicaFetchWaitMaxMs:             500,
+		ReplicaFetchMaxBytes:              1 << 20,
+		ReplicaFetchResponseMaxBytes:      10 << 20,
+		ReplicaFetchBackoffMs:             1000,
 		GroupInitialRebalanceDelayMs:      3000,
 		GroupMinSessionTimeoutMs:          6000,
 		GroupMaxSessionTimeoutMs:          30 * 60 * 1000,
@@ -306,8 +320,14 @@ var properties = map[string]property{
 	"log.flush.offset.checkpoint.interval.ms": intProperty(1, math.MaxInt32, func(c *Config, n int64) {
 		c.RecoveryPointCheckpointIntervalMs = n
 	}),
-	"log.flush.interval.ms":   intProperty(-1, math.MaxInt64, func(c *Config, n int64) { c.FlushIntervalMs = n }),
-	"replica.lag.time.max.ms": intProperty(1, math.MaxInt64, func(c *Config, n int64) { c.ReplicaLagTimeMaxMs = n }),
+	"log.flush.interval.ms":     intProperty(-1, math.MaxInt64, func(c *Config, n int64) { c.FlushIntervalMs = n }),
+	"replica.lag.time.max.ms":   intProperty(1, math.MaxInt64, func(c *Config, n int64) { c.ReplicaLagTimeMaxMs = n }),
+	"replica.fetch.wait.max.ms": intProperty(0, math.MaxInt32, func(c *Config, n int64) { c.ReplicaFetchWaitMaxMs = n }),
+	"replica.fetch.max.bytes":   intProperty(1, math.MaxInt32, func(c *Config, n int64) { c.ReplicaFetchMaxBytes = n }),
+	"replica.fetch.response.max.bytes": intProperty(1, math.MaxInt32, func(c *Config, n int64) {
+		c.ReplicaFetchResponseMaxBytes = n
+	}),
+	"replica.fetch.backoff.ms": intProperty(0, math.MaxInt32, func(c *Config, n int64) { c.ReplicaFetchBackoffMs = n }),
 	"group.initial.rebalance.delay.ms": intProperty(0, math.MaxInt32, func(c *Config, n int64) {
 		c.GroupInitialRebalanceDelayMs = n
 	}),
@@ -564,8 +584,7 @@ var kafkaSettingsIgnored = map[string]bool{
 	"producer.purgatory.purge.interval.requests": true, "queued.max.request.bytes": true,
 	"queued.max.requests": true, "quota.window.num": true, "quota.window.size.seconds": true,
 	"remote.fetch.max.wait.ms": true, "replica.alter.log.dirs.io.max.bytes.per.second": true,
-	"replica.fetch.backoff.ms": true, "replica.fetch.max.bytes": true, "replica.fetch.min.bytes": true,
-	"replica.fetch.response.max.bytes": true, "replica.fetch.wait.max.ms": true,
+	"replica.fetch.min.bytes":                       true,
 	"replica.high.watermark.checkpoint.interval.ms": true, "replica.selector.class": true,
 	"replica.socket.receive.buffer.bytes": true, "replica.socket.timeout.ms": true,
 	"replication.quota.window.num": true, "replication.quota.window.size.seconds": true,

@@ -61,12 +61,27 @@ func newIO(env core.Env) core.IO {
 func (p *partition) writeCaching() bool { return p.node.writeCaching }
 
 // highWatermark is the offset below which records are committed, and so
-// visible to consumers and promised by acks=all. A single broker is its
-// partitions' whole ISR: the high watermark is the durable end offset in
-// durable mode and the log end offset in caching mode.
+// visible to consumers and promised by acks=all. A standalone broker is
+// its partitions' whole ISR: the high watermark is the durable end offset
+// in durable mode and the log end offset in caching mode. In cluster mode
+// it is the replication's (replica.go).
 func (p *partition) highWatermark() int64 {
+	if p.replicated() {
+		return p.repl.highWatermark
+	}
 	if p.writeCaching() || planted.Is("ack-before-sync") {
 		return p.log.LogEndOffset()
+	}
+	return p.log.DurableEndOffset()
+}
+
+// committedEnd is the offset the purgatory's waiters wait for: the durable
+// end on a standalone broker; in cluster mode also the high watermark, so
+// that an acks=all write or a committed offset is on every ISR member and
+// durable on the leader.
+func (p *partition) committedEnd() int64 {
+	if p.replicated() {
+		return min(p.repl.highWatermark, p.log.DurableEndOffset())
 	}
 	return p.log.DurableEndOffset()
 }
@@ -78,10 +93,17 @@ func (p *partition) highWatermark() int64 {
 // watermark moved (caching mode, or that inline sync).
 func (p *partition) afterAppend(durableBefore int64) {
 	p.scheduleSync()
-	if p.log.DurableEndOffset() > durableBefore {
+	switch {
+	case p.log.DurableEndOffset() > durableBefore:
 		p.durableAdvanced()
-	} else if p.writeCaching() {
+	case p.replicated() && p.writeCaching():
+		p.advanceHighWatermark()
+	case p.writeCaching():
 		p.highWatermarkAdvanced()
+	}
+	if p.replicated() {
+		// Followers' fetches wait for the log end, not the high watermark.
+		p.wakeWaiters()
 	}
 }
 
@@ -116,10 +138,11 @@ func (p *partition) scheduleSync() {
 
 // whenDurable calls done once the log is durable up to endOffset (at once
 // if it is), or with an error if the partition goes away or fails first.
-// In durable mode this is waiting for the high watermark.
+// In durable mode this is waiting for the high watermark; in cluster mode
+// it waits for committedEnd.
 func (p *partition) whenDurable(endOffset int64, done func(error)) {
 	assert(endOffset <= p.log.LogEndOffset(), "waiting for offsets that were never appended")
-	if endOffset <= p.log.DurableEndOffset() {
+	if endOffset <= p.committedEnd() {
 		done(nil)
 		return
 	}
@@ -159,7 +182,24 @@ func (p *partition) failInOrder(err error, done func(error)) {
 // while one completes, so that a failure reported at once behind them
 // (failInOrder) cannot overtake them.
 func (p *partition) durableAdvanced() {
-	durable := p.log.DurableEndOffset()
+	if p.replicated() {
+		switch p.repl.role {
+		case roleLeader:
+			p.advanceHighWatermark()
+		case roleFollower:
+			p.node.cluster.fetchAgain(p)
+		}
+	}
+	p.completeWaiters()
+	if !p.replicated() {
+		p.highWatermarkAdvanced()
+	}
+}
+
+// completeWaiters completes the waiters committedEnd satisfies, in the
+// order described at durableAdvanced.
+func (p *partition) completeWaiters() {
+	durable := p.committedEnd()
 	// Due waiters first, by offset; the others after, as they came.
 	slices.SortStableFunc(p.durableWaiters, func(a, b durableWaiter) int {
 		aDue, bDue := a.endOffset <= durable, b.endOffset <= durable
@@ -178,7 +218,6 @@ func (p *partition) durableAdvanced() {
 		p.durableWaiters = p.durableWaiters[1:]
 		w.done(nil)
 	}
-	p.highWatermarkAdvanced()
 }
 
 // highWatermarkAdvanced checks the high watermark's invariants and lets

@@ -6,7 +6,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kbin"
 )
 
-// This file encodes Fetch responses (versions 4-12) by hand, straight into
+// This file encodes Fetch responses (versions 4-15) by hand, straight into
 // the frame that goes to the network, so that a partition's record batches
 // are read from the log file directly into their place in the response:
 // the file bytes are copied once (by the read) before the socket takes
@@ -44,14 +44,23 @@ func (f *fetchFrame) begin(buf []byte, version int16, correlationID int32, error
 	f.appendArrayLen(topics)
 }
 
-// beginTopic starts a topic and its partition array.
-func (f *fetchFrame) beginTopic(name string, partitions int) {
-	if f.flexible {
+// fetchTopicIDVersionMin is the first Fetch version that names topics by
+// id (KIP-516) instead of by name.
+const fetchTopicIDVersionMin = 13
+
+// beginTopic starts a topic and its partition array: the topic's name, or
+// from version 13 its id.
+func (f *fetchFrame) beginTopic(name string, id [16]byte, partitions int) {
+	switch {
+	case f.version >= fetchTopicIDVersionMin:
+		f.buf = append(f.buf, id[:]...)
+	case f.flexible:
 		f.buf = kbin.AppendUvarint(f.buf, uint32(len(name)+1))
-	} else {
+		f.buf = append(f.buf, name...)
+	default:
 		f.buf = binary.BigEndian.AppendUint16(f.buf, uint16(len(name)))
+		f.buf = append(f.buf, name...)
 	}
-	f.buf = append(f.buf, name...)
 	f.appendArrayLen(partitions)
 }
 
@@ -86,6 +95,21 @@ type fetchPartitionHeader struct {
 	lastStable     int64
 	logStartOffset int64
 }
+
+// divergingEpoch is the tagged field a leader adds to a follower's
+// partition whose log diverged from its own (Fetch v12+, KIP-595 and
+// KAFKA-10554): the largest epoch at most the follower's last fetched one
+// that the leader holds, and where that epoch ends in the leader's log.
+// The zero value (set false) adds nothing.
+type divergingEpoch struct {
+	set       bool
+	epoch     int32
+	endOffset int64
+}
+
+// divergingEpochBytes is the size of the DivergingEpoch struct as a tagged
+// field value: epoch, end offset and its own empty tag section.
+const divergingEpochBytes = 4 + 8 + 1
 
 // beginPartition appends a partition's fields up to its record bytes and
 // reserves their length prefix, sized for recordBytesMax bytes. It returns
@@ -128,14 +152,15 @@ func (f *fetchFrame) prefixBytes(size int) int {
 }
 
 // endPartition writes the length prefix reserved at prefixAt for the
-// record bytes appended since, then the partition's empty tag section.
+// record bytes appended since, then the partition's tag section (with
+// diverging, if set; flexible versions only).
 // The prefix of a compact length was sized for the most bytes the read
 // could return; when the read returned fewer (a shorter uvarint), the
 // record bytes move back to close the gap, which is at most a few KiB
 // for the common case because the prefix only shrinks when the data is
 // far below the budget. When the read returned more (one batch above the
 // budget, so that the consumer makes progress) they move forward.
-func (f *fetchFrame) endPartition(prefixAt, reservedBytes int) {
+func (f *fetchFrame) endPartition(prefixAt, reservedBytes int, diverging divergingEpoch) {
 	dataAt := prefixAt + reservedBytes
 	size := len(f.buf) - dataAt
 	if !f.flexible {
@@ -152,7 +177,20 @@ func (f *fetchFrame) endPartition(prefixAt, reservedBytes int) {
 		copy(f.buf[prefixAt+needed:], f.buf[dataAt:dataAt+size])
 	}
 	kbin.AppendUvarint(f.buf[prefixAt:prefixAt], uint32(size+1))
-	f.buf = append(f.buf, 0) // no tagged fields
+	f.appendPartitionTags(diverging)
+}
+
+// appendPartitionTags appends a partition's tag section: empty, or the
+// DivergingEpoch field (tag 0).
+func (f *fetchFrame) appendPartitionTags(diverging divergingEpoch) {
+	if !diverging.set {
+		f.buf = append(f.buf, 0)
+		return
+	}
+	f.buf = append(f.buf, 1, 0, divergingEpochBytes) // one field: tag 0, its size
+	f.buf = binary.BigEndian.AppendUint32(f.buf, uint32(diverging.epoch))
+	f.buf = binary.BigEndian.AppendUint64(f.buf, uint64(diverging.endOffset))
+	f.buf = append(f.buf, 0) // the struct's own empty tag section
 }
 
 // appendEmptyRecords writes an empty (not null) record set: librdkafka
@@ -161,7 +199,7 @@ func (f *fetchFrame) appendEmptyRecords() {
 	prefixAt := len(f.buf)
 	reserved := f.prefixBytes(0)
 	f.buf = append(f.buf, make([]byte, reserved)...)
-	f.endPartition(prefixAt, reserved)
+	f.endPartition(prefixAt, reserved, divergingEpoch{})
 }
 
 // beginPartitionError appends a partition that failed: its error code,

@@ -15,11 +15,13 @@ import (
 // against kmsg's, byte for byte, for every version the broker answers:
 // partitions with no data, with record bytes whose compact length is
 // shorter, equal to and longer than the prefix reserved for them, and
-// with an error.
+// with an error, and (flexible versions) with a DivergingEpoch for a
+// follower; topics by name, or by id from version 13.
 func TestFetchFrameMatchesKmsg(t *testing.T) {
 	type partitionCase struct {
 		dataBytes, reservedFor int
 		code                   int16
+		diverging              divergingEpoch
 	}
 	partitions := []partitionCase{
 		{dataBytes: 0, reservedFor: 1 << 20},
@@ -28,18 +30,27 @@ func TestFetchFrameMatchesKmsg(t *testing.T) {
 		{dataBytes: 300, reservedFor: 1000},   // prefix as reserved
 		{code: kerr.OffsetOutOfRange.Code},
 		{dataBytes: 70_000, reservedFor: 1 << 20},
+		{dataBytes: 0, reservedFor: 1 << 20, diverging: divergingEpoch{set: true, epoch: 7, endOffset: 1234}},
 	}
-	for version := int16(4); version <= 12; version++ {
+	for version := int16(4); version <= 15; version++ {
 		t.Run(fmt.Sprintf("v%d", version), func(t *testing.T) {
 			want := kmsg.NewPtrFetchResponse()
 			want.SetVersion(version)
 			var f fetchFrame
 			f.begin(make([]byte, 0, 16), version, 77, 0, 2)
-			for _, topic := range []string{"alpha", "b"} {
+			for n, topic := range []string{"alpha", "b"} {
 				st := kmsg.NewFetchResponseTopic()
-				st.Topic = topic
-				f.beginTopic(topic, len(partitions))
+				id := [16]byte{byte(n + 1), 2, 3}
+				if version >= fetchTopicIDVersionMin {
+					st.TopicID = id
+				} else {
+					st.Topic = topic
+				}
+				f.beginTopic(topic, id, len(partitions))
 				for i, pc := range partitions {
+					if pc.diverging.set && version < fetchFlexibleVersionMin {
+						pc.diverging = divergingEpoch{} // not in the version
+					}
 					sp := kmsg.NewFetchResponseTopicPartition()
 					sp.Partition = int32(i)
 					if pc.code != 0 {
@@ -55,7 +66,10 @@ func TestFetchFrameMatchesKmsg(t *testing.T) {
 							highWatermark: 1000 + int64(i), lastStable: 1000 + int64(i), logStartOffset: 3}, pc.reservedFor)
 						reserved := len(f.buf) - prefixAt
 						f.buf = append(f.buf, data...)
-						f.endPartition(prefixAt, reserved)
+						if pc.diverging.set {
+							sp.DivergingEpoch.Epoch, sp.DivergingEpoch.EndOffset = pc.diverging.epoch, pc.diverging.endOffset
+						}
+						f.endPartition(prefixAt, reserved, pc.diverging)
 					}
 					st.Partitions = append(st.Partitions, sp)
 				}
@@ -151,7 +165,7 @@ func TestSteadyFetchAllocatesNothing(t *testing.T) {
 				t.Fatalf("response does not parse: %v", err)
 			}
 			p := resp.Topics[0].Partitions[0]
-			stored, err := s.broker.node.catalog.partition("t", 0).readForFetch(0, 1<<20, true, nil)
+			stored, err := s.broker.node.catalog.partition("t", 0).readForFetch(0, 1<<20, true, s.broker.node.catalog.partition("t", 0).highWatermark(), nil)
 			if err != nil {
 				t.Fatal(err)
 			}

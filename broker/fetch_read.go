@@ -3,7 +3,8 @@ package broker
 import "github.com/kafkasim/kafkasim/core/planted"
 
 // readForFetch appends to buf whole batches from offset, up to maxBytes
-// (but at least one batch when minOneBatch), not beyond the high watermark,
+// (but at least one batch when minOneBatch), not beyond end (the high
+// watermark for a consumer, the log end for a follower),
 // continuing across segment boundaries, into a response frame that the
 // connection reuses. After the first batch it reads only batches that fit
 // the budget (storage.Log.ReadWithin), so a batch that cannot be sent is
@@ -18,11 +19,10 @@ import "github.com/kafkasim/kafkasim/core/planted"
 // batch's CRC. A violation is a corrupt read (storage.ErrCorruptLog), which
 // the client retries, or corruption at rest (storage.ErrCorruption), which
 // takes the partition offline.
-func (p *partition) readForFetch(offset int64, maxBytes int, minOneBatch bool, buf []byte) ([]byte, error) {
+func (p *partition) readForFetch(offset int64, maxBytes int, minOneBatch bool, end int64, buf []byte) ([]byte, error) {
 	if p.offline != nil {
 		return buf, p.offlineError()
 	}
-	end := p.highWatermark()
 	if planted.Is("fetch-above-high-watermark") {
 		end = p.log.LogEndOffset()
 	}

@@ -22,7 +22,7 @@ func TestReadForFetchStopsBeforeABatchThatDoesNotFit(t *testing.T) {
 		}
 	}
 	p := b.node.catalog.partition("t", 0)
-	whole, err := p.readForFetch(0, 1<<20, true, nil)
+	whole, err := p.readForFetch(0, 1<<20, true, p.highWatermark(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -37,7 +37,7 @@ func TestReadForFetchStopsBeforeABatchThatDoesNotFit(t *testing.T) {
 	}
 	for _, test := range tests {
 		t.Run(test.name, func(t *testing.T) {
-			got, err := p.readForFetch(0, test.budgetBytes, true, nil)
+			got, err := p.readForFetch(0, test.budgetBytes, true, p.highWatermark(), nil)
 			if err != nil {
 				t.Fatal(err)
 			}

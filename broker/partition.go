@@ -66,6 +66,9 @@ type partition struct {
 	loading bool
 	// scratch is reused for reads that stay inside the broker.
 	scratch []byte
+	// repl is the partition's replication state in cluster mode
+	// (replica.go).
+	repl replication
 }
 
 // partitionDir is the live directory of a partition (see catalog_names.go
@@ -87,6 +90,10 @@ func openPartition(n *Node, t *topic, index int32) (*partition, error) {
 	}
 	logRecovery(n, dir, report)
 	p := &partition{node: n, topic: t, index: index, dir: dir, log: log}
+	// In cluster mode the high watermark is learned again from the ISR
+	// (replica.go); until then nothing above the log start is committed
+	// as far as this broker knows.
+	p.repl.highWatermark = log.LogStartOffset()
 	p.highWatermarkSeen = p.highWatermark()
 	p.leaderEpoch = max(0, log.LatestEpoch())
 	p.activeSegmentBase = p.currentSegmentBase()
@@ -393,7 +400,10 @@ func (p *partition) enforceRetention(now time.Time) {
 	if !p.saveProducerStateBeforeRetention() {
 		return
 	}
-	deleted, err := p.log.DeleteOldSegments(now)
+	// Nothing above the high watermark goes: a replicated partition may
+	// still need it (a follower has not fetched it, or a leader change
+	// makes it the log's truth), as Kafka's retention keeps it.
+	deleted, err := p.log.DeleteOldSegmentsBelow(now, p.highWatermark())
 	if err != nil {
 		p.storageFailure("retention", err)
 		return

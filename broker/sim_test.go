@@ -134,7 +134,7 @@ func (b *simBroker) checkLogsIntact(t testing.TB) {
 	for _, tp := range b.node.catalog.sorted() {
 		for _, p := range tp.partitions {
 			next := p.log.LogStartOffset()
-			data, err := p.readForFetch(next, 1<<30, true, nil)
+			data, err := p.readForFetch(next, 1<<30, true, p.highWatermark(), nil)
 			if err != nil {
 				t.Fatalf("%s: read: %v", p, err)
 			}

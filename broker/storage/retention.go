@@ -2,6 +2,7 @@ package storage
 
 import (
 	"fmt"
+	"math"
 	"slices"
 	"time"
 
@@ -33,10 +34,19 @@ import (
 //   - A removal that a crash undid leaves a whole synced segment below the
 //     new start, which the next retention run deletes again.
 func (l *Log) DeleteOldSegments(now time.Time) (deleted int, err error) {
+	return l.DeleteOldSegmentsBelow(now, math.MaxInt64)
+}
+
+// DeleteOldSegmentsBelow is DeleteOldSegments that deletes only segments
+// wholly below limit: a replicated partition passes its high watermark, so
+// that retention never deletes records that are not committed yet (a
+// follower may still need them, and a leader change may still make them
+// the log's truth), as Kafka's retention does.
+func (l *Log) DeleteOldSegmentsBelow(now time.Time, limit int64) (deleted int, err error) {
 	if err := l.writable(); err != nil {
 		return 0, err
 	}
-	count := l.deletableSegments(now.UnixMilli())
+	count := l.deletableSegments(now.UnixMilli(), limit)
 	if count == 0 {
 		return 0, nil
 	}
@@ -66,10 +76,10 @@ func (l *Log) DeleteOldSegments(now time.Time) (deleted int, err error) {
 }
 
 // deletableSegments counts the leading segments that retention removes.
-func (l *Log) deletableSegments(nowMs int64) int {
+func (l *Log) deletableSegments(nowMs, limit int64) int {
 	total := l.Size()
 	n := 0
-	for n+1 < len(l.segments) {
+	for n+1 < len(l.segments) && l.segments[n+1].baseOffset <= limit {
 		s := l.segments[n]
 		expired := l.config.RetentionMs >= 0 && s.maxTimestamp >= 0 && nowMs-s.maxTimestamp > l.config.RetentionMs
 		excess := l.config.RetentionBytes >= 0 && total-s.sizeBytes >= l.config.RetentionBytes

@@ -43,4 +43,12 @@ var Blind = []struct{ Name, Removes, Needs string }{
 	{"lead-while-fenced", "a cluster broker serves a partition as leader only while the controller has it unfenced, never on a stale metadata view",
 		"replicated partitions (issue 10): with one replica a stale view names the only copy's broker, so serving it loses nothing a client can see; " +
 			"TestRestartedBrokerDoesNotLeadOnAStaleView catches it, and a sweep failed only indirectly (seed 41, on liveness)"},
+	{"high-watermark-ignores-followers", "a leader's high watermark waits for every member of the maximal ISR",
+		"replicated partitions in the simulator's cluster seeds (issue 10)"},
+	{"high-watermark-below-min-isr", "a leader's high watermark stands still while the ISR is smaller than min.insync.replicas (KIP-966)",
+		"replicated partitions in the simulator's cluster seeds (issue 10)"},
+	{"isr-join-stale-broker-epoch", "a follower joins the ISR only at its broker's current epoch (KIP-903)",
+		"replicated partitions in the simulator's cluster seeds (issue 10)"},
+	{"truncate-to-high-watermark", "a diverged follower truncates to the divergence point its leader names, never to its high watermark (KIP-101)",
+		"replicated partitions in the simulator's cluster seeds (issue 10)"},
 }

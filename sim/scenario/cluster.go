@@ -28,6 +28,13 @@ type ClusterSpec struct {
 	PartitionEvery time.Duration
 	// PartitionLengthMax bounds how long one partition lasts.
 	PartitionLengthMax time.Duration
+	// ReplicationFactor is the replication factor of the workload's topic
+	// and of __consumer_offsets: 3, sometimes 2, at most the brokers
+	// there are; 0 (a configuration saved before replication) means 1.
+	ReplicationFactor int16 `json:",omitempty"`
+	// MinInsyncReplicas is the brokers' min.insync.replicas: 2 with three
+	// replicas, 1 or 2 with two, 1 with one; 0 means 1.
+	MinInsyncReplicas int16 `json:",omitempty"`
 }
 
 // clusterVoters is how many voters a cluster has, as issue 9 asks: the
@@ -63,8 +70,36 @@ func deriveCluster(seed uint64, faults Faults) ClusterSpec {
 		c.Separate = true
 		c.Nodes = clusterVoters + 1 + r.IntN(3)
 	}
+	brokers := int16(c.brokerCount())
+	c.ReplicationFactor = min(3, brokers)
+	if r.Chance(twoReplicasChance) {
+		c.ReplicationFactor = min(2, brokers)
+	}
+	c.MinInsyncReplicas = min(2, c.ReplicationFactor)
+	if c.ReplicationFactor == 2 && r.Chance(0.5) {
+		c.MinInsyncReplicas = 1
+	}
 	return c
 }
+
+// twoReplicasChance is the share of cluster seeds whose topics have two
+// replicas rather than three (issue 10: RF 3, sometimes 2).
+const twoReplicasChance = 0.25
+
+// brokerCount is how many of the nodes are brokers.
+func (c ClusterSpec) brokerCount() int {
+	if c.Separate {
+		return c.Nodes - c.Voters
+	}
+	return c.Nodes
+}
+
+// replicationFactor is the topics' replication factor (1 for a single
+// broker or a configuration saved before replication).
+func (c ClusterSpec) replicationFactor() int16 { return max(c.ReplicationFactor, 1) }
+
+// minInsyncReplicas is the brokers' min.insync.replicas.
+func (c ClusterSpec) minInsyncReplicas() int16 { return max(c.MinInsyncReplicas, 1) }
 
 // separateChance is the share of cluster seeds whose voters are
 // controller-only nodes (issue 9: combined or separate, per seed).
@@ -79,6 +114,8 @@ func (c ClusterSpec) lines() []optionLine {
 		{"cluster.nodes", c.Nodes, c.Nodes > 0},
 		{"cluster.voters", fmt.Sprintf("%d (broker,controller); the other %d broker only", c.Voters, c.Nodes-c.Voters), c.Nodes > 0 && !c.Separate},
 		{"cluster.voters", fmt.Sprintf("%d (controller only); the other %d broker only", c.Voters, c.Nodes-c.Voters), c.Separate},
+		{"cluster.replication.factor", c.replicationFactor(), c.Nodes > 0},
+		{"cluster.min.insync.replicas", c.minInsyncReplicas(), c.Nodes > 0},
 		{"fault.partition.every", c.PartitionEvery, c.PartitionEvery > 0},
 		{"fault.partition.length.max", c.PartitionLengthMax, c.PartitionEvery > 0},
 	}
@@ -158,8 +195,8 @@ func (r *run) addBrokerNodes() {
 }
 
 // clusterConfig turns the broker configuration into node b's in a
-// cluster: its id, listeners, roles and the quorum's voters. Partitions
-// have one replica, as replication is not there yet (docs/cluster.md).
+// cluster: its id, listeners, roles, the quorum's voters, and the
+// replication settings (docs/replication.md).
 func (r *run) clusterConfig(cfg broker.Config, b *brokerNode) broker.Config {
 	if !r.clustered() {
 		return cfg
@@ -180,14 +217,21 @@ func (r *run) clusterConfig(cfg broker.Config, b *brokerNode) broker.Config {
 			cfg.ProcessRoles, cfg.Listeners = []string{"controller"}, nil
 		}
 	}
-	cfg.OffsetsTopicReplicationFactor = 1
-	cfg.DefaultReplicationFactor = 1
+	cfg.OffsetsTopicReplicationFactor = r.cfg.Cluster.replicationFactor()
+	cfg.DefaultReplicationFactor = r.cfg.Cluster.replicationFactor()
+	cfg.MinInsyncReplicas = r.cfg.Cluster.minInsyncReplicas()
+	// Five times the simulated fsync's heavy tail (up to two seconds), so
+	// that a slow disk alone does not take a follower out of the ISR.
+	cfg.ReplicaLagTimeMaxMs = clusterReplicaLagMs
 	// Snapshot the metadata log every few entries (a run commits 15 to
 	// 30), so that snapshots, log truncation and FetchSnapshot happen
 	// under the faults and the quorum checker sees them.
 	cfg.MetadataSnapshotBytes = clusterSnapshotBytes
 	return cfg
 }
+
+// clusterReplicaLagMs is replica.lag.time.max.ms in cluster runs.
+const clusterReplicaLagMs = 10_000
 
 // pickBroker draws the node a fault strikes. A single-broker run draws
 // nothing, so that its random stream is the one it always was.

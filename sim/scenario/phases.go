@@ -17,12 +17,18 @@ import (
 //	durable, acks=all     kept            kept
 //	durable, acks=1       kept            may be lost (unless flushed per message)
 //	caching, acks=1/all   kept            may be lost (unless flushed per message)
+//	replicated, acks=1    may be lost     may be lost
 //
 // A process crash keeps the page cache, so only power loss can take an
 // acknowledged write that was written but not synced.
 func (r *run) durable(acks int16) bool {
 	switch {
 	case acks == 0:
+		return false
+	case acks == 1 && r.cfg.Cluster.replicationFactor() > 1:
+		// The leader alone had it: a leader change (a crash, a partition
+		// that isolates it) lets followers that never fetched it truncate
+		// it away, whatever the disks do (docs/durability.md).
 		return false
 	case r.cfg.promiseDurable, r.cfg.FlushPerMessage, !r.cfg.Faults[FaultPowerLoss]:
 		return true
@@ -47,7 +53,7 @@ func (r *run) setup() error {
 	created := false
 	var attempt func()
 	attempt = func() {
-		spec := client.TopicSpec{Topic: topicName, Partitions: r.cfg.Partitions, ReplicationFactor: 1}
+		spec := client.TopicSpec{Topic: topicName, Partitions: r.cfg.Partitions, ReplicationFactor: r.cfg.Cluster.replicationFactor()}
 		admin.CreateTopics([]client.TopicSpec{spec}, func(errs []client.TopicError, err error) {
 			if err == nil && len(errs) == 1 && errs[0].Err == nil {
 				created = true
