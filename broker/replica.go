@@ -278,6 +278,11 @@ func (p *partition) resign(next metadata.PartitionState) {
 func (p *partition) follow(state metadata.PartitionState) {
 	p.leaderEpoch = state.LeaderEpoch
 	p.repl.fetchStalled = false
+	if planted.Is("truncate-to-high-watermark") && !p.log.SyncInFlight() {
+		// Kafka before KIP-101: a new follower cut its log at its own high
+		// watermark, which may lag the leader's, and fetched the rest again.
+		p.truncateTo(p.repl.highWatermark)
+	}
 	p.node.log.Info("following partition", slog.String("partition", p.String()), slog.Int("leader", int(state.Leader)),
 		slog.Int("leader_epoch", int(state.LeaderEpoch)))
 	p.node.cluster.follow(p, state.Leader)

@@ -14,7 +14,6 @@ import (
 	"github.com/kafkasim/kafkasim/broker/quorum"
 	"github.com/kafkasim/kafkasim/broker/storage"
 	"github.com/kafkasim/kafkasim/core"
-	"github.com/kafkasim/kafkasim/core/planted"
 	"github.com/kafkasim/kafkasim/core/record"
 )
 
@@ -352,9 +351,6 @@ func (p *partition) truncateDiverged(epoch int32, endOffset int64) bool {
 		case ownEpoch >= 0 && ownEnd >= 0:
 			target = min(ownEnd, leo)
 		}
-	}
-	if planted.Is("truncate-to-high-watermark") {
-		target = min(p.repl.highWatermark, leo)
 	}
 	if target < 0 {
 		target = p.log.LogStartOffset()

@@ -33,6 +33,9 @@ var Bugs = []struct{ Name, Removes string }{
 	{"recovery-skips-crc", "recovery accepts a batch only when its CRC matches"},
 	{"fetch-above-high-watermark", "a fetch serves nothing above the high watermark (in durable mode, nothing whose fsync has not completed)"},
 	{"send-before-persist", "a metadata quorum node sends a Ready's messages (votes, Fetch offsets) only once its state is durable"},
+	{"lead-while-fenced", "a cluster broker serves a partition as leader only while the controller has it unfenced, never on a stale metadata view"},
+	{"high-watermark-ignores-followers", "a leader's high watermark waits for every member of the maximal ISR"},
+	{"truncate-to-high-watermark", "a follower truncates only to the divergence point its leader names, never to its own high watermark on becoming a follower (KIP-101)"},
 }
 
 // Blind lists planted bugs that sweeps do not catch yet: each is a blind
@@ -40,15 +43,10 @@ var Bugs = []struct{ Name, Removes string }{
 // .ci/planted-bugs does not sweep them; a bug moves to Bugs once a sweep
 // catches it. Is accepts their names too.
 var Blind = []struct{ Name, Removes, Needs string }{
-	{"lead-while-fenced", "a cluster broker serves a partition as leader only while the controller has it unfenced, never on a stale metadata view",
-		"replicated partitions (issue 10): with one replica a stale view names the only copy's broker, so serving it loses nothing a client can see; " +
-			"TestRestartedBrokerDoesNotLeadOnAStaleView catches it, and a sweep failed only indirectly (seed 41, on liveness)"},
-	{"high-watermark-ignores-followers", "a leader's high watermark waits for every member of the maximal ISR",
-		"replicated partitions in the simulator's cluster seeds (issue 10)"},
 	{"high-watermark-below-min-isr", "a leader's high watermark stands still while the ISR is smaller than min.insync.replicas (KIP-966)",
-		"replicated partitions in the simulator's cluster seeds (issue 10)"},
+		"a replica that lost synced data (corruption at rest, a lost disk) to leave the ISR and the eligible leader replicas (issue 10, item 4): " +
+			"until then the last replica standing keeps what it committed alone, so a high watermark moved on it loses nothing a client can see"},
 	{"isr-join-stale-broker-epoch", "a follower joins the ISR only at its broker's current epoch (KIP-903)",
-		"replicated partitions in the simulator's cluster seeds (issue 10)"},
-	{"truncate-to-high-watermark", "a diverged follower truncates to the divergence point its leader names, never to its high watermark (KIP-101)",
-		"replicated partitions in the simulator's cluster seeds (issue 10)"},
+		"nothing the simulator can reach: the controller refuses the same stale member (INELIGIBLE_REPLICA, alter_partition.go), " +
+			"so this is defence in depth; TestAlterPartition covers the controller's check"},
 }
