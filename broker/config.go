@@ -68,8 +68,8 @@ type Config struct {
 	// 20 MiB, ours 1 MiB, since our records are few and small).
 	MetadataSnapshotBytes int64
 	// OffsetsTopicReplicationFactor is the replication factor of
-	// __consumer_offsets in cluster mode (offsets.topic.replication.factor).
-	// Kafka's default is 3; ours is 1 until partitions replicate.
+	// __consumer_offsets in cluster mode (offsets.topic.replication.factor),
+	// 3 as in Kafka.
 	OffsetsTopicReplicationFactor int16
 
 	// LogDir is the data directory, relative to the node's FS root
@@ -224,7 +224,7 @@ func DefaultConfig() Config {
 		BrokerHeartbeatIntervalMs:         2000,
 		AutoLeaderRebalance:               true,
 		LeaderImbalanceCheckIntervalMs:    300_000,
-		OffsetsTopicReplicationFactor:     1,
+		OffsetsTopicReplicationFactor:     3,
 		MetadataSnapshotBytes:             1 << 20,
 		ConnectionsMaxIdleMs:              10 * 60 * 1000,
 		ConnectionsMax:                    math.MaxInt32,
