@@ -12,27 +12,43 @@ import (
 const failoverPartitions = 1000
 
 // newFailoverCluster starts three voters and two broker-only nodes with a
-// topic of failoverPartitions partitions, three replicas each and unclean
-// election enabled: until partitions replicate, a leader's ISR is itself
-// alone, so only an unclean election can move a dead broker's leaderships
-// (docs/cluster.md).
+// topic of failoverPartitions partitions, three replicas each, and waits
+// until every partition's ISR holds all three (the followers fetched and
+// the leaders' AlterPartitions committed), so that a dead broker's
+// leaderships move by clean elections.
 func newFailoverCluster(b *testing.B, seed uint64) *simCluster {
 	sc := newSimClusterWithVoters(b, seed, 5, 3)
 	sc.runUntil("an active controller", 20*time.Second, func() bool { return sc.activeController() != nil })
 	sc.runUntil("every broker unfenced", 30*time.Second, sc.unfenced)
 	done := false
 	var failure string
-	sc.admin.CreateTopics([]client.TopicSpec{{Topic: "wide", Partitions: failoverPartitions, ReplicationFactor: 3,
-		Configs: map[string]string{"unclean.leader.election.enable": "true"}}}, func(errs []client.TopicError, err error) {
-		done = true
-		if err != nil || errs[0].Err != nil {
-			failure = "create failed"
-		}
-	})
+	sc.admin.CreateTopics([]client.TopicSpec{{Topic: "wide", Partitions: failoverPartitions, ReplicationFactor: 3}},
+		func(errs []client.TopicError, err error) {
+			done = true
+			if err != nil || errs[0].Err != nil {
+				failure = "create failed"
+			}
+		})
 	sc.runUntil("the topic created", 60*time.Second, func() bool { return done })
 	if failure != "" {
 		b.Fatal(failure)
 	}
+	sc.runUntil("every ISR full", 120*time.Second, func() bool {
+		a := sc.activeController()
+		if a == nil {
+			return false
+		}
+		topic, ok := a.node.cluster.image.TopicByName("wide")
+		if !ok {
+			return false
+		}
+		for _, p := range topic.Partitions {
+			if len(p.ISR) < 3 {
+				return false
+			}
+		}
+		return true
+	})
 	return sc
 }
 
