@@ -1,0 +1,98 @@
+package broker
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/kafkasim/kafkasim/broker/metadata"
+)
+
+// Known Kafka replication failures as scripted simulator scenarios (issue
+// 10, item 9). Each drives a cluster of three brokers (replication factor
+// 3, min.insync.replicas 2; replication_helpers_test.go) through the
+// failure and asserts what clients observe: acknowledged records readable,
+// offsets, error codes. Each names the protection it guards and how taking
+// that protection out was shown to make it fail: a planted bug, run as
+//
+//	go test -tags planted -ldflags "-X github.com/kafkasim/kafkasim/core/planted.Bug=<bug>" ./broker/ -run <Test>
+//
+// or, where no planted bug removes the protection, a hand edit of a copy
+// of the tree, with the failure message quoted.
+
+// TestKIP101TruncationToAStaleHighWatermark is KIP-101's first scenario. A
+// record acknowledged with acks=all is on every replica, but the followers
+// learn the high watermark that covers it one fetch later. The leader dies
+// before they do; a follower that, on following the new leader, cut its log
+// at its own (stale) high watermark would drop the record, and when the new
+// leader dies before that follower fetched the record again, the follower
+// becomes leader without it: an acknowledged write is gone.
+//
+// Protection: a follower truncates only to the divergence point its leader
+// names (DivergingEpoch, truncateDiverged), never to its high watermark.
+// With the planted bug truncate-to-high-watermark live it fails:
+//
+//	acknowledged records after two failovers: ["m0" "m1" "m2" "m3" "m4"], want ["m0" "m1" "m2" "m3" "m4" "m5"]
+func TestKIP101TruncationToAStaleHighWatermark(t *testing.T) {
+	rc := newReplicationCluster(t, 101, nil)
+	first := rc.mustState()
+	leader := first.Leader
+	for i := range 5 {
+		rc.mustProduce(leader, -1, fmt.Sprintf("m%d", i))
+	}
+	rc.runUntil("every replica knows the high watermark", 10*time.Second, func() bool { return rc.highWatermarksAt(5) })
+
+	// m5 is acknowledged; the leader dies before the answer reaches any
+	// follower's next fetch, so both followers' high watermarks are stale.
+	acknowledged := false
+	rc.send(brokerAddress(leader), produceRaw(t, -1, 5000, "m5"), func(resp kmsg.Response, err error) {
+		acknowledged = err == nil && produceCodeOf(resp) == 0
+	})
+	rc.stepUntil("m5 acknowledged", 10*time.Second, func() bool { return acknowledged })
+	rc.broker(leader).crash()
+	stale := 0
+	for _, id := range others(first, leader) {
+		if p := rc.local(id); p.log.LogEndOffset() == 6 && p.repl.highWatermark < 6 {
+			stale++
+		}
+	}
+	if stale == 0 {
+		t.Fatal("no follower held m5 under a stale high watermark: the scenario did not happen")
+	}
+
+	// The controller fences the dead leader and elects a follower; the
+	// moment the other follower starts following it, the new leader dies
+	// too, before that follower could fetch anything from it.
+	var last, next int32
+	rc.stepUntil("a follower follows a new leader", 30*time.Second, func() bool {
+		for _, id := range others(first, leader) {
+			p := rc.local(id)
+			if p.repl.role == roleFollower && p.repl.state.Leader != leader && p.repl.state.Leader != metadata.NoLeader {
+				last, next = id, p.repl.state.Leader
+				return true
+			}
+		}
+		return false
+	})
+	rc.broker(next).crash()
+	rc.runUntil("the last replica standing elected", 30*time.Second, func() bool {
+		state, ok := rc.state()
+		return ok && state.Leader == last
+	})
+
+	// Both dead brokers come back and follow it; once the ISR is large
+	// enough again the high watermark moves, and every acknowledged record
+	// must be readable.
+	rc.restart(rc.broker(leader))
+	rc.restart(rc.broker(next))
+	rc.runUntil("the ISR whole and the high watermark at the log end", 60*time.Second, func() bool {
+		p := rc.local(last)
+		state, ok := rc.state()
+		return ok && len(state.ISR) == 3 && p.repl.role == roleLeader && p.repl.highWatermark == p.log.LogEndOffset()
+	})
+	got := rc.consume(last)
+	requireValues(t, "acknowledged records after two failovers", got.values, []string{"m0", "m1", "m2", "m3", "m4", "m5"})
+	rc.requireReplicasAgree(last)
+}
