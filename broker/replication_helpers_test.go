@@ -356,6 +356,14 @@ func (rc *replicationCluster) consume(id int32) consumed {
 	return consumed{code: p.ErrorCode, highWatermark: p.HighWatermark, values: values}
 }
 
+// runFor runs the simulation for d of virtual time.
+func (rc *replicationCluster) runFor(d time.Duration) {
+	rc.t.Helper()
+	if err := rc.sched.RunFor(d); err != nil {
+		rc.t.Fatal(err)
+	}
+}
+
 // stepUntil runs the simulation one event at a time until cond holds,
 // failing after limit of virtual time: for the scenarios that must strike
 // between two events.

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/kafkasim/kafkasim/broker/metadata"
@@ -95,4 +96,57 @@ func TestKIP101TruncationToAStaleHighWatermark(t *testing.T) {
 	got := rc.consume(last)
 	requireValues(t, "acknowledged records after two failovers", got.values, []string{"m0", "m1", "m2", "m3", "m4", "m5"})
 	rc.requireReplicasAgree(last)
+}
+
+// TestKIP966LastReplicaStanding loses both followers of a partition with
+// min.insync.replicas 2, so that the ISR shrinks to the leader alone. Then
+// acks=all must be refused with NOT_ENOUGH_REPLICAS, and acks=1 writes,
+// which the leader alone takes, must stay invisible to consumers: the high
+// watermark does not move while the ISR is smaller than
+// min.insync.replicas (KIP-966), since the last replica standing may be
+// lost too and nothing it alone holds may have been read. Once a follower
+// is back in the ISR they commit and become readable.
+//
+// Protection: advanceHighWatermark stands still below min.insync.replicas.
+// With the planted bug high-watermark-below-min-isr live it fails:
+//
+//	consumers of the last replica standing: high watermark 5, records ["m0" "m1" "m2" "y0" "y1"]; want 3 and ["m0" "m1" "m2"] (error <nil>)
+//
+// (The NOT_ENOUGH_REPLICAS before the append is producePartition's ISR
+// check; without it the write would wait for a high watermark that cannot
+// move and time out instead, which the test reports too.)
+func TestKIP966LastReplicaStanding(t *testing.T) {
+	rc := newReplicationCluster(t, 966, nil)
+	state := rc.mustState()
+	leader := state.Leader
+	rc.mustProduce(leader, -1, "m0", "m1", "m2")
+	rc.runUntil("every replica knows the high watermark", 10*time.Second, func() bool { return rc.highWatermarksAt(3) })
+	for _, id := range others(state, leader) {
+		rc.powerOff(rc.broker(id))
+	}
+	rc.runUntil("the ISR shrunk to the leader", 60*time.Second, func() bool {
+		p := rc.local(leader)
+		return len(p.repl.state.ISR) == 1 && p.repl.state.ISR[0] == leader
+	})
+
+	if code, _ := rc.produce(leader, -1, "x"); code != kerr.NotEnoughReplicas.Code {
+		t.Fatalf("acks=all with the leader alone in the ISR: %v, want NOT_ENOUGH_REPLICAS", kerr.ErrorForCode(code))
+	}
+	if offset := rc.mustProduce(leader, 1, "y0", "y1"); offset != 3 {
+		t.Fatalf("acks=1 with the leader alone in the ISR: offset %d, want 3", offset)
+	}
+	// The leader has synced y0 and y1 long before this, alone.
+	rc.runFor(5 * time.Second)
+	if got := rc.consume(leader); got.code != 0 || got.highWatermark != 3 || len(got.values) != 3 {
+		t.Fatalf("consumers of the last replica standing: high watermark %d, records %q; want 3 and [\"m0\" \"m1\" \"m2\"] (error %v)",
+			got.highWatermark, got.values, kerr.ErrorForCode(got.code))
+	}
+
+	// A follower returns, catches up and rejoins the ISR: now two replicas
+	// hold y0 and y1, which commit.
+	back := others(state, leader)[0]
+	rc.restart(rc.broker(back))
+	rc.runUntil("the high watermark past y1", 60*time.Second, func() bool { return rc.local(leader).repl.highWatermark == 5 })
+	requireValues(t, "consumers once a follower is back", rc.consume(leader).values, []string{"m0", "m1", "m2", "y0", "y1"})
+	rc.requireReplicasAgree(leader)
 }
