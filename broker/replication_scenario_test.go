@@ -150,3 +150,67 @@ func TestKIP966LastReplicaStanding(t *testing.T) {
 	requireValues(t, "consumers once a follower is back", rc.consume(leader).values, []string{"m0", "m1", "m2", "y0", "y1"})
 	rc.requireReplicasAgree(leader)
 }
+
+// TestReplicationZombieLeaderTakesNoCommittedWrites cuts a partition's
+// leader off from every other node while clients can still reach it.
+// Produce carries no leader epoch, so the deposed leader, which has not
+// heard of its successor, keeps taking acks=1 writes. None of them may
+// ever be visible: not to consumers of the new leader, not to consumers of
+// the zombie (its high watermark waits for followers that no longer fetch
+// from it), and they are truncated when it returns. An acks=all write to
+// it is never acknowledged, since no follower copies it.
+//
+// Protection: the high watermark is the smallest offset over the maximal
+// ISR (advanceHighWatermark), so a leader alone cannot commit. With the
+// planted bug high-watermark-ignores-followers live it fails:
+//
+//	an acks=all write to the zombie leader was acknowledged
+func TestReplicationZombieLeaderTakesNoCommittedWrites(t *testing.T) {
+	rc := newReplicationCluster(t, 320, nil)
+	state := rc.mustState()
+	zombie := state.Leader
+	rc.mustProduce(zombie, -1, "m0", "m1", "m2")
+	rc.runUntil("every replica knows the high watermark", 10*time.Second, func() bool { return rc.highWatermarksAt(3) })
+
+	rc.cutOff(rc.broker(zombie))
+	if offset := rc.mustProduce(zombie, 1, "z0", "z1"); offset != 3 {
+		t.Fatalf("acks=1 to the zombie: offset %d, want 3", offset)
+	}
+	allAnswered, allCode := false, int16(0)
+	rc.send(brokerAddress(zombie), produceRaw(t, -1, 5000, "z-all"), func(resp kmsg.Response, err error) {
+		allAnswered = true
+		if err == nil {
+			allCode = produceCodeOf(resp)
+		} else {
+			allCode = -1
+		}
+	})
+	var successor int32
+	rc.runUntil("a successor elected", 60*time.Second, func() bool {
+		state, ok := rc.state()
+		successor = state.Leader
+		return ok && successor != zombie && successor != metadata.NoLeader && rc.local(successor).repl.role == roleLeader
+	})
+	if offset := rc.mustProduce(successor, -1, "n0", "n1"); offset != 3 {
+		t.Fatalf("acks=all to the new leader: offset %d, want 3", offset)
+	}
+	rc.runUntil("the zombie's acks=all write answered", 30*time.Second, func() bool { return allAnswered })
+	if allCode == 0 {
+		t.Fatal("an acks=all write to the zombie leader was acknowledged")
+	}
+	requireValues(t, "consumers of the new leader", rc.consume(successor).values, []string{"m0", "m1", "m2", "n0", "n1"})
+	requireValues(t, "consumers of the zombie", rc.consume(zombie).values, []string{"m0", "m1", "m2"})
+
+	// Healed, the zombie learns of its successor, truncates what it took
+	// alone and copies the new leader's records.
+	rc.sched.Network().HealAll()
+	rc.runUntil("the zombie back in the ISR", 60*time.Second, func() bool {
+		state, ok := rc.state()
+		return ok && len(state.ISR) == 3 && rc.local(zombie).repl.role == roleFollower &&
+			rc.local(zombie).log.LogEndOffset() == rc.local(successor).log.LogEndOffset()
+	})
+	values, _ := rc.logValues(zombie)
+	requireValues(t, "the zombie's log after it returned", values, []string{"m0", "m1", "m2", "n0", "n1"})
+	rc.requireReplicasAgree(successor)
+	requireValues(t, "consumers of the new leader after the heal", rc.consume(successor).values, []string{"m0", "m1", "m2", "n0", "n1"})
+}
