@@ -2,6 +2,7 @@ package broker
 
 import (
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -213,4 +214,142 @@ func TestReplicationZombieLeaderTakesNoCommittedWrites(t *testing.T) {
 	requireValues(t, "the zombie's log after it returned", values, []string{"m0", "m1", "m2", "n0", "n1"})
 	rc.requireReplicasAgree(successor)
 	requireValues(t, "consumers of the new leader after the heal", rc.consume(successor).values, []string{"m0", "m1", "m2", "n0", "n1"})
+}
+
+// TestReplicationStaleBrokerEpochDoesNotRejoinTheISR restarts a follower
+// (a new broker epoch) while it is cut off from its leader, so that it is
+// out of the ISR, and sends the leader a follower's Fetch in its name with
+// its old broker epoch from the offset that would let it rejoin: a Fetch
+// of the incarnation before the restart, delayed in the network (KIP-903:
+// that incarnation may have lost data it fetched). Both layers must refuse
+// it: the leader proposes no ISR change, and the controller, sent the same
+// change directly in an AlterPartition, answers INELIGIBLE_REPLICA. The
+// same Fetch with the current broker epoch does bring it back, so the
+// refusal is the epoch's doing.
+//
+// Protection: maybeExpandISR requires the broker epoch the image has, and
+// the controller checks every new member's epoch (alterOnePartition). With
+// the planted bug isr-join-stale-broker-epoch live (the leader's check
+// gone) it fails:
+//
+//	the leader proposed ISR [4 5 6] on a Fetch carrying broker 6's old epoch
+//
+// The controller's layer is asserted directly below, as TestAlterPartition
+// does for the controller alone.
+func TestReplicationStaleBrokerEpochDoesNotRejoinTheISR(t *testing.T) {
+	rc := newReplicationCluster(t, 903, nil)
+	state := rc.mustState()
+	leader := state.Leader
+	rc.mustProduce(leader, -1, "m0", "m1", "m2")
+	rc.runUntil("every replica knows the high watermark", 10*time.Second, func() bool { return rc.highWatermarksAt(3) })
+	follower := others(state, leader)[1]
+	oldEpoch := rc.broker(follower).node.cluster.lifecycle.brokerEpoch
+
+	rc.cutBetween(rc.broker(follower), rc.broker(leader))
+	rc.broker(follower).crash()
+	rc.runUntil("the follower out of the ISR", 60*time.Second, func() bool {
+		state, ok := rc.state()
+		return ok && !slices.Contains(state.ISR, follower)
+	})
+	rc.restart(rc.broker(follower))
+	rc.runUntil("the follower's new incarnation unfenced", 60*time.Second, func() bool {
+		b, ok := rc.activeController().node.cluster.image.Broker(follower)
+		return ok && !b.Fenced && b.Epoch != oldEpoch && rc.local(leader).repl.state.PartitionEpoch == rc.mustState().PartitionEpoch
+	})
+
+	// The leader layer: Fetches with the old epoch, at the log end.
+	p := rc.local(leader)
+	for range 5 {
+		answered := false
+		rc.send(brokerAddress(leader), replicaFetchAtEnd(p, follower, oldEpoch), func(kmsg.Response, error) { answered = true })
+		rc.stepUntil("the stale Fetch answered", 30*time.Second, func() bool {
+			if isr := p.repl.proposedISR; slices.Contains(isr, follower) {
+				t.Fatalf("the leader proposed ISR %v on a Fetch carrying broker %d's old epoch", isr, follower)
+			}
+			return answered
+		})
+	}
+	rc.runFor(2 * time.Second)
+	if state := rc.mustState(); slices.Contains(state.ISR, follower) {
+		t.Fatalf("broker %d rejoined the ISR %v on Fetches with its old epoch", follower, state.ISR)
+	}
+
+	// The controller layer: the same change sent directly.
+	change := alterPartitionAdding(rc, follower, oldEpoch)
+	active := rc.activeController()
+	answered := false
+	var code int16
+	rc.send(active.cfg.ControllerListeners[0], change, func(resp kmsg.Response, err error) {
+		answered = true
+		if err != nil {
+			t.Fatalf("AlterPartition: %v", err)
+		}
+		r := resp.(*kmsg.AlterPartitionResponse)
+		code = r.ErrorCode
+		if code == 0 {
+			code = r.Topics[0].Partitions[0].ErrorCode
+		}
+	})
+	rc.runUntil("the AlterPartition answered", 30*time.Second, func() bool { return answered })
+	if code != kerr.IneligibleReplica.Code {
+		t.Fatalf("the controller answered an ISR change adding broker %d at its old epoch with %v, want INELIGIBLE_REPLICA",
+			follower, kerr.ErrorForCode(code))
+	}
+
+	// The current epoch is accepted: the refusals above were the epoch's.
+	newEpoch := rc.broker(follower).node.cluster.lifecycle.brokerEpoch
+	rc.send(brokerAddress(leader), replicaFetchAtEnd(p, follower, newEpoch), func(kmsg.Response, error) {})
+	rc.runUntil("the follower back in the ISR at its current epoch", 30*time.Second, func() bool {
+		state, ok := rc.state()
+		return ok && slices.Contains(state.ISR, follower)
+	})
+}
+
+// replicaFetchAtEnd is a follower's Fetch (version 15) in broker id's name
+// at brokerEpoch, from the leader partition p's log end.
+func replicaFetchAtEnd(p *partition, id int32, brokerEpoch int64) *kmsg.FetchRequest {
+	req := kmsg.NewPtrFetchRequest()
+	req.SetVersion(fetchVersion)
+	req.ReplicaID = -1
+	req.ReplicaState.ID, req.ReplicaState.Epoch = id, brokerEpoch
+	req.MaxBytes = 1 << 20
+	req.SessionEpoch = -1
+	rt := kmsg.NewFetchRequestTopic()
+	rt.TopicID = p.topic.id
+	rp := kmsg.NewFetchRequestTopicPartition()
+	rp.PartitionMaxBytes = 1 << 20
+	rp.CurrentLeaderEpoch = p.leaderEpoch
+	rp.FetchOffset = p.log.LogEndOffset()
+	rp.LastFetchedEpoch = p.log.LatestEpoch()
+	rt.Partitions = append(rt.Partitions, rp)
+	req.Topics = append(req.Topics, rt)
+	return req
+}
+
+// alterPartitionAdding is the leader's AlterPartition adding broker id at
+// brokerEpoch to the committed ISR, every other member at its current
+// epoch.
+func alterPartitionAdding(rc *replicationCluster, id int32, brokerEpoch int64) *kmsg.AlterPartitionRequest {
+	image := rc.activeController().node.cluster.image
+	state := rc.mustState()
+	leader, _ := image.Broker(state.Leader)
+	req := kmsg.NewPtrAlterPartitionRequest()
+	req.Version = 3
+	req.BrokerID, req.BrokerEpoch = state.Leader, leader.Epoch
+	rt := kmsg.NewAlterPartitionRequestTopic()
+	rt.TopicID = rc.local(state.Leader).topic.id
+	rp := kmsg.NewAlterPartitionRequestTopicPartition()
+	rp.LeaderEpoch, rp.PartitionEpoch = state.LeaderEpoch, state.PartitionEpoch
+	for _, member := range append(slices.Clone(state.ISR), id) {
+		m := kmsg.NewAlterPartitionRequestTopicPartitionNewEpochISR()
+		b, _ := image.Broker(member)
+		m.BrokerID, m.BrokerEpoch = member, b.Epoch
+		if member == id {
+			m.BrokerEpoch = brokerEpoch
+		}
+		rp.NewEpochISR = append(rp.NewEpochISR, m)
+	}
+	rt.Partitions = append(rt.Partitions, rp)
+	req.Topics = append(req.Topics, rt)
+	return req
 }
