@@ -35,10 +35,12 @@ import (
 //     an acks=all write counts only when promised durable, and not when the
 //     simulator damaged its batch (excuseDamage), as for lost-write.
 //   - A replica whose copy the simulator damaged at rest is held to the
-//     property all the same: it must have noticed and fetched the data
-//     again. But a partition whose every replica was damaged may have lost
-//     data on all of them, beyond what the promise covers, and is not
-//     judged (as a single broker's damaged partition, damage.go).
+//     property all the same when the configuration promises that such a
+//     replica notices and fetches the data again
+//     (Replication.DamagedReplicasRefetch); otherwise it is not judged.
+//     A partition whose every replica was damaged may have lost data on
+//     all of them, beyond what the promise covers, and is not judged (as
+//     a single broker's damaged partition, damage.go).
 
 // Replication is the evidence about a partition's copies: what the
 // clients saw of high watermarks, and what the simulator read from each
@@ -52,6 +54,12 @@ type Replication struct {
 	// legitimately, so reads do not count for the committed bound and a
 	// high watermark may move back.
 	CommittedSurvives bool `json:"committed_survives"`
+	// DamagedReplicasRefetch is set when the brokers promise that a
+	// replica whose stored data was damaged at rest says so and fetches
+	// the data again from the leader (issue 10's damaged replicas). Then
+	// a damaged replica is held to the replica properties like any other;
+	// without it, it is not judged.
+	DamagedReplicasRefetch bool `json:"damaged_replicas_refetch,omitempty"`
 	// Fetches are the partitions that consumers' Fetch requests answered
 	// without an error (see Fetch), in the order recorded.
 	Fetches []Fetch `json:"fetches,omitempty"`
@@ -220,6 +228,9 @@ func checkReplicas(ix *historyIndex) ([]Anomaly, int) {
 	for _, rp := range parts {
 		if rp.everyReplicaDamaged() {
 			continue
+		}
+		if !ix.h.Replication.DamagedReplicasRefetch {
+			rp.replicas = slices.DeleteFunc(rp.replicas, func(l *ReplicaLog) bool { return l.Damaged })
 		}
 		checked++
 		anomalies = append(anomalies, rp.missing(ix.h)...)
@@ -423,6 +434,17 @@ func replicaNote(ix *historyIndex) string {
 	}
 	if len(damaged) > 0 {
 		parts = append(parts, "not judged, every replica damaged at rest: "+strings.Join(damaged, ", "))
+	}
+	if !r.DamagedReplicasRefetch {
+		var unjudged []string
+		for _, l := range r.Logs {
+			if l.Damaged && !slices.Contains(damaged, TopicPartition{Topic: l.Topic, Partition: l.Partition}.String()) {
+				unjudged = append(unjudged, fmt.Sprintf("%s-%d on node %d", l.Topic, l.Partition, l.Node))
+			}
+		}
+		if len(unjudged) > 0 {
+			parts = append(parts, "damaged replicas not judged (no promise that they fetch their data again): "+strings.Join(unjudged, ", "))
+		}
 	}
 	return strings.Join(parts, "; ")
 }

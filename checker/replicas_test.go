@@ -30,7 +30,7 @@ func replicaHistory(logs ...[]ReplicaBatch) *History {
 	b.poll(1, 41, 50, 0, rec(0, "a"), rec(1, "b"))
 	b.drain(100, 0, rec(0, "a"), rec(1, "b"), rec(2, "c"))
 	b.end(3)
-	b.h.Replication = &Replication{CommittedSurvives: true}
+	b.h.Replication = &Replication{CommittedSurvives: true, DamagedReplicasRefetch: true}
 	for i, batches := range logs {
 		node := int32(i + 1)
 		b.h.Replication.Nodes = append(b.h.Replication.Nodes, ReplicaNode{Node: node, Down: batches == nil})
@@ -95,6 +95,22 @@ func TestReplicasAgreeBelowTheCommittedBound(t *testing.T) {
 			edit: func(h *History) { h.Replication.Logs[1].Damaged = true },
 			logs: [][]ReplicaBatch{leaderLog, {batchAB, {BaseOffset: 2, LastOffset: 2, LeaderEpoch: 1, Hash: 0x99, Invalid: true}}},
 			want: []AnomalyKind{AnomalyReplicaMissingCommitted}},
+		{name: "a damaged replica holding other bytes",
+			edit: func(h *History) { h.Replication.Logs[1].Damaged = true },
+			logs: [][]ReplicaBatch{leaderLog, with(leaderLog, 1, otherC)},
+			want: []AnomalyKind{AnomalyReplicaDiverged}},
+		{name: "a damaged replica without the promise to fetch again: not judged",
+			edit: func(h *History) {
+				h.Replication.Logs[1].Damaged, h.Replication.DamagedReplicasRefetch = true, false
+			},
+			logs:   [][]ReplicaBatch{leaderLog, {batchAB, otherC}, leaderLog},
+			phrase: "damaged replicas not judged (no promise that they fetch their data again): t-0 on node 2"},
+		{name: "without the promise, the undamaged replicas are still judged",
+			edit: func(h *History) {
+				h.Replication.Logs[1].Damaged, h.Replication.DamagedReplicasRefetch = true, false
+			},
+			logs: [][]ReplicaBatch{leaderLog, leaderLog, {batchAB}},
+			want: []AnomalyKind{AnomalyReplicaMissingCommitted}, phrase: "node 3's copy"},
 		{name: "every replica damaged: not judged",
 			edit: func(h *History) { h.Replication.Logs[0].Damaged, h.Replication.Logs[1].Damaged = true, true },
 			logs: [][]ReplicaBatch{{batchAB}, {batchAB, otherC}}, phrase: "not judged, every replica damaged at rest: t-0"},

@@ -29,6 +29,9 @@ type recorder struct {
 	// damage is the simulator's record of the batches it damaged at rest
 	// (damage.go).
 	damage []checker.Damage
+	// fetches are the consumers' fetch answers without an error, with
+	// their high watermarks (replicas.go).
+	fetches []checker.Fetch
 }
 
 // sentTimestampsMax is how many of the latest send timestamps the recorder

@@ -1,6 +1,7 @@
 package scenario
 
 import (
+	"cmp"
 	"fmt"
 	"io"
 	"log/slog"
@@ -156,6 +157,8 @@ func Run(cfg Config, opts Options) Result {
 		Events: r.sched.EventsExecuted(), VirtualTime: r.sched.Now(), HealTime: r.healTime,
 	}
 	result.History = r.recorder.history(r.sched.Now())
+	result.History.Replication = r.replication() // after the trace hash: reading the disks traces nothing
+	result.Err = cmp.Or(result.Err, r.err)
 	for _, e := range result.History.Ends {
 		result.Stats.RetainedFrom += e.Start
 	}
