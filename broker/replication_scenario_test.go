@@ -353,3 +353,73 @@ func alterPartitionAdding(rc *replicationCluster, id int32, brokerEpoch int64) *
 	req.Topics = append(req.Topics, rt)
 	return req
 }
+
+// TestKIP497RemovalCountsUntilCommitted lets a follower fall behind so
+// that its leader proposes removing it from the ISR, while the leader is
+// cut off from the controllers and the removal cannot commit. Until it
+// commits, the removed follower still counts (the maximal ISR, KIP-497):
+// the high watermark must not pass what it holds, even though the other
+// follower has everything. Were the removal counted at once, a leader
+// whose proposal then fails (it was deposed meanwhile, say) would have
+// committed records that the ISR the controller knows does not hold, and a
+// leader elected from that ISR would lose them. Once the removal commits,
+// the records commit.
+//
+// Protection: the high watermark is taken over maximalISR, the committed
+// ISR plus pending additions. No planted bug removes it; with maximalISR
+// changed by hand to return the proposed ISR while one is pending, it
+// fails:
+//
+//	the high watermark moved to 6 while the removal of broker 5 was not committed
+func TestKIP497RemovalCountsUntilCommitted(t *testing.T) {
+	rc := newReplicationCluster(t, 497, func(c *Config) {
+		// A follower leaves the ISR fast, and the leader cut off from
+		// the controllers keeps its session meanwhile.
+		c.ReplicaLagTimeMaxMs = 2000
+		c.BrokerSessionTimeoutMs = 60_000
+	})
+	state := rc.mustState()
+	leader := state.Leader
+	removed, kept := others(state, leader)[0], others(state, leader)[1]
+	rc.mustProduce(leader, -1, "m0", "m1", "m2")
+	rc.runUntil("every replica knows the high watermark", 10*time.Second, func() bool { return rc.highWatermarksAt(3) })
+
+	for _, c := range rc.controllers() {
+		rc.cutBetween(rc.broker(leader), c)
+	}
+	rc.cutBetween(rc.broker(leader), rc.broker(removed))
+	if offset := rc.mustProduce(leader, 1, "x0", "x1", "x2"); offset != 3 {
+		t.Fatalf("acks=1: offset %d, want 3", offset)
+	}
+	p := rc.local(leader)
+	pending := false
+	deadline := rc.sched.Now() + 8*time.Second
+	rc.stepUntil("eight seconds", 10*time.Second, func() bool {
+		if isr := p.repl.proposedISR; isr != nil && !slices.Contains(isr, removed) {
+			pending = true
+		}
+		if p.repl.highWatermark > 3 {
+			t.Fatalf("the high watermark moved to %d while the removal of broker %d was not committed", p.repl.highWatermark, removed)
+		}
+		return rc.sched.Now() >= deadline
+	})
+	if !pending || rc.local(kept).log.LogEndOffset() != 6 {
+		t.Fatalf("the scenario did not happen: removal pending %v, the kept follower's log end %d (want 6)",
+			pending, rc.local(kept).log.LogEndOffset())
+	}
+	if got := rc.consume(leader); got.highWatermark != 3 || len(got.values) != 3 {
+		t.Fatalf("consumers while the removal is pending: high watermark %d, records %q; want 3 and 3 records", got.highWatermark, got.values)
+	}
+
+	// The leader reaches the controllers again: the removal commits and
+	// the two remaining members, enough for min.insync.replicas, commit
+	// x0 to x2.
+	for _, c := range rc.controllers() {
+		rc.healBetween(rc.broker(leader), c)
+	}
+	rc.runUntil("the removal committed and the records with it", 30*time.Second, func() bool {
+		state, ok := rc.state()
+		return ok && !slices.Contains(state.ISR, removed) && p.repl.highWatermark == 6
+	})
+	requireValues(t, "consumers once the removal committed", rc.consume(leader).values, []string{"m0", "m1", "m2", "x0", "x1", "x2"})
+}
