@@ -246,6 +246,7 @@ func (p *partition) lead(state metadata.PartitionState) {
 	c := p.node.cluster
 	p.leaderEpoch = state.LeaderEpoch
 	r.epochStartOffset = p.log.LogEndOffset()
+	p.log.AssignLeaderEpoch(state.LeaderEpoch)
 	r.followers = r.followers[:0]
 	now := c.elapsed()
 	for _, id := range state.Replicas {

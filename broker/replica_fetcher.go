@@ -363,6 +363,12 @@ func (p *partition) truncateDiverged(epoch int32, endOffset int64) bool {
 // (only an unclean election can make that happen).
 func (p *partition) truncateTo(target int64) bool {
 	if target >= p.log.LogEndOffset() {
+		// No batch goes; an epoch this broker assigned when it led, with
+		// no batch, does (storage.Log.AssignLeaderEpoch).
+		if err := p.log.ForgetEpochsFrom(target); err != nil {
+			p.storageFailure("truncate", err)
+			return false
+		}
 		return true
 	}
 	p.node.log.Info("truncating a diverged replica", slog.String("partition", p.String()),

@@ -179,6 +179,19 @@ func (l *Log) noteEpoch(epoch int32, offset int64) {
 	}
 }
 
+// AssignLeaderEpoch records that epoch starts at the log end, as a new
+// leader does before it appends anything (Kafka's assign at election), so
+// that EndOffsetForEpoch answers a follower's older epoch with where that
+// epoch ends here even while the new one holds no batch: without it, an
+// epoch newer than every batch is unknown, and a follower that fetched it
+// from a deposed leader could never learn where its log diverged. The
+// entry is checkpointed lazily like the others; a crash may lose it while
+// it still has no batch, which is harmless, since a restarted broker leads
+// again only in a newer epoch.
+func (l *Log) AssignLeaderEpoch(epoch int32) {
+	l.noteEpoch(epoch, l.LogEndOffset())
+}
+
 // saveEpochs writes the leader epoch checkpoint.
 func (l *Log) saveEpochs() error {
 	if err := writeCheckpoint(l.fsys, l.dir, epochFile, l.epochs.encode()); err != nil {

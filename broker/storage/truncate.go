@@ -129,6 +129,21 @@ func (l *Log) syncActive() error {
 	return nil
 }
 
+// ForgetEpochsFrom drops the leader epochs that start at or after the log
+// end: epochs a leader assigned before writing anything
+// (AssignLeaderEpoch). A follower whose log diverged from its leader's
+// exactly at its own end calls it, as Kafka's truncation to the log end
+// does, so that its next Fetch carries the epoch of its last batch.
+func (l *Log) ForgetEpochsFrom(offset int64) error {
+	if err := l.writable(); err != nil {
+		return err
+	}
+	if l.epochs.truncateFromEnd(max(offset, l.LogEndOffset())) {
+		return l.saveEpochs()
+	}
+	return nil
+}
+
 // TruncateFullyAndStartAt deletes the whole log and restarts it, empty, at
 // offset, which becomes both the log start and the log end offset. A
 // follower uses it when the leader no longer has the offsets it needs. The
