@@ -356,6 +356,20 @@ func (rc *replicationCluster) consume(id int32) consumed {
 	return consumed{code: p.ErrorCode, highWatermark: p.HighWatermark, values: values}
 }
 
+// within runs the simulation until cond holds and reports whether it did
+// within limit of virtual time.
+func (rc *replicationCluster) within(limit time.Duration, cond func() bool) bool {
+	rc.t.Helper()
+	deadline := rc.sched.Now() + limit
+	for !cond() {
+		if rc.sched.Now() > deadline {
+			return false
+		}
+		rc.runFor(50 * time.Millisecond)
+	}
+	return true
+}
+
 // runFor runs the simulation for d of virtual time.
 func (rc *replicationCluster) runFor(d time.Duration) {
 	rc.t.Helper()

@@ -491,3 +491,108 @@ func TestKIP101PowerLossOfEveryReplica(t *testing.T) {
 		[]string{"m0", "m1", "m2", "m3", "m4", "p"})
 	rc.requireReplicasAgree(elected)
 }
+
+// TestKIP279FastDoubleFailover changes a partition's leader twice in
+// quick succession, each leader writing records no other replica copied:
+// broker L leads in one epoch and takes b5 and b6 that the preferred
+// replica P, cut off from it, never fetched; a preferred-replica election
+// then hands the leadership to P (still in the ISR), which takes c5 that
+// nobody fetched; P dies at once and L leads again. When P returns as
+// L's follower its last epoch is one L never had, and the epoch L answers
+// with is one P never had: P must cut at the end of its own older epoch,
+// where the two logs last agreed, and not at the offset L named, which
+// would keep c5 at the offset where every other replica holds b5 and leave
+// the logs diverged below the high watermark (KIP-279).
+//
+// Protection: truncateDiverged looks up the leader's epoch in its own log
+// and cuts at its own end of the nearest older epoch when it lacks that
+// epoch. No planted bug removes it; with truncateDiverged changed by hand
+// to cut at min(the leader's end offset, its log end), as Kafka did before
+// KIP-279, it fails:
+//
+//	broker 4 never rejoined the ISR; its log holds ["m0" "m1" "m2" "m3" "m4" "c5"] in epochs [0 0 0 0 0 2]
+//
+// Our followers check their last fetched epoch on every Fetch, so the
+// pre-KIP-279 cut does not diverge the logs silently as it did in Kafka:
+// the follower keeps c5, is told again that it diverged, and never
+// catches up. The tree before c810709 (a new leader did not yet assign
+// its epoch's start in its epoch cache, so it answered this follower with
+// an unknown epoch) fails the same way.
+func TestKIP279FastDoubleFailover(t *testing.T) {
+	rc := newReplicationCluster(t, 279, nil)
+	state := rc.mustState()
+	preferred := state.Replicas[0]
+	rc.mustProduce(state.Leader, -1, "m0", "m1", "m2", "m3", "m4")
+	rc.runUntil("every replica knows the high watermark", 10*time.Second, func() bool { return rc.highWatermarksAt(5) })
+	if state.Leader == preferred {
+		// Move the leadership off the preferred replica, and let the
+		// preferred replica rejoin the ISR as a follower.
+		rc.broker(preferred).crash()
+		rc.runUntil("another leader", 30*time.Second, func() bool {
+			state, ok := rc.state()
+			return ok && state.Leader != preferred && state.Leader != metadata.NoLeader
+		})
+		rc.restart(rc.broker(preferred))
+		rc.runUntil("the preferred replica back in the ISR", 60*time.Second, func() bool {
+			state, ok := rc.state()
+			p := rc.local(preferred)
+			return ok && len(state.ISR) == 3 && p != nil && p.repl.role == roleFollower && p.repl.state.LeaderEpoch == state.LeaderEpoch
+		})
+	}
+	state = rc.mustState()
+	leader, third := state.Leader, third(state, preferred, state.Leader)
+
+	// The first leader takes records the preferred replica never fetches.
+	rc.cutBetween(rc.broker(preferred), rc.broker(leader))
+	rc.cutBetween(rc.broker(preferred), rc.broker(third))
+	if offset := rc.mustProduce(leader, 1, "b5", "b6"); offset != 5 {
+		t.Fatalf("acks=1 to broker %d: offset %d, want 5", leader, offset)
+	}
+	rc.runUntil("the third replica has b5 and b6", 5*time.Second, func() bool { return rc.local(third).log.LogEndOffset() == 7 })
+
+	// First failover: the preferred replica, still in the ISR, leads.
+	elect := kmsg.NewPtrElectLeadersRequest()
+	elect.Version, elect.ElectionType, elect.TimeoutMillis = 1, 0, 10_000
+	target := kmsg.NewElectLeadersRequestTopic()
+	target.Topic, target.Partitions = replicationTopic, []int32{0}
+	elect.Topics = append(elect.Topics, target)
+	answer := rc.roundTrip(third, elect).(*kmsg.ElectLeadersResponse)
+	if code := answer.Topics[0].Partitions[0].ErrorCode; code != 0 {
+		t.Fatalf("preferred election: %v", kerr.ErrorForCode(code))
+	}
+	rc.runUntil("the preferred replica leads", 10*time.Second, func() bool { return rc.local(preferred).repl.role == roleLeader })
+	if offset := rc.mustProduce(preferred, 1, "c5"); offset != 5 {
+		t.Fatalf("acks=1 to broker %d: offset %d, want 5", preferred, offset)
+	}
+	rc.runUntil("c5 durable", 5*time.Second, func() bool { return rc.local(preferred).log.DurableEndOffset() == 6 })
+
+	// The case KIP-279 is about: the preferred replica's last epoch is
+	// one the first leader never had, and the first leader's epoch at
+	// offset 5 is one the preferred replica never had.
+	own, first := rc.local(preferred).log.EpochEntries(), rc.local(leader).log.EpochEntries()
+	if slices.Contains(first, own[len(own)-1]) || slices.Contains(own, first[len(first)-1]) {
+		t.Fatalf("the scenario did not happen: epochs %v on broker %d, %v on broker %d", own, preferred, first, leader)
+	}
+
+	// Second failover, at once: the preferred replica dies and the first
+	// leader leads again.
+	rc.broker(preferred).crash()
+	rc.runUntil("the first leader leads again", 30*time.Second, func() bool {
+		state, ok := rc.state()
+		return ok && state.Leader == leader && rc.local(leader).repl.role == roleLeader
+	})
+	rc.sched.Network().HealAll()
+	rc.restart(rc.broker(preferred))
+	rejoined := rc.within(60*time.Second, func() bool {
+		state, ok := rc.state()
+		return ok && len(state.ISR) == 3
+	})
+	if !rejoined {
+		values, epochs := rc.logValues(preferred)
+		t.Fatalf("broker %d never rejoined the ISR; its log holds %q in epochs %v", preferred, values, epochs)
+	}
+	n := rc.mustProduce(leader, -1, "n")
+	rc.runUntil("every replica knows the high watermark", 10*time.Second, func() bool { return rc.highWatermarksAt(n + 1) })
+	requireValues(t, "consumers of the leader", rc.consume(leader).values, []string{"m0", "m1", "m2", "m3", "m4", "b5", "b6", "n"})
+	rc.requireReplicasAgree(leader)
+}
