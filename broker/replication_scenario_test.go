@@ -371,6 +371,9 @@ func alterPartitionAdding(rc *replicationCluster, id int32, brokerEpoch int64) *
 // fails:
 //
 //	the high watermark moved to 6 while the removal of broker 5 was not committed
+//
+// The planted bug high-watermark-ignores-followers, which drops every
+// follower from the high watermark, fails it with the same message.
 func TestKIP497RemovalCountsUntilCommitted(t *testing.T) {
 	rc := newReplicationCluster(t, 497, func(c *Config) {
 		// A follower leaves the ISR fast, and the leader cut off from
@@ -440,6 +443,10 @@ func TestKIP497RemovalCountsUntilCommitted(t *testing.T) {
 // to its end, it fails:
 //
 //	acknowledged records after every replica lost power: ["m0" "m1" "m2" "m3" "m4"], want ["m0" "m1" "m2" "m3" "m4" "p"]
+//
+// The planted bug high-watermark-ignores-followers (the leader does not
+// wait for its followers' durable offsets at all) fails it with the same
+// message.
 //
 // (In write-caching mode acks=all promises no such thing: see
 // docs/durability.md.)
@@ -517,7 +524,9 @@ func TestKIP101PowerLossOfEveryReplica(t *testing.T) {
 // the follower keeps c5, is told again that it diverged, and never
 // catches up. The tree before c810709 (a new leader did not yet assign
 // its epoch's start in its epoch cache, so it answered this follower with
-// an unknown epoch) fails the same way.
+// an unknown epoch) fails the same way. (With the planted bug
+// truncate-to-high-watermark the first leader drops b5 and b6 on becoming
+// a follower, and the test stops at its check that the scenario happened.)
 func TestKIP279FastDoubleFailover(t *testing.T) {
 	rc := newReplicationCluster(t, 279, nil)
 	state := rc.mustState()
