@@ -220,6 +220,11 @@ func (r *run) clusterConfig(cfg broker.Config, b *brokerNode) broker.Config {
 	cfg.OffsetsTopicReplicationFactor = r.cfg.Cluster.replicationFactor()
 	cfg.DefaultReplicationFactor = r.cfg.Cluster.replicationFactor()
 	cfg.MinInsyncReplicas = r.cfg.Cluster.minInsyncReplicas()
+	// Several __consumer_offsets partitions, so that groups live on
+	// different leaders and their coordinators move separately.
+	if r.cfg.Cluster.ReplicationFactor > 0 {
+		cfg.OffsetsTopicPartitions = clusterOffsetsPartitions
+	}
 	// Five times the simulated fsync's heavy tail (up to two seconds), so
 	// that a slow disk alone does not take a follower out of the ISR.
 	cfg.ReplicaLagTimeMaxMs = clusterReplicaLagMs
@@ -229,6 +234,9 @@ func (r *run) clusterConfig(cfg broker.Config, b *brokerNode) broker.Config {
 	cfg.MetadataSnapshotBytes = clusterSnapshotBytes
 	return cfg
 }
+
+// clusterOffsetsPartitions is offsets.topic.num.partitions in cluster runs.
+const clusterOffsetsPartitions = 3
 
 // clusterReplicaLagMs is replica.lag.time.max.ms in cluster runs.
 const clusterReplicaLagMs = 10_000

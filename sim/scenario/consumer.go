@@ -123,6 +123,11 @@ func (c *consumerActor) start() {
 			w.received = int64(c.r.sched.Now())
 		}
 	}
+	cfg.OnFetchAnswer = func(a client.FetchAnswer) {
+		if c.session == session {
+			c.recordFetch(a)
+		}
+	}
 	cfg.OnAssigned = func(tps []client.TopicPartition) {
 		if c.session == session {
 			for _, tp := range tps {
