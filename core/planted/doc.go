@@ -45,8 +45,9 @@ var Bugs = []struct{ Name, Removes string }{
 var Blind = []struct{ Name, Removes, Needs string }{
 	{"high-watermark-below-min-isr", "a leader's high watermark stands still while the ISR is smaller than min.insync.replicas (KIP-966)",
 		"a replica that lost synced data (corruption at rest, a lost disk) to leave the ISR and the eligible leader replicas (issue 10, item 4): " +
-			"until then the last replica standing keeps what it committed alone, so a high watermark moved on it loses nothing a client can see"},
+			"until then the last replica standing keeps what it committed alone, so a high watermark moved on it loses nothing a client can see; " +
+			"the scripted TestKIP966LastReplicaStanding catches it"},
 	{"isr-join-stale-broker-epoch", "a follower joins the ISR only at its broker's current epoch (KIP-903)",
 		"nothing the simulator can reach: the controller refuses the same stale member (INELIGIBLE_REPLICA, alter_partition.go), " +
-			"so this is defence in depth; TestAlterPartition covers the controller's check"},
+			"so this is defence in depth; TestReplicationStaleBrokerEpochDoesNotRejoinTheISR catches it and shows the controller's check too"},
 }
