@@ -89,6 +89,10 @@ type ReplicaLog struct {
 	// disk's own record of damage names a file of this partition.
 	Damaged bool           `json:"damaged,omitempty"`
 	Batches []ReplicaBatch `json:"batches,omitempty"`
+	// FirstSegment is the base offset the oldest segment file is named
+	// after (its log start as the files show it, even when retention left
+	// it only an empty segment), or -1 without one.
+	FirstSegment int64 `json:"first_segment"`
 }
 
 // ReplicaBatch identifies one stored record batch.
@@ -309,14 +313,15 @@ func (rp *replicaPartition) missing(h *History) []Anomaly {
 	var anomalies []Anomaly
 	for _, l := range rp.replicas {
 		keep := rp.keep
-		if retentionActs(h) && len(l.Batches) > 0 {
+		if retentionActs(h) {
 			// Every replica applies retention to its own log, whose tail
 			// may have been longer than the leader's when it did (a
-			// follower truncates an uncommitted tail later), so it may
-			// have deleted more than the legal start computed from the
-			// final drain allows (sim seed 20032). It must still hold
-			// everything from its oldest batch up to the bound.
-			keep = max(keep, l.Batches[0].BaseOffset)
+			// follower truncates an uncommitted tail later), or whose
+			// segments rolled elsewhere, so it may have deleted more than
+			// the legal start computed from the final drain allows (sim
+			// seeds 20032, 30032). It must still hold everything from its
+			// oldest segment up to the bound.
+			keep = max(keep, l.FirstSegment)
 		}
 		from, to, invalid := firstHole(l.Batches, keep, rp.bound)
 		if from >= to {

@@ -35,7 +35,11 @@ func replicaHistory(logs ...[]ReplicaBatch) *History {
 		node := int32(i + 1)
 		b.h.Replication.Nodes = append(b.h.Replication.Nodes, ReplicaNode{Node: node, Down: batches == nil})
 		if batches != nil {
-			b.h.Replication.Logs = append(b.h.Replication.Logs, ReplicaLog{Node: node, Topic: "t", Batches: batches})
+			first := int64(0) // an empty log's only segment starts at 0
+			if len(batches) > 0 {
+				first = batches[0].BaseOffset
+			}
+			b.h.Replication.Logs = append(b.h.Replication.Logs, ReplicaLog{Node: node, Topic: "t", Batches: batches, FirstSegment: first})
 		}
 	}
 	return &b.h
@@ -136,6 +140,16 @@ func TestReplicasAgreeBelowTheCommittedBound(t *testing.T) {
 		{name: "a replica's own retention deleted more than the leader's (sim seed 20032)",
 			edit: func(h *History) { h.Retention = &Retention{Bytes: 1 << 20, RecordBytesMax: 100} },
 			logs: [][]ReplicaBatch{leaderLog, {batchC, batchDE}}},
+		{name: "retention left a replica only an empty segment above the bound (sim seed 30032)",
+			edit: func(h *History) {
+				h.Retention = &Retention{Bytes: -1, TimeCanAct: true, RecordBytesMax: 100}
+				h.Replication.Logs[1].FirstSegment = 5
+			},
+			logs: [][]ReplicaBatch{leaderLog, {}}},
+		{name: "without retention an empty replica misses what is committed",
+			edit: func(h *History) { h.Replication.Logs[1].FirstSegment = 5 },
+			logs: [][]ReplicaBatch{leaderLog, {}},
+			want: []AnomalyKind{AnomalyReplicaMissingCommitted}, phrase: "offsets 0 to 2"},
 		{name: "with retention, a hole after a replica's oldest batch is still missing",
 			edit: func(h *History) { h.Retention = &Retention{Bytes: 1 << 20, RecordBytesMax: 100} },
 			logs: [][]ReplicaBatch{leaderLog, {batchAB, batchDE}},

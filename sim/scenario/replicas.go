@@ -125,11 +125,11 @@ func readReplicaLogs(disk *sim.Disk, logDir string, node int32, tps []checker.To
 			continue
 		}
 		dir := fmt.Sprintf("%s/%s-%d", logDir, tp.Topic, tp.Partition)
-		batches, err := readPartition(disk, dir)
+		batches, start, err := readPartition(disk, dir)
 		if err != nil {
 			return nil, err
 		}
-		l := checker.ReplicaLog{Node: node, Topic: tp.Topic, Partition: tp.Partition, Batches: batches}
+		l := checker.ReplicaLog{Node: node, Topic: tp.Topic, Partition: tp.Partition, Batches: batches, FirstSegment: start}
 		for _, d := range damage {
 			l.Damaged = l.Damaged || strings.HasPrefix(d.Name, dir+"/")
 		}
@@ -178,27 +178,32 @@ const segmentNameBytes = 20
 
 // readPartition parses the segment files of a partition directory, in
 // offset order (their zero-padded names sort so), into one batch list
-// whose offsets rise strictly.
-func readPartition(disk *sim.Disk, dir string) ([]checker.ReplicaBatch, error) {
+// whose offsets rise strictly, and returns the base offset its oldest
+// segment file is named after (-1 without one).
+func readPartition(disk *sim.Disk, dir string) ([]checker.ReplicaBatch, int64, error) {
 	entries, err := disk.ReadDir(dir)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
+		return nil, -1, nil
 	}
 	if err != nil {
-		return nil, err
+		return nil, -1, err
 	}
 	var batches []checker.ReplicaBatch
+	start := int64(-1)
 	for _, e := range entries {
 		if e.IsDir || len(e.Name) != segmentNameBytes+len(".log") || !strings.HasSuffix(e.Name, ".log") {
 			continue
 		}
+		if base, err := strconv.ParseInt(e.Name[:segmentNameBytes], 10, 64); err == nil && start < 0 {
+			start = base
+		}
 		content, err := readSegment(disk, dir+"/"+e.Name)
 		if err != nil {
-			return nil, err
+			return nil, -1, err
 		}
 		batches = parseSegment(content, batches)
 	}
-	return batches, nil
+	return batches, start, nil
 }
 
 // readAttemptsMax bounds how often one range is read until two reads in a
