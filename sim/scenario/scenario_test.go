@@ -194,7 +194,16 @@ func TestSeedsWithDiskFaults(t *testing.T) {
 //   - seed5003810-all-cluster: a bit flipped on reading a metadata log
 //     batch's leader epoch, which lies outside the batch's CRC, gave a
 //     restarted controller an entry of epoch 0 after a snapshot of epoch 1,
-//     a Raft panic (the epoch is now repeated in the record's key).
+//     a Raft panic (the epoch is now repeated in the record's key);
+//   - seed20557-all-cluster: a new leader had not assigned its epoch in
+//     its epoch cache, so a follower that had fetched an epoch newer than
+//     every batch there got an unknown divergence and fetched the same
+//     offset forever, and the partition kept answering OFFSET_NOT_AVAILABLE
+//     after the heal (a new leader now assigns its epoch's start);
+//   - seed30346-all-cluster: a leader answered a follower's Fetch whose
+//     read came back with a bit flipped by sending it into backoff, so on
+//     a disk that flips often its followers never caught up again (the
+//     read is now repeated at once).
 func TestRegressions(t *testing.T) {
 	paths, err := filepath.Glob("testdata/regressions/*.json")
 	if err != nil || len(paths) == 0 {
