@@ -167,8 +167,8 @@ func partitionStates(t *testing.T, addr, topic string) (map[int32]partitionState
 	return out, nil
 }
 
-// awaitFullISR waits until the node at n says every one of topic's
-// partitions partitions has a leader and all three replicas in its ISR.
+// awaitFullISR waits until node n says that each of topic's partitions
+// has a leader and all three replicas in its ISR.
 func (c *testCluster) awaitFullISR(n *clusterNode, topic string, partitions int, when string) {
 	c.t.Helper()
 	c.awaitWithin(replicationGuard, fmt.Sprintf("three in-sync replicas in each of %s's %d partitions %s", topic, partitions, when), func() (bool, string) {
@@ -452,9 +452,8 @@ func TestLogProblems(t *testing.T) {
 // groupReader is a kgo consumer group member that records every value it
 // receives.
 type groupReader struct {
-	client *kgo.Client
-	mu     sync.Mutex
-	seen   map[string]int
+	mu   sync.Mutex
+	seen map[string]int
 }
 
 // startGroupReader starts a group member on topic, reading from the start,
@@ -471,7 +470,7 @@ func startGroupReader(t *testing.T, brokers []*clusterNode, topic string) *group
 	if err != nil {
 		t.Fatal(err)
 	}
-	g := &groupReader{client: client, seen: map[string]int{}}
+	g := &groupReader{seen: map[string]int{}}
 	done := make(chan struct{})
 	t.Cleanup(func() {
 		client.Close()
