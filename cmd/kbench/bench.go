@@ -87,16 +87,19 @@ func bench(ctx context.Context, opts options, stdout, stderr io.Writer) error {
 	loadBefore := loadAverage()
 	var references []throughput
 	var results []*targetResult
-	starts := []func(context.Context) (*server, error){
-		func(ctx context.Context) (*server, error) {
-			return startBroker(ctx, opts.brokerPath, opts.brokerProperties)
-		},
+	if opts.brokerPath == "" && (slices.Contains(opts.targets, targetBroker) || slices.Contains(opts.targets, targetCluster)) {
+		// One build serves the single broker and the cluster alike.
+		dir, err := os.MkdirTemp("", "kbench-build-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(dir)
+		if opts.brokerPath, err = brokerBinary(ctx, dir, ""); err != nil {
+			return err
+		}
 	}
-	if opts.measureFake {
-		starts = append(starts, startKfake)
-	}
-	for _, start := range starts {
-		s, err := start(ctx)
+	for _, target := range opts.targets {
+		s, err := startTarget(ctx, target, opts)
 		if err != nil {
 			return err
 		}
@@ -120,6 +123,18 @@ func bench(ctx context.Context, opts options, stdout, stderr io.Writer) error {
 	return nil
 }
 
+// startTarget starts the server --targets names.
+func startTarget(ctx context.Context, target string, opts options) (*server, error) {
+	switch target {
+	case targetCluster:
+		return startCluster(ctx, opts.brokerPath, opts.brokerProperties)
+	case targetKfake:
+		return startKfake(ctx)
+	default:
+		return startBroker(ctx, opts.brokerPath, opts.brokerProperties)
+	}
+}
+
 // benchTarget runs every case on s. A loopback measurement precedes each
 // round, so the reference is spread over the same period as the cases.
 func benchTarget(ctx context.Context, s *server, opts options, references *[]throughput, stderr io.Writer) (*targetResult, error) {
@@ -140,8 +155,12 @@ func benchTarget(ctx context.Context, s *server, opts options, references *[]thr
 			if err := benchCase(ctx, s, opts, topic, c); err != nil {
 				return nil, err
 			}
-			fmt.Fprintf(stderr, "kbench: %s %d B x %d partitions run %d: produce %.0f MB/s, consume %.0f MB/s\n", s.name,
-				c.valueBytes, c.partitions, run+1, c.produce[run].mbPerSecond(), c.consume[run].mbPerSecond())
+			consumed := math.NaN()
+			if run < len(c.consume) {
+				consumed = c.consume[run].mbPerSecond()
+			}
+			fmt.Fprintf(stderr, "kbench: %s %d B x %d partitions run %d: produce %.0f MB/s, consume %s MB/s (load average %s)\n", s.name,
+				c.valueBytes, c.partitions, run+1, c.produce[run].mbPerSecond(), cell("%.0f", consumed), loadAverage())
 		}
 	}
 	for i, c := range result.cases {
@@ -192,7 +211,7 @@ func halfProduceRate(ctx context.Context, s *server, opts options, c *caseResult
 	var runs []throughput
 	for run := range opts.count {
 		topic := fmt.Sprintf("kbench-rate-%d-%d-%d", c.valueBytes, c.partitions, run)
-		if err := createTopic(ctx, s.addr, topic, c.partitions); err != nil {
+		if err := createTopic(ctx, s, topic, c.partitions); err != nil {
 			return 0, err
 		}
 		produced, err := produceAll(ctx, s.addr, topic, opts.records, c.valueBytes)
@@ -210,7 +229,7 @@ func halfProduceRate(ctx context.Context, s *server, opts options, c *caseResult
 // benchLatency runs one open-loop latency test at rate on a fresh topic
 // and adds it to c's result at that rate.
 func benchLatency(ctx context.Context, s *server, opts options, topic string, c *caseResult, rate float64, stderr io.Writer) error {
-	if err := createTopic(ctx, s.addr, topic, c.partitions); err != nil {
+	if err := createTopic(ctx, s, topic, c.partitions); err != nil {
 		return err
 	}
 	before, scrapeErr := s.scrape()
@@ -247,14 +266,20 @@ func (c *caseResult) latencyAt(rate float64) *latencyResult {
 }
 
 // benchCase produces opts.records to a fresh topic, then consumes them,
-// counting the server's CPU and GC during the consume.
+// counting the server's CPU and GC during the consume. With
+// --produce-only it only produces. The minimal clients talk to one broker
+// for every partition, so on a cluster they do not run.
 func benchCase(ctx context.Context, s *server, opts options, topic string, c *caseResult) error {
-	if err := createTopic(ctx, s.addr, topic, c.partitions); err != nil {
+	if err := createTopic(ctx, s, topic, c.partitions); err != nil {
 		return err
 	}
 	produced, err := produceAll(ctx, s.addr, topic, opts.records, c.valueBytes)
 	if err != nil {
 		return err
+	}
+	c.produce = append(c.produce, produced)
+	if opts.produceOnly {
+		return deleteTopic(ctx, s.addr, topic)
 	}
 	// GC cycles report when they end: a pause lets those the produce
 	// started end before the consume is counted.
@@ -263,7 +288,7 @@ func benchCase(ctx context.Context, s *server, opts options, topic string, c *ca
 	if err != nil {
 		return err
 	}
-	gcBefore := s.gcCPUus.Load()
+	gcBefore := s.gcCPU()
 	profile := ""
 	if opts.profileDir != "" {
 		profile = filepath.Join(opts.profileDir, fmt.Sprintf("%s-%d-%d-%d.pprof", s.name, c.valueBytes, c.partitions, len(c.consume)))
@@ -277,19 +302,21 @@ func benchCase(ctx context.Context, s *server, opts options, topic string, c *ca
 		return err
 	}
 	c.consumeCPU += cpuAfter - cpuBefore
-	c.consumeGC += time.Duration(s.gcCPUus.Load()-gcBefore) * time.Microsecond
+	c.consumeGC += s.gcCPU() - gcBefore
+	c.consume = append(c.consume, consumed)
+	if len(s.peers) > 0 {
+		return deleteTopic(ctx, s.addr, topic)
+	}
 	raw, err := consumeRaw(s.addr, topic, c.partitions, opts.records, opts.fetch)
 	if err != nil {
 		return fmt.Errorf("raw consume: %w", err)
 	}
-	c.produce = append(c.produce, produced)
-	c.consume = append(c.consume, consumed)
 	c.consumeRaw = append(c.consumeRaw, raw)
 	if err := deleteTopic(ctx, s.addr, topic); err != nil {
 		return err
 	}
 	rawTopic := topic + "-raw"
-	if err := createTopic(ctx, s.addr, rawTopic, c.partitions); err != nil {
+	if err := createTopic(ctx, s, rawTopic, c.partitions); err != nil {
 		return err
 	}
 	producedRaw, err := produceRaw(s.addr, rawTopic, c.partitions, opts.records, c.valueBytes)
@@ -301,14 +328,34 @@ func benchCase(ctx context.Context, s *server, opts options, topic string, c *ca
 }
 
 // median returns the median of metric over runs (the lower middle for an
-// even count).
+// even count), or NaN when nothing ran.
 func median(runs []throughput, metric func(throughput) float64) float64 {
+	if len(runs) == 0 {
+		return math.NaN()
+	}
 	values := make([]float64, len(runs))
 	for i, r := range runs {
 		values[i] = metric(r)
 	}
 	slices.Sort(values)
 	return values[(len(values)-1)/2]
+}
+
+// cell formats a figure of a table, or "-" for one that was not
+// measured (NaN).
+func cell(format string, value float64) string {
+	if math.IsNaN(value) {
+		return "-"
+	}
+	return fmt.Sprintf(format, value)
+}
+
+// rateCell is humanRate, or "-" for a rate that was not measured.
+func rateCell(perSecond float64) string {
+	if math.IsNaN(perSecond) {
+		return "-"
+	}
+	return humanRate(perSecond)
 }
 
 // loadAverage is the one-minute load average, or "?".
@@ -331,6 +378,9 @@ func minimalTable(w io.Writer, results []*targetResult, reference float64, verb,
 	fmt.Fprintln(w, "|---|---:|---:|---:|---:|---:|")
 	for _, t := range results {
 		for _, c := range t.cases {
+			if len(runs(c)) == 0 {
+				continue
+			}
 			raw := median(runs(c), throughput.mbPerSecond)
 			fmt.Fprintf(w, "| %s | %d B | %d | %.0f | %.2f | %s |\n", t.name, c.valueBytes, c.partitions,
 				raw, raw/reference, humanRate(median(runs(c), throughput.recordsPerSecond)))
@@ -352,11 +402,12 @@ func report(w io.Writer, opts options, results []*targetResult, references []thr
 	for _, t := range results {
 		for _, c := range t.cases {
 			produce, consume := median(c.produce, throughput.mbPerSecond), median(c.consume, throughput.mbPerSecond)
-			fmt.Fprintf(w, "| %s | %d B | %d | %.0f | %.2f | %s | %.0f | %.2f | %s |\n", t.name, c.valueBytes, c.partitions,
+			fmt.Fprintf(w, "| %s | %d B | %d | %.0f | %.2f | %s | %s | %s | %s |\n", t.name, c.valueBytes, c.partitions,
 				produce, produce/reference, humanRate(median(c.produce, throughput.recordsPerSecond)),
-				consume, consume/reference, humanRate(median(c.consume, throughput.recordsPerSecond)))
+				cell("%.0f", consume), cell("%.2f", consume/reference), rateCell(median(c.consume, throughput.recordsPerSecond)))
 		}
 	}
+	ratioTable(w, results)
 	minimalTable(w, results, reference, "produce",
 		"Produce with a minimal client (1 MiB batches built once, acks=all, 5 requests in flight; MB/s of record values):",
 		func(c *caseResult) []throughput { return c.produceRaw })
@@ -364,6 +415,9 @@ func report(w io.Writer, opts options, results []*targetResult, references []thr
 		"Consume with a minimal client (batch headers only; MB/s of record batches):",
 		func(c *caseResult) []throughput { return c.consumeRaw })
 	latencyTables(w, opts, results, "at half of the median produce rate")
+	if opts.produceOnly {
+		return
+	}
 	fmt.Fprintln(w, "\nServer CPU during the consume runs (from /proc/PID/stat) and the part in GC cycles (GODEBUG=gctrace=1):")
 	fmt.Fprintln(w, "\n| server | record | partitions | CPU s | GC CPU s | GC share |")
 	fmt.Fprintln(w, "|---|---:|---:|---:|---:|---:|")
@@ -377,6 +431,32 @@ func report(w io.Writer, opts options, results []*targetResult, references []thr
 				c.consumeCPU.Seconds(), c.consumeGC.Seconds(), share)
 		}
 	}
+}
+
+// ratioTable prints, when the run measured both the single broker and
+// the cluster, the cluster's produce rate over the broker's per case.
+func ratioTable(w io.Writer, results []*targetResult) {
+	single, cluster := findTarget(results, targetBroker), findTarget(results, targetCluster)
+	if single == nil || cluster == nil || len(single.cases) != len(cluster.cases) {
+		return
+	}
+	fmt.Fprintln(w, "\nReplication's cost: the cluster (3 replicas, min.insync.replicas=2) against one broker, acks=all produce:")
+	fmt.Fprintln(w, "\n| record | partitions | broker MB/s | cluster MB/s | cluster/broker |")
+	fmt.Fprintln(w, "|---:|---:|---:|---:|---:|")
+	for i, c := range cluster.cases {
+		one, three := median(single.cases[i].produce, throughput.mbPerSecond), median(c.produce, throughput.mbPerSecond)
+		fmt.Fprintf(w, "| %d B | %d | %.0f | %.0f | %.2f |\n", c.valueBytes, c.partitions, one, three, three/one)
+	}
+}
+
+// findTarget returns the results of the target named name, or nil.
+func findTarget(results []*targetResult, name string) *targetResult {
+	for _, t := range results {
+		if t.name == name {
+			return t
+		}
+	}
+	return nil
 }
 
 // latencyTables prints the open-loop latency runs: the end-to-end
@@ -434,7 +514,7 @@ func latencyTables(w io.Writer, opts options, results []*targetResult, rates str
 
 // brokerTable prints the broker's own view of the latency runs.
 func brokerTable(w io.Writer, opts options, results []*targetResult) {
-	fmt.Fprintln(w, "\nThe broker's view of the same runs (its /metrics histograms; p50 and p99 are bucket upper bounds; a Produce counts from its arrival, so it includes its wait behind the requests before it on its connection):")
+	fmt.Fprintln(w, "\nThe broker's view of the same runs (its /metrics histograms; p50 and p99 are bucket upper bounds; a Produce counts from its arrival, so it includes its wait behind the requests before it on its connection; a cluster's figures add up its nodes', followers' fsyncs included):")
 	fmt.Fprintln(w, "\n| server | record | partitions | records/s | fsyncs/s | fsync mean ms | fsync p50 / p99 ms | Produce requests/s | Produce mean ms | Produce p50 / p99 ms | queued ms per Produce |")
 	fmt.Fprintln(w, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 	for _, t := range results {

@@ -63,7 +63,8 @@ func TestPercentileAndMedian(t *testing.T) {
 // TestParseFlags checks the defaults and that bad values are refused.
 func TestParseFlags(t *testing.T) {
 	opts, err := parseFlags(nil)
-	if err != nil || opts.records != 1_000_000 || opts.count != 3 || len(opts.sizes) != 2 || len(opts.partitions) != 2 {
+	if err != nil || opts.records != 1_000_000 || opts.count != 3 || len(opts.sizes) != 2 || len(opts.partitions) != 2 ||
+		len(opts.targets) != 1 || opts.targets[0] != targetBroker || opts.produceOnly {
 		t.Fatalf("defaults: %+v, %v", opts, err)
 	}
 	for _, args := range [][]string{{"-n", "0"}, {"--sizes", "1024,x"}, {"--partitions", "0"}, {"extra"}, {"--latency-for", "0s"}, {"--fetch-bytes", "0"}} {
@@ -120,5 +121,105 @@ func TestConsumeChildArguments(t *testing.T) {
 		if _, err := parseFlags([]string{"--broker-property", bad}); err == nil {
 			t.Errorf("--broker-property %q accepted", bad)
 		}
+	}
+}
+
+// TestParseTargets checks --targets and --kfake: order is kept, each
+// target counts once, kfake comes last when only --kfake names it, and an
+// unknown name is refused.
+func TestParseTargets(t *testing.T) {
+	tests := []struct {
+		args []string
+		want string
+		ok   bool
+	}{
+		{nil, "broker", true},
+		{[]string{"--kfake"}, "broker,kfake", true},
+		{[]string{"--targets", "broker,cluster"}, "broker,cluster", true},
+		{[]string{"--targets", "cluster, broker", "--kfake"}, "cluster,broker,kfake", true},
+		{[]string{"--targets", "kfake,broker", "--kfake"}, "kfake,broker", true},
+		{[]string{"--targets", "cluster,cluster"}, "cluster", true},
+		{[]string{"--targets", "brokers"}, "", false},
+		{[]string{"--targets", ""}, "", false},
+	}
+	for _, test := range tests {
+		t.Run(strings.Join(test.args, " "), func(t *testing.T) {
+			opts, err := parseFlags(test.args)
+			if (err == nil) != test.ok {
+				t.Fatalf("parseFlags(%q) error %v, want ok %v", test.args, err, test.ok)
+			}
+			if got := strings.Join(opts.targets, ","); test.ok && got != test.want {
+				t.Errorf("targets %q, want %q", got, test.want)
+			}
+		})
+	}
+	opts, err := parseFlags([]string{"--produce-only"})
+	if err != nil || !opts.produceOnly {
+		t.Errorf("--produce-only: %+v, %v", opts, err)
+	}
+}
+
+// TestClusterProperties checks a cluster node's server.properties: the
+// layout of cmd/broker/examples/cluster (a combined node, the voters, its
+// own listeners and directory), topics of three replicas with
+// min.insync.replicas=2, and the --broker-property lines last so that
+// they win.
+func TestClusterProperties(t *testing.T) {
+	n := clusterNode{id: 2, client: "127.0.0.1:1002", controller: "127.0.0.1:2002", dir: "/tmp/node-2"}
+	got := clusterProperties(n, "1@127.0.0.1:2001,2@127.0.0.1:2002,3@127.0.0.1:2003", []string{"log.write.caching=true"})
+	want := `node.id=2
+process.roles=broker,controller
+listeners=PLAINTEXT://127.0.0.1:1002,CONTROLLER://127.0.0.1:2002
+controller.listener.names=CONTROLLER
+controller.quorum.voters=1@127.0.0.1:2001,2@127.0.0.1:2002,3@127.0.0.1:2003
+log.dirs=/tmp/node-2/data
+auto.create.topics.enable=true
+group.initial.rebalance.delay.ms=0
+default.replication.factor=3
+offsets.topic.replication.factor=3
+min.insync.replicas=2
+log.write.caching=true
+`
+	if got != want {
+		t.Errorf("clusterProperties =\n%s\nwant\n%s", got, want)
+	}
+}
+
+// TestUnmeasuredCells checks that a case that did not run (a consume
+// under --produce-only) prints "-" rather than NaN, and that measured
+// figures print as before.
+func TestUnmeasuredCells(t *testing.T) {
+	missing := median(nil, throughput.mbPerSecond)
+	if got := cell("%.0f", missing); got != "-" {
+		t.Errorf("cell of no runs = %q, want -", got)
+	}
+	if got := rateCell(missing); got != "-" {
+		t.Errorf("rateCell of no runs = %q, want -", got)
+	}
+	if got := cell("%.2f", 0.5); got != "0.50" {
+		t.Errorf("cell(0.5) = %q, want 0.50", got)
+	}
+	if got := rateCell(1500); got != "2 k" {
+		t.Errorf("rateCell(1500) = %q, want 2 k", got)
+	}
+}
+
+// TestRatioTable checks the replication ratio: printed per case when both
+// the broker and the cluster ran, and not at all otherwise.
+func TestRatioTable(t *testing.T) {
+	runs := func(mb int64) []throughput {
+		return []throughput{{valueBytes: mb << 20, elapsed: time.Second}}
+	}
+	single := &targetResult{name: targetBroker, cases: []*caseResult{{valueBytes: 1024, partitions: 8, produce: runs(200)}}}
+	cluster := &targetResult{name: targetCluster, cases: []*caseResult{{valueBytes: 1024, partitions: 8, produce: runs(50)}}}
+	var both strings.Builder
+	ratioTable(&both, []*targetResult{single, cluster})
+	if !strings.Contains(both.String(), "| 1024 B | 8 | 200 | 50 | 0.25 |") {
+		t.Errorf("ratio table:\n%s", both.String())
+	}
+	var alone strings.Builder
+	ratioTable(&alone, []*targetResult{single})
+	if alone.Len() != 0 {
+		t.Errorf("ratio table without a cluster:\n%s", alone.String())
 	}
 }

@@ -9,8 +9,11 @@
 // measured in the same run as the physical reference every figure is
 // divided by. With --kfake it measures franz-go's fake broker (kfake, run
 // in a child kbench process) the same way. --latency-rates runs only the
-// latency test, at the rates given. docs/performance.md ("Consume path"
-// and "End-to-end latency") shows runs and how to read them.
+// latency test, at the rates given. --targets cluster measures three
+// broker processes forming one cluster, with topics of three replicas,
+// against the single broker in the same run. docs/performance.md
+// ("Consume path", "End-to-end latency" and "Replication (RF 3)") shows
+// runs and how to read them.
 package main
 
 import (
@@ -21,6 +24,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -71,7 +75,19 @@ Flags:
   --fetch-bytes N    the consumers' fetch.max.bytes (default 52428800, kgo's default)
   --fetch-partition-bytes N
                      the consumers' max.partition.fetch.bytes (default 1048576, kgo's default)
-  --kfake            also measure franz-go's kfake, in a child process
+  --targets LIST     servers to measure, in this order (default broker):
+                     broker   one broker process
+                     cluster  three broker processes on this machine forming
+                              one cluster (combined broker and controller
+                              nodes, as cmd/broker/examples/cluster); topics
+                              get 3 replicas and min.insync.replicas=2
+                     kfake    franz-go's kfake, in a child process
+                     With broker and cluster, the report adds the ratio of
+                     their produce rates
+  --kfake            also measure kfake (adds it to --targets)
+  --produce-only     measure produce and latency only: no consume runs and
+                     no minimal producer (which, like the minimal consumer,
+                     talks to one broker and so never runs on a cluster)
   --broker-property KEY=VALUE
                      add a line to the broker's server.properties (repeatable),
                      e.g. log.write.caching=true to measure caching mode
@@ -85,6 +101,8 @@ Example:
   go run ./cmd/kbench --count 3 --kfake
   go run ./cmd/kbench --latency-rates 1000,10000,100000,half --latency-for 3s \
       --sizes 100 --partitions 1 -n 300000 --count 1 --linger 0 --kfake
+  go run ./cmd/kbench --targets broker,cluster --produce-only --sizes 1024 \
+      -n 300000 --count 1 --linger 0
 `
 
 // options are the parsed flags.
@@ -98,8 +116,11 @@ type options struct {
 	// latencyRates, when set, selects the latency mode.
 	latencyRates []latencyRate
 	// linger is the latency producer's ProducerLinger.
-	linger      time.Duration
-	measureFake bool
+	linger time.Duration
+	// targets are the servers measured, in order (--targets, --kfake).
+	targets []string
+	// produceOnly skips the consume runs and the minimal producer.
+	produceOnly bool
 	fetch       fetchSizes
 	// profileDir, when set, receives a CPU profile of the kgo client
 	// process of each kgo consume run.
@@ -173,7 +194,9 @@ func parseFlags(args []string) (options, error) {
 	sizes := fs.String("sizes", "1024,100", "")
 	partitions := fs.String("partitions", "1,8", "")
 	fs.DurationVar(&opts.latencyFor, "latency-for", 5*time.Second, "")
-	fs.BoolVar(&opts.measureFake, "kfake", false, "")
+	measureFake := fs.Bool("kfake", false, "")
+	targets := fs.String("targets", targetBroker, "")
+	fs.BoolVar(&opts.produceOnly, "produce-only", false, "")
 	rates := fs.String("latency-rates", "", "")
 	fs.DurationVar(&opts.linger, "linger", 10*time.Millisecond, "")
 	fetchBytes := fs.Int("fetch-bytes", 50<<20, "")
@@ -207,6 +230,9 @@ func parseFlags(args []string) (options, error) {
 		return opts, fmt.Errorf("--linger must be in [0, 1m]")
 	}
 	var err error
+	if opts.targets, err = parseTargets(*targets, *measureFake); err != nil {
+		return opts, fmt.Errorf("--targets: %w", err)
+	}
 	if *rates != "" {
 		if opts.latencyRates, err = parseRates(*rates); err != nil {
 			return opts, fmt.Errorf("--latency-rates: %w", err)
@@ -223,6 +249,35 @@ func parseFlags(args []string) (options, error) {
 		opts.partitions = append(opts.partitions, int32(c))
 	}
 	return opts, nil
+}
+
+// Targets kbench can measure.
+const (
+	targetBroker  = "broker"
+	targetCluster = "cluster"
+	targetKfake   = "kfake"
+)
+
+// parseTargets parses --targets, with kfake added last for --kfake; each
+// target counts once.
+func parseTargets(text string, kfake bool) ([]string, error) {
+	var targets []string
+	fields := strings.Split(text, ",")
+	if kfake {
+		fields = append(fields, targetKfake)
+	}
+	for _, field := range fields {
+		field = strings.TrimSpace(field)
+		switch field {
+		case targetBroker, targetCluster, targetKfake:
+		default:
+			return nil, fmt.Errorf("%q is not one of broker, cluster, kfake", field)
+		}
+		if !slices.Contains(targets, field) {
+			targets = append(targets, field)
+		}
+	}
+	return targets, nil
 }
 
 // parseList parses a comma-separated list of integers within [low, high].

@@ -196,10 +196,20 @@ func (h *histogram) add(rest, otherLabel string) error {
 	return nil
 }
 
-// scrape reads the server's metrics, or fails for a server without them.
+// scrape reads the server's metrics, summed over a cluster's nodes, or
+// fails for a server without them.
 func (s *server) scrape() (brokerMetrics, error) {
 	if s.metricsAddr == "" {
 		return brokerMetrics{}, fmt.Errorf("%s serves no metrics", s.name)
 	}
-	return scrape(s.metricsAddr)
+	var total brokerMetrics
+	for _, n := range s.nodes() {
+		m, err := scrape(n.metricsAddr)
+		if err != nil {
+			return brokerMetrics{}, err
+		}
+		total = brokerMetrics{syncLatency: total.syncLatency.plus(m.syncLatency),
+			produceLatency: total.produceLatency.plus(m.produceLatency), queueTime: total.queueTime.plus(m.queueTime)}
+	}
+	return total, nil
 }

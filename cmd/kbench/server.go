@@ -28,12 +28,17 @@ const kfakeServeCommand = "kfake-serve"
 // readyTimeout bounds how long a started server may take to answer.
 const readyTimeout = 30 * time.Second
 
+// stopTimeout bounds how long a stopped server may take to exit before
+// it is killed.
+const stopTimeout = 10 * time.Second
+
 // clockTicksPerSecond is the unit of the CPU times in /proc/PID/stat
 // (USER_HZ, 100 on Linux).
 const clockTicksPerSecond = 100
 
-// server is a process under test: its address, and the garbage
-// collection CPU its gctrace lines reported so far.
+// server is a target under test: its process (the first node of a
+// cluster), its address, and the garbage collection CPU its gctrace lines
+// reported so far.
 type server struct {
 	name string
 	addr string
@@ -43,6 +48,26 @@ type server struct {
 	dir         string
 	gcCPUus     atomic.Int64 // microseconds of CPU in GC cycles
 	gcDone      chan struct{}
+	// peers are a cluster's other nodes, each a process of its own;
+	// CPU, GC and metrics add up over the server and its peers.
+	peers []*server
+	// replicas is the replication factor of the topics kbench creates,
+	// and topicConfigs their settings (for a cluster: 3 replicas and
+	// min.insync.replicas=2).
+	replicas     int16
+	topicConfigs map[string]*string
+}
+
+// nodes are the processes of the target: the server and its peers.
+func (s *server) nodes() []*server { return append([]*server{s}, s.peers...) }
+
+// gcCPU is the CPU every node's GC cycles reported so far.
+func (s *server) gcCPU() time.Duration {
+	var total time.Duration
+	for _, n := range s.nodes() {
+		total += time.Duration(n.gcCPUus.Load()) * time.Microsecond
+	}
+	return total
 }
 
 // startBroker builds the broker unless path names it, and starts it on a
@@ -52,13 +77,8 @@ func startBroker(ctx context.Context, path string, extra []string) (*server, err
 	if err != nil {
 		return nil, err
 	}
-	if path == "" {
-		path = filepath.Join(dir, "broker")
-		build := exec.CommandContext(ctx, "go", "build", "-o", path, "github.com/kafkasim/kafkasim/cmd/broker")
-		build.Stderr = os.Stderr
-		if err := build.Run(); err != nil {
-			return nil, fmt.Errorf("build the broker: %w", err)
-		}
+	if path, err = brokerBinary(ctx, dir, path); err != nil {
+		return nil, err
 	}
 	port, err := freePort()
 	if err != nil {
@@ -88,6 +108,21 @@ func startBroker(ctx context.Context, path string, extra []string) (*server, err
 	return s, nil
 }
 
+// brokerBinary returns path, or when it is empty builds the broker into
+// dir and returns where.
+func brokerBinary(ctx context.Context, dir, path string) (string, error) {
+	if path != "" {
+		return path, nil
+	}
+	path = filepath.Join(dir, "broker")
+	build := exec.CommandContext(ctx, "go", "build", "-o", path, "github.com/kafkasim/kafkasim/cmd/broker")
+	build.Stderr = os.Stderr
+	if err := build.Run(); err != nil {
+		return "", fmt.Errorf("build the broker: %w", err)
+	}
+	return path, nil
+}
+
 // startKfake starts a one-broker kfake cluster in a child kbench process.
 func startKfake(ctx context.Context) (*server, error) {
 	dir, err := os.MkdirTemp("", "kbench-kfake-")
@@ -107,6 +142,21 @@ func startKfake(ctx context.Context) (*server, error) {
 }
 
 func startServer(ctx context.Context, name, addr, dir string, cmd *exec.Cmd) (*server, error) {
+	s, err := launch(name, addr, dir, cmd)
+	if err != nil {
+		return nil, err
+	}
+	if err := waitReady(ctx, addr); err != nil {
+		s.stop()
+		return nil, fmt.Errorf("%s did not start: %w", name, err)
+	}
+	return s, nil
+}
+
+// launch starts cmd with GC tracing and follows its trace, without
+// waiting for it to serve: a cluster's nodes serve only once a quorum of
+// them runs.
+func launch(name, addr, dir string, cmd *exec.Cmd) (*server, error) {
 	cmd.Env = append(os.Environ(), "GODEBUG=gctrace=1")
 	// The server must not outlive kbench, even when kbench is killed.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
@@ -117,12 +167,8 @@ func startServer(ctx context.Context, name, addr, dir string, cmd *exec.Cmd) (*s
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start %s: %w", name, err)
 	}
-	s := &server{name: name, addr: addr, cmd: cmd, dir: dir, gcDone: make(chan struct{})}
+	s := &server{name: name, addr: addr, cmd: cmd, dir: dir, gcDone: make(chan struct{}), replicas: 1}
 	go s.readGCTrace(stderr)
-	if err := waitReady(ctx, addr); err != nil {
-		s.stop()
-		return nil, fmt.Errorf("%s did not start: %w", name, err)
-	}
 	return s, nil
 }
 
@@ -168,13 +214,22 @@ func gcCycleCPU(line string) (time.Duration, bool) {
 	return time.Duration(total * float64(time.Millisecond)), true
 }
 
-// cpu returns the CPU time (user and system) the server used so far.
+// cpu returns the CPU time (user and system) the server's nodes used so
+// far.
 func (s *server) cpu() (time.Duration, error) {
-	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", s.cmd.Process.Pid))
-	if err != nil {
-		return 0, err
+	var total time.Duration
+	for _, n := range s.nodes() {
+		stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", n.cmd.Process.Pid))
+		if err != nil {
+			return 0, err
+		}
+		used, err := processCPU(string(stat))
+		if err != nil {
+			return 0, err
+		}
+		total += used
 	}
-	return processCPU(string(stat))
+	return total, nil
 }
 
 // processCPU parses utime and stime (fields 14 and 15) of /proc/PID/stat;
@@ -200,18 +255,30 @@ func processCPU(stat string) (time.Duration, error) {
 	return time.Duration(ticks) * time.Second / clockTicksPerSecond, nil
 }
 
-// stop ends the server and removes its files.
+// stop ends the server and its peers, and removes their files. Every
+// node is told to stop before any is waited for, so that a cluster's
+// nodes shut down together rather than each waiting for a quorum that
+// the ones stopped before it took away.
 func (s *server) stop() {
-	_ = s.cmd.Process.Signal(os.Interrupt)
-	exited := make(chan struct{})
-	go func() { _ = s.cmd.Wait(); close(exited) }()
-	select {
-	case <-exited:
-	case <-time.After(10 * time.Second):
-		_ = s.cmd.Process.Kill()
-		<-exited
+	nodes := s.nodes()
+	exited := make([]chan struct{}, len(nodes))
+	for i, n := range nodes {
+		_ = n.cmd.Process.Signal(os.Interrupt)
+		exited[i] = make(chan struct{})
+		go func() { _ = n.cmd.Wait(); close(exited[i]) }()
 	}
-	_ = os.RemoveAll(s.dir)
+	deadline := time.After(stopTimeout)
+	for i, n := range nodes {
+		select {
+		case <-exited[i]:
+		case <-deadline:
+			_ = n.cmd.Process.Kill()
+			<-exited[i]
+		}
+	}
+	for _, n := range nodes {
+		_ = os.RemoveAll(n.dir)
+	}
 }
 
 func freePort() (int, error) {

@@ -41,19 +41,24 @@ func (t throughput) mbPerSecond() float64 {
 	return float64(t.valueBytes) / float64(1<<20) / t.elapsed.Seconds()
 }
 
-// createTopic creates topic with partitions on addr.
-func createTopic(ctx context.Context, addr, topic string, partitions int32) error {
-	client, err := kgo.NewClient(kgo.SeedBrokers(addr))
+// createTopic creates topic with partitions on s, with s's replication
+// factor and topic settings, and waits until a replicated topic's every
+// partition has a leader and a full ISR.
+func createTopic(ctx context.Context, s *server, topic string, partitions int32) error {
+	client, err := kgo.NewClient(kgo.SeedBrokers(s.addr))
 	if err != nil {
 		return err
 	}
 	defer client.Close()
-	resp, err := kadm.NewClient(client).CreateTopic(ctx, partitions, 1, nil, topic)
+	resp, err := kadm.NewClient(client).CreateTopic(ctx, partitions, s.replicas, s.topicConfigs, topic)
 	if err == nil {
 		err = resp.Err
 	}
 	if err != nil {
 		return fmt.Errorf("create topic %s: %w", topic, err)
+	}
+	if s.replicas > 1 {
+		return awaitTopicReplicated(ctx, s, topic, partitions)
 	}
 	return nil
 }
