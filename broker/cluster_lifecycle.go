@@ -137,6 +137,7 @@ func (l *lifecycle) heartbeat() *kmsg.BrokerHeartbeatRequest {
 	req.BrokerEpoch = l.brokerEpoch
 	req.CurrentMetadataOffset = c.image.AppliedOffset()
 	req.WantShutdown = l.shuttingDown
+	req.OfflineLogDirs = c.offlineReplicaDirectories()
 	return req
 }
 

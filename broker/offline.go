@@ -18,8 +18,9 @@ import (
 // found by recovery, by a read or by the scrubber), that one partition goes
 // offline: it serves and writes nothing, answers KAFKA_STORAGE_ERROR, keeps
 // every byte on disk untouched, and the rest of the broker keeps serving.
-// Replication will bring such a partition back from a replica; until then
-// an operator restores the files or deletes the topic.
+// In a cluster the other replicas repair it (replica_repair.go); a
+// standalone broker's waits for an operator to restore the files or delete
+// the topic.
 //
 // A __consumer_offsets partition goes offline the same way, wherever the
 // damage is found (recovery, the startup replay of the group coordinator,
@@ -77,6 +78,17 @@ func (p *partition) goOffline(where string, err error) {
 		// find the groups unloaded and change nothing in memory. At
 		// startup openGroups unloads the partition itself.
 		p.node.groups.UnloadPartition(p.index)
+	}
+	if c := p.node.cluster; c != nil && p.topic.partitions != nil {
+		// A replica: on the next loop turn it leaves its role, and is
+		// repaired at once if the image already has it out of service
+		// (replica_repair.go); otherwise the heartbeat asks for that.
+		t, index := p.topic, p.index
+		p.node.catalog.later(func() {
+			if int(index) < len(t.partitions) && t.partitions[index] == p && !p.closed {
+				c.applyOffline(t, index)
+			}
+		})
 	}
 	storageErr := p.offlineError()
 	p.failDurableWaiters(storageErr)

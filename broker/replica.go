@@ -204,7 +204,11 @@ func (c *cluster) desiredRole(t *topic, index int32) (replicaRole, metadata.Part
 // names.
 func (c *cluster) applyImage(t *topic) {
 	for i, p := range t.partitions {
-		if p.log == nil || p.closed {
+		if p.offline != nil && !p.closed {
+			c.applyOffline(t, int32(i))
+			p = t.partitions[i] // repaired: a fresh replica
+		}
+		if p.log == nil || p.closed || p.offline != nil {
 			continue
 		}
 		role, state := c.desiredRole(t, int32(i))

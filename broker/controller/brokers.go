@@ -86,6 +86,9 @@ func (c *Controller) sessionLive(now time.Duration, brokerID int32) bool {
 //     shutdown (KIP-841): its leaderships move away and it leaves the ISRs,
 //     and it is told to shut down by a later heartbeat, once it leads
 //     nothing, with its fence.
+//   - An unfenced broker that reports offline log directories has those
+//     replicas taken out of service: out of the ISR and the ELR, and their
+//     leaderships moved (metadata.OfflineReplicaRecords).
 func (c *Controller) heartbeat(now time.Duration, request *kmsg.BrokerHeartbeatRequest) (kmsg.Response, []metadata.Record) {
 	response := kmsg.NewPtrBrokerHeartbeatResponse()
 	response.Version = request.Version
@@ -111,6 +114,10 @@ func (c *Controller) heartbeat(now time.Duration, request *kmsg.BrokerHeartbeatR
 		return response, c.fenceRecords(broker.ID)
 	case request.WantShutdown || broker.InControlledShutdown:
 		return c.heartbeatShuttingDown(response, broker)
+	case len(request.OfflineLogDirs) > 0:
+		// Replicas that lost stored data leave service (KIP-858's offline
+		// log directories, one per replica: metadata.ReplicaDirectoryID).
+		return response, metadata.OfflineReplicaRecords(c.working, broker.ID, request.OfflineLogDirs, c.uncleanFor)
 	}
 	return response, nil
 }

@@ -1,6 +1,7 @@
 package controller
 
 import (
+	"reflect"
 	"slices"
 	"testing"
 	"time"
@@ -307,5 +308,34 @@ func TestAllocateProducerIDs(t *testing.T) {
 	requireCode(t, "unknown broker", ask(9, 0).ErrorCode, kerr.BrokerIDNotRegistered)
 	if next := h.committed.NextProducerID(); next != 2*ProducerIDBlockSize {
 		t.Fatalf("next producer id %d, want %d", next, 2*ProducerIDBlockSize)
+	}
+}
+
+// TestOfflineReplicaLeavesService has broker 1, leader of "orders" with
+// all three replicas in sync, report its replica's directory offline in a
+// heartbeat: the partition moves to broker 2 and broker 1 leaves the ISR;
+// a directory id of no replica of it changes nothing.
+func TestOfflineReplicaLeavesService(t *testing.T) {
+	h := newHarness(t, nil, seedOrders([]int32{1, 2, 3}, 1)...)
+	for id := int32(1); id <= 3; id++ {
+		if response := h.heartbeat(heartbeat(id, int64(id), h.committed.AppliedOffset())); response.IsFenced {
+			t.Fatalf("broker %d stays fenced", id)
+		}
+	}
+	before := h.partition("orders", 0)
+	other := heartbeat(1, 1, h.committed.AppliedOffset())
+	other.OfflineLogDirs = [][16]byte{metadata.ReplicaDirectoryID(ordersID, 1)}
+	h.heartbeat(other)
+	if got := h.partition("orders", 0); !reflect.DeepEqual(got, before) {
+		t.Fatalf("another directory changed the partition: %+v", got)
+	}
+	request := heartbeat(1, 1, h.committed.AppliedOffset())
+	request.OfflineLogDirs = [][16]byte{metadata.ReplicaDirectoryID(ordersID, 0)}
+	if response := h.heartbeat(request); response.ErrorCode != 0 || response.IsFenced {
+		t.Fatalf("answer %+v, want an unfenced broker", response)
+	}
+	got := h.partition("orders", 0)
+	if got.Leader != 2 || !slices.Equal(got.ISR, []int32{2, 3}) || got.LeaderEpoch != before.LeaderEpoch+1 {
+		t.Fatalf("after the offline report: %+v, want broker 2 leading ISR [2 3] in the next leader epoch", got)
 	}
 }

@@ -184,3 +184,72 @@ func PreferredLeaderChange(partition PartitionState, image *Image) (PartitionCha
 	next.PartitionEpoch++
 	return PartitionChangeRecord{PartitionState: next}, nil
 }
+
+// ReplicaDirectoryID is the log directory id a broker reports in its
+// heartbeat's OfflineLogDirs (KIP-858) when its replica of one partition
+// lost stored data: every replica is its own directory here, named after
+// the topic id with the partition index mixed into its last four bytes,
+// so that the controller takes exactly that replica out of service.
+func ReplicaDirectoryID(topic TopicID, partition int32) [16]byte {
+	id := [16]byte(topic)
+	for i := range 4 {
+		id[12+i] ^= byte(uint32(partition) >> (24 - 8*i))
+	}
+	return id
+}
+
+// OfflineReplicaRecords returns the changes that take a broker's replicas
+// whose directories it reports offline out of service, as Kafka's
+// controller does for an offline log directory: the broker leaves the
+// ISR (unless it is the last member: then nothing changes, and the
+// partition waits for an operator or an unclean election, as a single
+// broker's offline partition does) and the ELR (its data can no longer be
+// trusted to hold what was committed),
+// and where it led another leader is elected as ElectLeader would with
+// the broker counted as gone. Partitions are visited by topic name and
+// partition number; those where the broker is already out of service
+// need no change.
+func OfflineReplicaRecords(image *Image, brokerID int32, offline [][16]byte, uncleanFor func(topicName string) bool) []Record {
+	others := func(id int32) bool { return id != brokerID && image.live(id) }
+	var records []Record
+	for _, topic := range image.topicsInNameOrder() {
+		for _, partition := range topic.Partitions {
+			if !slices.Contains(partition.Replicas, brokerID) || !slices.Contains(offline, ReplicaDirectoryID(topic.ID, partition.Partition)) {
+				continue
+			}
+			change, ok := offlineChange(partition, image, uncleanFor(topic.Name), brokerID, others)
+			if ok {
+				records = append(records, &change)
+			}
+		}
+	}
+	return records
+}
+
+func offlineChange(partition PartitionState, image *Image, unclean bool, brokerID int32, live func(int32) bool) (PartitionChangeRecord, bool) {
+	if slices.Equal(partition.ISR, []int32{brokerID}) {
+		// The last ISR member: what it holds may be all that is left of
+		// what was committed, so it keeps its place (and its leadership,
+		// offline, as on a single broker) until an operator or an unclean
+		// election decides.
+		return PartitionChangeRecord{}, false
+	}
+	inISR := slices.Contains(partition.ISR, brokerID)
+	inELR := slices.Contains(partition.ELR, brokerID)
+	if partition.Leader != brokerID && !inISR && !inELR {
+		return PartitionChangeRecord{}, false
+	}
+	next := partition.clone()
+	next.ELR = slices.DeleteFunc(next.ELR, func(id int32) bool { return id == brokerID })
+	if inISR {
+		next.ISR = slices.DeleteFunc(next.ISR, func(id int32) bool { return id == brokerID })
+	}
+	if partition.Leader != brokerID {
+		next.PartitionEpoch++
+		return PartitionChangeRecord{PartitionState: next}, true
+	}
+	change, ok := electLeader(next, image, unclean, live)
+	assert(ok, fmt.Sprintf("an offline replica of broker %d that led elected nothing", brokerID))
+	assert(change.Leader != brokerID, "an offline replica stays leader")
+	return change, true
+}

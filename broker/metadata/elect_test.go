@@ -174,3 +174,46 @@ func TestPreferredLeaderChange(t *testing.T) {
 		})
 	}
 }
+
+// TestOfflineReplicaChanges takes broker 2's replica out of service in
+// partitions of every shape against the base image (brokers 1 to 3 live):
+// it leaves the ISR and the ELR, a partition it led gets another leader
+// from the ISR, one where it is the last ISR member keeps it as it is,
+// and one where it is already out needs no change.
+func TestOfflineReplicaChanges(t *testing.T) {
+	state := func(isr, elr []int32, leader int32) PartitionState {
+		return PartitionState{TopicID: testTopicID, Replicas: []int32{2, 1, 3}, ISR: isr, ELR: elr, Leader: leader, LeaderEpoch: 3, PartitionEpoch: 5}
+	}
+	want := func(isr, elr []int32, leader, leaderEpoch int32) PartitionState {
+		s := state(isr, elr, leader)
+		s.LeaderEpoch, s.PartitionEpoch = leaderEpoch, 6
+		return s
+	}
+	cases := []struct {
+		name      string
+		partition PartitionState
+		ok        bool
+		want      PartitionState
+	}{
+		{"follower in the ISR", state([]int32{1, 2, 3}, []int32{}, 1), true, want([]int32{1, 3}, []int32{}, 1, 3)},
+		{"follower in the ELR", state([]int32{1}, []int32{2}, 1), true, want([]int32{1}, []int32{}, 1, 3)},
+		{"leader: the next ISR member leads", state([]int32{2, 3}, []int32{}, 2), true, want([]int32{3}, []int32{}, 3, 4)},
+		{"last ISR member and leader: kept", state([]int32{2}, []int32{}, 2), false, PartitionState{}},
+		{"already out of service", state([]int32{1, 3}, []int32{}, 1), false, PartitionState{}},
+	}
+	image := baseImage(t)
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			change, ok := offlineChange(c.partition, image, false, 2, func(id int32) bool { return id != 2 && image.live(id) })
+			if ok != c.ok {
+				t.Fatalf("ok = %t, want %t (change %+v)", ok, c.ok, change)
+			}
+			if ok && !reflect.DeepEqual(change.PartitionState, c.want) {
+				t.Errorf("change\n %+v\nwant\n %+v", change.PartitionState, c.want)
+			}
+		})
+	}
+	if a, b := ReplicaDirectoryID(TopicID{1}, 0), ReplicaDirectoryID(TopicID{1}, 1); a == b || a != [16]byte(TopicID{1}) {
+		t.Errorf("directory ids %x and %x: want the topic id for partition 0 and distinct ids", a, b)
+	}
+}

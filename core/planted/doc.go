@@ -43,6 +43,8 @@ var Bugs = []struct{ Name, Removes string }{
 // .ci/planted-bugs does not sweep them; a bug moves to Bugs once a sweep
 // catches it. Is accepts their names too.
 var Blind = []struct{ Name, Removes, Needs string }{
+	{"repair-in-service", "a damaged replica is emptied for its repair only once the controller took it out of the ISR and the ELR",
+		"not yet known: listed until a sweep is seen to catch it"},
 	{"high-watermark-below-min-isr", "a leader's high watermark stands still while the ISR is smaller than min.insync.replicas (KIP-966)",
 		"a replica that lost synced data (corruption at rest, a lost disk) to leave the ISR and the eligible leader replicas (issue 10, item 4): " +
 			"until then the last replica standing keeps what it committed alone, so a high watermark moved on it loses nothing a client can see; " +

@@ -30,14 +30,11 @@ import (
 // carried and when it was sent and answered (recordFetch).
 
 // damagedReplicasRefetch is the brokers' promise that a replica whose data
-// was damaged at rest says so and fetches it again from the leader (issue
-// 10, damaged replicas). docs/replication.md lists it under "Not yet": a
-// damaged copy stays offline as it is, so the checker does not judge it.
-// With it set, cluster seeds 15, 17, 27, 54 and 69 of
-// TestClusterSeedsWithFaults fail today (replica-missing-committed on the
-// damaged copies; on seed 54 also replica-diverged: the damaged copy kept
-// a suffix that a new leader had replaced).
-const damagedReplicasRefetch = false
+// was damaged at rest says so and fetches it again from the leader
+// (docs/replication.md, damaged replicas; broker/replica_repair.go), so the
+// checker holds damaged copies to the replica properties too. Before the
+// repair existed, cluster seeds 15, 17, 27, 54 and 69 failed with it set.
+const damagedReplicasRefetch = true
 
 // replication gathers the replica evidence of the run. The disks are read
 // only when the run finished (healed, drained and past its bounds).
