@@ -97,12 +97,12 @@ func (p *partitionIndex) legalStart(h *History) {
 		return
 	}
 	start := d.start()
-	// Records the broker acknowledged at or beyond the end the drain read
-	// to were in the log, and counted for retention, although the drain
-	// never reached them (sim seed 403980: an acks=1 write answered at
+	// Records the broker acknowledged at or beyond where the drain reached
+	// were in the log, and counted for retention, although the drain
+	// never read them (sim seed 403980: an acks=1 write answered at
 	// offset 508, the end observed after healing, became durable after the
 	// drain read that end, and retention counted it).
-	est := p.drainedBytes(h) + p.beyondEndBytes(h)
+	est := p.drainedBytes(h) + p.beyondDrainBytes(h)
 	if est >= r.Bytes {
 		p.keep, p.keptBytes = p.deletableAfterHealing(h, est), est
 		return
@@ -124,6 +124,11 @@ func (p *partitionIndex) legalStart(h *History) {
 // Retention.Bytes, given est, the bytes of the whole drain: the offset of
 // the first drained record that retention could not delete (est(k) is the
 // same for every k between two drained records, so k reaches up to it).
+// When the writes acknowledged beyond the drain make Retention.Bytes on
+// their own, every drained record may have gone: k reaches where the
+// drain reached, which lies past the end observed after healing when that
+// end was a high watermark still catching up (sim seed 20256: a new
+// leader's, held at its epoch's start until its ISR grew).
 func (p *partitionIndex) deletableAfterHealing(h *History, est int64) int64 {
 	records := p.drain.records
 	for j, r := range records {
@@ -136,7 +141,7 @@ func (p *partitionIndex) deletableAfterHealing(h *History, est int64) int64 {
 		}
 		est -= share
 	}
-	return p.end
+	return max(p.end, p.drain.reached)
 }
 
 // start returns where the drained log starts: the offset of the drain's
@@ -165,14 +170,17 @@ func share(h *History, op *Op) int64 {
 	return h.Retention.RecordBytesMax
 }
 
-// beyondEndBytes bounds the bytes of the records acknowledged at offsets at
-// or beyond the end offset observed after healing: the log held them, but
-// the drain, which reads up to that end, does not.
-func (p *partitionIndex) beyondEndBytes(h *History) int64 {
+// beyondDrainBytes bounds the bytes of the records acknowledged at offsets
+// at or beyond where the drain reached (the end offset observed after
+// healing, or further): the log held them, but the drain does not. The
+// records the drain read past that end are counted among the drained
+// ones, and only there.
+func (p *partitionIndex) beyondDrainBytes(h *History) int64 {
+	from := max(p.end, p.drain.reached)
 	total := int64(0)
 	for _, i := range p.ops {
 		op := &h.Ops[i]
-		if op.Kind == KindProduce && op.Outcome == OutcomeOK && op.Produce.Acks != AcksNone && op.Produce.Offset >= p.end {
+		if op.Kind == KindProduce && op.Outcome == OutcomeOK && op.Produce.Acks != AcksNone && op.Produce.Offset >= from {
 			total += share(h, op)
 		}
 	}

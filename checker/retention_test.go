@@ -144,3 +144,61 @@ func TestDeletionWhileDraining(t *testing.T) {
 	mentions(t, r.Anomalies[0], "offset 2")
 	mustCheck(t, &build(nil).h, AnomalyLostWrite, AnomalyLostWrite)
 }
+
+// TestDrainPastStaleEnd is sim seed 20256 in small. The end observed after
+// healing was a new leader's high watermark, still held at its epoch's
+// start, while its log held offsets 0..5 (acks=1 writes of 100 bytes
+// each); the drain read on past that end, and retention then cut the log
+// before an at-least-once group member, with nothing committed, came back
+// and started at the new log start. The cut was legal where what it kept
+// makes retention.bytes, each drained record counted once, also those
+// past the stale end, plus the acknowledged writes the drain did not
+// reach: records below a legal cut are excused, those at or above it must
+// have been processed.
+func TestDrainPastStaleEnd(t *testing.T) {
+	tests := []struct {
+		name           string
+		end, drainTo   int64
+		restart        int64
+		retentionBytes int64
+		want           []AnomalyKind
+	}{
+		{"the cut kept retention.bytes", 2, 6, 4, 200, nil},
+		{"the cut kept too little", 2, 6, 4, 300, []AnomalyKind{AnomalyUnprocessed}},
+		{"records past the end count once", 4, 6, 5, 300, []AnomalyKind{AnomalyUnprocessed, AnomalyUnprocessed}},
+		{"writes past the drain count too", 2, 4, 4, 200, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b := newBuilder()
+			values := []string{"a", "b", "c", "d", "e", "f"}
+			for i, v := range values {
+				p := b.produce(0, int64(10+i), int64(11+i), OutcomeOK, v, int64(i))
+				p.BatchBytes, p.BatchRecords = 100, 1
+				p.Acks, p.Durable = AcksLeader, false
+			}
+			b.poll(2, 20, 21, 0, rec(0, "a")).Group = "g"
+			b.drain(100, 0, records(values, 0, tt.drainTo)...)
+			p := b.poll(3, 200, 201, tt.restart, records(values, tt.restart, int64(len(values)))...)
+			p.Group, p.Reset = "g", true
+			b.group(3, KindCommit, 202, 203, "g", int64(len(values)))
+			b.end(tt.end)
+			b.h.Groups = []GroupPromise{{Group: "g", Delivery: DeliveryAtLeastOnce}}
+			b.h.Retention = sizeRetention(tt.retentionBytes)
+			r := mustCheck(t, &b.h, tt.want...)
+			if len(tt.want) > 0 {
+				mentions(t, r.Anomalies[0], "offset 3", `"d"`)
+			}
+		})
+	}
+}
+
+// records returns the records at offsets from..to-1, offset i holding
+// values[i].
+func records(values []string, from, to int64) []Record {
+	var out []Record
+	for o := from; o < to; o++ {
+		out = append(out, rec(o, values[o]))
+	}
+	return out
+}
