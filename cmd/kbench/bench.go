@@ -38,6 +38,15 @@ type caseResult struct {
 	// consumeCPU and consumeGC add up the server's CPU, and the part its
 	// GC cycles reported, over the consume runs.
 	consumeCPU, consumeGC time.Duration
+	// produceCPU adds up the server's CPU (every node's, for a cluster)
+	// over the kgo produce runs, and produceElapsed their wall time.
+	produceCPU, produceElapsed time.Duration
+}
+
+// produceCores is how many cores the server kept busy on average while
+// the kgo producer ran.
+func (c *caseResult) produceCores() float64 {
+	return c.produceCPU.Seconds() / c.produceElapsed.Seconds()
 }
 
 // latencyResult holds the open-loop latency runs at one rate (--count of
@@ -273,19 +282,28 @@ func benchCase(ctx context.Context, s *server, opts options, topic string, c *ca
 	if err := createTopic(ctx, s, topic, c.partitions); err != nil {
 		return err
 	}
+	cpuBefore, err := s.cpu()
+	if err != nil {
+		return err
+	}
 	produced, err := produceAll(ctx, s.addr, topic, opts.records, c.valueBytes)
 	if err != nil {
 		return err
 	}
+	cpuAfter, err := s.cpu()
+	if err != nil {
+		return err
+	}
 	c.produce = append(c.produce, produced)
+	c.produceCPU += cpuAfter - cpuBefore
+	c.produceElapsed += produced.elapsed
 	if opts.produceOnly {
 		return deleteTopic(ctx, s.addr, topic)
 	}
 	// GC cycles report when they end: a pause lets those the produce
 	// started end before the consume is counted.
 	time.Sleep(settleBeforeConsume)
-	cpuBefore, err := s.cpu()
-	if err != nil {
+	if cpuBefore, err = s.cpu(); err != nil {
 		return err
 	}
 	gcBefore := s.gcCPU()
@@ -297,8 +315,7 @@ func benchCase(ctx context.Context, s *server, opts options, topic string, c *ca
 	if err != nil {
 		return err
 	}
-	cpuAfter, err := s.cpu()
-	if err != nil {
+	if cpuAfter, err = s.cpu(); err != nil {
 		return err
 	}
 	c.consumeCPU += cpuAfter - cpuBefore
@@ -373,6 +390,11 @@ func loadAverage() string {
 
 // minimalTable prints the medians of one minimal client's runs per case.
 func minimalTable(w io.Writer, results []*targetResult, reference float64, verb, title string, runs func(*caseResult) []throughput) {
+	if !slices.ContainsFunc(results, func(t *targetResult) bool {
+		return slices.ContainsFunc(t.cases, func(c *caseResult) bool { return len(runs(c)) > 0 })
+	}) {
+		return
+	}
 	fmt.Fprintln(w, "\n"+title)
 	fmt.Fprintf(w, "\n| server | record | partitions | %s MB/s | /loopback | %s records/s |\n", verb, verb)
 	fmt.Fprintln(w, "|---|---:|---:|---:|---:|---:|")
@@ -440,12 +462,14 @@ func ratioTable(w io.Writer, results []*targetResult) {
 	if single == nil || cluster == nil || len(single.cases) != len(cluster.cases) {
 		return
 	}
-	fmt.Fprintln(w, "\nReplication's cost: the cluster (3 replicas, min.insync.replicas=2) against one broker, acks=all produce:")
-	fmt.Fprintln(w, "\n| record | partitions | broker MB/s | cluster MB/s | cluster/broker |")
-	fmt.Fprintln(w, "|---:|---:|---:|---:|---:|")
+	fmt.Fprintln(w, "\nReplication's cost: the cluster (3 replicas, min.insync.replicas=2) against one broker, acks=all produce; "+
+		"cores are the servers' CPU (all three nodes' for the cluster) over the produce runs' wall time, from /proc/PID/stat:")
+	fmt.Fprintln(w, "\n| record | partitions | broker MB/s | cluster MB/s | cluster/broker | broker cores | cluster cores |")
+	fmt.Fprintln(w, "|---:|---:|---:|---:|---:|---:|---:|")
 	for i, c := range cluster.cases {
 		one, three := median(single.cases[i].produce, throughput.mbPerSecond), median(c.produce, throughput.mbPerSecond)
-		fmt.Fprintf(w, "| %d B | %d | %.0f | %.0f | %.2f |\n", c.valueBytes, c.partitions, one, three, three/one)
+		fmt.Fprintf(w, "| %d B | %d | %.0f | %.0f | %.2f | %.2f | %.2f |\n", c.valueBytes, c.partitions, one, three, three/one,
+			single.cases[i].produceCores(), c.produceCores())
 	}
 }
 

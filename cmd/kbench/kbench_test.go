@@ -210,16 +210,38 @@ func TestRatioTable(t *testing.T) {
 	runs := func(mb int64) []throughput {
 		return []throughput{{valueBytes: mb << 20, elapsed: time.Second}}
 	}
-	single := &targetResult{name: targetBroker, cases: []*caseResult{{valueBytes: 1024, partitions: 8, produce: runs(200)}}}
-	cluster := &targetResult{name: targetCluster, cases: []*caseResult{{valueBytes: 1024, partitions: 8, produce: runs(50)}}}
+	single := &targetResult{name: targetBroker, cases: []*caseResult{{valueBytes: 1024, partitions: 8, produce: runs(200),
+		produceCPU: 3 * time.Second, produceElapsed: 4 * time.Second}}}
+	cluster := &targetResult{name: targetCluster, cases: []*caseResult{{valueBytes: 1024, partitions: 8, produce: runs(50),
+		produceCPU: 6 * time.Second, produceElapsed: 4 * time.Second}}}
 	var both strings.Builder
 	ratioTable(&both, []*targetResult{single, cluster})
-	if !strings.Contains(both.String(), "| 1024 B | 8 | 200 | 50 | 0.25 |") {
+	if !strings.Contains(both.String(), "| 1024 B | 8 | 200 | 50 | 0.25 | 0.75 | 1.50 |") {
 		t.Errorf("ratio table:\n%s", both.String())
 	}
 	var alone strings.Builder
 	ratioTable(&alone, []*targetResult{single})
 	if alone.Len() != 0 {
 		t.Errorf("ratio table without a cluster:\n%s", alone.String())
+	}
+}
+
+// TestMinimalTableSkipsUnmeasured: a minimal client's table is left out
+// when no case ran it (--produce-only, or a cluster alone), and printed
+// with the cases that did otherwise.
+func TestMinimalTableSkipsUnmeasured(t *testing.T) {
+	runs := func(c *caseResult) []throughput { return c.produceRaw }
+	unmeasured := []*targetResult{{name: targetCluster, cases: []*caseResult{{valueBytes: 1024, partitions: 1}}}}
+	var none strings.Builder
+	minimalTable(&none, unmeasured, 1000, "produce", "title", runs)
+	if none.Len() != 0 {
+		t.Errorf("table of unmeasured cases:\n%s", none.String())
+	}
+	measured := append(unmeasured, &targetResult{name: targetBroker, cases: []*caseResult{{valueBytes: 1024, partitions: 1,
+		produceRaw: []throughput{{records: 1000, valueBytes: 500 << 20, elapsed: time.Second}}}}})
+	var some strings.Builder
+	minimalTable(&some, measured, 1000, "produce", "title", runs)
+	if got := some.String(); !strings.Contains(got, "| broker | 1024 B | 1 | 500 | 0.50 | 1 k |") || strings.Contains(got, "| cluster |") {
+		t.Errorf("table:\n%s", got)
 	}
 }
