@@ -600,26 +600,22 @@ func TestClusterSeparateControllers(t *testing.T) {
 // controller fence it (DescribeCluster v2, IsFenced) and move its
 // leaderships, then restarts it and watches it unfenced.
 //
-// Until replication lands (issue 10) a partition's ISR is its leader alone:
-// when the leader's broker is fenced no in-sync replica is left, so the
-// controller may elect another replica only as an unclean election. The
-// topic "moving" is therefore created with replication factor 3 and
-// unclean.leader.election.enable=true as a topic config, and every one of
-// its partitions must get a live leader; the topic "stuck", the same but
-// without that config, must leave the partitions the dead broker led
-// without a leader (Kafka's choice: no unclean election unless allowed)
-// and keep the others where they were.
+// The topic "moving" has three replicas, and the kill waits until every
+// ISR holds all three: every partition the dead broker led must move to a
+// live ISR member (a clean election). The topic "stuck" has one replica
+// per partition: a partition on the dead broker has no other in-sync
+// replica and must be left without a leader (Kafka's choice: no unclean
+// election unless allowed), and the others keep their leaders.
 func TestClusterKill9BrokerFencedLeadersMoveRestartUnfenced(t *testing.T) {
 	c := newTestCluster(t, combinedExamples...)
 	c.start()
 	healthy := c.awaitHealthy(c.nodes[0].client)
 	ctx := testContext(t)
-	unclean := "true"
 	create := admin(t, c.nodes...)
-	if _, err := create.CreateTopic(ctx, 6, 3, map[string]*string{"unclean.leader.election.enable": &unclean}, "moving"); err != nil {
+	if _, err := create.CreateTopic(ctx, 6, 3, nil, "moving"); err != nil {
 		t.Fatalf("create moving: %v", err)
 	}
-	if _, err := create.CreateTopic(ctx, 6, 3, nil, "stuck"); err != nil {
+	if _, err := create.CreateTopic(ctx, 6, 1, nil, "stuck"); err != nil {
 		t.Fatalf("create stuck: %v", err)
 	}
 	var movingBefore, stuckBefore map[int32]int32
@@ -630,6 +626,7 @@ func TestClusterKill9BrokerFencedLeadersMoveRestartUnfenced(t *testing.T) {
 		return err1 == nil && err2 == nil && allLed(movingBefore) && allLed(stuckBefore),
 			fmt.Sprintf("moving %v %v, stuck %v %v", movingBefore, err1, stuckBefore, err2)
 	})
+	c.awaitFullISR(c.nodes[0], "moving", 6, "before the kill")
 	var victim *clusterNode
 	for _, n := range c.nodes {
 		if n.id != healthy.leader && slices.Contains(values(movingBefore), n.id) && slices.Contains(values(stuckBefore), n.id) {
