@@ -87,14 +87,6 @@
 //
 // # Not yet
 //
-//   - AlterPartition (alter_partition.go) is decided with Kafka's checks
-//     (broker epoch, leadership, leader and partition epochs, the new ISR's
-//     shape and eligibility), but no broker sends it until partitions
-//     replicate (issue 10). Until then a new partition has its leader alone
-//     in the ISR whatever its replication factor, since no follower has
-//     copied anything; so a clean election after its leader fails finds no
-//     candidate and the partition stays leaderless unless unclean election
-//     is enabled.
 //   - The broker's controlled-shutdown release does not wait until every
 //     other broker has replayed the leadership moves (Kafka's
 //     lowestActiveOffset check).

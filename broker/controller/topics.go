@@ -192,10 +192,10 @@ func leader(image *metadata.Image, replicas []int32) int32 {
 	return metadata.NoLeader
 }
 
-// newPartition is a new partition's first state. Until replication lands,
-// the leader is alone in the ISR, whatever the replication factor: no
-// follower has copied anything, and putting one in the ISR would let it be
-// elected without the data (see doc.go).
+// newPartition is a new partition's first state: the leader alone in the
+// ISR, whatever the replication factor. The followers join through the
+// leader's AlterPartition once they have fetched (docs/replication.md);
+// none is in the ISR before, so none could be elected without the data.
 func newPartition(image *metadata.Image, id metadata.TopicID, partition int32, replicas []int32) (metadata.PartitionState, error) {
 	first := leader(image, replicas)
 	if first == metadata.NoLeader {
