@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"sort"
 	"strconv"
 	"strings"
@@ -365,16 +366,19 @@ func listSettled(ctx context.Context, list func(context.Context, ...string) (kad
 
 // tolerateLeaderless keeps a listing whose only failures are partitions
 // without a leader (in a cluster, a partition whose broker is fenced and
-// whose ISR has no other member): nobody can say their offsets, so the
-// table shows "-" beside leader "none" instead of failing the whole topic.
-// Any other failure is still an error.
+// whose ISR has no other member), or whose leader cannot be reached (a
+// broker that died and that the controller has not fenced yet, so the
+// metadata still names it): nobody can say their offsets, so the table
+// shows "-" instead of failing the whole topic. Any other failure is still
+// an error.
 func tolerateLeaderless(offsets kadm.ListedOffsets, err error) (kadm.ListedOffsets, error) {
 	var shardErrors *kadm.ShardErrors
 	if err == nil || !errors.As(err, &shardErrors) {
 		return offsets, err
 	}
 	for _, e := range shardErrors.Errs {
-		if !errors.Is(e.Err, kerr.LeaderNotAvailable) {
+		var unreachable *net.OpError
+		if !errors.Is(e.Err, kerr.LeaderNotAvailable) && !errors.As(e.Err, &unreachable) {
 			return offsets, err
 		}
 	}
