@@ -24,7 +24,9 @@ import (
 //     may be all that is left of what was committed) for an operator or an
 //     unclean election.
 //  2. Once the image shows it out of service (not leader, not in the ISR,
-//     not in the ELR), the broker sets the damaged directory aside (renamed
+//     not in the ELR), and the broker is unfenced (so that the image is
+//     not a stale view replayed after a restart), it sets the damaged
+//     directory aside (renamed
 //     with the orphaned suffix, never deleted), opens an empty log in its
 //     place, and follows the leader like a new replica: it fetches from the
 //     leader's log start and rejoins the ISR only once caught up, by the
@@ -63,7 +65,14 @@ func (c *cluster) applyOffline(t *topic, index int32) {
 	if role == roleNone && !slices.Contains(state.Replicas, c.node.cfg.NodeID) {
 		return // not a replica (any more): nothing to fetch back
 	}
-	if c.outOfService(state) && !planted.Is("repair-in-service") {
+	// Only on a caught-up view: a restarted broker replays the metadata
+	// log, and an old record (the partition's creation, say, before this
+	// replica joined the ISR) shows it out of service while the ISR still
+	// counts it (sim seed 50349: emptied on such a view, it was elected
+	// and lost everything committed). The controller unfences a broker
+	// only once it has applied its own registration, which comes after
+	// every record of its previous incarnation.
+	if c.outOfService(state) && (!c.lifecycle.fenced || planted.Is("repair-in-service")) {
 		c.repair(t, index)
 	}
 }
