@@ -211,7 +211,13 @@ func TestSeedsWithDiskFaults(t *testing.T) {
 //     member with nothing committed started past them. The checker called
 //     them unprocessed: its legal log start stopped at that end and
 //     counted the acknowledged records past it twice (since 2ede1bd the
-//     run no longer takes this turn).
+//     run no longer takes this turn);
+//   - seed50349-all-cluster, seed50593-all-cluster: a restarted broker
+//     repaired a damaged replica on a stale view of the metadata, replayed
+//     from before the replica joined the ISR, so an empty replica that the
+//     ISR still counted was elected and what was committed was lost
+//     (a repair now waits until the broker is unfenced; they fail with the
+//     planted bug repair-in-service).
 func TestRegressions(t *testing.T) {
 	paths, err := filepath.Glob("testdata/regressions/*.json")
 	if err != nil || len(paths) == 0 {
