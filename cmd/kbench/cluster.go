@@ -112,12 +112,19 @@ func startCluster(ctx context.Context, path string, extra []string) (*server, er
 // that cost the first idempotent producer about 1.7 s, which the first
 // case of a run would have counted as produce time. A single broker
 // needs no such round.
-func warmProducerIDs(ctx context.Context, s *server) error {
+func warmProducerIDs(ctx context.Context, s *server) (err error) {
 	client, err := kgo.NewClient(kgo.SeedBrokers(s.addr))
 	if err != nil {
 		return err
 	}
 	defer client.Close()
+	started := time.Now()
+	defer func() {
+		if err != nil {
+			return
+		}
+		fmt.Fprintf(os.Stderr, "kbench: cluster: every node handed out a producer id %v after the first ask\n", time.Since(started).Round(time.Millisecond))
+	}()
 	for id := 1; id <= clusterNodes; id++ {
 		err := poll(ctx, fmt.Sprintf("node %d hands out a producer id", id), func() (bool, string, error) {
 			req := kmsg.NewPtrInitProducerIDRequest()
@@ -193,14 +200,22 @@ func awaitCluster(ctx context.Context, s *server) error {
 
 // awaitTopicReplicated waits until every partition of topic has a leader
 // and an ISR of every replica, so that a measurement starts with the
-// topic as it stays.
-func awaitTopicReplicated(ctx context.Context, s *server, topic string, partitions int32) error {
+// topic as it stays, and says how long that took.
+func awaitTopicReplicated(ctx context.Context, s *server, topic string, partitions int32) (err error) {
 	client, err := kgo.NewClient(kgo.SeedBrokers(s.addr))
 	if err != nil {
 		return err
 	}
 	defer client.Close()
 	admin := kadm.NewClient(client)
+	started := time.Now()
+	defer func() {
+		if err != nil {
+			return
+		}
+		fmt.Fprintf(os.Stderr, "kbench: %s: every partition led with an ISR of %d, %v after CreateTopics answered\n",
+			topic, s.replicas, time.Since(started).Round(time.Millisecond))
+	}()
 	return poll(ctx, "topic "+topic+" fully replicated", func() (bool, string, error) {
 		details, err := admin.ListTopics(ctx, topic)
 		if err != nil {
