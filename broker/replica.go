@@ -363,8 +363,15 @@ func (p *partition) checkISR() {
 // maximal ISR until the image commits it or the controller refuses it.
 func (p *partition) proposeISR(isr []int32) {
 	r := &p.repl
-	c := p.node.cluster
 	r.proposedISR, r.proposedFrom, r.awaitEpoch = isr, r.state.PartitionEpoch, 0
+	p.node.log.Info("proposing ISR", slog.String("partition", p.String()), slog.Any("isr", isr), slog.Any("from", r.state.ISR))
+	p.sendISRProposal()
+}
+
+// sendISRProposal sends the pending proposal to the controller.
+func (p *partition) sendISRProposal() {
+	r := &p.repl
+	c := p.node.cluster
 	req := kmsg.NewPtrAlterPartitionRequest()
 	req.Version = 3
 	req.BrokerID = p.node.cfg.NodeID
@@ -374,8 +381,8 @@ func (p *partition) proposeISR(isr []int32) {
 	rp := kmsg.NewAlterPartitionRequestTopicPartition()
 	rp.Partition = p.index
 	rp.LeaderEpoch = r.state.LeaderEpoch
-	rp.PartitionEpoch = r.state.PartitionEpoch
-	for _, id := range isr {
+	rp.PartitionEpoch = r.proposedFrom
+	for _, id := range r.proposedISR {
 		member := kmsg.NewAlterPartitionRequestTopicPartitionNewEpochISR()
 		member.BrokerID, member.BrokerEpoch = id, c.lifecycle.brokerEpoch
 		if f := r.follower(id); f != nil {
@@ -385,19 +392,34 @@ func (p *partition) proposeISR(isr []int32) {
 	}
 	rt.Partitions = append(rt.Partitions, rp)
 	req.Topics = append(req.Topics, rt)
-	p.node.log.Info("proposing ISR", slog.String("partition", p.String()), slog.Any("isr", isr), slog.Any("from", r.state.ISR))
-	leaderEpoch, from := r.state.LeaderEpoch, r.state.PartitionEpoch
+	leaderEpoch, from := r.state.LeaderEpoch, r.proposedFrom
 	c.sendToController(req, isrProposalTimeout, func(resp kmsg.Response, err error) {
 		p.isrAnswered(leaderEpoch, from, resp, err)
 	})
 }
 
 // isrProposalTimeout bounds how long an AlterPartition may go unanswered
-// before the leader may propose again.
-const isrProposalTimeout = 10 * time.Second
+// before it is sent again; isrRetryBackoff is the pause before that.
+const (
+	isrProposalTimeout = 10 * time.Second
+	isrRetryBackoff    = 500 * time.Millisecond
+)
 
 // isrAnswered takes the controller's answer to a proposal sent in leader
 // epoch leaderEpoch against partition epoch from.
+//
+// A proposal whose fate is unknown stays pending, counted in the maximal
+// ISR, as Kafka's leader keeps its pending state: with no answer the
+// controller may have committed it (it is sent again, and an
+// INVALID_UPDATE_VERSION to the resend means it was); an
+// INVALID_UPDATE_VERSION or FENCED_LEADER_EPOCH means the controller holds
+// a newer state than this leader's image, possibly this very change, so
+// the proposal stands until the image moves past the partition epoch it
+// was made against (setRole). Clearing it there let the leader count a
+// committed ISR that had already grown by a lagging member, advance the
+// high watermark past it and acknowledge writes that member's election
+// then lost (sim seed 60620). Only a refusal for good (INELIGIBLE_REPLICA,
+// INVALID_REQUEST, a stale broker epoch) drops it.
 func (p *partition) isrAnswered(leaderEpoch, from int32, resp kmsg.Response, err error) {
 	r := &p.repl
 	if p.closed || r.role != roleLeader || r.state.LeaderEpoch != leaderEpoch || r.proposedISR == nil || r.proposedFrom != from {
@@ -419,8 +441,20 @@ func (p *partition) isrAnswered(leaderEpoch, from int32, resp kmsg.Response, err
 			code = answered.ErrorCode
 		}
 	}
-	if err != nil || code != 0 || answered == nil {
-		p.node.log.Info("ISR change refused", slog.String("partition", p.String()), slog.Any("err", err), slog.Int("code", int(code)))
+	switch {
+	case err != nil:
+		p.node.env.Clock.AfterFunc(isrRetryBackoff, func() {
+			if !p.node.stopped && !p.closed && r.role == roleLeader && r.state.LeaderEpoch == leaderEpoch && r.proposedISR != nil && r.proposedFrom == from {
+				p.sendISRProposal()
+			}
+		})
+		return
+	case (code == kerr.InvalidUpdateVersion.Code || code == kerr.FencedLeaderEpoch.Code) && !planted.Is("isr-proposal-dropped-on-stale-epoch"):
+		p.node.log.Info("ISR change pending until the image catches up", slog.String("partition", p.String()),
+			slog.String("err", kerr.ErrorForCode(code).Error()))
+		return
+	case code != 0 || answered == nil:
+		p.node.log.Info("ISR change refused", slog.String("partition", p.String()), slog.Int("code", int(code)))
 		r.proposedISR = nil
 		return
 	}

@@ -217,7 +217,13 @@ func TestSeedsWithDiskFaults(t *testing.T) {
 //     from before the replica joined the ISR, so an empty replica that the
 //     ISR still counted was elected and what was committed was lost
 //     (a repair now waits until the broker is unfenced; they fail with the
-//     planted bug repair-in-service).
+//     planted bug repair-in-service);
+//   - seed60620-all-cluster: a leader whose AlterPartition was answered
+//     INVALID_UPDATE_VERSION dropped the proposal, although the controller
+//     had committed that very change (its first answer was lost): counting
+//     the stale ISR, it acknowledged writes the new member lacked, and that
+//     member's election lost them (the proposal now stays pending until
+//     the image moves; it fails with isr-proposal-dropped-on-stale-epoch).
 func TestRegressions(t *testing.T) {
 	paths, err := filepath.Glob("testdata/regressions/*.json")
 	if err != nil || len(paths) == 0 {
