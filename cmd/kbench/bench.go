@@ -94,8 +94,6 @@ type targetResult struct {
 
 func bench(ctx context.Context, opts options, stdout, stderr io.Writer) error {
 	loadBefore := loadAverage()
-	var references []throughput
-	var results []*targetResult
 	if opts.brokerPath == "" && (slices.Contains(opts.targets, targetBroker) || slices.Contains(opts.targets, targetCluster)) {
 		// One build serves the single broker and the cluster alike.
 		dir, err := os.MkdirTemp("", "kbench-build-")
@@ -107,26 +105,26 @@ func bench(ctx context.Context, opts options, stdout, stderr io.Writer) error {
 			return err
 		}
 	}
-	for _, target := range opts.targets {
-		s, err := startTarget(ctx, target, opts)
-		if err != nil {
-			return err
-		}
-		var result *targetResult
-		if len(opts.latencyRates) > 0 {
-			result, err = benchLatencyTarget(ctx, s, opts, stderr)
-		} else {
-			result, err = benchTarget(ctx, s, opts, &references, stderr)
-		}
-		s.stop()
-		if err != nil {
-			return fmt.Errorf("%s: %w", s.name, err)
-		}
-		results = append(results, result)
-	}
 	if len(opts.latencyRates) > 0 {
+		var results []*targetResult
+		for _, target := range opts.targets {
+			s, err := startTarget(ctx, target, opts)
+			if err != nil {
+				return err
+			}
+			result, err := benchLatencyTarget(ctx, s, opts, stderr)
+			s.stop()
+			if err != nil {
+				return fmt.Errorf("%s: %w", s.name, err)
+			}
+			results = append(results, result)
+		}
 		reportLatency(stdout, opts, results, loadBefore, loadAverage())
 		return nil
+	}
+	results, references, err := benchThroughput(ctx, opts, stderr)
+	if err != nil {
+		return err
 	}
 	report(stdout, opts, results, references, loadBefore, loadAverage())
 	return nil
@@ -144,44 +142,93 @@ func startTarget(ctx context.Context, target string, opts options) (*server, err
 	}
 }
 
-// benchTarget runs every case on s. A loopback measurement precedes each
-// round, so the reference is spread over the same period as the cases.
-func benchTarget(ctx context.Context, s *server, opts options, references *[]throughput, stderr io.Writer) (*targetResult, error) {
-	result := &targetResult{name: s.name}
+// benchThroughput runs the throughput mode. Every target is started
+// first, and each round measures one loopback stream and then every case
+// on every target in turn, so that the targets share the machine's load
+// as it changes (on the shared machine other engineers' builds and
+// sweeps come and go within minutes) and a ratio between targets
+// compares runs made minutes apart at most. The targets that wait cost
+// little: an idle three-node cluster used 2.75% of one core (55 clock
+// ticks in 20 s). After the rounds, each target's latency is measured at
+// half of its median produce rate.
+func benchThroughput(ctx context.Context, opts options, stderr io.Writer) ([]*targetResult, []throughput, error) {
+	var servers []*server
+	defer func() {
+		for _, s := range servers {
+			s.stop()
+		}
+	}()
+	var results []*targetResult
+	for _, target := range opts.targets {
+		s, err := startTarget(ctx, target, opts)
+		if err != nil {
+			return nil, nil, err
+		}
+		servers = append(servers, s)
+		results = append(results, newTargetResult(s.name, opts))
+	}
+	var references []throughput
+	for run := range opts.count {
+		reference, err := loopback()
+		if err != nil {
+			return nil, nil, fmt.Errorf("loopback: %w", err)
+		}
+		references = append(references, reference)
+		for i, s := range servers {
+			if err := benchRound(ctx, s, opts, results[i], run, stderr); err != nil {
+				return nil, nil, fmt.Errorf("%s: %w", s.name, err)
+			}
+		}
+	}
+	for i, s := range servers {
+		if err := benchHalfLoad(ctx, s, opts, results[i], stderr); err != nil {
+			return nil, nil, fmt.Errorf("%s: %w", s.name, err)
+		}
+	}
+	return results, references, nil
+}
+
+// newTargetResult holds a case per record size and partition count.
+func newTargetResult(name string, opts options) *targetResult {
+	result := &targetResult{name: name}
 	for _, valueBytes := range opts.sizes {
 		for _, partitions := range opts.partitions {
 			result.cases = append(result.cases, &caseResult{valueBytes: valueBytes, partitions: partitions})
 		}
 	}
-	for run := range opts.count {
-		reference, err := loopback()
-		if err != nil {
-			return nil, fmt.Errorf("loopback: %w", err)
+	return result
+}
+
+// benchRound runs every case of result once on s.
+func benchRound(ctx context.Context, s *server, opts options, result *targetResult, run int, stderr io.Writer) error {
+	for i, c := range result.cases {
+		topic := fmt.Sprintf("kbench-%d-%d-%d-%d", c.valueBytes, c.partitions, run, i)
+		if err := benchCase(ctx, s, opts, topic, c); err != nil {
+			return err
 		}
-		*references = append(*references, reference)
-		for i, c := range result.cases {
-			topic := fmt.Sprintf("kbench-%d-%d-%d-%d", c.valueBytes, c.partitions, run, i)
-			if err := benchCase(ctx, s, opts, topic, c); err != nil {
-				return nil, err
-			}
-			consumed := math.NaN()
-			if run < len(c.consume) {
-				consumed = c.consume[run].mbPerSecond()
-			}
-			fmt.Fprintf(stderr, "kbench: %s %d B x %d partitions run %d: produce %.0f MB/s, consume %s MB/s (load average %s)\n", s.name,
-				c.valueBytes, c.partitions, run+1, c.produce[run].mbPerSecond(), cell("%.0f", consumed), loadAverage())
+		consumed := math.NaN()
+		if run < len(c.consume) {
+			consumed = c.consume[run].mbPerSecond()
 		}
+		fmt.Fprintf(stderr, "kbench: %s %d B x %d partitions run %d: produce %.0f MB/s, consume %s MB/s (load average %s)\n", s.name,
+			c.valueBytes, c.partitions, run+1, c.produce[run].mbPerSecond(), cell("%.0f", consumed), loadAverage())
 	}
+	return nil
+}
+
+// benchHalfLoad runs --count latency runs of every case of result on s,
+// at half of the case's median produce rate.
+func benchHalfLoad(ctx context.Context, s *server, opts options, result *targetResult, stderr io.Writer) error {
 	for i, c := range result.cases {
 		rate := median(c.produce, throughput.recordsPerSecond) / 2
 		for run := range opts.count {
 			topic := fmt.Sprintf("kbench-latency-%d-%d-%d-%d", c.valueBytes, c.partitions, i, run)
 			if err := benchLatency(ctx, s, opts, topic, c, rate, stderr); err != nil {
-				return nil, err
+				return err
 			}
 		}
 	}
-	return result, nil
+	return nil
 }
 
 // benchLatencyTarget runs the latency mode (--latency-rates) on s: for

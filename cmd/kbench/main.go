@@ -82,6 +82,9 @@ Flags:
                               nodes, as cmd/broker/examples/cluster); topics
                               get 3 replicas and min.insync.replicas=2
                      kfake    franz-go's kfake, in a child process
+                     Every target is started first and each round of
+                     --count runs every case on every target in turn, so
+                     the targets share the machine's load as it changes.
                      With broker and cluster, the report adds the ratio of
                      their produce rates
   --kfake            also measure kfake (adds it to --targets)
