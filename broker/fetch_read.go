@@ -1,6 +1,11 @@
 package broker
 
-import "github.com/kafkasim/kafkasim/core/planted"
+import (
+	"errors"
+
+	"github.com/kafkasim/kafkasim/broker/storage"
+	"github.com/kafkasim/kafkasim/core/planted"
+)
 
 // readForFetch appends to buf whole batches from offset, up to maxBytes
 // (but at least one batch when minOneBatch), not beyond end (the high
@@ -42,15 +47,22 @@ func (p *partition) readForFetch(offset int64, maxBytes int, minOneBatch bool, e
 		} else {
 			data, err = p.log.ReadWithin(next, budget, end, buf)
 		}
-		if err != nil {
-			return data[:start], err
-		}
-		if len(data) == before {
+		if err == nil && len(data) == before {
 			break
 		}
-		next, err = p.checkBatches(data[before:], offset, next)
+		if err == nil {
+			next, err = p.checkBatches(data[before:], offset, next)
+		}
 		if err != nil {
-			return data[:start], err
+			if len(buf) > start && !errors.Is(err, storage.ErrCorruption) {
+				// The batches before this chunk were read and checked: they
+				// go out, and the next fetch reads the rest again. A bit
+				// flipped anywhere in a large read would otherwise fail all
+				// of it, and on a disk that flips often a follower never
+				// got a whole fetch through (sim seed 70453).
+				return buf, nil
+			}
+			return buf[:start], err
 		}
 		buf = data
 	}
