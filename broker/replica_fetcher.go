@@ -278,6 +278,17 @@ func (p *partition) fetched(rp *kmsg.FetchResponseTopicPartition) bool {
 		p.node.log.Debug("replica fetch of a partition failed", slog.String("partition", p.String()),
 			slog.String("err", kerr.ErrorForCode(rp.ErrorCode).Error()))
 		return false
+	case (rp.DivergingEpoch.Epoch != -1 || rp.DivergingEpoch.EndOffset != -1) &&
+		rp.DivergingEpoch.EndOffset <= rp.LogStartOffset && rp.LogStartOffset > p.log.LogStartOffset():
+		// The leader's retention deleted the epochs this follower would
+		// have to compare below its log start: it names its log start as
+		// the end of an epoch it no longer knows. What this follower holds
+		// below that cannot be checked, and may differ from what the
+		// leader held there (sim seed 48: a deposed leader kept its own
+		// suffix below the new leader's log start, and the replicas
+		// diverged below the high watermark). Kafka moves the follower's
+		// log start up; this follower starts over at the leader's.
+		return p.restartAt(rp.LogStartOffset)
 	case rp.DivergingEpoch.Epoch != -1 || rp.DivergingEpoch.EndOffset != -1:
 		return p.truncateDiverged(rp.DivergingEpoch.Epoch, rp.DivergingEpoch.EndOffset)
 	}

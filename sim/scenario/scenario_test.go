@@ -230,7 +230,12 @@ func TestSeedsWithDiskFaults(t *testing.T) {
 //   - seed80551-all-cluster: a follower's batch had its leader epoch
 //     changed at rest, outside the CRC; nothing reported it and it stayed
 //     diverged below the high watermark (the scrubber now checks epochs
-//     against the epoch cache, and the replica is repaired).
+//     against the epoch cache, and the replica is repaired);
+//   - seed48-all-cluster: a deposed leader, told by a new leader whose
+//     retention had deleted the old epochs that its epoch ended at that
+//     leader's log start, kept its own suffix below it, diverged from the
+//     other replicas below the high watermark (it now starts over at the
+//     leader's log start).
 func TestRegressions(t *testing.T) {
 	paths, err := filepath.Glob("testdata/regressions/*.json")
 	if err != nil || len(paths) == 0 {
