@@ -241,6 +241,15 @@ func (p *partition) setRole(role replicaRole, state metadata.PartitionState) {
 		// The ISR may have changed (a removal committed, a member fenced):
 		// the high watermark may move, or a new change may be due.
 		p.advanceHighWatermark()
+		minISR := int(p.topic.config.minInsyncReplicas)
+		if len(state.ISR) < minISR && len(beforeState.ISR) >= minISR && !planted.Is("wait-out-a-shrunk-isr") {
+			// The high watermark stands still now (KIP-966): what waits
+			// for it is answered at once, as Kafka's DelayedProduce does,
+			// instead of timing out. For the producer the write is
+			// indefinite: it is in the leader's log and commits if the ISR
+			// grows back.
+			p.failDurableWaiters(fmt.Errorf("%w: the ISR %v is smaller than min.insync.replicas %d", kerr.NotEnoughReplicasAfterAppend, state.ISR, minISR))
+		}
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/kafkasim/kafkasim/broker/metadata"
+	"github.com/kafkasim/kafkasim/broker/quorum"
 )
 
 // Known Kafka replication failures as scripted simulator scenarios (issue
@@ -604,4 +605,41 @@ func TestKIP279FastDoubleFailover(t *testing.T) {
 	rc.runUntil("every replica knows the high watermark", 10*time.Second, func() bool { return rc.highWatermarksAt(n + 1) })
 	requireValues(t, "consumers of the leader", rc.consume(leader).values, []string{"m0", "m1", "m2", "m3", "m4", "b5", "b6", "n"})
 	rc.requireReplicasAgree(leader)
+}
+
+// TestReplicationNotEnoughReplicasAfterAppend parks an acks=all write on
+// the leader, then powers both followers off: once the ISR shrinks to the
+// leader alone, below min.insync.replicas 2, the write is answered
+// NOT_ENOUGH_REPLICAS_AFTER_APPEND at once (indefinite for the producer),
+// not left to time out a minute later.
+//
+// Protection: setRole fails the high watermark's waiters when the ISR
+// drops below the minimum. With the planted bug wait-out-a-shrunk-isr live
+// it fails:
+//
+//	not within 1m30s: the parked write answered
+func TestReplicationNotEnoughReplicasAfterAppend(t *testing.T) {
+	rc := newReplicationCluster(t, 20, nil)
+	state := rc.mustState()
+	leader := state.Leader
+	rc.mustProduce(leader, -1, "m0")
+	rc.runUntil("every replica knows the high watermark", 10*time.Second, func() bool { return rc.highWatermarksAt(1) })
+	for _, id := range others(state, leader) {
+		rc.powerOff(rc.broker(id))
+	}
+	host := rc.sched.Node("client")
+	patient := quorum.NewChannel(host.Env(), host.Env().Log, brokerAddress(leader), "patient-producer", 5*time.Minute)
+	var code int16 = -1
+	patient.Send(produceRaw(t, -1, 120_000, "x"), func(resp kmsg.Response, err error) {
+		if err == nil {
+			code = produceCodeOf(resp)
+		}
+	})
+	rc.runUntil("the parked write answered", 90*time.Second, func() bool { return code >= 0 })
+	if code != kerr.NotEnoughReplicasAfterAppend.Code {
+		t.Fatalf("the parked acks=all write was answered %v, want NOT_ENOUGH_REPLICAS_AFTER_APPEND", kerr.ErrorForCode(code))
+	}
+	if isr := rc.local(leader).repl.state.ISR; len(isr) != 1 {
+		t.Fatalf("answered with the ISR %v, want the leader alone", isr)
+	}
 }

@@ -43,6 +43,8 @@ var Bugs = []struct{ Name, Removes string }{
 // .ci/planted-bugs does not sweep them; a bug moves to Bugs once a sweep
 // catches it. Is accepts their names too.
 var Blind = []struct{ Name, Removes, Needs string }{
+	{"wait-out-a-shrunk-isr", "acks=all writes waiting when the ISR shrinks below min.insync.replicas are answered NOT_ENOUGH_REPLICAS_AFTER_APPEND at once",
+		"nothing a sweep can see: without it they time out, which is indefinite too; TestReplicationNotEnoughReplicasAfterAppend catches it"},
 	{"isr-proposal-dropped-on-stale-epoch", "an ISR change the controller answers INVALID_UPDATE_VERSION stays in the maximal ISR until the leader's image moves past it",
 		"a larger sweep than CI's 200 seeds: it failed seed 60620 of 60000..60999; the regression seed60620-all-cluster fails with it"},
 	{"repair-in-service", "a damaged replica is emptied for its repair only on a caught-up view (unfenced) that has it out of the ISR and the ELR",
