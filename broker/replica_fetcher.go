@@ -300,6 +300,18 @@ func (p *partition) fetched(rp *kmsg.FetchResponseTopicPartition) bool {
 		p.repl.highWatermark = hw
 		p.highWatermarkAdvanced()
 	}
+	if start := min(rp.LogStartOffset, p.repl.highWatermark); start > p.log.LogStartOffset() {
+		// The follower's log start follows the leader's, as Kafka's does:
+		// otherwise a replica elected later would serve records the old
+		// leader's retention had deleted, and that consumers had been
+		// reset past (sim seed 100250: a poll skip over records that came
+		// back).
+		if err := p.log.IncrementLogStartOffset(start); err != nil {
+			p.storageFailure("log start", err)
+			return false
+		}
+		p.removeSnapshotsBelow(p.log.LogStartOffset())
+	}
 	return true
 }
 

@@ -43,3 +43,36 @@ func TestAssignLeaderEpochAnswersOlderEpochs(t *testing.T) {
 		t.Fatalf("epochs %v, want epoch 3 from 6 kept (it holds a batch)", got)
 	}
 }
+
+// TestIncrementLogStartOffset raises a follower's log start to its
+// leader's: the offsets below become unreadable at once, the start
+// survives a reopen, it never passes the log end and never goes back.
+func TestIncrementLogStartOffset(t *testing.T) {
+	disk := newDisk(1)
+	l := mustOpen(t, disk, smallConfig())
+	for i := range 3 {
+		mustAppend(t, l, makeBatch(uint64(i), 2, 10, 1000), 0, epoch0)
+	}
+	if err := l.IncrementLogStartOffset(2); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.Read(0, 1<<20, l.LogEndOffset(), nil); !isErr(err, ErrOffsetOutOfRange) {
+		t.Fatalf("read below the new start: %v, want out of range", err)
+	}
+	if err := l.IncrementLogStartOffset(1); err != nil || l.LogStartOffset() != 2 {
+		t.Fatalf("a lower start moved it to %d (%v)", l.LogStartOffset(), err)
+	}
+	if err := l.IncrementLogStartOffset(100); err != nil || l.LogStartOffset() != l.LogEndOffset() {
+		t.Fatalf("a start past the end gave %d (%v), want the log end %d", l.LogStartOffset(), err, l.LogEndOffset())
+	}
+	if err := l.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	reopened := mustOpen(t, disk, smallConfig())
+	if got := reopened.LogStartOffset(); got != 6 {
+		t.Fatalf("after a reopen the log starts at %d, want 6", got)
+	}
+}

@@ -95,3 +95,31 @@ func (l *Log) deletableSegments(nowMs, limit int64) int {
 	}
 	return n
 }
+
+// IncrementLogStartOffset raises the log start to offset (at most the log
+// end), as a follower does to follow its leader's (Kafka's
+// maybeIncrementLogStartOffset): the offsets below become unreadable at
+// once, and retention deletes the segments wholly below it at its next
+// run. The new start is checkpointed; a full disk leaves the old
+// checkpoint, which is safe (after a crash the records below are readable
+// again, and the follower raises its start once more).
+func (l *Log) IncrementLogStartOffset(offset int64) error {
+	if err := l.writable(); err != nil {
+		return err
+	}
+	offset = min(offset, l.LogEndOffset())
+	if offset <= l.logStartOffset {
+		return nil
+	}
+	previous := l.logStartOffset
+	l.logStartOffset = offset
+	if err := l.ignoreNoSpace(l.writeLogStart()); err != nil {
+		l.logStartOffset = previous
+		return err
+	}
+	l.recoveryPoint = max(l.recoveryPoint, l.logStartOffset)
+	if l.epochs.truncateFromStart(l.logStartOffset) {
+		l.epochsDirty = true
+	}
+	return nil
+}

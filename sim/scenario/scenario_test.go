@@ -235,7 +235,12 @@ func TestSeedsWithDiskFaults(t *testing.T) {
 //     retention had deleted the old epochs that its epoch ended at that
 //     leader's log start, kept its own suffix below it, diverged from the
 //     other replicas below the high watermark (it now starts over at the
-//     leader's log start).
+//     leader's log start);
+//   - seed100250-all-cluster: a consumer reset past records an old
+//     leader's retention had deleted, and a replica that had missed that
+//     retention led later with them back; the recorder did not mark the
+//     reset, and the checker saw a poll skip (followers now follow the
+//     leader's log start, and an OFFSET_OUT_OF_RANGE reset is recorded).
 func TestRegressions(t *testing.T) {
 	paths, err := filepath.Glob("testdata/regressions/*.json")
 	if err != nil || len(paths) == 0 {
