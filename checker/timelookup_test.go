@@ -52,6 +52,24 @@ func TestTimeLookups(t *testing.T) {
 		{name: "a later record of the same time", edit: func(b *builder) { b.lookup(2, 40, 45, 1005, 2, 1010) }, wantOffset: 1, wantOps: []int{6, 1}},
 		{name: "none although a record qualifies", edit: func(b *builder) { b.lookup(2, 40, 45, 1015, -1, -1) }, wantOffset: 3, wantOps: []int{6, 3}},
 		{
+			// In a cluster a deposed leader may answer on a stale high
+			// watermark (sim seed 101572): "none" is not judged there.
+			name: "none from a cluster, where a zombie may answer",
+			edit: func(b *builder) {
+				b.h.Replication = &Replication{Nodes: []ReplicaNode{{Node: 1}, {Node: 2}, {Node: 3}}}
+				b.lookup(2, 40, 45, 1015, -1, -1)
+			},
+			wantOffset: -2, judgedElsewhere: true,
+		},
+		{
+			name: "a wrong record from a cluster is still wrong",
+			edit: func(b *builder) {
+				b.h.Replication = &Replication{Nodes: []ReplicaNode{{Node: 1}, {Node: 2}, {Node: 3}}}
+				b.lookup(2, 40, 45, 1005, 0, 1010)
+			},
+			wantOffset: 0, wantOps: []int{6, 0}, judgedElsewhere: true,
+		},
+		{
 			// The qualifying record was acknowledged only after the lookup
 			// began: the lookup may have run before it was written.
 			name: "none before the qualifying ack",
