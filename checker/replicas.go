@@ -87,8 +87,15 @@ type ReplicaLog struct {
 	Partition int32  `json:"partition"`
 	// Damaged is set when the simulator damaged this copy at rest: its
 	// disk's own record of damage names a file of this partition.
-	Damaged bool           `json:"damaged,omitempty"`
-	Batches []ReplicaBatch `json:"batches,omitempty"`
+	Damaged bool `json:"damaged,omitempty"`
+	// SoleInSync is set when the committed metadata (the controller's
+	// decisions, which the quorum checker judges) has this replica as
+	// the partition's only ISR member at the end. Damaged, such a replica
+	// keeps its place, offline, rather than fetch from a replica that
+	// may lack what was committed (docs/replication.md): the partition is
+	// then out of service and not judged.
+	SoleInSync bool           `json:"sole_in_sync,omitempty"`
+	Batches    []ReplicaBatch `json:"batches,omitempty"`
 	// FirstSegment is the base offset the oldest segment file is named
 	// after (its log start as the files show it, even when retention left
 	// it only an empty segment), or -1 without one.
@@ -230,7 +237,7 @@ func checkReplicas(ix *historyIndex) ([]Anomaly, int) {
 	var anomalies []Anomaly
 	checked := 0
 	for _, rp := range parts {
-		if rp.everyReplicaDamaged() {
+		if rp.everyReplicaDamaged() || rp.lastInSyncDamaged() {
 			continue
 		}
 		if !ix.h.Replication.DamagedReplicasRefetch {
@@ -282,6 +289,17 @@ func replicaPartitions(ix *historyIndex) ([]*replicaPartition, error) {
 		slices.SortFunc(rp.replicas, func(a, b *ReplicaLog) int { return cmp.Compare(a.Node, b.Node) })
 	}
 	return parts, nil
+}
+
+// lastInSyncDamaged reports whether the simulator damaged the copy of the
+// partition's only ISR member (ReplicaLog.SoleInSync).
+func (rp *replicaPartition) lastInSyncDamaged() bool {
+	for _, l := range rp.replicas {
+		if l.Damaged && l.SoleInSync {
+			return true
+		}
+	}
+	return false
 }
 
 // everyReplicaDamaged reports whether the simulator damaged every copy it
@@ -447,13 +465,20 @@ func replicaNote(ix *historyIndex) string {
 	}
 	rps, _ := replicaPartitions(ix)
 	var damaged []string
+	var lastInSync []string
 	for _, rp := range rps {
-		if rp.everyReplicaDamaged() {
+		switch {
+		case rp.everyReplicaDamaged():
 			damaged = append(damaged, rp.tp.String())
+		case rp.lastInSyncDamaged():
+			lastInSync = append(lastInSync, rp.tp.String())
 		}
 	}
 	if len(damaged) > 0 {
 		parts = append(parts, "not judged, every replica damaged at rest: "+strings.Join(damaged, ", "))
+	}
+	if len(lastInSync) > 0 {
+		parts = append(parts, "not judged, the only in-sync replica damaged at rest (offline by design): "+strings.Join(lastInSync, ", "))
 	}
 	if !r.DamagedReplicasRefetch {
 		var unjudged []string

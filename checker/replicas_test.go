@@ -115,6 +115,15 @@ func TestReplicasAgreeBelowTheCommittedBound(t *testing.T) {
 			},
 			logs: [][]ReplicaBatch{leaderLog, leaderLog, {batchAB}},
 			want: []AnomalyKind{AnomalyReplicaMissingCommitted}, phrase: "node 3's copy"},
+		{name: "the only in-sync replica damaged: offline by design, not judged",
+			edit: func(h *History) {
+				h.Replication.Logs[0].Damaged, h.Replication.Logs[0].SoleInSync = true, true
+			},
+			logs: [][]ReplicaBatch{{batchAB, otherC}, {batchAB}}},
+		{name: "a damaged replica that is not the only in-sync one is still judged",
+			edit: func(h *History) { h.Replication.Logs[0].Damaged = true },
+			logs: [][]ReplicaBatch{{batchAB, otherC}, {batchAB}},
+			want: []AnomalyKind{AnomalyReplicaMissingCommitted}},
 		{name: "every replica damaged: not judged",
 			edit: func(h *History) { h.Replication.Logs[0].Damaged, h.Replication.Logs[1].Damaged = true, true },
 			logs: [][]ReplicaBatch{{batchAB}, {batchAB, otherC}}, phrase: "not judged, every replica damaged at rest: t-0"},

@@ -58,6 +58,9 @@ func (r *run) replication() *checker.Replication {
 			r.fail(fmt.Errorf("reading the replica logs of node %d: %w", b.id, err))
 			return rep
 		}
+		for i := range logs {
+			logs[i].SoleInSync = r.soleInSync(logs[i].Topic, logs[i].Partition, b.id)
+		}
 		rep.Logs = append(rep.Logs, logs...)
 	}
 	return rep
@@ -84,6 +87,19 @@ func (r *run) assigned(node int32) []checker.TopicPartition {
 		}
 	}
 	return tps
+}
+
+// soleInSync reports whether the committed metadata has node as the only
+// ISR member of the partition at the end of the run.
+func (r *run) soleInSync(topic string, partition, node int32) bool {
+	if r.quorum == nil {
+		return false
+	}
+	t, ok := r.quorum.image.TopicByName(topic)
+	if !ok || int(partition) >= len(t.Partitions) {
+		return false
+	}
+	return slices.Equal(t.Partitions[partition].ISR, []int32{node})
 }
 
 // recordFetch records one partition of a Fetch answer without an error,

@@ -243,7 +243,10 @@ func TestSeedsWithDiskFaults(t *testing.T) {
 //     leader's log start, and an OFFSET_OUT_OF_RANGE reset is recorded);
 //   - seed101572-all-cluster: a deposed leader answered a lookup by time
 //     with no record, on its stale high watermark, which the checker took
-//     for a wrong answer (such answers are not judged in a cluster).
+//     for a wrong answer (such answers are not judged in a cluster);
+//   - seed201364-all-cluster: the only in-sync replica was damaged and
+//     kept its place offline, as designed, and the checker judged its
+//     copy (a damaged only in-sync replica is not judged now).
 func TestRegressions(t *testing.T) {
 	paths, err := filepath.Glob("testdata/regressions/*.json")
 	if err != nil || len(paths) == 0 {
