@@ -116,15 +116,12 @@ func (p *partition) isrSize() int {
 	return len(p.repl.state.ISR)
 }
 
-// maximalISR is the committed ISR plus the members a pending change adds.
-func (r *replication) maximalISR() []int32 {
-	isr := slices.Clone(r.state.ISR)
-	for _, id := range r.proposedISR {
-		if !slices.Contains(isr, id) {
-			isr = append(isr, id)
-		}
-	}
-	return isr
+// maximalISR lists the committed ISR and the ISR a pending change
+// proposes; their union is the maximal ISR. A member of both comes twice,
+// which the high watermark's minimum ignores, and no union is built: it
+// runs on every follower Fetch and every group commit.
+func (r *replication) maximalISR() [2][]int32 {
+	return [2][]int32{r.state.ISR, r.proposedISR}
 }
 
 func (r *replication) follower(id int32) *followerProgress {
@@ -156,16 +153,18 @@ func (p *partition) advanceHighWatermark() {
 		return // KIP-966: nothing more is committed while the ISR is too small
 	}
 	candidate := p.ownEnd()
-	for _, id := range r.maximalISR() {
-		if id == p.node.cfg.NodeID {
-			continue
-		}
-		f := r.follower(id)
-		if f == nil || !f.known {
-			return
-		}
-		if !planted.Is("high-watermark-ignores-followers") {
-			candidate = min(candidate, f.fetchOffset)
+	for _, isr := range r.maximalISR() {
+		for _, id := range isr {
+			if id == p.node.cfg.NodeID {
+				continue
+			}
+			f := r.follower(id)
+			if f == nil || !f.known {
+				return
+			}
+			if !planted.Is("high-watermark-ignores-followers") {
+				candidate = min(candidate, f.fetchOffset)
+			}
 		}
 	}
 	if candidate <= r.highWatermark {
@@ -180,7 +179,9 @@ func (p *partition) advanceHighWatermark() {
 func (p *partition) committedAdvanced() {
 	p.completeWaiters()
 	p.highWatermarkAdvanced()
-	if p.topic.name == offsetsTopic {
+	if p.topic.name == offsetsTopic && p.node.groups != nil && p.node.groups.PartitionUnloaded(p.index) {
+		// A leader waiting for its log to be committed before it loads
+		// its groups (syncGroups); a loaded one has nothing to do here.
 		p.node.cluster.syncGroups()
 	}
 }

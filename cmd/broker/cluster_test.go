@@ -467,20 +467,13 @@ func admin(t *testing.T, nodes ...*clusterNode) *kadm.Client {
 // leaders maps each partition of topic to its leader as Metadata from the
 // node at addr says (-1 for none).
 func leaders(t *testing.T, addr, topic string) (map[int32]int32, error) {
-	resp, err := ask(t, addr, &kmsg.MetadataRequest{Topics: []kmsg.MetadataRequestTopic{{Topic: kmsg.StringPtr(topic)}}})
+	states, err := partitionStates(t, addr, topic)
 	if err != nil {
 		return nil, err
 	}
-	md := resp.(*kmsg.MetadataResponse)
-	if len(md.Topics) != 1 {
-		return nil, fmt.Errorf("metadata of %d topics", len(md.Topics))
-	}
-	if err := kerr.ErrorForCode(md.Topics[0].ErrorCode); err != nil {
-		return nil, fmt.Errorf("topic %s: %w", topic, err)
-	}
-	out := map[int32]int32{}
-	for _, p := range md.Topics[0].Partitions {
-		out[p.Partition] = p.Leader
+	out := make(map[int32]int32, len(states))
+	for p, s := range states { // order-independent: copied into a map
+		out[p] = s.leader
 	}
 	return out, nil
 }
