@@ -146,7 +146,7 @@ func Check(h *History, opts Options) Result {
 		result.Anomalies = append(result.Anomalies, anomalies...)
 		result.Checks = append(result.Checks, CheckStat{Name: c.name, Checked: checked, Anomalies: len(anomalies)})
 	}
-	replication, stats := checkReplication(ix)
+	replication, stats := checkReplication(ix, h)
 	result.Anomalies = append(result.Anomalies, replication...)
 	result.Checks = append(result.Checks, stats...)
 	sortAnomalies(result.Anomalies)

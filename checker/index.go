@@ -84,7 +84,7 @@ func acknowledged(op *Op) bool {
 
 // buildIndex splits a valid history into partitions.
 func buildIndex(h *History) *historyIndex {
-	h = excuseDamage(h)
+	h = excuseUnclean(excuseDamage(h))
 	byPartition := make(map[TopicPartition]*partitionIndex)
 	var partitions []*partitionIndex
 	lookup := func(tp TopicPartition) *partitionIndex {

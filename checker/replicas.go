@@ -68,6 +68,12 @@ type Replication struct {
 	// finish). Logs holds what it read from those that were up.
 	Nodes []ReplicaNode `json:"nodes,omitempty"`
 	Logs  []ReplicaLog  `json:"logs,omitempty"`
+	// UncleanTopics are the topics whose configuration enables
+	// unclean.leader.election.enable, and UncleanElections the unclean
+	// elections of the committed metadata log, of every topic (see
+	// unclean.go).
+	UncleanTopics    []string          `json:"unclean_topics,omitempty"`
+	UncleanElections []UncleanElection `json:"unclean_elections,omitempty"`
 }
 
 // ReplicaNode is one broker node whose disk the simulator meant to read.
@@ -149,6 +155,9 @@ func (r *Replication) validate() error {
 		return nil
 	}
 	if err := validateFetches(r.Fetches); err != nil {
+		return err
+	}
+	if err := validateUncleanElections(r.UncleanElections); err != nil {
 		return err
 	}
 	up := make(map[int32]bool, len(r.Nodes))
@@ -498,15 +507,17 @@ func replicaNote(ix *historyIndex) string {
 // high watermarks fetches saw (highwatermark.go), when the history has
 // replica evidence: their anomalies, and one stat per check, the
 // replicas' with a note on what it could not see.
-func checkReplication(ix *historyIndex) ([]Anomaly, []CheckStat) {
+func checkReplication(ix *historyIndex, original *History) ([]Anomaly, []CheckStat) {
 	if ix.h.Replication == nil {
 		return nil, nil
 	}
 	watermarks, fetches := checkFetchHighWatermarks(ix)
 	replicas, partitions := checkReplicas(ix)
+	unclean, uncleanStat := checkUncleanElections(ix, original)
 	stats := []CheckStat{
+		uncleanStat,
 		{Name: "high-watermark", Checked: fetches, Anomalies: len(watermarks)},
 		{Name: "replicas", Checked: partitions, Anomalies: len(replicas), Note: replicaNote(ix)},
 	}
-	return append(watermarks, replicas...), stats
+	return append(append(unclean, watermarks...), replicas...), stats
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/kafkasim/kafkasim/broker/metadata"
 	"github.com/kafkasim/kafkasim/broker/raft"
 	"github.com/kafkasim/kafkasim/core"
+	"github.com/kafkasim/kafkasim/core/planted"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -347,6 +348,9 @@ func (c *Controller) expireSessions(now time.Duration) {
 // else the static default. A value other than true or false is ignored
 // (CreateTopics refuses one, so only a hand-made record could hold it).
 func (c *Controller) uncleanFor(topicName string) bool {
+	if planted.Is("unclean-without-config") {
+		return true
+	}
 	for _, resource := range []metadata.ConfigResource{
 		{Type: kmsg.ConfigResourceTypeTopic, Name: topicName},
 		{Type: kmsg.ConfigResourceTypeBroker, Name: ""},

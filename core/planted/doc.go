@@ -36,6 +36,7 @@ var Bugs = []struct{ Name, Removes string }{
 	{"lead-while-fenced", "a cluster broker serves a partition as leader only while the controller has it unfenced, never on a stale metadata view"},
 	{"high-watermark-ignores-followers", "a leader's high watermark waits for every member of the maximal ISR"},
 	{"truncate-to-high-watermark", "a follower truncates only to the divergence point its leader names, never to its own high watermark on becoming a follower (KIP-101)"},
+	{"unclean-without-config", "the controller elects a leader from outside the ISR and ELR only where unclean.leader.election.enable allows it"},
 }
 
 // Blind lists planted bugs that sweeps do not catch yet: each is a blind

@@ -35,6 +35,11 @@ type ClusterSpec struct {
 	// MinInsyncReplicas is the brokers' min.insync.replicas: 2 with three
 	// replicas, 1 or 2 with two, 1 with one; 0 means 1.
 	MinInsyncReplicas int16 `json:",omitempty"`
+	// UncleanElection sets unclean.leader.election.enable on the
+	// workload's topic: a partition whose ISR and ELR are all down takes
+	// any live replica as leader, and may lose what it lacks
+	// (checker/unclean.go scopes that loss).
+	UncleanElection bool `json:",omitempty"`
 }
 
 // clusterVoters is how many voters a cluster has, as issue 9 asks: the
@@ -79,8 +84,14 @@ func deriveCluster(seed uint64, faults Faults) ClusterSpec {
 	if c.ReplicationFactor == 2 && r.Chance(0.5) {
 		c.MinInsyncReplicas = 1
 	}
+	// Drawn last, so that the draws above stay what they were.
+	c.UncleanElection = r.Chance(uncleanChance)
 	return c
 }
+
+// uncleanChance is the share of cluster seeds whose topic enables unclean
+// leader election (issue 10: the promise table covers unclean or not).
+const uncleanChance = 0.3
 
 // twoReplicasChance is the share of cluster seeds whose topics have two
 // replicas rather than three (issue 10: RF 3, sometimes 2).
@@ -116,6 +127,7 @@ func (c ClusterSpec) lines() []optionLine {
 		{"cluster.voters", fmt.Sprintf("%d (controller only); the other %d broker only", c.Voters, c.Nodes-c.Voters), c.Separate},
 		{"cluster.replication.factor", c.replicationFactor(), c.Nodes > 0},
 		{"cluster.min.insync.replicas", c.minInsyncReplicas(), c.Nodes > 0},
+		{"topic.unclean.leader.election.enable", c.UncleanElection, c.UncleanElection},
 		{"fault.partition.every", c.PartitionEvery, c.PartitionEvery > 0},
 		{"fault.partition.length.max", c.PartitionLengthMax, c.PartitionEvery > 0},
 	}

@@ -36,6 +36,9 @@ func (r *run) durable(acks int16) bool {
 	return acks == -1 && !r.cfg.WriteCaching
 }
 
+// uncleanConfig is Kafka's topic setting for unclean leader election.
+const uncleanConfig = "unclean.leader.election.enable"
+
 // setup creates the topic through an admin client, before any fault.
 func (r *run) setup() error {
 	host := r.sched.AddNode("admin", sim.NodeOptions{})
@@ -54,6 +57,9 @@ func (r *run) setup() error {
 	var attempt func()
 	attempt = func() {
 		spec := client.TopicSpec{Topic: topicName, Partitions: r.cfg.Partitions, ReplicationFactor: r.cfg.Cluster.replicationFactor()}
+		if r.cfg.Cluster.UncleanElection {
+			spec.Configs = map[string]string{uncleanConfig: "true"}
+		}
 		admin.CreateTopics([]client.TopicSpec{spec}, func(errs []client.TopicError, err error) {
 			if err == nil && len(errs) == 1 && errs[0].Err == nil {
 				created = true
@@ -147,7 +153,11 @@ func (r *run) heal() error {
 	// partition a leader within the quorum's liveness bound, or the drain
 	// would find partitions it cannot read.
 	bound := r.healTime + QuorumLivenessBound - r.sched.Now()
-	return r.waitClusterReady(max(bound, 0), "after healing, every broker unfenced and every partition led", topicName)
+	if err := r.waitClusterReady(max(bound, 0), "after healing, every broker unfenced and every partition led", topicName); err != nil {
+		return err
+	}
+	r.readyTime = r.sched.Now()
+	return nil
 }
 
 // waitClusterReady runs a cluster until its committed metadata has every

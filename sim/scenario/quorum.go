@@ -1,9 +1,12 @@
 package scenario
 
 import (
+	"cmp"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/kafkasim/kafkasim/broker"
@@ -41,6 +44,9 @@ type quorumRecording struct {
 	// snapshotEpochs are the epochs of the snapshots each node recorded,
 	// for the snapshot it loads at a restart.
 	snapshotEpochs map[snapshotKey]int32
+	// unclean lists the committed entries that elected a leader from
+	// outside the ISR and ELR, found as image applies them.
+	unclean []checker.UncleanElection
 }
 
 // snapshotKey names a node's snapshot by its end offset.
@@ -136,10 +142,58 @@ func (o *quorumObserver) QuorumApplied(offset int64, epoch int32, data []byte, d
 	}
 	o.q.recorder.Applied(o.b.id, o.now(), offset, epoch, data, digest)
 	if offset == o.q.image.AppliedOffset()+1 {
+		before := o.q.partitionStates()
 		// A refused record leaves the image as it was, as on every node;
 		// the checker reports it.
 		_ = o.q.image.Apply(offset, epoch, data)
+		o.q.findUncleanElections(before, offset, o.now())
 	}
+}
+
+// partitionStates lists every partition of the committed image, by topic
+// and partition.
+func (q *quorumRecording) partitionStates() []partitionState {
+	var states []partitionState
+	for _, name := range q.image.TopicNames() {
+		topic, _ := q.image.TopicByName(name)
+		for _, p := range topic.Partitions {
+			states = append(states, partitionState{topic: name, state: p})
+		}
+	}
+	return states
+}
+
+// partitionState is one partition of the committed image.
+type partitionState struct {
+	topic string
+	state metadata.PartitionState
+}
+
+// findUncleanElections records the partitions that the entry just applied
+// at offset gave a leader from outside their ISR and ELR before it: the
+// committed log's own account of an unclean election (the quorum checker
+// finds the same), never a broker's. Their SettledAt is filled in at the
+// end (settleUncleanElections).
+func (q *quorumRecording) findUncleanElections(before []partitionState, offset, now int64) {
+	if len(before) == 0 {
+		return
+	}
+	for _, after := range q.partitionStates() {
+		i, found := slices.BinarySearchFunc(before, after, comparePartitionStates)
+		if !found {
+			continue // created by this entry
+		}
+		old, p := before[i].state, after.state
+		if p.Leader < 0 || p.Leader == old.Leader || slices.Contains(old.ISR, p.Leader) || slices.Contains(old.ELR, p.Leader) {
+			continue
+		}
+		q.unclean = append(q.unclean, checker.UncleanElection{Topic: after.topic, Partition: p.Partition, Offset: offset,
+			Leader: p.Leader, LeaderEpoch: p.LeaderEpoch, Time: now, SettledAt: now})
+	}
+}
+
+func comparePartitionStates(a, b partitionState) int {
+	return cmp.Or(strings.Compare(a.topic, b.topic), cmp.Compare(a.state.Partition, b.state.Partition))
 }
 
 func (o *quorumObserver) QuorumSnapshot(offset int64, epoch int32, digest, source string) {

@@ -40,6 +40,10 @@ const damagedReplicasRefetch = true
 // only when the run finished (healed, drained and past its bounds).
 func (r *run) replication() *checker.Replication {
 	rep := &checker.Replication{CommittedSurvives: r.durable(-1), DamagedReplicasRefetch: damagedReplicasRefetch, Fetches: r.recorder.fetches}
+	if r.cfg.Cluster.UncleanElection {
+		rep.UncleanTopics = []string{topicName}
+	}
+	rep.UncleanElections = r.settleUncleanElections()
 	if r.phase != phaseDone {
 		return rep
 	}
@@ -64,6 +68,60 @@ func (r *run) replication() *checker.Replication {
 		rep.Logs = append(rep.Logs, logs...)
 	}
 	return rep
+}
+
+// settleUncleanElections returns the unclean elections of the committed
+// metadata, each with the time from which no broker could still serve its
+// partition under the metadata from before it (checker/unclean.go): the
+// later of the moment the healed cluster was ready (every broker
+// unfenced, so no longer cut off from the controller) and the moment
+// every broker node's last incarnation had applied the entry, or stopped
+// without applying it. A node whose last incarnation never applied it and
+// still runs, or a run that never got ready, settles nothing before the
+// run's end. It reads the quorum history, the committed log's record,
+// never a broker's account of its partitions.
+func (r *run) settleUncleanElections() []checker.UncleanElection {
+	if r.quorum == nil || len(r.quorum.unclean) == 0 {
+		return nil
+	}
+	end := int64(r.sched.Now())
+	ready := end
+	if r.readyTime >= 0 {
+		ready = int64(r.readyTime)
+	}
+	history := r.quorum.recorder.History()
+	elections := slices.Clone(r.quorum.unclean)
+	for i := range elections {
+		u := &elections[i]
+		u.SettledAt = max(u.Time, ready)
+		for _, node := range history.Nodes {
+			if node.Broker {
+				u.SettledAt = max(u.SettledAt, lastIncarnationReached(node.Events, u.Offset, end))
+			}
+		}
+	}
+	return elections
+}
+
+// lastIncarnationReached is when a node's last incarnation applied the
+// metadata entry at offset (or loaded a snapshot past it), when it stopped
+// if it stopped first, or end if it did neither.
+func lastIncarnationReached(events []checker.QuorumEvent, offset, end int64) int64 {
+	last := 0
+	for i, e := range events {
+		if e.Kind == checker.QuorumEventStart {
+			last = i
+		}
+	}
+	for _, e := range events[last:] {
+		switch {
+		case e.Kind == checker.QuorumEventApplied && e.Offset >= offset,
+			e.Kind == checker.QuorumEventSnapshot && e.Offset > offset,
+			e.Kind == checker.QuorumEventStop:
+			return e.Time
+		}
+	}
+	return end
 }
 
 // assigned lists the partitions the committed metadata assigns to node,

@@ -111,8 +111,10 @@ type run struct {
 	sched *sim.Scheduler
 	rand  *core.Rand
 	phase phase
-	// healTime is when the heal phase began, or -1 before.
-	healTime time.Duration
+	// healTime is when the heal phase began, or -1 before; readyTime is
+	// when the healed cluster was ready (heal), or -1 before.
+	healTime  time.Duration
+	readyTime time.Duration
 
 	// brokers are the run's broker nodes: one standalone broker, or a
 	// cluster (cluster.go).
@@ -143,7 +145,7 @@ const (
 
 // Run executes one simulation and checks its history.
 func Run(cfg Config, opts Options) Result {
-	r := &run{cfg: cfg, opts: opts, sched: sim.NewScheduler(cfg.Seed), healTime: -1}
+	r := &run{cfg: cfg, opts: opts, sched: sim.NewScheduler(cfg.Seed), healTime: -1, readyTime: -1}
 	r.rand = r.sched.ForkRand()
 	r.sched.SetEventsMax(runEventsMax)
 	if opts.Trace != nil {
