@@ -10,27 +10,32 @@ From one seed it derives a whole run: one broker or, with the cluster
 fault, for half the seeds a cluster of 3 to 5 nodes with 3 controller
 voters; the topic's partitions, the producers (acks, idempotence,
 compression, rate), the consumers (groups, delivery mode) and a rate for
-every enabled fault. The run has a safety phase in which the faults strike
-(crashes, power loss, disk errors, full disks, bit flips, network faults,
-network partitions between nodes, client crashes, clock jumps, pauses,
-aggressive retention), then heals everything and requires progress, then
-reads every partition back. A checker judges what the clients observed:
-linearizable partitions, no lost acknowledged write, no duplicates where
-idempotence promises none, ordered polls and commits, and more; in a
-cluster another judges what the nodes recorded of the controller quorum
-(docs/checker.md).
+every enabled fault. With --faults all each seed enables a random subset
+of the fault classes (swarm testing), printed with the other options; a
+list runs every fault it names. The run has a safety phase in which the
+faults strike (crashes, power loss, disk errors, full disks, bit flips,
+network faults, network partitions between nodes, client crashes, clock
+jumps, pauses, aggressive retention), then heals everything and requires
+progress, then reads every partition back. A checker judges what the
+clients observed: linearizable partitions, no lost acknowledged write, no
+duplicates where idempotence promises none, ordered polls and commits, and
+more; in a cluster another judges what the nodes recorded of the
+controller quorum (docs/checker.md).
 
 The same seed always replays the same run: standard output is identical
 byte for byte; wall-clock times and progress go to standard error.
 
 Usage:
-  sim [--seed N] [--faults LIST] [--quiet] [--trace FILE] [--history FILE]
-      [--quorum-history FILE] [--html FILE] [--report FILE] [--shrink=false]
-      [--fault-events LIST]
-  sim --seeds COUNT [--seed FIRST] [--faults LIST] [--parallel N] [--shard I/N]
+  sim [--seed N] [--faults LIST] [--swarm=BOOL] [--quiet] [--trace FILE]
+      [--history FILE] [--quorum-history FILE] [--html FILE] [--report FILE]
+      [--shrink=false] [--fault-events LIST]
+  sim --seeds COUNT [--seed FIRST] [--faults LIST] [--swarm=BOOL] [--parallel N]
+      [--shard I/N]
 
 Examples:
   sim --seed 7 --faults all
+      one run with the seed's random subset of the fault classes
+  sim --seed 7 --faults all --swarm=false
       one run with every fault class
   sim --seeds 100 --faults crash,powerloss,network
       seeds 1 to 100, one line each, on every core
@@ -46,6 +51,11 @@ Flags of every mode:
   --faults LIST     none, all, or a comma-separated list of: bitflips, clients,
                     clock, cluster, corruption, crash, disk-errors, disk-full,
                     network, partition, pause, powerloss, retention (default all)
+  --swarm           run each seed with a random subset of the faults, drawn
+                    from the seed: each class is kept with chance 1/2,
+                    cluster always, and at least one fault (default true
+                    with --faults all, false with a list; --swarm=false runs
+                    every fault of all in every seed)
 
 Flags of a single run:
   --quiet           print only the verdict and the reproduce command

@@ -93,13 +93,44 @@ func run(args []string, stdout, stderr io.Writer, env environment) int {
 	return single(opts, env, stdout, stderr)
 }
 
+// derive is the configuration of one seed: with a swarmed subset of
+// faults, or with every one of them.
+func derive(seed uint64, faults scenario.Faults, swarm bool) scenario.Config {
+	if swarm {
+		return scenario.DeriveSwarm(seed, faults)
+	}
+	return scenario.Derive(seed, faults)
+}
+
+// swarmFlag is the --swarm flag that asks for swarm with faults: empty
+// when swarm is the default for faults, so that the usual commands stay
+// short.
+func swarmFlag(faults scenario.Faults, swarm bool) string {
+	switch {
+	case swarm && !scenario.SwarmByDefault(faults):
+		return "--swarm"
+	case !swarm && scenario.SwarmByDefault(faults):
+		return "--swarm=false"
+	}
+	return ""
+}
+
+// faultArguments are the flags that give faults and swarm.
+func faultArguments(faults scenario.Faults, swarm bool) string {
+	text := "--faults " + faults.String()
+	if flag := swarmFlag(faults, swarm); flag != "" {
+		text += " " + flag
+	}
+	return text
+}
+
 // reproduceCommand is the command that replays one seed exactly.
-func reproduceCommand(seed uint64, faults scenario.Faults) string {
-	return fmt.Sprintf("go run ./cmd/sim --seed %d --faults %s", seed, faults)
+func reproduceCommand(seed uint64, faults scenario.Faults, swarm bool) string {
+	return fmt.Sprintf("go run ./cmd/sim --seed %d %s", seed, faultArguments(faults, swarm))
 }
 
 // replayCommand is the command that replays one seed exactly with only
 // the fault events kept.
-func replayCommand(seed uint64, faults scenario.Faults, kept []scenario.FaultEventID) string {
-	return reproduceCommand(seed, faults) + " --fault-events " + scenario.FormatFaultEvents(kept)
+func replayCommand(seed uint64, faults scenario.Faults, swarm bool, kept []scenario.FaultEventID) string {
+	return reproduceCommand(seed, faults, swarm) + " --fault-events " + scenario.FormatFaultEvents(kept)
 }

@@ -148,7 +148,7 @@ func TestHelp(t *testing.T) {
 // TestHelpNamesEveryFlag keeps the hand-written help in step with the
 // flags that parseOptions defines.
 func TestHelpNamesEveryFlag(t *testing.T) {
-	flags, _ := newFlagSet(&options{})
+	flags, _, _ := newFlagSet(&options{})
 	flags.VisitAll(func(f *flag.Flag) {
 		if !strings.Contains(helpText, "\n  --"+f.Name+" ") {
 			t.Errorf("help does not describe --%s", f.Name)
@@ -326,4 +326,85 @@ func TestClusterRunWritesQuorumHistory(t *testing.T) {
 	if _, err := os.Stat(single); code != 0 || err == nil || !strings.Contains(stderr, "has no quorum") {
 		t.Fatalf("single broker: exit %d, file %v, stderr:\n%s", code, err, stderr)
 	}
+}
+
+// TestSwarmFlag checks when a run is swarmed: by default with --faults
+// all only, and as --swarm says otherwise.
+func TestSwarmFlag(t *testing.T) {
+	cases := []struct {
+		args []string
+		want bool
+	}{
+		{nil, true},
+		{[]string{"--faults", "all"}, true},
+		{[]string{"--faults", "all", "--swarm=false"}, false},
+		{[]string{"--faults", "crash,network"}, false},
+		{[]string{"--faults", "crash,network", "--swarm"}, true},
+		{[]string{"--faults", "none"}, false},
+		{[]string{"--seeds", "3", "--faults", "all", "--swarm=false"}, false},
+	}
+	for _, c := range cases {
+		o, err := parseOptions(c.args, 2)
+		if err != nil || o.swarm != c.want {
+			t.Errorf("%v: swarm %v (error %v), want %v", c.args, o.swarm, err, c.want)
+		}
+	}
+}
+
+// TestSwarmedRunPrintsItsSubset runs a seed with --faults all: the faults
+// line names the seed's subset and its origin, the reproduce command is
+// the short one, and --swarm=false runs every fault with a reproduce
+// command that says so.
+func TestSwarmedRunPrintsItsSubset(t *testing.T) {
+	all, _ := scenario.ParseFaults("all")
+	env := fakeEnvironment(t, func(uint64) scenario.Result { return passing() })
+	_, stdout, _ := invoke(env, "--seed", "7")
+	want := "  faults=" + scenario.Swarm(7, all).String() + " (swarm: "
+	if !strings.Contains(stdout, want) || !strings.HasSuffix(stdout, "reproduce: go run ./cmd/sim --seed 7 --faults all\n") {
+		t.Errorf("swarmed: output lacks %q or the reproduce command:\n%s", want, stdout)
+	}
+	_, stdout, _ = invoke(env, "--seed", "7", "--swarm=false")
+	if !strings.Contains(stdout, "  faults=all\n") || !strings.HasSuffix(stdout, "reproduce: go run ./cmd/sim --seed 7 --faults all --swarm=false\n") {
+		t.Errorf("--swarm=false: output lacks every fault or the reproduce command:\n%s", stdout)
+	}
+}
+
+// TestReproduceCommandsReplay runs real seeds with each combination of
+// --faults and --swarm, then runs the command each printed: standard
+// output must be the same bytes, trace hash included.
+func TestReproduceCommandsReplay(t *testing.T) {
+	env := testEnvironment(t)
+	for _, args := range [][]string{
+		{"--seed", "5", "--faults", "all"},
+		{"--seed", "5", "--faults", "all", "--swarm=false"},
+		{"--seed", "5", "--faults", "crash,network,clock", "--swarm"},
+	} {
+		_, first, _ := invoke(env, args...)
+		_, reproduce, found := strings.Cut(first, "\nreproduce: go run ./cmd/sim ")
+		if !found {
+			t.Fatalf("%v: no reproduce command:\n%s", args, first)
+		}
+		again := strings.Fields(reproduce)
+		if _, second, _ := invoke(env, again...); second != first {
+			t.Errorf("%v: the reproduce command %v printed something else:\n--- first\n%s--- second\n%s", args, again, first, second)
+		}
+	}
+}
+
+// TestSwarmedSweepNamesEachFailuresFaults checks a swarmed sweep's output
+// with two failing seeds: each failure's reproduce command is the short
+// one, followed by the subset it ran, and the summary says the sweep was
+// swarmed.
+func TestSwarmedSweepNamesEachFailuresFaults(t *testing.T) {
+	env := fakeEnvironment(t, func(seed uint64) scenario.Result {
+		if seed == 12 || seed == 14 {
+			return failing(3)
+		}
+		return passing()
+	})
+	code, stdout, stderr := invoke(env, "--seeds", "6", "--seed", "10", "--faults", "all", "--parallel", "3")
+	if code != 1 {
+		t.Errorf("exit %d, want 1; stderr %q", code, stderr)
+	}
+	checkGolden(t, "sweep-swarm.golden", stdout)
 }

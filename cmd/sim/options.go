@@ -30,6 +30,10 @@ type options struct {
 	seed   uint64
 	seeds  int64 // 0 means a single run
 	faults scenario.Faults
+	// swarm runs each seed with a random subset of faults (swarm testing,
+	// scenario.Swarm): by default with --faults all, never with a list
+	// unless --swarm is given.
+	swarm bool
 
 	// Single-run flags.
 	tracePath, historyPath, htmlPath, reportPath string
@@ -57,7 +61,7 @@ var (
 // errHelp when help was asked for.
 func parseOptions(args []string, cpus int) (options, error) {
 	o := options{seed: 1, shrink: true, parallel: int64(min(max(cpus, 1), parallelMax)), shardIndex: 1, shardCount: 1}
-	flags, faultsText := newFlagSet(&o)
+	flags, faultsText, swarm := newFlagSet(&o)
 	if err := flags.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return o, errHelp
@@ -72,18 +76,26 @@ func parseOptions(args []string, cpus int) (options, error) {
 		return o, fmt.Errorf("--faults: %v", err)
 	}
 	o.faults = faults
-	return o, o.checkMode(setFlags(flags))
+	set := setFlags(flags)
+	o.swarm = scenario.SwarmByDefault(faults)
+	if set["swarm"] {
+		o.swarm = *swarm
+	}
+	return o, o.checkMode(set)
 }
 
 // newFlagSet defines every flag, writing into o. The flag package prints
 // nothing: run prints one line per error, and helpText on --help.
-func newFlagSet(o *options) (*flag.FlagSet, *string) {
+func newFlagSet(o *options) (*flag.FlagSet, *string, *bool) {
 	flags := flag.NewFlagSet("sim", flag.ContinueOnError)
 	flags.SetOutput(io.Discard)
 	flags.Usage = func() {}
 	flags.Var((*seedValue)(&o.seed), "seed", "")
 	flags.Var(&numberValue{&o.seeds, 1, seedsMax}, "seeds", "")
 	faultsText := flags.String("faults", "all", "")
+	// Its default depends on --faults, so parseOptions reads it only when
+	// it was given.
+	swarm := flags.Bool("swarm", true, "")
 	flags.StringVar(&o.tracePath, "trace", "", "")
 	flags.StringVar(&o.historyPath, "history", "", "")
 	flags.StringVar(&o.quorumHistoryPath, "quorum-history", "", "")
@@ -94,7 +106,7 @@ func newFlagSet(o *options) (*flag.FlagSet, *string) {
 	flags.Var((*faultEventsValue)(&o.faultEvents), "fault-events", "")
 	flags.Var(&numberValue{&o.parallel, 1, parallelMax}, "parallel", "")
 	flags.Var(&shardValue{&o.shardIndex, &o.shardCount}, "shard", "")
-	return flags, faultsText
+	return flags, faultsText, swarm
 }
 
 // doubleDash writes the flag's name in the flag package's messages as

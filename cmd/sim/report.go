@@ -101,9 +101,9 @@ func partitionLine(p checker.PartitionResult) string {
 
 // writeFullReport writes every anomaly and every partition's verdict,
 // under a header naming the run.
-func writeFullReport(path string, seed uint64, faults scenario.Faults, check *checker.Result, quorum *checker.QuorumResult) error {
+func writeFullReport(path string, seed uint64, faults scenario.Faults, swarm bool, check *checker.Result, quorum *checker.QuorumResult) error {
 	var b strings.Builder
-	fmt.Fprintf(&b, "seed %d, faults %s\nreproduce: %s\n", seed, faults, reproduceCommand(seed, faults))
+	fmt.Fprintf(&b, "seed %d, faults %s\nreproduce: %s\n", seed, faults, reproduceCommand(seed, faults, swarm))
 	if check.Err != nil {
 		fmt.Fprintf(&b, "error: %v\n", check.Err)
 	}

@@ -67,7 +67,7 @@ func TestFailedRunWritesFullReport(t *testing.T) {
 		args []string
 		path string
 	}{
-		{[]string{"--seed", "9", "--faults", "crash", "--shrink=false"}, defaultReportPath(env.reportDirectory, 9, scenario.Faults{"crash": true})},
+		{[]string{"--seed", "9", "--faults", "crash", "--shrink=false"}, defaultReportPath(env.reportDirectory, 9, scenario.Faults{"crash": true}, false)},
 		{[]string{"--seed", "9", "--faults", "crash", "--shrink=false", "--report", chosen}, chosen},
 	} {
 		code, stdout, stderr := invoke(env, c.args...)
@@ -88,7 +88,7 @@ func TestFailedRunWritesFullReport(t *testing.T) {
 			t.Errorf("%v: the full report lists %d lost writes, want 40", c.args, got)
 		}
 	}
-	if got := filepath.Base(defaultReportPath("d", 9, scenario.Faults{"crash": true, "network": true})); got != "kafkasim-sim-seed-9-faults-crash,network.txt" {
+	if got := filepath.Base(defaultReportPath("d", 9, scenario.Faults{"crash": true, "network": true}, false)); got != "kafkasim-sim-seed-9-faults-crash,network.txt" {
 		t.Errorf("default report name %q", got)
 	}
 }
@@ -103,7 +103,7 @@ func TestQuietFailurePrintsTwoLines(t *testing.T) {
 	if code != 1 || stdout != want {
 		t.Errorf("exit %d, stdout\n%swant\n%s", code, stdout, want)
 	}
-	if _, err := os.Stat(defaultReportPath(env.reportDirectory, 4, scenario.Faults{})); !os.IsNotExist(err) {
+	if _, err := os.Stat(defaultReportPath(env.reportDirectory, 4, scenario.Faults{}, false)); !os.IsNotExist(err) {
 		t.Errorf("--quiet wrote the default report file (stat: %v)", err)
 	}
 	// An explicit --report is written all the same, without changing stdout.

@@ -18,8 +18,8 @@ const scheduleTriesMax = 200
 // schedule recorded (or replayed), and prints it with the command that
 // replays it. Each try is a full run that keeps only some events
 // (scenario.FaultSchedule.Replay); scenario.ShrinkSubset chooses them.
-func shrinkSchedule(seed uint64, faults scenario.Faults, schedule *scenario.FaultSchedule, env environment, stdout io.Writer) {
-	cfg := scenario.Derive(seed, faults)
+func shrinkSchedule(seed uint64, faults scenario.Faults, swarm bool, schedule *scenario.FaultSchedule, env environment, stdout io.Writer) {
+	cfg := derive(seed, faults, swarm)
 	replay := func(ids []scenario.FaultEventID) (scenario.Result, *scenario.FaultSchedule) {
 		s, err := schedule.Replay(ids)
 		if err != nil {
@@ -62,7 +62,7 @@ func shrinkSchedule(seed uint64, faults scenario.Faults, schedule *scenario.Faul
 			fmt.Fprintf(stdout, "  %s\n", e)
 		}
 	}
-	fmt.Fprintf(stdout, "reproduce: %s\n", replayCommand(seed, faults, kept))
+	fmt.Fprintf(stdout, "reproduce: %s\n", replayCommand(seed, faults, swarm, kept))
 }
 
 // shrinkCandidates returns the events the shrinking chooses from: those

@@ -140,3 +140,45 @@ func TestFaultEventsErrors(t *testing.T) {
 		t.Errorf("exit %d\nstdout %q\nstderr %q\nwant   %q", code, stdout, stderr, want)
 	}
 }
+
+// TestShrinkingASwarmedRun checks that a swarmed failure shrinks from the
+// subset the seed ran, and that each printed command replays what it
+// names: an explicit list runs exactly its faults, and a smallest set of
+// every fault needs --swarm=false, since --faults all alone would swarm.
+func TestShrinkingASwarmedRun(t *testing.T) {
+	all, _ := scenario.ParseFaults("all")
+	env := testEnvironment(t)
+	var ranFaults []string
+	failWith := func(needed func(scenario.Faults) bool) {
+		ranFaults = nil
+		env.simulate = func(cfg scenario.Config, _ scenario.Options) scenario.Result {
+			ranFaults = append(ranFaults, cfg.Faults.String())
+			if needed(cfg.Faults) {
+				return failing(1)
+			}
+			return passing()
+		}
+	}
+	seed := uint64(1)
+	for subset := scenario.Swarm(seed, all); !subset[scenario.FaultCrash] || len(subset) < 4; subset = scenario.Swarm(seed, all) {
+		seed++
+	}
+	failWith(func(f scenario.Faults) bool { return f[scenario.FaultCrash] })
+	_, stdout, _ := invoke(env, "--seed", fmt.Sprint(seed))
+	if ranFaults[0] != scenario.Swarm(seed, all).String() {
+		t.Errorf("the run enabled %s, want the seed's subset %s", ranFaults[0], scenario.Swarm(seed, all))
+	}
+	if got, want := lastLine(t, stdout, "smallest failing fault set: "), "smallest failing fault set: crash: "; !strings.HasPrefix(got, want) {
+		t.Errorf("got %q, want %q...", got, want)
+	}
+	if !strings.Contains(stdout, fmt.Sprintf("\nreproduce: go run ./cmd/sim --seed %d --faults crash\n", seed)) {
+		t.Errorf("no reproduce command for the smallest set:\n%s", stdout)
+	}
+
+	failWith(func(f scenario.Faults) bool { return f.String() == "all" })
+	_, stdout, _ = invoke(env, "--seed", fmt.Sprint(seed), "--swarm=false")
+	want := fmt.Sprintf("reproduce: go run ./cmd/sim --seed %d --faults all --swarm=false", seed)
+	if got := lastLine(t, stdout, "reproduce: "); !strings.HasPrefix(got, want) {
+		t.Errorf("got %q, want %q", got, want)
+	}
+}

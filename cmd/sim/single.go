@@ -36,7 +36,7 @@ func single(o options, env environment, stdout, stderr io.Writer) int {
 		_ = trace.close()
 		return exitUsage
 	}
-	cfg := scenario.Derive(o.seed, o.faults).WithFaultSchedule(schedule)
+	cfg := derive(o.seed, o.faults, o.swarm).WithFaultSchedule(schedule)
 	if !o.quiet {
 		for _, line := range cfg.Lines() {
 			fmt.Fprintln(stdout, "  "+line)
@@ -71,9 +71,9 @@ func single(o options, env environment, stdout, stderr io.Writer) int {
 	if o.faultEvents != nil && !o.quiet {
 		writeKeptEvents(stdout, schedule)
 	}
-	reproduce := reproduceCommand(o.seed, o.faults)
+	reproduce := reproduceCommand(o.seed, o.faults, o.swarm)
 	if schedule.Replaying() {
-		reproduce = replayCommand(o.seed, o.faults, schedule.Kept())
+		reproduce = replayCommand(o.seed, o.faults, o.swarm, schedule.Kept())
 	}
 	if err := printOutcome(o, env, result, reproduce, stdout); err != nil {
 		failed("report", err)
@@ -85,14 +85,17 @@ func single(o options, env environment, stdout, stderr io.Writer) int {
 			failed("html", err)
 		}
 	}
-	if !result.Passed() && o.shrink && len(o.faults) > 0 {
-		faults := o.faults
+	if !result.Passed() && o.shrink && len(cfg.Faults) > 0 {
+		faults, swarm := o.faults, o.swarm
 		if !schedule.Replaying() {
 			// The fault set first: it drops whole classes, the continuous
 			// ones too, in a few tries, and leaves fewer events to shrink.
-			faults, schedule = shrinkFaults(o.seed, o.faults, env, stdout)
+			// It starts from the classes the run enabled, the swarmed
+			// subset if it was swarmed, and names its sets explicitly.
+			faults, schedule = shrinkFaults(o.seed, cfg.Faults, env, stdout)
+			swarm = false
 		}
-		shrinkSchedule(o.seed, faults, schedule, env, stdout)
+		shrinkSchedule(o.seed, faults, swarm, schedule, env, stdout)
 	}
 	return code
 }
@@ -107,7 +110,7 @@ func faultSchedule(o options, env environment) (*scenario.FaultSchedule, error) 
 	if o.faultEvents == nil {
 		return recording, nil
 	}
-	cfg := scenario.Derive(o.seed, o.faults).WithFaultSchedule(recording)
+	cfg := derive(o.seed, o.faults, o.swarm).WithFaultSchedule(recording)
 	simulateRecovering(env, cfg, scenario.Options{}, io.Discard)
 	return recording.Replay(o.faultEvents)
 }
@@ -156,9 +159,9 @@ func printOutcome(o options, env environment, result scenario.Result, reproduce 
 	if (result.Check.Status != checker.StatusOK || quorumFailed) && (!o.quiet || o.reportPath != "") {
 		path := o.reportPath
 		if path == "" {
-			path = defaultReportPath(env.reportDirectory, o.seed, o.faults)
+			path = defaultReportPath(env.reportDirectory, o.seed, o.faults, o.swarm)
 		}
-		reportErr = writeFullReport(path, o.seed, o.faults, &result.Check, result.Quorum)
+		reportErr = writeFullReport(path, o.seed, o.faults, o.swarm, &result.Check, result.Quorum)
 		if reportErr != nil {
 			path = ""
 		}
@@ -185,8 +188,13 @@ func shortHash(hash string) string {
 // defaultReportPath names the full report after the seed and the faults,
 // so that reports of different runs do not overwrite each other and the
 // printed path is the same on every run of one seed.
-func defaultReportPath(directory string, seed uint64, faults scenario.Faults) string {
-	return filepath.Join(directory, fmt.Sprintf("kafkasim-sim-seed-%d-faults-%s.txt", seed, faults))
+func defaultReportPath(directory string, seed uint64, faults scenario.Faults, swarm bool) string {
+	name := fmt.Sprintf("kafkasim-sim-seed-%d-faults-%s", seed, faults)
+	if flag := swarmFlag(faults, swarm); flag != "" {
+		// "-swarm" or "-swarm-false".
+		name += "-" + strings.ReplaceAll(strings.TrimPrefix(flag, "--"), "=", "-")
+	}
+	return filepath.Join(directory, name+".txt")
 }
 
 // traceFile is the --trace output; its zero value (no --trace) does
@@ -243,7 +251,7 @@ func shrinkFaults(seed uint64, faults scenario.Faults, env environment, stdout i
 	recording := scenario.NewFaultRecording()
 	result := simulateRecovering(env, scenario.Derive(seed, smallest).WithFaultSchedule(recording), scenario.Options{}, io.Discard)
 	fmt.Fprintf(stdout, "smallest failing fault set: %s: %s\n", smallest, result.Verdict())
-	fmt.Fprintf(stdout, "reproduce: %s\n", reproduceCommand(seed, smallest))
+	fmt.Fprintf(stdout, "reproduce: %s\n", reproduceCommand(seed, smallest, false))
 	return smallest, recording
 }
 

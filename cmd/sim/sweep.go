@@ -16,6 +16,9 @@ type seedOutcome struct {
 	seed    uint64
 	passed  bool
 	verdict string
+	// faults is the swarmed subset of faults the seed ran, empty without
+	// swarm.
+	faults string
 }
 
 // shard is the part of a sweep that one invocation runs: the seeds
@@ -49,7 +52,7 @@ func sweep(o options, env environment, stdout, stderr io.Writer) int {
 	start := env.now()
 	bar := newProgressBar(env.progress, seeds.count, env.now)
 	var failing []uint64
-	work := func(k int64) seedOutcome { return runSeed(env, seeds.seed(k), o.faults, k) }
+	work := func(k int64) seedOutcome { return runSeed(env, seeds.seed(k), o.faults, o.swarm, k) }
 	emit := func(out seedOutcome) {
 		bar.clear()
 		status := "ok  "
@@ -59,7 +62,10 @@ func sweep(o options, env environment, stdout, stderr io.Writer) int {
 		}
 		fmt.Fprintf(stdout, "[%d/%d] %s seed %d: %s\n", out.index+1, seeds.count, status, out.seed, out.verdict)
 		if !out.passed {
-			fmt.Fprintf(stdout, "  reproduce: %s\n", reproduceCommand(out.seed, o.faults))
+			fmt.Fprintf(stdout, "  reproduce: %s\n", reproduceCommand(out.seed, o.faults, o.swarm))
+			if out.faults != "" {
+				fmt.Fprintf(stdout, "  swarmed faults: %s\n", out.faults)
+			}
 		}
 		bar.draw()
 	}
@@ -84,7 +90,11 @@ func sweepDescription(o options) string {
 	if o.shardCount > 1 {
 		text += fmt.Sprintf(", shard %d/%d", o.shardIndex, o.shardCount)
 	}
-	return text + ", faults " + o.faults.String()
+	text += ", faults " + o.faults.String()
+	if o.swarm {
+		text += ", swarmed"
+	}
+	return text
 }
 
 func joinSeeds(seeds []uint64) string {
@@ -98,7 +108,7 @@ func joinSeeds(seeds []uint64) string {
 // runSeed runs one seed of a sweep. A panic (a broken assertion in the
 // broker) fails that seed instead of killing the whole sweep; its
 // reproduce command shows the stack.
-func runSeed(env environment, seed uint64, faults scenario.Faults, index int64) (out seedOutcome) {
+func runSeed(env environment, seed uint64, faults scenario.Faults, swarm bool, index int64) (out seedOutcome) {
 	out = seedOutcome{index: index, seed: seed}
 	defer func() {
 		if recovered := recover(); recovered != nil {
@@ -106,7 +116,11 @@ func runSeed(env environment, seed uint64, faults scenario.Faults, index int64) 
 			out.passed, out.verdict = false, "FAIL: panic: "+firstLine
 		}
 	}()
-	result := env.simulate(scenario.Derive(seed, faults), scenario.Options{})
+	cfg := derive(seed, faults, swarm)
+	if swarm {
+		out.faults = cfg.Faults.String()
+	}
+	result := env.simulate(cfg, scenario.Options{})
 	out.passed, out.verdict = result.Passed(), result.Verdict()
 	return out
 }

@@ -114,8 +114,14 @@ type ConsumerSpec struct {
 
 // Config is everything a run does, derived from its seed and faults.
 type Config struct {
-	Seed   uint64
+	Seed uint64
+	// Faults is the set of fault classes the run enables: the requested
+	// set, or with swarm testing the subset drawn from it (swarm.go).
 	Faults Faults
+	// SwarmOf is the requested set that Faults was drawn from by swarm
+	// testing (DeriveSwarm), for the printed options; nil when every
+	// requested class runs. The run itself reads only Faults.
+	SwarmOf Faults `json:",omitempty"`
 
 	Partitions      int32
 	FlushPerMessage bool
@@ -165,7 +171,8 @@ type Config struct {
 }
 
 // Derive draws a run's configuration from its seed, swarm style: each
-// enabled fault gets its own rate, and the workload its own shape.
+// enabled fault gets its own rate, and the workload its own shape. Every
+// fault of faults is enabled; DeriveSwarm (swarm.go) enables a subset.
 func Derive(seed uint64, faults Faults) Config {
 	r := core.NewRand(seed)
 	c := Config{Seed: seed, Faults: faults}
@@ -266,6 +273,15 @@ func deriveIOLatency(r *core.Rand) sim.IOLatency {
 	return l
 }
 
+// faultsLine names the enabled faults, and the set they were swarmed
+// from, if they were.
+func (c Config) faultsLine() string {
+	if c.SwarmOf == nil {
+		return fmt.Sprintf("faults=%s", c.Faults)
+	}
+	return fmt.Sprintf("faults=%s (swarm: %d of the %d classes of %s)", c.Faults, len(c.Faults.names()), len(c.SwarmOf.names()), c.SwarmOf)
+}
+
 // optionLine is one option for Lines, printed when on.
 type optionLine struct {
 	name  string
@@ -278,7 +294,7 @@ type optionLine struct {
 func (c Config) Lines() []string {
 	lines := []string{
 		fmt.Sprintf("seed=%d", c.Seed),
-		fmt.Sprintf("faults=%s", c.Faults),
+		c.faultsLine(),
 		fmt.Sprintf("partitions=%d", c.Partitions),
 		fmt.Sprintf("log.flush.interval.messages=%s", map[bool]string{true: "1", false: "never"}[c.FlushPerMessage]),
 		fmt.Sprintf("log.segment.bytes=%d", c.SegmentBytes),
