@@ -55,6 +55,9 @@ type latencyResult struct {
 	rate   float64
 	runs   []stageReport
 	broker brokerView
+	// disk are the disk reference's runs at this rate (latency mode,
+	// first target only).
+	disk []diskReport
 	// brokerSeconds is how long the runs the broker's view covers sent.
 	brokerSeconds float64
 }
@@ -94,7 +97,7 @@ type targetResult struct {
 
 func bench(ctx context.Context, opts options, stdout, stderr io.Writer) error {
 	loadBefore := loadAverage()
-	if opts.brokerPath == "" && (slices.Contains(opts.targets, targetBroker) || slices.Contains(opts.targets, targetCluster)) {
+	if opts.brokerPath == "" && slices.ContainsFunc(opts.targets, func(t string) bool { return t != targetKfake }) {
 		// One build serves the single broker and the cluster alike.
 		dir, err := os.MkdirTemp("", "kbench-build-")
 		if err != nil {
@@ -106,18 +109,9 @@ func bench(ctx context.Context, opts options, stdout, stderr io.Writer) error {
 		}
 	}
 	if len(opts.latencyRates) > 0 {
-		var results []*targetResult
-		for _, target := range opts.targets {
-			s, err := startTarget(ctx, target, opts)
-			if err != nil {
-				return err
-			}
-			result, err := benchLatencyTarget(ctx, s, opts, stderr)
-			s.stop()
-			if err != nil {
-				return fmt.Errorf("%s: %w", s.name, err)
-			}
-			results = append(results, result)
+		results, err := benchLatencyMode(ctx, opts, stderr)
+		if err != nil {
+			return err
 		}
 		reportLatency(stdout, opts, results, loadBefore, loadAverage())
 		return nil
@@ -137,10 +131,16 @@ func startTarget(ctx context.Context, target string, opts options) (*server, err
 		return startCluster(ctx, opts.brokerPath, opts.brokerProperties)
 	case targetKfake:
 		return startKfake(ctx)
+	case targetBrokerCaching:
+		return startBroker(ctx, targetBrokerCaching, opts.brokerPath, append(slices.Clip(opts.brokerProperties), cachingProperty))
 	default:
-		return startBroker(ctx, opts.brokerPath, opts.brokerProperties)
+		return startBroker(ctx, targetBroker, opts.brokerPath, opts.brokerProperties)
 	}
 }
+
+// cachingProperty is the server.properties line of the broker-caching
+// target: acks=all answered after the write, before any fsync.
+const cachingProperty = "log.write.caching=true"
 
 // benchThroughput runs the throughput mode. Every target is started
 // first, and each round measures one loopback stream and then every case
@@ -231,34 +231,74 @@ func benchHalfLoad(ctx context.Context, s *server, opts options, result *targetR
 	return nil
 }
 
-// benchLatencyTarget runs the latency mode (--latency-rates) on s: for
-// every case, one open-loop run per rate, where "half" is half of the
-// median rate of --count produce runs of -n records.
-func benchLatencyTarget(ctx context.Context, s *server, opts options, stderr io.Writer) (*targetResult, error) {
-	result := &targetResult{name: s.name}
-	for _, valueBytes := range opts.sizes {
-		for _, partitions := range opts.partitions {
-			c := &caseResult{valueBytes: valueBytes, partitions: partitions}
-			result.cases = append(result.cases, c)
-			for r, rate := range opts.latencyRates {
-				perSecond := rate.perSecond
-				if rate.half {
-					half, err := halfProduceRate(ctx, s, opts, c)
-					if err != nil {
-						return nil, err
-					}
-					perSecond = half
-				}
-				topic := fmt.Sprintf("kbench-latency-%d-%d-%d", valueBytes, partitions, r)
-				for run := range opts.count {
-					if err := benchLatency(ctx, s, opts, fmt.Sprintf("%s-%d", topic, run), c, perSecond, stderr); err != nil {
-						return nil, err
-					}
-				}
+// benchLatencyMode runs the latency mode (--latency-rates). Every target
+// is started first; for every case and rate, each round runs one
+// open-loop test on every target in turn and then the disk reference, so
+// that the targets and the reference share the machine's load as it
+// changes and their figures can be compared. "half" is half of the median
+// rate of --count produce runs of -n records on each target; the disk
+// reference runs at the first target's rate, in its data directory's
+// filesystem, and its runs are kept with the first target's results.
+func benchLatencyMode(ctx context.Context, opts options, stderr io.Writer) ([]*targetResult, error) {
+	var servers []*server
+	defer func() {
+		for _, s := range servers {
+			s.stop()
+		}
+	}()
+	var results []*targetResult
+	for _, target := range opts.targets {
+		s, err := startTarget(ctx, target, opts)
+		if err != nil {
+			return nil, err
+		}
+		servers = append(servers, s)
+		results = append(results, newTargetResult(s.name, opts))
+	}
+	for c := range results[0].cases {
+		for r, rate := range opts.latencyRates {
+			if err := benchLatencyRounds(ctx, servers, results, c, r, rate, opts, stderr); err != nil {
+				return nil, err
 			}
 		}
 	}
-	return result, nil
+	return results, nil
+}
+
+// benchLatencyRounds runs --count rounds of case c at one rate on every
+// target, each round followed by the disk reference.
+func benchLatencyRounds(ctx context.Context, servers []*server, results []*targetResult, c, r int, rate latencyRate,
+	opts options, stderr io.Writer) error {
+	perSecond := make([]float64, len(servers))
+	for i, s := range servers {
+		perSecond[i] = rate.perSecond
+		if rate.half {
+			half, err := halfProduceRate(ctx, s, opts, results[i].cases[c])
+			if err != nil {
+				return fmt.Errorf("%s: %w", s.name, err)
+			}
+			perSecond[i] = half
+		}
+	}
+	for run := range opts.count {
+		for i, s := range servers {
+			cr := results[i].cases[c]
+			topic := fmt.Sprintf("kbench-latency-%d-%d-%d-%d", cr.valueBytes, cr.partitions, r, run)
+			if err := benchLatency(ctx, s, opts, topic, cr, perSecond[i], stderr); err != nil {
+				return fmt.Errorf("%s: %w", s.name, err)
+			}
+		}
+		first := results[0].cases[c]
+		rep, err := measureDisk(ctx, servers[0].dir, first.valueBytes, perSecond[0], opts.latencyFor)
+		if err != nil {
+			return err
+		}
+		result := first.latencyAt(perSecond[0])
+		result.disk = append(result.disk, rep)
+		fmt.Fprintf(stderr, "kbench: disk reference %d B at %s records/s: append to fdatasync p50 %.2f ms, p99 %.2f ms, %d fdatasyncs (load average %s)\n",
+			first.valueBytes, humanRate(perSecond[0]), ms(rep.appended[0]), ms(rep.appended[1]), rep.syncs, loadAverage())
+	}
+	return nil
 }
 
 // halfProduceRate is half of the median rate of --count produce runs of
@@ -571,6 +611,7 @@ func latencyTables(w io.Writer, opts options, results []*targetResult, rates str
 		}
 	}
 	brokerTable(w, opts, results)
+	diskTable(w, results)
 	for _, t := range results {
 		for _, c := range t.cases {
 			for _, l := range c.latencyRuns {
@@ -578,6 +619,37 @@ func latencyTables(w io.Writer, opts options, results []*targetResult, rates str
 					fmt.Fprintf(w, "\n%s %d B x %d at %s/s: the wire tap lost track (%s)\n", t.name, c.valueBytes, c.partitions,
 						humanRate(l.rate), summary.tapError)
 				}
+			}
+		}
+	}
+}
+
+// diskTable prints the disk reference runs (latency mode), each at the
+// rate of the target whose results hold them.
+func diskTable(w io.Writer, results []*targetResult) {
+	if !slices.ContainsFunc(results, func(t *targetResult) bool {
+		return slices.ContainsFunc(t.cases, func(c *caseResult) bool {
+			return slices.ContainsFunc(c.latencyRuns, func(l *latencyResult) bool { return len(l.disk) > 0 })
+		})
+	}) {
+		return
+	}
+	fmt.Fprintln(w, "\nDisk reference, run after every round on the filesystem of the first target's data directory: records of the case's size appended at its rate "+
+		"(those due together in one write) and fdatasync back to back, each covering what was appended before it began; ms from a record's write, "+
+		"and from its due time, to the end of the fdatasync covering it, median over the runs:")
+	fmt.Fprintln(w, "\n| record | records/s | MB/s | write→synced p50 / p99 / p99.9 ms | due→synced p50 / p99 / p99.9 ms | fdatasyncs/s | fdatasync p50 / p99 / p99.9 ms |")
+	fmt.Fprintln(w, "|---:|---:|---:|---:|---:|---:|---:|")
+	for _, t := range results {
+		for _, c := range t.cases {
+			for _, l := range c.latencyRuns {
+				if len(l.disk) == 0 {
+					continue
+				}
+				d := diskSummary(l.disk)
+				fmt.Fprintf(w, "| %d B | %s | %.0f | %.2f / %.2f / %.2f | %.2f / %.2f / %.2f | %.0f | %.2f / %.2f / %.2f |\n", c.valueBytes,
+					humanRate(l.rate), l.rate*float64(c.valueBytes)/1e6, ms(d.appended[0]), ms(d.appended[1]), ms(d.appended[2]),
+					ms(d.due[0]), ms(d.due[1]), ms(d.due[2]), float64(d.syncs)/d.elapsed.Seconds(),
+					ms(d.syncQuantiles[0]), ms(d.syncQuantiles[1]), ms(d.syncQuantiles[2]))
 			}
 		}
 	}

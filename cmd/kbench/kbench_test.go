@@ -139,6 +139,7 @@ func TestParseTargets(t *testing.T) {
 		{[]string{"--targets", "cluster, broker", "--kfake"}, "cluster,broker,kfake", true},
 		{[]string{"--targets", "kfake,broker", "--kfake"}, "kfake,broker", true},
 		{[]string{"--targets", "cluster,cluster"}, "cluster", true},
+		{[]string{"--targets", "broker,broker-caching,broker"}, "broker,broker-caching", true},
 		{[]string{"--targets", "brokers"}, "", false},
 		{[]string{"--targets", ""}, "", false},
 	}

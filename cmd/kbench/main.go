@@ -69,7 +69,14 @@ Flags:
                      stages seen at the client's sockets: scheduled -> handed
                      to kgo -> its Produce request written -> its Produce
                      response read, and -> the first Fetch response holding
-                     it read -> the consumer's poll returning it
+                     it read -> the consumer's poll returning it. Each round
+                     runs every target in turn and then the disk reference:
+                     records of the case's size appended at the first
+                     target's rate to a file in its data directory's
+                     filesystem, with fdatasync back to back as a group
+                     commit; it reports the time from a record's write to
+                     the end of the fdatasync that covers it, the floor of
+                     a durable acknowledgement on this disk
   --linger D         the latency producer's linger (default 10ms, kgo's default;
                      0 sends as soon as a request can be sent)
   --fetch-bytes N    the consumers' fetch.max.bytes (default 52428800, kgo's default)
@@ -77,6 +84,10 @@ Flags:
                      the consumers' max.partition.fetch.bytes (default 1048576, kgo's default)
   --targets LIST     servers to measure, in this order (default broker):
                      broker   one broker process
+                     broker-caching
+                              one broker process with log.write.caching=true
+                              (acks=all answered after the write, before
+                              any fsync), to compare with broker in one run
                      cluster  three broker processes on this machine forming
                               one cluster (combined broker and controller
                               nodes, as cmd/broker/examples/cluster); topics
@@ -259,6 +270,8 @@ const (
 	targetBroker  = "broker"
 	targetCluster = "cluster"
 	targetKfake   = "kfake"
+	// targetBrokerCaching is one broker with log.write.caching=true.
+	targetBrokerCaching = "broker-caching"
 )
 
 // parseTargets parses --targets, with kfake added last for --kfake; each
@@ -272,9 +285,9 @@ func parseTargets(text string, kfake bool) ([]string, error) {
 	for _, field := range fields {
 		field = strings.TrimSpace(field)
 		switch field {
-		case targetBroker, targetCluster, targetKfake:
+		case targetBroker, targetBrokerCaching, targetCluster, targetKfake:
 		default:
-			return nil, fmt.Errorf("%q is not one of broker, cluster, kfake", field)
+			return nil, fmt.Errorf("%q is not one of broker, broker-caching, cluster, kfake", field)
 		}
 		if !slices.Contains(targets, field) {
 			targets = append(targets, field)

@@ -71,8 +71,8 @@ func (s *server) gcCPU() time.Duration {
 }
 
 // startBroker builds the broker unless path names it, and starts it on a
-// free port with a fresh data directory.
-func startBroker(ctx context.Context, path string, extra []string) (*server, error) {
+// free port with a fresh data directory, as the target called name.
+func startBroker(ctx context.Context, name, path string, extra []string) (*server, error) {
 	dir, err := os.MkdirTemp("", "kbench-")
 	if err != nil {
 		return nil, err
@@ -100,7 +100,7 @@ func startBroker(ctx context.Context, path string, extra []string) (*server, err
 	}
 	metricsAddr := fmt.Sprintf("127.0.0.1:%d", metricsPort)
 	cmd := exec.Command(path, "--config", config, "--log-level", "warn", "--metrics-listener", metricsAddr)
-	s, err := startServer(ctx, "broker", addr, dir, cmd)
+	s, err := startServer(ctx, name, addr, dir, cmd)
 	if err != nil {
 		return nil, err
 	}
