@@ -151,7 +151,7 @@ const cachingProperty = "log.write.caching=true"
 // little: an idle three-node cluster used 2.75% of one core (55 clock
 // ticks in 20 s). After the rounds, each target's latency is measured at
 // half of its median produce rate.
-func benchThroughput(ctx context.Context, opts options, stderr io.Writer) ([]*targetResult, []throughput, error) {
+func benchThroughput(ctx context.Context, opts options, stderr io.Writer) ([]*targetResult, references, error) {
 	var servers []*server
 	defer func() {
 		for _, s := range servers {
@@ -162,30 +162,42 @@ func benchThroughput(ctx context.Context, opts options, stderr io.Writer) ([]*ta
 	for _, target := range opts.targets {
 		s, err := startTarget(ctx, target, opts)
 		if err != nil {
-			return nil, nil, err
+			return nil, references{}, err
 		}
 		servers = append(servers, s)
 		results = append(results, newTargetResult(s.name, opts))
 	}
-	var references []throughput
+	var refs references
 	for run := range opts.count {
 		reference, err := loopback()
 		if err != nil {
-			return nil, nil, fmt.Errorf("loopback: %w", err)
+			return nil, refs, fmt.Errorf("loopback: %w", err)
 		}
-		references = append(references, reference)
+		refs.loopback = append(refs.loopback, reference)
+		appended, err := appendReference(servers[0].dir, int64(opts.records)*int64(slices.Max(opts.sizes)))
+		if err != nil {
+			return nil, refs, err
+		}
+		refs.appends = append(refs.appends, appended)
 		for i, s := range servers {
 			if err := benchRound(ctx, s, opts, results[i], run, stderr); err != nil {
-				return nil, nil, fmt.Errorf("%s: %w", s.name, err)
+				return nil, references{}, fmt.Errorf("%s: %w", s.name, err)
 			}
 		}
 	}
 	for i, s := range servers {
 		if err := benchHalfLoad(ctx, s, opts, results[i], stderr); err != nil {
-			return nil, nil, fmt.Errorf("%s: %w", s.name, err)
+			return nil, references{}, fmt.Errorf("%s: %w", s.name, err)
 		}
 	}
-	return results, references, nil
+	return results, refs, nil
+}
+
+// references are the physical references of a throughput run, one per
+// round: one loopback TCP stream, and 1 MiB appends to a file in the
+// first target's data directory's filesystem.
+type references struct {
+	loopback, appends []throughput
 }
 
 // newTargetResult holds a case per record size and partition count.
@@ -499,13 +511,18 @@ func minimalTable(w io.Writer, results []*targetResult, reference float64, verb,
 
 // report prints the run as Markdown tables, every figure with its ratio
 // to the loopback stream's median.
-func report(w io.Writer, opts options, results []*targetResult, references []throughput, loadBefore, loadAfter string) {
-	reference := median(references, throughput.mbPerSecond)
+func report(w io.Writer, opts options, results []*targetResult, refs references, loadBefore, loadAfter string) {
+	reference := median(refs.loopback, throughput.mbPerSecond)
 	fmt.Fprintf(w, "kbench %s: %d records per case, median of %d runs, GOMAXPROCS %d, load average %s before and %s after\n\n",
 		time.Now().UTC().Format("2006-01-02 15:04 UTC"), opts.records, opts.count, runtime.GOMAXPROCS(0), loadBefore, loadAfter)
 	fmt.Fprintf(w, "Consumers fetch up to %d MiB per request and %d KiB per partition.\n\n",
 		opts.fetch.bytesMax>>20, opts.fetch.partitionBytesMax>>10)
-	fmt.Fprintf(w, "One loopback TCP stream (the reference): %.0f MB/s (median of %d)\n\n", reference, len(references))
+	fmt.Fprintf(w, "One loopback TCP stream (the reference): %.0f MB/s (median of %d)\n\n", reference, len(refs.loopback))
+	appended := median(refs.appends, throughput.mbPerSecond)
+	if len(refs.appends) > 0 {
+		fmt.Fprintf(w, "Appends to a file in the data directory's filesystem (1 MiB writes of %d MiB, no fsync; the produce path's floor on this disk): %.0f MB/s (median of %d)\n\n",
+			refs.appends[0].valueBytes>>20, appended, len(refs.appends))
+	}
 	fmt.Fprintln(w, "| server | record | partitions | produce MB/s | /loopback | produce records/s | consume MB/s | /loopback | consume records/s |")
 	fmt.Fprintln(w, "|---|---:|---:|---:|---:|---:|---:|---:|---:|")
 	for _, t := range results {
@@ -516,6 +533,7 @@ func report(w io.Writer, opts options, results []*targetResult, references []thr
 				cell("%.0f", consume), cell("%.2f", consume/reference), rateCell(median(c.consume, throughput.recordsPerSecond)))
 		}
 	}
+	appendTable(w, results, appended)
 	ratioTable(w, results)
 	minimalTable(w, results, reference, "produce",
 		"Produce with a minimal client (1 MiB batches built once, acks=all, 5 requests in flight; MB/s of record values):",
@@ -538,6 +556,23 @@ func report(w io.Writer, opts options, results []*targetResult, references []thr
 			}
 			fmt.Fprintf(w, "| %s | %d B | %d | %.2f | %.3f | %.1f%% |\n", t.name, c.valueBytes, c.partitions,
 				c.consumeCPU.Seconds(), c.consumeGC.Seconds(), share)
+		}
+	}
+}
+
+// appendTable prints each case's produce rate over the append reference,
+// when it was measured.
+func appendTable(w io.Writer, results []*targetResult, appended float64) {
+	if math.IsNaN(appended) {
+		return
+	}
+	fmt.Fprintln(w, "\nProduce against the append reference (both MB/s of record values written):")
+	fmt.Fprintln(w, "\n| server | record | partitions | produce MB/s | /append |")
+	fmt.Fprintln(w, "|---|---:|---:|---:|---:|")
+	for _, t := range results {
+		for _, c := range t.cases {
+			produce := median(c.produce, throughput.mbPerSecond)
+			fmt.Fprintf(w, "| %s | %d B | %d | %.0f | %.2f |\n", t.name, c.valueBytes, c.partitions, produce, produce/appended)
 		}
 	}
 }

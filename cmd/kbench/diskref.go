@@ -217,3 +217,33 @@ func diskSummary(runs []diskReport) diskReport {
 	}
 	return out
 }
+
+// appendReference is the produce path's floor on this disk, measured in
+// every round of the throughput mode next to the loopback stream: bytes
+// appended in 1 MiB writes, without fsync (what an acks=1 produce and the
+// broker's write before its group commit do), to a fresh file in dir, the
+// filesystem of the first target's data directory; the file is removed
+// afterwards. A produce cannot outrun it, since the broker writes every
+// byte it receives into the page cache the same way.
+func appendReference(dir string, bytes int64) (throughput, error) {
+	file, err := os.CreateTemp(dir, "kbench-append-reference-")
+	if err != nil {
+		return throughput{}, fmt.Errorf("append reference: %w", err)
+	}
+	defer os.Remove(file.Name())
+	defer file.Close()
+	chunk := make([]byte, loopbackChunkBytes)
+	for i := range chunk {
+		chunk[i] = byte(i)
+	}
+	started := time.Now()
+	written := int64(0)
+	for written < bytes {
+		n, err := file.Write(chunk[:min(int64(len(chunk)), bytes-written)])
+		written += int64(n)
+		if err != nil {
+			return throughput{}, fmt.Errorf("append reference: %w", err)
+		}
+	}
+	return throughput{records: written / loopbackChunkBytes, valueBytes: written, elapsed: time.Since(started)}, nil
+}

@@ -54,3 +54,16 @@ func TestMeasureDisk(t *testing.T) {
 		t.Error("a disk reference of 0-byte records ran")
 	}
 }
+
+// TestAppendReference checks that the append reference writes exactly the
+// bytes asked for, in writes of at most 1 MiB, and removes its file.
+func TestAppendReference(t *testing.T) {
+	dir := t.TempDir()
+	got, err := appendReference(dir, 3<<20+5)
+	if err != nil || got.valueBytes != 3<<20+5 || got.records != 3 || got.elapsed <= 0 {
+		t.Fatalf("appendReference = %+v, %v", got, err)
+	}
+	if entries, err := os.ReadDir(dir); err != nil || len(entries) != 0 {
+		t.Errorf("left behind %v (%v)", entries, err)
+	}
+}

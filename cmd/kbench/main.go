@@ -46,7 +46,10 @@ Usage:
 Builds (or takes) the broker binary, starts it on a free port with a fresh
 data directory and GODEBUG=gctrace=1, and from this process produces and
 consumes with franz-go. Each case runs --count times on a fresh topic;
-the medians are printed with their ratio to the loopback stream.
+the medians are printed with their ratio to the loopback stream. Every
+round also appends -n times the largest size in 1 MiB writes to a file in
+the data directory's filesystem (no fsync, then removed): the produce
+path's floor on this disk, printed with each produce's ratio to it.
 
 Flags:
   --broker PATH      broker binary (default: go build ./cmd/broker into a temporary directory)
