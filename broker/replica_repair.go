@@ -6,6 +6,7 @@ import (
 	"slices"
 
 	"github.com/kafkasim/kafkasim/broker/metadata"
+	"github.com/kafkasim/kafkasim/core"
 	"github.com/kafkasim/kafkasim/core/planted"
 )
 
@@ -86,9 +87,15 @@ func (c *cluster) repair(t *topic, index int32) {
 		n.log.Warn("closing a damaged replica", slog.String("partition", old.String()), slog.Any("err", err))
 	}
 	entries, err := n.env.FS.ReadDir(n.cfg.LogDir)
-	if err == nil {
-		err = n.catalog.setAside(path.Base(old.dir), entries)
+	name := path.Base(old.dir)
+	if err == nil && slices.ContainsFunc(entries, func(e core.DirEntry) bool { return e.Name == name }) {
+		err = n.catalog.setAside(name, entries)
 	}
+	// With the directory gone an earlier attempt renamed it and then
+	// failed to sync the parent (sim seed 600614): renaming again fails
+	// for good and the replica stayed offline, so only the sync is
+	// retried. Should that rename not survive a crash, the damaged copy
+	// is back under its own name and found again.
 	if err == nil {
 		err = n.env.FS.SyncDir(n.cfg.LogDir)
 	}

@@ -246,7 +246,11 @@ func TestSeedsWithDiskFaults(t *testing.T) {
 //     for a wrong answer (such answers are not judged in a cluster);
 //   - seed201364-all-cluster: the only in-sync replica was damaged and
 //     kept its place offline, as designed, and the checker judged its
-//     copy (a damaged only in-sync replica is not judged now).
+//     copy (a damaged only in-sync replica is not judged now);
+//   - seed600614-all-cluster: a damaged replica's repair renamed its
+//     directory aside and then failed to sync the parent; every retry
+//     renamed again, found nothing to rename, and the replica stayed
+//     empty and offline after healing (a retry now only syncs).
 func TestRegressions(t *testing.T) {
 	paths, err := filepath.Glob("testdata/regressions/*.json")
 	if err != nil || len(paths) == 0 {
