@@ -116,6 +116,53 @@ func TestAppendRejectsBadInput(t *testing.T) {
 	}
 }
 
+// TestAppendValidatedMatchesAppend checks that AppendValidated, which
+// leaves the CRC to its caller, stores exactly what Append stores (offsets,
+// epochs, bytes, segments) on a log that rolls, and still refuses what
+// its framing check covers with Append's errors, changing nothing.
+func TestAppendValidatedMatchesAppend(t *testing.T) {
+	checked, trusted := mustOpen(t, newDisk(1), smallConfig()), mustOpen(t, newDisk(1), smallConfig())
+	for i := range 20 {
+		epoch := int32(i / 7)
+		a, b := makeBatch(uint64(i), 1+i%4, 30+10*i, 1000), makeBatch(uint64(i), 1+i%4, 30+10*i, 1000)
+		base, last := mustAppend(t, checked, a, epoch, at(int64(i)))
+		gotBase, gotLast, err := trusted.AppendValidated(b, epoch, at(int64(i)))
+		if err != nil || gotBase != base || gotLast != last || !bytes.Equal(a, b) {
+			t.Fatalf("batch %d: AppendValidated [%d, %d] %v, Append [%d, %d]; stamped alike: %v", i, gotBase, gotLast, err, base, last, bytes.Equal(a, b))
+		}
+	}
+	want, err := checked.Read(0, 1<<20, math.MaxInt64, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := trusted.Read(0, 1<<20, math.MaxInt64, nil)
+	if err != nil || !bytes.Equal(got, want) || len(trusted.Segments()) != len(checked.Segments()) || len(checked.Segments()) < 3 {
+		t.Fatalf("logs differ: %d and %d bytes (%v), %d and %d segments", len(got), len(want), err, len(trusted.Segments()), len(checked.Segments()))
+	}
+	cases := []struct {
+		name  string
+		batch []byte
+		epoch int32
+		want  error
+	}{
+		{"truncated", makeBatch(3, 1, 40, 1000)[:80], 5, ErrCorruptBatch},
+		{"extra bytes", append(makeBatch(4, 1, 40, 1000), 0), 5, ErrCorruptBatch},
+		{"empty", nil, 5, ErrCorruptBatch},
+		{"too large", makeBatch(5, 1, 2000, 1000), 5, ErrBatchTooLarge},
+		{"stale epoch", makeBatch(6, 1, 40, 1000), 1, ErrStaleEpoch},
+		{"negative epoch", makeBatch(7, 1, 40, 1000), -1, ErrStaleEpoch},
+	}
+	for _, tc := range cases {
+		size, end := trusted.Size(), trusted.LogEndOffset()
+		if _, _, err := trusted.AppendValidated(tc.batch, tc.epoch, epoch0); !isErr(err, tc.want) {
+			t.Errorf("%s: got %v, want %v", tc.name, err, tc.want)
+		}
+		if trusted.Size() != size || trusted.LogEndOffset() != end {
+			t.Errorf("%s: log changed: size %d->%d end %d->%d", tc.name, size, trusted.Size(), end, trusted.LogEndOffset())
+		}
+	}
+}
+
 // TestReadRules checks Read's contract: out-of-range offsets, the empty
 // read at the log end, a read from the middle of a batch, the one-batch
 // minimum, the maxBytes limit, the maxOffset bound and the segment boundary,
