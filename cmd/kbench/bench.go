@@ -41,6 +41,9 @@ type caseResult struct {
 	// produceCPU adds up the server's CPU (every node's, for a cluster)
 	// over the kgo produce runs, and produceElapsed their wall time.
 	produceCPU, produceElapsed time.Duration
+	// produceClientCPU adds up kbench's own CPU (the kgo producer's) over
+	// the same runs.
+	produceClientCPU time.Duration
 }
 
 // produceCores is how many cores the server kept busy on average while
@@ -385,10 +388,12 @@ func benchCase(ctx context.Context, s *server, opts options, topic string, c *ca
 	if err != nil {
 		return err
 	}
+	clientBefore := selfCPU()
 	produced, err := produceAll(ctx, s.addr, topic, opts.records, c.valueBytes)
 	if err != nil {
 		return err
 	}
+	c.produceClientCPU += selfCPU() - clientBefore
 	cpuAfter, err := s.cpu()
 	if err != nil {
 		return err
@@ -566,13 +571,15 @@ func appendTable(w io.Writer, results []*targetResult, appended float64) {
 	if math.IsNaN(appended) {
 		return
 	}
-	fmt.Fprintln(w, "\nProduce against the append reference (both MB/s of record values written):")
-	fmt.Fprintln(w, "\n| server | record | partitions | produce MB/s | /append |")
-	fmt.Fprintln(w, "|---|---:|---:|---:|---:|")
+	fmt.Fprintln(w, "\nProduce against the append reference (both MB/s of record values written), and the cores the server and the kgo producer "+
+		"(kbench's own process) kept busy over the produce runs (CPU from /proc/PID/stat and getrusage over the runs' wall time):")
+	fmt.Fprintln(w, "\n| server | record | partitions | produce MB/s | /append | server cores | client cores |")
+	fmt.Fprintln(w, "|---|---:|---:|---:|---:|---:|---:|")
 	for _, t := range results {
 		for _, c := range t.cases {
 			produce := median(c.produce, throughput.mbPerSecond)
-			fmt.Fprintf(w, "| %s | %d B | %d | %.0f | %.2f |\n", t.name, c.valueBytes, c.partitions, produce, produce/appended)
+			fmt.Fprintf(w, "| %s | %d B | %d | %.0f | %.2f | %.2f | %.2f |\n", t.name, c.valueBytes, c.partitions, produce, produce/appended,
+				c.produceCores(), c.produceClientCPU.Seconds()/c.produceElapsed.Seconds())
 		}
 	}
 }

@@ -247,3 +247,13 @@ func appendReference(dir string, bytes int64) (throughput, error) {
 	}
 	return throughput{records: written / loopbackChunkBytes, valueBytes: written, elapsed: time.Since(started)}, nil
 }
+
+// selfCPU is the CPU, user and system, this process used so far, or 0
+// when the system does not say.
+func selfCPU() time.Duration {
+	var usage syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &usage); err != nil {
+		return 0
+	}
+	return time.Duration(usage.Utime.Nano() + usage.Stime.Nano())
+}
