@@ -259,7 +259,9 @@ func (p *partition) append(batch []byte, now time.Time) (appendResult, error) {
 		record.SetMaxTimestampLogAppend(batch, result.logAppendTime)
 	}
 	durableBefore := p.log.DurableEndOffset()
-	base, last, err := p.log.Append(batch, p.leaderEpoch, now)
+	// validateProduced checked the CRC, and compressForTopic and the
+	// timestamp setter keep it right: the log does not compute it again.
+	base, last, err := p.log.AppendValidated(batch, p.leaderEpoch, now)
 	if err != nil {
 		return result, p.storageFailure("append", err)
 	}
