@@ -56,9 +56,21 @@ type conn struct {
 	// socket. See FramesWritten.
 	framesQueued  uint64
 	framesWritten atomic.Uint64
+
+	// spareMu guards spares: frames the node handed back through
+	// RecycleFrame (on the loop), for the reader to read later frames into
+	// (readFrame, on the reader goroutine). At most spareFramesMax, each
+	// with a capacity of at most spareFrameBytesMax. framesReused counts the
+	// frames read into a spare.
+	spareMu      sync.Mutex
+	spares       [][]byte
+	framesReused atomic.Uint64
 }
 
-var _ core.Conn = (*conn)(nil)
+var (
+	_ core.Conn          = (*conn)(nil)
+	_ core.FrameRecycler = (*conn)(nil)
+)
 
 func newConn(t *TCP, h core.ConnHandler) *conn {
 	return &conn{
@@ -239,6 +251,7 @@ func (c *conn) abort() {
 // finish releases the reader and forgets the connection.
 func (c *conn) finish() {
 	c.doneOnce.Do(func() { close(c.done) })
+	c.ReleaseRecycledFrames()
 	c.t.untrack(c)
 }
 
@@ -317,8 +330,10 @@ func (c *conn) deliver(batch [][]byte) {
 	}
 }
 
-// readFrame reads one length-prefixed frame, growing the buffer as bytes
-// arrive rather than trusting the prefix for one big allocation.
+// readFrame reads one length-prefixed frame: into a recycled frame large
+// enough for it if there is one (io.ReadFull overwrites every byte the
+// frame returns, so it needs no clearing), else into a new buffer grown as
+// bytes arrive rather than trusting the prefix for one big allocation.
 func (c *conn) readFrame(r *bufio.Reader) ([]byte, error) {
 	var header [frameHeaderBytes]byte
 	if _, err := io.ReadFull(r, header[:]); err != nil {
@@ -329,14 +344,23 @@ func (c *conn) readFrame(r *bufio.Reader) ([]byte, error) {
 		return nil, fmt.Errorf("net: frame of %d bytes from %s, limit %d: %w",
 			size, c.remote, c.t.opts.FrameBytesMax, ErrFrameTooLarge)
 	}
-	frame := make([]byte, 0, min(size, frameChunkBytes))
+	if spare := c.takeSpare(int(size)); spare != nil {
+		if _, err := io.ReadFull(r, spare); err != nil {
+			return nil, readError(c.remote, err)
+		}
+		c.framesReused.Add(1)
+		return spare, nil
+	}
+	frame := make([]byte, 0, frameCapacity(min(size, frameChunkBytes), size))
 	for int64(len(frame)) < size {
 		if len(frame) == cap(frame) {
-			grown := make([]byte, len(frame), min(size, int64(cap(frame))*2))
+			grown := make([]byte, len(frame), frameCapacity(min(size, int64(cap(frame))*2), size))
 			copy(grown, frame)
 			frame = grown
 		}
-		n, err := io.ReadFull(r, frame[len(frame):cap(frame)])
+		// The capacity may exceed the frame (frameCapacity rounds it up):
+		// the bytes past size belong to the next frame.
+		n, err := io.ReadFull(r, frame[len(frame):min(int64(cap(frame)), size)])
 		frame = frame[:len(frame)+n]
 		if err != nil {
 			return nil, readError(c.remote, err)
@@ -344,6 +368,79 @@ func (c *conn) readFrame(r *bufio.Reader) ([]byte, error) {
 	}
 	return frame, nil
 }
+
+// frameCapacity is the capacity to allocate for the first want bytes of a
+// frame of size bytes: want itself while the frame will grow further, and
+// for the whole frame its size rounded up to frameRoundBytes once it is at
+// least that large (see frameRoundBytes).
+func frameCapacity(want, size int64) int64 {
+	if want < size || size < frameRoundBytes {
+		return want
+	}
+	return (size + frameRoundBytes - 1) / frameRoundBytes * frameRoundBytes
+}
+
+// takeSpare returns a recycled frame resliced to size bytes, or nil when
+// none fits. A spare fits when it holds size bytes and size uses at least
+// half of it: a small frame read into a large spare could pin the whole
+// spare for as long as the node keeps a slice of that frame (group
+// metadata, say), and the frames a node recycles are of one kind and size.
+func (c *conn) takeSpare(size int) []byte {
+	c.spareMu.Lock()
+	defer c.spareMu.Unlock()
+	for i, spare := range c.spares {
+		if cap(spare) >= size && size >= cap(spare)/2 {
+			last := len(c.spares) - 1
+			c.spares[i] = c.spares[last]
+			c.spares[last] = nil
+			c.spares = c.spares[:last]
+			return spare[:size]
+		}
+	}
+	return nil
+}
+
+// RecycleFrame implements core.FrameRecycler: it keeps frame, which the
+// caller no longer references, for the reader to read a later frame into.
+// It keeps at most spareFramesMax frames, the largest ones, and none above
+// spareFrameBytesMax; a frame it already keeps (recycled twice) is not
+// kept again, so that two frames can never share memory. On the loop.
+func (c *conn) RecycleFrame(frame []byte) {
+	if c.state == connDone || cap(frame) == 0 || cap(frame) > spareFrameBytesMax {
+		return
+	}
+	frame = frame[:cap(frame)]
+	c.spareMu.Lock()
+	defer c.spareMu.Unlock()
+	smallest := -1
+	for i, spare := range c.spares {
+		if &spare[0] == &frame[0] {
+			return
+		}
+		if smallest < 0 || cap(spare) < cap(c.spares[smallest]) {
+			smallest = i
+		}
+	}
+	switch {
+	case len(c.spares) < spareFramesMax:
+		c.spares = append(c.spares, frame)
+	case cap(frame) > cap(c.spares[smallest]):
+		c.spares[smallest] = frame
+	}
+}
+
+// ReleaseRecycledFrames implements core.FrameRecycler: it drops the kept
+// frames. Any goroutine.
+func (c *conn) ReleaseRecycledFrames() {
+	c.spareMu.Lock()
+	clear(c.spares)
+	c.spares = c.spares[:0]
+	c.spareMu.Unlock()
+}
+
+// FramesReused returns how many received frames were read into a recycled
+// frame rather than a new one. Any goroutine.
+func (c *conn) FramesReused() uint64 { return c.framesReused.Load() }
 
 // readError maps a read failure to core.ErrConnReset: the peer closed, reset
 // or vanished.

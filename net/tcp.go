@@ -56,6 +56,23 @@ const (
 	// bytes arrive, so a peer cannot make us allocate FrameBytesMax by
 	// sending a length prefix alone.
 	frameChunkBytes = 1 << 20
+
+	// spareFramesMax bounds the recycled frames a connection keeps for
+	// reuse (see conn.RecycleFrame). Two let the reader read the next frame
+	// into one while the loop still handles the frame before it, which is
+	// the steady state of a producer that pipelines its requests.
+	spareFramesMax = 2
+	// spareFrameBytesMax bounds the capacity of a kept frame: a request
+	// above it (several MiB of batches at once) is rare enough to allocate,
+	// and an idle connection cannot pin more than spareFramesMax times this
+	// until the node releases its frames (ReleaseRecycledFrames).
+	spareFrameBytesMax = 16 << 20
+	// frameRoundBytes rounds up the capacity of a whole frame allocated at
+	// or above it, so that once recycled it also holds the next request of
+	// about the same size: a producer's requests differ by a record or so
+	// (a 1 MiB batch plus headers), and one recycled at its exact size would
+	// be a few bytes short for half of them.
+	frameRoundBytes = 64 << 10
 )
 
 // ErrFrameTooLarge is reported (wrapped) when a peer announces a frame whose
