@@ -2,6 +2,7 @@ package broker
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -201,7 +202,62 @@ func (c *conn) processQueue() {
 		c.node.handleFrame(c, frame, arrived)
 		assert(c.closed || c.drainError != nil || len(c.inFlight) <= inFlightBefore+1,
 			"a handler started more than one request")
+		c.recycleProduceFrame(frame)
 	}
+}
+
+// recycleProduceFrame hands the frame of a Produce request back to the
+// network once handleFrame has returned, so that the network reads a later
+// request into it instead of allocating and zeroing a new frame
+// (core.FrameRecycler; docs/performance.md, "Recycled produce frames"). A
+// network that cannot reuse frames (the simulator) does not implement it,
+// and the broker's behaviour is the same either way.
+//
+// The frame must be dead: nothing may reference its bytes once recycled,
+// since the network overwrites them with the next request, from its reader
+// goroutine, while the node runs. For a Produce frame this holds as soon as
+// handleFrame returns, whatever the request's fate (answered, parked in the
+// purgatory, refused, the connection closed), because of what a Produce
+// request's bytes become:
+//
+//   - decodeRequest uses kmsg's ReadFrom, not UnsafeReadFrom: the client id,
+//     transactional id and topic names are copied into strings of their
+//     own. Only []byte fields alias the frame: each partition's Records and
+//     the raw bytes of unknown tagged fields, all inside the decoded
+//     kmsg.ProduceRequest, which handleProduce alone receives.
+//   - handleProduce uses the request only while it runs. Every partition's
+//     Records go through producePartition to partition.append, all of it
+//     synchronous: record.Validate reads them; the producer table keeps
+//     header values only (record.Header has no slices); a duplicate answers
+//     offsets from that table; compressForTopic's record.Recompress reads
+//     them and returns a new batch (its compressors copy their input into
+//     their own buffers, and the shared zstd decoder drops its references
+//     when it returns); SetMaxTimestampLogAppend, SetBaseOffset and
+//     SetPartitionLeaderEpoch stamp them in place; the log writes them with
+//     core.File.Write, whose contract is that it does not retain them (the
+//     real disk copies into the kernel, the simulated disk into its own
+//     array); metrics.produced counts len(Records) only. Errors are
+//     formatted strings, and no log line carries the bytes.
+//   - What outlives handleProduce holds none of it: the response (built
+//     fresh, with copied topic names and formatted error messages), the
+//     purgatory's produceWaiter (the response, partitions and offsets) and
+//     the request (its header, with the copied client id). acks=0 answers
+//     nothing and may close the connection; a request withdrawn when the
+//     connection closes cancels only the waiter.
+//   - A frame that does not decode, or that arrives on a controller
+//     listener (which has no Produce), is refused with a formatted error.
+//
+// Frames of other requests are never recycled: JoinGroup and SyncGroup
+// metadata, for one, alias their frame and live on in the group's state.
+// Whoever makes part of the produce path asynchronous (an append as an I/O
+// effect, a batch kept for replication) must move this call to where the
+// bytes are last read, or drop it.
+func (c *conn) recycleProduceFrame(frame []byte) {
+	recycler, ok := c.net.(core.FrameRecycler)
+	if !ok || len(frame) < 2 || int16(binary.BigEndian.Uint16(frame)) != int16(kmsg.Produce) {
+		return
+	}
+	recycler.RecycleFrame(frame)
 }
 
 // mayStart reports whether the request in frame may start now (rule 2 of
@@ -461,8 +517,12 @@ func (b *connBookkeeping) sweepIdle(c *conn) {
 		c.active, c.idleSweeps = false, 0
 		return
 	}
-	// A connection quiet for a whole sweep interval gives its frames back.
+	// A connection quiet for a whole sweep interval gives its frames back,
+	// the response frames it kept and the request frames the network kept.
 	c.releaseFrames()
+	if recycler, ok := c.net.(core.FrameRecycler); ok {
+		recycler.ReleaseRecycledFrames()
+	}
 	c.idleSweeps++
 	if c.idleSweeps < idleSweepsPerTimeout {
 		return
