@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 )
 
 // Unclean leader elections.
@@ -171,7 +172,8 @@ func checkUncleanElections(ix *historyIndex, original *History) ([]Anomaly, Chec
 				lost = append(lost, op.Produce.Offset)
 			}
 		}
-		notes = append(notes, fmt.Sprintf("%s settled at %d after %d unclean election(s); %s", p.tp, at, uncleanCount(r, p.tp), describeLost(lost)))
+		notes = append(notes, fmt.Sprintf("%s settled at %v after %d unclean election(s); %s",
+			p.tp, time.Duration(at).Round(time.Millisecond), uncleanCount(r, p.tp), describeLost(lost)))
 	}
 	stat.Note = strings.Join(notes, "; ")
 	return anomalies, stat

@@ -132,12 +132,33 @@ func writeCappedQuorumReport(w io.Writer, quorum *checker.QuorumResult, fullPath
 	}
 }
 
+// uncleanNoteBytesMax caps the unclean-election line of a run's summary;
+// the full report keeps the whole note.
+const uncleanNoteBytesMax = 400
+
+// writeUncleanSummary prints what the run's unclean leader elections lost,
+// the checker's note on them (docs/checker.md, "Unclean elections"), when
+// there were any.
+func writeUncleanSummary(w io.Writer, check *checker.Result) {
+	for _, c := range check.Checks {
+		if c.Name != "unclean-election" || c.Checked == 0 {
+			continue
+		}
+		note := c.Note
+		if len(note) > uncleanNoteBytesMax {
+			note = note[:uncleanNoteBytesMax] + "..."
+		}
+		fmt.Fprintf(w, "  unclean elections: %d; %s\n", c.Checked, note)
+	}
+}
+
 // writeQuorumSummary prints a cluster run's quorum verdict and, when
 // liveness was judged, how long after the heal a controller was active
 // and the bound it had.
 func writeQuorumSummary(w io.Writer, result scenario.Result) {
 	q := result.Quorum
 	fmt.Fprintf(w, "  quorum: %s\n", q.Verdict)
+	writeUncleanSummary(w, &result.Check)
 	if result.HealTime < 0 {
 		return
 	}

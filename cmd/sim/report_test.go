@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kafkasim/kafkasim/checker"
 	"github.com/kafkasim/kafkasim/sim/scenario"
 )
 
@@ -248,5 +249,29 @@ func TestNonTerminalGetsNoBar(t *testing.T) {
 	}
 	if machineEnvironment(f).progress != nil {
 		t.Error("a progress bar would be drawn into a regular file")
+	}
+}
+
+// TestUncleanSummary prints the checker's note on unclean elections, capped,
+// and nothing for a run without any.
+func TestUncleanSummary(t *testing.T) {
+	note := "sim-0 settled at 35.234s after 1 unclean election(s); 94 writes acknowledged with a durability promise were lost (offsets 26, 27)"
+	check := checker.Result{Checks: []checker.CheckStat{{Name: "unclean-election", Checked: 2, Note: note}}}
+	var b strings.Builder
+	writeUncleanSummary(&b, &check)
+	if got, want := b.String(), "  unclean elections: 2; "+note+"\n"; got != want {
+		t.Errorf("got %q, want %q", got, want)
+	}
+	check.Checks[0].Note = strings.Repeat("x", 2*uncleanNoteBytesMax)
+	b.Reset()
+	writeUncleanSummary(&b, &check)
+	if !strings.HasSuffix(b.String(), "...\n") || len(b.String()) > uncleanNoteBytesMax+40 {
+		t.Errorf("a long note is not capped: %d bytes", len(b.String()))
+	}
+	check.Checks[0].Checked = 0
+	b.Reset()
+	writeUncleanSummary(&b, &check)
+	if b.Len() != 0 {
+		t.Errorf("printed %q for a run without unclean elections", b.String())
 	}
 }
