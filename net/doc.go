@@ -12,7 +12,10 @@
 //     a reader goroutine that posts frames to the loop and a writer goroutine
 //     that drains its send queue with writev. Received frames are bounded by
 //     FrameBytesMax (like socket.request.max.bytes); a larger or negative
-//     size closes the connection with ErrFrameTooLarge.
+//     size closes the connection with ErrFrameTooLarge. A connection is a
+//     core.FrameRecycler: the node may hand a delivered frame back once
+//     nothing references it, and the reader reads a later frame into it
+//     instead of allocating and zeroing a new one (conn.RecycleFrame).
 //
 // Everything is bounded: frame size, bytes queued for sending, frames waiting
 // on the loop per connection (the reader blocks, which is TCP backpressure),
