@@ -128,6 +128,28 @@ type endpoint struct {
 
 var _ core.Conn = (*endpoint)(nil)
 
+var _ core.FrameRecycler = (*endpoint)(nil)
+
+// recycledFrameByte is what a recycled frame is filled with.
+const recycledFrameByte = 0xEE
+
+// RecycleFrame overwrites a frame its node handed back at once, as the
+// production network may overwrite it with the next request at any moment
+// (core.FrameRecycler): a node that still reads a recycled frame, or
+// anything aliasing it, reads this poison instead of its data, and the
+// checker sees the damage (a batch that fails its CRC, a record nobody
+// wrote). Nothing is reused, and the poison depends on no randomness, so a
+// correct node runs exactly as it would without it.
+func (e *endpoint) RecycleFrame(frame []byte) {
+	for i := range frame {
+		frame[i] = recycledFrameByte
+	}
+}
+
+// ReleaseRecycledFrames does nothing: the simulated network keeps no
+// frames for reuse.
+func (e *endpoint) ReleaseRecycledFrames() {}
+
 func (e *endpoint) LocalAddr() string  { return e.local }
 func (e *endpoint) RemoteAddr() string { return e.remote }
 

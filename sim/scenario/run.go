@@ -250,6 +250,9 @@ func (r *run) execute() error {
 	if err := r.heal(); err != nil {
 		return err
 	}
+	if err := r.probe(); err != nil {
+		return err
+	}
 	r.phase = phaseDrain
 	if err := r.drain(); err != nil {
 		return err

@@ -1,0 +1,79 @@
+package scenario
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/kafkasim/kafkasim/checker"
+	"github.com/kafkasim/kafkasim/sim"
+)
+
+// The progress probe: after healing, the cluster must take writes again.
+//
+// The checker judges what happened, and a broker that refused every write
+// would give it nothing to object to: no write acknowledged, none lost.
+// Planting such a bug once by hand (Produce frames handed back to the
+// network before the broker read them, so that every batch arrived
+// poisoned and failed its CRC) passed every seed of a sweep. So once the
+// faults are healed and the cluster is ready, a probe producer
+// (idempotent, acks=all) writes one record to every partition, and the run
+// fails unless each is acknowledged within probeTimeMax. A partition whose
+// stored data the simulator damaged is excused: it may be offline by
+// design (a single broker's damaged partition, a damaged only in-sync
+// replica), which the checker judges from the drain instead. The probe's
+// writes are recorded like any other, so the drain must hold them.
+
+// probeTimeMax bounds how long after the heal's readiness every partition
+// has to acknowledge the probe's write: without faults an election, an ISR
+// growing back to min.insync.replicas (followers catch up in well under
+// replica.lag.time.max.ms) and the producer's retries fit with room.
+const probeTimeMax = 60 * time.Second
+
+// probe writes one record to every partition with a fresh idempotent
+// acks=all producer and waits for every answer.
+func (r *run) probe() error {
+	p := &producerActor{r: r, index: len(r.producers), clientID: r.nextClientID(),
+		spec: ProducerSpec{Idempotent: true, Acks: -1, Interval: time.Millisecond}}
+	p.host = r.sched.AddNode(p.name(), sim.NodeOptions{})
+	r.producers = append(r.producers, p)
+	p.start()
+	if p.producer == nil {
+		return fmt.Errorf("the probe producer did not start: %w", r.err)
+	}
+	first := len(r.recorder.ops)
+	for partition := range r.cfg.Partitions {
+		p.send(partition, nil)
+	}
+	answered := func() bool { return p.inflight == 0 }
+	if err := r.runUntil(probeTimeMax, "after healing, every partition acknowledging the probe's write", answered); err != nil {
+		return err
+	}
+	var refused []string
+	for _, op := range r.recorder.ops[first:] {
+		if op.Client != p.clientID || op.Kind != checker.KindProduce || op.Outcome == checker.OutcomeOK || r.damagedPartition(op.Partition) {
+			continue
+		}
+		why := string(op.Outcome)
+		if op.Produce.Error != "" {
+			why += ": " + op.Produce.Error
+		}
+		refused = append(refused, fmt.Sprintf("%s-%d (%s)", op.Topic, op.Partition, why))
+	}
+	if len(refused) > 0 {
+		return fmt.Errorf("after healing, the probe's acks=all write was not acknowledged by %s", strings.Join(refused, ", "))
+	}
+	return nil
+}
+
+// damagedPartition reports whether the simulator damaged stored data of
+// the workload topic's partition.
+func (r *run) damagedPartition(partition int32) bool {
+	return slices.ContainsFunc(r.recorder.damage, func(d checker.Damage) bool {
+		return d.Topic == topicName && d.Partition == partition
+	})
+}
+
+// nextClientID is the client id after every producer's and consumer's.
+func (r *run) nextClientID() int { return len(r.producers) + len(r.consumers) }
