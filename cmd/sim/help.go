@@ -8,11 +8,11 @@ const helpText = `sim runs a kafkasim broker and its clients inside a determinis
 
 From one seed it derives a whole run: one broker or, with the cluster
 fault, for half the seeds a cluster of 3 to 5 nodes with 3 controller
-voters; the topic's partitions, the producers (acks, idempotence,
-compression, rate), the consumers (groups, delivery mode) and a rate for
-every enabled fault. With --faults all each seed enables a random subset
-of the fault classes (swarm testing), printed with the other options; a
-list runs every fault it names. The run has a safety phase in which the
+voters; the topic's partitions (1 to 4, up to 16 in some clusters), the
+producers (acks, idempotence, compression, rate), the consumers (groups,
+delivery mode) and a rate for every enabled fault. With --faults all each
+seed enables a random subset of the fault classes (swarm testing), printed
+with the other options; a list runs every fault it names. The run has a safety phase in which the
 faults strike (crashes, power loss, disk errors, full disks, bit flips,
 network faults, network partitions between nodes, client crashes, clock
 jumps, pauses, aggressive retention), then heals everything and requires

@@ -60,7 +60,9 @@ func TestDeriveClusterKeepsSingleBrokerSeeds(t *testing.T) {
 		if c.Separate {
 			separate++
 		}
-		withCluster.Cluster, withCluster.Faults = ClusterSpec{}, single
+		// A cluster's partition count is the cluster's choice
+		// (TestClusterPartitionCounts checks it).
+		withCluster.Cluster, withCluster.Faults, withCluster.Partitions = ClusterSpec{}, single, without.Partitions
 		a, _ := json.Marshal(withCluster)
 		b, _ := json.Marshal(without)
 		if !bytes.Equal(a, b) {

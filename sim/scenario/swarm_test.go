@@ -177,3 +177,35 @@ func TestCachingModeMeetsDroppedPagesOnlyFlushed(t *testing.T) {
 		t.Fatal("no seed of 300 ran caching mode with disk errors that drop pages")
 	}
 }
+
+// TestClusterPartitionCounts checks the partition counts of 400 seeds
+// with every fault: a single broker keeps the 1 to 4 it drew before
+// clusters drew more, and cluster seeds draw 1 to 16, above 4 in about
+// 3 in 10.
+func TestClusterPartitionCounts(t *testing.T) {
+	all, _ := ParseFaults("all")
+	single, _ := ParseFaults(singleBrokerFaults)
+	clusters, many := 0, 0
+	for seed := uint64(1); seed <= 400; seed++ {
+		c := Derive(seed, all)
+		if c.Cluster.Nodes == 0 {
+			if c.Partitions != Derive(seed, single).Partitions || c.Partitions < 1 || c.Partitions > 4 {
+				t.Errorf("seed %d: one broker with %d partitions", seed, c.Partitions)
+			}
+			continue
+		}
+		clusters++
+		if c.Partitions < 1 || c.Partitions > clusterPartitionsMax {
+			t.Errorf("seed %d: a cluster with %d partitions", seed, c.Partitions)
+		}
+		if c.Partitions > 4 {
+			many++
+		}
+		if swarmed := DeriveSwarm(seed, all); swarmed.Partitions != c.Partitions {
+			t.Errorf("seed %d: %d partitions swarmed, %d not", seed, swarmed.Partitions, c.Partitions)
+		}
+	}
+	if clusters < 150 || many < clusters/6 || many > clusters/2 {
+		t.Errorf("%d of %d cluster seeds have more than 4 partitions, want about 3 in 10", many, clusters)
+	}
+}
