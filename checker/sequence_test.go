@@ -46,6 +46,19 @@ func TestSequenceGap(t *testing.T) {
 			b.h.Ops[0].Outcome = OutcomeIndefinite
 			return b
 		}, nil},
+		{"predecessor's batch damaged at rest, the partition unreadable from there (sim seed 593)", func() *builder {
+			b := newBuilder()
+			b.produce(0, 10, 20, OutcomeOK, "a", 0)
+			sequenced(b, 0)
+			b.produce(0, 21, 30, OutcomeOK, "b", 1)
+			sequenced(b, 1)
+			b.produce(0, 31, 40, OutcomeOK, "c", 2)
+			sequenced(b, 2)
+			b.h.Damage = []Damage{{Topic: "t", FirstOffset: 1, LastOffset: 1, Kind: DamageCorruption, At: 50}}
+			b.drain(100, 0, rec(0, "a"))
+			b.h.Ends = append(b.h.Ends, End{Topic: "t", Offset: 3, Error: ErrorStorage})
+			return b
+		}, nil},
 		{"predecessor of another epoch", func() *builder {
 			b := gapHistory(rec(0, "a"), rec(1, "c"))
 			b.h.Ops[1].Produce.Sequence.Epoch = 1
