@@ -34,6 +34,10 @@ type Result struct {
 	// finished, the cluster did not heal or the drain did not complete in
 	// its bound): a liveness failure, reported as a failed verdict.
 	Err error
+	// Progress is set when, after healing, a partition did not acknowledge
+	// the probe's write (probe.go): a liveness failure found before the
+	// drain, which still runs so that the checker judges the whole history.
+	Progress error
 	// Quorum is the controller quorum's verdict (CheckQuorum) in a
 	// cluster run, nil for a single broker.
 	Quorum *checker.QuorumResult
@@ -51,7 +55,7 @@ type Result struct {
 
 // Passed reports whether every property held.
 func (r *Result) Passed() bool {
-	return r.Err == nil && r.Check.Status == checker.StatusOK && (r.Quorum == nil || r.Quorum.Status == checker.StatusOK)
+	return r.Err == nil && r.Progress == nil && r.Check.Status == checker.StatusOK && (r.Quorum == nil || r.Quorum.Status == checker.StatusOK)
 }
 
 // Verdict is the one-line summary: the clients' verdict, then in a cluster
@@ -59,6 +63,13 @@ func (r *Result) Passed() bool {
 func (r *Result) Verdict() string {
 	if r.Err != nil {
 		return "FAIL: " + r.Err.Error()
+	}
+	if r.Progress != nil {
+		line := "FAIL: " + r.Progress.Error() + "; clients " + r.Check.Verdict
+		if r.Quorum != nil {
+			line += "; quorum " + r.Quorum.Verdict
+		}
+		return line
 	}
 	if r.Quorum == nil {
 		return r.Check.Verdict
@@ -115,6 +126,8 @@ type run struct {
 	// when the healed cluster was ready (heal), or -1 before.
 	healTime  time.Duration
 	readyTime time.Duration
+	// progress is the probe's failure (Result.Progress).
+	progress error
 
 	// brokers are the run's broker nodes: one standalone broker, or a
 	// cluster (cluster.go).
@@ -156,7 +169,7 @@ func Run(cfg Config, opts Options) Result {
 	r.stats.Network = r.sched.Network().Stats()
 	result := Result{
 		Config: cfg, Err: r.err, Stats: r.stats, TraceHash: r.sched.TraceHash(),
-		Events: r.sched.EventsExecuted(), VirtualTime: r.sched.Now(), HealTime: r.healTime,
+		Events: r.sched.EventsExecuted(), VirtualTime: r.sched.Now(), HealTime: r.healTime, Progress: r.progress,
 	}
 	result.History = r.recorder.history(r.sched.Now())
 	result.History.Replication = r.replication() // after the trace hash: reading the disks traces nothing
@@ -251,7 +264,10 @@ func (r *run) execute() error {
 		return err
 	}
 	if err := r.probe(); err != nil {
-		return err
+		if r.err != nil {
+			return err // the harness failed, not the cluster
+		}
+		r.progress = err
 	}
 	r.phase = phaseDrain
 	if err := r.drain(); err != nil {
