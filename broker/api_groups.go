@@ -263,7 +263,17 @@ func (n *Node) newGroupCoordinator(partitions int32, startUnloaded bool) (*group
 	return group.NewCoordinator(n.env.Clock, n.env.Rand.Fork(), n.log, cfg, &offsetsStore{node: n}, n.catalog)
 }
 
-// PartitionExists implements group.TopicChecker.
+// PartitionExists implements group.TopicChecker. In a cluster the
+// committed metadata answers, as Kafka's OffsetCommit asks its metadata
+// cache: the coordinator need not host, let alone lead, the partition a
+// group commits. Asking the local catalog refused every commit of a
+// partition led elsewhere with UNKNOWN_TOPIC_OR_PARTITION, and a group
+// committing after each poll crawled (sim seed 4 with two replicas on
+// four brokers, found by the progress probe's group check).
 func (c *catalog) PartitionExists(topic string, partition int32) bool {
+	if cl := c.node.cluster; cl != nil {
+		t, ok := cl.image.TopicByName(topic)
+		return ok && partition >= 0 && int(partition) < len(t.Partitions)
+	}
 	return c.partition(topic, partition) != nil
 }

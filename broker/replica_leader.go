@@ -73,6 +73,14 @@ func fetchReplicaPartition(f *fetchFrame, p *partition, rp kmsg.FetchRequestTopi
 			return fail(err)
 		}
 		header.highWatermark, header.lastStable = p.highWatermark(), p.highWatermark()
+		// The high watermark's advance may have appended at once (the
+		// group coordinator stores the next commit as soon as the one
+		// before it is answered): the read goes to the log end as it is
+		// now. Reading to the end from before left that batch out, and a
+		// fetch parked on the log as it is now never saw it grow, so the
+		// follower waited out replica.fetch.wait.max.ms for every commit
+		// (sim seed 4: a group committing after each poll crawled).
+		end = p.log.LogEndOffset()
 	}
 	maxBytes = max(maxBytes, 0)
 	prefixAt := f.beginPartition(header, maxBytes)
