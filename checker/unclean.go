@@ -20,7 +20,9 @@ import (
 //     record: it is judged as acknowledged without a durability promise.
 //   - What consumers read, and what lookups answered, before then may be
 //     a branch of the log that the election discarded: those reads are not
-//     judged, and consumers may reset.
+//     judged, and consumers may reset, so a group's commits from before
+//     then order no later commit (sim seed 153: backward commits after an
+//     unclean election).
 //   - From the settling on, the partition is held to every property: the
 //     final drain is one dense log, every replica agrees with it, and
 //     whatever was acknowledged or read afterwards stays.
@@ -110,9 +112,18 @@ func excuseUnclean(h *History) *History {
 	}
 	excused := *h
 	excused.Ops = slices.Clone(h.Ops)
+	committedAfter := commitsAfter(h, settled)
 	for i := range excused.Ops {
 		op := &excused.Ops[i]
 		at, ok := settled[op.TopicPartition()]
+		if ok && op.Call >= at && op.Kind == KindFetchCommitted && op.Outcome == OutcomeOK && op.Group.Offset >= 0 &&
+			!committedAfter[groupOffset{op.Group.Group, op.TopicPartition(), op.Group.Offset}] {
+			// A read back after the settling of an offset committed
+			// only before it names the old branch (sim seed 153: a
+			// member reset past the new log end then committed lower).
+			op.Outcome = OutcomeFail
+			continue
+		}
 		if !ok || op.Call >= at {
 			continue
 		}
@@ -127,9 +138,38 @@ func excuseUnclean(h *History) *History {
 			op.Poll, op.Outcome = &poll, OutcomeFail
 		case op.Kind == KindTimeLookup && op.Outcome == OutcomeOK:
 			op.Outcome = OutcomeFail
+		case op.Kind == KindCommit && op.Outcome == OutcomeOK:
+			// The commit is stored, but the offsets it names may be
+			// gone: a member reset past the new log end commits lower
+			// offsets afterwards. As indefinite it still explains what
+			// is read back, and orders no later commit; a read back from
+			// before then orders none either.
+			op.Outcome = OutcomeIndefinite
+		case op.Kind == KindFetchCommitted && op.Outcome == OutcomeOK:
+			op.Outcome = OutcomeFail
 		}
 	}
 	return &excused
+}
+
+// groupOffset is one offset a group committed for a partition.
+type groupOffset struct {
+	group  string
+	tp     TopicPartition
+	offset int64
+}
+
+// commitsAfter lists the offsets each group's commits called after their
+// partition settled committed.
+func commitsAfter(h *History, settled map[TopicPartition]int64) map[groupOffset]bool {
+	after := make(map[groupOffset]bool)
+	for i := range h.Ops {
+		op := &h.Ops[i]
+		if at, ok := settled[op.TopicPartition()]; ok && op.Kind == KindCommit && op.Call >= at && op.Outcome != OutcomeFail {
+			after[groupOffset{op.Group.Group, op.TopicPartition(), op.Group.Offset}] = true
+		}
+	}
+	return after
 }
 
 // checkUncleanElections reports unclean elections the configuration did

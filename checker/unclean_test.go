@@ -60,6 +60,21 @@ func TestUncleanElectionScopesLoss(t *testing.T) {
 			edit: func(h *History) {
 				h.Replication.UncleanElections[0].Time, h.Replication.UncleanElections[0].SettledAt = 1, 5
 			}},
+		{name: "allowed: a group reset past the new log end commits lower offsets (sim seed 153)",
+			allowed: true, note: "were lost",
+			edit: func(h *History) {
+				h.Ops = append(h.Ops,
+					Op{Client: 3, Kind: KindCommit, Call: 52, Return: 55, Outcome: OutcomeOK, Topic: "t", Group: &Group{Group: "g", Offset: 2}},
+					Op{Client: 4, Kind: KindFetchCommitted, Call: 150, Return: 151, Outcome: OutcomeOK, Topic: "t", Group: &Group{Group: "g", Offset: 2}},
+					Op{Client: 3, Kind: KindCommit, Call: 160, Return: 161, Outcome: OutcomeOK, Topic: "t", Group: &Group{Group: "g", Offset: 1}})
+			}},
+		{name: "allowed: commits after the settling are still ordered",
+			allowed: true, want: []AnomalyKind{AnomalyBackwardCommit},
+			edit: func(h *History) {
+				h.Ops = append(h.Ops,
+					Op{Client: 3, Kind: KindCommit, Call: 150, Return: 151, Outcome: OutcomeOK, Topic: "t", Group: &Group{Group: "g", Offset: 2}},
+					Op{Client: 3, Kind: KindCommit, Call: 160, Return: 161, Outcome: OutcomeOK, Topic: "t", Group: &Group{Group: "g", Offset: 1}})
+			}},
 		{name: "allowed: an election of another partition excuses nothing here",
 			allowed: true, want: []AnomalyKind{AnomalyNonlinearizable, AnomalyLostWrite, AnomalyInconsistentOffset},
 			edit: func(h *History) { h.Replication.UncleanElections[0].Partition = 1 }},
