@@ -40,6 +40,9 @@ type replicaFetcher struct {
 	inFlight map[*partition]int32
 	sent     int64
 	backoff  core.Timer
+	// stallTimer lets the partitions whose last fetch failed try again
+	// after replica.fetch.backoff.ms; the others go on fetching meanwhile.
+	stallTimer core.Timer
 }
 
 // follow adds a follower to its leader's fetcher.
@@ -90,6 +93,9 @@ func (c *cluster) stopFetchers() {
 		f := c.fetchers[id]
 		if f.backoff != nil {
 			f.backoff.Stop()
+		}
+		if f.stallTimer != nil {
+			f.stallTimer.Stop()
 		}
 		if f.channel != nil {
 			f.channel.Close()
@@ -257,9 +263,33 @@ func (f *replicaFetcher) answered(seq int64, resp kmsg.Response, err error) {
 		}
 	}
 	if stalled {
-		f.backOff()
+		f.retryStalled()
 	}
 	f.maybeSend()
+}
+
+// retryStalled lets the partitions whose fetch failed try again after
+// replica.fetch.backoff.ms, as Kafka's fetcher delays only the partitions
+// in error: the others keep fetching. Backing off the whole fetcher for
+// one partition that keeps failing (its leader's copy offline, answering
+// NOT_LEADER_FOR_PARTITION) held back every other partition of that
+// leader, __consumer_offsets too, and each commit took a second or more
+// (sim seed 599).
+func (f *replicaFetcher) retryStalled() {
+	if f.stallTimer != nil {
+		return
+	}
+	n := f.cluster.node
+	f.stallTimer = n.env.Clock.AfterFunc(time.Duration(n.cfg.ReplicaFetchBackoffMs)*time.Millisecond, func() {
+		f.stallTimer = nil
+		if n.stopped {
+			return
+		}
+		for _, p := range f.partitions {
+			p.repl.fetchStalled = false
+		}
+		f.maybeSend()
+	})
 }
 
 // fetched applies one partition of a Fetch answer to a follower: an error,

@@ -268,7 +268,11 @@ func TestSeedsWithDiskFaults(t *testing.T) {
 //   - seed153-all-cluster-swarm: after an unclean election a member reset
 //     past the new log end and committed lower offsets than the group's
 //     commit from before the election, read back after it (commits and
-//     read-backs of the old branch no longer order later commits).
+//     read-backs of the old branch no longer order later commits);
+//   - seed599-all-cluster-swarm: a follower whose fetch of one partition
+//     kept failing (its leader's copy offline) backed off its whole
+//     fetcher, __consumer_offsets too, so every commit took seconds and
+//     the group missed the probe's bound (only that partition waits now).
 func TestRegressions(t *testing.T) {
 	paths, err := filepath.Glob("testdata/regressions/*.json")
 	if err != nil || len(paths) == 0 {
