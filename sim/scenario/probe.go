@@ -26,7 +26,7 @@ import (
 // writes are recorded like any other, so the drain must hold them. Then,
 // when the run has an at-least-once consumer group, the group must process
 // every probe record within probeTimeMax too: after healing it settles and
-// consumes (issue 10: "groups stable"). Planted by hand, the group check
+// consumes (issue 10: "groups stable"). When it first ran, the group check
 // found two bugs at once (sim seed 4): a coordinator refused commits of
 // partitions it did not lead, and a follower slept out its fetch wait
 // for every commit.
