@@ -101,10 +101,11 @@ func uncleanSettled(h *History) map[TopicPartition]int64 {
 
 // excuseUnclean returns h with what an allowed unclean election may undo
 // excused: in each partition that had one, the writes acknowledged before
-// it settled lose their durability promise, and the polls and time
-// lookups called before then count as failed (they saw a branch that may
-// be gone). h is returned itself when nothing is excused; it is never
-// modified.
+// it settled lose their durability promise, the polls and time lookups
+// called before then count as failed (they saw a branch that may be
+// gone), the group's commits called before then count as indefinite, and
+// read-backs after it of offsets committed only before it count as failed.
+// h is returned itself when nothing is excused; it is never modified.
 func excuseUnclean(h *History) *History {
 	settled := uncleanSettled(h)
 	if settled == nil {
