@@ -207,13 +207,19 @@ func (f *replicaFetcher) request(carried []*partition) *kmsg.FetchRequest {
 
 // backOff waits replica.fetch.backoff.ms before the next Fetch and lets
 // stalled partitions try again then.
-func (f *replicaFetcher) backOff() {
-	if f.backoff != nil {
+func (f *replicaFetcher) backOff() { f.afterBackoff(&f.backoff) }
+
+// afterBackoff sets the timer in slot, unless one is set, to clear every
+// partition's stall after replica.fetch.backoff.ms and send again: the
+// whole fetcher's backoff (backOff, which maybeSend waits for) or only the
+// stalled partitions' (retryStalled).
+func (f *replicaFetcher) afterBackoff(slot *core.Timer) {
+	if *slot != nil {
 		return
 	}
 	n := f.cluster.node
-	f.backoff = n.env.Clock.AfterFunc(time.Duration(n.cfg.ReplicaFetchBackoffMs)*time.Millisecond, func() {
-		f.backoff = nil
+	*slot = n.env.Clock.AfterFunc(time.Duration(n.cfg.ReplicaFetchBackoffMs)*time.Millisecond, func() {
+		*slot = nil
 		if n.stopped {
 			return
 		}
@@ -275,22 +281,7 @@ func (f *replicaFetcher) answered(seq int64, resp kmsg.Response, err error) {
 // NOT_LEADER_FOR_PARTITION) held back every other partition of that
 // leader, __consumer_offsets too, and each commit took a second or more
 // (sim seed 599).
-func (f *replicaFetcher) retryStalled() {
-	if f.stallTimer != nil {
-		return
-	}
-	n := f.cluster.node
-	f.stallTimer = n.env.Clock.AfterFunc(time.Duration(n.cfg.ReplicaFetchBackoffMs)*time.Millisecond, func() {
-		f.stallTimer = nil
-		if n.stopped {
-			return
-		}
-		for _, p := range f.partitions {
-			p.repl.fetchStalled = false
-		}
-		f.maybeSend()
-	})
-}
+func (f *replicaFetcher) retryStalled() { f.afterBackoff(&f.stallTimer) }
 
 // fetched applies one partition of a Fetch answer to a follower: an error,
 // a divergence to truncate, or batches to append. It returns false when
