@@ -31,6 +31,12 @@ type ClusterConfig struct {
 	// and 1s.
 	ReconnectBackoff    time.Duration
 	ReconnectBackoffMax time.Duration
+	// ConnectionSetupTimeout bounds how long a connection may take from
+	// the dial to the end of its ApiVersions handshake
+	// (socket.connection.setup.timeout.ms, KIP-601). A connection that
+	// gets no further, because the broker or the path to it went silent,
+	// is closed and redialed after the backoff. Default 10s.
+	ConnectionSetupTimeout time.Duration
 }
 
 func (cfg *ClusterConfig) applyDefaults() error {
@@ -49,7 +55,8 @@ func (cfg *ClusterConfig) applyDefaults() error {
 	setDefault(&cfg.MetadataMaxAge, metadataMaxAgeDefault)
 	setDefault(&cfg.ReconnectBackoff, reconnectBackoffDefault)
 	setDefault(&cfg.ReconnectBackoffMax, reconnectBackoffMaxDefault)
-	if cfg.RequestTimeout < 0 || cfg.MetadataMaxAge < 0 || cfg.ReconnectBackoff < 0 || cfg.ReconnectBackoffMax < cfg.ReconnectBackoff {
+	setDefault(&cfg.ConnectionSetupTimeout, connectionSetupTimeoutDefault)
+	if cfg.RequestTimeout < 0 || cfg.MetadataMaxAge < 0 || cfg.ReconnectBackoff < 0 || cfg.ReconnectBackoffMax < cfg.ReconnectBackoff || cfg.ConnectionSetupTimeout < 0 {
 		return fmt.Errorf("%w: negative duration or backoff max below backoff", ErrInvalidConfig)
 	}
 	return nil

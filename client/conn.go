@@ -67,6 +67,11 @@ type brokerConn struct {
 	// failures counts consecutive failed connections, for the backoff.
 	failures     int
 	backoffTimer core.Timer
+	// setupTimer fails the current connection if it is not ready within
+	// the connection setup timeout: without it, a handshake whose answer
+	// the network dropped would hold every queued request forever (sim
+	// seed 1401422).
+	setupTimer core.Timer
 }
 
 // connHandler routes the events of one dialed connection to its brokerConn.
@@ -165,7 +170,21 @@ func (bc *brokerConn) dial() {
 	bc.state = connDialing
 	bc.handshakeAttempts = 0
 	bc.handshakeVersion = clientVersions[keyApiVersions].max
+	generation := bc.generation
+	bc.setupTimer = bc.cluster.env.Clock.AfterFunc(bc.cluster.cfg.ConnectionSetupTimeout, func() {
+		if bc.generation == generation && (bc.state == connDialing || bc.state == connHandshaking) {
+			bc.fail(ErrConnectionSetupTimeout)
+		}
+	})
 	bc.conn = bc.cluster.env.Net.Dial(bc.addr, connHandler{bc: bc, generation: bc.generation})
+}
+
+// stopSetupTimer cancels the setup timeout of the current connection.
+func (bc *brokerConn) stopSetupTimer() {
+	if bc.setupTimer != nil {
+		bc.setupTimer.Stop()
+		bc.setupTimer = nil
+	}
 }
 
 func (bc *brokerConn) onOpen() {
@@ -230,6 +249,7 @@ func (bc *brokerConn) onHandshake(body []byte) {
 	for _, k := range resp.ApiKeys {
 		bc.versions.accept(k.ApiKey, k.MinVersion, k.MaxVersion)
 	}
+	bc.stopSetupTimer()
 	bc.state = connReady
 	bc.failures = 0
 	bc.pump()
@@ -376,6 +396,7 @@ func (bc *brokerConn) fail(cause error) {
 	if bc.state == connClosed || bc.state == connIdle || bc.state == connBackoff {
 		return
 	}
+	bc.stopSetupTimer()
 	conn := bc.conn
 	bc.conn = nil
 	bc.generation++ // Ignore the callbacks of the dying connection.
@@ -423,6 +444,7 @@ func (bc *brokerConn) close() {
 	if bc.backoffTimer != nil {
 		bc.backoffTimer.Stop()
 	}
+	bc.stopSetupTimer()
 	conn := bc.conn
 	bc.conn = nil
 	bc.state = connClosed

@@ -87,3 +87,39 @@ func TestConnResetFailsInflightAsSent(t *testing.T) {
 		t.Fatalf("after reset: err %v, %d dials; want success on a second dial", last, tc.net.dials)
 	}
 }
+
+// TestConnSetupTimeoutRedials leaves the first handshake unanswered, as a
+// network that went silent after the connection opened would: the
+// connection is given up after the setup timeout, the request queued
+// behind the handshake fails as not sent (so its caller may retry at once)
+// rather than waiting out its own minute-long timeout, and the next request
+// redials and is answered (sim seed 1401422: a consumer's JoinGroup never
+// left its queue after the heal, and every retry queued behind the same
+// dead handshake).
+func TestConnSetupTimeoutRedials(t *testing.T) {
+	tc := newTestCluster(t, 1)
+	tc.brokers[0].silentHandshakes = 1
+	var errs []error
+	request := func() {
+		tc.cluster.requestAny(kmsg.NewPtrMetadataRequest(), time.Minute, func(_ kmsg.Response, err error) {
+			errs = append(errs, err)
+		})
+	}
+	request()
+	tc.clock.run(connectionSetupTimeoutDefault - time.Millisecond)
+	if len(errs) != 0 {
+		t.Fatalf("before the setup timeout the request ended with %v", errs[0])
+	}
+	tc.clock.run(time.Millisecond)
+	if len(errs) != 1 || !errors.Is(errs[0], ErrConnectionSetupTimeout) || requestMaybeExecuted(errs[0]) {
+		t.Fatalf("at the setup timeout: %v, want one unsent ErrConnectionSetupTimeout", errs)
+	}
+	request()
+	tc.clock.runUntil(t, 2*time.Second, func() bool { return len(errs) == 2 })
+	if errs[1] != nil {
+		t.Fatalf("the request after the timeout failed with %v, want an answer on a new connection", errs[1])
+	}
+	if tc.net.dials != 2 {
+		t.Fatalf("%d dials, want 2", tc.net.dials)
+	}
+}

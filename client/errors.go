@@ -16,6 +16,10 @@ var (
 	// ErrRequestTimeout reports that no response arrived within the request
 	// timeout (request.timeout.ms).
 	ErrRequestTimeout = errors.New("client: request timed out")
+	// ErrConnectionSetupTimeout reports that a connection was not open and
+	// through its handshake within the connection setup timeout
+	// (socket.connection.setup.timeout.ms).
+	ErrConnectionSetupTimeout = errors.New("client: connection setup timed out")
 	// ErrConnectionLost reports that the connection broke before the
 	// response arrived.
 	ErrConnectionLost = errors.New("client: connection lost")

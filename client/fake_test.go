@@ -175,6 +175,9 @@ type fakeBroker struct {
 	handle func(b *fakeBroker, c *fakeConn, corr int32, req kmsg.Request) kmsg.Response
 	// received logs every request after ApiVersions.
 	received []kmsg.Request
+	// silentHandshakes is how many more ApiVersions requests the broker
+	// leaves unanswered, as if the network dropped its answers.
+	silentHandshakes int
 }
 
 func (b *fakeBroker) receive(c *fakeConn, frame []byte) {
@@ -196,6 +199,10 @@ func (b *fakeBroker) receive(c *fakeConn, frame []byte) {
 		panic(fmt.Sprintf("fake broker: bad request key %d v%d: %v", key, version, err))
 	}
 	if key == keyApiVersions {
+		if b.silentHandshakes > 0 {
+			b.silentHandshakes--
+			return
+		}
 		b.reply(c, corr, req, apiVersionsResponse(req))
 		return
 	}

@@ -44,9 +44,10 @@ const (
 // Defaults shared by the configurations, named after the Kafka settings they
 // mirror.
 const (
-	requestTimeoutDefault      = 30 * time.Second
-	metadataMaxAgeDefault      = 5 * time.Minute
-	reconnectBackoffDefault    = 50 * time.Millisecond
-	reconnectBackoffMaxDefault = 1 * time.Second
-	retryBackoffDefault        = 100 * time.Millisecond
+	requestTimeoutDefault         = 30 * time.Second
+	metadataMaxAgeDefault         = 5 * time.Minute
+	reconnectBackoffDefault       = 50 * time.Millisecond
+	reconnectBackoffMaxDefault    = 1 * time.Second
+	connectionSetupTimeoutDefault = 10 * time.Second
+	retryBackoffDefault           = 100 * time.Millisecond
 )
