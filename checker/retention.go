@@ -68,6 +68,11 @@ func (r *Retention) validate() error {
 //     does not hold. Below D, est(k) adds each offset's bytes: the share of
 //     the record acknowledged there, else RecordBytesMax.
 //
+// The legal start is the larger of the two bounds, so the second whenever
+// lost > 0, whether or not the drain alone makes Bytes: a leader deleted
+// below a tail that a later leader never had (sim seed 1401836: a consumer
+// was reset past offsets 120..152, which the next leader, having missed
+// that retention, still held, and the drain from it made Bytes on its own).
 // If even est(D) + lost < Bytes, the log starts above its legal start.
 func (p *partitionIndex) legalStart(h *History) {
 	p.keep = 0
@@ -102,12 +107,11 @@ func (p *partitionIndex) legalStart(h *History) {
 	// never read them (sim seed 403980: an acks=1 write answered at
 	// offset 508, the end observed after healing, became durable after the
 	// drain read that end, and retention counted it).
-	est := p.drainedBytes(h) + p.beyondDrainBytes(h)
+	est := p.drainedBytes(h) + p.beyondDrainBytes(h) + p.tailLossBytes(h)
 	if est >= r.Bytes {
-		p.keep, p.keptBytes = p.deletableAfterHealing(h, est), est
+		p.keep, p.keptBytes = p.deletableFrom(h, est), est
 		return
 	}
-	est += p.tailLossBytes(h)
 	p.keep, p.keptBytes = start, est
 	shares := p.acknowledgedShares(h)
 	for p.keep > 0 && est < r.Bytes {
@@ -120,16 +124,18 @@ func (p *partitionIndex) legalStart(h *History) {
 	}
 }
 
-// deletableAfterHealing returns the largest offset k with est(k) >=
-// Retention.Bytes, given est, the bytes of the whole drain: the offset of
+// deletableFrom returns the largest offset k with est(k) >=
+// Retention.Bytes, given est, the bytes of the whole drain (with the bytes
+// acknowledged beyond it and those a tail loss may have taken): the offset of
 // the first drained record that retention could not delete (est(k) is the
 // same for every k between two drained records, so k reaches up to it).
-// When the writes acknowledged beyond the drain make Retention.Bytes on
-// their own, every drained record may have gone: k reaches where the
+// When the writes acknowledged beyond the drain, with the tail a fault may
+// have taken, make Retention.Bytes on their own, every drained record may
+// have gone: k reaches where the
 // drain reached, which lies past the end observed after healing when that
 // end was a high watermark still catching up (sim seed 20256: a new
 // leader's, held at its epoch's start until its ISR grew).
-func (p *partitionIndex) deletableAfterHealing(h *History, est int64) int64 {
+func (p *partitionIndex) deletableFrom(h *History, est int64) int64 {
 	records := p.drain.records
 	for j, r := range records {
 		if j > 0 && records[j-1].Offset == r.Offset {

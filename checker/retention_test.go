@@ -78,6 +78,22 @@ func TestLegalLogStartWithTailLoss(t *testing.T) {
 	mustCheck(t, &b.h)
 }
 
+// TestTailLossCountsWhenTheDrainMakesTheBytes: the drain alone holds more
+// than log.retention.bytes, and a write that may have been in the log was
+// lost from its tail. Retention may have acted before the loss, when that
+// write counted, so the legal start is higher than the drain alone gives
+// (sim seed 1401836: a consumer reset past offsets a leader had deleted,
+// which a later leader that missed the retention still held).
+func TestTailLossCountsWhenTheDrainMakesTheBytes(t *testing.T) {
+	retention := sizeRetention(400)
+	b := retentionHistory(0, retention)
+	p := b.produce(1, 40, 50, OutcomeIndefinite, "lost", -1)
+	p.BatchBytes, p.BatchRecords = 200, 1
+	mustCheck(t, &b.h, AnomalyPollSkip)
+	retention.TailLoss = true
+	mustCheck(t, &b.h)
+}
+
 // TestWriteBeyondTheDrainCounts is sim seed 403980 in small: retention
 // (300 bytes) moved the start to 3 while the log also held "f", an acks=1
 // write acknowledged at offset 5, the end the drain read to, which became

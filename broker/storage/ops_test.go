@@ -124,6 +124,31 @@ func TestRetention(t *testing.T) {
 	}
 }
 
+// TestRetentionCountsOnlyBytesBelowTheLimit: size retention below a limit
+// (a replicated partition's high watermark) counts only the bytes below
+// it, so the uncommitted tail, which a leader change may take away, never
+// lets it delete committed records that log.retention.bytes keeps (sim
+// seed 1401836).
+func TestRetentionCountsOnlyBytesBelowTheLimit(t *testing.T) {
+	config := smallConfig()
+	config.RetentionMs = -1
+	config.RetentionBytes = 2000
+	l := mustOpen(t, newDisk(1), config)
+	for i := range 24 {
+		mustAppend(t, l, makeBatch(uint64(i), 1, 100, 0), 0, epoch0)
+	}
+	// Four segments of 966 bytes. With the limit at 18 (the last segment
+	// uncommitted) the committed log is 2898 bytes, and deleting the first
+	// segment would leave 1932 < 2000.
+	if n, err := l.DeleteOldSegmentsBelow(epoch0, 18); err != nil || n != 0 {
+		t.Fatalf("retention below 18 deleted %d (%v), want 0", n, err)
+	}
+	// Once all is committed, 3864 bytes: one segment may go.
+	if n, err := l.DeleteOldSegmentsBelow(epoch0, 24); err != nil || n != 1 {
+		t.Fatalf("retention below 24 deleted %d (%v), want 1", n, err)
+	}
+}
+
 func timeAt(ms int64) time.Time { return at(ms) }
 
 // TestOffsetForTimestamp checks the time lookup against a brute-force

@@ -38,10 +38,16 @@ func (l *Log) DeleteOldSegments(now time.Time) (deleted int, err error) {
 }
 
 // DeleteOldSegmentsBelow is DeleteOldSegments that deletes only segments
-// wholly below limit: a replicated partition passes its high watermark, so
+// wholly below limit and counts only the bytes below limit toward
+// RetentionBytes: a replicated partition passes its high watermark, so
 // that retention never deletes records that are not committed yet (a
 // follower may still need them, and a leader change may still make them
-// the log's truth), as Kafka's retention does.
+// the log's truth), as Kafka's retention does. Kafka counts the whole log,
+// the uncommitted tail too, so a leader can delete committed records on
+// the strength of a tail that its successor never had; counting only the
+// committed bytes keeps the promise "the log holds at least
+// RetentionBytes from its start" across leader changes and power loss, and
+// the checker holds the simulator to it (sim seed 1401836).
 func (l *Log) DeleteOldSegmentsBelow(now time.Time, limit int64) (deleted int, err error) {
 	if err := l.writable(); err != nil {
 		return 0, err
@@ -77,7 +83,10 @@ func (l *Log) DeleteOldSegmentsBelow(now time.Time, limit int64) (deleted int, e
 
 // deletableSegments counts the leading segments that retention removes.
 func (l *Log) deletableSegments(nowMs, limit int64) int {
-	total := l.Size()
+	total := l.bytesBelow(limit)
+	if planted.Is("retention-counts-uncommitted") {
+		total = l.Size()
+	}
 	n := 0
 	for n+1 < len(l.segments) && l.segments[n+1].baseOffset <= limit {
 		s := l.segments[n]
@@ -94,6 +103,23 @@ func (l *Log) deletableSegments(nowMs, limit int64) int {
 		n++
 	}
 	return n
+}
+
+// bytesBelow bounds from below the bytes of the batches wholly below
+// offset: whole segments, and in the segment holding offset the bytes
+// before the last indexed batch boundary at or before it (the sparse
+// index keeps this in memory, so retention reads no file).
+func (l *Log) bytesBelow(offset int64) int64 {
+	total := int64(0)
+	for _, s := range l.segments {
+		switch {
+		case s.nextOffset <= offset:
+			total += s.sizeBytes
+		case s.baseOffset < offset:
+			total += s.index.lookup(s.relative(offset))
+		}
+	}
+	return total
 }
 
 // IncrementLogStartOffset raises the log start to offset (at most the log

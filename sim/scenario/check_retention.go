@@ -24,8 +24,8 @@ const timeRetentionHorizon = time.Hour
 // describeRetention tells the checker what retention may delete in this
 // run, from the configuration alone: log.retention.bytes, whether
 // log.retention.ms can expire anything within the run, and whether a fault
-// can take away a log's tail (power loss; a failed fsync that drops pages
-// and halts the broker). It is recorded with the history, once.
+// can take away bytes that retention counted. It is recorded with the
+// history, once.
 func describeRetention(r *run) {
 	if r.recorder.retention != nil {
 		return
@@ -37,6 +37,13 @@ func describeRetention(r *run) {
 	}
 	retentionMs := r.brokerCfg.RetentionMs
 	retention.TimeCanAct = retentionMs >= 0 && time.Duration(retentionMs)*time.Millisecond < timeRetentionHorizon
-	retention.TailLoss = r.cfg.Faults[FaultPowerLoss] || r.cfg.Faults[FaultDiskErrors]
+	// Retention counts only the bytes below the high watermark (docs/
+	// storage.md): in durable mode they are synced on every in-sync
+	// replica, so neither power loss nor a failed fsync that drops pages
+	// takes them. Only in caching mode, where the high watermark runs
+	// ahead of the fsync, can those faults take what retention counted;
+	// and Derive gives caching mode a flush per message whenever they
+	// strike, which syncs each record before it is counted.
+	retention.TailLoss = r.cfg.WriteCaching && !r.cfg.FlushPerMessage && (r.cfg.Faults[FaultPowerLoss] || r.cfg.Faults[FaultDiskErrors])
 	r.recorder.retention = retention
 }

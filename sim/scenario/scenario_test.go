@@ -283,7 +283,15 @@ func TestSeedsWithDiskFaults(t *testing.T) {
 //     timeout: the connection to the coordinator stayed half set up and
 //     every JoinGroup queued behind it until the end of the run (the
 //     client now gives a connection up after
-//     socket.connection.setup.timeout.ms).
+//     socket.connection.setup.timeout.ms);
+//   - seed1401836-all-cluster-swarm: a leader's retention deleted offsets
+//     120..152, counting a tail no follower had; a member reset past
+//     them, and the next leader, which had missed that retention, still
+//     held them. The checker took the legal log start from the drain
+//     alone, since it made log.retention.bytes on its own, and called
+//     them unprocessed (retention now counts only the bytes below the
+//     high watermark, and the checker adds the bytes a tail loss may have
+//     taken also when the drain alone makes log.retention.bytes).
 func TestRegressions(t *testing.T) {
 	paths, err := filepath.Glob("testdata/regressions/*.json")
 	if err != nil || len(paths) == 0 {
