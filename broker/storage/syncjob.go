@@ -55,7 +55,11 @@ func (l *Log) StartSync() *SyncJob {
 		return nil
 	}
 	s := l.active()
-	if s.nextOffset <= l.recoveryPoint || s.syncedBytes == s.sizeBytes {
+	// A segment synced to its end may still end above the durable end: a
+	// roll that synced it and then failed (its index files on a full disk)
+	// left the recovery point behind. The job then costs an fsync with
+	// nothing to write, and moves the durable end (sim seed 1500389).
+	if s.nextOffset <= l.recoveryPoint {
 		return nil
 	}
 	assert(s.sizeBytes > 0, "unsynced data in an empty segment")

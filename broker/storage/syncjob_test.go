@@ -76,3 +76,40 @@ func TestSyncJobAfterClose(t *testing.T) {
 		t.Fatalf("late completion after Close: %v, want it ignored", err)
 	}
 }
+
+// TestSyncJobAfterRollFailedOnIndexes: a roll syncs the full segment and
+// then fails to write its index files on a full disk. What the roll synced
+// is durable, so the next job must still carry the durable end up to it:
+// with nothing left to fsync, StartSync once returned no job and the
+// durable end stayed below data already synced, for good on a follower,
+// whose fetcher waits for its log to be durable before it fetches again
+// (sim seed 1500389).
+func TestSyncJobAfterRollFailedOnIndexes(t *testing.T) {
+	disk := newDisk(3)
+	l := mustOpen(t, disk, smallConfig())
+	batchBytes := int64(len(makeBatch(0, 1, 100, 1)))
+	id := uint64(0)
+	for l.Size()+batchBytes <= smallConfig().SegmentBytesMax {
+		mustAppend(t, l, makeBatch(id, 1, 100, 1), 0, at(0))
+		id++
+	}
+	// The next append rolls: its sync of the full segment needs no space,
+	// but the index files do.
+	disk.SetCapacity(disk.UsedBytes())
+	if _, _, err := l.Append(makeBatch(id, 1, 100, 1), 0, at(0)); !errors.Is(err, core.ErrNoSpace) {
+		t.Fatalf("append that rolls on a full disk: %v, want ENOSPC", err)
+	}
+	if l.LogEndOffset() == l.DurableEndOffset() {
+		t.Fatalf("durable end %d already at the log end: the test exercised nothing", l.DurableEndOffset())
+	}
+	job := l.StartSync()
+	if job == nil {
+		t.Fatalf("no sync job with the durable end %d below the log end %d", l.DurableEndOffset(), l.LogEndOffset())
+	}
+	if err := l.FinishSync(job, job.Run()); err != nil {
+		t.Fatal(err)
+	}
+	if l.DurableEndOffset() != l.LogEndOffset() {
+		t.Fatalf("durable end %d after the job, want the log end %d", l.DurableEndOffset(), l.LogEndOffset())
+	}
+}

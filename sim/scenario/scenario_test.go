@@ -291,7 +291,13 @@ func TestSeedsWithDiskFaults(t *testing.T) {
 //     alone, since it made log.retention.bytes on its own, and called
 //     them unprocessed (retention now counts only the bytes below the
 //     high watermark, and the checker adds the bytes a tail loss may have
-//     taken also when the drain alone makes log.retention.bytes).
+//     taken also when the drain alone makes log.retention.bytes);
+//   - seed1500389-all-cluster-swarm: a follower's roll synced its full
+//     segment and then failed to write the index files on a full disk;
+//     with nothing left to fsync no group commit started again, the
+//     durable end stayed below the log end, and the fetcher, which waits
+//     for it, never fetched again (a job now starts whenever the durable
+//     end is below the log end).
 func TestRegressions(t *testing.T) {
 	paths, err := filepath.Glob("testdata/regressions/*.json")
 	if err != nil || len(paths) == 0 {
