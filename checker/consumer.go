@@ -85,6 +85,14 @@ func (c *consumerCursor) poll(h *History, p *partitionIndex, i int) []Anomaly {
 	op := &h.Ops[i]
 	if !c.started || c.reset || op.Poll.Reset || op.Process != c.process {
 		c.expected, c.highest, c.highestOp = op.Poll.FetchOffset, -1, -1
+		if op.Poll.OutOfRange && len(op.Poll.Records) > 0 {
+			// The consumer jumped from the refused FetchOffset to the log
+			// start; checkOutOfRangeResets judges that jump, against what
+			// retention could have deleted by then, since in a cluster the
+			// final drain may hold the skipped records again (a replica
+			// that missed the retention led later).
+			c.expected = op.Poll.Records[0].Offset
+		}
 	}
 	var anomalies []Anomaly
 	backward, skipped := false, false

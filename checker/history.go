@@ -234,8 +234,13 @@ type Poll struct {
 	// Reset is set when the consumer lost or changed its position since its
 	// previous poll of this partition (seek, offset reset, rebalance) in a
 	// way not recorded as a KindSeek operation.
-	Reset     bool      `json:"reset,omitempty"`
-	Isolation Isolation `json:"isolation,omitempty"`
+	Reset bool `json:"reset,omitempty"`
+	// OutOfRange marks a reset that followed OFFSET_OUT_OF_RANGE: the
+	// broker refused FetchOffset, the consumer's position then, and the
+	// consumer reset to the log start (auto.offset.reset=earliest), where
+	// Records begin. It implies Reset.
+	OutOfRange bool      `json:"out_of_range,omitempty"`
+	Isolation  Isolation `json:"isolation,omitempty"`
 	// Final marks the drain after healing: together, the final polls of a
 	// partition read it from its start to its end.
 	Final bool `json:"final,omitempty"`
@@ -453,6 +458,9 @@ func validatePoll(op *Op) error {
 	}
 	if p.FetchOffset < 0 {
 		return fmt.Errorf("negative fetch offset %d", p.FetchOffset)
+	}
+	if p.OutOfRange && !p.Reset {
+		return errors.New("an out-of-range poll that is not a reset")
 	}
 	switch p.Isolation {
 	case "", IsolationReadUncommitted, IsolationReadCommitted:

@@ -218,3 +218,42 @@ func records(values []string, from, to int64) []Record {
 	}
 	return out
 }
+
+// TestOutOfRangeResetJudgedAtItsTime: a consumer read offset 0, was
+// refused offset 1 as out of range and reset to the log start, offset 3.
+// With log.retention.bytes 300, starting the log at offset 3 needed 300
+// bytes at or above it by then. The final drain holds all seven records (a
+// replica that missed the retention led later), whose 700 bytes would
+// excuse the jump at any time; judged at the poll's return, the jump is
+// legal only if the writes at offsets 5 and 6 were sent before it (sim
+// seed 1401836's kind of history, and the planted bug
+// retention-counts-uncommitted).
+func TestOutOfRangeResetJudgedAtItsTime(t *testing.T) {
+	history := func(lateWritesAt int64) *History {
+		b := newBuilder()
+		values := []string{"a", "b", "c", "d", "e", "f", "g"}
+		for i, v := range values {
+			call := int64(10 + i)
+			if i >= 5 {
+				call = lateWritesAt + int64(i)
+			}
+			p := b.produce(0, call, call+1, OutcomeOK, v, int64(i))
+			p.BatchBytes, p.BatchRecords = 100, 1
+		}
+		b.poll(2, 20, 21, 0, rec(0, "a"))
+		reset := b.poll(2, 30, 31, 1, rec(3, "d"))
+		reset.Reset, reset.OutOfRange = true, true
+		var drained []Record
+		for i, v := range values {
+			drained = append(drained, rec(int64(i), v))
+		}
+		b.drain(100, 0, drained...)
+		b.h.Ends = []End{{Topic: "t", Offset: int64(len(values))}}
+		b.h.Retention = sizeRetention(300)
+		return &b.h
+	}
+	mustCheck(t, history(20))
+	r := mustCheck(t, history(40), AnomalyPrematureDeletion)
+	mentions(t, r.Anomalies[0], "refused offset 1 as out of range and reset to offset 3",
+		"at most 200 bytes had been written at or above offset 3, fewer than log.retention.bytes 300")
+}

@@ -126,7 +126,9 @@ func (p *Poll) text() string {
 	if p.Isolation == IsolationReadCommitted {
 		b.WriteString(" read_committed")
 	}
-	if p.Reset {
+	if p.OutOfRange {
+		b.WriteString(" out-of-range-reset")
+	} else if p.Reset {
 		b.WriteString(" reset")
 	}
 	if p.Final {

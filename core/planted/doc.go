@@ -56,9 +56,8 @@ var Blind = []struct{ Name, Removes, Needs string }{
 			"until then the last replica standing keeps what it committed alone, so a high watermark moved on it loses nothing a client can see; " +
 			"the scripted TestKIP966LastReplicaStanding catches it"},
 	{"retention-counts-uncommitted", "size retention counts only the bytes below the high watermark, never an uncommitted tail a leader change may take away",
-		"a legal log start judged at each offset reset, from the bytes written before it: the checker judges only the final drain's start, " +
-			"which later writes fill up again; it passed seeds 1..300, and once failed seed 1401836 as unprocessed records (with the checker of then); " +
-			"TestRetentionCountsOnlyBytesBelowTheLimit catches it"},
+		"a workload that meets it more often: the checker judges each out-of-range reset at its time (premature-deletion), " +
+			"which fails sim seed 1401836 with it, but seeds 1..300 pass; TestRetentionCountsOnlyBytesBelowTheLimit catches it"},
 	{"isr-join-stale-broker-epoch", "a follower joins the ISR only at its broker's current epoch (KIP-903)",
 		"nothing the simulator can reach: the controller refuses the same stale member (INELIGIBLE_REPLICA, alter_partition.go), " +
 			"so this is defence in depth; TestReplicationStaleBrokerEpochDoesNotRejoinTheISR catches it and shows the controller's check too"},

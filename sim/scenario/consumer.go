@@ -33,6 +33,10 @@ type consumerActor struct {
 	// partition missing here, or marked in reset, starts over.
 	positions map[client.TopicPartition]int64
 	reset     map[client.TopicPartition]bool
+	// outOfRange holds, per partition, the position the broker refused
+	// with OFFSET_OUT_OF_RANGE since the partition's last poll, from which
+	// the consumer reset to the log start.
+	outOfRange map[client.TopicPartition]int64
 	// final marks the drain consumer, whose polls are recorded as Final.
 	final bool
 	// read counts records per partition (used by the drain).
@@ -86,6 +90,7 @@ func (c *consumerActor) start() {
 	c.session++
 	c.positions = make(map[client.TopicPartition]int64)
 	c.reset = make(map[client.TopicPartition]bool)
+	c.outOfRange = make(map[client.TopicPartition]int64)
 	if c.next == nil {
 		c.next = make(map[client.TopicPartition]int64)
 	}
@@ -128,21 +133,28 @@ func (c *consumerActor) start() {
 			c.recordFetch(a)
 		}
 	}
-	cfg.OnFetchError = func(tp client.TopicPartition, _ int64, err error) {
+	cfg.OnFetchError = func(tp client.TopicPartition, offset int64, err error) {
 		if c.session == session && errors.Is(err, kerr.OffsetOutOfRange) {
 			// The client resets the position (auto.offset.reset): the
 			// next poll starts over, and the checker judges it from there.
 			// In a cluster a log start is not monotonic across leaders:
 			// a replica that missed the old leader's retention may lead
 			// later with the records consumers were reset past (sim seed
-			// 100250).
+			// 100250). The refused position goes into the history, so
+			// that the checker judges the jump (checkOutOfRangeResets).
 			c.reset[tp] = true
+			if _, refused := c.outOfRange[tp]; !refused {
+				c.outOfRange[tp] = offset
+			}
 		}
 	}
 	cfg.OnAssigned = func(tps []client.TopicPartition) {
 		if c.session == session {
 			for _, tp := range tps {
+				// A new assignment starts from the committed offset,
+				// not from a reset to the log start.
 				c.reset[tp] = true
+				delete(c.outOfRange, tp)
 			}
 		}
 	}
@@ -259,6 +271,10 @@ func (c *consumerActor) process(byPartition []partitionRecords) {
 		}
 		delete(c.reset, pr.tp)
 		poll := &checker.Poll{FetchOffset: from, Reset: reset, Final: c.final}
+		if refused, ok := c.outOfRange[pr.tp]; ok && reset {
+			poll.FetchOffset, poll.OutOfRange = refused, true
+		}
+		delete(c.outOfRange, pr.tp)
 		if c.spec.Group {
 			poll.Group = groupName
 		}
@@ -339,6 +355,9 @@ func (c *consumerActor) markAllReset() {
 	for _, tp := range c.consumer.Assigned() {
 		c.reset[tp] = true
 	}
+	// The dropped delivery may have begun at a log start the consumer
+	// reset to; the next one does not.
+	clear(c.outOfRange)
 }
 
 // crash kills the consumer's host; a new session starts over from the

@@ -97,6 +97,9 @@ func (c *consumerActor) seek(tp client.TopicPartition, offset int64) {
 	if err := c.consumer.Seek(tp, offset); err != nil {
 		return // revoked while the lookup was out
 	}
+	// The next poll starts at the sought offset, not at a log start the
+	// consumer reset to.
+	delete(c.outOfRange, tp)
 	seek := &checker.Group{Offset: offset}
 	if c.spec.Group {
 		seek.Group = groupName
