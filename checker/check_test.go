@@ -197,6 +197,21 @@ func TestRefusedRetry(t *testing.T) {
 
 	b.h.Ops[1].Produce.Error = ""
 	mustCheck(t, &b.h)
+
+	// In a cluster the refusal may have come from a deposed leader that
+	// never had the batch (sim seed 1701217). It is judged only when the
+	// refusing broker's epoch is known and the batch was appended in it or
+	// before.
+	b.h.Ops[1].Produce.Error = ErrorOutOfOrderSequence
+	b.h.Replication = &Replication{}
+	mustCheck(t, &b.h)
+	epoch := int32(1)
+	b.h.Ops[1].Produce.ErrorLeaderEpoch = &epoch
+	drain := b.h.Ops[len(b.h.Ops)-1].Poll
+	drain.Records[1].LeaderEpoch = 1
+	mustCheck(t, &b.h, AnomalyRefusedRetry)
+	drain.Records[1].LeaderEpoch = 2
+	mustCheck(t, &b.h)
 }
 
 // TestPollBelowFetchOffset has a consumer fetch from offset 1 and return

@@ -205,6 +205,11 @@ type Produce struct {
 	// with (its name, e.g. OUT_OF_ORDER_SEQUENCE_NUMBER), when the outcome
 	// is not OK and the broker answered at all; empty otherwise.
 	Error string `json:"error,omitempty"`
+	// ErrorLeaderEpoch is the leader epoch the producer's cluster metadata
+	// gave the broker that answered Error, as the partition's leader, when
+	// it sent that attempt; nil when unknown. A deposed leader that has not
+	// heard of its successor answers in its old epoch.
+	ErrorLeaderEpoch *int32 `json:"error_leader_epoch,omitempty"`
 }
 
 // ErrorOutOfOrderSequence is Kafka's name for the error an idempotent
@@ -254,6 +259,10 @@ type Poll struct {
 type Record struct {
 	Offset int64  `json:"offset"`
 	Value  string `json:"value"`
+	// LeaderEpoch is the partition leader epoch of the batch the record
+	// came in, as the consumer received it: the epoch of the leader that
+	// appended it (0 when unknown).
+	LeaderEpoch int32 `json:"leader_epoch,omitempty"`
 	// Timestamp is the record's timestamp as the consumer received it
 	// (milliseconds), 0 when unknown.
 	Timestamp int64 `json:"timestamp,omitempty"`
@@ -443,6 +452,9 @@ func validateProduce(op *Op) error {
 	if p.BatchBytes < 0 || p.BatchRecords < 0 || (p.BatchBytes > 0) != (p.BatchRecords > 0) {
 		return fmt.Errorf("batch of %d bytes and %d records: want both positive or both 0", p.BatchBytes, p.BatchRecords)
 	}
+	if e := p.ErrorLeaderEpoch; e != nil && (*e < 0 || p.Error == "") {
+		return fmt.Errorf("error leader epoch %d: want one at least 0, with an error", *e)
+	}
 	return nil
 }
 
@@ -477,8 +489,8 @@ func validatePoll(op *Op) error {
 		return fmt.Errorf("%d records in one poll, at most %d", len(p.Records), pollRecordsMax)
 	}
 	for j, r := range p.Records {
-		if r.Offset < 0 {
-			return fmt.Errorf("record %d: negative offset %d", j, r.Offset)
+		if r.Offset < 0 || r.LeaderEpoch < 0 {
+			return fmt.Errorf("record %d: negative offset %d or leader epoch %d", j, r.Offset, r.LeaderEpoch)
 		}
 		if err := validateValue(r.Value); err != nil {
 			return fmt.Errorf("record %d: %w", j, err)

@@ -66,6 +66,10 @@ type batch struct {
 	// attempt with, or nil when that attempt got no answer or succeeded
 	// (Result.BrokerError).
 	brokerErr error
+	// attemptLeaderEpoch is the leader epoch the cluster metadata gave the
+	// partition's leader when the last attempt was sent, -1 when unknown
+	// (Result.BrokerErrorLeaderEpoch).
+	attemptLeaderEpoch int32
 	// maybeWritten is set once any attempt may have appended the batch.
 	maybeWritten  bool
 	inflight      bool
@@ -337,6 +341,10 @@ func (p *Producer) sendProduce(node int32, batches []*batch) {
 		// A new attempt: an error the broker gave an earlier one no longer
 		// says what happened to the batch (this attempt may append it).
 		b.brokerErr = nil
+		b.attemptLeaderEpoch = -1
+		if leader, epoch, ok := p.cluster.leader(ps.tp.Topic, ps.tp.Partition); ok && leader == node {
+			b.attemptLeaderEpoch = epoch
+		}
 		if n := len(req.Topics); n == 0 || req.Topics[n-1].Topic != ps.tp.Topic {
 			t := kmsg.NewProduceRequestTopic()
 			t.Topic = ps.tp.Topic
@@ -542,6 +550,7 @@ func (p *Producer) finishBatch(b *batch, outcome Outcome, baseOffset int64, err 
 // was last sent with (see Result.Sequence).
 func (b *batch) identify(i int, res Result) Result {
 	res.ProducerID, res.ProducerEpoch, res.Sequence = -1, -1, -1
+	res.BrokerErrorLeaderEpoch = -1
 	if b.sequence >= 0 {
 		res.ProducerID, res.ProducerEpoch = b.producerID, b.epoch
 		res.Sequence = int32((int64(b.sequence) + int64(i)) % (sequenceMax + 1))
@@ -551,6 +560,9 @@ func (b *batch) identify(i int, res Result) Result {
 	}
 	if res.Outcome != OutcomeOK {
 		res.BrokerError = b.brokerErr
+		if b.brokerErr != nil {
+			res.BrokerErrorLeaderEpoch = b.attemptLeaderEpoch
+		}
 	}
 	return res
 }

@@ -96,6 +96,12 @@ type Result struct {
 	// several batches at once (a reset of its identity fails every batch
 	// numbered under the old one with the cause of the reset).
 	BrokerError error
+	// BrokerErrorLeaderEpoch is the leader epoch the cluster metadata gave
+	// the broker that answered BrokerError, as the leader of the record's
+	// partition, when that attempt was sent; -1 when unknown or without a
+	// BrokerError. A deposed leader that has not heard of its successor
+	// still answers in its old epoch.
+	BrokerErrorLeaderEpoch int32
 }
 
 // recordOverheadBytesMax bounds the encoding overhead of one record beyond

@@ -279,7 +279,7 @@ func (c *consumerActor) process(byPartition []partitionRecords) {
 			poll.Group = groupName
 		}
 		for _, rec := range pr.records {
-			poll.Records = append(poll.Records, checker.Record{Offset: rec.Offset, Value: string(rec.Value), Timestamp: rec.Timestamp})
+			poll.Records = append(poll.Records, checker.Record{Offset: rec.Offset, Value: string(rec.Value), Timestamp: rec.Timestamp, LeaderEpoch: max(rec.LeaderEpoch, 0)})
 		}
 		// The records were read when the broker served them, within the
 		// windows of the fetches that returned them, not when the

@@ -141,6 +141,9 @@ func recordSending(produce *checker.Produce, res client.Result) {
 	var kafkaErr *kerr.Error
 	if res.Outcome != client.OutcomeOK && errors.As(res.BrokerError, &kafkaErr) {
 		produce.Error = kafkaErr.Message
+		if epoch := res.BrokerErrorLeaderEpoch; epoch >= 0 {
+			produce.ErrorLeaderEpoch = &epoch
+		}
 	}
 }
 

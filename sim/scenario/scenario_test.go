@@ -297,7 +297,13 @@ func TestSeedsWithDiskFaults(t *testing.T) {
 //     with nothing left to fsync no group commit started again, the
 //     durable end stayed below the log end, and the fetcher, which waits
 //     for it, never fetched again (a job now starts whenever the durable
-//     end is below the log end).
+//     end is below the log end);
+//   - seed1701217-all-cluster-swarm: a partitioned leader that had not
+//     heard of its successor refused six retries with
+//     OUT_OF_ORDER_SEQUENCE_NUMBER, batches only the successor held, and
+//     the checker called them refused retries (in a cluster it now judges
+//     a refusal only against batches appended in the refusing broker's
+//     epoch or before).
 func TestRegressions(t *testing.T) {
 	paths, err := filepath.Glob("testdata/regressions/*.json")
 	if err != nil || len(paths) == 0 {
