@@ -93,6 +93,14 @@ func (p *partitionIndex) legalStart(h *History) {
 		// have been deleted.
 		p.keep = max(d.start(), 0)
 		return
+	case hadUncleanElection(h, p.tp):
+		// An allowed unclean election may have taken committed records
+		// that retention counted when it deleted below them, as a tail
+		// loss would (sim seed 1800732: retention started the log at 14,
+		// then the new leader lost 14..56): everything below the drain
+		// may have been deleted legally.
+		p.keep = max(d.start(), 0)
+		return
 	case r == nil || (r.Bytes < 0 && !r.TimeCanAct):
 		return // nothing may be deleted
 	case r.TimeCanAct || r.Bytes < 0:
@@ -320,15 +328,11 @@ func checkOutOfRangeResets(ix *historyIndex) ([]Anomaly, int) {
 	if r == nil || r.TimeCanAct {
 		return nil, 0
 	}
-	unclean := uncleanSettled(ix.h)
 	var anomalies []Anomaly
 	checked := 0
 	for _, p := range ix.partitions {
 		d := &p.drain
-		if len(d.polls) == 0 || p.end < 0 || d.reached < p.end || damagedPartition(ix.h, p.tp) {
-			continue
-		}
-		if _, ok := unclean[p.tp]; ok {
+		if len(d.polls) == 0 || p.end < 0 || d.reached < p.end || damagedPartition(ix.h, p.tp) || hadUncleanElection(ix.h, p.tp) {
 			continue
 		}
 		for _, i := range p.ops {

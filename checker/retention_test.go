@@ -257,3 +257,18 @@ func TestOutOfRangeResetJudgedAtItsTime(t *testing.T) {
 	mentions(t, r.Anomalies[0], "refused offset 1 as out of range and reset to offset 3",
 		"at most 200 bytes had been written at or above offset 3, fewer than log.retention.bytes 300")
 }
+
+// TestUncleanElectionExcusesTheLogStart: retention started the log at
+// offset 3 while it held enough, then an allowed unclean election lost
+// offsets 3 and 4, which retention had counted, so the drained log starts
+// at 3 with little left (sim seed 1800732). Without the election that is
+// a premature deletion; with it, nothing below the drain is judged.
+func TestUncleanElectionExcusesTheLogStart(t *testing.T) {
+	b := retentionHistory(3, sizeRetention(300))
+	mustCheck(t, &b.h, AnomalyLostWrite, AnomalyPollSkip, AnomalyPrematureDeletion)
+	b.h.Replication = &Replication{
+		UncleanTopics:    []string{"t"},
+		UncleanElections: []UncleanElection{{Topic: "t", Partition: 0, Offset: 42, Leader: 3, LeaderEpoch: 4, Time: 60, SettledAt: 1000}},
+	}
+	mustCheck(t, &b.h)
+}

@@ -99,6 +99,12 @@ func uncleanSettled(h *History) map[TopicPartition]int64 {
 	return settled
 }
 
+// hadUncleanElection reports whether tp had an allowed unclean election.
+func hadUncleanElection(h *History, tp TopicPartition) bool {
+	_, ok := uncleanSettled(h)[tp]
+	return ok
+}
+
 // excuseUnclean returns h with what an allowed unclean election may undo
 // excused: in each partition that had one, the writes acknowledged before
 // it settled lose their durability promise, the polls and time lookups
