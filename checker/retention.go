@@ -69,10 +69,9 @@ func (r *Retention) validate() error {
 //     the record acknowledged there, else RecordBytesMax.
 //
 // The legal start is the larger of the two bounds, so the second whenever
-// lost > 0, whether or not the drain alone makes Bytes: a leader deleted
-// below a tail that a later leader never had (sim seed 1401836: a consumer
-// was reset past offsets 120..152, which the next leader, having missed
-// that retention, still held, and the drain from it made Bytes on its own).
+// lost > 0, whether or not the drain alone makes Bytes: a deletion may have
+// been made before a tail loss, when the log was longer than the drain
+// shows (TestTailLossCountsWhenTheDrainMakesTheBytes).
 // If even est(D) + lost < Bytes, the log starts above its legal start.
 func (p *partitionIndex) legalStart(h *History) {
 	p.keep = 0
