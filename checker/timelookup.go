@@ -201,11 +201,12 @@ func judgeLookup(h *History, p *partitionIndex, records []timedRecord, frontier 
 	if l.Timestamp < l.Target {
 		return wrong(nil, l.Offset, "that timestamp is before the target")
 	}
+	start := p.legalStartAt(h, op.Return)
 	for _, r := range records {
 		if r.offset > l.Offset {
 			break
 		}
-		if r.produced > op.Return || r.offset < p.keepFrom() {
+		if r.produced > op.Return || r.offset < start {
 			continue // not in the log during the lookup, or maybe deleted
 		}
 		if r.offset == l.Offset && r.timestamp != l.Timestamp {

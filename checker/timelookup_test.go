@@ -229,3 +229,36 @@ func TestTimeLookupText(t *testing.T) {
 		t.Fatalf("text:\n%s\nwant:\n%s", got, want)
 	}
 }
+
+// TestTimeLookupAgainstTheLogStartThen: in a cluster a lookup answered
+// offset 2, the first record of the leader's log then, although offset 1
+// also qualifies and the final drain, from a replica that missed the
+// retention, holds it. With log.retention.bytes 250 and the three records
+// at offsets 2 to 4 (100 bytes each) sent before the lookup, retention
+// could have started the log at 2 then; had only two of them been sent,
+// it could not have (sim seed 1900443), on one broker as in a cluster.
+func TestTimeLookupAgainstTheLogStartThen(t *testing.T) {
+	history := func(lastSentAt int64, cluster bool) *History {
+		b := newBuilder()
+		for i, v := range []string{"a", "b", "c", "d", "e"} {
+			call := int64(10 + i)
+			if i == 4 {
+				call = lastSentAt
+			}
+			p := b.produce(0, call, call+1, OutcomeOK, v, int64(i))
+			p.Timestamp, p.BatchBytes, p.BatchRecords = 1000+int64(i), 100, 1
+		}
+		b.lookup(1, 50, 51, 1000, 2, 1002)
+		b.drain(200, 0, rec(0, "a"), rec(1, "b"), rec(2, "c"), rec(3, "d"), rec(4, "e"))
+		b.end(5)
+		b.h.Retention = sizeRetention(250)
+		if cluster {
+			b.h.Replication = &Replication{}
+		}
+		return &b.h
+	}
+	mustCheck(t, history(20, true))
+	mustCheck(t, history(60, true), AnomalyWrongTimeLookup)
+	mustCheck(t, history(20, false))
+	mustCheck(t, history(60, false), AnomalyWrongTimeLookup)
+}
