@@ -225,13 +225,28 @@ func (c *cluster) activeController() int32 { return c.host.Leader() }
 // request that finds no controller, a broken line or NOT_CONTROLLER is
 // sent again after a backoff until budget has passed, measured by a timer
 // (the node's clock may be stepped), then done gets REQUEST_TIMED_OUT.
+// done is called exactly once, within budget even when an attempt is
+// never answered: a controller that took AllocateProducerIds and never
+// answered it, on a line whose other requests were answered, left the
+// broker waiting for its producer id block for good, and every
+// InitProducerID answered COORDINATOR_LOAD_IN_PROGRESS (sim seed 1901378).
+// A late answer is dropped.
 func (c *cluster) sendToController(req kmsg.Request, budget time.Duration, done func(kmsg.Response, error)) {
-	expired := false
-	timer := c.node.env.Clock.AfterFunc(budget, func() { expired = true })
-	c.attemptController(req, &expired, func(resp kmsg.Response, err error) {
+	expired, finished := false, false
+	var timer core.Timer
+	finish := func(resp kmsg.Response, err error) {
+		if finished {
+			return
+		}
+		finished = true
 		timer.Stop()
 		done(resp, err)
+	}
+	timer = c.node.env.Clock.AfterFunc(budget, func() {
+		expired = true
+		finish(nil, kerr.RequestTimedOut)
 	})
+	c.attemptController(req, &expired, finish)
 }
 
 // attemptController is one attempt of sendToController.

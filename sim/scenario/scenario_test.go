@@ -323,7 +323,13 @@ func TestSeedsWithDiskFaults(t *testing.T) {
 //   - seed1900567-all-swarm: retention deleted the probe's record before
 //     the at-least-once group reached it, and the member reset past it
 //     to the log start; the probe waited for it (a record a member was
-//     reset past is now excused).
+//     reset past is now excused);
+//   - seed1901378-all-cluster-swarm: the controller never answered a
+//     broker's AllocateProducerIds while it answered the broker's other
+//     requests on the same line, and the broker waited for its producer
+//     id block for good: every InitProducerID was answered
+//     COORDINATOR_LOAD_IN_PROGRESS and the probe's idempotent write
+//     failed (a request to the controller now ends within its budget).
 func TestRegressions(t *testing.T) {
 	paths, err := filepath.Glob("testdata/regressions/*.json")
 	if err != nil || len(paths) == 0 {
