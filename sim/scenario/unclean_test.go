@@ -14,10 +14,11 @@ import (
 // TestUncleanElectionLossIsScopedAndReported runs cluster seeds whose topic
 // enables unclean leader election and where the committed metadata then
 // elected a replica that lacked acknowledged acks=all writes (sim seeds
-// 315, 550, 659 and 712 with --swarm=false when they were derived, found
+// 315, 550, 876 and 1023 with --swarm=false when they were derived, found
 // by running seeds 1..1300 and keeping those that passed with lost writes
-// reported; a broker change that moves the elections elsewhere needs
-// configurations found again). The checker
+// reported and that show lost-write, not only reused offsets, once the
+// allowance is taken away; a broker change that moves the elections
+// elsewhere needs configurations found again). The checker
 // must pass them, having
 // excused exactly what the election may lose, and report the loss; judged
 // as if the configuration did not allow unclean elections, the same
