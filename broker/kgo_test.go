@@ -38,6 +38,13 @@ type runningNode struct {
 // the test ends.
 func startNode(t *testing.T, dir string, configure func(*Config)) *runningNode {
 	t.Helper()
+	return startNodeOn(t, dir, configure, nil)
+}
+
+// startNodeOn is startNode whose node uses wrap(tcp) as its network, or
+// the TCP network itself when wrap is nil.
+func startNodeOn(t *testing.T, dir string, configure func(*Config), wrap func(*knet.TCP) core.Network) *runningNode {
+	t.Helper()
 	fsys, err := disk.New(dir)
 	if err != nil {
 		t.Fatal(err)
@@ -54,9 +61,13 @@ func startNode(t *testing.T, dir string, configure func(*Config)) *runningNode {
 	if err != nil {
 		t.Fatal(err)
 	}
+	var network core.Network = r.tcp
+	if wrap != nil {
+		network = wrap(r.tcp)
+	}
 	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	r.io = knet.NewIOPool(r.loop, ioWorkers)
-	env := core.Env{Clock: knet.NewClock(r.loop), Rand: core.NewRand(1), FS: fsys, Net: r.tcp, IO: r.io, Log: log}
+	env := core.Env{Clock: knet.NewClock(r.loop), Rand: core.NewRand(1), FS: fsys, Net: network, IO: r.io, Log: log}
 	started := make(chan error, 1)
 	r.loop.Post(func() {
 		r.node, err = New(env, cfg)

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"log/slog"
 	"sync"
 	"testing"
 
@@ -12,7 +11,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/kafkasim/kafkasim/core"
-	"github.com/kafkasim/kafkasim/disk"
 	knet "github.com/kafkasim/kafkasim/net"
 )
 
@@ -75,45 +73,11 @@ func (c poisoningConn) RecycleFrame(frame []byte) {
 // startPoisoningNode is startNode with the network wrapped in poisoningTCP.
 func startPoisoningNode(t *testing.T, configure func(*Config)) (*runningNode, *poisoningTCP) {
 	t.Helper()
-	fsys, err := disk.New(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := DefaultConfig()
-	cfg.Listeners = []string{"127.0.0.1:0"}
-	cfg.LogDir = "."
-	cfg.GroupInitialRebalanceDelayMs = 0
-	if configure != nil {
-		configure(&cfg)
-	}
-	r := &runningNode{loop: knet.NewLoop(), done: make(chan struct{})}
-	r.tcp, err = knet.NewTCP(r.loop, knet.TCPOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	network := &poisoningTCP{TCP: r.tcp}
-	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	r.io = knet.NewIOPool(r.loop, ioWorkers)
-	env := core.Env{Clock: knet.NewClock(r.loop), Rand: core.NewRand(1), FS: fsys, Net: network, IO: r.io, Log: log}
-	started := make(chan error, 1)
-	r.loop.Post(func() {
-		r.node, err = New(env, cfg)
-		if err == nil {
-			err = r.node.Start()
-		}
-		if err == nil {
-			r.addr = r.node.Addrs()[0]
-		}
-		started <- err
+	var network *poisoningTCP
+	r := startNodeOn(t, t.TempDir(), configure, func(tcp *knet.TCP) core.Network {
+		network = &poisoningTCP{TCP: tcp}
+		return network
 	})
-	go func() {
-		r.loop.Run()
-		close(r.done)
-	}()
-	if err := <-started; err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(r.stop)
 	return r, network
 }
 
