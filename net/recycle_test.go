@@ -84,12 +84,18 @@ func TestTCPRecycledFrameReuse(t *testing.T) {
 // into recycled ones (else the test would prove nothing). Run with -race,
 // the detector also sees a reader writing a frame the loop still reads.
 func TestTCPHeldFramesAreNeverOverwritten(t *testing.T) {
-	h := newHarness(t, TCPOptions{})
 	const frames = 400
 	sizes := make([]int, frames)
+	totalBytes := 0
 	for i := range sizes {
 		sizes[i] = 1<<10 + (i*7919)%(1536<<10)
+		totalBytes += sizes[i]
 	}
+	// All frames are queued at once, about 300 MB: the send queue must hold
+	// them all, or the client's connection fails with ErrSendQueueFull
+	// whenever its writer drains slower than the loop queues (a busy
+	// machine), and the server sees a reset instead of frames.
+	h := newHarness(t, TCPOptions{SendQueueBytesMax: 2 * totalBytes})
 	var kept [][]byte
 	received := 0
 	l, accepted := h.listenWith(func(c core.Conn, frame []byte) {
