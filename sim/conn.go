@@ -124,6 +124,17 @@ type endpoint struct {
 	deliverLast time.Duration
 	// inflightBytes counts bytes sent toward this end and not yet delivered.
 	inflightBytes int
+	// held are the frames this end sent into a blackhole, oldest first, and
+	// heldBytes their size. TCP never delivers a later byte without an
+	// earlier one: it retransmits what was not acknowledged, so a silently
+	// dropped frame is delayed, not lost, and every later frame of the
+	// connection waits behind it. Heal sends them on (releaseHeld); a
+	// connection that breaks first loses them. Dropping the frame alone
+	// let later frames of the same connection arrive after a gap, which
+	// TCP never does: a broker's AllocateProducerIds vanished while its
+	// later heartbeats were answered (sim seed 1901378).
+	held      [][]byte
+	heldBytes int
 }
 
 var _ core.Conn = (*endpoint)(nil)
@@ -319,9 +330,8 @@ func (nw *Network) transmit(e *endpoint, frame []byte) {
 		nw.transmitHalfOpen(e, p, size)
 		return
 	}
-	if nw.IsBlackholed(e.node, p.node) {
-		nw.stats.FramesBlackholed++
-		nw.s.Trace("blackholed conn=%d bytes=%d", e.c.id, size)
+	if nw.IsBlackholed(e.node, p.node) || len(e.held) > 0 {
+		nw.hold(e, frame)
 		return
 	}
 	cfg := nw.link(e.node, p.node)
@@ -355,6 +365,52 @@ func (nw *Network) transmit(e *endpoint, frame []byte) {
 		nw.s.Trace("frame conn=%d bytes=%d", p.c.id, size)
 		p.handler.OnFrame(p, frame)
 	})
+}
+
+// hold keeps a frame that a blackhole swallowed until Heal (see
+// endpoint.held). Like a full send buffer, more than ConnInflightBytesMax
+// held breaks the connection.
+func (nw *Network) hold(e *endpoint, frame []byte) {
+	if e.heldBytes+len(frame) > nw.opts.ConnInflightBytesMax {
+		nw.s.Trace("overflow conn=%d held=%d bytes=%d", e.c.id, e.heldBytes, len(frame))
+		nw.breakConn(e.c, 0)
+		return
+	}
+	nw.stats.FramesBlackholed++
+	nw.s.Trace("blackholed conn=%d bytes=%d", e.c.id, len(frame))
+	e.held = append(e.held, frame)
+	e.heldBytes += len(frame)
+}
+
+// releaseHeld sends on, in order, the frames held by every connection whose
+// direction is no longer blackholed, as TCP's next retransmission does once
+// the path is back. The frames of a connection that broke, or whose sender
+// is no longer the incarnation that sent them (its kernel, and the bytes in
+// it, are gone), are dropped.
+func (nw *Network) releaseHeld() {
+	for _, c := range nw.conns {
+		for _, e := range c.ends {
+			if e == nil || len(e.held) == 0 {
+				continue
+			}
+			if c.broken || !e.live() {
+				e.held, e.heldBytes = nil, 0
+				continue
+			}
+			if nw.IsBlackholed(e.node, e.peer().node) {
+				continue
+			}
+			frames := e.held
+			e.held, e.heldBytes = nil, 0
+			nw.s.Trace("release conn=%d frames=%d", c.id, len(frames))
+			for _, frame := range frames {
+				if c.broken {
+					break
+				}
+				nw.transmit(e, frame)
+			}
+		}
+	}
 }
 
 // transmitHalfOpen sends a frame toward the end of a host that lost power:

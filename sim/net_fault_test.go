@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -32,8 +33,10 @@ func openPair(t *testing.T) (s *Scheduler, a, b *Node, dialer *recorder, dialerC
 }
 
 // TestNetworkBlackholeIsOneWay blackholes a->b on an open connection and
-// checks that a's frames vanish while b's arrive, that nobody's connection
-// breaks, that new dials a->b time out, and that Heal restores a->b.
+// checks that a's frames stop arriving while b's arrive, that nobody's
+// connection breaks, that new dials a->b time out, and that Heal delivers
+// what was held, in order and before what a sends next, as TCP's
+// retransmission does: never a later frame without the earlier ones.
 func TestNetworkBlackholeIsOneWay(t *testing.T) {
 	s, a, b, dialer, dialerConn, acceptor, acceptorConn := openPair(t)
 	nw := s.Network()
@@ -62,8 +65,33 @@ func TestNetworkBlackholeIsOneWay(t *testing.T) {
 	if err := s.RunFor(time.Second); err != nil {
 		t.Fatal(err)
 	}
-	if len(acceptor.frames) != 1 || acceptor.frames[0] != "a3" {
-		t.Errorf("after Heal b got %v, want [a3]", acceptor.frames)
+	if got := strings.Join(acceptor.frames, ","); got != "a1,a2,a3" {
+		t.Errorf("after Heal b got %s, want a1,a2,a3", got)
+	}
+}
+
+// TestNetworkBlackholeHeldFramesDieWithTheConnection checks that frames a
+// blackhole holds are never delivered once their connection was reset.
+func TestNetworkBlackholeHeldFramesDieWithTheConnection(t *testing.T) {
+	s, a, b, dialer, dialerConn, acceptor, _ := openPair(t)
+	nw := s.Network()
+	nw.Blackhole(a, b)
+	dialerConn.Send([]byte("stale"))
+	if err := s.RunFor(time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if n := nw.ResetConnections(a, b); n != 1 {
+		t.Fatalf("reset %d connections, want 1", n)
+	}
+	nw.Heal(a, b)
+	if err := s.RunFor(time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if dialer.closed != 1 || acceptor.closed != 1 {
+		t.Errorf("after the reset a closed %d times, b %d times; want 1 each", dialer.closed, acceptor.closed)
+	}
+	if got := strings.Join(acceptor.frames, ","); got != "" {
+		t.Errorf("the reset connection delivered %s after the heal", got)
 	}
 }
 

@@ -181,20 +181,24 @@ func (nw *Network) Cut(from, to *Node) {
 
 // Blackhole drops everything sent from one node to the other (one
 // direction) until Heal, without breaking connections: frames from `from`
-// vanish while frames from `to` keep arriving, so each side learns only
-// through its own timeouts, as with a one-way routing failure or a firewall
-// that drops silently. Dials from `from` to `to` time out. It works on open
-// connections, not only on new ones.
+// stop arriving while frames from `to` keep arriving, so each side learns
+// only through its own timeouts, as with a one-way routing failure or a
+// firewall that drops silently. Dials from `from` to `to` time out. It works
+// on open connections, not only on new ones. As TCP retransmits, a frame
+// sent on an open connection is held, not lost: Heal delivers it, in order
+// and late, unless its connection ended first.
 func (nw *Network) Blackhole(from, to *Node) {
 	nw.blackholes[linkKey{from.name, to.name}] = true
 	nw.s.Trace("blackhole %s->%s", from.name, to.name)
 }
 
-// Heal undoes Cut and Blackhole for one direction.
+// Heal undoes Cut and Blackhole for one direction; the frames a blackhole
+// held go on.
 func (nw *Network) Heal(from, to *Node) {
 	delete(nw.cuts, linkKey{from.name, to.name})
 	delete(nw.blackholes, linkKey{from.name, to.name})
 	nw.s.Trace("heal %s->%s", from.name, to.name)
+	nw.releaseHeld()
 }
 
 // Partition cuts both directions between a and b.
@@ -217,6 +221,7 @@ func (nw *Network) HealAll() {
 	nw.cuts = make(map[linkKey]bool)
 	nw.blackholes = make(map[linkKey]bool)
 	nw.s.Trace("heal-all")
+	nw.releaseHeld()
 }
 
 // IsCut reports whether the direction from one node to the other is cut or
@@ -239,8 +244,8 @@ type NetworkStats struct {
 	FramesLostCut int64
 	// FramesLostRandom counts frames lost to LinkConfig.LossProbability.
 	FramesLostRandom int64
-	// FramesBlackholed counts frames that vanished in a Blackhole while
-	// their connection stayed open.
+	// FramesBlackholed counts frames a Blackhole held back while their
+	// connection stayed open (delivered at Heal unless it ended first).
 	FramesBlackholed int64
 	// Crashes counts Node.Crash calls of live nodes; ConnsResetByCrash the
 	// connections they broke with a reset toward the peer.

@@ -492,7 +492,7 @@ func TestFaultsStrike(t *testing.T) {
 		"bits flipped on read":               total.Disk.ReadBitFlips,
 		"failed calls that took effect":      total.Disk.CallsFailedTookEffect,
 		"silent power-offs":                  total.Network.PowerOffs,
-		"frames dropped by one-way cuts":     total.Network.FramesBlackholed,
+		"frames held by one-way cuts":        total.Network.FramesBlackholed,
 		"frames lost at random":              total.Network.FramesLostRandom,
 		"torn writes ending cleanly":         total.Disk.TornTails[sim.TornTailClean],
 		"torn writes ending in zeros":        total.Disk.TornTails[sim.TornTailZero],

@@ -14,7 +14,7 @@ import (
 // TestUncleanElectionLossIsScopedAndReported runs cluster seeds whose topic
 // enables unclean leader election and where the committed metadata then
 // elected a replica that lacked acknowledged acks=all writes (sim seeds
-// 315, 550, 876 and 1023 with --swarm=false when they were derived, found
+// 315, 550, 1023 and 1028 with --swarm=false when they were derived, found
 // by running seeds 1..1300 and keeping those that passed with lost writes
 // reported and that show lost-write, not only reused offsets, once the
 // allowance is taken away; a broker change that moves the elections
