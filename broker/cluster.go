@@ -303,6 +303,8 @@ func notController(resp kmsg.Response) bool {
 		return r.ErrorCode == code
 	case *kmsg.AlterPartitionResponse:
 		return r.ErrorCode == code
+	case *kmsg.AllocateProducerIDsResponse:
+		return r.ErrorCode == code
 	case *kmsg.ElectLeadersResponse:
 		return r.ErrorCode == code
 	case *kmsg.DescribeQuorumResponse:
@@ -370,6 +372,11 @@ func controllerErrorResponse(req kmsg.Request, err *kerr.Error) kmsg.Response {
 		}
 	case *kmsg.ElectLeadersRequest:
 		resp.(*kmsg.ElectLeadersResponse).ErrorCode = err.Code
+	case *kmsg.AlterPartitionRequest:
+		resp.(*kmsg.AlterPartitionResponse).ErrorCode = err.Code
+	case *kmsg.AllocateProducerIDsRequest:
+		out := resp.(*kmsg.AllocateProducerIDsResponse)
+		out.ErrorCode, out.ProducerIDStart = err.Code, -1
 	case *kmsg.DescribeQuorumRequest:
 		resp.(*kmsg.DescribeQuorumResponse).ErrorCode = err.Code
 	case *kmsg.IncrementalAlterConfigsRequest:
