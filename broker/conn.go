@@ -545,9 +545,10 @@ func addressHost(address string) string {
 	return strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
 }
 
-// logLimiter bounds the log lines of one kind to connLogLinesMax per
-// connLogInterval of the node's clock. The window starts with its first
-// line; when it ends, one line reports how many were suppressed.
+// logLimiter bounds the log lines of one kind (a kind of connection
+// close, storage errors) to connLogLinesMax per connLogInterval of the
+// node's clock. The window starts with its first line; when it ends, one
+// line reports how many were suppressed.
 type logLimiter struct {
 	lines      int
 	suppressed int64
@@ -573,7 +574,7 @@ func (l *logLimiter) log(n *Node, level slog.Level, message string, attrs ...slo
 // endWindow reports the lines suppressed in the window that ends.
 func (l *logLimiter) endWindow(n *Node) {
 	if l.suppressed > 0 {
-		n.log.Warn("suppressed similar connection log lines",
+		n.log.Warn("suppressed similar log lines",
 			slog.String("like", l.message), slog.Int64("suppressed", l.suppressed),
 			slog.Duration("interval", connLogInterval))
 	}

@@ -3,14 +3,17 @@ package broker
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"log/slog"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/kafkasim/kafkasim/core"
+	"github.com/kafkasim/kafkasim/core/record"
 	"github.com/kafkasim/kafkasim/sim"
 )
 
@@ -271,7 +274,7 @@ func TestMalformedConnectionLogIsRateLimited(t *testing.T) {
 	if err := h.sched.RunFor(connLogInterval); err != nil {
 		t.Fatal(err)
 	}
-	summary := h.logLines("suppressed similar connection log lines")
+	summary := h.logLines("suppressed similar log lines")
 	if len(summary) != 1 || !strings.Contains(summary[0], "suppressed=15") {
 		t.Fatalf("summary lines %q, want one with suppressed=15", summary)
 	}
@@ -350,5 +353,42 @@ func (h *connHarness) createTopic(t *testing.T, c *clientConn, name string) {
 	}
 	if len(c.frames) != before+1 || h.node.catalog.partition(name, 0) == nil {
 		t.Fatalf("create %s: %d answers, topic exists %v", name, len(c.frames)-before, h.node.catalog.partition(name, 0) != nil)
+	}
+}
+
+// TestStorageErrorLogIsRateLimited fills the disk and sends many produce
+// requests, each failing with KAFKA_STORAGE_ERROR: at most connLogLinesMax
+// "storage error" lines are logged per interval, then one line counting
+// the rest, while every request still gets its error; once space is freed
+// the partition takes writes again. A full disk with a few retrying
+// producers once logged ten lines a second per producer.
+func TestStorageErrorLogIsRateLimited(t *testing.T) {
+	const requests = connLogLinesMax + 15
+	b := newSimBroker(t, 1, nil)
+	createTopic(t, b, "full", 1)
+	var log bytes.Buffer
+	b.node.log = slog.New(slog.NewTextHandler(&log, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	b.disk.SetCapacity(b.disk.UsedBytes())
+	for i := range requests {
+		resp := b.roundTrip(t, produceRequest(t, "full", 0, 1, record.NewBatchSpec(record.CodecNone), fmt.Sprint("v", i))).(*kmsg.ProduceResponse)
+		if code := resp.Topics[0].Partitions[0].ErrorCode; code != kerr.KafkaStorageError.Code {
+			t.Fatalf("produce %d on a full disk: %v, want KAFKA_STORAGE_ERROR", i, kerr.ErrorForCode(code))
+		}
+	}
+	count := func(text string) int { return strings.Count(log.String(), text) }
+	if got := count(`msg="storage error"`); got != connLogLinesMax {
+		t.Fatalf("%d storage error lines for %d failed appends, want %d:\n%s", got, requests, connLogLinesMax, log.String())
+	}
+	if err := b.sched.RunFor(connLogInterval); err != nil {
+		t.Fatal(err)
+	}
+	if got := count(`msg="suppressed similar log lines" like="storage error" suppressed=15`); got != 1 {
+		t.Fatalf("want one line counting the 15 suppressed storage errors:\n%s", log.String())
+	}
+	// Space freed, the partition takes writes again.
+	b.disk.SetCapacity(b.disk.UsedBytes() + 1<<20)
+	resp := b.roundTrip(t, produceRequest(t, "full", 0, 1, record.NewBatchSpec(record.CodecNone), "after")).(*kmsg.ProduceResponse)
+	if code := resp.Topics[0].Partitions[0].ErrorCode; code != 0 {
+		t.Fatalf("produce once space is freed: %v", kerr.ErrorForCode(code))
 	}
 }

@@ -27,6 +27,9 @@ type Node struct {
 	// connections holds the connection limits, the idle sweep and the
 	// rate-limited connection log lines (conn.go).
 	connections connBookkeeping
+	// storageLog rate-limits the "storage error" lines: a full disk fails
+	// every append, and each producer retries every retry.backoff.ms.
+	storageLog logLimiter
 
 	catalog     *catalog
 	producerIDs *producerIDAllocator

@@ -383,7 +383,7 @@ func (p *partition) storageFailure(op string, err error) error {
 	}
 	code := storageErrorCode(err)
 	if code == kerr.KafkaStorageError {
-		p.node.log.Error("storage error", slog.String("partition", p.String()), slog.String("op", op), slog.Any("err", err))
+		p.node.storageLog.log(p.node, slog.LevelError, "storage error", slog.String("partition", p.String()), slog.String("op", op), slog.Any("err", err))
 	}
 	return fmt.Errorf("%w: %v", code, err)
 }
