@@ -226,11 +226,14 @@ func (c *cluster) activeController() int32 { return c.host.Leader() }
 // sent again after a backoff until budget has passed, measured by a timer
 // (the node's clock may be stepped), then done gets REQUEST_TIMED_OUT.
 // done is called exactly once, within budget even when an attempt is
-// never answered: a controller that took AllocateProducerIds and never
-// answered it, on a line whose other requests were answered, left the
-// broker waiting for its producer id block for good, and every
-// InitProducerID answered COORDINATOR_LOAD_IN_PROGRESS (sim seed 1901378).
-// A late answer is dropped.
+// never answered, as Kafka's clients end a request at request.timeout.ms:
+// an AllocateProducerIds that went unanswered while later requests on the
+// same line were answered once left the broker waiting for its producer
+// id block for good, and every InitProducerID answered
+// COORDINATOR_LOAD_IN_PROGRESS (sim seed 1901378; the simulator's
+// blackhole then dropped single frames of a live connection, which TCP
+// never does, but a controller that loses a request must not stall the
+// broker either). A late answer is dropped.
 func (c *cluster) sendToController(req kmsg.Request, budget time.Duration, done func(kmsg.Response, error)) {
 	expired, finished := false, false
 	var timer core.Timer
