@@ -330,6 +330,9 @@ func TestSeedsWithDiskFaults(t *testing.T) {
 //     id block for good: every InitProducerID was answered
 //     COORDINATOR_LOAD_IN_PROGRESS and the probe's idempotent write
 //     failed (a request to the controller now ends within its budget).
+//     The request had never arrived: a blackhole dropped its frame and
+//     the connection carried the later ones after the heal, a gap TCP
+//     never leaves; blackholes now hold frames until the heal.
 func TestRegressions(t *testing.T) {
 	paths, err := filepath.Glob("testdata/regressions/*.json")
 	if err != nil || len(paths) == 0 {
