@@ -206,7 +206,8 @@ func (r *run) crashPointHit(b *brokerNode, powerLoss bool) {
 }
 
 // blackhole cuts one direction between the broker and a client for a
-// while: frames on open connections vanish one way, and nobody is told.
+// while: frames on open connections stop one way, and nobody is told;
+// the heal delivers them late, as TCP's retransmission does.
 func (r *run) blackhole() {
 	nw := r.sched.Network()
 	nodes := r.sched.Nodes()

@@ -17,8 +17,9 @@ const (
 	// partitionOneWay cuts one direction between two nodes: frames are
 	// lost and connections break, the other direction works.
 	partitionOneWay
-	// partitionBlackhole makes one direction between two nodes drop
-	// frames silently: nobody is told, timeouts must find out.
+	// partitionBlackhole makes one direction between two nodes hold
+	// frames silently until the heal: nobody is told, timeouts must find
+	// out, and what was sent arrives late.
 	partitionBlackhole
 	// partitionIsolateController cuts the active controller off from
 	// every other node, clients included.
