@@ -59,9 +59,10 @@ var Blind = []struct{ Name, Removes, Needs string }{
 	{"isr-proposal-dropped-on-stale-epoch", "an ISR change the controller answers INVALID_UPDATE_VERSION stays in the maximal ISR until the leader's image moves past it",
 		"a larger sweep than CI's 200 seeds: it failed seed 60620 of 60000..60999; the regression seed60620-all-cluster fails with it"},
 	{"high-watermark-below-min-isr", "a leader's high watermark stands still while the ISR is smaller than min.insync.replicas (KIP-966)",
-		"a workload that makes the last replica standing lose synced data (corruption at rest, a lost disk) after it committed alone: " +
-			"damaged replicas now leave the ISR and the ELR, yet seeds 1..640 pass, because the high watermark moved on one replica " +
-			"loses nothing a client can see unless that replica then loses it; the scripted TestKIP966LastReplicaStanding catches it"},
+		"a way for a client to see the loss: the controller keeps the last ISR member in the ISR and never fills the ELR on a shrink, " +
+			"so when the last replica standing loses what it committed alone the partition goes leaderless, or to an unclean election " +
+			"whose loss the checker excuses; a fault that cut a leader off from its followers until it stood alone and then damaged it " +
+			"caught nothing in 400 swarmed seeds (session 8); the scripted TestKIP966LastReplicaStanding catches it"},
 	{"isr-join-stale-broker-epoch", "a follower joins the ISR only at its broker's current epoch (KIP-903)",
 		"nothing the simulator can reach: the controller refuses the same stale member (INELIGIBLE_REPLICA, alter_partition.go), " +
 			"so this is defence in depth; TestReplicationStaleBrokerEpochDoesNotRejoinTheISR catches it and shows the controller's check too"},
