@@ -179,7 +179,7 @@ func (nw *Network) Cut(from, to *Node) {
 	nw.s.Trace("cut %s->%s", from.name, to.name)
 }
 
-// Blackhole drops everything sent from one node to the other (one
+// Blackhole stops everything sent from one node to the other (one
 // direction) until Heal, without breaking connections: frames from `from`
 // stop arriving while frames from `to` keep arriving, so each side learns
 // only through its own timeouts, as with a one-way routing failure or a
