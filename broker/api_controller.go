@@ -76,15 +76,5 @@ func handleControllerRequest(n *Node, r *request, req kmsg.Request) {
 
 // notControllerResponse is NOT_CONTROLLER for every item of req.
 func notControllerResponse(req kmsg.Request) kmsg.Response {
-	switch q := req.(type) {
-	case *kmsg.BrokerRegistrationRequest:
-		resp := q.ResponseKind().(*kmsg.BrokerRegistrationResponse)
-		resp.ErrorCode = kerr.NotController.Code
-		return resp
-	case *kmsg.BrokerHeartbeatRequest:
-		resp := q.ResponseKind().(*kmsg.BrokerHeartbeatResponse)
-		resp.ErrorCode = kerr.NotController.Code
-		return resp
-	}
 	return controllerErrorResponse(req, kerr.NotController)
 }

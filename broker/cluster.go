@@ -341,54 +341,19 @@ func (n *Node) forwardToController(r *request, req kmsg.Request, timeout time.Du
 	})
 }
 
-// controllerErrorResponse is the answer to a forwarded request that no
-// controller answered: err for every item.
+// controllerErrorResponse is the answer to a request for the controller or
+// the quorum that none answered: err for every item, as the controller
+// itself answers (controller.ErrorResponse); DescribeQuorum and the quorum
+// RPCs, which the controller does not serve, get it at the top level where
+// they have one.
 func controllerErrorResponse(req kmsg.Request, err *kerr.Error) kmsg.Response {
+	if controller.Serves(req.Key()) {
+		return controller.ErrorResponse(req, err)
+	}
 	resp := req.ResponseKind()
 	resp.SetVersion(req.GetVersion())
-	switch q := req.(type) {
-	case *kmsg.CreateTopicsRequest:
-		out := resp.(*kmsg.CreateTopicsResponse)
-		for _, t := range q.Topics {
-			rt := kmsg.NewCreateTopicsResponseTopic()
-			rt.Topic, rt.ErrorCode = t.Topic, err.Code
-			out.Topics = append(out.Topics, rt)
-		}
-	case *kmsg.DeleteTopicsRequest:
-		out := resp.(*kmsg.DeleteTopicsResponse)
-		for _, t := range q.Topics {
-			rt := kmsg.NewDeleteTopicsResponseTopic()
-			rt.Topic, rt.TopicID, rt.ErrorCode = t.Topic, t.TopicID, err.Code
-			out.Topics = append(out.Topics, rt)
-		}
-		for _, name := range q.TopicNames {
-			rt := kmsg.NewDeleteTopicsResponseTopic()
-			rt.Topic, rt.ErrorCode = kmsg.StringPtr(name), err.Code
-			out.Topics = append(out.Topics, rt)
-		}
-	case *kmsg.CreatePartitionsRequest:
-		out := resp.(*kmsg.CreatePartitionsResponse)
-		for _, t := range q.Topics {
-			rt := kmsg.NewCreatePartitionsResponseTopic()
-			rt.Topic, rt.ErrorCode = t.Topic, err.Code
-			out.Topics = append(out.Topics, rt)
-		}
-	case *kmsg.ElectLeadersRequest:
-		resp.(*kmsg.ElectLeadersResponse).ErrorCode = err.Code
-	case *kmsg.AlterPartitionRequest:
-		resp.(*kmsg.AlterPartitionResponse).ErrorCode = err.Code
-	case *kmsg.AllocateProducerIDsRequest:
-		out := resp.(*kmsg.AllocateProducerIDsResponse)
-		out.ErrorCode, out.ProducerIDStart = err.Code, -1
-	case *kmsg.DescribeQuorumRequest:
-		resp.(*kmsg.DescribeQuorumResponse).ErrorCode = err.Code
-	case *kmsg.IncrementalAlterConfigsRequest:
-		out := resp.(*kmsg.IncrementalAlterConfigsResponse)
-		for _, r := range q.Resources {
-			rr := kmsg.NewIncrementalAlterConfigsResponseResource()
-			rr.ResourceType, rr.ResourceName, rr.ErrorCode = r.ResourceType, r.ResourceName, err.Code
-			out.Resources = append(out.Resources, rr)
-		}
+	if q, ok := resp.(*kmsg.DescribeQuorumResponse); ok {
+		q.ErrorCode = err.Code
 	}
 	return resp
 }

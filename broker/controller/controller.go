@@ -163,7 +163,7 @@ func (c *Controller) Deactivate() {
 	waiting := c.waiting
 	c.active, c.working, c.proposals, c.waiting, c.sessions = false, nil, nil, nil, nil
 	for _, w := range waiting {
-		w.done(errorResponse(w.request, kerr.NotController))
+		w.done(ErrorResponse(w.request, kerr.NotController))
 	}
 }
 
@@ -235,13 +235,13 @@ func Serves(key int16) bool {
 func (c *Controller) Handle(now time.Duration, request kmsg.Request, done func(kmsg.Response)) {
 	assert(Serves(request.Key()), fmt.Sprintf("the host passed request key %d, which the controller does not serve", request.Key()))
 	if !c.active {
-		done(errorResponse(request, kerr.NotController))
+		done(ErrorResponse(request, kerr.NotController))
 		return
 	}
 	response, records := c.decide(now, request)
 	if len(records) > 0 {
 		if _, err := c.propose(records); err != nil {
-			done(errorResponse(request, proposeError(err)))
+			done(ErrorResponse(request, proposeError(err)))
 			return
 		}
 	}

@@ -5,11 +5,12 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-// errorResponse answers a request with one error everywhere its response
-// has an error code: the top level, or every topic and partition it named.
-// It is the answer when the controller is inactive, loses leadership, or
-// cannot propose.
-func errorResponse(request kmsg.Request, err *kerr.Error) kmsg.Response {
+// ErrorResponse answers a request the controller serves (Serves) with one
+// error everywhere its response has an error code: the top level, or every
+// topic and partition it named. It is the answer when the controller is
+// inactive, loses leadership, or cannot propose, and the broker's when no
+// controller answers a request it forwards or sends.
+func ErrorResponse(request kmsg.Request, err *kerr.Error) kmsg.Response {
 	message := err.Message
 	switch request := request.(type) {
 	case *kmsg.BrokerRegistrationRequest:

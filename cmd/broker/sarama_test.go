@@ -172,7 +172,9 @@ func saramaProduce(t *testing.T, addrs []string, topic string, version sarama.Ka
 		if _, _, err := producer.SendMessage(&sarama.ProducerMessage{Topic: topic, Value: sarama.StringEncoder(value)}); err != nil {
 			t.Fatalf("%s send: %v", codec, err)
 		}
-		producer.Close()
+		if err := producer.Close(); err != nil {
+			t.Fatalf("%s producer close: %v", codec, err)
+		}
 		want = append(want, " "+value+" ")
 	}
 	return want
